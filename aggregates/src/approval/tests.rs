@@ -1,0 +1,703 @@
+use chrono::{TimeZone, Utc};
+use cqrs_es::test::TestFramework;
+use cqrs_es::DomainEvent;
+use uuid::Uuid;
+
+use super::*;
+use crate::types::ApprovalStatus;
+
+type ApprovalTest = TestFramework<Approval>;
+
+const REQUESTER: i64 = 1;
+const TICKET_REQUESTER: i64 = 2;
+const STRANGER: i64 = 99;
+
+fn at(minute: u32) -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 5, 9, minute, 0)
+        .single()
+        .unwrap_or_default()
+}
+
+fn approval_id() -> Uuid {
+    Uuid::from_u128(0x00c0_ffee)
+}
+
+fn spec(name: &str, approver_ids: &[i64], rule: Rule, min_approvals: Option<u32>) -> StepSpec {
+    StepSpec {
+        name: name.into(),
+        approver_ids: approver_ids.to_vec(),
+        rule,
+        min_approvals,
+    }
+}
+
+fn request(steps: Vec<StepSpec>) -> ApprovalCommand {
+    ApprovalCommand::RequestApproval {
+        id: approval_id(),
+        ticket_id: 7,
+        ticket_requester_id: TICKET_REQUESTER,
+        requested_by: REQUESTER,
+        steps,
+        reason: Some("New laptop".into()),
+        at: at(0),
+    }
+}
+
+fn requested(steps: Vec<StepSpec>) -> ApprovalEvent {
+    ApprovalEvent::ApprovalRequested {
+        id: approval_id(),
+        ticket_id: 7,
+        ticket_requester_id: TICKET_REQUESTER,
+        requested_by: REQUESTER,
+        steps,
+        reason: Some("New laptop".into()),
+        at: at(0),
+    }
+}
+
+/// Step 1: managers 10 and 11, any. Step 2: finance 20, 21, 22, quorum of 2.
+fn two_steps() -> Vec<StepSpec> {
+    vec![
+        spec("Manager", &[10, 11], Rule::Any, None),
+        spec("Finance", &[20, 21, 22], Rule::Quorum, Some(2)),
+    ]
+}
+
+fn decide(approver_id: i64, decision: Decision, minute: u32) -> ApprovalCommand {
+    ApprovalCommand::Decide {
+        approver_id,
+        decision,
+        comment: None,
+        at: at(minute),
+    }
+}
+
+fn decided(step: usize, approver_id: i64, decision: Decision, minute: u32) -> ApprovalEvent {
+    ApprovalEvent::DecisionRecorded {
+        step,
+        approver_id,
+        decision,
+        comment: None,
+        at: at(minute),
+    }
+}
+
+fn delegate(from_user_id: i64, to_user_id: i64, minute: u32) -> ApprovalCommand {
+    ApprovalCommand::Delegate {
+        from_user_id,
+        to_user_id,
+        comment: Some("On leave".into()),
+        at: at(minute),
+    }
+}
+
+fn delegated(step: usize, from_user_id: i64, to_user_id: i64, minute: u32) -> ApprovalEvent {
+    ApprovalEvent::DecisionDelegated {
+        step,
+        from_user_id,
+        to_user_id,
+        comment: Some("On leave".into()),
+        at: at(minute),
+    }
+}
+
+fn cancel(by: i64, by_staff: bool) -> ApprovalCommand {
+    ApprovalCommand::Cancel {
+        by,
+        by_staff,
+        at: at(9),
+    }
+}
+
+fn fold(events: Vec<ApprovalEvent>) -> Approval {
+    let mut approval = Approval::default();
+    for event in events {
+        approval.apply(event);
+    }
+    approval
+}
+
+// --- requesting ---
+
+#[test]
+fn requesting_an_approval_records_its_steps() {
+    ApprovalTest::with(())
+        .given_no_previous_events()
+        .when(request(two_steps()))
+        .then_expect_events(vec![requested(two_steps())]);
+}
+
+#[test]
+fn min_approvals_is_dropped_where_the_rule_ignores_it() {
+    ApprovalTest::with(())
+        .given_no_previous_events()
+        .when(request(vec![
+            spec("Manager", &[10], Rule::Any, Some(5)),
+            spec("Board", &[30, 31], Rule::All, Some(1)),
+        ]))
+        .then_expect_events(vec![requested(vec![
+            spec("Manager", &[10], Rule::Any, None),
+            spec("Board", &[30, 31], Rule::All, None),
+        ])]);
+}
+
+#[test]
+fn an_approval_cannot_be_requested_twice() {
+    ApprovalTest::with(())
+        .given(vec![requested(two_steps())])
+        .when(request(two_steps()))
+        .then_expect_error(ApprovalError::AlreadyExists);
+}
+
+#[test]
+fn commands_on_a_missing_approval_are_not_found() {
+    ApprovalTest::with(())
+        .given_no_previous_events()
+        .when(decide(10, Decision::Approve, 1))
+        .then_expect_error(ApprovalError::NotFound);
+    ApprovalTest::with(())
+        .given_no_previous_events()
+        .when(delegate(10, 12, 1))
+        .then_expect_error(ApprovalError::NotFound);
+    ApprovalTest::with(())
+        .given_no_previous_events()
+        .when(cancel(REQUESTER, false))
+        .then_expect_error(ApprovalError::NotFound);
+}
+
+fn invalid(steps: Vec<StepSpec>) -> String {
+    let result = ApprovalTest::with(())
+        .given_no_previous_events()
+        .when(request(steps))
+        .inspect_result();
+    match result {
+        Err(ApprovalError::InvalidSteps(message)) => message,
+        other => panic!("expected InvalidSteps, got {other:?}"),
+    }
+}
+
+#[test]
+fn invalid_step_specs_are_refused_with_a_reason() {
+    assert!(invalid(vec![]).contains("at least one step"));
+    assert!(invalid(vec![spec("Manager", &[], Rule::Any, None)]).contains("at least one approver"));
+    let dup = invalid(vec![
+        spec("Manager", &[10], Rule::Any, None),
+        spec("Finance", &[20, 21, 20], Rule::All, None),
+    ]);
+    assert!(
+        dup.contains("step 2") && dup.contains("approver 20"),
+        "{dup}"
+    );
+    assert!(
+        invalid(vec![spec("Finance", &[20, 21], Rule::Quorum, None)]).contains("min_approvals")
+    );
+    assert!(
+        invalid(vec![spec("Finance", &[20, 21], Rule::Quorum, Some(0))])
+            .contains("between 1 and 2")
+    );
+    assert!(invalid(vec![spec("Finance", &[20, 21], Rule::Quorum, Some(3))]).contains("got 3"));
+}
+
+// --- rules ---
+
+#[test]
+fn any_the_first_approval_completes_the_step_and_the_last_grants() {
+    ApprovalTest::with(())
+        .given(vec![requested(vec![spec(
+            "Manager",
+            &[10, 11],
+            Rule::Any,
+            None,
+        )])])
+        .when(decide(11, Decision::Approve, 1))
+        .then_expect_events(vec![
+            decided(0, 11, Decision::Approve, 1),
+            ApprovalEvent::StepCompleted { step: 0, at: at(1) },
+            ApprovalEvent::ApprovalGranted { at: at(1) },
+        ]);
+}
+
+#[test]
+fn all_waits_for_every_approver() {
+    let steps = vec![spec("Board", &[30, 31, 32], Rule::All, None)];
+    ApprovalTest::with(())
+        .given(vec![
+            requested(steps.clone()),
+            decided(0, 30, Decision::Approve, 1),
+        ])
+        .when(decide(31, Decision::Approve, 2))
+        .then_expect_events(vec![decided(0, 31, Decision::Approve, 2)]);
+    ApprovalTest::with(())
+        .given(vec![
+            requested(steps),
+            decided(0, 30, Decision::Approve, 1),
+            decided(0, 31, Decision::Approve, 2),
+        ])
+        .when(decide(32, Decision::Approve, 3))
+        .then_expect_events(vec![
+            decided(0, 32, Decision::Approve, 3),
+            ApprovalEvent::StepCompleted { step: 0, at: at(3) },
+            ApprovalEvent::ApprovalGranted { at: at(3) },
+        ]);
+}
+
+#[test]
+fn quorum_below_the_quorum_only_records_the_decision() {
+    ApprovalTest::with(())
+        .given(vec![requested(vec![spec(
+            "Finance",
+            &[20, 21, 22],
+            Rule::Quorum,
+            Some(2),
+        )])])
+        .when(decide(22, Decision::Approve, 1))
+        .then_expect_events(vec![decided(0, 22, Decision::Approve, 1)]);
+}
+
+#[test]
+fn quorum_reached_completes_the_step() {
+    ApprovalTest::with(())
+        .given(vec![
+            requested(vec![spec("Finance", &[20, 21, 22], Rule::Quorum, Some(2))]),
+            decided(0, 22, Decision::Approve, 1),
+        ])
+        .when(decide(20, Decision::Approve, 2))
+        .then_expect_events(vec![
+            decided(0, 20, Decision::Approve, 2),
+            ApprovalEvent::StepCompleted { step: 0, at: at(2) },
+            ApprovalEvent::ApprovalGranted { at: at(2) },
+        ]);
+}
+
+#[test]
+fn completing_a_middle_step_moves_on_without_granting() {
+    ApprovalTest::with(())
+        .given(vec![requested(two_steps())])
+        .when(decide(10, Decision::Approve, 1))
+        .then_expect_events(vec![
+            decided(0, 10, Decision::Approve, 1),
+            ApprovalEvent::StepCompleted { step: 0, at: at(1) },
+        ]);
+}
+
+#[test]
+fn a_two_step_flow_runs_in_order() {
+    // A step-2 approver may not decide during step 1.
+    ApprovalTest::with(())
+        .given(vec![requested(two_steps())])
+        .when(decide(21, Decision::Approve, 1))
+        .then_expect_error(ApprovalError::NotYourTurn);
+    // Once step 1 is done, they may; the quorum of step 2 grants the approval.
+    let history = vec![
+        requested(two_steps()),
+        decided(0, 10, Decision::Approve, 1),
+        ApprovalEvent::StepCompleted { step: 0, at: at(1) },
+        decided(1, 21, Decision::Approve, 2),
+    ];
+    ApprovalTest::with(())
+        .given(history.clone())
+        .when(decide(20, Decision::Approve, 3))
+        .then_expect_events(vec![
+            decided(1, 20, Decision::Approve, 3),
+            ApprovalEvent::StepCompleted { step: 1, at: at(3) },
+            ApprovalEvent::ApprovalGranted { at: at(3) },
+        ]);
+    // A step-1 approver who is not on step 2 is no approver of the current step.
+    ApprovalTest::with(())
+        .given(history)
+        .when(decide(11, Decision::Approve, 3))
+        .then_expect_error(ApprovalError::NotAnApprover);
+}
+
+#[test]
+fn the_folded_state_follows_the_flow() {
+    let mut events = vec![requested(two_steps())];
+    let approval = fold(events.clone());
+    assert!(approval.exists());
+    assert_eq!(approval.status(), ApprovalStatus::Pending);
+    assert_eq!(approval.current_step, 0);
+    assert_eq!(approval.steps[0].status, StepStatus::Pending);
+    assert_eq!(approval.steps[1].status, StepStatus::Waiting);
+    assert_eq!(approval.created_at, Some(at(0)));
+
+    events.extend([
+        decided(0, 10, Decision::Approve, 1),
+        ApprovalEvent::StepCompleted { step: 0, at: at(1) },
+        decided(1, 21, Decision::Approve, 2),
+        decided(1, 20, Decision::Approve, 3),
+        ApprovalEvent::StepCompleted { step: 1, at: at(3) },
+        ApprovalEvent::ApprovalGranted { at: at(3) },
+    ]);
+    let approval = fold(events);
+    assert_eq!(approval.status(), ApprovalStatus::Approved);
+    assert_eq!(approval.current_step, 1);
+    assert!(approval
+        .steps
+        .iter()
+        .all(|s| s.status == StepStatus::Approved));
+    assert_eq!(
+        approval.steps[1].decisions[0],
+        StepDecision {
+            approver_id: 21,
+            decision: Decision::Approve,
+            comment: None,
+            decided_at: at(2),
+        }
+    );
+    assert_eq!(approval.updated_at, Some(at(3)));
+    assert_eq!(approval.finished_at, Some(at(3)));
+    assert!(approval.waiting_on().is_empty());
+}
+
+// --- rejection ---
+
+#[test]
+fn one_rejection_rejects_the_approval() {
+    ApprovalTest::with(())
+        .given(vec![
+            requested(vec![spec("Board", &[30, 31, 32], Rule::All, None)]),
+            decided(0, 30, Decision::Approve, 1),
+        ])
+        .when(ApprovalCommand::Decide {
+            approver_id: 31,
+            decision: Decision::Reject,
+            comment: Some("Too expensive".into()),
+            at: at(2),
+        })
+        .then_expect_events(vec![
+            ApprovalEvent::DecisionRecorded {
+                step: 0,
+                approver_id: 31,
+                decision: Decision::Reject,
+                comment: Some("Too expensive".into()),
+                at: at(2),
+            },
+            ApprovalEvent::ApprovalRejected {
+                step: 0,
+                by: 31,
+                at: at(2),
+            },
+        ]);
+}
+
+#[test]
+fn after_a_rejection_nothing_is_pending() {
+    let history = vec![
+        requested(two_steps()),
+        decided(0, 10, Decision::Reject, 1),
+        ApprovalEvent::ApprovalRejected {
+            step: 0,
+            by: 10,
+            at: at(1),
+        },
+    ];
+    ApprovalTest::with(())
+        .given(history.clone())
+        .when(decide(11, Decision::Approve, 2))
+        .then_expect_error(ApprovalError::NotPending);
+    ApprovalTest::with(())
+        .given(history.clone())
+        .when(delegate(11, 12, 2))
+        .then_expect_error(ApprovalError::NotPending);
+    ApprovalTest::with(())
+        .given(history.clone())
+        .when(cancel(REQUESTER, false))
+        .then_expect_error(ApprovalError::NotPending);
+
+    let approval = fold(history);
+    assert_eq!(approval.status(), ApprovalStatus::Rejected);
+    assert_eq!(approval.current_step, 0);
+    assert_eq!(approval.steps[0].status, StepStatus::Rejected);
+    assert_eq!(approval.steps[1].status, StepStatus::Skipped);
+}
+
+// --- cancelling ---
+
+fn cancelled(by: i64) -> ApprovalEvent {
+    ApprovalEvent::ApprovalCancelled { by, at: at(9) }
+}
+
+#[test]
+fn the_requester_may_cancel() {
+    ApprovalTest::with(())
+        .given(vec![requested(two_steps())])
+        .when(cancel(REQUESTER, false))
+        .then_expect_events(vec![cancelled(REQUESTER)]);
+}
+
+#[test]
+fn the_ticket_requester_may_cancel() {
+    ApprovalTest::with(())
+        .given(vec![requested(two_steps())])
+        .when(cancel(TICKET_REQUESTER, false))
+        .then_expect_events(vec![cancelled(TICKET_REQUESTER)]);
+}
+
+#[test]
+fn staff_may_cancel() {
+    ApprovalTest::with(())
+        .given(vec![requested(two_steps())])
+        .when(cancel(50, true))
+        .then_expect_events(vec![cancelled(50)]);
+}
+
+#[test]
+fn a_stranger_may_not_cancel() {
+    ApprovalTest::with(())
+        .given(vec![requested(two_steps())])
+        .when(cancel(STRANGER, false))
+        .then_expect_error(ApprovalError::NotAllowed);
+    // Not even an approver.
+    ApprovalTest::with(())
+        .given(vec![requested(two_steps())])
+        .when(cancel(10, false))
+        .then_expect_error(ApprovalError::NotAllowed);
+}
+
+#[test]
+fn a_cancelled_approval_takes_no_decision() {
+    let history = vec![requested(two_steps()), cancelled(REQUESTER)];
+    ApprovalTest::with(())
+        .given(history.clone())
+        .when(decide(10, Decision::Approve, 10))
+        .then_expect_error(ApprovalError::NotPending);
+    let approval = fold(history);
+    assert_eq!(approval.status(), ApprovalStatus::Cancelled);
+    assert!(approval
+        .steps
+        .iter()
+        .all(|s| s.status == StepStatus::Skipped));
+    assert!(approval.waiting_on().is_empty());
+}
+
+// --- delegation ---
+
+#[test]
+fn an_approver_may_delegate_and_the_delegate_decides() {
+    let steps = vec![spec("Board", &[30, 31], Rule::All, None)];
+    ApprovalTest::with(())
+        .given(vec![requested(steps.clone())])
+        .when(delegate(30, 40, 1))
+        .then_expect_events(vec![delegated(0, 30, 40, 1)]);
+    // The count of approvers stays two: both the delegate and 31 must approve.
+    let history = vec![requested(steps), delegated(0, 30, 40, 1)];
+    ApprovalTest::with(())
+        .given(history.clone())
+        .when(decide(40, Decision::Approve, 2))
+        .then_expect_events(vec![decided(0, 40, Decision::Approve, 2)]);
+    ApprovalTest::with(())
+        .given(
+            history
+                .iter()
+                .cloned()
+                .chain([decided(0, 40, Decision::Approve, 2)])
+                .collect(),
+        )
+        .when(decide(31, Decision::Approve, 3))
+        .then_expect_events(vec![
+            decided(0, 31, Decision::Approve, 3),
+            ApprovalEvent::StepCompleted { step: 0, at: at(3) },
+            ApprovalEvent::ApprovalGranted { at: at(3) },
+        ]);
+
+    let approval = fold(history);
+    let step = &approval.steps[0];
+    assert_eq!(step.approver_ids, vec![40, 31]);
+    assert_eq!(step.original_approver_ids(), vec![30, 31]);
+    assert_eq!(
+        step.delegations,
+        vec![StepDelegation {
+            from_user_id: 30,
+            to_user_id: 40,
+            comment: Some("On leave".into()),
+            at: at(1),
+        }]
+    );
+    assert!(approval.involves(30) && approval.involves(40));
+}
+
+#[test]
+fn a_quorum_keeps_its_count_after_delegation() {
+    let history = vec![
+        requested(vec![spec("Finance", &[20, 21, 22], Rule::Quorum, Some(2))]),
+        delegated(0, 20, 40, 1),
+        decided(0, 40, Decision::Approve, 2),
+    ];
+    ApprovalTest::with(())
+        .given(history)
+        .when(decide(22, Decision::Approve, 3))
+        .then_expect_events(vec![
+            decided(0, 22, Decision::Approve, 3),
+            ApprovalEvent::StepCompleted { step: 0, at: at(3) },
+            ApprovalEvent::ApprovalGranted { at: at(3) },
+        ]);
+}
+
+#[test]
+fn the_delegator_can_no_longer_decide() {
+    ApprovalTest::with(())
+        .given(vec![requested(two_steps()), delegated(0, 10, 40, 1)])
+        .when(decide(10, Decision::Approve, 2))
+        .then_expect_error(ApprovalError::Delegated);
+}
+
+#[test]
+fn a_decision_is_delegated_only_once() {
+    let history = vec![requested(two_steps()), delegated(0, 10, 40, 1)];
+    // The delegate may not hand it on.
+    ApprovalTest::with(())
+        .given(history.clone())
+        .when(delegate(40, 41, 2))
+        .then_expect_error(ApprovalError::AlreadyDelegated);
+    // Nor may the delegator delegate again.
+    ApprovalTest::with(())
+        .given(history)
+        .when(delegate(10, 41, 2))
+        .then_expect_error(ApprovalError::AlreadyDelegated);
+}
+
+#[test]
+fn delegating_to_someone_already_on_the_step_is_refused() {
+    ApprovalTest::with(())
+        .given(vec![requested(two_steps())])
+        .when(delegate(10, 11, 1))
+        .then_expect_error(ApprovalError::InvalidDelegate);
+    ApprovalTest::with(())
+        .given(vec![requested(two_steps())])
+        .when(delegate(10, 10, 1))
+        .then_expect_error(ApprovalError::InvalidDelegate);
+    // 11 took a delegation from nobody, but 10 handed theirs to 40: 40 is effective now.
+    ApprovalTest::with(())
+        .given(vec![requested(two_steps()), delegated(0, 10, 40, 1)])
+        .when(delegate(11, 40, 2))
+        .then_expect_error(ApprovalError::InvalidDelegate);
+    // Nor may a place go back to someone who delegated theirs away.
+    ApprovalTest::with(())
+        .given(vec![requested(two_steps()), delegated(0, 10, 40, 1)])
+        .when(delegate(11, 10, 2))
+        .then_expect_error(ApprovalError::InvalidDelegate);
+}
+
+#[test]
+fn only_undecided_approvers_of_the_current_step_may_delegate() {
+    let steps = vec![
+        spec("Board", &[30, 31], Rule::All, None),
+        spec("Finance", &[20], Rule::Any, None),
+    ];
+    ApprovalTest::with(())
+        .given(vec![
+            requested(steps.clone()),
+            decided(0, 30, Decision::Approve, 1),
+        ])
+        .when(delegate(30, 40, 2))
+        .then_expect_error(ApprovalError::AlreadyDecided);
+    ApprovalTest::with(())
+        .given(vec![requested(steps.clone())])
+        .when(delegate(20, 40, 1))
+        .then_expect_error(ApprovalError::NotYourTurn);
+    ApprovalTest::with(())
+        .given(vec![requested(steps)])
+        .when(delegate(STRANGER, 40, 1))
+        .then_expect_error(ApprovalError::NotAnApprover);
+}
+
+// --- who may decide ---
+
+#[test]
+fn the_same_person_cannot_decide_twice() {
+    ApprovalTest::with(())
+        .given(vec![
+            requested(vec![spec("Board", &[30, 31], Rule::All, None)]),
+            decided(0, 30, Decision::Approve, 1),
+        ])
+        .when(decide(30, Decision::Reject, 2))
+        .then_expect_error(ApprovalError::AlreadyDecided);
+}
+
+#[test]
+fn a_non_approver_cannot_decide() {
+    ApprovalTest::with(())
+        .given(vec![requested(two_steps())])
+        .when(decide(STRANGER, Decision::Approve, 1))
+        .then_expect_error(ApprovalError::NotAnApprover);
+    // Neither the requester nor the ticket's requester is an approver by right.
+    ApprovalTest::with(())
+        .given(vec![requested(two_steps())])
+        .when(decide(REQUESTER, Decision::Reject, 1))
+        .then_expect_error(ApprovalError::NotAnApprover);
+}
+
+// --- helpers and serialization ---
+
+#[test]
+fn waiting_on_lists_the_undecided_effective_approvers_of_the_current_step() {
+    assert!(Approval::default().waiting_on().is_empty());
+    assert_eq!(Approval::default().status(), ApprovalStatus::None);
+    assert!(!Approval::default().exists());
+
+    let steps = vec![
+        spec("Board", &[30, 31, 32], Rule::All, None),
+        spec("Finance", &[20, 21], Rule::Any, None),
+    ];
+    let mut events = vec![requested(steps)];
+    assert_eq!(fold(events.clone()).waiting_on(), vec![30, 31, 32]);
+
+    events.push(decided(0, 31, Decision::Approve, 1));
+    events.push(delegated(0, 32, 40, 2));
+    assert_eq!(fold(events.clone()).waiting_on(), vec![30, 40]);
+
+    events.extend([
+        decided(0, 30, Decision::Approve, 3),
+        decided(0, 40, Decision::Approve, 4),
+        ApprovalEvent::StepCompleted { step: 0, at: at(4) },
+    ]);
+    let approval = fold(events);
+    assert_eq!(approval.current_step, 1);
+    assert_eq!(approval.waiting_on(), vec![20, 21]);
+    assert_eq!(approval.steps[1].status, StepStatus::Pending);
+}
+
+#[test]
+fn events_round_trip_through_serde() {
+    let events = vec![
+        requested(two_steps()),
+        decided(0, 10, Decision::Approve, 1),
+        ApprovalEvent::StepCompleted { step: 0, at: at(1) },
+        delegated(1, 20, 40, 2),
+        ApprovalEvent::ApprovalGranted { at: at(3) },
+        ApprovalEvent::ApprovalRejected {
+            step: 1,
+            by: 21,
+            at: at(3),
+        },
+        cancelled(REQUESTER),
+    ];
+    for event in events {
+        let json = serde_json::to_value(&event).unwrap_or_default();
+        let back: Option<ApprovalEvent> = serde_json::from_value(json.clone()).ok();
+        assert_eq!(back, Some(event.clone()), "{json}");
+        assert_eq!(event.event_version(), "1.0");
+        assert!(json.get(event.event_type()).is_some(), "{json}");
+    }
+
+    let json = serde_json::to_value(requested(two_steps())).unwrap_or_default();
+    let step = &json["ApprovalRequested"]["steps"][1];
+    assert_eq!(step["rule"], "quorum");
+    assert_eq!(step["min_approvals"], 2);
+    assert_eq!(
+        serde_json::to_value(Decision::Reject).unwrap_or_default(),
+        "reject"
+    );
+    assert_eq!(
+        serde_json::to_value(StepStatus::Waiting).unwrap_or_default(),
+        "waiting"
+    );
+}
+
+#[test]
+fn the_aggregate_round_trips_through_serde() {
+    let approval = fold(vec![requested(two_steps()), delegated(0, 10, 40, 1)]);
+    let json = serde_json::to_value(&approval).unwrap_or_default();
+    let back: Option<Approval> = serde_json::from_value(json).ok();
+    assert_eq!(back, Some(approval));
+}

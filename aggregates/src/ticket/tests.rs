@@ -1,0 +1,442 @@
+use chrono::{TimeZone, Utc};
+use cqrs_es::test::TestFramework;
+use uuid::Uuid;
+
+use super::*;
+use crate::types::{ApprovalStatus, Priority, TicketStatus, TicketType};
+
+type TicketTest = TestFramework<Ticket>;
+
+fn at(minute: u32) -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 5, 9, minute, 0)
+        .single()
+        .unwrap_or_default()
+}
+
+fn fields() -> TicketFields {
+    TicketFields {
+        title: "Printer on fire".into(),
+        description: "Third floor".into(),
+        priority: Priority::High,
+        ticket_type: TicketType::Incident,
+        tags: vec!["printer".into()],
+        item_ids: vec![],
+    }
+}
+
+fn opened() -> TicketEvent {
+    TicketEvent::TicketOpened {
+        id: 7,
+        requester_id: 1,
+        fields: fields(),
+        at: at(0),
+    }
+}
+
+fn moved(from: TicketStatus, to: TicketStatus) -> TicketEvent {
+    TicketEvent::TicketStatusChanged {
+        from,
+        to,
+        reason: None,
+        at: at(1),
+    }
+}
+
+fn status(to: TicketStatus) -> TicketCommand {
+    TicketCommand::ChangeStatus {
+        status: to,
+        reason: None,
+        at: at(1),
+    }
+}
+
+#[test]
+fn opening_a_ticket_records_its_fields() {
+    TicketTest::with(())
+        .given_no_previous_events()
+        .when(TicketCommand::OpenTicket {
+            id: 7,
+            requester_id: 1,
+            fields: fields(),
+            at: at(0),
+        })
+        .then_expect_events(vec![opened()]);
+}
+
+#[test]
+fn a_ticket_cannot_be_opened_twice() {
+    TicketTest::with(())
+        .given(vec![opened()])
+        .when(TicketCommand::OpenTicket {
+            id: 7,
+            requester_id: 1,
+            fields: fields(),
+            at: at(0),
+        })
+        .then_expect_error(TicketError::AlreadyExists);
+}
+
+#[test]
+fn commands_on_a_missing_ticket_are_not_found() {
+    TicketTest::with(())
+        .given_no_previous_events()
+        .when(status(TicketStatus::InProgress))
+        .then_expect_error(TicketError::NotFound);
+}
+
+#[test]
+fn update_records_only_the_fields_that_changed() {
+    TicketTest::with(())
+        .given(vec![opened()])
+        .when(TicketCommand::UpdateTicket {
+            title: Some("Printer on fire".into()),
+            description: None,
+            priority: Some(Priority::Critical),
+            ticket_type: Some(TicketType::Incident),
+            tags: None,
+            item_ids: Some(vec![3]),
+            at: at(2),
+        })
+        .then_expect_events(vec![TicketEvent::TicketUpdated {
+            changes: TicketChanges {
+                priority: Some(Priority::Critical),
+                item_ids: Some(vec![3]),
+                ..Default::default()
+            },
+            at: at(2),
+        }]);
+}
+
+#[test]
+fn an_update_that_changes_nothing_records_nothing() {
+    TicketTest::with(())
+        .given(vec![opened()])
+        .when(TicketCommand::UpdateTicket {
+            title: Some("Printer on fire".into()),
+            description: None,
+            priority: None,
+            ticket_type: None,
+            tags: None,
+            item_ids: None,
+            at: at(2),
+        })
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn the_whole_state_machine_accepts_its_legal_moves() {
+    use TicketStatus::*;
+    let legal = [
+        (Open, InProgress),
+        (Open, Cancelled),
+        (InProgress, Pending),
+        (Pending, InProgress),
+        (InProgress, Resolved),
+        (Pending, Resolved),
+        (Resolved, Closed),
+        (Resolved, Open),
+        (InProgress, Cancelled),
+        (Pending, Cancelled),
+        (Resolved, Cancelled),
+    ];
+    for (from, to) in legal {
+        let mut given = vec![opened()];
+        // Walk to `from` along a legal path.
+        let path: &[TicketStatus] = match from {
+            Open => &[],
+            InProgress => &[InProgress],
+            Pending => &[InProgress, Pending],
+            Resolved => &[InProgress, Resolved],
+            _ => &[],
+        };
+        let mut cur = Open;
+        for step in path {
+            given.push(moved(cur, *step));
+            cur = *step;
+        }
+        TicketTest::with(())
+            .given(given)
+            .when(status(to))
+            .then_expect_events(vec![moved(from, to)]);
+    }
+}
+
+#[test]
+fn an_illegal_move_is_refused_with_the_allowed_states() {
+    TicketTest::with(())
+        .given(vec![opened()])
+        .when(status(TicketStatus::Closed))
+        .then_expect_error(TicketError::IllegalTransition {
+            from: TicketStatus::Open,
+            to: TicketStatus::Closed,
+            allowed: vec![TicketStatus::InProgress, TicketStatus::Cancelled],
+        });
+}
+
+#[test]
+fn a_closed_ticket_goes_nowhere() {
+    use TicketStatus::*;
+    TicketTest::with(())
+        .given(vec![
+            opened(),
+            moved(Open, InProgress),
+            moved(InProgress, Resolved),
+            moved(Resolved, Closed),
+        ])
+        .when(status(Open))
+        .then_expect_error(TicketError::IllegalTransition {
+            from: Closed,
+            to: Open,
+            allowed: vec![],
+        });
+}
+
+#[test]
+fn a_pending_approval_blocks_in_progress_and_resolved() {
+    let approval_id = Uuid::nil();
+    TicketTest::with(())
+        .given(vec![
+            opened(),
+            TicketEvent::ApprovalRecorded {
+                approval_id,
+                status: ApprovalStatus::Pending,
+                at: at(1),
+            },
+        ])
+        .when(status(TicketStatus::InProgress))
+        .then_expect_error(TicketError::ApprovalRequired(TicketStatus::InProgress));
+}
+
+#[test]
+fn an_approved_ticket_may_start() {
+    let approval_id = Uuid::nil();
+    TicketTest::with(())
+        .given(vec![
+            opened(),
+            TicketEvent::ApprovalRecorded {
+                approval_id,
+                status: ApprovalStatus::Pending,
+                at: at(1),
+            },
+            TicketEvent::ApprovalRecorded {
+                approval_id,
+                status: ApprovalStatus::Approved,
+                at: at(1),
+            },
+        ])
+        .when(status(TicketStatus::InProgress))
+        .then_expect_events(vec![moved(TicketStatus::Open, TicketStatus::InProgress)]);
+}
+
+#[test]
+fn recording_the_same_approval_state_twice_is_a_no_op() {
+    let approval_id = Uuid::nil();
+    let pending = TicketEvent::ApprovalRecorded {
+        approval_id,
+        status: ApprovalStatus::Pending,
+        at: at(1),
+    };
+    TicketTest::with(())
+        .given(vec![opened(), pending])
+        .when(TicketCommand::RecordApproval {
+            approval_id,
+            status: ApprovalStatus::Pending,
+            at: at(3),
+        })
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn assigning_and_unassigning_records_the_previous_assignee() {
+    TicketTest::with(())
+        .given(vec![
+            opened(),
+            TicketEvent::TicketAssigned {
+                assignee_id: Some(5),
+                previous_assignee_id: None,
+                at: at(1),
+            },
+        ])
+        .when(TicketCommand::AssignTicket {
+            assignee_id: None,
+            at: at(2),
+        })
+        .then_expect_events(vec![TicketEvent::TicketAssigned {
+            assignee_id: None,
+            previous_assignee_id: Some(5),
+            at: at(2),
+        }]);
+}
+
+#[test]
+fn a_cancelled_ticket_cannot_be_updated() {
+    TicketTest::with(())
+        .given(vec![
+            opened(),
+            moved(TicketStatus::Open, TicketStatus::Cancelled),
+        ])
+        .when(TicketCommand::AssignTicket {
+            assignee_id: Some(2),
+            at: at(2),
+        })
+        .then_expect_error(TicketError::Finished(TicketStatus::Cancelled));
+}
+
+#[test]
+fn deleting_cancels_and_hides_the_ticket() {
+    TicketTest::with(())
+        .given(vec![opened()])
+        .when(TicketCommand::DeleteTicket {
+            reason: None,
+            at: at(2),
+        })
+        .then_expect_events(vec![TicketEvent::TicketDeleted {
+            from: TicketStatus::Open,
+            reason: None,
+            at: at(2),
+        }]);
+}
+
+#[test]
+fn the_first_public_staff_reply_records_the_first_response() {
+    let comment_id = Uuid::from_u128(1);
+    TicketTest::with(())
+        .given(vec![opened()])
+        .when(TicketCommand::AddComment {
+            comment_id,
+            author_id: 9,
+            by_staff: true,
+            content: "On it".into(),
+            is_internal: false,
+            parent_id: None,
+            mentions: vec![],
+            at: at(4),
+        })
+        .then_expect_events(vec![
+            TicketEvent::CommentAdded {
+                comment_id,
+                author_id: 9,
+                content: "On it".into(),
+                is_internal: false,
+                parent_id: None,
+                mentions: vec![],
+                at: at(4),
+            },
+            TicketEvent::FirstResponseRecorded {
+                comment_id,
+                responder_id: 9,
+                at: at(4),
+            },
+        ]);
+}
+
+#[test]
+fn an_internal_note_is_not_a_first_response() {
+    let comment_id = Uuid::from_u128(1);
+    TicketTest::with(())
+        .given(vec![opened()])
+        .when(TicketCommand::AddComment {
+            comment_id,
+            author_id: 9,
+            by_staff: true,
+            content: "Looks like toner".into(),
+            is_internal: true,
+            parent_id: None,
+            mentions: vec![],
+            at: at(4),
+        })
+        .then_expect_events(vec![TicketEvent::CommentAdded {
+            comment_id,
+            author_id: 9,
+            content: "Looks like toner".into(),
+            is_internal: true,
+            parent_id: None,
+            mentions: vec![],
+            at: at(4),
+        }]);
+}
+
+#[test]
+fn an_edit_keeps_the_previous_text_and_a_reply_needs_a_known_parent() {
+    let comment_id = Uuid::from_u128(1);
+    let added = TicketEvent::CommentAdded {
+        comment_id,
+        author_id: 1,
+        content: "v1".into(),
+        is_internal: false,
+        parent_id: None,
+        mentions: vec![],
+        at: at(4),
+    };
+    TicketTest::with(())
+        .given(vec![opened(), added.clone()])
+        .when(TicketCommand::EditComment {
+            comment_id,
+            editor_id: 1,
+            content: "v2".into(),
+            mentions: vec![],
+            at: at(5),
+        })
+        .then_expect_events(vec![TicketEvent::CommentEdited {
+            comment_id,
+            editor_id: 1,
+            content: "v2".into(),
+            previous_content: "v1".into(),
+            is_internal: false,
+            mentions: vec![],
+            at: at(5),
+        }]);
+    TicketTest::with(())
+        .given(vec![opened(), added])
+        .when(TicketCommand::AddComment {
+            comment_id: Uuid::from_u128(2),
+            author_id: 1,
+            by_staff: false,
+            content: "reply".into(),
+            is_internal: false,
+            parent_id: Some(Uuid::from_u128(99)),
+            mentions: vec![],
+            at: at(6),
+        })
+        .then_expect_error(TicketError::ParentNotFound);
+}
+
+#[test]
+fn a_deleted_comment_cannot_be_edited() {
+    let comment_id = Uuid::from_u128(1);
+    TicketTest::with(())
+        .given(vec![
+            opened(),
+            TicketEvent::CommentAdded {
+                comment_id,
+                author_id: 1,
+                content: "v1".into(),
+                is_internal: false,
+                parent_id: None,
+                mentions: vec![],
+                at: at(4),
+            },
+            TicketEvent::CommentDeleted {
+                comment_id,
+                deleted_by: 1,
+                is_internal: false,
+                at: at(5),
+            },
+        ])
+        .when(TicketCommand::EditComment {
+            comment_id,
+            editor_id: 1,
+            content: "v2".into(),
+            mentions: vec![],
+            at: at(6),
+        })
+        .then_expect_error(TicketError::CommentNotFound);
+}
+
+#[test]
+fn events_round_trip_through_json_with_type_as_the_wire_name() {
+    let json = serde_json::to_value(opened()).unwrap_or_default();
+    assert_eq!(json["TicketOpened"]["type"], "incident");
+    let back: TicketEvent = serde_json::from_value(json).unwrap_or_else(|_| opened());
+    assert_eq!(back, opened());
+}

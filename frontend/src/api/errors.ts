@@ -1,0 +1,138 @@
+/**
+ * Centralised error handling, as written in the seed. Every store and view turns a failed call
+ * into an `ApiError` with `ApiErrorHandler.handle(error)`; 422 bodies become `field_errors`
+ * keyed by the last element of each `loc`, so forms can show them by their fields.
+ */
+
+export interface ApiError {
+  message: string
+  code?: string
+  details?: any // eslint-disable-line @typescript-eslint/no-explicit-any -- seed shape
+  status?: number
+  field_errors?: Record<string, string[]>
+}
+
+export class ApiErrorHandler {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- seed signature: axios errors, thrown ApiErrors, anything
+  static handle(error: any): ApiError {
+    if (error.response) {
+      const { status, data } = error.response
+
+      // Handle validation errors (422)
+      if (status === 422 && data.detail) {
+        return {
+          message: 'Validation error',
+          code: 'VALIDATION_ERROR',
+          status,
+          field_errors: this.extractFieldErrors(data.detail)
+        }
+      }
+
+      // Handle authentication errors (401)
+      if (status === 401) {
+        return {
+          message: 'Authentication required',
+          code: 'AUTH_ERROR',
+          status
+        }
+      }
+
+      // Handle authorization errors (403)
+      if (status === 403) {
+        return {
+          message: 'Access denied',
+          code: 'PERMISSION_ERROR',
+          status
+        }
+      }
+
+      // Handle not found errors (404)
+      if (status === 404) {
+        return {
+          message: 'Resource not found',
+          code: 'NOT_FOUND',
+          status
+        }
+      }
+
+      // Handle server errors (5xx)
+      if (status >= 500) {
+        return {
+          message: 'Server error occurred',
+          code: 'SERVER_ERROR',
+          status
+        }
+      }
+
+      return {
+        message: data?.message || data?.detail || 'Request failed',
+        code: data?.code,
+        details: data?.details,
+        status
+      }
+    }
+
+    // Network errors
+    if (error.request) {
+      return {
+        message: 'Network error - please check your connection',
+        code: 'NETWORK_ERROR'
+      }
+    }
+
+    // Other errors
+    return {
+      message: error.message || 'An unexpected error occurred',
+      code: 'UNKNOWN_ERROR'
+    }
+  }
+
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- seed signature
+  private static extractFieldErrors(details: any[]): Record<string, string[]> {
+    const fieldErrors: Record<string, string[]> = {}
+
+    details.forEach(error => {
+      if (error.loc && error.msg) {
+        const field = error.loc[error.loc.length - 1]
+        if (!fieldErrors[field]) {
+          fieldErrors[field] = []
+        }
+        fieldErrors[field].push(error.msg)
+      }
+    })
+
+    return fieldErrors
+  }
+}
+
+/** True when `value` already is an `ApiError` (stores rethrow them). */
+export function isApiError(value: unknown): value is ApiError {
+  return typeof value === 'object' && value !== null && !(value instanceof Error) && 'message' in value
+}
+
+/** `ApiErrorHandler.handle`, but an `ApiError` passes through unchanged. */
+export function toApiError(error: unknown): ApiError {
+  return isApiError(error) ? error : ApiErrorHandler.handle(error)
+}
+
+/** The first message for `field` of a 422, for an Element Plus `<el-form-item :error>`. */
+export function fieldError(error: ApiError | null | undefined, field: string): string | undefined {
+  return error?.field_errors?.[field]?.join(' ') || undefined
+}
+
+/**
+ * The states a 409 on `PATCH /tickets/{id}/status` says are allowed next. The handler keeps only
+ * `details`, so read the raw body too; the field name is not fixed by API.md.
+ */
+export function allowedStatesOf(error: unknown): string[] {
+  const data = (error as { response?: { data?: Record<string, unknown> } })?.response?.data
+  const details = (error as ApiError)?.details as Record<string, unknown> | undefined
+  for (const source of [data, details, data?.details as Record<string, unknown> | undefined]) {
+    if (!source || typeof source !== 'object') continue
+    for (const key of ['allowed', 'allowed_states', 'allowed_next', 'allowed_statuses', 'next_states']) {
+      const value = source[key]
+      if (Array.isArray(value)) return value.map(String)
+    }
+  }
+  return []
+}

@@ -1,0 +1,41 @@
+/** The ticket state machine as the UI offers it (the server has the last word: 409). */
+import type { TicketStatus } from '@/api/types'
+
+const NEXT: Record<TicketStatus, TicketStatus[]> = {
+  open: ['in_progress', 'cancelled'],
+  in_progress: ['pending', 'resolved', 'cancelled'],
+  pending: ['in_progress', 'resolved', 'cancelled'],
+  resolved: ['closed', 'open', 'cancelled'],
+  closed: [],
+  cancelled: [],
+}
+
+/** `open → in_progress ⇄ pending → resolved → closed`, `resolved → open`, non-closed → `cancelled`. */
+export function nextStatuses(status: TicketStatus): TicketStatus[] {
+  return NEXT[status] ?? []
+}
+
+/** A pending approval blocks `in_progress` and `resolved`. */
+export function blockedByApproval(target: TicketStatus, approvalStatus: string | null | undefined): boolean {
+  return approvalStatus === 'pending' && (target === 'in_progress' || target === 'resolved')
+}
+
+/** Verb for the button that moves a ticket to `target` from `from`. */
+export function moveLabel(from: TicketStatus, target: TicketStatus): string {
+  switch (target) {
+    case 'in_progress':
+      return from === 'pending' ? 'Resume work' : 'Start work'
+    case 'pending':
+      return 'Set pending'
+    case 'resolved':
+      return 'Resolve'
+    case 'closed':
+      return 'Close'
+    case 'open':
+      return 'Reopen'
+    case 'cancelled':
+      return 'Cancel ticket'
+    default:
+      return target
+  }
+}

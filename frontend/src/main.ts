@@ -1,0 +1,26 @@
+import './assets/main.css'
+
+import { createApp } from 'vue'
+import { createPinia } from 'pinia'
+
+import App from './App.vue'
+import router from './router'
+import { connectAuthStore, useAuthStore } from './stores/auth'
+
+const app = createApp(App)
+const pinia = createPinia()
+
+app.use(pinia)
+app.use(router)
+
+// The API client takes its bearer token from the auth store and sends the user to the login
+// page when the session can no longer be refreshed.
+const auth = useAuthStore(pinia)
+connectAuthStore(auth, router)
+
+// Refresh the cached user (role, name) once per load; a dead session ends at the login page.
+if (auth.isAuthenticated) {
+  auth.fetchProfile().catch(() => undefined)
+}
+
+app.mount('#app')

@@ -1,0 +1,135 @@
+import { createRouter, createWebHistory, type RouteLocationNormalized } from 'vue-router'
+import type { Role } from '@/api/types'
+import { roleAtLeast, useAuthStore } from '@/stores/auth'
+
+declare module 'vue-router' {
+  interface RouteMeta {
+    /** Reachable signed out (login, register, errors). */
+    public?: boolean
+    /** Signed-in users are sent on to the tickets. */
+    guestOnly?: boolean
+    /** The lowest role that may open the page (requester < agent < manager < admin). */
+    minRole?: Role
+    title?: string
+  }
+}
+
+export const routes = [
+  { path: '/', redirect: { name: 'tickets' } },
+  {
+    path: '/login',
+    name: 'login',
+    component: () => import('../views/LoginView.vue'),
+    meta: { public: true, guestOnly: true, title: 'Sign in' },
+  },
+  {
+    path: '/register',
+    name: 'register',
+    component: () => import('../views/RegisterView.vue'),
+    meta: { public: true, guestOnly: true, title: 'Create an account' },
+  },
+  {
+    path: '/tickets',
+    name: 'tickets',
+    component: () => import('../views/TicketListView.vue'),
+    meta: { title: 'Tickets' },
+  },
+  {
+    path: '/tickets/new',
+    name: 'ticket-new',
+    component: () => import('../views/TicketCreateView.vue'),
+    meta: { title: 'New ticket' },
+  },
+  {
+    path: '/tickets/:id(\\d+)',
+    name: 'ticket',
+    component: () => import('../views/TicketDetailView.vue'),
+    props: (route: RouteLocationNormalized) => ({ id: Number(route.params.id) }),
+    meta: { title: 'Ticket' },
+  },
+  {
+    path: '/approvals',
+    name: 'approvals',
+    component: () => import('../views/ApprovalsInboxView.vue'),
+    meta: { title: 'Approvals' },
+  },
+  {
+    path: '/dashboard',
+    name: 'dashboard',
+    component: () => import('../views/DashboardView.vue'),
+    meta: { minRole: 'manager' as Role, title: 'Dashboard' },
+  },
+  {
+    path: '/notifications',
+    name: 'notifications',
+    component: () => import('../views/NotificationsView.vue'),
+    meta: { title: 'Notifications' },
+  },
+  {
+    path: '/admin/users',
+    name: 'admin-users',
+    component: () => import('../views/AdminUsersView.vue'),
+    meta: { minRole: 'admin' as Role, title: 'Users' },
+  },
+  {
+    path: '/admin/items',
+    name: 'admin-items',
+    component: () => import('../views/AdminItemsView.vue'),
+    meta: { minRole: 'admin' as Role, title: 'Items' },
+  },
+  {
+    path: '/profile',
+    name: 'profile',
+    component: () => import('../views/ProfileView.vue'),
+    meta: { title: 'Profile' },
+  },
+  {
+    path: '/forbidden',
+    name: 'forbidden',
+    component: () => import('../views/ForbiddenView.vue'),
+    meta: { title: 'Not allowed' },
+  },
+  {
+    path: '/:pathMatch(.*)*',
+    name: 'not-found',
+    component: () => import('../views/NotFoundView.vue'),
+    meta: { public: true, title: 'Not found' },
+  },
+]
+
+/** The guard, exported for tests: sign-in first, then the route's role. */
+export function guard(to: RouteLocationNormalized) {
+  const auth = useAuthStore()
+  if (to.meta.public) {
+    if (to.meta.guestOnly && auth.isAuthenticated) {
+      const redirect = typeof to.query.redirect === 'string' && to.query.redirect.startsWith('/') ? to.query.redirect : null
+      return redirect ?? { name: 'tickets' }
+    }
+    return true
+  }
+  if (!auth.isAuthenticated) {
+    return { name: 'login', query: to.fullPath === '/' ? {} : { redirect: to.fullPath } }
+  }
+  if (to.meta.minRole && !roleAtLeast(auth.role, to.meta.minRole)) {
+    return { name: 'forbidden', query: { from: to.fullPath } }
+  }
+  return true
+}
+
+const router = createRouter({
+  history: createWebHistory(import.meta.env.BASE_URL),
+  routes,
+  scrollBehavior(to, _from, saved) {
+    if (saved) return saved
+    if (to.hash) return { el: to.hash }
+    return { top: 0 }
+  },
+})
+
+router.beforeEach(guard)
+
+router.afterEach((to) => {
+  document.title = to.meta.title ? `${to.meta.title} · ticketd` : 'ticketd'
+})
+
+export default router

@@ -1,0 +1,38 @@
+import type { ApiClient } from '@/api/client'
+import type {
+  Approval,
+  ApprovalCreate,
+  ApprovalListParams,
+  DecisionCreate,
+  DelegateRequest,
+  PaginatedResponse,
+} from '@/api/types'
+
+/** `/api/v1/approvals`: request, decide, delegate, cancel; `mine=true` is the inbox. */
+export class ApprovalApiService {
+  constructor(private apiClient: ApiClient) {}
+
+  async requestApproval(data: ApprovalCreate): Promise<Approval> {
+    return this.apiClient.post('/api/v1/approvals/', data)
+  }
+
+  async listApprovals(params: ApprovalListParams = {}): Promise<PaginatedResponse<Approval>> {
+    return this.apiClient.get('/api/v1/approvals/', { params })
+  }
+
+  async getApproval(approvalId: string): Promise<Approval> {
+    return this.apiClient.get(`/api/v1/approvals/${approvalId}`)
+  }
+
+  async decide(approvalId: string, decision: DecisionCreate): Promise<Approval> {
+    return this.apiClient.post(`/api/v1/approvals/${approvalId}/decisions`, decision)
+  }
+
+  async delegate(approvalId: string, request: DelegateRequest): Promise<Approval> {
+    return this.apiClient.post(`/api/v1/approvals/${approvalId}/delegate`, request)
+  }
+
+  async cancel(approvalId: string): Promise<Approval> {
+    return this.apiClient.post(`/api/v1/approvals/${approvalId}/cancel`)
+  }
+}

@@ -1,0 +1,23 @@
+import type { ApiClient } from '@/api/client'
+import type { Comment, CommentCreate, CommentUpdate, PaginatedResponse } from '@/api/types'
+
+/** `/api/v1/comments`: a ticket's thread; replies carry `parent_id`. */
+export class CommentApiService {
+  constructor(private apiClient: ApiClient) {}
+
+  async listComments(ticketId: number, page = 1, size = 100): Promise<PaginatedResponse<Comment>> {
+    return this.apiClient.get('/api/v1/comments/', { params: { ticket_id: ticketId, page, size } })
+  }
+
+  async createComment(comment: CommentCreate): Promise<Comment> {
+    return this.apiClient.post('/api/v1/comments/', comment)
+  }
+
+  async updateComment(commentId: string, update: CommentUpdate): Promise<Comment> {
+    return this.apiClient.patch(`/api/v1/comments/${commentId}`, update)
+  }
+
+  async deleteComment(commentId: string): Promise<void> {
+    return this.apiClient.delete(`/api/v1/comments/${commentId}`)
+  }
+}

@@ -1,0 +1,78 @@
+import type { ApiClient } from '@/api/client'
+import type {
+  PaginatedResponse,
+  PaginationParams,
+  TicketCreate,
+  TicketDetail,
+  TicketFilter,
+  TicketHistoryEntry,
+  TicketStatusUpdate,
+  TicketSummary,
+  TicketUpdate,
+} from '@/api/types'
+
+/** `/api/v1/tickets`, as the seed wrote it, plus the list, history and "as of" reads. */
+export class TicketApiService {
+  constructor(private apiClient: ApiClient) {}
+
+  // Ticket CRUD operations
+  async createTicket(ticketData: TicketCreate): Promise<TicketDetail> {
+    return this.apiClient.post('/api/v1/tickets/', ticketData)
+  }
+
+  async getTicket(ticketId: number): Promise<TicketDetail> {
+    return this.apiClient.get(`/api/v1/tickets/${ticketId}`)
+  }
+
+  /** The ticket as it was at `asOf` (RFC 3339), rebuilt from its events. */
+  async getTicketAsOf(ticketId: number, asOf: string): Promise<TicketDetail> {
+    return this.apiClient.get(`/api/v1/tickets/${ticketId}`, { params: { as_of: asOf } })
+  }
+
+  /** `version` (from TicketDetail) goes out as `If-Match`; a stale one answers 412. */
+  async updateTicket(ticketId: number, updates: TicketUpdate, version?: number): Promise<TicketDetail> {
+    return this.apiClient.patch(`/api/v1/tickets/${ticketId}`, updates, ifMatch(version))
+  }
+
+  async deleteTicket(ticketId: number): Promise<void> {
+    return this.apiClient.delete(`/api/v1/tickets/${ticketId}`)
+  }
+
+  // Advanced search and filtering
+  async searchTickets(filters: TicketFilter, pagination: PaginationParams): Promise<PaginatedResponse<TicketSummary>> {
+    const params = new URLSearchParams()
+
+    // Build query parameters
+    Object.entries(filters).forEach(([key, value]) => {
+      if (value !== null && value !== undefined) {
+        params.append(key, String(value))
+      }
+    })
+
+    Object.entries(pagination).forEach(([key, value]) => {
+      params.append(key, String(value))
+    })
+
+    return this.apiClient.get(`/api/v1/tickets/search?${params.toString()}`)
+  }
+
+  // Status management
+  async updateTicketStatus(ticketId: number, status: TicketStatusUpdate, version?: number): Promise<TicketDetail> {
+    return this.apiClient.patch(`/api/v1/tickets/${ticketId}/status`, status, ifMatch(version))
+  }
+
+  // Assignment operations
+  async assignTicket(ticketId: number, assigneeId: number | null, version?: number): Promise<TicketDetail> {
+    return this.apiClient.patch(`/api/v1/tickets/${ticketId}/assign`, { assignee_id: assigneeId }, ifMatch(version))
+  }
+
+  /** Every event of the ticket, oldest first (`asOf` stops at that time). */
+  async getHistory(ticketId: number, asOf?: string): Promise<TicketHistoryEntry[]> {
+    return this.apiClient.get(`/api/v1/tickets/${ticketId}/history`, asOf ? { params: { as_of: asOf } } : undefined)
+  }
+}
+
+/** Ticket responses carry `ETag: "<version>"`; send it back the same way. */
+function ifMatch(version: number | undefined) {
+  return version === undefined ? undefined : { headers: { 'If-Match': `"${version}"` } }
+}

@@ -1,0 +1,33 @@
+/** One instance of each service, all on the application's single Axios client. */
+import { apiClient } from '@/api/client'
+import { ApprovalApiService } from './ApprovalApiService'
+import { AttachmentApiService } from './AttachmentApiService'
+import { AuthApiService } from './AuthApiService'
+import { CommentApiService } from './CommentApiService'
+import { ItemApiService } from './ItemApiService'
+import { NotificationApiService } from './NotificationApiService'
+import { ReportApiService } from './ReportApiService'
+import { TicketApiService } from './TicketApiService'
+import { UserApiService } from './UserApiService'
+
+export const authApiService = new AuthApiService(apiClient)
+export const ticketApiService = new TicketApiService(apiClient)
+export const commentApiService = new CommentApiService(apiClient)
+export const attachmentApiService = new AttachmentApiService(apiClient)
+export const approvalApiService = new ApprovalApiService(apiClient)
+export const reportApiService = new ReportApiService(apiClient)
+export const userApiService = new UserApiService(apiClient)
+export const itemApiService = new ItemApiService(apiClient)
+export const notificationApiService = new NotificationApiService(apiClient)
+
+export {
+  ApprovalApiService,
+  AttachmentApiService,
+  AuthApiService,
+  CommentApiService,
+  ItemApiService,
+  NotificationApiService,
+  ReportApiService,
+  TicketApiService,
+  UserApiService,
+}

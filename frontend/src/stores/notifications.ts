@@ -1,0 +1,129 @@
+/** The bell: the caller's notifications, the unread count and the live SSE stream. */
+import { defineStore } from 'pinia'
+import { computed, ref } from 'vue'
+import { toApiError, type ApiError } from '@/api/errors'
+import type { Notification } from '@/api/types'
+import { notificationApiService } from '@/services'
+
+/** Servers name the "read" flag differently; `read_at` or `read`/`is_read`. */
+export function isRead(n: Notification): boolean {
+  const record = n as Record<string, unknown>
+  return Boolean(record.read ?? record.is_read ?? record.read_at)
+}
+
+/** The line to show: `message`, else `title`/`body`, else the kind in words. */
+export function notificationText(n: Notification): string {
+  const record = n as Record<string, unknown>
+  for (const key of ['message', 'title', 'body', 'text', 'summary']) {
+    const value = record[key]
+    if (typeof value === 'string' && value) return value
+  }
+  const kind = String(record.kind ?? record.type ?? record.event ?? 'notification').replace(/_/g, ' ')
+  return kind.charAt(0).toUpperCase() + kind.slice(1)
+}
+
+/** The ticket a notification is about, if any. */
+export function notificationTicketId(n: Notification): number | null {
+  const record = n as Record<string, unknown>
+  const direct = record.ticket_id
+  if (typeof direct === 'number') return direct
+  const data = record.data as Record<string, unknown> | undefined
+  return typeof data?.ticket_id === 'number' ? data.ticket_id : null
+}
+
+export const useNotificationsStore = defineStore('notifications', () => {
+  const items = ref<Notification[]>([])
+  const total = ref(0)
+  const page = ref(1)
+  const pages = ref(1)
+  const loading = ref(false)
+  const error = ref<ApiError | null>(null)
+  /** 'off' | 'connecting' | 'live' | 'retrying' | 'failed' */
+  const streamState = ref<'off' | 'connecting' | 'live' | 'retrying' | 'failed'>('off')
+  /** The newest live arrival, for the polite live region. */
+  const lastArrival = ref<Notification | null>(null)
+  let controller: AbortController | null = null
+
+  const unreadCount = computed(() => items.value.filter((n) => !isRead(n)).length)
+
+  async function fetchNotifications(p = 1, size = 20): Promise<void> {
+    loading.value = true
+    error.value = null
+    try {
+      const answer = await notificationApiService.listNotifications(p, size)
+      items.value = answer.items
+      total.value = answer.total
+      page.value = answer.page
+      pages.value = answer.pages
+    } catch (e) {
+      error.value = toApiError(e)
+    } finally {
+      loading.value = false
+    }
+  }
+
+  async function markRead(id: Notification['id']): Promise<void> {
+    try {
+      await notificationApiService.markRead(id)
+    } catch (e) {
+      throw toApiError(e)
+    }
+    items.value = items.value.map((n) => (n.id === id ? { ...n, read: true, is_read: true, read_at: new Date().toISOString() } : n))
+  }
+
+  async function markAllRead(): Promise<void> {
+    await Promise.all(items.value.filter((n) => !isRead(n)).map((n) => markRead(n.id)))
+  }
+
+  function receive(notification: Notification): void {
+    if (items.value.some((n) => n.id === notification.id)) return
+    items.value = [notification, ...items.value]
+    total.value += 1
+    lastArrival.value = notification
+  }
+
+  /** Opens the stream (once); it reconnects by itself until `stop`. */
+  function start(): void {
+    if (controller) return
+    controller = new AbortController()
+    const signal = controller.signal
+    streamState.value = 'connecting'
+    notificationApiService
+      .stream(
+        {
+          onOpen: () => (streamState.value = 'live'),
+          onNotification: receive,
+          onDisconnect: () => (streamState.value = 'retrying'),
+        },
+        signal,
+      )
+      .then(() => {
+        if (!signal.aborted) streamState.value = 'off'
+      })
+      .catch(() => {
+        // The bell still works from the list; the stream just isn't live.
+        if (!signal.aborted) streamState.value = 'failed'
+      })
+      .finally(() => {
+        if (controller?.signal === signal) controller = null
+      })
+  }
+
+  function stop(): void {
+    controller?.abort()
+    controller = null
+    streamState.value = 'off'
+  }
+
+  function reset(): void {
+    stop()
+    items.value = []
+    total.value = 0
+    lastArrival.value = null
+  }
+
+  return {
+    items, total, page, pages, loading, error, streamState, lastArrival, unreadCount,
+    fetchNotifications, markRead, markAllRead, receive, start, stop, reset,
+  }
+})

@@ -1,0 +1,105 @@
+/** Users: the admin list, and a small cache of names for showing "who" on tickets. */
+import { defineStore } from 'pinia'
+import { reactive, ref } from 'vue'
+import { toApiError, type ApiError } from '@/api/errors'
+import type { PaginatedResponse, Role, User, UserCreate, UserListParams, UserUpdate } from '@/api/types'
+import { userApiService } from '@/services'
+import { useAuthStore } from './auth'
+
+export const useUsersStore = defineStore('users', () => {
+  const list = ref<PaginatedResponse<User> | null>(null)
+  const loading = ref(false)
+  const error = ref<ApiError | null>(null)
+  const byId = reactive(new Map<number, User>())
+  const pendingIds = new Set<number>()
+  let listRequest = 0
+
+  function remember(users: User[]): void {
+    for (const user of users) byId.set(user.id, user)
+  }
+
+  async function fetchUsers(params: UserListParams): Promise<void> {
+    const request = ++listRequest
+    loading.value = true
+    error.value = null
+    try {
+      const answer = await userApiService.listUsers(params)
+      if (request !== listRequest) return
+      list.value = answer
+      remember(answer.items)
+    } catch (e) {
+      if (request === listRequest) error.value = toApiError(e)
+    } finally {
+      if (request === listRequest) loading.value = false
+    }
+  }
+
+  /** For pickers: `role` and a free-text `q`. */
+  async function search(q: string, role?: Role, size = 20): Promise<User[]> {
+    try {
+      const answer = await userApiService.listUsers({ q: q || undefined, role, size })
+      remember(answer.items)
+      return answer.items
+    } catch (e) {
+      throw toApiError(e)
+    }
+  }
+
+  /** Loads names the UI needs; requesters may not read users, so they see "User #id". */
+  async function ensure(ids: Array<number | null | undefined>): Promise<void> {
+    const auth = useAuthStore()
+    if (auth.user) byId.set(auth.user.id, auth.user)
+    if (!auth.isStaff) return
+    const wanted = [...new Set(ids)].filter(
+      (id): id is number => typeof id === 'number' && !byId.has(id) && !pendingIds.has(id),
+    )
+    await Promise.all(
+      wanted.map(async (id) => {
+        pendingIds.add(id)
+        try {
+          byId.set(id, await userApiService.getUser(id))
+        } catch {
+          // unknown or hidden: shown as "User #id"
+        } finally {
+          pendingIds.delete(id)
+        }
+      }),
+    )
+  }
+
+  function nameOf(id: number | null | undefined): string {
+    if (id === null || id === undefined) return 'Unassigned'
+    const auth = useAuthStore()
+    if (auth.user?.id === id) return `${auth.user.full_name} (you)`
+    return byId.get(id)?.full_name ?? `User #${id}`
+  }
+
+  async function run(action: () => Promise<User>): Promise<User> {
+    try {
+      const user = await action()
+      byId.set(user.id, user)
+      if (list.value) list.value = { ...list.value, items: list.value.items.map((u) => (u.id === user.id ? user : u)) }
+      return user
+    } catch (e) {
+      throw toApiError(e)
+    }
+  }
+
+  const createUser = (data: UserCreate) => run(() => userApiService.createUser(data))
+  const updateUser = (id: number, update: UserUpdate) => run(() => userApiService.updateUser(id, update))
+
+  async function deactivateUser(id: number): Promise<void> {
+    try {
+      await userApiService.deactivateUser(id)
+    } catch (e) {
+      throw toApiError(e)
+    }
+    const known = byId.get(id)
+    if (known) byId.set(id, { ...known, is_active: false })
+    if (list.value) {
+      list.value = { ...list.value, items: list.value.items.map((u) => (u.id === id ? { ...u, is_active: false } : u)) }
+    }
+  }
+
+  return { list, loading, error, byId, fetchUsers, search, ensure, nameOf, createUser, updateUser, deactivateUser }
+})

@@ -1,0 +1,49 @@
+import { fileURLToPath, URL } from 'node:url'
+
+import { defineConfig, loadEnv } from 'vite'
+import vue from '@vitejs/plugin-vue'
+import Components from 'unplugin-vue-components/vite'
+import { ElementPlusResolver } from 'unplugin-vue-components/resolvers'
+
+// https://vite.dev/config/
+export default defineConfig(({ mode }) => {
+  // The seed read `process.env.VITE_BACKEND_URL`; Vite does not put `.env.*` files into
+  // `process.env` of its own config, so load them here (the shell still wins).
+  const env = { ...loadEnv(mode, process.cwd(), 'VITE_'), ...process.env }
+  const backend = env.VITE_BACKEND_URL || 'http://localhost:8080'
+
+  return {
+    plugins: [
+      vue(),
+      // Element Plus per component: only the components a template uses are bundled,
+      // each with its own stylesheet (no full `element-plus/dist/index.css`).
+      Components({
+        dts: 'src/components.d.ts',
+        resolvers: [ElementPlusResolver({ importStyle: 'css' })],
+      }),
+    ],
+    resolve: {
+      alias: {
+        '@': fileURLToPath(new URL('./src', import.meta.url)),
+      },
+    },
+    server: {
+      host: '0.0.0.0',
+      port: 5173,
+      // The seed also proxied `/auth`, `/tickets`, `/approvals`, ... to its FastAPI server.
+      // ticketd serves everything under `/api/v1`, and those bare paths are SPA routes here
+      // (`/tickets/42`), so only `/api` is proxied.
+      proxy: {
+        '/api': {
+          target: backend,
+          changeOrigin: true,
+          secure: false,
+          rewrite: (path) => path,
+        },
+      },
+    },
+    build: {
+      chunkSizeWarningLimit: 600,
+    },
+  }
+})

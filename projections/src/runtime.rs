@@ -1,0 +1,586 @@
+//! The projection runtime: one leader per projection (a session advisory lock on a dedicated
+//! connection), batches applied together with the checkpoint in one short transaction,
+//! in-process wake-ups plus a short poll, transient errors retried with backoff, and a
+//! poison event stopping its projection (reported by `/readyz`) instead of being skipped.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+use crate::log::{read_after, Checkpoint, StoredEvent};
+
+/// Why a batch could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The database hiccuped: retry the batch.
+    #[error("transient: {0}")]
+    Transient(#[from] sqlx::Error),
+    /// This event cannot be applied: stop the projection.
+    #[error("event at {position} cannot be applied: {reason}")]
+    Poison { position: i64, reason: String },
+}
+
+impl ApplyError {
+    /// A poison error for `event`.
+    pub fn poison(event: &StoredEvent, reason: impl std::fmt::Display) -> Self {
+        ApplyError::Poison {
+            position: event.global_position,
+            reason: reason.to_string(),
+        }
+    }
+
+    fn from_db(e: sqlx::Error) -> Self {
+        match &e {
+            // Constraint and data errors repeat on every retry: stop rather than loop.
+            sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("22") || c.starts_with("23")) => {
+                ApplyError::Poison {
+                    position: -1,
+                    reason: db.message().to_string(),
+                }
+            }
+            _ => ApplyError::Transient(e),
+        }
+    }
+}
+
+/// The physical table names a projection writes to: the live ones, or a rebuild's shadows.
+#[derive(Debug, Clone)]
+pub struct Tables {
+    suffix: String,
+}
+
+impl Tables {
+    /// The live tables.
+    pub fn live() -> Self {
+        Tables {
+            suffix: String::new(),
+        }
+    }
+
+    /// The shadow tables of a rebuild.
+    pub fn shadow() -> Self {
+        Tables {
+            suffix: "__rebuild".into(),
+        }
+    }
+
+    /// The physical name of `base`.
+    pub fn name(&self, base: &str) -> String {
+        format!("{base}{}", self.suffix)
+    }
+
+    /// The suffix (empty for live tables).
+    pub fn suffix(&self) -> &str {
+        &self.suffix
+    }
+}
+
+/// A read model fed by the event log.
+pub trait Projection: Send + Sync + 'static {
+    /// The checkpoint name. Never renamed.
+    fn name(&self) -> &'static str;
+    /// The tables this projection owns (rebuilt and swapped together).
+    fn tables(&self) -> &'static [&'static str];
+    /// Applies a batch of events, in log order, inside the caller's transaction.
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        events: &'a [StoredEvent],
+        tables: &'a Tables,
+    ) -> BoxFuture<'a, Result<(), ApplyError>>;
+}
+
+/// Tunables of the runtime.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Events per transaction.
+    pub batch_size: i64,
+    /// Poll interval for writers outside this process.
+    pub poll_interval: Duration,
+    /// How often a standby tries to become leader (and the leader checks its lock).
+    pub leader_check: Duration,
+    /// Upper bound of the backoff after transient errors.
+    pub max_backoff: Duration,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            batch_size: 500,
+            poll_interval: Duration::from_millis(250),
+            leader_check: Duration::from_millis(1000),
+            max_backoff: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What `/readyz`, `/metrics` and `projections status` show of one projection.
+#[derive(Debug, Clone, Default)]
+pub struct ProjectionStatus {
+    pub leader: bool,
+    pub checkpoint: Checkpoint,
+    pub stopped: Option<String>,
+    pub transient_errors: u64,
+    pub events_applied: u64,
+}
+
+struct Worker {
+    projection: Arc<dyn Projection>,
+    wake: Notify,
+    checkpoint: watch::Sender<Checkpoint>,
+    status: Mutex<ProjectionStatus>,
+    applied: AtomicU64,
+}
+
+/// Runs every projection of this process.
+pub struct Runtime {
+    pool: PgPool,
+    config: RuntimeConfig,
+    workers: Vec<Arc<Worker>>,
+}
+
+/// A handle to a running runtime: wake it, watch checkpoints, read status, stop it.
+#[derive(Clone)]
+pub struct RuntimeHandle {
+    workers: Arc<HashMap<&'static str, Arc<Worker>>>,
+    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    shutdown: watch::Sender<bool>,
+}
+
+fn lock_key(name: &str) -> i64 {
+    // A stable 64-bit key per projection name (FNV-1a; std's hasher is randomised).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in b"ticketd.projection.".iter().chain(name.as_bytes()) {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h as i64
+}
+
+
+/// Makes sure a checkpoint row exists for `name`.
+pub async fn ensure_checkpoint(pool: &PgPool, name: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("insert into projection_checkpoints (projection) values ($1) on conflict do nothing")
+        .bind(name)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Reads a checkpoint row.
+pub async fn load_checkpoint(
+    conn: &mut PgConnection,
+    name: &str,
+    for_update: bool,
+) -> Result<Option<(Checkpoint, String)>, sqlx::Error> {
+    let sql = if for_update {
+        "select last_txid::text, last_position, status from projection_checkpoints where projection = $1 for update"
+    } else {
+        "select last_txid::text, last_position, status from projection_checkpoints where projection = $1"
+    };
+    let row: Option<(String, i64, String)> = sqlx::query_as(sql)
+        .bind(name)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.map(|(t, p, s)| {
+        (
+            Checkpoint {
+                txid: t.parse().unwrap_or(0),
+                position: p,
+            },
+            s,
+        )
+    }))
+}
+
+/// Applies one batch of at most `limit` events after the stored checkpoint of `name`,
+/// writing the read model and advancing the checkpoint in the same transaction.
+/// Returns the number of events applied and the new checkpoint.
+pub async fn apply_batch(
+    conn: &mut PgConnection,
+    projection: &dyn Projection,
+    name: &str,
+    tables: &Tables,
+    limit: i64,
+) -> Result<(usize, Checkpoint), ApplyError> {
+    let mut tx = conn.begin().await?;
+    // Locking the checkpoint row first serialises competing appliers and a rebuild's swap.
+    let (from, status) = load_checkpoint(&mut tx, name, true)
+        .await?
+        .ok_or_else(|| ApplyError::Poison {
+            position: -1,
+            reason: format!("no checkpoint row for {name}"),
+        })?;
+    if status == "stopped" {
+        return Err(ApplyError::Poison {
+            position: from.position,
+            reason: "projection is stopped".into(),
+        });
+    }
+    let events = read_after(&mut tx, from, limit).await?;
+    let Some(last) = events.last().map(StoredEvent::checkpoint) else {
+        tx.rollback().await?;
+        return Ok((0, from));
+    };
+    projection
+        .apply(&mut tx, &events, tables)
+        .await
+        .map_err(|e| match e {
+            ApplyError::Transient(db) => ApplyError::from_db(db),
+            poison => poison,
+        })?;
+    fail_point("after_apply")?;
+    let updated = sqlx::query(
+        "update projection_checkpoints
+            set last_txid = $2::text::xid8, last_position = $3, updated_at = now()
+          where projection = $1 and last_txid = $4::text::xid8 and last_position = $5",
+    )
+    .bind(name)
+    .bind(last.txid.to_string())
+    .bind(last.position)
+    .bind(from.txid.to_string())
+    .bind(from.position)
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() != 1 {
+        // Someone else advanced it: drop our work.
+        tx.rollback().await?;
+        return Ok((0, from));
+    }
+    tx.commit().await?;
+    Ok((events.len(), last))
+}
+
+/// Test hook: `TICKETD_FAIL_POINT=after_apply` makes the next batch fail between the
+/// read-model write and the commit, as a crash there would.
+fn fail_point(name: &str) -> Result<(), ApplyError> {
+    static ARMED: Mutex<Option<String>> = Mutex::new(None);
+    let mut armed = ARMED.lock().unwrap_or_else(|e| e.into_inner());
+    if armed.is_none() {
+        *armed = Some(std::env::var("TICKETD_FAIL_POINT").unwrap_or_default());
+    }
+    if armed.as_deref() == Some(name) {
+        *armed = Some(String::new());
+        return Err(ApplyError::Transient(sqlx::Error::Protocol(format!(
+            "fail point {name}"
+        ))));
+    }
+    Ok(())
+}
+
+/// Arms a fail point programmatically (tests).
+pub fn arm_fail_point(name: &str) {
+    std::env::set_var("TICKETD_FAIL_POINT", name);
+}
+
+/// Marks a projection stopped with its error, visible to `/readyz` and the CLI.
+async fn mark_stopped(pool: &PgPool, name: &str, error: &str) {
+    let result = sqlx::query(
+        "update projection_checkpoints set status = 'stopped', error = $2, updated_at = now() where projection = $1",
+    )
+    .bind(name)
+    .bind(error)
+    .execute(pool)
+    .await;
+    if let Err(e) = result {
+        tracing::error!(projection = name, error = %e, "could not record the stop");
+    }
+}
+
+impl Runtime {
+    /// A runtime for `projections` on `pool`.
+    pub fn new(pool: PgPool, projections: Vec<Arc<dyn Projection>>, config: RuntimeConfig) -> Self {
+        let workers = projections
+            .into_iter()
+            .map(|projection| {
+                Arc::new(Worker {
+                    projection,
+                    wake: Notify::new(),
+                    checkpoint: watch::channel(Checkpoint::default()).0,
+                    status: Mutex::new(ProjectionStatus::default()),
+                    applied: AtomicU64::new(0),
+                })
+            })
+            .collect();
+        Runtime {
+            pool,
+            config,
+            workers,
+        }
+    }
+
+    /// Starts one task per projection.
+    pub async fn start(self) -> Result<RuntimeHandle, sqlx::Error> {
+        let (shutdown, _) = watch::channel(false);
+        let mut tasks = Vec::new();
+        let mut map = HashMap::new();
+        for worker in &self.workers {
+            let name = worker.projection.name();
+            ensure_checkpoint(&self.pool, name).await?;
+            map.insert(name, worker.clone());
+            let pool = self.pool.clone();
+            let config = self.config.clone();
+            let worker = worker.clone();
+            let stop = shutdown.subscribe();
+            tasks.push(tokio::spawn(async move {
+                run_worker(pool, config, worker, stop).await;
+            }));
+        }
+        Ok(RuntimeHandle {
+            workers: Arc::new(map),
+            tasks: Arc::new(Mutex::new(tasks)),
+            shutdown,
+        })
+    }
+}
+
+async fn run_worker(
+    pool: PgPool,
+    config: RuntimeConfig,
+    worker: Arc<Worker>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let name = worker.projection.name();
+    let key = lock_key(name);
+    let mut backoff = Duration::from_millis(100);
+    'leadership: loop {
+        if *stop.borrow() {
+            return;
+        }
+        // A dedicated connection holds the session lock; if it dies, the lock goes with it.
+        let mut lock_conn = match PgConnection::connect_with(&pool.connect_options()).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(projection = name, error = %e, "cannot open the leader connection");
+                sleep_or_stop(&mut stop, config.leader_check).await;
+                continue;
+            }
+        };
+        loop {
+            let got: Result<(bool,), _> = sqlx::query_as("select pg_try_advisory_lock($1)")
+                .bind(key)
+                .fetch_one(&mut lock_conn)
+                .await;
+            match got {
+                Ok((true,)) => break,
+                Ok((false,)) => {
+                    if sleep_or_stop(&mut stop, config.leader_check).await {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(projection = name, error = %e, "leader connection lost");
+                    sleep_or_stop(&mut stop, config.leader_check).await;
+                    continue 'leadership;
+                }
+            }
+        }
+        tracing::info!(projection = name, "became leader");
+        set_status(&worker, |s| s.leader = true);
+        let mut last_lock_check = tokio::time::Instant::now();
+        let mut work_conn = match pool.acquire().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(projection = name, error = %e, "no connection");
+                set_status(&worker, |s| s.leader = false);
+                sleep_or_stop(&mut stop, backoff).await;
+                continue;
+            }
+        };
+        loop {
+            if *stop.borrow() {
+                let _ = sqlx::query("select pg_advisory_unlock($1)")
+                    .bind(key)
+                    .execute(&mut lock_conn)
+                    .await;
+                set_status(&worker, |s| s.leader = false);
+                return;
+            }
+            if last_lock_check.elapsed() >= config.leader_check {
+                last_lock_check = tokio::time::Instant::now();
+                if sqlx::query("select 1").execute(&mut lock_conn).await.is_err() {
+                    tracing::warn!(projection = name, "lost leadership (lock connection closed)");
+                    set_status(&worker, |s| s.leader = false);
+                    continue 'leadership;
+                }
+            }
+            match apply_batch(&mut work_conn, worker.projection.as_ref(), name, &Tables::live(), config.batch_size).await {
+                Ok((n, at)) => {
+                    backoff = Duration::from_millis(100);
+                    worker.checkpoint.send_replace(at);
+                    if n > 0 {
+                        let total = worker.applied.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+                        set_status(&worker, |s| {
+                            s.checkpoint = at;
+                            s.events_applied = total;
+                        });
+                    } else {
+                        set_status(&worker, |s| s.checkpoint = at);
+                    }
+                    if n as i64 >= config.batch_size {
+                        continue;
+                    }
+                    tokio::select! {
+                        _ = worker.wake.notified() => {}
+                        _ = tokio::time::sleep(config.poll_interval) => {}
+                        _ = stop.changed() => {}
+                    }
+                }
+                Err(ApplyError::Transient(e)) => {
+                    tracing::warn!(projection = name, error = %e, retry_in_ms = backoff.as_millis() as u64, "transient projection error; retrying");
+                    set_status(&worker, |s| s.transient_errors += 1);
+                    if sleep_or_stop(&mut stop, backoff).await {
+                        continue;
+                    }
+                    backoff = (backoff * 2).min(config.max_backoff);
+                    // The connection may be broken: take a fresh one.
+                    match pool.acquire().await {
+                        Ok(c) => work_conn = c,
+                        Err(_) => continue 'leadership,
+                    }
+                }
+                Err(poison @ ApplyError::Poison { .. }) => {
+                    let text = poison.to_string();
+                    tracing::error!(projection = name, error = %text, "projection stopped on an event it cannot apply");
+                    mark_stopped(&pool, name, &text).await;
+                    set_status(&worker, |s| {
+                        s.stopped = Some(text.clone());
+                        s.leader = false;
+                    });
+                    let _ = sqlx::query("select pg_advisory_unlock($1)")
+                        .bind(key)
+                        .execute(&mut lock_conn)
+                        .await;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn set_status(worker: &Worker, f: impl FnOnce(&mut ProjectionStatus)) {
+    let mut s = worker.status.lock().unwrap_or_else(|e| e.into_inner());
+    f(&mut s);
+}
+
+/// Sleeps; true if the runtime is stopping.
+async fn sleep_or_stop(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => *stop.borrow(),
+        _ = stop.changed() => true,
+    }
+}
+
+impl RuntimeHandle {
+    /// Wakes every projection (called after each command this process commits).
+    pub fn wake(&self) {
+        for w in self.workers.values() {
+            w.wake.notify_one();
+        }
+    }
+
+    /// Watches the checkpoint a projection of this process has reached.
+    pub fn watch(&self, name: &str) -> Option<watch::Receiver<Checkpoint>> {
+        self.workers.get(name).map(|w| w.checkpoint.subscribe())
+    }
+
+    /// The in-process status of every projection.
+    pub fn statuses(&self) -> Vec<(&'static str, ProjectionStatus)> {
+        let mut v: Vec<_> = self
+            .workers
+            .iter()
+            .map(|(n, w)| (*n, w.status.lock().unwrap_or_else(|e| e.into_inner()).clone()))
+            .collect();
+        v.sort_by_key(|(n, _)| *n);
+        v
+    }
+
+    /// Stops every projection and waits for the tasks to end.
+    pub async fn shutdown(&self) {
+        self.shutdown.send_replace(true);
+        let tasks: Vec<_> = {
+            let mut t = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+            t.drain(..).collect()
+        };
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+
+    /// Aborts the tasks at once, as a crash would (tests).
+    pub fn abort(&self) {
+        let t = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        for task in t.iter() {
+            task.abort();
+        }
+    }
+}
+
+/// One projection as `ticketd projections status` and `/readyz` show it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProjectionReport {
+    pub name: String,
+    pub checkpoint: String,
+    pub position: i64,
+    pub status: String,
+    pub error: Option<String>,
+    /// Events in the log after the checkpoint (capped at 1,000,000).
+    pub lag_events: i64,
+    /// Age of the oldest event not yet applied, in seconds.
+    pub lag_seconds: f64,
+    /// The backend pid and client address of the leader, if one holds the lock.
+    pub leader: Option<String>,
+}
+
+/// Reports every projection's checkpoint, lag and leader.
+pub async fn report(pool: &PgPool) -> Result<Vec<ProjectionReport>, sqlx::Error> {
+    let rows: Vec<(String, String, i64, String, Option<String>)> = sqlx::query_as(
+        "select projection, last_txid::text, last_position, status, error
+           from projection_checkpoints order by projection",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (name, txid, position, status, error) in rows {
+        let (lag_events, lag_seconds): (i64, Option<f64>) = sqlx::query_as(
+            "select count(*), extract(epoch from now() - min(recorded_at))::float8 from (
+                select recorded_at from events
+                 where (transaction_id, global_position) > ($1::text::xid8, $2)
+                 order by transaction_id, global_position limit 1000000) lagging",
+        )
+        .bind(&txid)
+        .bind(position)
+        .fetch_one(pool)
+        .await?;
+        let key = lock_key(&name);
+        let leader: Option<(i32, Option<String>)> = sqlx::query_as(
+            "select l.pid, a.client_addr::text from pg_locks l
+               left join pg_stat_activity a on a.pid = l.pid
+              where l.locktype = 'advisory' and l.granted
+                and ((l.classid::bigint << 32) | l.objid::bigint) = $1
+              limit 1",
+        )
+        .bind(key)
+        .fetch_optional(pool)
+        .await?;
+        out.push(ProjectionReport {
+            checkpoint: format!("{txid}.{position}"),
+            name,
+            position,
+            status,
+            error,
+            lag_events,
+            lag_seconds: lag_seconds.unwrap_or(0.0),
+            leader: leader.map(|(pid, addr)| {
+                format!("pid {pid} from {}", addr.unwrap_or_else(|| "local socket".into()))
+            }),
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,325 @@
+//! The ticket list/search read model (`rm_tickets`, `rm_ticket_counts`).
+//! A batch is folded in memory per ticket, then written with one upsert per table.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aggregates::ticket::TicketEvent;
+use aggregates::{Priority, TicketStatus};
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use sqlx::{FromRow, PgConnection};
+
+use crate::log::StoredEvent;
+use crate::runtime::{ApplyError, Projection, Tables};
+
+/// One row of `rm_tickets`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, FromRow)]
+pub struct TicketRow {
+    pub id: i64,
+    pub title: String,
+    pub description: String,
+    pub status: String,
+    pub priority: String,
+    pub priority_rank: i16,
+    #[serde(rename = "type")]
+    #[sqlx(rename = "type")]
+    pub ticket_type: String,
+    pub requester_id: i64,
+    pub assignee_id: Option<i64>,
+    pub tags: Vec<String>,
+    pub item_ids: Vec<i64>,
+    pub approval_status: String,
+    pub version: i64,
+    pub deleted: bool,
+    pub comment_count: i32,
+    pub attachment_count: i32,
+    pub public_comments: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub first_response_at: Option<DateTime<Utc>>,
+}
+
+/// The sort rank of a priority (low 0 .. critical 3).
+pub fn priority_rank(p: Priority) -> i16 {
+    match p {
+        Priority::Low => 0,
+        Priority::Medium => 1,
+        Priority::High => 2,
+        Priority::Critical => 3,
+    }
+}
+
+/// Columns of `rm_tickets` in the order of `TicketRow` (the generated `search` excluded).
+pub const TICKET_COLUMNS: &str = "id, title, description, status, priority, priority_rank, type, \
+    requester_id, assignee_id, tags, item_ids, approval_status, version, deleted, comment_count, \
+    attachment_count, public_comments, created_at, updated_at, resolved_at, first_response_at";
+
+/// The `tickets` projection.
+pub struct TicketsProjection;
+
+impl TicketsProjection {
+    /// The checkpoint name.
+    pub const NAME: &'static str = "tickets";
+}
+
+type CountKey = (String, String, String);
+
+fn count_key(row: &TicketRow) -> Option<CountKey> {
+    (!row.deleted).then(|| {
+        (
+            row.status.clone(),
+            row.priority.clone(),
+            row.ticket_type.clone(),
+        )
+    })
+}
+
+/// Folds one event into a row (creating it on `TicketOpened`).
+pub fn fold(row: Option<TicketRow>, event: &TicketEvent, sequence: i64) -> Option<TicketRow> {
+    let at = event.at();
+    if let TicketEvent::TicketOpened {
+        id,
+        requester_id,
+        fields,
+        at,
+    } = event
+    {
+        return Some(TicketRow {
+            id: *id,
+            title: fields.title.clone(),
+            description: fields.description.clone(),
+            status: TicketStatus::Open.as_str().into(),
+            priority: fields.priority.as_str().into(),
+            priority_rank: priority_rank(fields.priority),
+            ticket_type: fields.ticket_type.as_str().into(),
+            requester_id: *requester_id,
+            assignee_id: None,
+            tags: fields.tags.clone(),
+            item_ids: fields.item_ids.clone(),
+            approval_status: "none".into(),
+            version: sequence,
+            deleted: false,
+            comment_count: 0,
+            attachment_count: 0,
+            public_comments: String::new(),
+            created_at: *at,
+            updated_at: *at,
+            resolved_at: None,
+            first_response_at: None,
+        });
+    }
+    let mut row = row?;
+    row.version = sequence;
+    row.updated_at = at;
+    match event {
+        TicketEvent::TicketOpened { .. } => {}
+        TicketEvent::TicketUpdated { changes, .. } => {
+            if let Some(v) = &changes.title {
+                row.title = v.clone();
+            }
+            if let Some(v) = &changes.description {
+                row.description = v.clone();
+            }
+            if let Some(p) = changes.priority {
+                row.priority = p.as_str().into();
+                row.priority_rank = priority_rank(p);
+            }
+            if let Some(t) = changes.ticket_type {
+                row.ticket_type = t.as_str().into();
+            }
+            if let Some(v) = &changes.tags {
+                row.tags = v.clone();
+            }
+            if let Some(v) = &changes.item_ids {
+                row.item_ids = v.clone();
+            }
+        }
+        TicketEvent::TicketStatusChanged { to, at, .. } => {
+            row.status = to.as_str().into();
+            match to {
+                TicketStatus::Resolved => row.resolved_at = Some(*at),
+                TicketStatus::Open | TicketStatus::InProgress | TicketStatus::Pending => {
+                    row.resolved_at = None
+                }
+                _ => {}
+            }
+        }
+        TicketEvent::TicketAssigned { assignee_id, .. } => row.assignee_id = *assignee_id,
+        TicketEvent::TicketDeleted { .. } => {
+            row.status = TicketStatus::Cancelled.as_str().into();
+            row.deleted = true;
+        }
+        TicketEvent::CommentAdded {
+            is_internal,
+            content,
+            ..
+        } => {
+            if !is_internal {
+                row.comment_count += 1;
+                if !row.public_comments.is_empty() {
+                    row.public_comments.push('\n');
+                }
+                row.public_comments.push_str(content);
+            }
+        }
+        TicketEvent::CommentEdited {
+            is_internal,
+            content,
+            previous_content,
+            ..
+        } => {
+            if !is_internal {
+                row.public_comments = replace_once(&row.public_comments, previous_content, content);
+            }
+        }
+        TicketEvent::CommentDeleted { is_internal, .. } => {
+            if !is_internal {
+                row.comment_count = (row.comment_count - 1).max(0);
+            }
+        }
+        TicketEvent::FirstResponseRecorded { at, .. } => row.first_response_at = Some(*at),
+        TicketEvent::AttachmentAdded { .. } => row.attachment_count += 1,
+        TicketEvent::AttachmentRemoved { .. } => {
+            row.attachment_count = (row.attachment_count - 1).max(0)
+        }
+        TicketEvent::ApprovalRecorded { status, .. } => {
+            row.approval_status = status.as_str().into()
+        }
+    }
+    Some(row)
+}
+
+fn replace_once(haystack: &str, old: &str, new: &str) -> String {
+    match haystack.find(old) {
+        Some(i) if !old.is_empty() => {
+            let mut s = String::with_capacity(haystack.len() + new.len());
+            s.push_str(&haystack[..i]);
+            s.push_str(new);
+            s.push_str(&haystack[i + old.len()..]);
+            s
+        }
+        _ => haystack.to_string(),
+    }
+}
+
+async fn apply_tickets(
+    conn: &mut PgConnection,
+    events: &[StoredEvent],
+    tables: &Tables,
+) -> Result<(), ApplyError> {
+    let rm = tables.name("rm_tickets");
+    let counts = tables.name("rm_ticket_counts");
+    let mut ids: Vec<i64> = Vec::new();
+    let mut decoded = Vec::with_capacity(events.len());
+    for e in events.iter().filter(|e| e.aggregate_type == "ticket") {
+        let id: i64 = e
+            .aggregate_id
+            .parse()
+            .map_err(|_| ApplyError::poison(e, "ticket id is not a number"))?;
+        let event: TicketEvent = serde_json::from_value(e.payload.clone())
+            .map_err(|err| ApplyError::poison(e, format!("undecodable {}: {err}", e.event_type)))?;
+        ids.push(id);
+        decoded.push((id, e.sequence, event));
+    }
+    if decoded.is_empty() {
+        return Ok(());
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let existing: Vec<TicketRow> = sqlx::query_as(&format!(
+        "select {TICKET_COLUMNS} from {rm} where id = any($1)"
+    ))
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut rows: BTreeMap<i64, Option<TicketRow>> = ids.iter().map(|id| (*id, None)).collect();
+    let mut before: HashMap<i64, Option<CountKey>> = HashMap::new();
+    for row in existing {
+        before.insert(row.id, count_key(&row));
+        rows.insert(row.id, Some(row));
+    }
+    for (id, sequence, event) in &decoded {
+        let slot = rows.entry(*id).or_default();
+        *slot = fold(slot.take(), event, *sequence);
+    }
+    let changed: Vec<&TicketRow> = rows.values().flatten().collect();
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let mut deltas: HashMap<CountKey, i64> = HashMap::new();
+    for row in &changed {
+        if let Some(Some(old)) = before.get(&row.id) {
+            *deltas.entry(old.clone()).or_default() -= 1;
+        }
+        if let Some(new) = count_key(row) {
+            *deltas.entry(new).or_default() += 1;
+        }
+    }
+    let payload = serde_json::to_value(&changed).map_err(|e| ApplyError::Poison {
+        position: -1,
+        reason: e.to_string(),
+    })?;
+    sqlx::query(&format!(
+        "insert into {rm} ({TICKET_COLUMNS})
+         select {TICKET_COLUMNS} from jsonb_to_recordset($1) as r(
+            id bigint, title text, description text, status text, priority text,
+            priority_rank smallint, type text, requester_id bigint, assignee_id bigint,
+            tags text[], item_ids bigint[], approval_status text, version bigint, deleted boolean,
+            comment_count integer, attachment_count integer, public_comments text,
+            created_at timestamptz, updated_at timestamptz, resolved_at timestamptz,
+            first_response_at timestamptz)
+         on conflict (id) do update set
+            title = excluded.title, description = excluded.description, status = excluded.status,
+            priority = excluded.priority, priority_rank = excluded.priority_rank, type = excluded.type,
+            requester_id = excluded.requester_id, assignee_id = excluded.assignee_id,
+            tags = excluded.tags, item_ids = excluded.item_ids,
+            approval_status = excluded.approval_status, version = excluded.version,
+            deleted = excluded.deleted, comment_count = excluded.comment_count,
+            attachment_count = excluded.attachment_count, public_comments = excluded.public_comments,
+            created_at = excluded.created_at, updated_at = excluded.updated_at,
+            resolved_at = excluded.resolved_at, first_response_at = excluded.first_response_at"
+    ))
+    .bind(payload)
+    .execute(&mut *conn)
+    .await?;
+    let deltas: Vec<(CountKey, i64)> = deltas.into_iter().filter(|(_, d)| *d != 0).collect();
+    if !deltas.is_empty() {
+        let statuses: Vec<&str> = deltas.iter().map(|((s, _, _), _)| s.as_str()).collect();
+        let priorities: Vec<&str> = deltas.iter().map(|((_, p, _), _)| p.as_str()).collect();
+        let types: Vec<&str> = deltas.iter().map(|((_, _, t), _)| t.as_str()).collect();
+        let ns: Vec<i64> = deltas.iter().map(|(_, d)| *d).collect();
+        sqlx::query(&format!(
+            "insert into {counts} as c (status, priority, type, n)
+             select * from unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+             on conflict (status, priority, type) do update set n = c.n + excluded.n"
+        ))
+        .bind(statuses)
+        .bind(priorities)
+        .bind(types)
+        .bind(ns)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+impl Projection for TicketsProjection {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["rm_tickets", "rm_ticket_counts"]
+    }
+
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        events: &'a [StoredEvent],
+        tables: &'a Tables,
+    ) -> BoxFuture<'a, Result<(), ApplyError>> {
+        Box::pin(apply_tickets(conn, events, tables))
+    }
+}

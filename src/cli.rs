@@ -1,0 +1,160 @@
+//! The command line: `ticketd serve|migrate|openapi|user|projections|seed|...`.
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::db::anyhow_like::Result;
+
+/// ticketd — an event-sourced ticket desk.
+#[derive(Debug, Parser)]
+#[command(name = "ticketd", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Serve the API, the SPA and the projection workers.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCmd,
+    },
+    /// Inspect and rebuild projections.
+    Projections {
+        #[command(subcommand)]
+        command: ProjectionsCmd,
+    },
+    /// Generate realistic tickets through the event log.
+    Seed {
+        /// How many tickets.
+        #[arg(long, default_value_t = 1000)]
+        tickets: u64,
+    },
+}
+
+/// `ticketd user ...`
+#[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    /// Create a user.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "TICKETD_NEW_USER_PASSWORD", hide_env_values = true)]
+        password: String,
+        #[arg(long, default_value = "")]
+        full_name: String,
+        #[arg(long, default_value = "requester")]
+        role: String,
+    },
+}
+
+/// `ticketd projections ...`
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsCmd {
+    /// Position, lag and leader of every projection.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rebuild a projection from the start of the log and swap it in.
+    Rebuild { name: String },
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<()> {
+    let config = cli.config;
+    match cli.command {
+        Cmd::Serve => crate::startup::serve(config).await,
+        Cmd::Migrate => {
+            crate::startup::open_database(&config).await?;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+        Cmd::Openapi => {
+            let doc = crate::http::openapi();
+            out(&serde_json::to_string_pretty(&doc)?);
+            Ok(())
+        }
+        Cmd::User { command: UserCmd::Create { email, password, full_name, role } } => {
+            let pool = crate::startup::open_database(&config).await?;
+            let role = aggregates::Role::parse(&role).ok_or("role must be requester, agent, manager or admin")?;
+            let mut v = crate::error::Validator::default();
+            let name = if full_name.is_empty() { email.clone() } else { full_name };
+            crate::users::validate_new_user(&mut v, &email, &password, &name);
+            v.finish().map_err(|e| format!("{e:?}"))?;
+            let hash = crate::auth::hash_password(password).await.map_err(|e| e.to_string())?;
+            let user = crate::users::insert(&pool, &email, &name, &hash, role).await.map_err(|e| e.to_string())?;
+            out(&format!("created user {} ({}) with role {}", user.id, user.email, user.role));
+            Ok(())
+        }
+        Cmd::Projections { command } => projections_cmd(config, command).await,
+        Cmd::Seed { tickets } => {
+            let pool = crate::startup::open_database(&config).await?;
+            crate::seed::seed(&pool, tickets).await
+        }
+    }
+}
+
+async fn projections_cmd(config: Config, command: ProjectionsCmd) -> Result<()> {
+    let pool = crate::startup::open_database(&config).await?;
+    match command {
+        ProjectionsCmd::Status { json } => {
+            for p in crate::startup::all_projections() {
+                projections::runtime::ensure_checkpoint(&pool, p.name()).await?;
+            }
+            let reports = projections::runtime::report(&pool).await?;
+            if json {
+                out(&serde_json::to_string_pretty(&reports)?);
+            } else {
+                out(&format!("{:<24} {:<22} {:>10} {:>10} {:<9} leader", "projection", "checkpoint", "lag_events", "lag_s", "status"));
+                for r in reports {
+                    out(&format!(
+                        "{:<24} {:<22} {:>10} {:>10.3} {:<9} {}{}",
+                        r.name,
+                        r.checkpoint,
+                        r.lag_events,
+                        r.lag_seconds,
+                        r.status,
+                        r.leader.unwrap_or_else(|| "none".into()),
+                        r.error.map(|e| format!("  error: {e}")).unwrap_or_default()
+                    ));
+                }
+            }
+            Ok(())
+        }
+        ProjectionsCmd::Rebuild { name } => {
+            let projection = crate::startup::all_projections()
+                .into_iter()
+                .find(|p| p.name() == name)
+                .ok_or_else(|| format!("no projection named {name}"))?;
+            projections::runtime::ensure_checkpoint(&pool, projection.name()).await?;
+            let report = projections::rebuild::rebuild(&pool, projection.as_ref(), 5000).await?;
+            out(&format!(
+                "rebuilt {name}: {} events in {:.2}s ({:.0} events/s), checkpoint {}",
+                report.events,
+                report.seconds,
+                report.events as f64 / report.seconds.max(1e-9),
+                report.checkpoint
+            ));
+            Ok(())
+        }
+    }
+}
+
+/// Writes a line of command output to stdout.
+pub fn out(line: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}");
+}

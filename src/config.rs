@@ -1,0 +1,138 @@
+//! Configuration from the environment (12-factor), with `.env` support (loaded in `main`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// `development` or `production`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+/// Everything `ticketd serve` (and the CLI) reads from the environment.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// PostgreSQL URL. Without it, a private cluster is started under `$TICKETD_DATA_DIR/pg`.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// HS256 key for access tokens (≥ 32 bytes; required in production).
+    #[arg(long, env = "SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// `development` (default) or `production`.
+    #[arg(long, env = "ENVIRONMENT", value_enum, default_value = "development")]
+    pub environment: Environment,
+    /// Where the HTTP server listens.
+    #[arg(long, env = "TICKETD_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Comma-separated origins allowed by CORS (none by default: the SPA is same-origin).
+    #[arg(long, env = "CORS_ORIGINS", default_value = "")]
+    pub cors_origins: String,
+    /// Attachments and the embedded database live here.
+    #[arg(long, env = "TICKETD_DATA_DIR", default_value = ".data")]
+    pub data_dir: PathBuf,
+    /// The built SPA (served with history fallback).
+    #[arg(long, env = "TICKETD_STATIC_DIR", default_value = "frontend/dist")]
+    pub static_dir: PathBuf,
+    /// The largest attachment accepted, in bytes.
+    #[arg(long, env = "TICKETD_MAX_UPLOAD_BYTES", default_value_t = 25 * 1024 * 1024)]
+    pub max_upload_bytes: u64,
+    /// Ensure this admin account exists at start.
+    #[arg(long, env = "TICKETD_ADMIN_EMAIL")]
+    pub admin_email: Option<String>,
+    /// Password of the bootstrap admin.
+    #[arg(long, env = "TICKETD_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// Database pool size.
+    #[arg(long, env = "TICKETD_DB_POOL", default_value_t = 16)]
+    pub db_pool: u32,
+}
+
+/// Keys that appear in examples and tutorials; refused in production.
+const WELL_KNOWN_KEYS: &[&str] = &[
+    "secret",
+    "changeme",
+    "change-me",
+    "your-secret-key",
+    "your-secret-key-here",
+    "supersecret",
+    "development-secret-key",
+    "ticketd-development-key-not-for-production-use!!",
+];
+
+/// The key used in development when `SECRET_KEY` is unset (never accepted in production).
+pub const DEVELOPMENT_KEY: &str = "ticketd-development-key-not-for-production-use!!";
+
+impl Config {
+    /// A configuration with defaults, for tests and tools.
+    pub fn for_database(url: &str) -> Self {
+        Config {
+            database_url: Some(url.to_string()),
+            secret_key: Some("test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz".into()),
+            environment: Environment::Development,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            cors_origins: String::new(),
+            data_dir: std::env::temp_dir().join("ticketd-test"),
+            static_dir: PathBuf::from("frontend/dist"),
+            max_upload_bytes: 25 * 1024 * 1024,
+            admin_email: None,
+            admin_password: None,
+            db_pool: 8,
+        }
+    }
+
+    /// The signing key, enforcing the production policy: present, ≥ 32 bytes, not well known.
+    pub fn signing_key(&self) -> Result<String, String> {
+        match (&self.secret_key, self.environment) {
+            (None, Environment::Production) => {
+                Err("SECRET_KEY must be set when ENVIRONMENT=production".into())
+            }
+            (None, Environment::Development) => Ok(DEVELOPMENT_KEY.to_string()),
+            (Some(key), env) => {
+                let weak = key.len() < 32
+                    || WELL_KNOWN_KEYS
+                        .iter()
+                        .any(|k| k.eq_ignore_ascii_case(key.trim()));
+                if weak && env == Environment::Production {
+                    Err("SECRET_KEY is too short (< 32 bytes) or a well-known value".into())
+                } else {
+                    Ok(key.clone())
+                }
+            }
+        }
+    }
+
+    /// The CORS origins as a list.
+    pub fn cors_origin_list(&self) -> Vec<String> {
+        self.cors_origins
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn production_refuses_missing_short_and_well_known_keys() {
+        let mut c = Config::for_database("postgres://x");
+        c.environment = Environment::Production;
+        c.secret_key = None;
+        assert!(c.signing_key().is_err());
+        c.secret_key = Some("short".into());
+        assert!(c.signing_key().is_err());
+        c.secret_key = Some(DEVELOPMENT_KEY.into());
+        assert!(c.signing_key().is_err());
+        c.secret_key = Some("k".repeat(40));
+        assert!(c.signing_key().is_ok());
+        c.environment = Environment::Development;
+        c.secret_key = None;
+        assert_eq!(c.signing_key().ok().as_deref(), Some(DEVELOPMENT_KEY));
+    }
+}

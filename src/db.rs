@@ -1,0 +1,150 @@
+//! Connecting to PostgreSQL: the configured server (creating the database if missing), or
+//! the embedded default, a private cluster under `$TICKETD_DATA_DIR/pg` started from the
+//! machine's PostgreSQL binaries.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool};
+
+/// The port of the embedded cluster.
+const EMBEDDED_PORT: u16 = 54329;
+
+/// Opens a pool on `url`, creating the database first if it does not exist.
+pub async fn connect(url: &str, max: u32) -> anyhow_like::Result<PgPool> {
+    let options = PgConnectOptions::from_str(url)?
+        .options([
+            // A worker or request transaction left idle must not pause every tailer.
+            ("idle_in_transaction_session_timeout", "30s"),
+            ("application_name", "ticketd"),
+        ]);
+    create_database_if_missing(&options).await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await?;
+    Ok(pool)
+}
+
+async fn create_database_if_missing(options: &PgConnectOptions) -> anyhow_like::Result<()> {
+    let Some(name) = options.get_database().map(str::to_string) else {
+        return Ok(());
+    };
+    let admin = options.clone().database("postgres");
+    let mut conn = match PgConnection::connect_with(&admin).await {
+        Ok(c) => c,
+        // No rights on `postgres`: assume the database exists and let the pool say otherwise.
+        Err(_) => return Ok(()),
+    };
+    let exists: Option<(i32,)> = sqlx::query_as("select 1 from pg_database where datname = $1")
+        .bind(&name)
+        .fetch_optional(&mut conn)
+        .await?;
+    if exists.is_none() {
+        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        if let Err(e) = sqlx::query(&format!("create database {quoted}")).execute(&mut conn).await {
+            // Another process may have created it meanwhile.
+            tracing::debug!(error = %e, "create database");
+        }
+    }
+    conn.close().await?;
+    Ok(())
+}
+
+/// Runs the migrations.
+pub async fn migrate(pool: &PgPool) -> anyhow_like::Result<()> {
+    sqlx::migrate!("./migrations").run(pool).await?;
+    Ok(())
+}
+
+/// A tiny boxed-error result for start-up code.
+pub mod anyhow_like {
+    /// Any error, boxed.
+    pub type Error = Box<dyn std::error::Error + Send + Sync + 'static>;
+    /// A result with a boxed error.
+    pub type Result<T> = std::result::Result<T, Error>;
+}
+
+fn pg_bin(name: &str) -> Option<PathBuf> {
+    if let Ok(path) = std::env::var("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let p = dir.join(name);
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin").join(name)))
+        .filter(|p| p.is_file())
+        .collect();
+    versions.sort();
+    versions.pop()
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Runs a PostgreSQL tool, as the `postgres` user when we are root (initdb refuses root).
+fn run_pg(tool: &Path, args: &[&str]) -> anyhow_like::Result<()> {
+    let status = if is_root() {
+        Command::new("runuser")
+            .arg("-u")
+            .arg("postgres")
+            .arg("--")
+            .arg(tool)
+            .args(args)
+            .status()?
+    } else {
+        Command::new(tool).args(args).status()?
+    };
+    if !status.success() {
+        return Err(format!("{} failed ({status})", tool.display()).into());
+    }
+    Ok(())
+}
+
+/// Starts (initialising on first use) the embedded cluster and returns its URL.
+pub fn start_embedded(data_dir: &Path) -> anyhow_like::Result<String> {
+    let initdb = pg_bin("initdb").ok_or("PostgreSQL's initdb was not found; set DATABASE_URL")?;
+    let pg_ctl = pg_bin("pg_ctl").ok_or("PostgreSQL's pg_ctl was not found; set DATABASE_URL")?;
+    let dir = std::fs::canonicalize(data_dir)
+        .or_else(|_| {
+            std::fs::create_dir_all(data_dir)?;
+            std::fs::canonicalize(data_dir)
+        })?
+        .join("pg");
+    let dir_s = dir.to_string_lossy().to_string();
+    if !dir.join("PG_VERSION").exists() {
+        std::fs::create_dir_all(&dir)?;
+        if is_root() {
+            Command::new("chown").args(["-R", "postgres:postgres", &dir_s]).status()?;
+        }
+        tracing::info!(dir = %dir_s, "initialising the embedded PostgreSQL cluster");
+        run_pg(&initdb, &["-D", &dir_s, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])?;
+    }
+    let running = Command::new(&pg_ctl)
+        .args(["status", "-D", &dir_s])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !running {
+        let opts = format!("-p {EMBEDDED_PORT} -c listen_addresses=127.0.0.1 -k {dir_s}");
+        let log = format!("{dir_s}/server.log");
+        run_pg(&pg_ctl, &["start", "-D", &dir_s, "-w", "-l", &log, "-o", &opts])?;
+    }
+    Ok(format!("postgres://postgres@127.0.0.1:{EMBEDDED_PORT}/ticketd"))
+}

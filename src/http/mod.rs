@@ -1,0 +1,182 @@
+//! The HTTP surface: one module per API area, assembled into one router with the
+//! cross-cutting layers (request ids, tracing, panics as JSON 500, body limits, CORS,
+//! trailing-slash normalisation, the SPA with history fallback).
+
+pub mod auth;
+pub mod health;
+pub mod tickets;
+pub mod users;
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tower::Layer;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::error::{ApiError, LoggedCause};
+use crate::state::AppState;
+
+/// The API routes with their OpenAPI description.
+pub fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+        .nest("/api/v1/auth", auth::router())
+        .nest("/api/v1/tickets", tickets::router())
+        .nest("/api/v1/users", users::router())
+}
+
+/// The OpenAPI document of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, doc) = api_router().split_for_parts();
+    doc
+}
+
+/// The whole application, ready to serve.
+pub fn app(state: AppState) -> NormalizePath<Router> {
+    let (api, doc) = api_router().split_for_parts();
+    let doc_json = serde_json::to_string(&doc).unwrap_or_else(|_| "{}".into());
+    let max_body = state.config.max_upload_bytes as usize + 64 * 1024;
+    let static_dir = state.config.static_dir.clone();
+    let cors = cors_layer(&state.config.cors_origin_list());
+    let request_id = HeaderName::from_static("x-request-id");
+
+    let api = api
+        .merge(health::router())
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let body = doc_json.clone();
+                async move {
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
+                        body,
+                    )
+                }
+            }),
+        )
+        .route("/docs", axum::routing::get(docs_page));
+
+    let spa_index = static_dir.join("index.html");
+    let spa = ServeDir::new(&static_dir).fallback(ServeFile::new(spa_index));
+    let router = api
+        .nest_service("/api", axum::routing::any(api_not_found))
+        .fallback_service(spa)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(log_server_errors))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(cors)
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(middleware::from_fn_with_state(state.clone(), crate::metrics::track))
+        .with_state(state);
+    NormalizePathLayer::trim_trailing_slash().layer(router)
+}
+
+async fn api_not_found() -> ApiError {
+    ApiError::NotFound("No such API route".into())
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a handler panicked");
+    ApiError::Internal("panic".into()).into_response()
+}
+
+/// Logs each server error once, with its cause (never sent to the client).
+async fn log_server_errors(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let response = next.run(req).await;
+    if response.status().is_server_error() {
+        let cause = response
+            .extensions()
+            .get::<LoggedCause>()
+            .map(|c| c.0.as_str().to_string())
+            .unwrap_or_default();
+        tracing::error!(%method, %path, status = response.status().as_u16(), %cause, "server error");
+    }
+    response
+}
+
+fn cors_layer(origins: &[String]) -> CorsLayer {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PATCH,
+            Method::PUT,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            axum::http::header::AUTHORIZATION,
+            axum::http::header::CONTENT_TYPE,
+            axum::http::header::IF_MATCH,
+            HeaderName::from_static("x-consistency-token"),
+            HeaderName::from_static("last-event-id"),
+        ])
+        .expose_headers([
+            axum::http::header::ETAG,
+            axum::http::header::LOCATION,
+            HeaderName::from_static("x-consistency-token"),
+            HeaderName::from_static("x-request-id"),
+        ])
+        .max_age(Duration::from_secs(600))
+}
+
+async fn docs_page(State(_): State<AppState>) -> impl IntoResponse {
+    // A self-contained reference page rendered from the OpenAPI document in the browser.
+    let html = r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ticketd API</title>
+<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}code{background:#f3f3f3;padding:0 .2rem}h3{margin-bottom:.2rem}.m{display:inline-block;min-width:4rem;font-weight:bold}</style></head>
+<body><h1>ticketd REST API</h1><p>Machine-readable: <a href="/api/v1/openapi.json">/api/v1/openapi.json</a></p><main id="r">Loading…</main>
+<script>
+fetch('/api/v1/openapi.json').then(r=>r.json()).then(d=>{const m=document.getElementById('r');m.textContent='';
+for(const [p,ops] of Object.entries(d.paths)){for(const [verb,op] of Object.entries(ops)){const s=document.createElement('section');
+const h=document.createElement('h3');const b=document.createElement('span');b.className='m';b.textContent=verb.toUpperCase();h.append(b,' ',p);
+const t=document.createElement('p');t.textContent=(op.summary||'')+' '+(op.description||'');
+const c=document.createElement('p');c.textContent='Responses: '+Object.keys(op.responses||{}).join(', ');s.append(h,t,c);m.append(s);}}});
+</script></body></html>"#;
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html,
+    )
+}
+
+/// Adds `X-Consistency-Token` (and optionally more headers) to a command's response.
+pub fn with_token(mut response: Response, token: Option<projections::Checkpoint>) -> Response {
+    if let Some(t) = token {
+        if let Ok(v) = HeaderValue::from_str(&t.to_string()) {
+            response
+                .headers_mut()
+                .insert(HeaderName::from_static("x-consistency-token"), v);
+        }
+    }
+    response
+}
+
+/// A plain empty response with a status.
+pub fn empty(status: StatusCode) -> Response {
+    (status, Body::empty()).into_response()
+}

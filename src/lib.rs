@@ -1,0 +1,19 @@
+//! ticketd: an event-sourced ticket desk. This library holds the server and the CLI;
+//! `main.rs` only parses the command line.
+
+pub mod auth;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod history;
+pub mod http;
+pub mod metrics;
+pub mod openapi;
+pub mod read;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod users;
+pub mod seed;

@@ -1,0 +1,37 @@
+//! The OpenAPI document's frame: title, security scheme, tags. Paths come from the
+//! `#[utoipa::path]` annotations of each handler.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+/// The API description served at `/api/v1/openapi.json`.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "ticketd", description = "Event-sourced ticket desk REST API"),
+    modifiers(&BearerAuth),
+    components(schemas(crate::error::ErrorBody, crate::error::ValidationErrorBody, crate::error::FieldError)),
+    tags(
+        (name = "auth", description = "Sign-in, tokens and profile"),
+        (name = "tickets", description = "Tickets: commands, list and search"),
+        (name = "users", description = "User management"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("JWT")
+                        .build(),
+                ),
+            );
+        }
+    }
+}

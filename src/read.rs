@@ -1,0 +1,395 @@
+//! Queries on the read models: pagination, ticket list and search, and read-your-writes.
+
+use std::time::Duration;
+
+use aggregates::{ApprovalStatus, Priority, TicketStatus, TicketType};
+use axum::http::HeaderMap;
+use chrono::{DateTime, Utc};
+use projections::Checkpoint;
+use serde::{Deserialize, Serialize};
+use sqlx::postgres::PgArguments;
+use sqlx::{Arguments, FromRow, PgPool};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::{ApiError, Validator};
+use crate::state::AppState;
+
+/// How long a read waits for its consistency token.
+const CONSISTENCY_WAIT: Duration = Duration::from_secs(2);
+
+/// A page of results.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+    pub page: i64,
+    pub size: i64,
+    pub pages: i64,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from its items and the total.
+    pub fn new(items: Vec<T>, total: i64, page: i64, size: i64) -> Self {
+        Page {
+            items,
+            total,
+            page,
+            size,
+            pages: if total == 0 { 0 } else { (total + size - 1) / size },
+        }
+    }
+}
+
+/// Checks `page` (≥ 1) and `size` (1..=100) and returns (page, size, offset).
+pub fn paging(v: &mut Validator, page: Option<i64>, size: Option<i64>) -> (i64, i64, i64) {
+    let page = page.unwrap_or(1);
+    let size = size.unwrap_or(20);
+    v.check_query(page >= 1, "page", "page must be 1 or more");
+    v.check_query(page <= 1_000_000, "page", "page is too large");
+    v.check_query((1..=100).contains(&size), "size", "size must be between 1 and 100");
+    let page = page.clamp(1, 1_000_000);
+    let size = size.clamp(1, 100);
+    (page, size, (page - 1) * size)
+}
+
+/// The position in the log of a ticket's event at `version` (for the consistency token).
+pub async fn ticket_position(pool: &PgPool, id: i64, version: usize) -> Option<Checkpoint> {
+    let row: Option<(String, i64)> = sqlx::query_as(
+        "select transaction_id::text, global_position from events
+          where aggregate_type = 'ticket' and aggregate_id = $1 and sequence = $2",
+    )
+    .bind(id.to_string())
+    .bind(version as i64)
+    .fetch_optional(pool)
+    .await
+    .ok()
+    .flatten();
+    row.map(|(t, p)| Checkpoint {
+        txid: t.parse().unwrap_or(0),
+        position: p,
+    })
+}
+
+/// Honours `X-Consistency-Token`: waits (≤ 2 s) until every named projection has applied
+/// the write the token names, else 503 with `Retry-After`.
+pub async fn wait_for_token(state: &AppState, headers: &HeaderMap, projections: &[&str]) -> Result<(), ApiError> {
+    let Some(raw) = headers.get("x-consistency-token") else {
+        return Ok(());
+    };
+    let token: Checkpoint = raw
+        .to_str()
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| ApiError::Validation(vec![crate::error::FieldError {
+            loc: vec![serde_json::json!("header"), serde_json::json!("X-Consistency-Token")],
+            msg: "Malformed consistency token".into(),
+            kind: "value_error".into(),
+        }]))?;
+    let deadline = tokio::time::Instant::now() + CONSISTENCY_WAIT;
+    for name in projections {
+        let mut watch = state.runtime.as_ref().and_then(|rt| rt.watch(name));
+        loop {
+            if watch.as_ref().is_some_and(|w| *w.borrow() >= token) {
+                break;
+            }
+            // Another process may lead this projection: the checkpoint row is the truth.
+            let reached: Option<(bool,)> = sqlx::query_as(
+                "select (last_txid, last_position) >= ($2::text::xid8, $3::bigint)
+                   from projection_checkpoints where projection = $1",
+            )
+            .bind(name)
+            .bind(token.txid.to_string())
+            .bind(token.position)
+            .fetch_optional(&state.pool)
+            .await?;
+            if reached.is_some_and(|(r,)| r) {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ApiError::Unavailable {
+                    detail: "Your change is not visible yet; retry shortly".into(),
+                    retry_after: 1,
+                });
+            }
+            let pause = tokio::time::sleep(Duration::from_millis(25));
+            match watch.as_mut() {
+                Some(w) => {
+                    tokio::select! { _ = w.changed() => {}, _ = pause => {} }
+                }
+                None => pause.await,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A ticket as a list row.
+#[derive(Debug, Serialize, ToSchema, FromRow)]
+pub struct TicketSummary {
+    pub id: i64,
+    pub title: String,
+    #[sqlx(try_from = "String")]
+    pub status: TicketStatus,
+    #[sqlx(try_from = "String")]
+    pub priority: Priority,
+    #[serde(rename = "type")]
+    #[sqlx(rename = "type")]
+    #[sqlx(try_from = "String")]
+    pub ticket_type: TicketType,
+    pub requester_id: i64,
+    pub assignee_id: Option<i64>,
+    pub tags: Vec<String>,
+    #[sqlx(try_from = "String")]
+    pub approval_status: ApprovalStatus,
+    pub comment_count: i32,
+    pub attachment_count: i32,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// The page of `TicketSummary` rows answered by list and search (OpenAPI name).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketListResponse {
+    pub items: Vec<TicketSummary>,
+    pub total: i64,
+    pub page: i64,
+    pub size: i64,
+    pub pages: i64,
+}
+
+/// Filters, sort and paging of `GET /tickets` and `/tickets/search`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TicketListQueryParams {
+    /// Words to search for (search-as-you-type: the last word may be a prefix).
+    pub q: Option<String>,
+    /// One status or several, comma-separated.
+    pub status: Option<String>,
+    /// One priority or several, comma-separated.
+    pub priority: Option<String>,
+    /// One type or several, comma-separated.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub ticket_type: Option<String>,
+    /// An agent's id, or `none` for unassigned tickets.
+    pub assignee_id: Option<String>,
+    pub requester_id: Option<i64>,
+    pub tag: Option<String>,
+    pub approval_status: Option<String>,
+    pub created_from: Option<DateTime<Utc>>,
+    pub created_to: Option<DateTime<Utc>>,
+    /// `created_at`, `-created_at` (default), `updated_at`, `-updated_at`, `priority`,
+    /// `-priority`, `relevance`.
+    pub sort: Option<String>,
+    pub page: Option<i64>,
+    pub size: Option<i64>,
+}
+
+fn parse_list<T>(v: &mut Validator, field: &str, raw: &Option<String>, parse: fn(&str) -> Option<T>) -> Vec<T> {
+    let Some(raw) = raw else { return vec![] };
+    let mut out = Vec::new();
+    for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match parse(part) {
+            Some(x) => out.push(x),
+            None => v.check_query(false, field, &format!("Unknown {field} '{part}'")),
+        }
+    }
+    out
+}
+
+/// Words of a search, as a prefix tsquery (`printer:* & fire:*`), or None if no words.
+pub fn prefix_tsquery(q: &str) -> Option<String> {
+    let words: Vec<String> = q
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(8)
+        .map(|w| format!("{}:*", w.to_lowercase()))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" & "))
+}
+
+/// Runs a ticket list or search. `requester_scope` limits a requester to their own tickets.
+pub async fn search_tickets(
+    pool: &PgPool,
+    query: &TicketListQueryParams,
+    requester_scope: Option<i64>,
+) -> Result<Page<TicketSummary>, ApiError> {
+    let mut v = Validator::default();
+    let (page, size, offset) = paging(&mut v, query.page, query.size);
+    let statuses = parse_list(&mut v, "status", &query.status, TicketStatus::parse);
+    let priorities = parse_list(&mut v, "priority", &query.priority, Priority::parse);
+    let types = parse_list(&mut v, "type", &query.ticket_type, TicketType::parse);
+    let approvals = parse_list(&mut v, "approval_status", &query.approval_status, ApprovalStatus::parse);
+    let assignee: Option<Option<i64>> = match query.assignee_id.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some("none") | Some("null") => Some(None),
+        Some(s) => match s.parse() {
+            Ok(id) => Some(Some(id)),
+            Err(_) => {
+                v.check_query(false, "assignee_id", "assignee_id must be a user id or 'none'");
+                None
+            }
+        },
+    };
+    let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    v.check_query(q.is_none_or(|q| q.chars().count() <= 200), "q", "q must be at most 200 characters");
+    let sort = query.sort.as_deref().unwrap_or(if q.is_some() { "relevance" } else { "-created_at" });
+    let order = match sort {
+        "created_at" => "created_at asc, id asc",
+        "-created_at" => "created_at desc, id desc",
+        "updated_at" => "updated_at asc, id asc",
+        "-updated_at" => "updated_at desc, id desc",
+        "priority" => "priority_rank asc, created_at desc, id desc",
+        "-priority" => "priority_rank desc, created_at desc, id desc",
+        "relevance" if q.is_some() => "rank desc, created_at desc, id desc",
+        "relevance" => "created_at desc, id desc",
+        _ => {
+            v.check_query(false, "sort", "Unknown sort");
+            "created_at desc, id desc"
+        }
+    };
+    if let (Some(from), Some(to)) = (query.created_from, query.created_to) {
+        v.check_query(from <= to, "created_from", "created_from must not be after created_to");
+    }
+    v.finish()?;
+
+    let mut args = PgArguments::default();
+    let mut conds: Vec<String> = vec!["not deleted".into()];
+    let mut n = 0;
+    // Binds a value and yields its placeholder.
+    macro_rules! push {
+        ($value:expr) => {{
+            n += 1;
+            args.add($value).map_err(ApiError::internal)?;
+            format!("${n}")
+        }};
+    }
+    // Only the status/priority/type filters can be answered from the counts table.
+    let mut countable = true;
+    if let Some(me) = requester_scope {
+        let p = push!(me);
+        conds.push(format!("requester_id = {p}"));
+        countable = false;
+    }
+    if let Some(r) = query.requester_id {
+        let p = push!(r);
+        conds.push(format!("requester_id = {p}"));
+        countable = false;
+    }
+    let status_strs: Vec<String> = statuses.iter().map(|s| s.as_str().to_string()).collect();
+    let priority_strs: Vec<String> = priorities.iter().map(|s| s.as_str().to_string()).collect();
+    let type_strs: Vec<String> = types.iter().map(|s| s.as_str().to_string()).collect();
+    if !status_strs.is_empty() {
+        let p = push!(status_strs.clone());
+        conds.push(format!("status = any({p})"));
+    }
+    if !priority_strs.is_empty() {
+        let p = push!(priority_strs.clone());
+        conds.push(format!("priority = any({p})"));
+    }
+    if !type_strs.is_empty() {
+        let p = push!(type_strs.clone());
+        conds.push(format!("type = any({p})"));
+    }
+    if !approvals.is_empty() {
+        let a: Vec<String> = approvals.iter().map(|s| s.as_str().to_string()).collect();
+        let p = push!(a);
+        conds.push(format!("approval_status = any({p})"));
+        countable = false;
+    }
+    match assignee {
+        Some(Some(id)) => {
+            let p = push!(id);
+            conds.push(format!("assignee_id = {p}"));
+            countable = false;
+        }
+        Some(None) => {
+            conds.push("assignee_id is null".into());
+            countable = false;
+        }
+        None => {}
+    }
+    if let Some(tag) = query.tag.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        let p = push!(vec![tag.to_lowercase()]);
+        conds.push(format!("tags @> {p}"));
+        countable = false;
+    }
+    if let Some(from) = query.created_from {
+        let p = push!(from);
+        conds.push(format!("created_at >= {p}"));
+        countable = false;
+    }
+    if let Some(to) = query.created_to {
+        let p = push!(to);
+        conds.push(format!("created_at <= {p}"));
+        countable = false;
+    }
+    let mut rank = "0::real".to_string();
+    if let Some(q) = q {
+        countable = false;
+        let text = push!(q.to_string());
+        match prefix_tsquery(q) {
+            Some(tsq) => {
+                let tsq = push!(tsq);
+                conds.push(format!(
+                    "(search @@ to_tsquery('english', {tsq}) or {text} <% title)"
+                ));
+                rank = format!(
+                    "(ts_rank_cd(search, to_tsquery('english', {tsq})) + word_similarity({text}, title))"
+                );
+            }
+            None => {
+                conds.push(format!("{text} <% title"));
+                rank = format!("word_similarity({text}, title)");
+            }
+        }
+    }
+    let where_sql = conds.join(" and ");
+    let count_args = args.clone();
+    let limit = push!(size);
+    let off = push!(offset);
+    let items: Vec<TicketSummary> = sqlx::query_as_with(
+        &format!(
+            "select id, title, status, priority, type, requester_id, assignee_id, tags,
+                    approval_status, comment_count, attachment_count, version, created_at,
+                    updated_at, resolved_at, {rank} as rank
+               from rm_tickets where {where_sql}
+              order by {order} limit {limit} offset {off}"
+        ),
+        args,
+    )
+    .fetch_all(pool)
+    .await?;
+    let total: i64 = if countable {
+        let mut count_args = PgArguments::default();
+        let mut cconds = vec!["true".to_string()];
+        let mut k = 0;
+        for (col, vals) in [("status", &status_strs), ("priority", &priority_strs), ("type", &type_strs)] {
+            if !vals.is_empty() {
+                k += 1;
+                count_args.add(vals.clone()).map_err(ApiError::internal)?;
+                cconds.push(format!("{col} = any(${k})"));
+            }
+        }
+        let (t,): (Option<i64>,) = sqlx::query_as_with(
+            &format!("select sum(n)::bigint from rm_ticket_counts where {}", cconds.join(" and ")),
+            count_args,
+        )
+        .fetch_one(pool)
+        .await?;
+        t.unwrap_or(0)
+    } else if offset == 0 && (items.len() as i64) < size {
+        items.len() as i64
+    } else {
+        let (t,): (i64,) = sqlx::query_as_with(
+            &format!("select count(*) from rm_tickets where {where_sql}"),
+            count_args,
+        )
+        .fetch_one(pool)
+        .await?;
+        t
+    };
+    Ok(Page::new(items, total, page, size))
+}

@@ -1,0 +1,128 @@
+//! Building the application from its configuration, and `ticketd serve`.
+
+use std::sync::Arc;
+
+use projections::runtime::RuntimeConfig;
+use projections::{Runtime, RuntimeHandle};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+
+use crate::auth::JwtKeys;
+use crate::commands::Executor;
+use crate::config::Config;
+use crate::db::{self, anyhow_like::Result};
+use crate::state::{App, AppState};
+
+/// Every projection this build runs.
+pub fn all_projections() -> Vec<Arc<dyn projections::Projection>> {
+    vec![Arc::new(projections::tickets::TicketsProjection)]
+}
+
+/// The database URL: the configured one, or the embedded cluster's.
+pub fn database_url(config: &Config) -> Result<String> {
+    match &config.database_url {
+        Some(url) => Ok(url.clone()),
+        None => db::start_embedded(&config.data_dir),
+    }
+}
+
+/// Connects and migrates.
+pub async fn open_database(config: &Config) -> Result<PgPool> {
+    let url = database_url(config)?;
+    let pool = db::connect(&url, config.db_pool).await?;
+    db::migrate(&pool).await?;
+    Ok(pool)
+}
+
+/// Builds the state (and, with `run_projections`, starts the projection workers).
+pub async fn build_state(config: Config, pool: PgPool, run_projections: bool) -> Result<AppState> {
+    let secret = config.signing_key()?;
+    let runtime: Option<RuntimeHandle> = if run_projections {
+        Some(
+            Runtime::new(pool.clone(), all_projections(), RuntimeConfig::default())
+                .start()
+                .await?,
+        )
+    } else {
+        None
+    };
+    let tickets = Executor::new(pool.clone());
+    let approvals = Executor::new(pool.clone());
+    if let Some(rt) = &runtime {
+        tickets.set_runtime(rt.clone());
+        approvals.set_runtime(rt.clone());
+    }
+    let dummy_hash = crate::auth::hash_password(uuid::Uuid::new_v4().to_string()).await?;
+    Ok(AppState(Arc::new(App {
+        pool,
+        jwt: JwtKeys::new(&secret),
+        config,
+        tickets,
+        approvals,
+        runtime,
+        dummy_hash,
+    })))
+}
+
+/// Ensures an admin exists: the configured one, or on a database without any admin, one
+/// with a generated password printed once.
+pub async fn bootstrap_admin(state: &AppState) -> Result<()> {
+    let config = &state.config;
+    match (&config.admin_email, &config.admin_password) {
+        (Some(email), Some(password)) => {
+            crate::users::ensure_admin(&state.pool, email, password).await?;
+            tracing::info!(%email, "bootstrap admin ensured");
+        }
+        _ => {
+            if !crate::users::admin_exists(&state.pool).await? {
+                let password = uuid::Uuid::new_v4().simple().to_string();
+                let email = "admin@ticketd.local";
+                crate::users::ensure_admin(&state.pool, email, &password).await?;
+                // Printed once, on purpose, to the operator's terminal (not the log).
+                eprintln!("\n  ticketd: created admin {email} with password {password}\n  (set TICKETD_ADMIN_EMAIL / TICKETD_ADMIN_PASSWORD to choose your own)\n");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `ticketd serve`: API, SPA and projection workers until Ctrl-C / SIGTERM.
+pub async fn serve(config: Config) -> Result<()> {
+    // Refuse a weak key in production before touching anything.
+    config.signing_key()?;
+    let pool = open_database(&config).await?;
+    let state = build_state(config.clone(), pool, true).await?;
+    bootstrap_admin(&state).await?;
+    let listener = TcpListener::bind(config.addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, "ticketd listening");
+    let app = crate::http::app(state.clone());
+    axum::serve(
+        listener,
+        axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<std::net::SocketAddr>(app),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    if let Some(rt) = &state.runtime {
+        rt.shutdown().await;
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
