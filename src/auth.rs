@@ -180,7 +180,9 @@ pub fn request_info(parts: &Parts) -> RequestInfo {
         .collect();
     RequestInfo {
         request_id,
-        client_ip: client_ip(parts).map(|ip| ip.to_string()).unwrap_or_default(),
+        client_ip: client_ip(parts)
+            .map(|ip| ip.to_string())
+            .unwrap_or_default(),
         user_agent,
     }
 }
@@ -257,16 +259,23 @@ pub async fn issue_refresh_token(
 pub async fn rotate_refresh_token(pool: &PgPool, token: &str) -> Result<(i64, String), ApiError> {
     let invalid = || ApiError::Unauthorized("Invalid or expired refresh token".into());
     let mut tx = pool.begin().await?;
-    let row: Option<(Uuid, Uuid, i64, DateTime<Utc>, Option<DateTime<Utc>>, Option<DateTime<Utc>>, bool)> =
-        sqlx::query_as(
-            "select t.id, t.family_id, t.user_id, t.expires_at, t.rotated_at, t.revoked_at, u.is_active
+    let row: Option<(
+        Uuid,
+        Uuid,
+        i64,
+        DateTime<Utc>,
+        Option<DateTime<Utc>>,
+        Option<DateTime<Utc>>,
+        bool,
+    )> = sqlx::query_as(
+        "select t.id, t.family_id, t.user_id, t.expires_at, t.rotated_at, t.revoked_at, u.is_active
                from refresh_tokens t join users u on u.id = t.user_id
               where t.token_hash = $1
               for update of t",
-        )
-        .bind(token_hash(token))
-        .fetch_optional(&mut *tx)
-        .await?;
+    )
+    .bind(token_hash(token))
+    .fetch_optional(&mut *tx)
+    .await?;
     let Some((id, family_id, user_id, expires_at, rotated_at, revoked_at, is_active)) = row else {
         return Err(invalid());
     };
@@ -358,13 +367,15 @@ pub async fn throttle_check(pool: &PgPool, key: &str) -> Result<Option<u64>, Api
     .bind(key)
     .fetch_optional(pool)
     .await?;
-    Ok(locked
-        .and_then(|(s,)| s)
-        .map(|s| s.ceil().max(1.0) as u64))
+    Ok(locked.and_then(|(s,)| s).map(|s| s.ceil().max(1.0) as u64))
 }
 
 /// Counts one failure for `key`, locking it when the policy's limit is reached.
-pub async fn throttle_fail(pool: &PgPool, key: &str, policy: &ThrottlePolicy) -> Result<(), ApiError> {
+pub async fn throttle_fail(
+    pool: &PgPool,
+    key: &str,
+    policy: &ThrottlePolicy,
+) -> Result<(), ApiError> {
     sqlx::query(
         "insert into login_throttle as t (key, failures, window_start) values ($1, 1, now())
          on conflict (key) do update set

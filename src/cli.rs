@@ -86,16 +86,36 @@ pub async fn run(cli: Cli) -> Result<()> {
             out(&serde_json::to_string_pretty(&doc)?);
             Ok(())
         }
-        Cmd::User { command: UserCmd::Create { email, password, full_name, role } } => {
+        Cmd::User {
+            command:
+                UserCmd::Create {
+                    email,
+                    password,
+                    full_name,
+                    role,
+                },
+        } => {
             let pool = crate::startup::open_database(&config).await?;
-            let role = aggregates::Role::parse(&role).ok_or("role must be requester, agent, manager or admin")?;
+            let role = aggregates::Role::parse(&role)
+                .ok_or("role must be requester, agent, manager or admin")?;
             let mut v = crate::error::Validator::default();
-            let name = if full_name.is_empty() { email.clone() } else { full_name };
+            let name = if full_name.is_empty() {
+                email.clone()
+            } else {
+                full_name
+            };
             crate::users::validate_new_user(&mut v, &email, &password, &name);
             v.finish().map_err(|e| format!("{e:?}"))?;
-            let hash = crate::auth::hash_password(password).await.map_err(|e| e.to_string())?;
-            let user = crate::users::insert(&pool, &email, &name, &hash, role).await.map_err(|e| e.to_string())?;
-            out(&format!("created user {} ({}) with role {}", user.id, user.email, user.role));
+            let hash = crate::auth::hash_password(password)
+                .await
+                .map_err(|e| e.to_string())?;
+            let user = crate::users::insert(&pool, &email, &name, &hash, role)
+                .await
+                .map_err(|e| e.to_string())?;
+            out(&format!(
+                "created user {} ({}) with role {}",
+                user.id, user.email, user.role
+            ));
             Ok(())
         }
         Cmd::Projections { command } => projections_cmd(config, command).await,
@@ -117,7 +137,10 @@ async fn projections_cmd(config: Config, command: ProjectionsCmd) -> Result<()> 
             if json {
                 out(&serde_json::to_string_pretty(&reports)?);
             } else {
-                out(&format!("{:<24} {:<22} {:>10} {:>10} {:<9} leader", "projection", "checkpoint", "lag_events", "lag_s", "status"));
+                out(&format!(
+                    "{:<24} {:<22} {:>10} {:>10} {:<9} leader",
+                    "projection", "checkpoint", "lag_events", "lag_s", "status"
+                ));
                 for r in reports {
                     out(&format!(
                         "{:<24} {:<22} {:>10} {:>10.3} {:<9} {}{}",

@@ -84,7 +84,11 @@ where
 
     /// Loads an aggregate and its version (0 if it has no events).
     pub async fn load(&self, id: &str) -> Result<(A, usize), CommandError<A::Error>> {
-        let ctx = self.store.load_aggregate(id).await.map_err(map_store_error)?;
+        let ctx = self
+            .store
+            .load_aggregate(id)
+            .await
+            .map_err(map_store_error)?;
         Ok((ctx.aggregate, ctx.current_sequence))
     }
 
@@ -99,7 +103,11 @@ where
     ) -> Result<Committed<A>, CommandError<A::Error>> {
         let services = A::Services::default();
         for attempt in 1..=MAX_ATTEMPTS {
-            let mut ctx = self.store.load_aggregate(id).await.map_err(map_store_error)?;
+            let mut ctx = self
+                .store
+                .load_aggregate(id)
+                .await
+                .map_err(map_store_error)?;
             let version = ctx.current_sequence;
             if let Some(expected) = expected {
                 if expected != version {

@@ -15,12 +15,11 @@ const EMBEDDED_PORT: u16 = 54329;
 
 /// Opens a pool on `url`, creating the database first if it does not exist.
 pub async fn connect(url: &str, max: u32) -> anyhow_like::Result<PgPool> {
-    let options = PgConnectOptions::from_str(url)?
-        .options([
-            // A worker or request transaction left idle must not pause every tailer.
-            ("idle_in_transaction_session_timeout", "30s"),
-            ("application_name", "ticketd"),
-        ]);
+    let options = PgConnectOptions::from_str(url)?.options([
+        // A worker or request transaction left idle must not pause every tailer.
+        ("idle_in_transaction_session_timeout", "30s"),
+        ("application_name", "ticketd"),
+    ]);
     create_database_if_missing(&options).await?;
     let pool = PgPoolOptions::new()
         .max_connections(max)
@@ -46,7 +45,10 @@ async fn create_database_if_missing(options: &PgConnectOptions) -> anyhow_like::
         .await?;
     if exists.is_none() {
         let quoted = format!("\"{}\"", name.replace('"', "\"\""));
-        if let Err(e) = sqlx::query(&format!("create database {quoted}")).execute(&mut conn).await {
+        if let Err(e) = sqlx::query(&format!("create database {quoted}"))
+            .execute(&mut conn)
+            .await
+        {
             // Another process may have created it meanwhile.
             tracing::debug!(error = %e, "create database");
         }
@@ -131,10 +133,24 @@ pub fn start_embedded(data_dir: &Path) -> anyhow_like::Result<String> {
     if !dir.join("PG_VERSION").exists() {
         std::fs::create_dir_all(&dir)?;
         if is_root() {
-            Command::new("chown").args(["-R", "postgres:postgres", &dir_s]).status()?;
+            Command::new("chown")
+                .args(["-R", "postgres:postgres", &dir_s])
+                .status()?;
         }
         tracing::info!(dir = %dir_s, "initialising the embedded PostgreSQL cluster");
-        run_pg(&initdb, &["-D", &dir_s, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])?;
+        run_pg(
+            &initdb,
+            &[
+                "-D",
+                &dir_s,
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        )?;
     }
     let running = Command::new(&pg_ctl)
         .args(["status", "-D", &dir_s])
@@ -144,7 +160,12 @@ pub fn start_embedded(data_dir: &Path) -> anyhow_like::Result<String> {
     if !running {
         let opts = format!("-p {EMBEDDED_PORT} -c listen_addresses=127.0.0.1 -k {dir_s}");
         let log = format!("{dir_s}/server.log");
-        run_pg(&pg_ctl, &["start", "-D", &dir_s, "-w", "-l", &log, "-o", &opts])?;
+        run_pg(
+            &pg_ctl,
+            &["start", "-D", &dir_s, "-w", "-l", &log, "-o", &opts],
+        )?;
     }
-    Ok(format!("postgres://postgres@127.0.0.1:{EMBEDDED_PORT}/ticketd"))
+    Ok(format!(
+        "postgres://postgres@127.0.0.1:{EMBEDDED_PORT}/ticketd"
+    ))
 }

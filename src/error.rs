@@ -73,7 +73,10 @@ pub enum ApiError {
     #[error("{0}")]
     NotFound(String),
     #[error("{detail}")]
-    Conflict { detail: String, extra: Option<Value> },
+    Conflict {
+        detail: String,
+        extra: Option<Value>,
+    },
     #[error("{0}")]
     PreconditionFailed(String),
     #[error("{0}")]
@@ -123,10 +126,9 @@ impl ApiError {
                 (StatusCode::PRECONDITION_FAILED, "PRECONDITION_FAILED")
             }
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
-            ApiError::UnsupportedMediaType(_) => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "UNSUPPORTED_MEDIA_TYPE",
-            ),
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE")
+            }
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"),
             ApiError::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "SERVER_ERROR"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "SERVER_ERROR"),
@@ -178,7 +180,8 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized(_) => {
                 headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            ApiError::RateLimited { retry_after, .. } | ApiError::Unavailable { retry_after, .. } => {
+            ApiError::RateLimited { retry_after, .. }
+            | ApiError::Unavailable { retry_after, .. } => {
                 if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
                     headers.insert(RETRY_AFTER, v);
                 }
@@ -290,7 +293,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             if inner.is_syntax() || inner.is_eof() {
                 Err(ApiError::Validation(vec![FieldError {
                     loc: vec![json!("body"), json!(inner.column())],
-                    msg: format!("Malformed JSON: {}", clean_serde_message(&inner.to_string())),
+                    msg: format!(
+                        "Malformed JSON: {}",
+                        clean_serde_message(&inner.to_string())
+                    ),
                     kind: "json_invalid".into(),
                 }]))
             } else {
@@ -347,9 +353,7 @@ where
             Err(PathRejection::FailedToDeserializePathParams(e)) => {
                 let name = match e.kind() {
                     axum::extract::path::ErrorKind::ParseErrorAtKey { key, .. }
-                    | axum::extract::path::ErrorKind::InvalidUtf8InPathParam { key } => {
-                        key.clone()
-                    }
+                    | axum::extract::path::ErrorKind::InvalidUtf8InPathParam { key } => key.clone(),
                     _ => "id".to_string(),
                 };
                 Err(ApiError::Validation(vec![FieldError {

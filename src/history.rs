@@ -23,7 +23,13 @@ pub async fn stream(
     id: &str,
     until: Option<DateTime<Utc>>,
 ) -> Result<Vec<HistoryEntry>, ApiError> {
-    let rows: Vec<(i64, String, serde_json::Value, serde_json::Value, DateTime<Utc>)> = sqlx::query_as(
+    let rows: Vec<(
+        i64,
+        String,
+        serde_json::Value,
+        serde_json::Value,
+        DateTime<Utc>,
+    )> = sqlx::query_as(
         "select sequence, event_type, payload, metadata, recorded_at from events
           where aggregate_type = $1 and aggregate_id = $2
             and ($3::timestamptz is null or recorded_at <= $3)
@@ -36,13 +42,15 @@ pub async fn stream(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(sequence, event_type, payload, metadata, recorded_at)| HistoryEntry {
-            sequence,
-            event_type,
-            payload,
-            metadata,
-            recorded_at,
-        })
+        .map(
+            |(sequence, event_type, payload, metadata, recorded_at)| HistoryEntry {
+                sequence,
+                event_type,
+                payload,
+                metadata,
+                recorded_at,
+            },
+        )
         .collect())
 }
 

@@ -65,7 +65,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         transient_errors.clone(),
     );
     let commands = Counter::default();
-    registry.register("commands", "Commands that appended events", commands.clone());
+    registry.register(
+        "commands",
+        "Commands that appended events",
+        commands.clone(),
+    );
     Metrics {
         registry,
         latency,

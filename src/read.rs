@@ -35,7 +35,11 @@ impl<T> Page<T> {
             total,
             page,
             size,
-            pages: if total == 0 { 0 } else { (total + size - 1) / size },
+            pages: if total == 0 {
+                0
+            } else {
+                (total + size - 1) / size
+            },
         }
     }
 }
@@ -46,7 +50,11 @@ pub fn paging(v: &mut Validator, page: Option<i64>, size: Option<i64>) -> (i64, 
     let size = size.unwrap_or(20);
     v.check_query(page >= 1, "page", "page must be 1 or more");
     v.check_query(page <= 1_000_000, "page", "page is too large");
-    v.check_query((1..=100).contains(&size), "size", "size must be between 1 and 100");
+    v.check_query(
+        (1..=100).contains(&size),
+        "size",
+        "size must be between 1 and 100",
+    );
     let page = page.clamp(1, 1_000_000);
     let size = size.clamp(1, 100);
     (page, size, (page - 1) * size)
@@ -72,7 +80,11 @@ pub async fn ticket_position(pool: &PgPool, id: i64, version: usize) -> Option<C
 
 /// Honours `X-Consistency-Token`: waits (≤ 2 s) until every named projection has applied
 /// the write the token names, else 503 with `Retry-After`.
-pub async fn wait_for_token(state: &AppState, headers: &HeaderMap, projections: &[&str]) -> Result<(), ApiError> {
+pub async fn wait_for_token(
+    state: &AppState,
+    headers: &HeaderMap,
+    projections: &[&str],
+) -> Result<(), ApiError> {
     let Some(raw) = headers.get("x-consistency-token") else {
         return Ok(());
     };
@@ -80,11 +92,16 @@ pub async fn wait_for_token(state: &AppState, headers: &HeaderMap, projections: 
         .to_str()
         .ok()
         .and_then(|s| s.trim().parse().ok())
-        .ok_or_else(|| ApiError::Validation(vec![crate::error::FieldError {
-            loc: vec![serde_json::json!("header"), serde_json::json!("X-Consistency-Token")],
-            msg: "Malformed consistency token".into(),
-            kind: "value_error".into(),
-        }]))?;
+        .ok_or_else(|| {
+            ApiError::Validation(vec![crate::error::FieldError {
+                loc: vec![
+                    serde_json::json!("header"),
+                    serde_json::json!("X-Consistency-Token"),
+                ],
+                msg: "Malformed consistency token".into(),
+                kind: "value_error".into(),
+            }])
+        })?;
     let deadline = tokio::time::Instant::now() + CONSISTENCY_WAIT;
     for name in projections {
         let mut watch = state.runtime.as_ref().and_then(|rt| rt.watch(name));
@@ -187,7 +204,12 @@ pub struct TicketListQueryParams {
     pub size: Option<i64>,
 }
 
-fn parse_list<T>(v: &mut Validator, field: &str, raw: &Option<String>, parse: fn(&str) -> Option<T>) -> Vec<T> {
+fn parse_list<T>(
+    v: &mut Validator,
+    field: &str,
+    raw: &Option<String>,
+    parse: fn(&str) -> Option<T>,
+) -> Vec<T> {
     let Some(raw) = raw else { return vec![] };
     let mut out = Vec::new();
     for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -221,21 +243,38 @@ pub async fn search_tickets(
     let statuses = parse_list(&mut v, "status", &query.status, TicketStatus::parse);
     let priorities = parse_list(&mut v, "priority", &query.priority, Priority::parse);
     let types = parse_list(&mut v, "type", &query.ticket_type, TicketType::parse);
-    let approvals = parse_list(&mut v, "approval_status", &query.approval_status, ApprovalStatus::parse);
+    let approvals = parse_list(
+        &mut v,
+        "approval_status",
+        &query.approval_status,
+        ApprovalStatus::parse,
+    );
     let assignee: Option<Option<i64>> = match query.assignee_id.as_deref().map(str::trim) {
         None | Some("") => None,
         Some("none") | Some("null") => Some(None),
         Some(s) => match s.parse() {
             Ok(id) => Some(Some(id)),
             Err(_) => {
-                v.check_query(false, "assignee_id", "assignee_id must be a user id or 'none'");
+                v.check_query(
+                    false,
+                    "assignee_id",
+                    "assignee_id must be a user id or 'none'",
+                );
                 None
             }
         },
     };
     let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
-    v.check_query(q.is_none_or(|q| q.chars().count() <= 200), "q", "q must be at most 200 characters");
-    let sort = query.sort.as_deref().unwrap_or(if q.is_some() { "relevance" } else { "-created_at" });
+    v.check_query(
+        q.is_none_or(|q| q.chars().count() <= 200),
+        "q",
+        "q must be at most 200 characters",
+    );
+    let sort = query.sort.as_deref().unwrap_or(if q.is_some() {
+        "relevance"
+    } else {
+        "-created_at"
+    });
     let order = match sort {
         "created_at" => "created_at asc, id asc",
         "-created_at" => "created_at desc, id desc",
@@ -251,7 +290,11 @@ pub async fn search_tickets(
         }
     };
     if let (Some(from), Some(to)) = (query.created_from, query.created_to) {
-        v.check_query(from <= to, "created_from", "created_from must not be after created_to");
+        v.check_query(
+            from <= to,
+            "created_from",
+            "created_from must not be after created_to",
+        );
     }
     v.finish()?;
 
@@ -311,7 +354,12 @@ pub async fn search_tickets(
         }
         None => {}
     }
-    if let Some(tag) = query.tag.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+    if let Some(tag) = query
+        .tag
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
         let p = push!(vec![tag.to_lowercase()]);
         conds.push(format!("tags @> {p}"));
         countable = false;
@@ -366,7 +414,11 @@ pub async fn search_tickets(
         let mut count_args = PgArguments::default();
         let mut cconds = vec!["true".to_string()];
         let mut k = 0;
-        for (col, vals) in [("status", &status_strs), ("priority", &priority_strs), ("type", &type_strs)] {
+        for (col, vals) in [
+            ("status", &status_strs),
+            ("priority", &priority_strs),
+            ("type", &type_strs),
+        ] {
             if !vals.is_empty() {
                 k += 1;
                 count_args.add(vals.clone()).map_err(ApiError::internal)?;
@@ -374,7 +426,10 @@ pub async fn search_tickets(
             }
         }
         let (t,): (Option<i64>,) = sqlx::query_as_with(
-            &format!("select sum(n)::bigint from rm_ticket_counts where {}", cconds.join(" and ")),
+            &format!(
+                "select sum(n)::bigint from rm_ticket_counts where {}",
+                cconds.join(" and ")
+            ),
             count_args,
         )
         .fetch_one(pool)

@@ -13,19 +13,50 @@ use uuid::Uuid;
 use crate::db::anyhow_like::Result;
 
 const SUBJECTS: &[&str] = &[
-    "Printer", "VPN", "Laptop", "Email", "Wi-Fi", "Monitor", "Password", "Database",
-    "Payroll system", "CRM", "Badge reader", "Phone", "Shared drive", "Calendar", "SSO login",
-    "Docking station", "Backup job", "Firewall rule", "Certificate", "License server",
+    "Printer",
+    "VPN",
+    "Laptop",
+    "Email",
+    "Wi-Fi",
+    "Monitor",
+    "Password",
+    "Database",
+    "Payroll system",
+    "CRM",
+    "Badge reader",
+    "Phone",
+    "Shared drive",
+    "Calendar",
+    "SSO login",
+    "Docking station",
+    "Backup job",
+    "Firewall rule",
+    "Certificate",
+    "License server",
 ];
 const PROBLEMS: &[&str] = &[
-    "is not working", "keeps disconnecting", "is very slow", "shows an error",
-    "needs to be replaced", "cannot be reached", "rejects my credentials", "crashes on start",
-    "needs access for a new hire", "requires an upgrade", "lost its configuration",
+    "is not working",
+    "keeps disconnecting",
+    "is very slow",
+    "shows an error",
+    "needs to be replaced",
+    "cannot be reached",
+    "rejects my credentials",
+    "crashes on start",
+    "needs access for a new hire",
+    "requires an upgrade",
+    "lost its configuration",
     "prints blank pages",
 ];
 const PLACES: &[&str] = &[
-    "on the third floor", "in meeting room B", "for the finance team", "at the Berlin office",
-    "since this morning", "after the last update", "for remote staff", "in the warehouse",
+    "on the third floor",
+    "in meeting room B",
+    "for the finance team",
+    "at the Berlin office",
+    "since this morning",
+    "after the last update",
+    "for remote staff",
+    "in the warehouse",
 ];
 const DETAILS: &[&str] = &[
     "Restarting did not help.",
@@ -73,20 +104,46 @@ fn pick<'a, T>(rng: &mut StdRng, items: &'a [T]) -> &'a T {
 }
 
 /// One ticket's generated history.
-fn history(rng: &mut StdRng, id: i64, requesters: &[i64], agents: &[i64]) -> Vec<(TicketEvent, i64)> {
+fn history(
+    rng: &mut StdRng,
+    id: i64,
+    requesters: &[i64],
+    agents: &[i64],
+) -> Vec<(TicketEvent, i64)> {
     let requester = *pick(rng, requesters);
     let agent = *pick(rng, agents);
     let mut at = Utc::now() - Duration::minutes(rng.gen_range(10..60 * 24 * 365));
-    let priority = *pick(rng, &[Priority::Low, Priority::Medium, Priority::Medium, Priority::High, Priority::Critical]);
+    let priority = *pick(
+        rng,
+        &[
+            Priority::Low,
+            Priority::Medium,
+            Priority::Medium,
+            Priority::High,
+            Priority::Critical,
+        ],
+    );
     let ticket_type = *pick(rng, TicketType::ALL);
-    let title = format!("{} {} {}", pick(rng, SUBJECTS), pick(rng, PROBLEMS), pick(rng, PLACES));
+    let title = format!(
+        "{} {} {}",
+        pick(rng, SUBJECTS),
+        pick(rng, PROBLEMS),
+        pick(rng, PLACES)
+    );
     let description = format!("{} {}", pick(rng, DETAILS), pick(rng, DETAILS));
     let tags = vec![pick(rng, SUBJECTS).to_lowercase().replace(' ', "-")];
     let mut events = vec![(
         TicketEvent::TicketOpened {
             id,
             requester_id: requester,
-            fields: TicketFields { title, description, priority, ticket_type, tags, item_ids: vec![] },
+            fields: TicketFields {
+                title,
+                description,
+                priority,
+                ticket_type,
+                tags,
+                item_ids: vec![],
+            },
             at,
         },
         requester,
@@ -98,24 +155,89 @@ fn history(rng: &mut StdRng, id: i64, requesters: &[i64], agents: &[i64]) -> Vec
     // How far this ticket got: a realistic mix of open, working and finished tickets.
     let depth = rng.gen_range(0..6);
     if depth >= 1 {
-        events.push((TicketEvent::TicketAssigned { assignee_id: Some(agent), previous_assignee_id: None, at: step(rng) }, agent));
+        events.push((
+            TicketEvent::TicketAssigned {
+                assignee_id: Some(agent),
+                previous_assignee_id: None,
+                at: step(rng),
+            },
+            agent,
+        ));
     }
     if depth >= 2 {
         let comment_id = Uuid::from_u128(rng.gen());
         let t = step(rng);
-        events.push((TicketEvent::CommentAdded { comment_id, author_id: agent, content: pick(rng, REPLIES).to_string(), is_internal: false, parent_id: None, mentions: vec![], at: t }, agent));
-        events.push((TicketEvent::FirstResponseRecorded { comment_id, responder_id: agent, at: t }, agent));
-        events.push((TicketEvent::TicketStatusChanged { from: TicketStatus::Open, to: TicketStatus::InProgress, reason: None, at: step(rng) }, agent));
+        events.push((
+            TicketEvent::CommentAdded {
+                comment_id,
+                author_id: agent,
+                content: pick(rng, REPLIES).to_string(),
+                is_internal: false,
+                parent_id: None,
+                mentions: vec![],
+                at: t,
+            },
+            agent,
+        ));
+        events.push((
+            TicketEvent::FirstResponseRecorded {
+                comment_id,
+                responder_id: agent,
+                at: t,
+            },
+            agent,
+        ));
+        events.push((
+            TicketEvent::TicketStatusChanged {
+                from: TicketStatus::Open,
+                to: TicketStatus::InProgress,
+                reason: None,
+                at: step(rng),
+            },
+            agent,
+        ));
     }
     if depth >= 3 && rng.gen_bool(0.3) {
-        events.push((TicketEvent::TicketStatusChanged { from: TicketStatus::InProgress, to: TicketStatus::Pending, reason: Some("Waiting for the requester".into()), at: step(rng) }, agent));
-        events.push((TicketEvent::TicketStatusChanged { from: TicketStatus::Pending, to: TicketStatus::InProgress, reason: None, at: step(rng) }, agent));
+        events.push((
+            TicketEvent::TicketStatusChanged {
+                from: TicketStatus::InProgress,
+                to: TicketStatus::Pending,
+                reason: Some("Waiting for the requester".into()),
+                at: step(rng),
+            },
+            agent,
+        ));
+        events.push((
+            TicketEvent::TicketStatusChanged {
+                from: TicketStatus::Pending,
+                to: TicketStatus::InProgress,
+                reason: None,
+                at: step(rng),
+            },
+            agent,
+        ));
     }
     if depth >= 4 {
-        events.push((TicketEvent::TicketStatusChanged { from: TicketStatus::InProgress, to: TicketStatus::Resolved, reason: None, at: step(rng) }, agent));
+        events.push((
+            TicketEvent::TicketStatusChanged {
+                from: TicketStatus::InProgress,
+                to: TicketStatus::Resolved,
+                reason: None,
+                at: step(rng),
+            },
+            agent,
+        ));
     }
     if depth >= 5 {
-        events.push((TicketEvent::TicketStatusChanged { from: TicketStatus::Resolved, to: TicketStatus::Closed, reason: None, at: step(rng) }, requester));
+        events.push((
+            TicketEvent::TicketStatusChanged {
+                from: TicketStatus::Resolved,
+                to: TicketStatus::Closed,
+                reason: None,
+                at: step(rng),
+            },
+            requester,
+        ));
     }
     events
 }
@@ -131,17 +253,21 @@ pub async fn seed(pool: &PgPool, n: u64) -> Result<()> {
     let mut total_events = 0usize;
     while done < n {
         let count = batch_tickets.min(n - done);
-        let ids: Vec<(i64,)> = sqlx::query_as("select nextval('ticket_id_seq') from generate_series(1, $1)")
-            .bind(count as i64)
-            .fetch_all(pool)
-            .await?;
+        let ids: Vec<(i64,)> =
+            sqlx::query_as("select nextval('ticket_id_seq') from generate_series(1, $1)")
+                .bind(count as i64)
+                .fetch_all(pool)
+                .await?;
         let mut agg_ids = Vec::new();
         let mut seqs = Vec::new();
         let mut types = Vec::new();
         let mut payloads = Vec::new();
         let mut metas = Vec::new();
         for (id,) in ids {
-            for (i, (event, actor)) in history(&mut rng, id, &requesters, &agents).into_iter().enumerate() {
+            for (i, (event, actor)) in history(&mut rng, id, &requesters, &agents)
+                .into_iter()
+                .enumerate()
+            {
                 agg_ids.push(id.to_string());
                 seqs.push(i as i64 + 1);
                 types.push(cqrs_es::DomainEvent::event_type(&event));
@@ -165,7 +291,12 @@ pub async fn seed(pool: &PgPool, n: u64) -> Result<()> {
         done += count;
         if done % 50_000 == 0 || done == n {
             let secs = started.elapsed().as_secs_f64();
-            tracing::info!(tickets = done, events = total_events, events_per_s = (total_events as f64 / secs) as u64, "seeding");
+            tracing::info!(
+                tickets = done,
+                events = total_events,
+                events_per_s = (total_events as f64 / secs) as u64,
+                "seeding"
+            );
         }
     }
     let secs = started.elapsed().as_secs_f64();

@@ -98,7 +98,9 @@ pub async fn serve(config: Config) -> Result<()> {
     let app = crate::http::app(state.clone());
     axum::serve(
         listener,
-        axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<std::net::SocketAddr>(app),
+        axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+            std::net::SocketAddr,
+        >(app),
     )
     .with_graceful_shutdown(shutdown_signal())
     .await?;

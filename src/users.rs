@@ -97,7 +97,11 @@ pub fn validate_password(v: &mut Validator, field: &str, password: &str) {
 pub fn validate_name(v: &mut Validator, full_name: &str) {
     let n = full_name.trim().chars().count();
     v.check(n >= 1, "full_name", "Full name is required");
-    v.check(n <= 100, "full_name", "Full name must be at most 100 characters");
+    v.check(
+        n <= 100,
+        "full_name",
+        "Full name must be at most 100 characters",
+    );
 }
 
 /// Inserts a user (the password already hashed). 409 if the email is taken.

@@ -38,7 +38,11 @@ impl ApplyError {
     fn from_db(e: sqlx::Error) -> Self {
         match &e {
             // Constraint and data errors repeat on every retry: stop rather than loop.
-            sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("22") || c.starts_with("23")) => {
+            sqlx::Error::Database(db)
+                if db
+                    .code()
+                    .is_some_and(|c| c.starts_with("22") || c.starts_with("23")) =>
+            {
                 ApplyError::Poison {
                     position: -1,
                     reason: db.message().to_string(),
@@ -163,13 +167,14 @@ fn lock_key(name: &str) -> i64 {
     h as i64
 }
 
-
 /// Makes sure a checkpoint row exists for `name`.
 pub async fn ensure_checkpoint(pool: &PgPool, name: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("insert into projection_checkpoints (projection) values ($1) on conflict do nothing")
-        .bind(name)
-        .execute(pool)
-        .await?;
+    sqlx::query(
+        "insert into projection_checkpoints (projection) values ($1) on conflict do nothing",
+    )
+    .bind(name)
+    .execute(pool)
+    .await?;
     Ok(())
 }
 
@@ -184,10 +189,8 @@ pub async fn load_checkpoint(
     } else {
         "select last_txid::text, last_position, status from projection_checkpoints where projection = $1"
     };
-    let row: Option<(String, i64, String)> = sqlx::query_as(sql)
-        .bind(name)
-        .fetch_optional(conn)
-        .await?;
+    let row: Option<(String, i64, String)> =
+        sqlx::query_as(sql).bind(name).fetch_optional(conn).await?;
     Ok(row.map(|(t, p, s)| {
         (
             Checkpoint {
@@ -211,12 +214,13 @@ pub async fn apply_batch(
 ) -> Result<(usize, Checkpoint), ApplyError> {
     let mut tx = conn.begin().await?;
     // Locking the checkpoint row first serialises competing appliers and a rebuild's swap.
-    let (from, status) = load_checkpoint(&mut tx, name, true)
-        .await?
-        .ok_or_else(|| ApplyError::Poison {
-            position: -1,
-            reason: format!("no checkpoint row for {name}"),
-        })?;
+    let (from, status) =
+        load_checkpoint(&mut tx, name, true)
+            .await?
+            .ok_or_else(|| ApplyError::Poison {
+                position: -1,
+                reason: format!("no checkpoint row for {name}"),
+            })?;
     if status == "stopped" {
         return Err(ApplyError::Poison {
             position: from.position,
@@ -404,18 +408,34 @@ async fn run_worker(
             }
             if last_lock_check.elapsed() >= config.leader_check {
                 last_lock_check = tokio::time::Instant::now();
-                if sqlx::query("select 1").execute(&mut lock_conn).await.is_err() {
-                    tracing::warn!(projection = name, "lost leadership (lock connection closed)");
+                if sqlx::query("select 1")
+                    .execute(&mut lock_conn)
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!(
+                        projection = name,
+                        "lost leadership (lock connection closed)"
+                    );
                     set_status(&worker, |s| s.leader = false);
                     continue 'leadership;
                 }
             }
-            match apply_batch(&mut work_conn, worker.projection.as_ref(), name, &Tables::live(), config.batch_size).await {
+            match apply_batch(
+                &mut work_conn,
+                worker.projection.as_ref(),
+                name,
+                &Tables::live(),
+                config.batch_size,
+            )
+            .await
+            {
                 Ok((n, at)) => {
                     backoff = Duration::from_millis(100);
                     worker.checkpoint.send_replace(at);
                     if n > 0 {
-                        let total = worker.applied.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+                        let total =
+                            worker.applied.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
                         set_status(&worker, |s| {
                             s.checkpoint = at;
                             s.events_applied = total;
@@ -495,7 +515,12 @@ impl RuntimeHandle {
         let mut v: Vec<_> = self
             .workers
             .iter()
-            .map(|(n, w)| (*n, w.status.lock().unwrap_or_else(|e| e.into_inner()).clone()))
+            .map(|(n, w)| {
+                (
+                    *n,
+                    w.status.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+                )
+            })
             .collect();
         v.sort_by_key(|(n, _)| *n);
         v
@@ -578,7 +603,10 @@ pub async fn report(pool: &PgPool) -> Result<Vec<ProjectionReport>, sqlx::Error>
             lag_events,
             lag_seconds: lag_seconds.unwrap_or(0.0),
             leader: leader.map(|(pid, addr)| {
-                format!("pid {pid} from {}", addr.unwrap_or_else(|| "local socket".into()))
+                format!(
+                    "pid {pid} from {}",
+                    addr.unwrap_or_else(|| "local socket".into())
+                )
             }),
         });
     }

@@ -64,7 +64,11 @@ pub struct TokenResponse {
     pub user: User,
 }
 
-async fn tokens_for(state: &AppState, user: &users::UserRecord, refresh: String) -> Result<TokenResponse, ApiError> {
+async fn tokens_for(
+    state: &AppState,
+    user: &users::UserRecord,
+    refresh: String,
+) -> Result<TokenResponse, ApiError> {
     Ok(TokenResponse {
         access_token: state.jwt.issue(user.id, user.role())?,
         refresh_token: refresh,
@@ -86,7 +90,14 @@ async fn register(
     users::validate_new_user(&mut v, &body.email, &body.password, &body.full_name);
     v.finish()?;
     let hash = auth::hash_password(body.password).await?;
-    let user = users::insert(&state.pool, &body.email, &body.full_name, &hash, aggregates::Role::Requester).await?;
+    let user = users::insert(
+        &state.pool,
+        &body.email,
+        &body.full_name,
+        &hash,
+        aggregates::Role::Requester,
+    )
+    .await?;
     Ok((StatusCode::CREATED, axum::Json(user.public())).into_response())
 }
 
@@ -160,7 +171,10 @@ async fn logout(
 /// The signed-in user.
 #[utoipa::path(get, path = "/profile", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = User), (status = 401, body = crate::error::ErrorBody)))]
-async fn get_profile(State(state): State<AppState>, user: AuthUser) -> Result<axum::Json<User>, ApiError> {
+async fn get_profile(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<axum::Json<User>, ApiError> {
     let record = users::find_by_id(&state.pool, user.id)
         .await?
         .filter(|u| u.is_active)
@@ -188,14 +202,20 @@ async fn update_profile(
     if let Some(password) = &body.password {
         users::validate_password(&mut v, "password", password);
         if body.current_password.is_none() {
-            v.missing("current_password", "The current password is required to set a new one");
+            v.missing(
+                "current_password",
+                "The current password is required to set a new one",
+            );
         }
     }
     v.finish()?;
     if let Some(password) = body.password {
         let current = body.current_password.unwrap_or_default();
         if !auth::verify_password(current, record.password_hash.clone()).await? {
-            return Err(ApiError::field("current_password", "The current password is incorrect"));
+            return Err(ApiError::field(
+                "current_password",
+                "The current password is incorrect",
+            ));
         }
         let hash = auth::hash_password(password).await?;
         sqlx::query("update users set password_hash = $2, updated_at = now() where id = $1")

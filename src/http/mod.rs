@@ -66,6 +66,17 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
             }),
         )
         .route("/docs", axum::routing::get(docs_page));
+    // Lets the test-suite prove that a panic becomes a JSON 500 (debug builds only).
+    #[cfg(debug_assertions)]
+    let api = api.route(
+        "/api/v1/__panic",
+        axum::routing::get(|| async {
+            if true {
+                panic!("deliberate panic for the test-suite");
+            }
+            ""
+        }),
+    );
 
     let spa_index = static_dir.join("index.html");
     let spa = ServeDir::new(&static_dir).fallback(ServeFile::new(spa_index));

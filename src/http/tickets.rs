@@ -154,7 +154,11 @@ fn validate_fields(
         v.check(n <= 200, "title", "Title must be at most 200 characters");
     }
     if let Some(d) = description {
-        v.check(d.chars().count() <= 20_000, "description", "Description must be at most 20000 characters");
+        v.check(
+            d.chars().count() <= 20_000,
+            "description",
+            "Description must be at most 20000 characters",
+        );
     }
     if let Some(tags) = tags {
         v.check(tags.len() <= 20, "tags", "At most 20 tags");
@@ -169,7 +173,11 @@ fn validate_fields(
     }
     if let Some(ids) = item_ids {
         v.check(ids.len() <= 50, "item_ids", "At most 50 items");
-        v.check(ids.iter().all(|i| *i > 0), "item_ids", "Item ids are positive integers");
+        v.check(
+            ids.iter().all(|i| *i > 0),
+            "item_ids",
+            "Item ids are positive integers",
+        );
     }
 }
 
@@ -192,7 +200,9 @@ pub fn command_error(e: CommandError<TicketError>) -> ApiError {
         CommandError::Stale { .. } => ApiError::PreconditionFailed(
             "The ticket has changed since you loaded it; reload and try again".into(),
         ),
-        CommandError::Conflict => ApiError::conflict("The ticket is being changed by someone else; try again"),
+        CommandError::Conflict => {
+            ApiError::conflict("The ticket is being changed by someone else; try again")
+        }
         CommandError::Unavailable(e) => {
             tracing::warn!(error = %e, "database unavailable");
             ApiError::Unavailable {
@@ -222,9 +232,9 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<usize>, ApiError> {
         return Ok(None);
     }
     let text = text.trim_start_matches("W/").trim_matches('"');
-    text.parse().map(Some).map_err(|_| ApiError::PreconditionFailed(
-        "If-Match must carry the ETag you received".into(),
-    ))
+    text.parse().map(Some).map_err(|_| {
+        ApiError::PreconditionFailed("If-Match must carry the ETag you received".into())
+    })
 }
 
 /// A ticket response with its `ETag`.
@@ -238,7 +248,11 @@ fn ticket_response(status: StatusCode, committed: &Committed<Ticket>) -> Respons
 }
 
 /// Loads a ticket the caller may see, else 404 (requesters only see their own).
-pub async fn load_visible(state: &AppState, user: &AuthUser, id: i64) -> Result<(Ticket, usize), ApiError> {
+pub async fn load_visible(
+    state: &AppState,
+    user: &AuthUser,
+    id: i64,
+) -> Result<(Ticket, usize), ApiError> {
     let (ticket, version) = state
         .tickets
         .load(&id.to_string())
@@ -261,7 +275,12 @@ async fn run(
     load_visible(state, user, id).await?;
     let mut committed = state
         .tickets
-        .execute(&id.to_string(), expected, metadata(Some(user.id), &user.request), command)
+        .execute(
+            &id.to_string(),
+            expected,
+            metadata(Some(user.id), &user.request),
+            command,
+        )
         .await
         .map_err(command_error)?;
     if committed.appended > 0 {
@@ -282,7 +301,13 @@ async fn create_ticket(
     AppJson(body): AppJson<TicketCreate>,
 ) -> Result<Response, ApiError> {
     let mut v = Validator::default();
-    validate_fields(&mut v, Some(&body.title), Some(&body.description), body.tags.as_deref(), body.item_ids.as_deref());
+    validate_fields(
+        &mut v,
+        Some(&body.title),
+        Some(&body.description),
+        body.tags.as_deref(),
+        body.item_ids.as_deref(),
+    );
     v.finish()?;
     let item_ids = body.item_ids.unwrap_or_default();
     let (id,): (i64,) = sqlx::query_as("select nextval('ticket_id_seq')")
@@ -299,14 +324,17 @@ async fn create_ticket(
     let at = Utc::now();
     let committed = state
         .tickets
-        .execute(&id.to_string(), Some(0), metadata(Some(user.id), &user.request), |_| {
-            TicketCommand::OpenTicket {
+        .execute(
+            &id.to_string(),
+            Some(0),
+            metadata(Some(user.id), &user.request),
+            |_| TicketCommand::OpenTicket {
                 id,
                 requester_id: user.id,
                 fields: fields.clone(),
                 at,
-            }
-        })
+            },
+        )
         .await
         .map_err(command_error)?;
     crate::metrics::command_committed();
@@ -365,18 +393,26 @@ async fn update_ticket(
 ) -> Result<Response, ApiError> {
     let expected = if_match(&headers)?;
     let mut v = Validator::default();
-    validate_fields(&mut v, body.title.as_deref(), body.description.as_deref(), body.tags.as_deref(), body.item_ids.as_deref());
+    validate_fields(
+        &mut v,
+        body.title.as_deref(),
+        body.description.as_deref(),
+        body.tags.as_deref(),
+        body.item_ids.as_deref(),
+    );
     v.finish()?;
     let tags = body.tags.map(clean_tags);
     let at = Utc::now();
-    let committed = run(&state, &user, id, expected, |_| TicketCommand::UpdateTicket {
-        title: body.title.as_ref().map(|t| t.trim().to_string()),
-        description: body.description.clone(),
-        priority: body.priority,
-        ticket_type: body.ticket_type,
-        tags: tags.clone(),
-        item_ids: body.item_ids.clone(),
-        at,
+    let committed = run(&state, &user, id, expected, |_| {
+        TicketCommand::UpdateTicket {
+            title: body.title.as_ref().map(|t| t.trim().to_string()),
+            description: body.description.clone(),
+            priority: body.priority,
+            ticket_type: body.ticket_type,
+            tags: tags.clone(),
+            item_ids: body.item_ids.clone(),
+            at,
+        }
     })
     .await?;
     Ok(ticket_response(StatusCode::OK, &committed))
@@ -394,8 +430,14 @@ async fn delete_ticket(
 ) -> Result<Response, ApiError> {
     let expected = if_match(&headers)?;
     let at = Utc::now();
-    let committed = run(&state, &user, id, expected, |_| TicketCommand::DeleteTicket { reason: None, at }).await?;
-    Ok(with_token(StatusCode::NO_CONTENT.into_response(), committed.token))
+    let committed = run(&state, &user, id, expected, |_| {
+        TicketCommand::DeleteTicket { reason: None, at }
+    })
+    .await?;
+    Ok(with_token(
+        StatusCode::NO_CONTENT.into_response(),
+        committed.token,
+    ))
 }
 
 /// Move a ticket through its state machine. 409 lists the allowed states.
@@ -415,22 +457,31 @@ async fn change_ticket_status(
     let expected = if_match(&headers)?;
     let mut v = Validator::default();
     v.check(
-        body.reason.as_ref().is_none_or(|r| r.chars().count() <= 2000),
+        body.reason
+            .as_ref()
+            .is_none_or(|r| r.chars().count() <= 2000),
         "reason",
         "Reason must be at most 2000 characters",
     );
     v.finish()?;
     if !user.is_staff() {
         load_visible(&state, &user, id).await?;
-        if !matches!(body.status, TicketStatus::Closed | TicketStatus::Open | TicketStatus::Cancelled) {
-            return Err(ApiError::Forbidden("Requesters may only close, reopen or cancel their tickets".into()));
+        if !matches!(
+            body.status,
+            TicketStatus::Closed | TicketStatus::Open | TicketStatus::Cancelled
+        ) {
+            return Err(ApiError::Forbidden(
+                "Requesters may only close, reopen or cancel their tickets".into(),
+            ));
         }
     }
     let at = Utc::now();
-    let committed = run(&state, &user, id, expected, |_| TicketCommand::ChangeStatus {
-        status: body.status,
-        reason: body.reason.clone(),
-        at,
+    let committed = run(&state, &user, id, expected, |_| {
+        TicketCommand::ChangeStatus {
+            status: body.status,
+            reason: body.reason.clone(),
+            at,
+        }
     })
     .await?;
     Ok(ticket_response(StatusCode::OK, &committed))
@@ -467,11 +518,17 @@ async fn assign_ticket(
             .await?
             .is_some_and(|u| u.is_active && u.role().is_staff());
         if !ok {
-            return Err(ApiError::field("assignee_id", "The assignee must be an active agent"));
+            return Err(ApiError::field(
+                "assignee_id",
+                "The assignee must be an active agent",
+            ));
         }
     }
     let at = Utc::now();
-    let committed = run(&state, &user, id, expected, |_| TicketCommand::AssignTicket { assignee_id, at }).await?;
+    let committed = run(&state, &user, id, expected, |_| {
+        TicketCommand::AssignTicket { assignee_id, at }
+    })
+    .await?;
     Ok(ticket_response(StatusCode::OK, &committed))
 }
 
@@ -510,7 +567,18 @@ async fn search(
     headers: HeaderMap,
     query: read::TicketListQueryParams,
 ) -> Result<axum::Json<Page<read::TicketSummary>>, ApiError> {
-    read::wait_for_token(&state, &headers, &[projections::tickets::TicketsProjection::NAME]).await?;
-    let scope = if user.role == Role::Requester { Some(user.id) } else { None };
-    Ok(axum::Json(read::search_tickets(&state.pool, &query, scope).await?))
+    read::wait_for_token(
+        &state,
+        &headers,
+        &[projections::tickets::TicketsProjection::NAME],
+    )
+    .await?;
+    let scope = if user.role == Role::Requester {
+        Some(user.id)
+    } else {
+        None
+    };
+    Ok(axum::Json(
+        read::search_tickets(&state.pool, &query, scope).await?,
+    ))
 }

@@ -1,0 +1,232 @@
+//! The test harness: every test gets its own migrated database (`#[sqlx::test]`), a real
+#![allow(dead_code)]
+//! server on a loopback port with the projection workers running, and a reqwest client.
+
+use std::sync::LazyLock;
+
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use ticketd::config::Config;
+use ticketd::state::AppState;
+
+/// Set `TEST_LOG=1` to see the server's logs.
+static TRACING: LazyLock<()> = LazyLock::new(|| {
+    if std::env::var("TEST_LOG").is_ok() {
+        ticketd::telemetry::init();
+    }
+});
+
+/// The password every test user gets.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A running server on its own database.
+pub struct TestApp {
+    pub base: String,
+    pub pool: PgPool,
+    pub state: AppState,
+    pub client: reqwest::Client,
+    server: tokio::task::JoinHandle<()>,
+}
+
+/// A signed-in user.
+#[derive(Clone, Debug)]
+pub struct TestUser {
+    pub id: i64,
+    pub token: String,
+    pub refresh: String,
+    pub email: String,
+}
+
+/// The database URL behind a test pool.
+pub fn url_of(pool: &PgPool) -> String {
+    let o = pool.connect_options();
+    format!(
+        "postgres://{}@{}:{}/{}",
+        o.get_username(),
+        o.get_host(),
+        o.get_port(),
+        o.get_database().unwrap_or("postgres")
+    )
+}
+
+/// A configuration for a test database.
+pub fn test_config(pool: &PgPool) -> Config {
+    let mut config = Config::for_database(&url_of(pool));
+    config.data_dir = std::env::temp_dir().join(format!("ticketd-test-{}", uuid::Uuid::new_v4()));
+    config
+}
+
+impl TestApp {
+    /// Starts a server with a default configuration.
+    pub async fn spawn(pool: PgPool) -> TestApp {
+        let config = test_config(&pool);
+        Self::spawn_with(pool, config).await
+    }
+
+    /// Starts a server with the given configuration.
+    pub async fn spawn_with(pool: PgPool, config: Config) -> TestApp {
+        LazyLock::force(&TRACING);
+        let state = ticketd::startup::build_state(config, pool.clone(), true)
+            .await
+            .expect("state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let app = ticketd::http::app(state.clone());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(
+                listener,
+                axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                    std::net::SocketAddr,
+                >(app),
+            )
+            .await;
+        });
+        TestApp {
+            base: format!("http://{addr}"),
+            pool,
+            state,
+            client: reqwest::Client::new(),
+            server,
+        }
+    }
+
+    /// A request to `path` (relative to the server), with a bearer token if given.
+    pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
+        let mut r = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r
+    }
+
+    /// GET with a token.
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.request(Method::GET, path, Some(token))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// POST JSON with a token.
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Response {
+        self.request(Method::POST, path, Some(token))
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// PATCH JSON with a token.
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Response {
+        self.request(Method::PATCH, path, Some(token))
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// DELETE with a token.
+    pub async fn delete(&self, path: &str, token: &str) -> Response {
+        self.request(Method::DELETE, path, Some(token))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Creates a user with `role` directly and signs them in through the API.
+    pub async fn user(&self, email: &str, role: &str) -> TestUser {
+        static HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+        let hash = HASH
+            .get_or_init(|| async {
+                ticketd::auth::hash_password(PASSWORD.to_string())
+                    .await
+                    .expect("hash")
+            })
+            .await;
+        sqlx::query(
+            "insert into users (email, full_name, password_hash, role) values ($1, $2, $3, $4)",
+        )
+        .bind(email)
+        .bind(format!("User {email}"))
+        .bind(hash)
+        .bind(role)
+        .execute(&self.pool)
+        .await
+        .expect("insert user");
+        self.login(email, PASSWORD).await
+    }
+
+    /// Signs in through the API.
+    pub async fn login(&self, email: &str, password: &str) -> TestUser {
+        let r = self
+            .request(Method::POST, "/api/v1/auth/login", None)
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(r.status(), StatusCode::OK, "login of {email}");
+        let body: Value = r.json().await.expect("json");
+        TestUser {
+            id: body["user"]["id"].as_i64().expect("id"),
+            token: body["access_token"].as_str().expect("token").to_string(),
+            refresh: body["refresh_token"].as_str().expect("refresh").to_string(),
+            email: email.to_string(),
+        }
+    }
+
+    /// Opens a ticket and returns its JSON (asserting 201).
+    pub async fn ticket(&self, user: &TestUser, title: &str) -> Value {
+        let r = self
+            .post(
+                "/api/v1/tickets/",
+                &user.token,
+                json!({"title": title, "description": "details", "priority": "medium", "type": "issue"}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json().await.expect("json")
+    }
+
+    /// Waits until the named projections have applied everything committed so far.
+    pub async fn settle(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let reports = projections::runtime::report(&self.pool)
+                .await
+                .expect("report");
+            if reports
+                .iter()
+                .all(|r| r.lag_events == 0 || r.name.ends_with("__rebuild"))
+            {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "projections did not settle: {reports:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+        if let Some(rt) = &self.state.runtime {
+            rt.abort();
+        }
+    }
+}
+
+/// Reads a JSON body, asserting the status first.
+pub async fn json_of(r: Response, status: StatusCode) -> Value {
+    let got = r.status();
+    let body = r.text().await.unwrap_or_default();
+    assert_eq!(got, status, "unexpected status; body: {body}");
+    serde_json::from_str(&body).unwrap_or(Value::Null)
+}

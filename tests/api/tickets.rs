@@ -1,0 +1,482 @@
+//! `/api/v1/tickets`: commands, roles, errors, concurrency, list and search.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+use crate::helpers::{json_of, TestApp};
+
+#[sqlx::test]
+async fn a_ticket_is_created_read_updated_and_moved_through_its_life(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let req = app.user("req@example.com", "requester").await;
+    let agent = app.user("agent@example.com", "agent").await;
+    let r = app.post("/api/v1/tickets/", &req.token, json!({"title": "VPN down", "description": "since 9", "priority": "high", "type": "incident", "tags": ["VPN", "vpn", " net "]})).await;
+    assert_eq!(r.headers()["etag"], "\"1\"");
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(r.headers().get("x-consistency-token").is_some());
+    let t = json_of(r, StatusCode::CREATED).await;
+    assert_eq!(location, format!("/api/v1/tickets/{}", t["id"]));
+    assert_eq!(t["status"], "open");
+    assert_eq!(t["tags"], json!(["vpn", "net"]));
+    assert_eq!(t["requester_id"], req.id);
+    let id = t["id"].as_i64().unwrap();
+
+    let got = json_of(app.get(&location, &req.token).await, StatusCode::OK).await;
+    assert_eq!(got["title"], "VPN down");
+    let r = app
+        .patch(
+            &format!("/api/v1/tickets/{id}"),
+            &req.token,
+            json!({"title": "VPN down for everyone", "priority": "critical"}),
+        )
+        .await;
+    let t = json_of(r, StatusCode::OK).await;
+    assert_eq!(t["version"], 2);
+    assert_eq!(t["priority"], "critical");
+
+    let r = app
+        .patch(
+            &format!("/api/v1/tickets/{id}/assign"),
+            &agent.token,
+            json!({"assignee_id": agent.id}),
+        )
+        .await;
+    assert_eq!(json_of(r, StatusCode::OK).await["assignee_id"], agent.id);
+    for status in ["in_progress", "pending", "in_progress", "resolved"] {
+        let r = app
+            .patch(
+                &format!("/api/v1/tickets/{id}/status"),
+                &agent.token,
+                json!({"status": status}),
+            )
+            .await;
+        assert_eq!(json_of(r, StatusCode::OK).await["status"], status);
+    }
+    let t = json_of(app.get(&location, &agent.token).await, StatusCode::OK).await;
+    assert!(t["resolved_at"].is_string());
+    // The requester may reopen or close a resolved ticket.
+    let r = app
+        .patch(
+            &format!("/api/v1/tickets/{id}/status"),
+            &req.token,
+            json!({"status": "closed"}),
+        )
+        .await;
+    assert_eq!(json_of(r, StatusCode::OK).await["status"], "closed");
+    let r = app
+        .patch(
+            &format!("/api/v1/tickets/{id}/status"),
+            &agent.token,
+            json!({"status": "open"}),
+        )
+        .await;
+    let body = json_of(r, StatusCode::CONFLICT).await;
+    assert_eq!(body["allowed"], json!([]));
+
+    // Every event carries the audit "who".
+    let metas: Vec<(Value,)> =
+        sqlx::query_as("select metadata from events where aggregate_id = $1 order by sequence")
+            .bind(id.to_string())
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(metas.len(), 8);
+    for (m,) in metas {
+        assert!(
+            m["user_id"].is_string() && m["request_id"].as_str().is_some_and(|s| !s.is_empty())
+        );
+        assert_eq!(m["client_ip"], "127.0.0.1");
+        assert!(m.get("user_agent").is_some());
+    }
+}
+
+#[sqlx::test]
+async fn an_illegal_transition_is_409_with_the_allowed_states(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let agent = app.user("agent@example.com", "agent").await;
+    let t = app.ticket(&agent, "Broken chair").await;
+    let r = app
+        .patch(
+            &format!("/api/v1/tickets/{}/status", t["id"]),
+            &agent.token,
+            json!({"status": "closed"}),
+        )
+        .await;
+    let body = json_of(r, StatusCode::CONFLICT).await;
+    assert_eq!(body["code"], "CONFLICT");
+    assert_eq!(body["allowed"], json!(["in_progress", "cancelled"]));
+}
+
+#[sqlx::test]
+async fn requesters_get_404_for_other_tickets_and_cannot_assign(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let ann = app.user("ann@example.com", "requester").await;
+    let bob = app.user("bob@example.com", "requester").await;
+    let agent = app.user("agent@example.com", "agent").await;
+    let t = app.ticket(&ann, "Ann's laptop").await;
+    let path = format!("/api/v1/tickets/{}", t["id"]);
+    assert_eq!(
+        app.get(&path, &bob.token).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.patch(&path, &bob.token, json!({"title": "mine now"}))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.delete(&path, &bob.token).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.patch(
+            &format!("{path}/status"),
+            &bob.token,
+            json!({"status": "cancelled"})
+        )
+        .await
+        .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.patch(
+            &format!("{path}/assign"),
+            &bob.token,
+            json!({"assignee_id": agent.id})
+        )
+        .await
+        .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.patch(
+            &format!("{path}/assign"),
+            &ann.token,
+            json!({"assignee_id": agent.id})
+        )
+        .await
+        .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.patch(
+            &format!("{path}/status"),
+            &ann.token,
+            json!({"status": "in_progress"})
+        )
+        .await
+        .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.get("/api/v1/tickets/999999", &agent.token)
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    // Agents see and assign; assigning a requester is refused.
+    assert_eq!(app.get(&path, &agent.token).await.status(), StatusCode::OK);
+    let r = app
+        .patch(
+            &format!("{path}/assign"),
+            &agent.token,
+            json!({"assignee_id": bob.id}),
+        )
+        .await;
+    assert_eq!(
+        json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await["detail"][0]["loc"],
+        json!(["body", "assignee_id"])
+    );
+    let r = app
+        .patch(&format!("{path}/assign"), &agent.token, json!({}))
+        .await;
+    assert_eq!(
+        json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await["detail"][0]["type"],
+        "missing"
+    );
+    let r = app
+        .patch(
+            &format!("{path}/assign"),
+            &agent.token,
+            json!({"assignee_id": agent.id}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app
+        .patch(
+            &format!("{path}/assign"),
+            &agent.token,
+            json!({"assignee_id": null}),
+        )
+        .await;
+    assert_eq!(json_of(r, StatusCode::OK).await["assignee_id"], Value::Null);
+}
+
+#[sqlx::test]
+async fn a_stale_if_match_is_412_and_changes_nothing(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let agent = app.user("agent@example.com", "agent").await;
+    let t = app.ticket(&agent, "Desk lamp").await;
+    let path = format!("/api/v1/tickets/{}", t["id"]);
+    let r = app
+        .request(Method::PATCH, &path, Some(&agent.token))
+        .header("if-match", "\"1\"")
+        .json(&json!({"title": "Desk lamp 2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["etag"], "\"2\"");
+    let r = app
+        .request(Method::PATCH, &path, Some(&agent.token))
+        .header("if-match", "\"1\"")
+        .json(&json!({"title": "Desk lamp 3"}))
+        .send()
+        .await
+        .unwrap();
+    let body = json_of(r, StatusCode::PRECONDITION_FAILED).await;
+    assert_eq!(body["code"], "PRECONDITION_FAILED");
+    let r = app
+        .request(Method::PATCH, &format!("{path}/status"), Some(&agent.token))
+        .header("if-match", "\"1\"")
+        .json(&json!({"status": "in_progress"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PRECONDITION_FAILED);
+    let now = json_of(app.get(&path, &agent.token).await, StatusCode::OK).await;
+    assert_eq!(now["title"], "Desk lamp 2");
+    assert_eq!(now["status"], "open");
+    assert_eq!(now["version"], 2);
+}
+
+#[sqlx::test]
+async fn delete_cancels_and_hides_the_ticket_but_keeps_its_history(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let req = app.user("req@example.com", "requester").await;
+    let t = app.ticket(&req, "Old monitor").await;
+    let path = format!("/api/v1/tickets/{}", t["id"]);
+    let r = app.delete(&path, &req.token).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let token = r.headers()["x-consistency-token"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let list = app
+        .request(Method::GET, "/api/v1/tickets/", Some(&req.token))
+        .header("x-consistency-token", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_of(list, StatusCode::OK).await["total"], 0);
+    let got = json_of(app.get(&path, &req.token).await, StatusCode::OK).await;
+    assert_eq!(got["status"], "cancelled");
+    let (n,): (i64,) = sqlx::query_as("select count(*) from events where aggregate_id = $1")
+        .bind(t["id"].to_string())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+}
+
+#[sqlx::test]
+async fn bad_input_gets_api_errors(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let u = app.user("req@example.com", "requester").await;
+    // Missing and invalid fields.
+    let r = app
+        .post(
+            "/api/v1/tickets/",
+            &u.token,
+            json!({"description": "no title"}),
+        )
+        .await;
+    let body = json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(body["detail"][0]["loc"], json!(["body", "title"]));
+    let r = app
+        .post(
+            "/api/v1/tickets/",
+            &u.token,
+            json!({"title": "   ", "tags": ["x".repeat(60)]}),
+        )
+        .await;
+    let body = json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let locs: Vec<Value> = body["detail"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["loc"].clone())
+        .collect();
+    assert!(
+        locs.contains(&json!(["body", "title"])) && locs.contains(&json!(["body", "tags"])),
+        "{locs:?}"
+    );
+    let r = app
+        .post(
+            "/api/v1/tickets/",
+            &u.token,
+            json!({"title": "x", "priority": "urgent"}),
+        )
+        .await;
+    assert_eq!(
+        json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await["detail"][0]["loc"],
+        json!(["body", "priority"])
+    );
+    let r = app
+        .post("/api/v1/tickets/", &u.token, json!({"title": 5}))
+        .await;
+    assert_eq!(
+        json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await["detail"][0]["type"],
+        "type_error"
+    );
+    // Malformed JSON, wrong content type, oversized body.
+    let r = app
+        .request(Method::POST, "/api/v1/tickets/", Some(&u.token))
+        .header("content-type", "application/json")
+        .body("{\"title\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await["detail"][0]["type"],
+        "json_invalid"
+    );
+    let r = app
+        .request(Method::POST, "/api/v1/tickets/", Some(&u.token))
+        .header("content-type", "text/plain")
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        json_of(r, StatusCode::UNSUPPORTED_MEDIA_TYPE).await["code"],
+        "UNSUPPORTED_MEDIA_TYPE"
+    );
+    let huge = format!("{{\"title\": \"{}\"}}", "x".repeat(27 * 1024 * 1024));
+    let r = app
+        .request(Method::POST, "/api/v1/tickets/", Some(&u.token))
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        json_of(r, StatusCode::PAYLOAD_TOO_LARGE).await["code"],
+        "PAYLOAD_TOO_LARGE"
+    );
+    // Bad path and query parameters, unknown routes.
+    let r = app.get("/api/v1/tickets/abc", &u.token).await;
+    assert_eq!(
+        json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await["detail"][0]["loc"],
+        json!(["path", "id"])
+    );
+    let r = app.get("/api/v1/tickets/?size=500", &u.token).await;
+    assert_eq!(
+        json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await["detail"][0]["loc"],
+        json!(["query", "size"])
+    );
+    let r = app.get("/api/v1/tickets/?page=abc", &u.token).await;
+    assert_eq!(
+        json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await["detail"][0]["loc"],
+        json!(["query", "page"])
+    );
+    let r = app.get("/api/v1/tickets/?status=lost", &u.token).await;
+    assert_eq!(
+        json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await["detail"][0]["loc"],
+        json!(["query", "status"])
+    );
+    let r = app.get("/api/v1/no/such/route", &u.token).await;
+    assert_eq!(json_of(r, StatusCode::NOT_FOUND).await["code"], "NOT_FOUND");
+    // Nothing was stored by any of it.
+    let list = json_of(app.get("/api/v1/tickets/", &u.token).await, StatusCode::OK).await;
+    assert_eq!(list["total"], 0);
+}
+
+#[sqlx::test]
+async fn thirty_two_concurrent_patches_leave_a_gapless_consistent_stream(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let agent = app.user("agent@example.com", "agent").await;
+    let t = app.ticket(&agent, "Contended").await;
+    let id = t["id"].as_i64().unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..32 {
+        let client = app.client.clone();
+        let url = format!("{}/api/v1/tickets/{id}", app.base);
+        let token = agent.token.clone();
+        tasks.push(tokio::spawn(async move {
+            client
+                .patch(url)
+                .bearer_auth(token)
+                .json(&json!({"title": format!("title {i}"), "tags": [format!("t{i}")]}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    for task in tasks {
+        let status = task.await.unwrap();
+        assert!(
+            status == StatusCode::OK || status == StatusCode::CONFLICT,
+            "{status}"
+        );
+    }
+    let seqs: Vec<(i64, Value)> = sqlx::query_as("select sequence, payload from events where aggregate_type = 'ticket' and aggregate_id = $1 order by sequence")
+        .bind(id.to_string()).fetch_all(&pool).await.unwrap();
+    for (i, (s, _)) in seqs.iter().enumerate() {
+        assert_eq!(*s, i as i64 + 1, "gap or duplicate in the stream");
+    }
+    // The final state equals the fold of the stored events.
+    let mut folded = aggregates::ticket::Ticket::default();
+    for (_, payload) in &seqs {
+        cqrs_es::Aggregate::apply(
+            &mut folded,
+            serde_json::from_value(payload.clone()).unwrap(),
+        );
+    }
+    let got = json_of(
+        app.get(&format!("/api/v1/tickets/{id}"), &agent.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(got["title"], folded.title);
+    assert_eq!(got["tags"], json!(folded.tags));
+    assert_eq!(got["version"], seqs.len() as i64);
+}
+
+#[sqlx::test]
+async fn the_event_log_refuses_update_and_delete(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let u = app.user("req@example.com", "requester").await;
+    app.ticket(&u, "Immutable").await;
+    assert!(sqlx::query("update events set payload = '{}'")
+        .execute(&pool)
+        .await
+        .is_err());
+    assert!(sqlx::query("delete from events")
+        .execute(&pool)
+        .await
+        .is_err());
+    assert!(sqlx::query("truncate events").execute(&pool).await.is_err());
+    let (n,): (i64,) = sqlx::query_as("select count(*) from events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+#[sqlx::test]
+async fn a_panic_becomes_a_json_500_without_internals(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    // The panic route exists only in debug builds, for this test.
+    let r = app
+        .request(Method::GET, "/api/v1/__panic", None)
+        .send()
+        .await
+        .unwrap();
+    let body = json_of(r, StatusCode::INTERNAL_SERVER_ERROR).await;
+    assert_eq!(body["code"], "SERVER_ERROR");
+    assert!(!body.to_string().contains("panic"), "{body}");
+}
