@@ -1,5 +1,5 @@
-//! The test harness: every test gets its own migrated database (`#[sqlx::test]`), a real
 #![allow(dead_code)]
+//! The test harness: every test gets its own migrated database (`#[sqlx::test]`), a real
 //! server on a loopback port with the projection workers running, and a reqwest client.
 
 use std::sync::LazyLock;
