@@ -130,7 +130,7 @@ async fn projections_cmd(config: Config, command: ProjectionsCmd) -> Result<()> 
     let pool = crate::startup::open_database(&config).await?;
     match command {
         ProjectionsCmd::Status { json } => {
-            for p in crate::startup::all_projections() {
+            for p in crate::startup::all_projections(&pool) {
                 projections::runtime::ensure_checkpoint(&pool, p.name()).await?;
             }
             let reports = projections::runtime::report(&pool).await?;
@@ -157,7 +157,7 @@ async fn projections_cmd(config: Config, command: ProjectionsCmd) -> Result<()> 
             Ok(())
         }
         ProjectionsCmd::Rebuild { name } => {
-            let projection = crate::startup::all_projections()
+            let projection = crate::startup::all_projections(&pool)
                 .into_iter()
                 .find(|p| p.name() == name)
                 .ok_or_else(|| format!("no projection named {name}"))?;

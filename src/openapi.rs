@@ -14,6 +14,7 @@ use utoipa::{Modify, OpenApi};
         (name = "auth", description = "Sign-in, tokens and profile"),
         (name = "tickets", description = "Tickets: commands, list and search"),
         (name = "users", description = "User management"),
+        (name = "approvals", description = "Approvals: requests, decisions, delegation, the inbox and the change request policy"),
     )
 )]
 pub struct ApiDoc;

@@ -13,9 +13,13 @@ use crate::config::Config;
 use crate::db::{self, anyhow_like::Result};
 use crate::state::{App, AppState};
 
-/// Every projection this build runs.
-pub fn all_projections() -> Vec<Arc<dyn projections::Projection>> {
-    vec![Arc::new(projections::tickets::TicketsProjection)]
+/// Every projection this build runs (the approval process manager issues commands on `pool`).
+pub fn all_projections(pool: &PgPool) -> Vec<Arc<dyn projections::Projection>> {
+    vec![
+        Arc::new(projections::tickets::TicketsProjection),
+        Arc::new(projections::approvals::ApprovalsProjection),
+        Arc::new(crate::saga::ApprovalSaga::new(pool.clone())),
+    ]
 }
 
 /// The database URL: the configured one, or the embedded cluster's.
@@ -39,7 +43,7 @@ pub async fn build_state(config: Config, pool: PgPool, run_projections: bool) ->
     let secret = config.signing_key()?;
     let runtime: Option<RuntimeHandle> = if run_projections {
         Some(
-            Runtime::new(pool.clone(), all_projections(), RuntimeConfig::default())
+            Runtime::new(pool.clone(), all_projections(&pool), RuntimeConfig::default())
                 .start()
                 .await?,
         )

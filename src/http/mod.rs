@@ -2,6 +2,7 @@
 //! cross-cutting layers (request ids, tracing, panics as JSON 500, body limits, CORS,
 //! trailing-slash normalisation, the SPA with history fallback).
 
+pub mod approvals;
 pub mod auth;
 pub mod health;
 pub mod tickets;
@@ -34,6 +35,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .nest("/api/v1/auth", auth::router())
         .nest("/api/v1/tickets", tickets::router())
         .nest("/api/v1/users", users::router())
+        .nest("/api/v1/approvals", approvals::router())
 }
 
 /// The OpenAPI document of every route.

@@ -338,6 +338,7 @@ async fn create_ticket(
         .await
         .map_err(command_error)?;
     crate::metrics::command_committed();
+    let committed = super::approvals::on_ticket_created(&state, &user, committed).await?;
     let mut response = ticket_response(StatusCode::CREATED, &committed);
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/tickets/{id}")) {
         response.headers_mut().insert(LOCATION, v);

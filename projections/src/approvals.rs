@@ -1,0 +1,346 @@
+//! The approvals read model (`rm_approvals`) and the approvers' inbox (`rm_approval_inbox`).
+//!
+//! A batch is folded in memory per approval with the aggregate's own `apply` (so the read
+//! model can never disagree with the write side), then written with one upsert; the inbox
+//! rows of every touched approval are replaced by the steps now waiting on each user.
+
+use std::collections::BTreeMap;
+
+use aggregates::approval::{Approval, ApprovalEvent};
+use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
+use futures::future::BoxFuture;
+use serde::Serialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::log::StoredEvent;
+use crate::runtime::{ApplyError, Projection, Tables};
+
+/// The `approvals` projection.
+pub struct ApprovalsProjection;
+
+impl ApprovalsProjection {
+    /// The checkpoint name.
+    pub const NAME: &'static str = "approvals";
+}
+
+/// One row of `rm_approvals`, as written.
+#[derive(Debug, Serialize)]
+struct ApprovalRow {
+    id: Uuid,
+    ticket_id: i64,
+    ticket_requester_id: i64,
+    requested_by: i64,
+    status: String,
+    current_step: i32,
+    participant_ids: Vec<i64>,
+    state: serde_json::Value,
+    version: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+/// One row of `rm_approval_inbox`, as written.
+#[derive(Debug, Serialize)]
+struct InboxRow {
+    user_id: i64,
+    approval_id: Uuid,
+    ticket_id: i64,
+    step: i32,
+    step_name: String,
+    delegated_from: Option<i64>,
+    since: DateTime<Utc>,
+}
+
+/// Everyone besides staff who may see `approval`: its requester, the ticket's requester,
+/// and every approver of every step, delegators included. Sorted, without duplicates.
+pub fn participants(approval: &Approval) -> Vec<i64> {
+    let mut ids = vec![approval.requested_by, approval.ticket_requester_id];
+    for step in &approval.steps {
+        ids.extend(step.approver_ids.iter().copied());
+        ids.extend(step.delegations.iter().map(|d| d.from_user_id));
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// When the current step of `approval` started: its request for the first step, else the
+/// last decision of the step before (the one that completed it).
+fn step_started(approval: &Approval) -> Option<DateTime<Utc>> {
+    match approval.current_step.checked_sub(1) {
+        None => approval.created_at,
+        Some(previous) => approval
+            .steps
+            .get(previous)
+            .and_then(|s| s.decisions.iter().map(|d| d.decided_at).max())
+            .or(approval.created_at),
+    }
+}
+
+/// The inbox rows of `approval`: one per user its current step waits on.
+fn inbox_rows(id: Uuid, approval: &Approval) -> Vec<InboxRow> {
+    let Some(step) = approval.current() else {
+        return Vec::new();
+    };
+    let started = step_started(approval).unwrap_or_default();
+    approval
+        .waiting_on()
+        .into_iter()
+        .map(|user_id| {
+            let delegation = step.delegations.iter().find(|d| d.to_user_id == user_id);
+            InboxRow {
+                user_id,
+                approval_id: id,
+                ticket_id: approval.ticket_id,
+                step: approval.current_step as i32,
+                step_name: step.name.clone(),
+                delegated_from: delegation.map(|d| d.from_user_id),
+                since: delegation.map_or(started, |d| d.at.max(started)),
+            }
+        })
+        .collect()
+}
+
+fn row_of(id: Uuid, approval: &Approval, version: i64) -> Result<ApprovalRow, ApplyError> {
+    let state = serde_json::to_value(approval).map_err(|e| ApplyError::Poison {
+        position: -1,
+        reason: format!("approval {id} cannot be serialised: {e}"),
+    })?;
+    let created_at = approval.created_at.ok_or_else(|| ApplyError::Poison {
+        position: -1,
+        reason: format!("approval {id} has events but was never requested"),
+    })?;
+    Ok(ApprovalRow {
+        id,
+        ticket_id: approval.ticket_id,
+        ticket_requester_id: approval.ticket_requester_id,
+        requested_by: approval.requested_by,
+        status: approval.status().as_str().into(),
+        current_step: approval.current_step as i32,
+        participant_ids: participants(approval),
+        state,
+        version,
+        created_at,
+        updated_at: approval.updated_at.unwrap_or(created_at),
+        finished_at: approval.finished_at,
+    })
+}
+
+async fn apply_approvals(
+    conn: &mut PgConnection,
+    events: &[StoredEvent],
+    tables: &Tables,
+) -> Result<(), ApplyError> {
+    let rm = tables.name("rm_approvals");
+    let inbox = tables.name("rm_approval_inbox");
+    let mut decoded = Vec::new();
+    for e in events.iter().filter(|e| e.aggregate_type == "approval") {
+        let id: Uuid = e
+            .aggregate_id
+            .parse()
+            .map_err(|_| ApplyError::poison(e, "approval id is not a UUID"))?;
+        let event: ApprovalEvent = serde_json::from_value(e.payload.clone())
+            .map_err(|err| ApplyError::poison(e, format!("undecodable {}: {err}", e.event_type)))?;
+        decoded.push((id, e.sequence, event));
+    }
+    if decoded.is_empty() {
+        return Ok(());
+    }
+    let mut ids: Vec<Uuid> = decoded.iter().map(|(id, _, _)| *id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let existing: Vec<(Uuid, serde_json::Value, i64)> =
+        sqlx::query_as(&format!("select id, state, version from {rm} where id = any($1)"))
+            .bind(&ids)
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut folded: BTreeMap<Uuid, (Approval, i64)> = BTreeMap::new();
+    for (id, state, version) in existing {
+        let approval: Approval = serde_json::from_value(state).map_err(|e| ApplyError::Poison {
+            position: -1,
+            reason: format!("stored approval {id} is unreadable (rebuild the projection): {e}"),
+        })?;
+        folded.insert(id, (approval, version));
+    }
+    for (id, sequence, event) in decoded {
+        let entry = folded.entry(id).or_insert_with(|| (Approval::default(), 0));
+        // A replayed event (at or below the stored version) is never applied twice.
+        if sequence > entry.1 {
+            entry.0.apply(event);
+            entry.1 = sequence;
+        }
+    }
+    let mut rows = Vec::with_capacity(folded.len());
+    let mut inbox_rows_all = Vec::new();
+    for (id, (approval, version)) in &folded {
+        rows.push(row_of(*id, approval, *version)?);
+        inbox_rows_all.extend(inbox_rows(*id, approval));
+    }
+    let payload = serde_json::to_value(&rows).map_err(|e| ApplyError::Poison {
+        position: -1,
+        reason: e.to_string(),
+    })?;
+    sqlx::query(&format!(
+        "insert into {rm} (id, ticket_id, ticket_requester_id, requested_by, status, current_step,
+                           participant_ids, state, version, created_at, updated_at, finished_at)
+         select id, ticket_id, ticket_requester_id, requested_by, status, current_step,
+                participant_ids, state, version, created_at, updated_at, finished_at
+           from jsonb_to_recordset($1) as r(
+                id uuid, ticket_id bigint, ticket_requester_id bigint, requested_by bigint,
+                status text, current_step integer, participant_ids bigint[], state jsonb,
+                version bigint, created_at timestamptz, updated_at timestamptz,
+                finished_at timestamptz)
+         on conflict (id) do update set
+            ticket_id = excluded.ticket_id, ticket_requester_id = excluded.ticket_requester_id,
+            requested_by = excluded.requested_by, status = excluded.status,
+            current_step = excluded.current_step, participant_ids = excluded.participant_ids,
+            state = excluded.state, version = excluded.version, created_at = excluded.created_at,
+            updated_at = excluded.updated_at, finished_at = excluded.finished_at"
+    ))
+    .bind(payload)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(&format!("delete from {inbox} where approval_id = any($1)"))
+        .bind(&ids)
+        .execute(&mut *conn)
+        .await?;
+    if !inbox_rows_all.is_empty() {
+        let payload = serde_json::to_value(&inbox_rows_all).map_err(|e| ApplyError::Poison {
+            position: -1,
+            reason: e.to_string(),
+        })?;
+        sqlx::query(&format!(
+            "insert into {inbox} (user_id, approval_id, ticket_id, step, step_name, delegated_from, since)
+             select user_id, approval_id, ticket_id, step, step_name, delegated_from, since
+               from jsonb_to_recordset($1) as r(
+                    user_id bigint, approval_id uuid, ticket_id bigint, step integer,
+                    step_name text, delegated_from bigint, since timestamptz)"
+        ))
+        .bind(payload)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+impl Projection for ApprovalsProjection {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["rm_approvals", "rm_approval_inbox"]
+    }
+
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        events: &'a [StoredEvent],
+        tables: &'a Tables,
+    ) -> BoxFuture<'a, Result<(), ApplyError>> {
+        Box::pin(apply_approvals(conn, events, tables))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aggregates::approval::{Decision, Rule, StepSpec};
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at(minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 2, 1, 10, minute, 0)
+            .single()
+            .unwrap_or_default()
+    }
+
+    fn fold(events: Vec<ApprovalEvent>) -> Approval {
+        let mut approval = Approval::default();
+        for e in events {
+            approval.apply(e);
+        }
+        approval
+    }
+
+    fn requested() -> ApprovalEvent {
+        ApprovalEvent::ApprovalRequested {
+            id: Uuid::nil(),
+            ticket_id: 1001,
+            ticket_requester_id: 5,
+            requested_by: 6,
+            steps: vec![
+                StepSpec {
+                    name: "Manager".into(),
+                    approver_ids: vec![10, 11],
+                    rule: Rule::All,
+                    min_approvals: None,
+                },
+                StepSpec {
+                    name: "Finance".into(),
+                    approver_ids: vec![20],
+                    rule: Rule::Any,
+                    min_approvals: None,
+                },
+            ],
+            reason: None,
+            at: at(0),
+        }
+    }
+
+    #[test]
+    fn the_inbox_follows_the_current_step_and_delegations() {
+        let mut events = vec![requested()];
+        let rows = inbox_rows(Uuid::nil(), &fold(events.clone()));
+        assert_eq!(
+            rows.iter().map(|r| r.user_id).collect::<Vec<_>>(),
+            vec![10, 11]
+        );
+        assert!(rows.iter().all(|r| r.step == 0 && r.since == at(0)));
+
+        events.push(ApprovalEvent::DecisionDelegated {
+            step: 0,
+            from_user_id: 11,
+            to_user_id: 40,
+            comment: None,
+            at: at(1),
+        });
+        events.push(ApprovalEvent::DecisionRecorded {
+            step: 0,
+            approver_id: 10,
+            decision: Decision::Approve,
+            comment: None,
+            at: at(2),
+        });
+        let rows = inbox_rows(Uuid::nil(), &fold(events.clone()));
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            (rows[0].user_id, rows[0].delegated_from, rows[0].since),
+            (40, Some(11), at(1))
+        );
+
+        events.push(ApprovalEvent::DecisionRecorded {
+            step: 0,
+            approver_id: 40,
+            decision: Decision::Approve,
+            comment: None,
+            at: at(3),
+        });
+        events.push(ApprovalEvent::StepCompleted { step: 0, at: at(3) });
+        let approval = fold(events.clone());
+        let rows = inbox_rows(Uuid::nil(), &approval);
+        assert_eq!(
+            rows.iter()
+                .map(|r| (r.user_id, r.step, r.since))
+                .collect::<Vec<_>>(),
+            vec![(20, 1, at(3))]
+        );
+        assert_eq!(participants(&approval), vec![5, 6, 10, 11, 20, 40]);
+
+        events.push(ApprovalEvent::ApprovalCancelled { by: 6, at: at(4) });
+        assert!(inbox_rows(Uuid::nil(), &fold(events)).is_empty());
+    }
+}
