@@ -1,5 +1,6 @@
 //! One integration-test binary; a module per API area.
 
 mod auth;
+mod embedded;
 mod helpers;
 mod tickets;
