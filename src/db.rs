@@ -147,7 +147,8 @@ fn embedded_port() -> u16 {
 
 /// Starts (initialising on first use) the embedded cluster.
 pub fn start_embedded(data_dir: &Path) -> anyhow_like::Result<EmbeddedPostgres> {
-    const MISSING: &str = "PostgreSQL server binaries (initdb, pg_ctl) were not found on PATH or under \
+    const MISSING: &str =
+        "PostgreSQL server binaries (initdb, pg_ctl) were not found on PATH or under \
          /usr/lib/postgresql/*/bin: install the `postgresql` package (Debian/Ubuntu: \
          `apt-get install postgresql`), or set DATABASE_URL to an existing server";
     let initdb = pg_bin("initdb").ok_or(MISSING)?;
@@ -187,7 +188,10 @@ pub fn start_embedded(data_dir: &Path) -> anyhow_like::Result<EmbeddedPostgres> 
         .map(|o| o.status.success())
         .unwrap_or(false);
     if !running {
-        let opts = format!("-p {} -c listen_addresses=127.0.0.1 -k {dir_s}", embedded_port());
+        let opts = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {dir_s}",
+            embedded_port()
+        );
         let log = format!("{dir_s}/server.log");
         run_pg(
             &pg_ctl,

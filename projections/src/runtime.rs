@@ -588,6 +588,7 @@ pub async fn report(pool: &PgPool) -> Result<Vec<ProjectionReport>, sqlx::Error>
             "select l.pid, a.client_addr::text from pg_locks l
                left join pg_stat_activity a on a.pid = l.pid
               where l.locktype = 'advisory' and l.granted
+                and l.database = (select oid from pg_database where datname = current_database())
                 and ((l.classid::bigint << 32) | l.objid::bigint) = $1
               limit 1",
         )

@@ -42,7 +42,10 @@ async fn serve_without_database_url_runs_on_the_embedded_cluster_and_stops_it() 
                 break;
             }
         }
-        assert!(child.try_wait().expect("wait").is_none(), "ticketd exited early");
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "ticketd exited early"
+        );
         assert!(Instant::now() < deadline, "ticketd did not come up");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -57,13 +60,20 @@ async fn serve_without_database_url_runs_on_the_embedded_cluster_and_stops_it() 
     assert_eq!(body["user"]["role"], "admin");
     assert!(data.join("pg").join("PG_VERSION").exists());
 
-    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill");
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill");
     let deadline = Instant::now() + Duration::from_secs(30);
     while child.try_wait().expect("wait").is_none() {
         assert!(Instant::now() < deadline, "ticketd did not stop on SIGTERM");
         std::thread::sleep(Duration::from_millis(100));
     }
     // The private cluster went down with the server.
-    assert!(!data.join("pg").join("postmaster.pid").exists(), "embedded PostgreSQL still running");
+    assert!(
+        !data.join("pg").join("postmaster.pid").exists(),
+        "embedded PostgreSQL still running"
+    );
     let _ = std::fs::remove_dir_all(&data);
 }

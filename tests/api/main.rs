@@ -3,4 +3,5 @@
 mod auth;
 mod embedded;
 mod helpers;
+mod projections;
 mod tickets;
