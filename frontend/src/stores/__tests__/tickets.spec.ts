@@ -38,10 +38,22 @@ function ticket(overrides: Partial<TicketDetail> = {}): TicketDetail {
     tags: [],
     item_ids: [],
     approval_status: 'none',
+    allowed_transitions: ['in_progress', 'cancelled'],
+    deleted: false,
     version: 2,
     created_at: '2026-01-01T00:00:00Z',
     updated_at: '2026-01-01T00:00:00Z',
     resolved_at: null,
+    ...overrides,
+  }
+}
+
+function summary(overrides: Partial<TicketSummary> = {}): TicketSummary {
+  const { id, title, status, priority, type, requester_id, assignee_id, tags, approval_status, version, created_at, updated_at } = ticket()
+  return {
+    id, title, status, priority, type, requester_id, assignee_id, tags, approval_status, version, created_at, updated_at,
+    comment_count: 0,
+    attachment_count: 0,
     ...overrides,
   }
 }
@@ -60,11 +72,11 @@ describe('tickets store', () => {
     let resolveSlow!: (value: ReturnType<typeof page>) => void
     api.searchTickets
       .mockImplementationOnce(() => new Promise((resolve) => (resolveSlow = resolve)))
-      .mockResolvedValueOnce(page([ticket({ id: 2, title: 'vpn' })]))
+      .mockResolvedValueOnce(page([summary({ id: 2, title: 'vpn' })]))
     const store = useTicketsStore()
     const first = store.fetchTickets({ q: 'v' }, { page: 1, size: 20 })
     await store.fetchTickets({ q: 'vpn' }, { page: 1, size: 20 })
-    resolveSlow(page([ticket({ id: 1, title: 'v' })]))
+    resolveSlow(page([summary({ id: 1, title: 'v' })]))
     await first
     expect(store.list?.items.map((t) => t.id)).toEqual([2])
     expect(store.listLoading).toBe(false)
