@@ -27,16 +27,31 @@ fn history(n: usize) -> Vec<TicketEvent> {
     let mut events = vec![opened()];
     let mut status = TicketStatus::Open;
     for i in 0..n {
-        let to = if i % 2 == 0 { TicketStatus::InProgress } else { TicketStatus::Pending };
-        let to = if status == TicketStatus::Open || status == TicketStatus::Pending { TicketStatus::InProgress } else { to };
-        events.push(TicketEvent::TicketStatusChanged { from: status, to, reason: None, at: Utc::now() });
+        let to = if i % 2 == 0 {
+            TicketStatus::InProgress
+        } else {
+            TicketStatus::Pending
+        };
+        let to = if status == TicketStatus::Open || status == TicketStatus::Pending {
+            TicketStatus::InProgress
+        } else {
+            to
+        };
+        events.push(TicketEvent::TicketStatusChanged {
+            from: status,
+            to,
+            reason: None,
+            at: Utc::now(),
+        });
         status = to;
     }
     events
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
     c.bench_function("ticket_handle_change_status", |b| {
         let mut base = Ticket::default();
         base.apply(opened());
@@ -44,7 +59,11 @@ fn bench(c: &mut Criterion) {
             let mut t = base.clone();
             let sink = EventSink::default();
             rt.block_on(t.handle(
-                TicketCommand::ChangeStatus { status: TicketStatus::InProgress, reason: None, at: Utc::now() },
+                TicketCommand::ChangeStatus {
+                    status: TicketStatus::InProgress,
+                    reason: None,
+                    at: Utc::now(),
+                },
                 &(),
                 &sink,
             ))
@@ -85,7 +104,10 @@ fn bench(c: &mut Criterion) {
             black_box(t)
         })
     });
-    let json: Vec<serde_json::Value> = events.iter().map(|e| serde_json::to_value(e).unwrap_or_default()).collect();
+    let json: Vec<serde_json::Value> = events
+        .iter()
+        .map(|e| serde_json::to_value(e).unwrap_or_default())
+        .collect();
     c.bench_function("ticket_decode_and_apply_1000_events", |b| {
         b.iter(|| {
             let mut t = Ticket::default();

@@ -30,8 +30,14 @@ async fn main() {
         eprintln!("projection_lag: set BENCH_BASE, BENCH_TOKEN and DATABASE_URL (benches/load.sh does); skipping");
         return;
     };
-    let rate: u64 = std::env::var("BENCH_RATE").ok().and_then(|v| v.parse().ok()).unwrap_or(500);
-    let seconds: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(15);
+    let rate: u64 = std::env::var("BENCH_RATE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500);
+    let seconds: u64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(15);
     let pool = sqlx::PgPool::connect(&db).await.expect("database");
     let client = reqwest::Client::new();
     let pending: Arc<Mutex<VecDeque<(Checkpoint, Instant)>>> = Arc::default();
@@ -52,7 +58,10 @@ async fn main() {
                 .ok()
                 .flatten();
                 if let Some((t, p)) = row {
-                    let at = Checkpoint { txid: t.parse().unwrap_or(0), position: p };
+                    let at = Checkpoint {
+                        txid: t.parse().unwrap_or(0),
+                        position: p,
+                    };
                     let now = Instant::now();
                     let mut q = pending.lock().await;
                     let mut l = lags.lock().await;

@@ -11,17 +11,9 @@ export {}
 /* prettier-ignore */
 declare module 'vue' {
   export interface GlobalComponents {
-    AppHeader: typeof import('./components/AppHeader.vue')['default']
-    ApprovalCard: typeof import('./components/ApprovalCard.vue')['default']
-    ApprovalPanel: typeof import('./components/ticket/ApprovalPanel.vue')['default']
-    ApprovalRequestForm: typeof import('./components/ticket/ApprovalRequestForm.vue')['default']
-    AttachmentPanel: typeof import('./components/ticket/AttachmentPanel.vue')['default']
-    ChartPanel: typeof import('./components/ChartPanel.vue')['default']
-    CommentComposer: typeof import('./components/ticket/CommentComposer.vue')['default']
-    CommentNode: typeof import('./components/ticket/CommentNode.vue')['default']
-    CommentThread: typeof import('./components/ticket/CommentThread.vue')['default']
     ElAlert: typeof import('element-plus/es')['ElAlert']
     ElButton: typeof import('element-plus/es')['ElButton']
+    ElCheckbox: typeof import('element-plus/es')['ElCheckbox']
     ElDialog: typeof import('element-plus/es')['ElDialog']
     ElEmpty: typeof import('element-plus/es')['ElEmpty']
     ElForm: typeof import('element-plus/es')['ElForm']
@@ -35,16 +27,7 @@ declare module 'vue' {
     ElSkeleton: typeof import('element-plus/es')['ElSkeleton']
     ElSwitch: typeof import('element-plus/es')['ElSwitch']
     ElTag: typeof import('element-plus/es')['ElTag']
-    FileDrop: typeof import('./components/FileDrop.vue')['default']
-    HistoryTimeline: typeof import('./components/ticket/HistoryTimeline.vue')['default']
-    ItemPicker: typeof import('./components/ItemPicker.vue')['default']
-    MultiUserPicker: typeof import('./components/MultiUserPicker.vue')['default']
-    PriorityTag: typeof import('./components/PriorityTag.vue')['default']
     RouterLink: typeof import('vue-router')['RouterLink']
     RouterView: typeof import('vue-router')['RouterView']
-    StateBlock: typeof import('./components/StateBlock.vue')['default']
-    StatusActions: typeof import('./components/ticket/StatusActions.vue')['default']
-    StatusTag: typeof import('./components/StatusTag.vue')['default']
-    UserPicker: typeof import('./components/UserPicker.vue')['default']
   }
 }

@@ -213,27 +213,53 @@ pub async fn apply_batch(
     limit: i64,
 ) -> Result<(usize, Checkpoint), ApplyError> {
     let mut tx = conn.begin().await?;
+    match apply_in(&mut tx, projection, name, tables, limit).await {
+        Ok((n, at)) if n > 0 => {
+            tx.commit().await?;
+            Ok((n, at))
+        }
+        Ok(nothing) => {
+            tx.rollback().await?;
+            Ok(nothing)
+        }
+        Err(e) => {
+            // Release the checkpoint row now, not whenever the connection is next used.
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+async fn apply_in(
+    tx: &mut PgConnection,
+    projection: &dyn Projection,
+    name: &str,
+    tables: &Tables,
+    limit: i64,
+) -> Result<(usize, Checkpoint), ApplyError> {
+    // Bounded transaction time: a stuck batch must not hold back every other reader.
+    sqlx::query("set local statement_timeout = '20s'")
+        .execute(&mut *tx)
+        .await?;
     // Locking the checkpoint row first serialises competing appliers and a rebuild's swap.
-    let (from, status) =
-        load_checkpoint(&mut tx, name, true)
-            .await?
-            .ok_or_else(|| ApplyError::Poison {
-                position: -1,
-                reason: format!("no checkpoint row for {name}"),
-            })?;
+    let (from, status) = load_checkpoint(&mut *tx, name, true)
+        .await?
+        .ok_or_else(|| ApplyError::Poison {
+            position: -1,
+            reason: format!("no checkpoint row for {name}"),
+        })?;
     if status == "stopped" {
         return Err(ApplyError::Poison {
             position: from.position,
             reason: "projection is stopped".into(),
         });
     }
-    let events = read_after(&mut tx, from, limit).await?;
+    let events = read_after(&mut *tx, from, limit).await?;
     let Some(last) = events.last().map(StoredEvent::checkpoint) else {
-        tx.rollback().await?;
         return Ok((0, from));
     };
     projection
-        .apply(&mut tx, &events, tables)
+        .apply(&mut *tx, &events, tables)
         .await
         .map_err(|e| match e {
             ApplyError::Transient(db) => ApplyError::from_db(db),
@@ -254,10 +280,8 @@ pub async fn apply_batch(
     .await?;
     if updated.rows_affected() != 1 {
         // Someone else advanced it: drop our work.
-        tx.rollback().await?;
         return Ok((0, from));
     }
-    tx.commit().await?;
     Ok((events.len(), last))
 }
 

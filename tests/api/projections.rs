@@ -576,3 +576,52 @@ async fn a_consistency_token_makes_a_read_wait_for_the_write(pool: PgPool) {
         "renamed at once"
     );
 }
+
+#[sqlx::test]
+async fn an_event_that_cannot_be_applied_stops_the_projection_and_readyz_says_so(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let agent = app.user("agent@example.com", "agent").await;
+    app.ticket(&agent, "before the poison").await;
+    app.settle().await;
+    let ready = app
+        .request(Method::GET, "/readyz", None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    sqlx::query(
+        "insert into events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         values ('ticket', '424242', 1, 'TicketOpened', '1.0', '{\"NoSuchEvent\": {}}', '{}')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    app.ticket(&agent, "after the poison").await;
+    wait_until("the projection to stop", 10, async || {
+        let (status,): (String,) = sqlx::query_as(
+            "select status from projection_checkpoints where projection = 'tickets'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        status == "stopped"
+    })
+    .await;
+    // Not skipped: the event after it is not applied either.
+    let (n,): (i64,) = sqlx::query_as("select count(*) from rm_tickets")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let ready = app
+        .request(Method::GET, "/readyz", None)
+        .send()
+        .await
+        .unwrap();
+    let body = json_of(ready, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(body["projections"][0]["status"], "stopped");
+    assert!(
+        !body.to_string().contains("NoSuchEvent"),
+        "no internals in the probe"
+    );
+}
