@@ -178,6 +178,17 @@ pub async fn ensure_checkpoint(pool: &PgPool, name: &str) -> Result<(), sqlx::Er
     Ok(())
 }
 
+/// Lets a stopped projection run again (after the cause was fixed, e.g. by an upcaster).
+pub async fn resume(pool: &PgPool, name: &str) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "update projection_checkpoints set status = 'running', error = null, updated_at = now() where projection = $1",
+    )
+    .bind(name)
+    .execute(pool)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
 /// Reads a checkpoint row.
 pub async fn load_checkpoint(
     conn: &mut PgConnection,
@@ -501,7 +512,25 @@ async fn run_worker(
                         .bind(key)
                         .execute(&mut lock_conn)
                         .await;
-                    return;
+                    // Wait for an operator (`ticketd projections resume|rebuild`), then lead again.
+                    loop {
+                        if sleep_or_stop(&mut stop, config.leader_check * 2).await {
+                            return;
+                        }
+                        let resumed = match pool.acquire().await {
+                            Ok(mut c) => load_checkpoint(&mut c, name, false)
+                                .await
+                                .ok()
+                                .flatten()
+                                .is_some_and(|(_, status)| status == "running"),
+                            Err(_) => false,
+                        };
+                        if resumed {
+                            tracing::info!(projection = name, "projection resumed");
+                            set_status(&worker, |s| s.stopped = None);
+                            continue 'leadership;
+                        }
+                    }
                 }
             }
         }
