@@ -4,6 +4,7 @@
 //!  cargo bench --bench projection_lag`
 //! Each command's `X-Consistency-Token` names its event; the lag is the time from the
 //! command's response until the `tickets` checkpoint has passed that event (polled every 1 ms).
+#![allow(clippy::print_stdout)] // a benchmark reports on stdout
 
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -250,7 +250,7 @@ async fn mixed_history(app: &TestApp, requester: i64, agent: i64) {
             .execute(&key, None, meta(), |_| TicketCommand::UpdateTicket {
                 title: Some(format!("Renamed {i}")),
                 description: None,
-                priority: Some(Priority::ALL[(i * 7 % 4) as usize]),
+                priority: Some(Priority::ALL[i * 7 % 4]),
                 ticket_type: None,
                 tags: None,
                 item_ids: None,
