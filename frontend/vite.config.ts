@@ -19,6 +19,8 @@ export default defineConfig(({ mode }) => {
       // each with its own stylesheet (no full `element-plus/dist/index.css`).
       Components({
         dts: 'src/components.d.ts',
+        // Our own components are imported explicitly; only Element Plus is resolved.
+        dirs: [],
         resolvers: [ElementPlusResolver({ importStyle: 'css' })],
       }),
     ],

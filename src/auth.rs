@@ -53,11 +53,6 @@ pub async fn verify_password(password: String, hash: String) -> Result<bool, Api
     .map_err(ApiError::internal)?
 }
 
-/// A hash of a random password, verified against when the email is unknown so that
-/// unknown and known accounts take the same time.
-pub const DUMMY_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$3mRyMFpoV7pQ7k+f3GqsljVjxYoE8m/GTGa9Mpb3Qk8";
-
 /// The claims of an access token.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Claims {
@@ -254,20 +249,23 @@ pub async fn issue_refresh_token(
     Ok(token)
 }
 
+#[derive(sqlx::FromRow)]
+struct RefreshRow {
+    id: Uuid,
+    family_id: Uuid,
+    user_id: i64,
+    expires_at: DateTime<Utc>,
+    rotated_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+    is_active: bool,
+}
+
 /// Rotates a refresh token: the presented one is spent and a new one of the same family
 /// is returned with its user id. A spent token presented again revokes the whole family.
 pub async fn rotate_refresh_token(pool: &PgPool, token: &str) -> Result<(i64, String), ApiError> {
     let invalid = || ApiError::Unauthorized("Invalid or expired refresh token".into());
     let mut tx = pool.begin().await?;
-    let row: Option<(
-        Uuid,
-        Uuid,
-        i64,
-        DateTime<Utc>,
-        Option<DateTime<Utc>>,
-        Option<DateTime<Utc>>,
-        bool,
-    )> = sqlx::query_as(
+    let row: Option<RefreshRow> = sqlx::query_as(
         "select t.id, t.family_id, t.user_id, t.expires_at, t.rotated_at, t.revoked_at, u.is_active
                from refresh_tokens t join users u on u.id = t.user_id
               where t.token_hash = $1
@@ -276,7 +274,16 @@ pub async fn rotate_refresh_token(pool: &PgPool, token: &str) -> Result<(i64, St
     .bind(token_hash(token))
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((id, family_id, user_id, expires_at, rotated_at, revoked_at, is_active)) = row else {
+    let Some(RefreshRow {
+        id,
+        family_id,
+        user_id,
+        expires_at,
+        rotated_at,
+        revoked_at,
+        is_active,
+    }) = row
+    else {
         return Err(invalid());
     };
     if rotated_at.is_some() {

@@ -69,6 +69,8 @@ pub enum ProjectionsCmd {
     },
     /// Rebuild a projection from the start of the log and swap it in.
     Rebuild { name: String },
+    /// Let a projection stopped by an event it could not apply run again.
+    Resume { name: String },
 }
 
 /// Runs the parsed command line.
@@ -155,6 +157,14 @@ async fn projections_cmd(config: Config, command: ProjectionsCmd) -> Result<()> 
                 }
             }
             Ok(())
+        }
+        ProjectionsCmd::Resume { name } => {
+            if projections::runtime::resume(&pool, &name).await? {
+                out(&format!("{name}: running"));
+                Ok(())
+            } else {
+                Err(format!("no projection named {name}").into())
+            }
         }
         ProjectionsCmd::Rebuild { name } => {
             let projection = crate::startup::all_projections(&pool)

@@ -159,6 +159,44 @@ where
         Err(CommandError::Conflict)
     }
 
+    /// Runs a command that creates aggregate `id`, known to be new (e.g. a fresh number from
+    /// a sequence): no load round trip. If it exists after all, the append conflicts (409).
+    pub async fn create(
+        &self,
+        id: &str,
+        metadata: HashMap<String, String>,
+        command: A::Command,
+    ) -> Result<Committed<A>, CommandError<A::Error>> {
+        let mut ctx = cqrs_es::persist::EventStoreAggregateContext {
+            aggregate_id: id.to_string(),
+            aggregate: A::default(),
+            current_sequence: 0,
+            current_snapshot: None,
+        };
+        let sink = cqrs_es::event_sink::EventSink::default();
+        ctx.aggregate
+            .handle(command, &A::Services::default(), &sink)
+            .await
+            .map_err(CommandError::Domain)?;
+        let events = sink.collect().await;
+        let aggregate = ctx.aggregate.clone();
+        let appended = events.len();
+        self.store
+            .commit(events, ctx, metadata)
+            .await
+            .map_err(map_store_error)?;
+        let token = self.position_of(id, appended).await;
+        if let Some(rt) = self.runtime.get() {
+            rt.wake();
+        }
+        Ok(Committed {
+            aggregate,
+            version: appended,
+            token,
+            appended,
+        })
+    }
+
     async fn position_of(&self, id: &str, sequence: usize) -> Option<Checkpoint> {
         let row: Option<(String, i64)> = sqlx::query_as(
             "select transaction_id::text, global_position from events

@@ -119,10 +119,40 @@ fn run_pg(tool: &Path, args: &[&str]) -> anyhow_like::Result<()> {
     Ok(())
 }
 
-/// Starts (initialising on first use) the embedded cluster and returns its URL.
-pub fn start_embedded(data_dir: &Path) -> anyhow_like::Result<String> {
-    let initdb = pg_bin("initdb").ok_or("PostgreSQL's initdb was not found; set DATABASE_URL")?;
-    let pg_ctl = pg_bin("pg_ctl").ok_or("PostgreSQL's pg_ctl was not found; set DATABASE_URL")?;
+/// The embedded cluster this process started; stopped again when the server stops.
+pub struct EmbeddedPostgres {
+    pub url: String,
+    dir: PathBuf,
+    pg_ctl: PathBuf,
+}
+
+impl EmbeddedPostgres {
+    /// Stops the cluster (fast shutdown: open sessions are ended, data is safe).
+    pub fn stop(&self) {
+        let dir = self.dir.to_string_lossy().to_string();
+        if let Err(e) = run_pg(&self.pg_ctl, &["stop", "-D", &dir, "-m", "fast", "-w"]) {
+            tracing::warn!(error = %e, "could not stop the embedded PostgreSQL");
+        } else {
+            tracing::info!("embedded PostgreSQL stopped");
+        }
+    }
+}
+
+fn embedded_port() -> u16 {
+    std::env::var("TICKETD_EMBEDDED_PG_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(EMBEDDED_PORT)
+}
+
+/// Starts (initialising on first use) the embedded cluster.
+pub fn start_embedded(data_dir: &Path) -> anyhow_like::Result<EmbeddedPostgres> {
+    const MISSING: &str =
+        "PostgreSQL server binaries (initdb, pg_ctl) were not found on PATH or under \
+         /usr/lib/postgresql/*/bin: install the `postgresql` package (Debian/Ubuntu: \
+         `apt-get install postgresql`), or set DATABASE_URL to an existing server";
+    let initdb = pg_bin("initdb").ok_or(MISSING)?;
+    let pg_ctl = pg_bin("pg_ctl").ok_or(MISSING)?;
     let dir = std::fs::canonicalize(data_dir)
         .or_else(|_| {
             std::fs::create_dir_all(data_dir)?;
@@ -158,14 +188,19 @@ pub fn start_embedded(data_dir: &Path) -> anyhow_like::Result<String> {
         .map(|o| o.status.success())
         .unwrap_or(false);
     if !running {
-        let opts = format!("-p {EMBEDDED_PORT} -c listen_addresses=127.0.0.1 -k {dir_s}");
+        let opts = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {dir_s}",
+            embedded_port()
+        );
         let log = format!("{dir_s}/server.log");
         run_pg(
             &pg_ctl,
             &["start", "-D", &dir_s, "-w", "-l", &log, "-o", &opts],
         )?;
     }
-    Ok(format!(
-        "postgres://postgres@127.0.0.1:{EMBEDDED_PORT}/ticketd"
-    ))
+    Ok(EmbeddedPostgres {
+        url: format!("postgres://postgres@127.0.0.1:{}/ticketd", embedded_port()),
+        dir,
+        pg_ctl,
+    })
 }

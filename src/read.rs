@@ -233,10 +233,62 @@ pub fn prefix_tsquery(q: &str) -> Option<String> {
 }
 
 /// Runs a ticket list or search. `requester_scope` limits a requester to their own tickets.
+/// A search that finds nothing is retried once with its words corrected towards the
+/// vocabulary of ticket titles (typos such as transposed letters).
 pub async fn search_tickets(
     pool: &PgPool,
     query: &TicketListQueryParams,
     requester_scope: Option<i64>,
+) -> Result<Page<TicketSummary>, ApiError> {
+    let page = run_search(pool, query, requester_scope, None).await?;
+    let q = query.q.as_deref().map(str::trim).unwrap_or_default();
+    if page.total > 0 || q.is_empty() || query.page.unwrap_or(1) != 1 {
+        return Ok(page);
+    }
+    match corrected_tsquery(pool, q).await? {
+        Some(corrected) => run_search(pool, query, requester_scope, Some(&corrected)).await,
+        None => Ok(page),
+    }
+}
+
+/// Each word of `q` replaced by the known title words most similar to it, as a tsquery:
+/// `(printer | print) & (jam)`. None when no word has a close match.
+async fn corrected_tsquery(pool: &PgPool, q: &str) -> Result<Option<String>, ApiError> {
+    let mut parts = Vec::new();
+    let mut corrected_any = false;
+    for word in q
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(6)
+    {
+        let word = word.to_lowercase();
+        let similar: Vec<(String,)> = if word.chars().count() >= 3 {
+            sqlx::query_as(
+                "select word from rm_search_words where word % $1
+                  order by similarity(word, $1) desc, word limit 3",
+            )
+            .bind(&word)
+            .fetch_all(pool)
+            .await?
+        } else {
+            Vec::new()
+        };
+        if similar.is_empty() {
+            parts.push(format!("{word}:*"));
+        } else {
+            corrected_any = true;
+            let alternatives: Vec<String> = similar.into_iter().map(|(w,)| w).collect();
+            parts.push(format!("({})", alternatives.join(" | ")));
+        }
+    }
+    Ok(corrected_any.then(|| parts.join(" & ")))
+}
+
+async fn run_search(
+    pool: &PgPool,
+    query: &TicketListQueryParams,
+    requester_scope: Option<i64>,
+    corrected: Option<&str>,
 ) -> Result<Page<TicketSummary>, ApiError> {
     let mut v = Validator::default();
     let (page, size, offset) = paging(&mut v, query.page, query.size);
@@ -378,7 +430,11 @@ pub async fn search_tickets(
     if let Some(q) = q {
         countable = false;
         let text = push!(q.to_string());
-        match prefix_tsquery(q) {
+        let tsquery = match corrected {
+            Some(c) => Some(c.to_string()),
+            None => prefix_tsquery(q),
+        };
+        match tsquery {
             Some(tsq) => {
                 let tsq = push!(tsq);
                 conds.push(format!(
@@ -398,6 +454,14 @@ pub async fn search_tickets(
     let count_args = args.clone();
     let limit = push!(size);
     let off = push!(offset);
+    // Typo tolerance: a slightly lower word-similarity bar than pg_trgm's 0.6 default lets
+    // transposed letters match ("pritner" → "printer"), still answered from the trigram index.
+    let mut conn = pool.begin().await?;
+    if q.is_some() {
+        sqlx::query("set local pg_trgm.word_similarity_threshold = 0.45")
+            .execute(&mut *conn)
+            .await?;
+    }
     let items: Vec<TicketSummary> = sqlx::query_as_with(
         &format!(
             "select id, title, status, priority, type, requester_id, assignee_id, tags,
@@ -408,7 +472,7 @@ pub async fn search_tickets(
         ),
         args,
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     let total: i64 = if countable {
         let mut count_args = PgArguments::default();
@@ -442,9 +506,10 @@ pub async fn search_tickets(
             &format!("select count(*) from rm_tickets where {where_sql}"),
             count_args,
         )
-        .fetch_one(pool)
+        .fetch_one(&mut *conn)
         .await?;
         t
     };
+    conn.commit().await?;
     Ok(Page::new(items, total, page, size))
 }

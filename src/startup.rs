@@ -22,20 +22,24 @@ pub fn all_projections(pool: &PgPool) -> Vec<Arc<dyn projections::Projection>> {
     ]
 }
 
-/// The database URL: the configured one, or the embedded cluster's.
-pub fn database_url(config: &Config) -> Result<String> {
-    match &config.database_url {
-        Some(url) => Ok(url.clone()),
-        None => db::start_embedded(&config.data_dir),
-    }
-}
-
-/// Connects and migrates.
-pub async fn open_database(config: &Config) -> Result<PgPool> {
-    let url = database_url(config)?;
+/// Connects (to the embedded cluster when no `DATABASE_URL` is set, starting it if needed)
+/// and migrates. Returns the embedded cluster if this call started one.
+pub async fn open_database_with(config: &Config) -> Result<(PgPool, Option<db::EmbeddedPostgres>)> {
+    let (url, embedded) = match &config.database_url {
+        Some(url) => (url.clone(), None),
+        None => {
+            let e = db::start_embedded(&config.data_dir)?;
+            (e.url.clone(), Some(e))
+        }
+    };
     let pool = db::connect(&url, config.db_pool).await?;
     db::migrate(&pool).await?;
-    Ok(pool)
+    Ok((pool, embedded))
+}
+
+/// Connects and migrates (CLI commands; the embedded cluster, if used, keeps running).
+pub async fn open_database(config: &Config) -> Result<PgPool> {
+    Ok(open_database_with(config).await?.0)
 }
 
 /// Builds the state (and, with `run_projections`, starts the projection workers).
@@ -94,8 +98,16 @@ pub async fn bootstrap_admin(state: &AppState) -> Result<()> {
 pub async fn serve(config: Config) -> Result<()> {
     // Refuse a weak key in production before touching anything.
     config.signing_key()?;
-    let pool = open_database(&config).await?;
-    let state = build_state(config.clone(), pool, true).await?;
+    let (pool, embedded) = open_database_with(&config).await?;
+    let result = serve_on(config, pool).await;
+    if let Some(e) = embedded {
+        e.stop();
+    }
+    result
+}
+
+async fn serve_on(config: Config, pool: PgPool) -> Result<()> {
+    let state = build_state(config.clone(), pool.clone(), true).await?;
     bootstrap_admin(&state).await?;
     let listener = TcpListener::bind(config.addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "ticketd listening");
@@ -111,6 +123,7 @@ pub async fn serve(config: Config) -> Result<()> {
     if let Some(rt) = &state.runtime {
         rt.shutdown().await;
     }
+    pool.close().await;
     Ok(())
 }
 

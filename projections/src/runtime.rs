@@ -178,6 +178,17 @@ pub async fn ensure_checkpoint(pool: &PgPool, name: &str) -> Result<(), sqlx::Er
     Ok(())
 }
 
+/// Lets a stopped projection run again (after the cause was fixed, e.g. by an upcaster).
+pub async fn resume(pool: &PgPool, name: &str) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "update projection_checkpoints set status = 'running', error = null, updated_at = now() where projection = $1",
+    )
+    .bind(name)
+    .execute(pool)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
 /// Reads a checkpoint row.
 pub async fn load_checkpoint(
     conn: &mut PgConnection,
@@ -213,27 +224,53 @@ pub async fn apply_batch(
     limit: i64,
 ) -> Result<(usize, Checkpoint), ApplyError> {
     let mut tx = conn.begin().await?;
+    match apply_in(&mut tx, projection, name, tables, limit).await {
+        Ok((n, at)) if n > 0 => {
+            tx.commit().await?;
+            Ok((n, at))
+        }
+        Ok(nothing) => {
+            tx.rollback().await?;
+            Ok(nothing)
+        }
+        Err(e) => {
+            // Release the checkpoint row now, not whenever the connection is next used.
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+async fn apply_in(
+    tx: &mut PgConnection,
+    projection: &dyn Projection,
+    name: &str,
+    tables: &Tables,
+    limit: i64,
+) -> Result<(usize, Checkpoint), ApplyError> {
+    // Bounded transaction time: a stuck batch must not hold back every other reader.
+    sqlx::query("set local statement_timeout = '20s'")
+        .execute(&mut *tx)
+        .await?;
     // Locking the checkpoint row first serialises competing appliers and a rebuild's swap.
-    let (from, status) =
-        load_checkpoint(&mut tx, name, true)
-            .await?
-            .ok_or_else(|| ApplyError::Poison {
-                position: -1,
-                reason: format!("no checkpoint row for {name}"),
-            })?;
+    let (from, status) = load_checkpoint(&mut *tx, name, true)
+        .await?
+        .ok_or_else(|| ApplyError::Poison {
+            position: -1,
+            reason: format!("no checkpoint row for {name}"),
+        })?;
     if status == "stopped" {
         return Err(ApplyError::Poison {
             position: from.position,
             reason: "projection is stopped".into(),
         });
     }
-    let events = read_after(&mut tx, from, limit).await?;
+    let events = read_after(&mut *tx, from, limit).await?;
     let Some(last) = events.last().map(StoredEvent::checkpoint) else {
-        tx.rollback().await?;
         return Ok((0, from));
     };
     projection
-        .apply(&mut tx, &events, tables)
+        .apply(&mut *tx, &events, tables)
         .await
         .map_err(|e| match e {
             ApplyError::Transient(db) => ApplyError::from_db(db),
@@ -254,10 +291,8 @@ pub async fn apply_batch(
     .await?;
     if updated.rows_affected() != 1 {
         // Someone else advanced it: drop our work.
-        tx.rollback().await?;
         return Ok((0, from));
     }
-    tx.commit().await?;
     Ok((events.len(), last))
 }
 
@@ -477,7 +512,25 @@ async fn run_worker(
                         .bind(key)
                         .execute(&mut lock_conn)
                         .await;
-                    return;
+                    // Wait for an operator (`ticketd projections resume|rebuild`), then lead again.
+                    loop {
+                        if sleep_or_stop(&mut stop, config.leader_check * 2).await {
+                            return;
+                        }
+                        let resumed = match pool.acquire().await {
+                            Ok(mut c) => load_checkpoint(&mut c, name, false)
+                                .await
+                                .ok()
+                                .flatten()
+                                .is_some_and(|(_, status)| status == "running"),
+                            Err(_) => false,
+                        };
+                        if resumed {
+                            tracing::info!(projection = name, "projection resumed");
+                            set_status(&worker, |s| s.stopped = None);
+                            continue 'leadership;
+                        }
+                    }
                 }
             }
         }
@@ -588,6 +641,7 @@ pub async fn report(pool: &PgPool) -> Result<Vec<ProjectionReport>, sqlx::Error>
             "select l.pid, a.client_addr::text from pg_locks l
                left join pg_stat_activity a on a.pid = l.pid
               where l.locktype = 'advisory' and l.granted
+                and l.database = (select oid from pg_database where datname = current_database())
                 and ((l.classid::bigint << 32) | l.objid::bigint) = $1
               limit 1",
         )

@@ -191,6 +191,14 @@ pub fn fold(row: Option<TicketRow>, event: &TicketEvent, sequence: i64) -> Optio
     Some(row)
 }
 
+/// The words of a title worth correcting a misspelling towards (lowercase, 3 to 40 letters).
+pub fn title_words(title: &str) -> impl Iterator<Item = String> + '_ {
+    title
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| (3..=40).contains(&w.chars().count()) && !w.chars().all(|c| c.is_ascii_digit()))
+        .map(str::to_lowercase)
+}
+
 fn replace_once(haystack: &str, old: &str, new: &str) -> String {
     match haystack.find(old) {
         Some(i) if !old.is_empty() => {
@@ -284,6 +292,18 @@ async fn apply_tickets(
     .bind(payload)
     .execute(&mut *conn)
     .await?;
+    let mut words: Vec<String> = changed.iter().flat_map(|r| title_words(&r.title)).collect();
+    words.sort_unstable();
+    words.dedup();
+    if !words.is_empty() {
+        let vocabulary = tables.name("rm_search_words");
+        sqlx::query(&format!(
+            "insert into {vocabulary} (word) select unnest($1::text[]) on conflict do nothing"
+        ))
+        .bind(&words)
+        .execute(&mut *conn)
+        .await?;
+    }
     let deltas: Vec<(CountKey, i64)> = deltas.into_iter().filter(|(_, d)| *d != 0).collect();
     if !deltas.is_empty() {
         let statuses: Vec<&str> = deltas.iter().map(|((s, _, _), _)| s.as_str()).collect();
@@ -311,7 +331,7 @@ impl Projection for TicketsProjection {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["rm_tickets", "rm_ticket_counts"]
+        &["rm_tickets", "rm_ticket_counts", "rm_search_words"]
     }
 
     fn apply<'a>(

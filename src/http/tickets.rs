@@ -322,18 +322,18 @@ async fn create_ticket(
         item_ids,
     };
     let at = Utc::now();
+    let command = TicketCommand::OpenTicket {
+        id,
+        requester_id: user.id,
+        fields,
+        at,
+    };
     let committed = state
         .tickets
-        .execute(
+        .create(
             &id.to_string(),
-            Some(0),
             metadata(Some(user.id), &user.request),
-            |_| TicketCommand::OpenTicket {
-                id,
-                requester_id: user.id,
-                fields: fields.clone(),
-                at,
-            },
+            command,
         )
         .await
         .map_err(command_error)?;

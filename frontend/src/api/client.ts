@@ -127,7 +127,7 @@ export function refreshAccessToken(instance: AxiosInstance): Promise<string> {
       return performRefresh(instance)
     }
     const locks = typeof navigator !== 'undefined' ? navigator.locks : undefined
-    const attempt: Promise<string> = locks ? locks.request('ticketd-token-refresh', run) : run()
+    const attempt: Promise<string> = locks ? locks.request('ticketd-token-refresh', () => run()).then((token) => token) : run()
     refreshInFlight = attempt
       .catch((error: unknown) => {
         auth.clear()

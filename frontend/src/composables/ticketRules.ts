@@ -15,9 +15,9 @@ export function nextStatuses(status: TicketStatus): TicketStatus[] {
   return NEXT[status] ?? []
 }
 
-/** A pending approval blocks `in_progress` and `resolved`. */
+/** A pending (or rejected) approval blocks `in_progress` and `resolved`. */
 export function blockedByApproval(target: TicketStatus, approvalStatus: string | null | undefined): boolean {
-  return approvalStatus === 'pending' && (target === 'in_progress' || target === 'resolved')
+  return (approvalStatus === 'pending' || approvalStatus === 'rejected') && (target === 'in_progress' || target === 'resolved')
 }
 
 /** Verb for the button that moves a ticket to `target` from `from`. */

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Load benchmarks on loopback against a release `ticketd serve` (bounded: each run 15 s).
+#   benches/load.sh create      ticket creation over HTTP (wrk, 4 connections) + pgbench ceiling
+#   benches/load.sh read N      seed N tickets, rebuild the read model, list/search load, lag at 500/s
+# Uses its own database (ticketd_bench) on $PGURL (default the local server), dropped at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-create}
+n=${2:-1000000}
+PGURL=${PGURL:-postgres://postgres@127.0.0.1:5432}
+DB="$PGURL/ticketd_bench"
+PORT=18080
+BASE="http://127.0.0.1:$PORT"
+cargo build --release --bin ticketd >/dev/null
+BIN=target/release/ticketd
+
+if [ "$mode" = create ] || [ "${KEEP_DB:-0}" != 1 ]; then
+  psql -X -q "$PGURL/postgres" -c 'drop database if exists ticketd_bench' >/dev/null
+fi
+export DATABASE_URL=$DB SECRET_KEY=bench-secret-key-0123456789abcdefghijklmnop
+$BIN migrate >/dev/null 2>&1
+if [ "$mode" = read ] && [ "${KEEP_DB:-0}" != 1 ]; then
+  echo "== seeding $n tickets"
+  /usr/bin/time -f "seed wall=%es maxrss=%MKiB" $BIN seed --tickets "$n"
+  echo "== rebuilding the tickets read model"
+  $BIN projections rebuild tickets
+  psql -X -q "$DB" -c 'vacuum analyze rm_tickets' >/dev/null
+fi
+
+TICKETD_ADDR=127.0.0.1:$PORT TICKETD_ADMIN_EMAIL=bench@example.com TICKETD_ADMIN_PASSWORD=bench-password-1 \
+  RUST_LOG=warn $BIN serve & pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.2; done
+TOKEN=$(curl -s -XPOST "$BASE/api/v1/auth/login" -H 'content-type: application/json' \
+  -d '{"email":"bench@example.com","password":"bench-password-1"}' | python3 -c 'import sys,json;print(json.load(sys.stdin)["access_token"])')
+export TOKEN
+
+case "$mode" in
+  create)
+    echo "== POST /api/v1/tickets/ (4 connections, 15 s, durable commits)"
+    wrk -t2 -c4 -d15s --latency -s benches/create_ticket.lua "$BASE" | grep -E "requests=|Non-2xx"
+    echo "== PostgreSQL's own ceiling for the same shapes (4 clients, 15 s)"
+    bash ../shared/bench/pg-ceiling/run.sh 4 15 2>/dev/null || bash "$(dirname "$0")/../../shared/bench/pg-ceiling/run.sh" 4 15
+    ;;
+  read)
+    echo "== GET /api/v1/tickets/ (4 connections, 15 s)"
+    wrk -t2 -c4 -d15s --latency -s benches/list_tickets.lua "$BASE" | grep -E "requests=|Non-2xx"
+    echo "== GET /api/v1/tickets/search?q= (4 connections, 15 s)"
+    wrk -t2 -c4 -d15s --latency -s benches/search_tickets.lua "$BASE" | grep -E "requests=|Non-2xx"
+    echo "== projection lag at 500 commands/s (15 s)"
+    BENCH_BASE=$BASE BENCH_TOKEN=$TOKEN BENCH_RATE=500 BENCH_SECONDS=15 cargo bench --bench projection_lag 2>/dev/null | grep projection_lag
+    ;;
+esac

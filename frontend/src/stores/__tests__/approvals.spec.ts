@@ -1,0 +1,74 @@
+import { createTestingPinia } from '@pinia/testing'
+import { setActivePinia } from 'pinia'
+import { beforeEach, describe, expect, it, vi } from 'vitest'
+import type { Approval } from '@/api/types'
+import { useApprovalsStore } from '../approvals'
+
+vi.mock('@/services', () => ({
+  approvalApiService: {
+    listApprovals: vi.fn(),
+    requestApproval: vi.fn(),
+    decide: vi.fn(),
+    delegate: vi.fn(),
+    cancel: vi.fn(),
+  },
+}))
+
+import { approvalApiService } from '@/services'
+
+const api = vi.mocked(approvalApiService)
+
+function approval(overrides: Partial<Approval> = {}): Approval {
+  return {
+    id: 'ap1',
+    ticket_id: 9,
+    status: 'pending',
+    current_step: 0,
+    steps: [{ name: 'CAB', rule: 'any', approver_ids: [5], status: 'pending', decisions: [] }],
+    requested_by: 2,
+    created_at: '2026-01-01T00:00:00Z',
+    ...overrides,
+  }
+}
+
+describe('approvals store', () => {
+  beforeEach(() => {
+    vi.clearAllMocks()
+    setActivePinia(createTestingPinia({ createSpy: vi.fn, stubActions: false }))
+  })
+
+  it('loads the inbox with mine=true', async () => {
+    api.listApprovals.mockResolvedValue({ items: [approval()], total: 1, page: 1, size: 20, pages: 1 })
+    const store = useApprovalsStore()
+    await store.fetchInbox()
+    expect(api.listApprovals).toHaveBeenCalledWith({ mine: true, page: 1, size: 20 })
+    expect(store.inbox?.items).toHaveLength(1)
+  })
+
+  it('a decision leaves the inbox and updates the ticket list', async () => {
+    api.listApprovals.mockResolvedValueOnce({ items: [approval()], total: 1, page: 1, size: 20, pages: 1 })
+    api.listApprovals.mockResolvedValueOnce({ items: [approval()], total: 1, page: 1, size: 100, pages: 1 })
+    api.decide.mockResolvedValue(approval({ status: 'approved' }))
+    const store = useApprovalsStore()
+    await store.fetchInbox()
+    await store.fetchForTicket(9)
+    await store.decide('ap1', 'approve', 'fine')
+    expect(api.decide).toHaveBeenCalledWith('ap1', { decision: 'approve', comment: 'fine' })
+    expect(store.inbox?.items).toEqual([])
+    expect(store.inbox?.total).toBe(0)
+    expect(store.forTicket[0]?.status).toBe('approved')
+  })
+
+  it('requests an approval and shows it first', async () => {
+    api.requestApproval.mockResolvedValue(approval({ id: 'new' }))
+    const store = useApprovalsStore()
+    await store.requestApproval({ ticket_id: 9, steps: [{ name: 'CAB', rule: 'any', approver_ids: [5] }] })
+    expect(store.forTicket[0]?.id).toBe('new')
+  })
+
+  it('maps a 403 decision to an ApiError', async () => {
+    api.decide.mockRejectedValue({ response: { status: 403, data: { detail: 'not an approver', code: 'PERMISSION_ERROR' } } })
+    const store = useApprovalsStore()
+    await expect(store.decide('ap1', 'reject')).rejects.toMatchObject({ status: 403, code: 'PERMISSION_ERROR' })
+  })
+})

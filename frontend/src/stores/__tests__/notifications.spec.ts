@@ -1,0 +1,65 @@
+import { createTestingPinia } from '@pinia/testing'
+import { setActivePinia } from 'pinia'
+import { beforeEach, describe, expect, it, vi } from 'vitest'
+import type { Notification } from '@/api/types'
+import type { StreamHandlers } from '@/services/NotificationApiService'
+import { notificationText, useNotificationsStore } from '../notifications'
+
+vi.mock('@/services', () => ({
+  notificationApiService: { listNotifications: vi.fn(), markRead: vi.fn(), stream: vi.fn() },
+}))
+
+import { notificationApiService } from '@/services'
+
+const api = vi.mocked(notificationApiService)
+
+function note(id: string, read = false): Notification {
+  return { id, kind: 'ticket_assigned', ticket_id: 4, message: `n${id}`, read, created_at: '2026-01-01T00:00:00Z' }
+}
+
+describe('notifications store', () => {
+  beforeEach(() => {
+    vi.clearAllMocks()
+    setActivePinia(createTestingPinia({ createSpy: vi.fn, stubActions: false }))
+  })
+
+  it('counts unread and marks read', async () => {
+    api.listNotifications.mockResolvedValue({ items: [note('1'), note('2', true)], total: 2, page: 1, size: 20, pages: 1 })
+    api.markRead.mockResolvedValue(undefined)
+    const store = useNotificationsStore()
+    await store.fetchNotifications()
+    expect(store.unreadCount).toBe(1)
+    await store.markRead('1')
+    expect(api.markRead).toHaveBeenCalledWith('1')
+    expect(store.unreadCount).toBe(0)
+  })
+
+  it('the live stream feeds the bell, without duplicates, until stopped', async () => {
+    let handlers!: StreamHandlers
+    let signal!: AbortSignal
+    api.stream.mockImplementation((h, s) => {
+      handlers = h
+      signal = s
+      return new Promise<void>((resolve) => s.addEventListener('abort', () => resolve()))
+    })
+    const store = useNotificationsStore()
+    store.start()
+    store.start() // a second start is a no-op
+    expect(api.stream).toHaveBeenCalledTimes(1)
+    handlers.onOpen?.()
+    expect(store.streamState).toBe('live')
+    handlers.onNotification(note('9'))
+    handlers.onNotification(note('9'))
+    expect(store.items.map((n) => n.id)).toEqual(['9'])
+    expect(store.unreadCount).toBe(1)
+    expect(store.lastArrival?.id).toBe('9')
+    store.stop()
+    expect(signal.aborted).toBe(true)
+    expect(store.streamState).toBe('off')
+  })
+
+  it('says what a notification is about', () => {
+    expect(notificationText(note('1'))).toBe('n1')
+    expect(notificationText({ ...note('1'), message: '' })).toBe('Ticket assigned')
+  })
+})

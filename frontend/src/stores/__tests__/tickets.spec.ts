@@ -1,0 +1,153 @@
+import { createTestingPinia } from '@pinia/testing'
+import { setActivePinia } from 'pinia'
+import { beforeEach, describe, expect, it, vi } from 'vitest'
+import type { Comment, TicketDetail, TicketSummary } from '@/api/types'
+import { useTicketsStore } from '../tickets'
+
+vi.mock('@/services', () => ({
+  ticketApiService: {
+    searchTickets: vi.fn(),
+    getTicket: vi.fn(),
+    getTicketAsOf: vi.fn(),
+    createTicket: vi.fn(),
+    updateTicket: vi.fn(),
+    updateTicketStatus: vi.fn(),
+    assignTicket: vi.fn(),
+    deleteTicket: vi.fn(),
+    getHistory: vi.fn(),
+  },
+  commentApiService: { listComments: vi.fn(), createComment: vi.fn(), updateComment: vi.fn(), deleteComment: vi.fn() },
+  attachmentApiService: { listAttachments: vi.fn(), uploadAttachment: vi.fn(), downloadAttachment: vi.fn(), deleteAttachment: vi.fn() },
+}))
+
+import { commentApiService, ticketApiService } from '@/services'
+
+const api = vi.mocked(ticketApiService)
+const comments = vi.mocked(commentApiService)
+
+function ticket(overrides: Partial<TicketDetail> = {}): TicketDetail {
+  return {
+    id: 7,
+    title: 'VPN down',
+    description: 'Cannot connect',
+    status: 'open',
+    priority: 'high',
+    type: 'incident',
+    requester_id: 3,
+    assignee_id: null,
+    tags: [],
+    item_ids: [],
+    approval_status: 'none',
+    allowed_transitions: ['in_progress', 'cancelled'],
+    deleted: false,
+    version: 2,
+    created_at: '2026-01-01T00:00:00Z',
+    updated_at: '2026-01-01T00:00:00Z',
+    resolved_at: null,
+    ...overrides,
+  }
+}
+
+function summary(overrides: Partial<TicketSummary> = {}): TicketSummary {
+  const { id, title, status, priority, type, requester_id, assignee_id, tags, approval_status, version, created_at, updated_at } = ticket()
+  return {
+    id, title, status, priority, type, requester_id, assignee_id, tags, approval_status, version, created_at, updated_at,
+    comment_count: 0,
+    attachment_count: 0,
+    ...overrides,
+  }
+}
+
+function page(items: TicketSummary[]) {
+  return { items, total: items.length, page: 1, size: 20, pages: 1 }
+}
+
+describe('tickets store', () => {
+  beforeEach(() => {
+    vi.clearAllMocks()
+    setActivePinia(createTestingPinia({ createSpy: vi.fn, stubActions: false }))
+  })
+
+  it('keeps only the newest search answer (search-as-you-type)', async () => {
+    let resolveSlow!: (value: ReturnType<typeof page>) => void
+    api.searchTickets
+      .mockImplementationOnce(() => new Promise((resolve) => (resolveSlow = resolve)))
+      .mockResolvedValueOnce(page([summary({ id: 2, title: 'vpn' })]))
+    const store = useTicketsStore()
+    const first = store.fetchTickets({ q: 'v' }, { page: 1, size: 20 })
+    await store.fetchTickets({ q: 'vpn' }, { page: 1, size: 20 })
+    resolveSlow(page([summary({ id: 1, title: 'v' })]))
+    await first
+    expect(store.list?.items.map((t) => t.id)).toEqual([2])
+    expect(store.listLoading).toBe(false)
+  })
+
+  it('records a list error as an ApiError', async () => {
+    api.searchTickets.mockRejectedValue({ response: { status: 500, data: {} } })
+    const store = useTicketsStore()
+    await store.fetchTickets({}, { page: 1, size: 20 })
+    expect(store.listError).toMatchObject({ code: 'SERVER_ERROR', status: 500 })
+  })
+
+  it('sends the shown version with an update', async () => {
+    api.getTicket.mockResolvedValue(ticket())
+    api.updateTicket.mockResolvedValue(ticket({ title: 'VPN down again', version: 3 }))
+    const store = useTicketsStore()
+    await store.fetchTicket(7)
+    await store.updateTicket(7, { title: 'VPN down again' })
+    expect(api.updateTicket).toHaveBeenCalledWith(7, { title: 'VPN down again' }, 2)
+    expect(store.current?.version).toBe(3)
+  })
+
+  it('loads a ticket as of a time', async () => {
+    api.getTicketAsOf.mockResolvedValue(ticket({ status: 'open' }))
+    const store = useTicketsStore()
+    await store.fetchTicket(7, '2026-01-02T00:00:00Z')
+    expect(api.getTicketAsOf).toHaveBeenCalledWith(7, '2026-01-02T00:00:00Z')
+    expect(store.asOf).toBe('2026-01-02T00:00:00Z')
+  })
+
+  it('rethrows a 409 on an illegal move as an ApiError and keeps the ticket', async () => {
+    api.getTicket.mockResolvedValue(ticket())
+    api.updateTicketStatus.mockRejectedValue({
+      response: { status: 409, data: { detail: 'Illegal transition', code: 'CONFLICT', allowed: ['in_progress'] } },
+    })
+    const store = useTicketsStore()
+    await store.fetchTicket(7)
+    await expect(store.changeStatus(7, 'resolved')).rejects.toMatchObject({ status: 409, code: 'CONFLICT' })
+    expect(store.current?.status).toBe('open')
+  })
+
+  it('adds, edits and removes comments in place', async () => {
+    const c: Comment = {
+      id: 'c1',
+      ticket_id: 7,
+      author_id: 3,
+      content: 'hello',
+      is_internal: true,
+      parent_id: null,
+      created_at: '2026-01-01T00:00:00Z',
+      updated_at: '2026-01-01T00:00:00Z',
+    }
+    comments.createComment.mockResolvedValue(c)
+    comments.updateComment.mockResolvedValue({ ...c, content: 'edited' })
+    comments.deleteComment.mockResolvedValue(undefined)
+    const store = useTicketsStore()
+    await store.addComment(7, 'hello', true)
+    expect(comments.createComment).toHaveBeenCalledWith({ ticket_id: 7, content: 'hello', is_internal: true, parent_id: null })
+    await store.editComment('c1', 'edited')
+    expect(store.comments[0]?.content).toBe('edited')
+    await store.removeComment('c1')
+    expect(store.comments).toEqual([])
+  })
+
+  it('sorts the history by sequence', async () => {
+    api.getHistory.mockResolvedValue([
+      { sequence: 2, event_type: 'StatusChanged', data: {}, actor_id: 1, recorded_at: '2026-01-02T00:00:00Z' },
+      { sequence: 1, event_type: 'TicketOpened', data: {}, actor_id: 3, recorded_at: '2026-01-01T00:00:00Z' },
+    ])
+    const store = useTicketsStore()
+    await store.fetchHistory(7)
+    expect(store.history.map((h) => h.sequence)).toEqual([1, 2])
+  })
+})

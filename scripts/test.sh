@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every test: Rust (aggregates, projections, API against the real PostgreSQL and the real
+# server, CLI), then the SPA's type check, unit tests and the end-to-end journey in Chromium.
+# Needs PostgreSQL on $TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres):
+# each test creates and drops its own database.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+
+cargo nextest run --workspace --no-fail-fast
+
+if [ -f frontend/package.json ]; then
+  (cd frontend && [ -d node_modules ] || npm ci --no-audit --no-fund)
+  (cd frontend && npm run check:api --if-present)
+  (cd frontend && npm run type-check)
+  (cd frontend && npm run test:unit)
+  (cd frontend && npm run build)
+  cargo build --bin ticketd
+  (cd frontend && TICKETD_BIN="$PWD/../target/debug/ticketd" npm run test:e2e --if-present)
+fi

@@ -1,0 +1,79 @@
+//! The README's run command on a machine with PostgreSQL binaries and no `DATABASE_URL`:
+//! `ticketd serve` creates and starts a private cluster, the bootstrap admin can sign in,
+//! and SIGTERM stops both the server and the cluster.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+#[tokio::test]
+async fn serve_without_database_url_runs_on_the_embedded_cluster_and_stops_it() {
+    let data = std::env::temp_dir().join(format!("ticketd-embedded-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&data).expect("data dir");
+    let http_port = free_port();
+    let pg_port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ticketd"))
+        .arg("serve")
+        .env_remove("DATABASE_URL")
+        .env("TICKETD_DATA_DIR", &data)
+        .env("TICKETD_EMBEDDED_PG_PORT", pg_port.to_string())
+        .env("TICKETD_ADDR", format!("127.0.0.1:{http_port}"))
+        .env("TICKETD_ADMIN_EMAIL", "boss@example.com")
+        .env("TICKETD_ADMIN_PASSWORD", "embedded admin password")
+        .env("TICKETD_STATIC_DIR", &data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn ticketd");
+    let base = format!("http://127.0.0.1:{http_port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
+            if r.status().is_success() {
+                break;
+            }
+        }
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "ticketd exited early"
+        );
+        assert!(Instant::now() < deadline, "ticketd did not come up");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let r = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"email": "boss@example.com", "password": "embedded admin password"}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["user"]["role"], "admin");
+    assert!(data.join("pg").join("PG_VERSION").exists());
+
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().expect("wait").is_none() {
+        assert!(Instant::now() < deadline, "ticketd did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The private cluster went down with the server.
+    assert!(
+        !data.join("pg").join("postmaster.pid").exists(),
+        "embedded PostgreSQL still running"
+    );
+    let _ = std::fs::remove_dir_all(&data);
+}

@@ -1,0 +1,627 @@
+//! The projection runtime and the ticket list/search read model: late commits, a crash
+//! between the read-model write and the commit, two competing runtimes, rebuild equality,
+//! search, filters, paging, scoping and read-your-writes.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aggregates::ticket::{TicketCommand, TicketFields};
+use aggregates::{Priority, TicketStatus, TicketType};
+use chrono::Utc;
+use projections::runtime::RuntimeConfig;
+use projections::Runtime;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sqlx::{Connection, PgPool};
+use ticketd::auth::RequestInfo;
+use ticketd::commands::metadata;
+
+use crate::helpers::{json_of, url_of, TestApp};
+
+/// Asserts the read model holds every ticket exactly once and the counts agree.
+async fn assert_exactly_once(pool: &PgPool) {
+    let (rows, distinct, events_opened): (i64, i64, i64) = sqlx::query_as(
+        "select (select count(*) from rm_tickets), (select count(distinct id) from rm_tickets),
+                (select count(*) from events where event_type = 'TicketOpened')",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(rows, events_opened, "every opened ticket is projected");
+    assert_eq!(rows, distinct);
+    let (counted, live): (Option<i64>, i64) = sqlx::query_as(
+        "select (select sum(n)::bigint from rm_ticket_counts), (select count(*) from rm_tickets where not deleted)",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(counted.unwrap_or(0), live, "counts applied exactly once");
+    // Each row is at its aggregate's last version: nothing skipped, nothing applied twice.
+    let (mismatched,): (i64,) = sqlx::query_as(
+        "select count(*) from rm_tickets t
+          where t.version <> (select max(sequence) from events e where e.aggregate_type = 'ticket' and e.aggregate_id = t.id::text)",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(mismatched, 0);
+}
+
+async fn wait_until(what: &str, secs: u64, mut f: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn opened_payload(id: i64, requester: i64) -> Value {
+    json!({"TicketOpened": {"id": id, "requester_id": requester, "title": "Held back", "description": "late commit",
+        "priority": "low", "type": "question", "tags": [], "item_ids": [], "at": Utc::now()}})
+}
+
+#[sqlx::test]
+async fn an_event_committed_late_is_projected_and_nothing_is_skipped_or_doubled(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let agent = app.user("agent@example.com", "agent").await;
+    // A writer takes a position first and commits last.
+    let mut held = sqlx::PgConnection::connect(&url_of(&pool)).await.unwrap();
+    let mut tx = held.begin().await.unwrap();
+    let (late_id,): (i64,) = sqlx::query_as("select nextval('ticket_id_seq')")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    let (late_pos,): (i64,) = sqlx::query_as(
+        "insert into events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         values ('ticket', $1, 1, 'TicketOpened', '1.0', $2, '{}') returning global_position",
+    )
+    .bind(late_id.to_string())
+    .bind(opened_payload(late_id, agent.id))
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    let mut others = Vec::new();
+    for i in 0..5 {
+        others.push(app.ticket(&agent, &format!("committed first {i}")).await);
+    }
+    let (first_other_pos,): (i64,) =
+        sqlx::query_as("select min(global_position) from events where aggregate_id <> $1")
+            .bind(late_id.to_string())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(
+        late_pos < first_other_pos,
+        "the held event has the lower position"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Readers wait for the open transaction rather than pass it.
+    let (n,): (i64,) = sqlx::query_as("select count(*) from rm_tickets")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 0, "nothing may be projected past an open transaction");
+    tx.commit().await.unwrap();
+    app.settle().await;
+    assert_exactly_once(&pool).await;
+    let (n,): (i64,) = sqlx::query_as("select count(*) from rm_tickets")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 6);
+}
+
+#[sqlx::test]
+async fn a_crash_between_the_read_model_write_and_the_commit_loses_and_doubles_nothing(
+    pool: PgPool,
+) {
+    projections::runtime::arm_fail_point("after_apply");
+    let app = TestApp::spawn(pool.clone()).await;
+    let agent = app.user("agent@example.com", "agent").await;
+    for i in 0..10 {
+        let t = app.ticket(&agent, &format!("crash {i}")).await;
+        app.patch(
+            &format!("/api/v1/tickets/{}/assign", t["id"]),
+            &agent.token,
+            json!({"assignee_id": agent.id}),
+        )
+        .await;
+    }
+    app.settle().await;
+    let statuses = app.state.runtime.as_ref().unwrap().statuses();
+    let (_, tickets) = statuses.iter().find(|(n, _)| *n == "tickets").unwrap();
+    assert!(
+        tickets.transient_errors >= 1,
+        "the injected failure happened"
+    );
+    assert_exactly_once(&pool).await;
+    let (assigned,): (i64,) =
+        sqlx::query_as("select count(*) from rm_tickets where assignee_id is not null")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(assigned, 10);
+}
+
+async fn leaders(pool: &PgPool) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(
+        "select count(*) from pg_locks where locktype = 'advisory' and granted
+           and database = (select oid from pg_database where datname = current_database())",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    n
+}
+
+#[sqlx::test]
+async fn two_runtimes_share_a_projection_and_the_standby_takes_over(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let agent = app.user("agent@example.com", "agent").await;
+    app.ticket(&agent, "before the standby").await;
+    app.settle().await;
+    let config = RuntimeConfig {
+        leader_check: Duration::from_millis(200),
+        ..RuntimeConfig::default()
+    };
+    let standby = Runtime::new(pool.clone(), ticketd::startup::all_projections(), config)
+        .start()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let primary = app.state.runtime.clone().unwrap();
+    let is_leader = |rt: &projections::RuntimeHandle| {
+        rt.statuses()
+            .iter()
+            .any(|(n, s)| *n == "tickets" && s.leader)
+    };
+    assert!(
+        is_leader(&primary) && !is_leader(&standby),
+        "exactly one leader"
+    );
+    for i in 0..5 {
+        app.ticket(&agent, &format!("while primary leads {i}"))
+            .await;
+    }
+    app.settle().await;
+    assert_exactly_once(&pool).await;
+    // The leader's connection dies.
+    let killed: Vec<(bool,)> = sqlx::query_as(
+        "select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and granted
+           and database = (select oid from pg_database where datname = current_database())",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(!killed.is_empty());
+    wait_until("the standby to take over", 10, async || is_leader(&standby)).await;
+    wait_until("the old leader to step down", 10, async || {
+        !is_leader(&primary)
+    })
+    .await;
+    assert_eq!(leaders(&pool).await, 1);
+    for i in 0..5 {
+        app.ticket(&agent, &format!("after takeover {i}")).await;
+    }
+    app.settle().await;
+    assert_exactly_once(&pool).await;
+    standby.shutdown().await;
+}
+
+/// Runs a few thousand mixed commands straight through the executor.
+async fn mixed_history(app: &TestApp, requester: i64, agent: i64) {
+    let exec = &app.state.tickets;
+    let meta = || metadata(Some(agent), &RequestInfo::default());
+    let mut ids = Vec::new();
+    for i in 0..600i64 {
+        let (id,): (i64,) = sqlx::query_as("select nextval('ticket_id_seq')")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        let fields = TicketFields {
+            title: format!("Mixed ticket {i} printer vpn"),
+            description: format!("Description {i}"),
+            priority: Priority::ALL[(i % 4) as usize],
+            ticket_type: TicketType::ALL[(i % 5) as usize],
+            tags: vec![format!("t{}", i % 3)],
+            item_ids: vec![],
+        };
+        exec.execute(&id.to_string(), Some(0), meta(), |_| {
+            TicketCommand::OpenTicket {
+                id,
+                requester_id: requester,
+                fields: fields.clone(),
+                at: Utc::now(),
+            }
+        })
+        .await
+        .unwrap();
+        ids.push(id);
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let key = id.to_string();
+        let _ = exec
+            .execute(&key, None, meta(), |_| TicketCommand::AssignTicket {
+                assignee_id: Some(agent),
+                at: Utc::now(),
+            })
+            .await;
+        let _ = exec
+            .execute(&key, None, meta(), |_| TicketCommand::UpdateTicket {
+                title: Some(format!("Renamed {i}")),
+                description: None,
+                priority: Some(Priority::ALL[i * 7 % 4]),
+                ticket_type: None,
+                tags: None,
+                item_ids: None,
+                at: Utc::now(),
+            })
+            .await;
+        let steps: &[TicketStatus] = match i % 5 {
+            0 => &[
+                TicketStatus::InProgress,
+                TicketStatus::Resolved,
+                TicketStatus::Closed,
+            ],
+            1 => &[
+                TicketStatus::InProgress,
+                TicketStatus::Pending,
+                TicketStatus::InProgress,
+            ],
+            2 => &[TicketStatus::Cancelled],
+            3 => &[
+                TicketStatus::InProgress,
+                TicketStatus::Resolved,
+                TicketStatus::Open,
+            ],
+            _ => &[],
+        };
+        for s in steps {
+            exec.execute(&key, None, meta(), |_| TicketCommand::ChangeStatus {
+                status: *s,
+                reason: None,
+                at: Utc::now(),
+            })
+            .await
+            .unwrap();
+        }
+        if i % 7 == 0 {
+            exec.execute(&key, None, meta(), |_| TicketCommand::AddComment {
+                comment_id: uuid::Uuid::new_v4(),
+                author_id: agent,
+                by_staff: true,
+                content: format!("reply {i}"),
+                is_internal: i % 2 == 0,
+                parent_id: None,
+                mentions: vec![],
+                at: Utc::now(),
+            })
+            .await
+            .unwrap();
+        }
+        if i % 11 == 0 {
+            let _ = exec
+                .execute(&key, None, meta(), |_| TicketCommand::DeleteTicket {
+                    reason: None,
+                    at: Utc::now(),
+                })
+                .await;
+        }
+    }
+}
+
+async fn snapshot(pool: &PgPool) -> (Vec<Value>, Vec<Value>) {
+    let rows: Vec<(Value,)> = sqlx::query_as(&format!(
+        "select to_jsonb(r) from (select {}, search::text as search from rm_tickets order by id) r",
+        projections::tickets::TICKET_COLUMNS
+    ))
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let counts: Vec<(Value,)> = sqlx::query_as(
+        "select to_jsonb(c) from (select * from rm_ticket_counts where n <> 0 order by 1, 2, 3) c",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    (
+        rows.into_iter().map(|r| r.0).collect(),
+        counts.into_iter().map(|r| r.0).collect(),
+    )
+}
+
+#[sqlx::test]
+async fn a_rebuilt_read_model_is_row_for_row_identical_to_the_incremental_one(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let requester = app.user("req@example.com", "requester").await;
+    let agent = app.user("agent@example.com", "agent").await;
+    mixed_history(&app, requester.id, agent.id).await;
+    let (events,): (i64,) = sqlx::query_as("select count(*) from events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(events > 3000, "a few thousand commands ({events} events)");
+    app.settle().await;
+    let before = snapshot(&pool).await;
+    let projection = Arc::new(projections::tickets::TicketsProjection);
+    let report = projections::rebuild::rebuild(&pool, projection.as_ref(), 500)
+        .await
+        .unwrap();
+    assert_eq!(report.events as i64, events);
+    let after = snapshot(&pool).await;
+    assert_eq!(before.0.len(), after.0.len());
+    assert_eq!(before, after);
+    // The API keeps serving from the swapped-in table, and the live worker continues.
+    app.ticket(&agent, "after the rebuild").await;
+    app.settle().await;
+    assert_exactly_once(&pool).await;
+}
+
+async fn titles(app: &TestApp, token: &str, query: &str) -> Vec<String> {
+    let page = json_of(
+        app.get(&format!("/api/v1/tickets/search?{query}"), token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["title"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[sqlx::test]
+async fn search_finds_by_word_by_prefix_and_despite_a_typo(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let agent = app.user("agent@example.com", "agent").await;
+    for title in [
+        "Printer jammed on floor three",
+        "VPN keeps disconnecting",
+        "Password reset for payroll",
+        "Monitor flickers",
+    ] {
+        app.ticket(&agent, title).await;
+    }
+    app.settle().await;
+    assert_eq!(
+        titles(&app, &agent.token, "q=printer").await,
+        vec!["Printer jammed on floor three"]
+    );
+    assert_eq!(
+        titles(&app, &agent.token, "q=disconnect").await,
+        vec!["VPN keeps disconnecting"]
+    );
+    assert_eq!(
+        titles(&app, &agent.token, "q=pass").await,
+        vec!["Password reset for payroll"],
+        "prefix"
+    );
+    assert_eq!(
+        titles(&app, &agent.token, "q=payrol").await,
+        vec!["Password reset for payroll"],
+        "prefix of a later word"
+    );
+    assert_eq!(
+        titles(&app, &agent.token, "q=moniter").await,
+        vec!["Monitor flickers"],
+        "typo"
+    );
+    assert_eq!(
+        titles(&app, &agent.token, "q=pritner").await,
+        vec!["Printer jammed on floor three"],
+        "transposed letters"
+    );
+    assert!(titles(&app, &agent.token, "q=elephant").await.is_empty());
+    // Ranking: the better match first.
+    app.ticket(&agent, "Printer printer toner printer").await;
+    app.settle().await;
+    assert_eq!(titles(&app, &agent.token, "q=printer").await.len(), 2);
+}
+
+#[sqlx::test]
+async fn filters_combine_totals_and_pages_are_right_and_requesters_see_only_their_own(
+    pool: PgPool,
+) {
+    let app = TestApp::spawn(pool).await;
+    let ann = app.user("ann@example.com", "requester").await;
+    let bob = app.user("bob@example.com", "requester").await;
+    let agent = app.user("agent@example.com", "agent").await;
+    for i in 0..25 {
+        let who = if i % 5 == 0 { &bob } else { &ann };
+        let priority = if i % 2 == 0 { "high" } else { "low" };
+        let r = app.post("/api/v1/tickets/", &who.token, json!({"title": format!("T{i:02}"), "priority": priority, "type": "incident", "tags": [if i % 3 == 0 { "network" } else { "desk" }]})).await;
+        let t = json_of(r, StatusCode::CREATED).await;
+        if i % 4 == 0 {
+            app.patch(
+                &format!("/api/v1/tickets/{}/status", t["id"]),
+                &agent.token,
+                json!({"status": "in_progress"}),
+            )
+            .await;
+        }
+    }
+    app.settle().await;
+    let page = |q: &str, token: &str| {
+        let path = format!("/api/v1/tickets/?{q}");
+        let token = token.to_string();
+        let app = &app;
+        async move { json_of(app.get(&path, &token).await, StatusCode::OK).await }
+    };
+    let all = page("size=10", &agent.token).await;
+    assert_eq!(
+        (
+            all["total"].as_i64(),
+            all["pages"].as_i64(),
+            all["items"].as_array().unwrap().len()
+        ),
+        (Some(25), Some(3), 10)
+    );
+    let last = page("size=10&page=3", &agent.token).await;
+    assert_eq!(last["items"].as_array().unwrap().len(), 5);
+    assert_eq!(last["items"][4]["title"], "T00", "newest first");
+    let asc = page("size=1&sort=created_at", &agent.token).await;
+    assert_eq!(asc["items"][0]["title"], "T00");
+    let high_ip = page("priority=high&status=in_progress", &agent.token).await;
+    // i % 4 == 0 are in progress and all even, so high: 0, 4, 8, 12, 16, 20, 24.
+    assert_eq!(high_ip["total"], 7);
+    let net_high = page("priority=high&tag=network", &agent.token).await;
+    // i % 6 == 0: 0, 6, 12, 18, 24.
+    assert_eq!(net_high["total"], 5);
+    let multi = page("status=open,in_progress", &agent.token).await;
+    assert_eq!(multi["total"], 25);
+    let sorted = page("sort=-priority&size=100", &agent.token).await;
+    assert_eq!(sorted["items"][0]["priority"], "high");
+    assert_eq!(sorted["items"][24]["priority"], "low");
+    // Requesters only ever see their own, whatever they ask for.
+    let mine = page("size=100", &bob.token).await;
+    assert_eq!(mine["total"], 5);
+    assert!(mine["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["requester_id"] == bob.id));
+    let sneaky = page(&format!("requester_id={}", ann.id), &bob.token).await;
+    assert_eq!(sneaky["total"], 0);
+    let search = json_of(
+        app.get("/api/v1/tickets/search?q=T01", &bob.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(search["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["requester_id"] == bob.id));
+    let by_requester = page(&format!("requester_id={}", bob.id), &agent.token).await;
+    assert_eq!(by_requester["total"], 5);
+    let unassigned = page("assignee_id=none", &agent.token).await;
+    assert_eq!(unassigned["total"], 25);
+}
+
+#[sqlx::test]
+async fn a_consistency_token_makes_a_read_wait_for_the_write(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let u = app.user("req@example.com", "requester").await;
+    // Hold the projection back with an open transaction that has an xid.
+    let mut held = sqlx::PgConnection::connect(&url_of(&pool)).await.unwrap();
+    let mut tx = held.begin().await.unwrap();
+    sqlx::query("select pg_current_xact_id()")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let r = app
+        .post(
+            "/api/v1/tickets/",
+            &u.token,
+            json!({"title": "read my write"}),
+        )
+        .await;
+    let token = r.headers()["x-consistency-token"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let started = Instant::now();
+    let r = app
+        .request(Method::GET, "/api/v1/tickets/", Some(&u.token))
+        .header("x-consistency-token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "it waited"
+    );
+    assert!(r.headers().get("retry-after").is_some());
+    assert_eq!(
+        json_of(r, StatusCode::SERVICE_UNAVAILABLE).await["code"],
+        "SERVER_ERROR"
+    );
+    tx.commit().await.unwrap();
+    // Once the writer is visible, the same read answers with the change.
+    let r = app
+        .request(Method::GET, "/api/v1/tickets/", Some(&u.token))
+        .header("x-consistency-token", &token)
+        .send()
+        .await
+        .unwrap();
+    let page = json_of(r, StatusCode::OK).await;
+    assert_eq!(page["items"][0]["title"], "read my write");
+    // And straight after each kind of command too.
+    let id = page["items"][0]["id"].as_i64().unwrap();
+    let r = app
+        .patch(
+            &format!("/api/v1/tickets/{id}"),
+            &u.token,
+            json!({"title": "renamed at once"}),
+        )
+        .await;
+    let token = r.headers()["x-consistency-token"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let r = app
+        .request(
+            Method::GET,
+            "/api/v1/tickets/search?q=renamed",
+            Some(&u.token),
+        )
+        .header("x-consistency-token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        json_of(r, StatusCode::OK).await["items"][0]["title"],
+        "renamed at once"
+    );
+}
+
+#[sqlx::test]
+async fn an_event_that_cannot_be_applied_stops_the_projection_and_readyz_says_so(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let agent = app.user("agent@example.com", "agent").await;
+    app.ticket(&agent, "before the poison").await;
+    app.settle().await;
+    let ready = app
+        .request(Method::GET, "/readyz", None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    sqlx::query(
+        "insert into events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         values ('ticket', '424242', 1, 'TicketOpened', '1.0', '{\"NoSuchEvent\": {}}', '{}')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    app.ticket(&agent, "after the poison").await;
+    wait_until("the projection to stop", 10, async || {
+        let (status,): (String,) = sqlx::query_as(
+            "select status from projection_checkpoints where projection = 'tickets'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        status == "stopped"
+    })
+    .await;
+    // Not skipped: the event after it is not applied either.
+    let (n,): (i64,) = sqlx::query_as("select count(*) from rm_tickets")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let ready = app
+        .request(Method::GET, "/readyz", None)
+        .send()
+        .await
+        .unwrap();
+    let body = json_of(ready, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(body["projections"][0]["status"], "stopped");
+    assert!(
+        !body.to_string().contains("NoSuchEvent"),
+        "no internals in the probe"
+    );
+}
