@@ -200,7 +200,9 @@ pub fn check_step_shape(
                 if let Some(max) = max_quorum.filter(|max| m as usize > *max) {
                     errors.push(field_error(
                         &at,
-                        format!("min_approvals must be between 1 and {max}, the number of approvers"),
+                        format!(
+                            "min_approvals must be between 1 and {max}, the number of approvers"
+                        ),
                         "value_error",
                     ));
                 }
@@ -283,7 +285,11 @@ pub async fn validate(pool: &PgPool, steps: &[PolicyStep]) -> Result<(), ApiErro
                             "value_error",
                         ));
                     } else if !seen.insert(format!("user:{id}")) {
-                        errors.push(field_error(&l, format!("User {id} is listed twice"), "value_error"));
+                        errors.push(field_error(
+                            &l,
+                            format!("User {id} is listed twice"),
+                            "value_error",
+                        ));
                     }
                 }
                 (None, Some(role)) => {
@@ -296,7 +302,11 @@ pub async fn validate(pool: &PgPool, steps: &[PolicyStep]) -> Result<(), ApiErro
                             "value_error",
                         ));
                     } else if !seen.insert(format!("role:{role}")) {
-                        errors.push(field_error(&l, format!("Role {role} is listed twice"), "value_error"));
+                        errors.push(field_error(
+                            &l,
+                            format!("Role {role} is listed twice"),
+                            "value_error",
+                        ));
                     }
                 }
             }
@@ -372,12 +382,11 @@ mod tests {
 
     #[test]
     fn approvers_accept_a_user_or_a_role_and_nothing_else() {
-        let a: PolicyApprover = serde_json::from_value(json!({"role": "manager"})).unwrap_or(
-            PolicyApprover {
+        let a: PolicyApprover =
+            serde_json::from_value(json!({"role": "manager"})).unwrap_or(PolicyApprover {
                 user_id: None,
                 role: None,
-            },
-        );
+            });
         assert_eq!(a.role, Some(Role::Manager));
         assert!(serde_json::from_value::<PolicyApprover>(json!({"group": 1})).is_err());
         assert_eq!(

@@ -231,7 +231,10 @@ impl ApprovalSaga {
     }
 }
 
-fn transient(event: &StoredEvent, e: CommandError<aggregates::approval::ApprovalError>) -> ApplyError {
+fn transient(
+    event: &StoredEvent,
+    e: CommandError<aggregates::approval::ApprovalError>,
+) -> ApplyError {
     ApplyError::Transient(sqlx::Error::Protocol(format!(
         "loading approval {}: {e}",
         event.aggregate_id

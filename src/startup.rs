@@ -47,9 +47,13 @@ pub async fn build_state(config: Config, pool: PgPool, run_projections: bool) ->
     let secret = config.signing_key()?;
     let runtime: Option<RuntimeHandle> = if run_projections {
         Some(
-            Runtime::new(pool.clone(), all_projections(&pool), RuntimeConfig::default())
-                .start()
-                .await?,
+            Runtime::new(
+                pool.clone(),
+                all_projections(&pool),
+                RuntimeConfig::default(),
+            )
+            .start()
+            .await?,
         )
     } else {
         None

@@ -152,11 +152,12 @@ async fn apply_approvals(
     let mut ids: Vec<Uuid> = decoded.iter().map(|(id, _, _)| *id).collect();
     ids.sort_unstable();
     ids.dedup();
-    let existing: Vec<(Uuid, serde_json::Value, i64)> =
-        sqlx::query_as(&format!("select id, state, version from {rm} where id = any($1)"))
-            .bind(&ids)
-            .fetch_all(&mut *conn)
-            .await?;
+    let existing: Vec<(Uuid, serde_json::Value, i64)> = sqlx::query_as(&format!(
+        "select id, state, version from {rm} where id = any($1)"
+    ))
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?;
     let mut folded: BTreeMap<Uuid, (Approval, i64)> = BTreeMap::new();
     for (id, state, version) in existing {
         let approval: Approval = serde_json::from_value(state).map_err(|e| ApplyError::Poison {

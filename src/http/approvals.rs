@@ -278,7 +278,12 @@ async fn validate_request(state: &AppState, body: &ApprovalCreate) -> Result<(),
             step.min_approvals,
             Some(step.approver_ids.len()),
         );
-        let at = vec![json!("body"), json!("steps"), json!(i), json!("approver_ids")];
+        let at = vec![
+            json!("body"),
+            json!("steps"),
+            json!(i),
+            json!("approver_ids"),
+        ];
         if step.approver_ids.is_empty() {
             errors.push(FieldError {
                 loc: at.clone(),
@@ -493,11 +498,13 @@ async fn decide_approval(
     let meta = metadata(Some(user.id), &user.request);
     let committed = state
         .approvals
-        .execute(&id.to_string(), None, meta.clone(), |_| ApprovalCommand::Decide {
-            approver_id: user.id,
-            decision: body.decision,
-            comment: comment.clone(),
-            at,
+        .execute(&id.to_string(), None, meta.clone(), |_| {
+            ApprovalCommand::Decide {
+                approver_id: user.id,
+                decision: body.decision,
+                comment: comment.clone(),
+                at,
+            }
         })
         .await
         .map_err(approval_error)?;

@@ -1,6 +1,7 @@
 //! One integration-test binary; a module per API area.
 #![allow(clippy::unwrap_used)] // tests assert by unwrapping
 
+mod approvals;
 mod auth;
 mod cli;
 mod embedded;

@@ -701,3 +701,189 @@ fn the_aggregate_round_trips_through_serde() {
     let back: Option<Approval> = serde_json::from_value(json).ok();
     assert_eq!(back, Some(approval));
 }
+
+// --- the ticket side: what the approval process records on a ticket ---
+
+mod ticket_side {
+    use cqrs_es::test::TestFramework;
+
+    use super::at;
+    use crate::ticket::{Ticket, TicketCommand, TicketError, TicketEvent, TicketFields};
+    use crate::types::{ApprovalStatus, Priority, TicketStatus, TicketType};
+    use uuid::Uuid;
+
+    type TicketTest = TestFramework<Ticket>;
+
+    const FIRST: Uuid = Uuid::from_u128(1);
+    const SECOND: Uuid = Uuid::from_u128(2);
+
+    fn opened() -> TicketEvent {
+        TicketEvent::TicketOpened {
+            id: 7,
+            requester_id: 1,
+            fields: TicketFields {
+                title: "Open port 443".into(),
+                description: "For the new portal".into(),
+                priority: Priority::Medium,
+                ticket_type: TicketType::ChangeRequest,
+                tags: vec![],
+                item_ids: vec![],
+            },
+            at: at(0),
+        }
+    }
+
+    fn recorded(approval_id: Uuid, status: ApprovalStatus, minute: u32) -> TicketEvent {
+        TicketEvent::ApprovalRecorded {
+            approval_id,
+            status,
+            at: at(minute),
+        }
+    }
+
+    fn record(approval_id: Uuid, status: ApprovalStatus, minute: u32) -> TicketCommand {
+        TicketCommand::RecordApproval {
+            approval_id,
+            status,
+            at: at(minute),
+        }
+    }
+
+    fn move_to(status: TicketStatus) -> TicketCommand {
+        TicketCommand::ChangeStatus {
+            status,
+            reason: None,
+            at: at(9),
+        }
+    }
+
+    #[test]
+    fn a_rejected_approval_blocks_work_but_not_cancelling() {
+        let history = vec![
+            opened(),
+            recorded(FIRST, ApprovalStatus::Pending, 1),
+            recorded(FIRST, ApprovalStatus::Rejected, 2),
+        ];
+        TicketTest::with(())
+            .given(history.clone())
+            .when(move_to(TicketStatus::InProgress))
+            .then_expect_error(TicketError::ApprovalRequired(TicketStatus::InProgress));
+        TicketTest::with(())
+            .given(history)
+            .when(move_to(TicketStatus::Cancelled))
+            .then_expect_events(vec![TicketEvent::TicketStatusChanged {
+                from: TicketStatus::Open,
+                to: TicketStatus::Cancelled,
+                reason: None,
+                at: at(9),
+            }]);
+    }
+
+    #[test]
+    fn a_pending_approval_blocks_resolving_an_ongoing_ticket() {
+        TicketTest::with(())
+            .given(vec![
+                opened(),
+                TicketEvent::TicketStatusChanged {
+                    from: TicketStatus::Open,
+                    to: TicketStatus::InProgress,
+                    reason: None,
+                    at: at(1),
+                },
+                recorded(FIRST, ApprovalStatus::Pending, 2),
+            ])
+            .when(move_to(TicketStatus::Resolved))
+            .then_expect_error(TicketError::ApprovalRequired(TicketStatus::Resolved));
+    }
+
+    #[test]
+    fn a_new_approval_after_a_rejection_can_unblock_the_ticket() {
+        let history = vec![
+            opened(),
+            recorded(FIRST, ApprovalStatus::Pending, 1),
+            recorded(FIRST, ApprovalStatus::Rejected, 2),
+        ];
+        TicketTest::with(())
+            .given(history.clone())
+            .when(record(SECOND, ApprovalStatus::Pending, 3))
+            .then_expect_events(vec![recorded(SECOND, ApprovalStatus::Pending, 3)]);
+        let mut history = history;
+        history.extend([
+            recorded(SECOND, ApprovalStatus::Pending, 3),
+            recorded(SECOND, ApprovalStatus::Approved, 4),
+        ]);
+        TicketTest::with(())
+            .given(history)
+            .when(move_to(TicketStatus::InProgress))
+            .then_expect_events(vec![TicketEvent::TicketStatusChanged {
+                from: TicketStatus::Open,
+                to: TicketStatus::InProgress,
+                reason: None,
+                at: at(9),
+            }]);
+    }
+
+    #[test]
+    fn a_late_outcome_of_a_superseded_approval_changes_nothing() {
+        TicketTest::with(())
+            .given(vec![
+                opened(),
+                recorded(FIRST, ApprovalStatus::Pending, 1),
+                recorded(FIRST, ApprovalStatus::Rejected, 2),
+                recorded(SECOND, ApprovalStatus::Pending, 3),
+            ])
+            .when(record(FIRST, ApprovalStatus::Approved, 4))
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn a_cancelled_approval_no_longer_blocks() {
+        TicketTest::with(())
+            .given(vec![
+                opened(),
+                recorded(FIRST, ApprovalStatus::Pending, 1),
+                recorded(FIRST, ApprovalStatus::Cancelled, 2),
+            ])
+            .when(move_to(TicketStatus::InProgress))
+            .then_expect_events(vec![TicketEvent::TicketStatusChanged {
+                from: TicketStatus::Open,
+                to: TicketStatus::InProgress,
+                reason: None,
+                at: at(9),
+            }]);
+    }
+
+    #[test]
+    fn repeating_a_final_state_is_a_no_op() {
+        TicketTest::with(())
+            .given(vec![
+                opened(),
+                recorded(FIRST, ApprovalStatus::Pending, 1),
+                recorded(FIRST, ApprovalStatus::Approved, 2),
+            ])
+            .when(record(FIRST, ApprovalStatus::Approved, 5))
+            .then_expect_events(vec![]);
+    }
+}
+
+#[test]
+fn a_finished_approval_cannot_be_cancelled_or_delegated() {
+    let granted = vec![
+        requested(vec![spec("Manager", &[10], Rule::Any, None)]),
+        decided(0, 10, Decision::Approve, 1),
+        ApprovalEvent::StepCompleted { step: 0, at: at(1) },
+        ApprovalEvent::ApprovalGranted { at: at(1) },
+    ];
+    ApprovalTest::with(())
+        .given(granted.clone())
+        .when(cancel(REQUESTER, true))
+        .then_expect_error(ApprovalError::NotPending);
+    ApprovalTest::with(())
+        .given(granted.clone())
+        .when(delegate(10, 40, 2))
+        .then_expect_error(ApprovalError::NotPending);
+    ApprovalTest::with(())
+        .given(granted)
+        .when(decide(10, Decision::Approve, 2))
+        .then_expect_error(ApprovalError::NotPending);
+}

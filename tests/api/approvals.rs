@@ -1,0 +1,1283 @@
+//! `/api/v1/approvals`: requests, decisions in order under each rule, delegation, cancelling,
+//! visibility, the inbox, the change request policy, and the process manager that keeps
+//! tickets in line (exactly once across crashes, replays and rebuilds).
+
+use aggregates::approval::{ApprovalCommand, Decision};
+use chrono::Utc;
+use projections::runtime::RuntimeConfig;
+use projections::{Projection, Runtime, Tables};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sqlx::{Connection, PgPool};
+use ticketd::auth::RequestInfo;
+use ticketd::commands::metadata;
+
+use crate::helpers::{json_of, TestApp, TestUser};
+
+const APPROVALS: &str = "/api/v1/approvals";
+
+fn step(name: &str, approvers: &[&TestUser], rule: &str) -> Value {
+    json!({"name": name, "approver_ids": approvers.iter().map(|u| u.id).collect::<Vec<_>>(), "rule": rule})
+}
+
+fn quorum(name: &str, approvers: &[&TestUser], min: u32) -> Value {
+    json!({"name": name, "approver_ids": approvers.iter().map(|u| u.id).collect::<Vec<_>>(),
+           "rule": "quorum", "min_approvals": min})
+}
+
+/// Requests an approval, asserting 201.
+async fn request(app: &TestApp, by: &TestUser, ticket_id: i64, steps: Vec<Value>) -> Value {
+    let r = app
+        .post(
+            APPROVALS,
+            &by.token,
+            json!({"ticket_id": ticket_id, "steps": steps, "reason": "Needs sign-off"}),
+        )
+        .await;
+    json_of(r, StatusCode::CREATED).await
+}
+
+async fn decide(
+    app: &TestApp,
+    who: &TestUser,
+    approval: &Value,
+    decision: &str,
+) -> reqwest::Response {
+    app.post(
+        &format!("{APPROVALS}/{}/decisions", approval["id"].as_str().unwrap()),
+        &who.token,
+        json!({"decision": decision, "comment": format!("{decision} by {}", who.email)}),
+    )
+    .await
+}
+
+async fn delegate(
+    app: &TestApp,
+    who: &TestUser,
+    approval: &Value,
+    to: &TestUser,
+) -> reqwest::Response {
+    app.post(
+        &format!("{APPROVALS}/{}/delegate", approval["id"].as_str().unwrap()),
+        &who.token,
+        json!({"to_user_id": to.id, "comment": "I am on leave"}),
+    )
+    .await
+}
+
+async fn cancel(app: &TestApp, who: &TestUser, approval: &Value) -> reqwest::Response {
+    app.request(
+        Method::POST,
+        &format!("{APPROVALS}/{}/cancel", approval["id"].as_str().unwrap()),
+        Some(&who.token),
+    )
+    .send()
+    .await
+    .unwrap()
+}
+
+async fn move_ticket(app: &TestApp, who: &TestUser, id: i64, status: &str) -> reqwest::Response {
+    app.patch(
+        &format!("/api/v1/tickets/{id}/status"),
+        &who.token,
+        json!({"status": status}),
+    )
+    .await
+}
+
+async fn ticket(app: &TestApp, who: &TestUser, id: i64) -> Value {
+    json_of(
+        app.get(&format!("/api/v1/tickets/{id}"), &who.token).await,
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// The approval states recorded on a ticket, in order.
+async fn recorded(pool: &PgPool, ticket_id: i64) -> Vec<String> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "select payload -> 'ApprovalRecorded' ->> 'status' from events
+          where aggregate_type = 'ticket' and aggregate_id = $1 and event_type = 'ApprovalRecorded'
+          order by sequence",
+    )
+    .bind(ticket_id.to_string())
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    rows.into_iter().map(|(s,)| s).collect()
+}
+
+async fn ticket_events(pool: &PgPool) -> i64 {
+    let (n,): (i64,) =
+        sqlx::query_as("select count(*) from events where aggregate_type = 'ticket'")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    n
+}
+
+/// The caller's inbox as (approval id, current step) pairs.
+async fn inbox(app: &TestApp, who: &TestUser) -> Vec<(String, i64)> {
+    let page = json_of(
+        app.get(&format!("{APPROVALS}/?mine=true"), &who.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(page["total"], page["items"].as_array().unwrap().len());
+    let mut items: Vec<(String, i64)> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["id"].as_str().unwrap().to_string(),
+                a["current_step"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    items.sort();
+    items
+}
+
+fn entry(approval: &Value, step: i64) -> (String, i64) {
+    (approval["id"].as_str().unwrap().to_string(), step)
+}
+
+#[sqlx::test]
+async fn a_pending_approval_blocks_work_until_it_is_granted(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let req = app.user("req@example.com", "requester").await;
+    let agent = app.user("agent@example.com", "agent").await;
+    let boss = app.user("boss@example.com", "manager").await;
+    let id = app.ticket(&req, "Open port 443").await["id"]
+        .as_i64()
+        .unwrap();
+
+    let r = app
+        .post(
+            APPROVALS,
+            &agent.token,
+            json!({"ticket_id": id, "steps": [step("Manager", &[&boss], "any")], "reason": "Firewall change"}),
+        )
+        .await;
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(r.headers().get("x-consistency-token").is_some());
+    let approval = json_of(r, StatusCode::CREATED).await;
+    assert_eq!(
+        location,
+        format!("{APPROVALS}/{}", approval["id"].as_str().unwrap())
+    );
+    assert_eq!(approval["status"], "pending");
+    assert_eq!(approval["ticket_id"], id);
+    assert_eq!(approval["current_step"], 0);
+    assert_eq!(approval["requested_by"], agent.id);
+    assert_eq!(approval["reason"], "Firewall change");
+    assert_eq!(approval["steps"][0]["status"], "pending");
+    assert_eq!(approval["steps"][0]["rule"], "any");
+    assert_eq!(approval["steps"][0]["approver_ids"], json!([boss.id]));
+    assert_eq!(approval["steps"][0]["decisions"], json!([]));
+    assert_eq!(approval["waiting_on"], json!([boss.id]));
+    app.settle().await;
+
+    assert_eq!(ticket(&app, &agent, id).await["approval_status"], "pending");
+    let body = json_of(
+        move_ticket(&app, &agent, id, "in_progress").await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(body["code"], "CONFLICT");
+    assert!(
+        body["detail"].as_str().unwrap().contains("approval"),
+        "{body}"
+    );
+    // The list shows it too.
+    let list = json_of(
+        app.get("/api/v1/tickets/?approval_status=pending", &agent.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(list["items"][0]["id"], id);
+
+    let r = decide(&app, &boss, &approval, "approve").await;
+    let decided = json_of(r, StatusCode::OK).await;
+    assert_eq!(decided["status"], "approved");
+    assert_eq!(decided["steps"][0]["status"], "approved");
+    let decision = &decided["steps"][0]["decisions"][0];
+    assert_eq!(decision["approver_id"], boss.id);
+    assert_eq!(decision["decision"], "approve");
+    assert_eq!(decision["comment"], "approve by boss@example.com");
+    assert!(decision["decided_at"].is_string());
+    assert!(decided["finished_at"].is_string());
+    app.settle().await;
+
+    assert_eq!(
+        ticket(&app, &agent, id).await["approval_status"],
+        "approved"
+    );
+    let moved = json_of(
+        move_ticket(&app, &agent, id, "in_progress").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(moved["status"], "in_progress");
+    assert_eq!(recorded(&pool, id).await, vec!["pending", "approved"]);
+    // A second decision on a finished approval is a conflict.
+    assert_eq!(
+        decide(&app, &boss, &approval, "approve").await.status(),
+        StatusCode::CONFLICT
+    );
+}
+
+#[sqlx::test]
+async fn a_rejected_ticket_can_be_cancelled_or_sent_for_a_new_approval(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let req = app.user("req@example.com", "requester").await;
+    let agent = app.user("agent@example.com", "agent").await;
+    let boss = app.user("boss@example.com", "manager").await;
+    let id = app.ticket(&req, "Replace the core switch").await["id"]
+        .as_i64()
+        .unwrap();
+
+    let first = request(&app, &agent, id, vec![step("Manager", &[&boss], "any")]).await;
+    // One pending approval at a time.
+    let r = app
+        .post(
+            APPROVALS,
+            &agent.token,
+            json!({"ticket_id": id, "steps": [step("Manager", &[&boss], "any")]}),
+        )
+        .await;
+    let body = json_of(r, StatusCode::CONFLICT).await;
+    assert_eq!(body["approval_id"], first["id"]);
+
+    let rejected = json_of(decide(&app, &boss, &first, "reject").await, StatusCode::OK).await;
+    assert_eq!(rejected["status"], "rejected");
+    assert_eq!(rejected["steps"][0]["status"], "rejected");
+    assert_eq!(
+        rejected["steps"][0]["decisions"][0]["comment"],
+        "reject by boss@example.com"
+    );
+    app.settle().await;
+    assert_eq!(
+        ticket(&app, &agent, id).await["approval_status"],
+        "rejected"
+    );
+    assert_eq!(
+        move_ticket(&app, &agent, id, "in_progress").await.status(),
+        StatusCode::CONFLICT
+    );
+
+    // Sent for a new approval, which unblocks it once granted.
+    let second = request(&app, &agent, id, vec![step("Director", &[&boss], "any")]).await;
+    app.settle().await;
+    assert_eq!(ticket(&app, &agent, id).await["approval_status"], "pending");
+    assert_eq!(
+        move_ticket(&app, &agent, id, "in_progress").await.status(),
+        StatusCode::CONFLICT
+    );
+    json_of(
+        decide(&app, &boss, &second, "approve").await,
+        StatusCode::OK,
+    )
+    .await;
+    app.settle().await;
+    assert_eq!(
+        move_ticket(&app, &agent, id, "in_progress").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        recorded(&pool, id).await,
+        vec!["pending", "rejected", "pending", "approved"]
+    );
+
+    // Or cancelled after a rejection.
+    let other = app.ticket(&req, "Rewire the office").await["id"]
+        .as_i64()
+        .unwrap();
+    let a = request(&app, &agent, other, vec![step("Manager", &[&boss], "any")]).await;
+    json_of(decide(&app, &boss, &a, "reject").await, StatusCode::OK).await;
+    app.settle().await;
+    let cancelled = json_of(
+        move_ticket(&app, &req, other, "cancelled").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(cancelled["approval_status"], "rejected");
+    // A finished ticket takes no new approval.
+    let r = app
+        .post(
+            APPROVALS,
+            &agent.token,
+            json!({"ticket_id": other, "steps": [step("Manager", &[&boss], "any")]}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+}
+
+#[sqlx::test]
+async fn steps_are_decided_in_order_under_the_any_quorum_and_all_rules(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let req = app.user("req@example.com", "requester").await;
+    let agent = app.user("agent@example.com", "agent").await;
+    let m1 = app.user("m1@example.com", "manager").await;
+    let m2 = app.user("m2@example.com", "manager").await;
+    let f1 = app.user("f1@example.com", "agent").await;
+    let f2 = app.user("f2@example.com", "agent").await;
+    let f3 = app.user("f3@example.com", "agent").await;
+    let id = app.ticket(&req, "Buy a new SAN").await["id"]
+        .as_i64()
+        .unwrap();
+    let a = request(
+        &app,
+        &agent,
+        id,
+        vec![
+            step("Manager", &[&m1, &m2], "any"),
+            quorum("Finance", &[&f1, &f2, &f3], 2),
+            step("Board", &[&m2, &f3], "all"),
+        ],
+    )
+    .await;
+    assert_eq!(a["steps"][1]["min_approvals"], 2);
+    assert_eq!(a["steps"][1]["status"], "waiting");
+
+    // A later step's approver must wait for their turn.
+    let body = json_of(decide(&app, &f1, &a, "approve").await, StatusCode::CONFLICT).await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("not yours"),
+        "{body}"
+    );
+    // Someone on no step is no approver.
+    let body = json_of(
+        decide(&app, &agent, &a, "approve").await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    assert_eq!(body["code"], "PERMISSION_ERROR");
+
+    // any: one approval completes the step.
+    let s = json_of(decide(&app, &m1, &a, "approve").await, StatusCode::OK).await;
+    assert_eq!(
+        (s["current_step"].as_i64(), s["status"].as_str()),
+        (Some(1), Some("pending"))
+    );
+    assert_eq!(s["steps"][0]["status"], "approved");
+    assert_eq!(s["steps"][1]["status"], "pending");
+    // m1 is on no later step: 403; m2 (on the board) is early: 409.
+    assert_eq!(
+        decide(&app, &m1, &a, "approve").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        decide(&app, &m2, &a, "approve").await.status(),
+        StatusCode::CONFLICT
+    );
+
+    // quorum: two of three.
+    let s = json_of(decide(&app, &f1, &a, "approve").await, StatusCode::OK).await;
+    assert_eq!(s["current_step"], 1);
+    let body = json_of(decide(&app, &f1, &a, "reject").await, StatusCode::CONFLICT).await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("already decided"),
+        "{body}"
+    );
+    let s = json_of(decide(&app, &f2, &a, "approve").await, StatusCode::OK).await;
+    assert_eq!(s["current_step"], 2);
+    assert_eq!(s["steps"][1]["status"], "approved");
+    assert_eq!(s["waiting_on"], json!([m2.id, f3.id]));
+
+    // all: every approver.
+    let s = json_of(decide(&app, &m2, &a, "approve").await, StatusCode::OK).await;
+    assert_eq!(s["status"], "pending");
+    let s = json_of(decide(&app, &f3, &a, "approve").await, StatusCode::OK).await;
+    assert_eq!(s["status"], "approved");
+    assert_eq!(s["steps"][2]["decisions"].as_array().unwrap().len(), 2);
+    app.settle().await;
+    assert_eq!(
+        ticket(&app, &agent, id).await["approval_status"],
+        "approved"
+    );
+
+    // Finished: nothing more to decide, delegate or cancel.
+    let body = json_of(decide(&app, &f2, &a, "approve").await, StatusCode::CONFLICT).await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no longer pending"),
+        "{body}"
+    );
+    assert_eq!(
+        delegate(&app, &f3, &a, &agent).await.status(),
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        cancel(&app, &agent, &a).await.status(),
+        StatusCode::CONFLICT
+    );
+
+    // One rejection at any step rejects the whole approval.
+    let other = app.ticket(&req, "Second SAN").await["id"].as_i64().unwrap();
+    let b = request(
+        &app,
+        &agent,
+        other,
+        vec![
+            step("Manager", &[&m1], "any"),
+            step("Board", &[&m2, &f3], "all"),
+        ],
+    )
+    .await;
+    json_of(decide(&app, &m1, &b, "approve").await, StatusCode::OK).await;
+    json_of(decide(&app, &m2, &b, "approve").await, StatusCode::OK).await;
+    let s = json_of(decide(&app, &f3, &b, "reject").await, StatusCode::OK).await;
+    assert_eq!(s["status"], "rejected");
+    assert_eq!(s["current_step"], 1);
+    assert_eq!(s["steps"][1]["status"], "rejected");
+}
+
+#[sqlx::test]
+async fn bad_requests_are_refused_with_their_field_and_store_nothing(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let req = app.user("req@example.com", "requester").await;
+    let agent = app.user("agent@example.com", "agent").await;
+    let boss = app.user("boss@example.com", "manager").await;
+    let gone = app.user("gone@example.com", "manager").await;
+    sqlx::query("update users set is_active = false where id = $1")
+        .bind(gone.id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let id = app.ticket(&req, "A change").await["id"].as_i64().unwrap();
+
+    // Requesters may not request approvals.
+    let r = app
+        .post(
+            APPROVALS,
+            &req.token,
+            json!({"ticket_id": id, "steps": [step("Manager", &[&boss], "any")]}),
+        )
+        .await;
+    assert_eq!(
+        json_of(r, StatusCode::FORBIDDEN).await["code"],
+        "PERMISSION_ERROR"
+    );
+
+    let cases: Vec<(Value, Value)> = vec![
+        (
+            json!({"ticket_id": id, "steps": [{"name": "Manager", "approver_ids": [boss.id, 987654], "rule": "any"}]}),
+            json!(["body", "steps", 0, "approver_ids", 1]),
+        ),
+        (
+            json!({"ticket_id": id, "steps": [step("Manager", &[&gone], "any")]}),
+            json!(["body", "steps", 0, "approver_ids", 0]),
+        ),
+        (
+            json!({"ticket_id": id, "steps": [{"name": "Manager", "approver_ids": [boss.id, boss.id], "rule": "all"}]}),
+            json!(["body", "steps", 0, "approver_ids", 1]),
+        ),
+        (
+            json!({"ticket_id": id, "steps": [{"name": "Finance", "approver_ids": [boss.id], "rule": "quorum"}]}),
+            json!(["body", "steps", 0, "min_approvals"]),
+        ),
+        (
+            json!({"ticket_id": id, "steps": [quorum("Finance", &[&boss], 2)]}),
+            json!(["body", "steps", 0, "min_approvals"]),
+        ),
+        (
+            json!({"ticket_id": id, "steps": [{"name": " ", "approver_ids": [boss.id], "rule": "any"}]}),
+            json!(["body", "steps", 0, "name"]),
+        ),
+        (
+            json!({"ticket_id": id, "steps": [{"name": "X", "approver_ids": [], "rule": "any"}]}),
+            json!(["body", "steps", 0, "approver_ids"]),
+        ),
+        (
+            json!({"ticket_id": id, "steps": []}),
+            json!(["body", "steps"]),
+        ),
+        (
+            json!({"ticket_id": id, "steps": [{"name": "X", "approver_ids": [boss.id], "rule": "most"}]}),
+            json!(["body", "steps", 0, "rule"]),
+        ),
+        (
+            json!({"steps": [step("Manager", &[&boss], "any")]}),
+            json!(["body", "ticket_id"]),
+        ),
+    ];
+    for (body, loc) in cases {
+        let r = app.post(APPROVALS, &agent.token, body.clone()).await;
+        let answer = json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+        let locs: Vec<&Value> = answer["detail"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| &d["loc"])
+            .collect();
+        assert!(locs.contains(&&loc), "{body} → {answer}");
+    }
+    // A ticket that does not exist.
+    let r = app
+        .post(
+            APPROVALS,
+            &agent.token,
+            json!({"ticket_id": 999999, "steps": [step("Manager", &[&boss], "any")]}),
+        )
+        .await;
+    assert_eq!(json_of(r, StatusCode::NOT_FOUND).await["code"], "NOT_FOUND");
+    let (n,): (i64,) =
+        sqlx::query_as("select count(*) from events where aggregate_type = 'approval'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(n, 0, "nothing stored");
+
+    let a = request(&app, &agent, id, vec![step("Manager", &[&boss], "any")]).await;
+    let r = app
+        .post(
+            &format!("{APPROVALS}/{}/decisions", a["id"].as_str().unwrap()),
+            &boss.token,
+            json!({"decision": "maybe"}),
+        )
+        .await;
+    let body = json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(body["detail"][0]["loc"], json!(["body", "decision"]));
+    let r = delegate(&app, &boss, &a, &gone).await;
+    let body = json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(body["detail"][0]["loc"], json!(["body", "to_user_id"]));
+    let r = app
+        .get(&format!("{APPROVALS}/not-a-uuid"), &agent.token)
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = app
+        .get(
+            &format!("{APPROVALS}/{}", uuid::Uuid::new_v4()),
+            &agent.token,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = app
+        .get(&format!("{APPROVALS}/?status=maybe"), &agent.token)
+        .await;
+    let body = json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(body["detail"][0]["loc"], json!(["query", "status"]));
+    let (n,): (i64,) =
+        sqlx::query_as("select count(*) from events where aggregate_type = 'approval'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(n, 1, "only the valid request stored");
+}
+
+#[sqlx::test]
+async fn requesters_see_only_approvals_of_their_tickets_or_on_which_they_decide(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let owner = app.user("owner@example.com", "requester").await;
+    let stranger = app.user("stranger@example.com", "requester").await;
+    let business = app.user("business@example.com", "requester").await;
+    let agent = app.user("agent@example.com", "agent").await;
+    let id = app.ticket(&owner, "New CRM field").await["id"]
+        .as_i64()
+        .unwrap();
+    let a = request(
+        &app,
+        &agent,
+        id,
+        vec![step("Business owner", &[&business], "any")],
+    )
+    .await;
+    let path = format!("{APPROVALS}/{}", a["id"].as_str().unwrap());
+    app.settle().await;
+
+    for who in [&owner, &business, &agent] {
+        let got = json_of(app.get(&path, &who.token).await, StatusCode::OK).await;
+        assert_eq!(got["id"], a["id"]);
+        let list = json_of(
+            app.get(&format!("{APPROVALS}/?ticket_id={id}"), &who.token)
+                .await,
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(list["total"], 1, "{}", who.email);
+    }
+    // A stranger cannot tell the approval exists.
+    assert_eq!(
+        app.get(&path, &stranger.token).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let list = json_of(app.get(APPROVALS, &stranger.token).await, StatusCode::OK).await;
+    assert_eq!(list["total"], 0);
+    assert_eq!(
+        decide(&app, &stranger, &a, "approve").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        cancel(&app, &stranger, &a).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    // The ticket's owner sees it but is no approver.
+    assert_eq!(
+        decide(&app, &owner, &a, "approve").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    // An approver who is a requester may decide, but not cancel.
+    assert_eq!(
+        cancel(&app, &business, &a).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let s = json_of(decide(&app, &business, &a, "approve").await, StatusCode::OK).await;
+    assert_eq!(s["status"], "approved");
+    assert_eq!(
+        decide(&app, &business, &a, "approve").await.status(),
+        StatusCode::CONFLICT
+    );
+    // Filters by status.
+    app.settle().await;
+    let list = json_of(
+        app.get(&format!("{APPROVALS}/?status=approved"), &agent.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(list["total"], 1);
+    let list = json_of(
+        app.get(
+            &format!("{APPROVALS}/?status=pending,rejected"),
+            &agent.token,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(list["total"], 0);
+}
+
+#[sqlx::test]
+async fn cancelling_is_for_the_ticket_requester_the_approval_requester_or_staff(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let owner = app.user("owner@example.com", "requester").await;
+    let agent = app.user("agent@example.com", "agent").await;
+    let other_agent = app.user("agent2@example.com", "agent").await;
+    let boss = app.user("boss@example.com", "manager").await;
+
+    let t1 = app.ticket(&owner, "One").await["id"].as_i64().unwrap();
+    let a1 = request(&app, &agent, t1, vec![step("Manager", &[&boss], "any")]).await;
+    let c = json_of(cancel(&app, &owner, &a1).await, StatusCode::OK).await;
+    assert_eq!(c["status"], "cancelled");
+    assert_eq!(c["steps"][0]["status"], "skipped");
+    assert_eq!(
+        cancel(&app, &owner, &a1).await.status(),
+        StatusCode::CONFLICT
+    );
+    app.settle().await;
+    // A cancelled approval no longer blocks the ticket.
+    assert_eq!(
+        ticket(&app, &agent, t1).await["approval_status"],
+        "cancelled"
+    );
+    assert_eq!(
+        move_ticket(&app, &agent, t1, "in_progress").await.status(),
+        StatusCode::OK
+    );
+
+    let t2 = app.ticket(&owner, "Two").await["id"].as_i64().unwrap();
+    let a2 = request(&app, &agent, t2, vec![step("Manager", &[&boss], "any")]).await;
+    json_of(cancel(&app, &agent, &a2).await, StatusCode::OK).await;
+
+    let t3 = app.ticket(&owner, "Three").await["id"].as_i64().unwrap();
+    let a3 = request(&app, &agent, t3, vec![step("Manager", &[&boss], "any")]).await;
+    json_of(cancel(&app, &other_agent, &a3).await, StatusCode::OK).await;
+    app.settle().await;
+    let list = json_of(
+        app.get(&format!("{APPROVALS}/?status=cancelled"), &boss.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(list["total"], 3);
+}
+
+#[sqlx::test]
+async fn the_inbox_shows_exactly_the_steps_waiting_on_its_owner(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let req = app.user("req@example.com", "requester").await;
+    let agent = app.user("agent@example.com", "agent").await;
+    let m1 = app.user("m1@example.com", "manager").await;
+    let m2 = app.user("m2@example.com", "manager").await;
+    let f1 = app.user("f1@example.com", "agent").await;
+    let deputy = app.user("deputy@example.com", "manager").await;
+    let spare = app.user("spare@example.com", "manager").await;
+    let t1 = app.ticket(&req, "One").await["id"].as_i64().unwrap();
+    let t2 = app.ticket(&req, "Two").await["id"].as_i64().unwrap();
+    let t3 = app.ticket(&req, "Three").await["id"].as_i64().unwrap();
+    let a1 = request(
+        &app,
+        &agent,
+        t1,
+        vec![
+            step("Managers", &[&m1, &m2], "all"),
+            step("Finance", &[&f1], "any"),
+        ],
+    )
+    .await;
+    let a2 = request(&app, &agent, t2, vec![step("Finance", &[&f1], "any")]).await;
+    let a3 = request(&app, &agent, t3, vec![step("Manager", &[&m1], "any")]).await;
+    app.settle().await;
+
+    assert_eq!(
+        inbox(&app, &m1).await,
+        sorted(vec![entry(&a1, 0), entry(&a3, 0)])
+    );
+    assert_eq!(inbox(&app, &m2).await, vec![entry(&a1, 0)]);
+    // f1 decides a1 only at its second step.
+    assert_eq!(inbox(&app, &f1).await, vec![entry(&a2, 0)]);
+    assert!(inbox(&app, &deputy).await.is_empty());
+    assert!(inbox(&app, &agent).await.is_empty());
+    assert!(inbox(&app, &req).await.is_empty());
+
+    json_of(cancel(&app, &agent, &a3).await, StatusCode::OK).await;
+    app.settle().await;
+    assert_eq!(inbox(&app, &m1).await, vec![entry(&a1, 0)]);
+
+    // Delegation moves the place, once.
+    let r = delegate(&app, &m1, &a1, &deputy).await;
+    let token = r.headers()["x-consistency-token"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let d = json_of(r, StatusCode::OK).await;
+    assert_eq!(d["steps"][0]["approver_ids"], json!([deputy.id, m2.id]));
+    assert_eq!(d["steps"][0]["delegations"][0]["from_user_id"], m1.id);
+    assert_eq!(d["steps"][0]["delegations"][0]["to_user_id"], deputy.id);
+    // Read-your-writes: with the token, the inbox already shows the delegation.
+    let page = app
+        .request(
+            Method::GET,
+            &format!("{APPROVALS}/?mine=true"),
+            Some(&deputy.token),
+        )
+        .header("x-consistency-token", &token)
+        .send()
+        .await
+        .unwrap();
+    let page = json_of(page, StatusCode::OK).await;
+    assert_eq!(page["items"][0]["id"], a1["id"]);
+    assert!(inbox(&app, &m1).await.is_empty());
+    assert_eq!(
+        delegate(&app, &deputy, &a1, &spare).await.status(),
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        delegate(&app, &m1, &a1, &spare).await.status(),
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        decide(&app, &m1, &a1, "approve").await.status(),
+        StatusCode::CONFLICT
+    );
+    // The delegator still sees the approval (not in the inbox).
+    let got = app
+        .get(
+            &format!("{APPROVALS}/{}", a1["id"].as_str().unwrap()),
+            &m1.token,
+        )
+        .await;
+    assert_eq!(got.status(), StatusCode::OK);
+
+    json_of(decide(&app, &deputy, &a1, "approve").await, StatusCode::OK).await;
+    app.settle().await;
+    assert!(inbox(&app, &deputy).await.is_empty());
+    assert_eq!(inbox(&app, &m2).await, vec![entry(&a1, 0)]);
+    assert!(inbox(&app, &f1).await == vec![entry(&a2, 0)]);
+
+    json_of(decide(&app, &m2, &a1, "approve").await, StatusCode::OK).await;
+    app.settle().await;
+    assert!(inbox(&app, &m2).await.is_empty());
+    assert_eq!(
+        inbox(&app, &f1).await,
+        sorted(vec![entry(&a1, 1), entry(&a2, 0)])
+    );
+
+    json_of(decide(&app, &f1, &a1, "approve").await, StatusCode::OK).await;
+    app.settle().await;
+    assert_eq!(inbox(&app, &f1).await, vec![entry(&a2, 0)]);
+    let (rows,): (i64,) = sqlx::query_as("select count(*) from rm_approval_inbox")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 1, "only f1's decision on a2 is waiting");
+}
+
+fn sorted(mut v: Vec<(String, i64)>) -> Vec<(String, i64)> {
+    v.sort();
+    v
+}
+
+#[sqlx::test]
+async fn the_policy_attaches_approvals_to_new_change_requests(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let admin = app.user("admin@example.com", "admin").await;
+    let agent = app.user("agent@example.com", "agent").await;
+    let req = app.user("req@example.com", "requester").await;
+    let m1 = app.user("m1@example.com", "manager").await;
+    let m2 = app.user("m2@example.com", "manager").await;
+    let m3 = app.user("m3@example.com", "manager").await;
+    sqlx::query("update users set is_active = false where id = $1")
+        .bind(m3.id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let policy = format!("{APPROVALS}/policy");
+
+    assert_eq!(
+        app.get(&policy, &agent.token).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let none = json_of(app.get(&policy, &admin.token).await, StatusCode::OK).await;
+    assert_eq!(none["steps"], json!([]));
+    assert_eq!(none["type"], "change_request");
+
+    // Invalid policies say where, and change nothing.
+    let bad = json!({"steps": [
+        {"name": "A", "rule": "any", "approvers": [{"user_id": 987654}]},
+        {"name": "B", "rule": "any", "approvers": [{"role": "requester"}]},
+        {"name": "C", "rule": "any", "approvers": [{"role": "manager", "user_id": m1.id}]},
+        {"name": "D", "rule": "quorum", "approvers": [{"role": "manager"}]},
+        {"name": "E", "rule": "any", "approvers": []},
+    ]});
+    let body = json_of(
+        app.request(Method::PUT, &policy, Some(&admin.token))
+            .json(&bad)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    let locs: Vec<Value> = body["detail"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["loc"].clone())
+        .collect();
+    for loc in [
+        json!(["body", "steps", 0, "approvers", 0, "user_id"]),
+        json!(["body", "steps", 1, "approvers", 0, "role"]),
+        json!(["body", "steps", 2, "approvers", 0]),
+        json!(["body", "steps", 3, "min_approvals"]),
+        json!(["body", "steps", 4, "approvers"]),
+    ] {
+        assert!(locs.contains(&loc), "{loc} not in {body}");
+    }
+    let put = |body: Value, token: String| {
+        let r = app.request(Method::PUT, &policy, Some(&token)).json(&body);
+        async move { r.send().await.unwrap() }
+    };
+    let valid = json!({"steps": [
+        {"name": "Change manager", "rule": "any", "approvers": [{"role": "manager"}]},
+        {"name": "Security", "rule": "all", "approvers": [{"user_id": agent.id}]},
+    ]});
+    assert_eq!(
+        put(valid.clone(), agent.token.clone()).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        json_of(app.get(&policy, &admin.token).await, StatusCode::OK).await["steps"],
+        json!([])
+    );
+    let saved = json_of(
+        put(valid.clone(), admin.token.clone()).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(saved["steps"], valid["steps"]);
+    assert_eq!(saved["updated_by"], admin.id);
+
+    // A new change request gets the approval, and is blocked at once.
+    let r = app
+        .post(
+            "/api/v1/tickets/",
+            &req.token,
+            json!({"title": "Open port 8443", "description": "", "type": "change_request"}),
+        )
+        .await;
+    let t = json_of(r, StatusCode::CREATED).await;
+    let id = t["id"].as_i64().unwrap();
+    assert_eq!(t["approval_status"], "pending");
+    assert_eq!(
+        move_ticket(&app, &agent, id, "in_progress").await.status(),
+        StatusCode::CONFLICT
+    );
+    app.settle().await;
+    let list = json_of(
+        app.get(&format!("{APPROVALS}/?ticket_id={id}"), &req.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(list["total"], 1);
+    let a = &list["items"][0];
+    assert_eq!(
+        a["id"],
+        ticketd::approval_policy::policy_approval_id(id).to_string()
+    );
+    assert_eq!(
+        a["steps"][0]["approver_ids"],
+        json!([m1.id, m2.id]),
+        "active managers only"
+    );
+    assert_eq!(a["steps"][1]["approver_ids"], json!([agent.id]));
+    assert_eq!(a["steps"][1]["rule"], "all");
+
+    // Requesting it again (a retry) creates nothing new.
+    let (ticket_agg, version) = app.state.tickets.load(&id.to_string()).await.unwrap();
+    let again = ticketd::http::approvals::on_ticket_created(
+        &app.state,
+        &ticketd::auth::AuthUser {
+            id: req.id,
+            role: aggregates::Role::Requester,
+            request: RequestInfo::default(),
+        },
+        ticketd::commands::Committed {
+            aggregate: ticket_agg,
+            version,
+            token: None,
+            appended: 0,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.version, version);
+    let (streams,): (i64,) = sqlx::query_as(
+        "select count(distinct aggregate_id) from events where aggregate_type = 'approval'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(streams, 1);
+
+    // Approving it lets work start.
+    let a = list["items"][0].clone();
+    json_of(decide(&app, &m2, &a, "approve").await, StatusCode::OK).await;
+    json_of(decide(&app, &agent, &a, "approve").await, StatusCode::OK).await;
+    app.settle().await;
+    assert_eq!(
+        move_ticket(&app, &agent, id, "in_progress").await.status(),
+        StatusCode::OK
+    );
+
+    // A manager's own change request skips them in the role step.
+    let r = app
+        .post(
+            "/api/v1/tickets/",
+            &m1.token,
+            json!({"title": "Patch the VPN", "type": "change_request"}),
+        )
+        .await;
+    let own = json_of(r, StatusCode::CREATED).await["id"]
+        .as_i64()
+        .unwrap();
+    app.settle().await;
+    let list = json_of(
+        app.get(&format!("{APPROVALS}/?ticket_id={own}"), &admin.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(list["items"][0]["steps"][0]["approver_ids"], json!([m2.id]));
+
+    // Other types get nothing, and an empty policy switches it off.
+    let issue = app.ticket(&req, "Just an issue").await["id"]
+        .as_i64()
+        .unwrap();
+    json_of(
+        put(json!({"steps": []}), admin.token.clone()).await,
+        StatusCode::OK,
+    )
+    .await;
+    let r = app
+        .post(
+            "/api/v1/tickets/",
+            &req.token,
+            json!({"title": "Unchecked change", "type": "change_request"}),
+        )
+        .await;
+    let free = json_of(r, StatusCode::CREATED).await;
+    assert_eq!(free["approval_status"], "none");
+    app.settle().await;
+    for t in [issue, free["id"].as_i64().unwrap()] {
+        let list = json_of(
+            app.get(&format!("{APPROVALS}/?ticket_id={t}"), &admin.token)
+                .await,
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(list["total"], 0);
+    }
+}
+
+/// What a real crash does to the dead process's connections: their open transactions end.
+/// (Aborting in-process tasks can leave a pooled connection idle inside a transaction,
+/// which would hold back every tailer until `idle_in_transaction_session_timeout`.)
+async fn end_orphaned_transactions(pool: &PgPool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        sqlx::query(
+            "select pg_terminate_backend(pid) from pg_stat_activity
+              where datname = current_database() and pid <> pg_backend_pid()
+                and state like 'idle in transaction%'",
+        )
+        .execute(pool)
+        .await
+        .unwrap();
+        let (open,): (i64,) = sqlx::query_as(
+            "select count(*) from pg_stat_activity
+              where datname = current_database() and pid <> pg_backend_pid()
+                and (backend_xid is not null or state like 'idle in transaction%')",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        if open == 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "transactions left open"
+        );
+    }
+}
+
+#[sqlx::test]
+async fn a_crash_between_the_approval_and_the_ticket_update_updates_the_ticket_exactly_once(
+    pool: PgPool,
+) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let req = app.user("req@example.com", "requester").await;
+    let agent = app.user("agent@example.com", "agent").await;
+    let boss = app.user("boss@example.com", "manager").await;
+    let id = app.ticket(&req, "Migrate the mail server").await["id"]
+        .as_i64()
+        .unwrap();
+    let a = request(&app, &agent, id, vec![step("Manager", &[&boss], "any")]).await;
+    app.settle().await;
+    assert_eq!(recorded(&pool, id).await, vec!["pending"]);
+
+    // The server dies: its projection workers (and the process manager) are gone, and so
+    // are their connections with any transaction they had open...
+    app.state.runtime.as_ref().unwrap().abort();
+    end_orphaned_transactions(&pool).await;
+    // ...right after the decision committed, before anything touched the ticket.
+    let approval_id = a["id"].as_str().unwrap().to_string();
+    app.state
+        .approvals
+        .execute(
+            &approval_id,
+            None,
+            metadata(Some(boss.id), &RequestInfo::default()),
+            |_| ApprovalCommand::Decide {
+                approver_id: boss.id,
+                decision: Decision::Approve,
+                comment: None,
+                at: Utc::now(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(recorded(&pool, id).await, vec!["pending"]);
+
+    // A second crash: the process manager updates the ticket, then dies before its
+    // checkpoint commits (its transaction is rolled back).
+    let saga = ticketd::saga::ApprovalSaga::new(pool.clone());
+    let mut conn = pool.acquire().await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let events = loop {
+        let mut tx = conn.begin().await.unwrap();
+        let (from, _) =
+            projections::runtime::load_checkpoint(&mut tx, ticketd::saga::ApprovalSaga::NAME, true)
+                .await
+                .unwrap()
+                .unwrap();
+        let events = projections::log::read_after(&mut tx, from, 500)
+            .await
+            .unwrap();
+        // The tail waits for every older transaction of the cluster to end.
+        if events.iter().any(|e| e.event_type == "ApprovalGranted") {
+            saga.apply(&mut tx, &events, &Tables::live()).await.unwrap();
+            tx.rollback().await.unwrap();
+            break events;
+        }
+        tx.rollback().await.unwrap();
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the decision never became visible"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    drop(conn);
+    assert_eq!(recorded(&pool, id).await, vec!["pending", "approved"]);
+    let events_before = ticket_events(&pool).await;
+
+    // Restart: the batch runs again and finds the ticket up to date.
+    let rt = Runtime::new(
+        pool.clone(),
+        ticketd::startup::all_projections(&pool),
+        RuntimeConfig::default(),
+    )
+    .start()
+    .await
+    .unwrap();
+    app.settle().await;
+    assert_eq!(
+        recorded(&pool, id).await,
+        vec!["pending", "approved"],
+        "updated exactly once"
+    );
+    let (saga_at,): (i64,) = sqlx::query_as(
+        "select last_position from projection_checkpoints where projection = 'approval_saga'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(saga_at >= events.last().unwrap().global_position);
+
+    // A replay from the very start issues nothing either.
+    sqlx::query(
+        "update projection_checkpoints set last_txid = '0', last_position = 0 where projection = 'approval_saga'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    rt.wake();
+    app.settle().await;
+    assert_eq!(ticket_events(&pool).await, events_before);
+    assert_eq!(recorded(&pool, id).await, vec!["pending", "approved"]);
+    assert_eq!(
+        move_ticket(&app, &agent, id, "in_progress").await.status(),
+        StatusCode::OK
+    );
+    rt.shutdown().await;
+}
+
+/// Every row of the approval read models and the ticket states, in a stable order.
+async fn approval_snapshot(pool: &PgPool) -> (Vec<Value>, Vec<Value>, Vec<Value>) {
+    let approvals: Vec<(Value,)> =
+        sqlx::query_as("select to_jsonb(a) from rm_approvals a order by id")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    let inbox: Vec<(Value,)> =
+        sqlx::query_as("select to_jsonb(i) from rm_approval_inbox i order by user_id, approval_id")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    let tickets: Vec<(Value,)> = sqlx::query_as(
+        "select jsonb_build_object('id', id, 'status', status, 'approval_status', approval_status, 'version', version)
+           from rm_tickets order by id",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let unpack = |v: Vec<(Value,)>| v.into_iter().map(|(x,)| x).collect::<Vec<_>>();
+    (unpack(approvals), unpack(inbox), unpack(tickets))
+}
+
+#[sqlx::test]
+async fn a_rebuild_reproduces_the_same_ticket_states_and_approval_rows(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let req = app.user("req@example.com", "requester").await;
+    let agent = app.user("agent@example.com", "agent").await;
+    let m1 = app.user("m1@example.com", "manager").await;
+    let m2 = app.user("m2@example.com", "manager").await;
+    let deputy = app.user("deputy@example.com", "manager").await;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        ids.push(
+            app.ticket(&req, &format!("Change {i}")).await["id"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    // approved; rejected then approved again; cancelled; pending with a delegation;
+    // mid-way through two steps; untouched.
+    let a0 = request(&app, &agent, ids[0], vec![step("M", &[&m1], "any")]).await;
+    json_of(decide(&app, &m1, &a0, "approve").await, StatusCode::OK).await;
+    let a1 = request(&app, &agent, ids[1], vec![step("M", &[&m1, &m2], "all")]).await;
+    json_of(decide(&app, &m2, &a1, "reject").await, StatusCode::OK).await;
+    let a1b = request(&app, &agent, ids[1], vec![quorum("M", &[&m1, &m2], 1)]).await;
+    json_of(decide(&app, &m1, &a1b, "approve").await, StatusCode::OK).await;
+    let a2 = request(&app, &agent, ids[2], vec![step("M", &[&m1], "any")]).await;
+    json_of(cancel(&app, &req, &a2).await, StatusCode::OK).await;
+    let a3 = request(&app, &agent, ids[3], vec![step("M", &[&m1, &m2], "all")]).await;
+    json_of(delegate(&app, &m1, &a3, &deputy).await, StatusCode::OK).await;
+    let a4 = request(
+        &app,
+        &agent,
+        ids[4],
+        vec![step("M", &[&m1], "any"), step("B", &[&m2, &deputy], "all")],
+    )
+    .await;
+    json_of(decide(&app, &m1, &a4, "approve").await, StatusCode::OK).await;
+    json_of(decide(&app, &deputy, &a4, "approve").await, StatusCode::OK).await;
+    app.settle().await;
+    for id in [ids[0], ids[1], ids[2]] {
+        json_of(
+            move_ticket(&app, &agent, id, "in_progress").await,
+            StatusCode::OK,
+        )
+        .await;
+    }
+    app.settle().await;
+
+    let before = approval_snapshot(&pool).await;
+    assert_eq!(before.0.len(), 6);
+    assert_eq!(before.1.len(), 3, "m2 and deputy on a3, m2 on a4");
+    let states: Vec<&str> = before
+        .2
+        .iter()
+        .map(|t| t["approval_status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            "approved",
+            "approved",
+            "cancelled",
+            "pending",
+            "pending",
+            "none"
+        ]
+    );
+    let events_before = ticket_events(&pool).await;
+
+    for projection in ticketd::startup::all_projections(&pool) {
+        let report = projections::rebuild::rebuild(&pool, projection.as_ref(), 7)
+            .await
+            .unwrap();
+        assert!(report.events > 0, "{}", projection.name());
+    }
+    app.settle().await;
+    let after = approval_snapshot(&pool).await;
+    assert_eq!(before.0, after.0, "rm_approvals");
+    assert_eq!(before.1, after.1, "rm_approval_inbox");
+    assert_eq!(before.2, after.2, "ticket states");
+    assert_eq!(
+        ticket_events(&pool).await,
+        events_before,
+        "the replayed process manager issued nothing"
+    );
+    // And the live workers keep going on the swapped-in tables.
+    json_of(decide(&app, &m2, &a4, "approve").await, StatusCode::OK).await;
+    app.settle().await;
+    let (status,): (String,) =
+        sqlx::query_as("select approval_status from rm_tickets where id = $1")
+            .bind(ids[4])
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(status, "approved");
+}
