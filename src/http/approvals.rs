@@ -649,7 +649,7 @@ async fn list_approvals(
         conds.push(format!("i.user_id = {p}"));
         (
             "rm_approval_inbox i join rm_approvals a on a.id = i.approval_id",
-            "i.since desc, a.id desc",
+            "i.since desc, i.approval_id",
         )
     } else {
         if !user.is_staff() {
