@@ -1,7 +1,7 @@
 import { createTestingPinia } from '@pinia/testing'
 import { flushPromises, mount } from '@vue/test-utils'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { createMemoryHistory, createRouter, type Router } from 'vue-router'
+import { createMemoryHistory, createRouter } from 'vue-router'
 import { useTicketsStore } from '@/stores/tickets'
 import TicketListView from '../TicketListView.vue'
 
@@ -10,7 +10,7 @@ vi.mock('@/services', () => ({
   userApiService: { listUsers: vi.fn().mockResolvedValue({ items: [], total: 0, page: 1, size: 20, pages: 0 }), getUser: vi.fn() },
 }))
 
-async function setup(path: string): Promise<{ router: Router; store: ReturnType<typeof useTicketsStore> }> {
+async function setup(path: string) {
   const router = createRouter({
     history: createMemoryHistory(),
     routes: [
@@ -27,9 +27,9 @@ async function setup(path: string): Promise<{ router: Router; store: ReturnType<
     },
   })
   await router.push(path)
-  mount(TicketListView, { global: { plugins: [router, pinia] } })
+  const wrapper = mount(TicketListView, { global: { plugins: [router, pinia] } })
   await flushPromises()
-  return { router, store: useTicketsStore() }
+  return { router, wrapper, store: useTicketsStore() }
 }
 
 describe('TicketListView keeps search, filters, sort and page in the URL', () => {
@@ -50,15 +50,23 @@ describe('TicketListView keeps search, filters, sort and page in the URL', () =>
   })
 
   it('puts typed search text into the URL after a pause, back on page 1', async () => {
-    const { router, store } = await setup('/tickets?page=3')
-    const input = document.querySelector<HTMLInputElement>('#ticket-search') ?? null
-    // mount() did not attach to the document: find the input through the router's view instead
-    expect(input).toBeNull()
-    const wrapper = mount(TicketListView, { global: { plugins: [router, (store as unknown as { _p: never })._p] } })
+    const { router, wrapper, store } = await setup('/tickets?page=3&status=open')
     await wrapper.find('#ticket-search').setValue('print')
+    expect(router.currentRoute.value.query).toEqual({ page: '3', status: 'open' }) // not yet
     vi.advanceTimersByTime(350)
     await flushPromises()
-    expect(router.currentRoute.value.query).toEqual({ q: 'print' })
-    expect(store.fetchTickets).toHaveBeenLastCalledWith({ q: 'print' }, { page: 1, size: 20 })
+    expect(router.currentRoute.value.query).toEqual({ q: 'print', status: 'open' })
+    expect(store.fetchTickets).toHaveBeenLastCalledWith({ q: 'print', status: 'open' }, { page: 1, size: 20 })
+  })
+
+  it('Back restores the earlier search text', async () => {
+    const { router, wrapper } = await setup('/tickets?q=first')
+    await router.push('/tickets?q=second')
+    await flushPromises()
+    expect((wrapper.find('#ticket-search').element as HTMLInputElement).value).toBe('second')
+    router.back()
+    await vi.waitFor(() => expect(router.currentRoute.value.query.q).toBe('first'))
+    await flushPromises()
+    expect((wrapper.find('#ticket-search').element as HTMLInputElement).value).toBe('first')
   })
 })
