@@ -1,5 +1,6 @@
 -- wrk script: POST a ticket with the bearer token from $TOKEN.
 wrk.method = "POST"
+wrk.path = "/api/v1/tickets/"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
 wrk.body = '{"title":"Load test ticket","description":"created by wrk","priority":"medium","type":"issue"}'

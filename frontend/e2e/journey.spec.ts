@@ -63,7 +63,10 @@ async function evidence(page: Page, name: string): Promise<void> {
   expect.soft(found.map((f) => `${f.id}: ${f.nodes.join(', ')}`), `axe serious/critical on ${name}`).toEqual([])
 }
 
+const signedIn = new Map<Page, string>()
+
 async function signIn(page: Page, email: string): Promise<void> {
+  signedIn.set(page, email)
   await page.goto('/login')
   await page.getByLabel('Email').fill(email)
   await page.getByLabel('Password').fill(password)
@@ -71,10 +74,16 @@ async function signIn(page: Page, email: string): Promise<void> {
   await page.waitForURL(/\/tickets/)
 }
 
+/** Signs in unless this page already is (so a step still runs when an earlier one failed). */
+async function ensureSignedIn(page: Page, email: string): Promise<void> {
+  if (signedIn.get(page) !== email) await signIn(page, email)
+}
+
 /** Choose `option` in the Element Plus select named `label`, typing `search` first if given. */
 async function choose(page: Page, label: string, option: string | RegExp, search?: string): Promise<void> {
   const box = page.getByRole('combobox', { name: label })
-  await box.click()
+  // Element Plus lays the selected value over its input: click the select's box, as a user does.
+  await box.locator('xpath=ancestor::div[contains(concat(" ", @class, " "), " el-select__wrapper ")][1]').click()
   if (search) await box.pressSequentially(search, { delay: 20 })
   await page.getByRole('option', { name: option }).locator('visible=true').first().click()
 }
@@ -128,6 +137,7 @@ describe.sequential('ticketd journey', () => {
     await evidence(page, '02-register')
     await page.getByRole('button', { name: 'Create account' }).click()
     await page.waitForURL(/\/tickets(\?|$)/)
+    signedIn.set(page, requester.email)
     await evidence(page, '03-ticket-list-requester')
 
     await page.getByRole('link', { name: 'New ticket' }).first().click()
@@ -184,7 +194,8 @@ describe.sequential('ticketd journey', () => {
 
   it('the agent finds the ticket by search', async () => {
     const page = agentPage
-    await signIn(page, agent.email)
+    await ensureSignedIn(page, agent.email)
+    await page.goto('/tickets')
     await page.locator('#ticket-search').fill(keyword)
     await page.waitForURL(new RegExp(`[?&]q=${keyword}`))
     const row = page.getByRole('link', { name: new RegExp(keyword) })
@@ -200,15 +211,18 @@ describe.sequential('ticketd journey', () => {
 
   it('the agent writes an internal note and a public reply', async () => {
     const page = agentPage
+    await ensureSignedIn(page, agent.email)
     await openTicket(page, ticketId)
     const composer = page.locator('.new-comment')
     await composer.getByLabel('Add a comment').fill(noteText)
+    const internal = composer.getByRole('switch', { name: 'Internal note' })
     await composer.locator('label', { hasText: 'Internal note' }).click()
-    await expect(await composer.getByRole('switch', { name: 'Internal note' }).isChecked()).toBe(true)
+    await expect.poll(() => internal.getAttribute('aria-checked')).toBe('true')
     await composer.getByRole('button', { name: 'Post' }).click()
     await expect.poll(() => page.locator('.comment.internal', { hasText: noteText }).count()).toBe(1)
 
     await composer.locator('label', { hasText: 'Internal note' }).click()
+    await expect.poll(() => internal.getAttribute('aria-checked')).toBe('false')
     await composer.getByLabel('Add a comment').fill(replyText)
     await composer.getByRole('button', { name: 'Post' }).click()
     await expect.poll(() => page.locator('.comment:not(.internal)', { hasText: replyText }).count()).toBe(1)
@@ -216,6 +230,8 @@ describe.sequential('ticketd journey', () => {
 
   it('the agent assigns the ticket and moves it through its statuses', async () => {
     const page = agentPage
+    await ensureSignedIn(page, agent.email)
+    await openTicket(page, ticketId)
     await page.getByRole('button', { name: 'Assign to me' }).click()
     await expect.poll(() => page.getByTestId('assignee-name').textContent()).toContain(agent.name)
     const moves: Array<[string, string]> = [
@@ -236,6 +252,7 @@ describe.sequential('ticketd journey', () => {
 
   it('the requester sees the public reply and not the internal note', async () => {
     const page = requesterPage
+    await ensureSignedIn(page, requester.email)
     await openTicket(page, ticketId)
     await expect.poll(() => page.getByText(replyText).count(), { timeout: 15_000 }).toBe(1)
     expect(await page.getByText(noteText).count()).toBe(0)
@@ -245,6 +262,7 @@ describe.sequential('ticketd journey', () => {
 
   it('a change request cannot start until the manager approves it from the inbox', async () => {
     const page = agentPage
+    await ensureSignedIn(page, agent.email)
     await page.goto('/tickets/new')
     await page.getByLabel('Title').fill(`Upgrade the ${keyword} firewall`)
     await page.getByLabel('Description').fill('Firmware 9.2 fixes the VPN drops. Needs a maintenance window.')
@@ -269,7 +287,7 @@ describe.sequential('ticketd journey', () => {
     expect(refused.status).toBe(409)
 
     // The manager approves it from the inbox.
-    await signIn(managerPage, manager.email)
+    await ensureSignedIn(managerPage, manager.email)
     await managerPage.getByRole('link', { name: 'Approvals' }).click()
     const card = managerPage.locator('.approval', { has: managerPage.getByRole('link', { name: `TKT-${changeId}` }) })
     await expect.poll(() => card.count(), { timeout: 15_000 }).toBe(1)
@@ -290,6 +308,7 @@ describe.sequential('ticketd journey', () => {
 
   it('the dashboard counts it and exports CSV', async () => {
     const page = managerPage
+    await ensureSignedIn(page, manager.email)
     await page.getByRole('link', { name: 'Dashboard' }).click()
     await page.waitForURL(/\/dashboard/)
     await expect.poll(async () => Number((await page.getByTestId('kpi-total').locator('.kpi-value').textContent()) ?? 0), { timeout: 20_000 }).toBeGreaterThanOrEqual(2)
@@ -307,6 +326,7 @@ describe.sequential('ticketd journey', () => {
 
   it('the history shows every step, and the ticket can be viewed as of an earlier time', async () => {
     const page = agentPage
+    await ensureSignedIn(page, agent.email)
     await openTicket(page, ticketId)
     const entries = page.getByTestId('history').locator(':scope > li')
     await expect.poll(() => entries.count(), { timeout: 15_000 }).toBeGreaterThanOrEqual(8)
@@ -324,9 +344,10 @@ describe.sequential('ticketd journey', () => {
 
   it('notifications and profile', async () => {
     const page = requesterPage
+    await ensureSignedIn(page, requester.email)
     await page.goto('/notifications')
     await expect.poll(() => page.getByRole('heading', { name: 'Notifications' }).count()).toBe(1)
-    await expect.poll(() => page.getByTestId('stream-state').textContent(), { timeout: 10_000 }).toMatch(/Live/)
+    await expect.poll(() => page.getByTestId('stream-state').textContent(), { timeout: 10_000 }).toMatch(/^Live:/)
     await evidence(page, '16-notifications')
     await page.goto('/profile')
     await expect.poll(() => page.getByRole('heading', { name: 'Profile' }).count()).toBe(1)

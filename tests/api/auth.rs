@@ -281,3 +281,38 @@ async fn only_admins_create_users_with_roles(pool: PgPool) {
     let body = json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(body["detail"][0]["loc"], json!(["body", "role"]));
 }
+
+#[sqlx::test]
+async fn one_address_trying_many_accounts_is_throttled(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.user("victim@example.com", "requester").await;
+    let mut throttled_at = None;
+    for i in 0..25 {
+        let r = app
+            .request(Method::POST, "/api/v1/auth/login", None)
+            .json(
+                &json!({"email": format!("guess{i}@example.com"), "password": "not the password"}),
+            )
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            throttled_at = Some(i);
+            break;
+        }
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        throttled_at,
+        Some(20),
+        "the 21st failure from one address is refused"
+    );
+    // The address is locked for every account, even with the right password.
+    let r = app
+        .request(Method::POST, "/api/v1/auth/login", None)
+        .json(&json!({"email": "victim@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+}

@@ -349,6 +349,16 @@ async fn a_rebuilt_read_model_is_row_for_row_identical_to_the_incremental_one(po
     assert!(events > 3000, "a few thousand commands ({events} events)");
     app.settle().await;
     let before = snapshot(&pool).await;
+    let indexes = || async {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "select indexdef from pg_indexes where tablename in ('rm_tickets', 'rm_ticket_counts', 'rm_search_words') order by 1",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        rows
+    };
+    let indexes_before = indexes().await;
     let projection = Arc::new(projections::tickets::TicketsProjection);
     let report = projections::rebuild::rebuild(&pool, projection.as_ref(), 500)
         .await
@@ -357,6 +367,16 @@ async fn a_rebuilt_read_model_is_row_for_row_identical_to_the_incremental_one(po
     let after = snapshot(&pool).await;
     assert_eq!(before.0.len(), after.0.len());
     assert_eq!(before, after);
+    assert_eq!(
+        indexes_before,
+        indexes().await,
+        "the same indexes under the same names"
+    );
+    // A second rebuild works the same way.
+    projections::rebuild::rebuild(&pool, projection.as_ref(), 500)
+        .await
+        .unwrap();
+    assert_eq!(before, snapshot(&pool).await);
     // The API keeps serving from the swapped-in table, and the live worker continues.
     app.ticket(&agent, "after the rebuild").await;
     app.settle().await;
