@@ -425,15 +425,6 @@ async fn run_worker(
         tracing::info!(projection = name, "became leader");
         set_status(&worker, |s| s.leader = true);
         let mut last_lock_check = tokio::time::Instant::now();
-        let mut work_conn = match pool.acquire().await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(projection = name, error = %e, "no connection");
-                set_status(&worker, |s| s.leader = false);
-                sleep_or_stop(&mut stop, backoff).await;
-                continue;
-            }
-        };
         loop {
             if *stop.borrow() {
                 let _ = sqlx::query("select pg_advisory_unlock($1)")
@@ -458,15 +449,21 @@ async fn run_worker(
                     continue 'leadership;
                 }
             }
-            match apply_batch(
-                &mut work_conn,
-                worker.projection.as_ref(),
-                name,
-                &Tables::live(),
-                config.batch_size,
-            )
-            .await
-            {
+            // A pool connection per batch: idle projections hold none.
+            let result = match pool.acquire().await {
+                Ok(mut conn) => {
+                    apply_batch(
+                        &mut conn,
+                        worker.projection.as_ref(),
+                        name,
+                        &Tables::live(),
+                        config.batch_size,
+                    )
+                    .await
+                }
+                Err(e) => Err(ApplyError::Transient(e)),
+            };
+            match result {
                 Ok((n, at)) => {
                     backoff = Duration::from_millis(100);
                     worker.checkpoint.send_replace(at);
@@ -496,11 +493,6 @@ async fn run_worker(
                         continue;
                     }
                     backoff = (backoff * 2).min(config.max_backoff);
-                    // The connection may be broken: take a fresh one.
-                    match pool.acquire().await {
-                        Ok(c) => work_conn = c,
-                        Err(_) => continue 'leadership,
-                    }
                 }
                 Err(poison @ ApplyError::Poison { .. }) => {
                     let text = poison.to_string();

@@ -67,6 +67,12 @@ impl TestApp {
     /// Starts a server with the given configuration.
     pub async fn spawn_with(pool: PgPool, config: Config) -> TestApp {
         LazyLock::force(&TRACING);
+        // `#[sqlx::test]` pools are small; the server gets a pool of its own size.
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(config.db_pool.max(16))
+            .connect(&url_of(&pool))
+            .await
+            .expect("server pool");
         let state = ticketd::startup::build_state(config, pool.clone(), true)
             .await
             .expect("state");

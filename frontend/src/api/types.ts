@@ -185,13 +185,22 @@ export interface ApprovalDecision {
   decided_at: string
 }
 
+export interface ApprovalDelegation {
+  from_user_id: number
+  to_user_id: number
+  comment: string | null
+  at: string
+}
+
 export interface ApprovalStep {
   name: string
   rule: ApprovalRule
+  /** The effective approvers: a delegator is replaced in place by their delegate. */
   approver_ids: number[]
   min_approvals?: number | null
-  status: string
+  status: 'waiting' | 'pending' | 'approved' | 'rejected' | 'cancelled' | string
   decisions: ApprovalDecision[]
+  delegations?: ApprovalDelegation[]
 }
 
 export interface Approval {
@@ -202,7 +211,11 @@ export interface Approval {
   steps: ApprovalStep[]
   requested_by: number
   reason?: string | null
+  /** Who may decide now. */
+  waiting_on?: number[]
+  version?: number
   created_at: string
+  updated_at?: string
 }
 
 export interface ApprovalStepCreate {
