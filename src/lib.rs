@@ -15,5 +15,6 @@ pub mod read;
 pub mod seed;
 pub mod startup;
 pub mod state;
+pub mod storage;
 pub mod telemetry;
 pub mod users;

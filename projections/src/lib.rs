@@ -1,6 +1,8 @@
 //! The read side of ticketd: a gap-free tailer of the event log with checkpoints
 //! (`runtime`), rebuilds into shadow tables (`rebuild`), and the read models.
 
+pub mod attachments;
+pub mod comments;
 pub mod log;
 pub mod rebuild;
 pub mod runtime;
