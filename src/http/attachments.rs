@@ -511,12 +511,21 @@ async fn load_attachment(
     user: &AuthUser,
     id: Uuid,
 ) -> Result<Attachment, ApiError> {
-    let row: Option<Attachment> = sqlx::query_as(&format!(
-        "select {COLUMNS} from rm_attachments where id = $1 and not removed"
-    ))
-    .bind(id)
-    .fetch_optional(&state.pool)
-    .await?;
+    let query = format!("select {COLUMNS} from rm_attachments where id = $1 and not removed");
+    let mut row: Option<Attachment> = sqlx::query_as(&query)
+        .bind(id)
+        .fetch_optional(&state.pool)
+        .await?;
+    if row.is_none() {
+        // Perhaps just uploaded without its consistency token: catch up once, look again.
+        let name = projections::attachments::AttachmentsProjection::NAME;
+        if crate::storage::catch_up(&state.pool, name, std::time::Duration::from_secs(2)).await {
+            row = sqlx::query_as(&query)
+                .bind(id)
+                .fetch_optional(&state.pool)
+                .await?;
+        }
+    }
     let row = row.ok_or_else(|| ApiError::not_found("Attachment"))?;
     load_visible(state, user, row.ticket_id)
         .await

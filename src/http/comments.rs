@@ -41,6 +41,8 @@ use crate::state::AppState;
 
 /// The most mentions recorded on one comment.
 const MAX_MENTIONS: usize = 20;
+/// How long a lookup that misses waits for the read model to catch up.
+const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(2);
 /// The longest comment, in characters.
 const MAX_CONTENT: usize = 20_000;
 
@@ -206,12 +208,21 @@ async fn resolve_mentions(
 
 /// A comment the caller may see, from the read model; 404 otherwise.
 async fn load_comment(state: &AppState, user: &AuthUser, id: Uuid) -> Result<Comment, ApiError> {
-    let comment: Option<Comment> = sqlx::query_as(&format!(
-        "select {COLUMNS} from rm_comments where id = $1 and not deleted"
-    ))
-    .bind(id)
-    .fetch_optional(&state.pool)
-    .await?;
+    let query = format!("select {COLUMNS} from rm_comments where id = $1 and not deleted");
+    let mut comment: Option<Comment> = sqlx::query_as(&query)
+        .bind(id)
+        .fetch_optional(&state.pool)
+        .await?;
+    if comment.is_none() {
+        // Perhaps just written without its consistency token: catch up once and look again.
+        let name = projections::comments::CommentsProjection::NAME;
+        if crate::storage::catch_up(&state.pool, name, CATCH_UP).await {
+            comment = sqlx::query_as(&query)
+                .bind(id)
+                .fetch_optional(&state.pool)
+                .await?;
+        }
+    }
     let comment = comment.ok_or_else(|| ApiError::not_found("Comment"))?;
     // 404 on tickets that are not theirs, and on internal notes.
     load_visible(state, user, comment.ticket_id)
