@@ -170,10 +170,10 @@ async fn apply_comments(
                 created.insert(*comment_id);
             }
             TicketEvent::CommentEdited { comment_id, .. }
-            | TicketEvent::CommentDeleted { comment_id, .. } => {
-                if !created.contains(comment_id) {
-                    wanted.push(*comment_id);
-                }
+            | TicketEvent::CommentDeleted { comment_id, .. }
+                if !created.contains(comment_id) =>
+            {
+                wanted.push(*comment_id);
             }
             _ => {}
         }

@@ -125,6 +125,29 @@ async fn download(app: &TestApp, user: &TestUser, id: &str) -> Response {
         .await
 }
 
+/// A GET that sends a consistency token, retrying while the answer is 503 (as the
+/// contract asks clients to; a busy test machine can lag more than the 2 s wait).
+async fn get_with_token(
+    app: &TestApp,
+    user: &TestUser,
+    path: &str,
+    token: &reqwest::header::HeaderValue,
+) -> Response {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = app
+            .request(Method::GET, path, Some(&user.token))
+            .header("x-consistency-token", token.clone())
+            .send()
+            .await
+            .expect("get");
+        if r.status() != StatusCode::SERVICE_UNAVAILABLE || Instant::now() > deadline {
+            return r;
+        }
+        assert!(r.headers().get("retry-after").is_some());
+    }
+}
+
 async fn ticket_of(app: &TestApp, user: &TestUser) -> i64 {
     app.ticket(user, "Files").await["id"].as_i64().expect("id")
 }
@@ -141,11 +164,18 @@ async fn uploads_of_zero_one_and_limit_bytes_are_kept_and_limit_plus_one_is_refu
 
     for size in [0usize, 1, 1024] {
         let content: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
-        let a = uploaded(&app, &req, ticket, &format!("f{size}.bin"), &content).await;
+        let r = upload(&app, &req, ticket, &format!("f{size}.bin"), &content).await;
+        let token = r.headers()["x-consistency-token"].clone();
+        let a = json_of(r, StatusCode::CREATED).await;
         assert_eq!(a["size"], size as i64);
         assert_eq!(a["sha256"], sha_hex(&content));
         assert_eq!(a["uploaded_by"], req.id);
-        let r = download(&app, &req, a["id"].as_str().expect("id")).await;
+        // Read-your-writes: the token makes the download wait for the read model.
+        let path = format!(
+            "/api/v1/attachments/{}/download",
+            a["id"].as_str().expect("id")
+        );
+        let r = get_with_token(&app, &req, &path, &token).await;
         assert_eq!(r.status(), StatusCode::OK);
         let bytes = r.bytes().await.expect("bytes");
         assert_eq!(
@@ -214,9 +244,13 @@ async fn hostile_file_names_come_back_safe(pool: PgPool) {
         ),
         (format!("filename=\"{long}\"").into_bytes(), ""),
     ];
+    let mut stored = Vec::new();
     for (params, expected) in cases {
         let r = upload_raw(&app, &req, ticket, &params, b"content").await;
-        let a = json_of(r, StatusCode::CREATED).await;
+        stored.push((params, expected, json_of(r, StatusCode::CREATED).await));
+    }
+    app.settle().await;
+    for (params, expected, a) in stored {
         let name = a["filename"].as_str().expect("filename").to_string();
         if expected.is_empty() {
             assert_eq!(name.chars().count(), 200);
@@ -322,6 +356,7 @@ async fn two_uploads_of_the_same_bytes_share_one_blob_that_outlives_the_first_de
         files_under(&dir).len() == 1
     })
     .await;
+    app.settle().await;
 
     let (a_id, b_id) = (a["id"].as_str().expect("id"), b["id"].as_str().expect("id"));
     let r = app
@@ -354,6 +389,7 @@ async fn two_uploads_of_the_same_bytes_share_one_blob_that_outlives_the_first_de
     .await;
     // Uploading the same bytes again stores them again.
     let c = uploaded(&app, &req, ticket, "again.pdf", &content).await;
+    app.settle().await;
     let r = download(&app, &req, c["id"].as_str().expect("id")).await;
     assert_eq!(sha_hex(&r.bytes().await.expect("bytes")), sha_hex(&content));
 }
