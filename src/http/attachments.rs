@@ -74,7 +74,6 @@ pub struct Attachment {
 
 /// The multipart body of `POST /attachments` (for the OpenAPI document).
 #[derive(Debug, ToSchema)]
-#[allow(dead_code)]
 pub struct AttachmentUpload {
     pub ticket_id: i64,
     #[schema(value_type = String, format = Binary)]

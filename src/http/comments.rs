@@ -283,6 +283,7 @@ async fn create_comment(
         }
     }
     let mentions = resolve_mentions(&state.pool, &body.content, body.is_internal, &ticket).await?;
+    let at = Utc::now();
     let comment = Comment {
         id: Uuid::new_v4(),
         ticket_id: body.ticket_id,
@@ -292,8 +293,8 @@ async fn create_comment(
         parent_id: body.parent_id,
         mentions,
         edited: false,
-        created_at: Utc::now(),
-        updated_at: Utc::now(),
+        created_at: at,
+        updated_at: at,
     };
     let committed: Committed<Ticket> = state
         .tickets
