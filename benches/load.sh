@@ -8,14 +8,15 @@ cd "$(dirname "$0")/.."
 mode=${1:-create}
 n=${2:-1000000}
 PGURL=${PGURL:-postgres://postgres@127.0.0.1:5432}
-DB="$PGURL/ticketd_bench"
+BENCH_DB=${BENCH_DB:-ticketd_bench}
+DB="$PGURL/$BENCH_DB"
 PORT=18080
 BASE="http://127.0.0.1:$PORT"
 cargo build --release --bin ticketd >/dev/null
 BIN=target/release/ticketd
 
 if [ "$mode" = create ] || [ "${KEEP_DB:-0}" != 1 ]; then
-  psql -X -q "$PGURL/postgres" -c 'drop database if exists ticketd_bench' >/dev/null
+  psql -X -q "$PGURL/postgres" -c 'drop database if exists $BENCH_DB' >/dev/null
 fi
 export DATABASE_URL=$DB SECRET_KEY=bench-secret-key-0123456789abcdefghijklmnop
 $BIN migrate >/dev/null 2>&1

@@ -17,5 +17,6 @@ pub mod saga;
 pub mod seed;
 pub mod startup;
 pub mod state;
+pub mod storage;
 pub mod telemetry;
 pub mod users;

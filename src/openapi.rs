@@ -11,7 +11,9 @@ use utoipa::{Modify, OpenApi};
     modifiers(&BearerAuth),
     components(schemas(crate::error::ErrorBody, crate::error::ValidationErrorBody, crate::error::FieldError)),
     tags(
+        (name = "attachments", description = "Files on tickets: upload, download, remove"),
         (name = "auth", description = "Sign-in, tokens and profile"),
+        (name = "comments", description = "Ticket conversations, replies and internal notes"),
         (name = "tickets", description = "Tickets: commands, list and search"),
         (name = "users", description = "User management"),
         (name = "approvals", description = "Approvals: requests, decisions, delegation, the inbox and the change request policy"),

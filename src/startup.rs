@@ -17,6 +17,8 @@ use crate::state::{App, AppState};
 pub fn all_projections(pool: &PgPool) -> Vec<Arc<dyn projections::Projection>> {
     vec![
         Arc::new(projections::tickets::TicketsProjection),
+        Arc::new(projections::comments::CommentsProjection),
+        Arc::new(projections::attachments::AttachmentsProjection),
         Arc::new(projections::approvals::ApprovalsProjection),
         Arc::new(crate::saga::ApprovalSaga::new(pool.clone())),
     ]
@@ -64,6 +66,14 @@ pub async fn build_state(config: Config, pool: PgPool, run_projections: bool) ->
         tickets.set_runtime(rt.clone());
         approvals.set_runtime(rt.clone());
     }
+    let storage = Arc::new(crate::storage::Storage::from_env(&config.data_dir)?);
+    if run_projections {
+        tokio::spawn(
+            storage
+                .clone()
+                .run_collector(pool.clone(), std::time::Duration::from_secs(600)),
+        );
+    }
     let dummy_hash = crate::auth::hash_password(uuid::Uuid::new_v4().to_string()).await?;
     Ok(AppState(Arc::new(App {
         pool,
@@ -72,6 +82,7 @@ pub async fn build_state(config: Config, pool: PgPool, run_projections: bool) ->
         tickets,
         approvals,
         runtime,
+        storage,
         dummy_hash,
     })))
 }

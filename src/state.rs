@@ -20,6 +20,8 @@ pub struct App {
     pub tickets: Executor<Ticket>,
     pub approvals: Executor<Approval>,
     pub runtime: Option<RuntimeHandle>,
+    /// Attachment blobs (local directory or S3-compatible bucket).
+    pub storage: Arc<crate::storage::Storage>,
     /// An argon2 hash of a random password, verified for unknown emails (equal timing).
     pub dummy_hash: String,
 }

@@ -2,6 +2,8 @@
 //! (`runtime`), rebuilds into shadow tables (`rebuild`), and the read models.
 
 pub mod approvals;
+pub mod attachments;
+pub mod comments;
 pub mod log;
 pub mod rebuild;
 pub mod runtime;

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgConnection};
+use uuid::Uuid;
 
 use crate::log::StoredEvent;
 use crate::runtime::{ApplyError, Projection, Tables};
@@ -35,10 +36,20 @@ pub struct TicketRow {
     pub comment_count: i32,
     pub attachment_count: i32,
     pub public_comments: String,
+    /// Each live public comment's text in thread order; `public_comments` is their join.
+    #[sqlx(json)]
+    pub public_comment_texts: Vec<CommentText>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub first_response_at: Option<DateTime<Utc>>,
+}
+
+/// One public comment's part of a ticket's search document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommentText {
+    pub id: Uuid,
+    pub text: String,
 }
 
 /// The sort rank of a priority (low 0 .. critical 3).
@@ -54,7 +65,8 @@ pub fn priority_rank(p: Priority) -> i16 {
 /// Columns of `rm_tickets` in the order of `TicketRow` (the generated `search` excluded).
 pub const TICKET_COLUMNS: &str = "id, title, description, status, priority, priority_rank, type, \
     requester_id, assignee_id, tags, item_ids, approval_status, version, deleted, comment_count, \
-    attachment_count, public_comments, created_at, updated_at, resolved_at, first_response_at";
+    attachment_count, public_comments, public_comment_texts, created_at, updated_at, resolved_at, \
+    first_response_at";
 
 /// The `tickets` projection.
 pub struct TicketsProjection;
@@ -104,6 +116,7 @@ pub fn fold(row: Option<TicketRow>, event: &TicketEvent, sequence: i64) -> Optio
             comment_count: 0,
             attachment_count: 0,
             public_comments: String::new(),
+            public_comment_texts: Vec::new(),
             created_at: *at,
             updated_at: *at,
             resolved_at: None,
@@ -151,32 +164,59 @@ pub fn fold(row: Option<TicketRow>, event: &TicketEvent, sequence: i64) -> Optio
             row.status = TicketStatus::Cancelled.as_str().into();
             row.deleted = true;
         }
+        // Internal notes never enter the search document.
         TicketEvent::CommentAdded {
+            comment_id,
             is_internal,
             content,
             ..
         } => {
             if !is_internal {
                 row.comment_count += 1;
-                if !row.public_comments.is_empty() {
-                    row.public_comments.push('\n');
-                }
-                row.public_comments.push_str(content);
+                row.public_comment_texts.push(CommentText {
+                    id: *comment_id,
+                    text: content.clone(),
+                });
+                row.public_comments = join_texts(&row.public_comment_texts);
             }
         }
         TicketEvent::CommentEdited {
+            comment_id,
             is_internal,
             content,
             previous_content,
             ..
         } => {
             if !is_internal {
-                row.public_comments = replace_once(&row.public_comments, previous_content, content);
+                match row
+                    .public_comment_texts
+                    .iter_mut()
+                    .find(|c| c.id == *comment_id)
+                {
+                    Some(part) => {
+                        part.text = content.clone();
+                        row.public_comments = join_texts(&row.public_comment_texts);
+                    }
+                    // A row written before per-comment texts were kept.
+                    None => {
+                        row.public_comments =
+                            replace_once(&row.public_comments, previous_content, content)
+                    }
+                }
             }
         }
-        TicketEvent::CommentDeleted { is_internal, .. } => {
+        TicketEvent::CommentDeleted {
+            comment_id,
+            is_internal,
+            ..
+        } => {
             if !is_internal {
                 row.comment_count = (row.comment_count - 1).max(0);
+                let before = row.public_comment_texts.len();
+                row.public_comment_texts.retain(|c| c.id != *comment_id);
+                if row.public_comment_texts.len() != before {
+                    row.public_comments = join_texts(&row.public_comment_texts);
+                }
             }
         }
         TicketEvent::FirstResponseRecorded { at, .. } => row.first_response_at = Some(*at),
@@ -197,6 +237,14 @@ pub fn title_words(title: &str) -> impl Iterator<Item = String> + '_ {
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| (3..=40).contains(&w.chars().count()) && !w.chars().all(|c| c.is_ascii_digit()))
         .map(str::to_lowercase)
+}
+
+fn join_texts(parts: &[CommentText]) -> String {
+    parts
+        .iter()
+        .map(|c| c.text.as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn replace_once(haystack: &str, old: &str, new: &str) -> String {
@@ -276,7 +324,7 @@ async fn apply_tickets(
             priority_rank smallint, type text, requester_id bigint, assignee_id bigint,
             tags text[], item_ids bigint[], approval_status text, version bigint, deleted boolean,
             comment_count integer, attachment_count integer, public_comments text,
-            created_at timestamptz, updated_at timestamptz, resolved_at timestamptz,
+            public_comment_texts jsonb, created_at timestamptz, updated_at timestamptz, resolved_at timestamptz,
             first_response_at timestamptz)
          on conflict (id) do update set
             title = excluded.title, description = excluded.description, status = excluded.status,
@@ -286,6 +334,7 @@ async fn apply_tickets(
             approval_status = excluded.approval_status, version = excluded.version,
             deleted = excluded.deleted, comment_count = excluded.comment_count,
             attachment_count = excluded.attachment_count, public_comments = excluded.public_comments,
+            public_comment_texts = excluded.public_comment_texts,
             created_at = excluded.created_at, updated_at = excluded.updated_at,
             resolved_at = excluded.resolved_at, first_response_at = excluded.first_response_at"
     ))
@@ -341,5 +390,79 @@ impl Projection for TicketsProjection {
         tables: &'a Tables,
     ) -> BoxFuture<'a, Result<(), ApplyError>> {
         Box::pin(apply_tickets(conn, events, tables))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aggregates::ticket::TicketFields;
+    use aggregates::TicketType;
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn opened() -> TicketRow {
+        let at = Utc
+            .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+            .single()
+            .expect("time");
+        let event = TicketEvent::TicketOpened {
+            id: 1,
+            requester_id: 7,
+            fields: TicketFields {
+                title: "t".into(),
+                description: "d".into(),
+                priority: Priority::Low,
+                ticket_type: TicketType::Issue,
+                tags: vec![],
+                item_ids: vec![],
+            },
+            at,
+        };
+        fold(None, &event, 1).expect("row")
+    }
+
+    fn add(row: TicketRow, id: Uuid, text: &str, internal: bool) -> TicketRow {
+        let event = TicketEvent::CommentAdded {
+            comment_id: id,
+            author_id: 7,
+            content: text.into(),
+            is_internal: internal,
+            parent_id: None,
+            mentions: vec![],
+            at: row.updated_at,
+        };
+        fold(Some(row), &event, 2).expect("row")
+    }
+
+    #[test]
+    fn edits_and_deletes_change_exactly_their_comment_and_internal_notes_never_enter() {
+        let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let row = add(opened(), a, "same words", false);
+        let row = add(row, b, "secret note", true);
+        let row = add(row, c, "same words", false);
+        assert_eq!(row.public_comments, "same words\nsame words");
+        assert_eq!(row.comment_count, 2);
+        let edit = TicketEvent::CommentEdited {
+            comment_id: c,
+            editor_id: 7,
+            content: "changed".into(),
+            previous_content: "same words".into(),
+            is_internal: false,
+            mentions: vec![],
+            at: row.updated_at,
+        };
+        let row = fold(Some(row), &edit, 3).expect("row");
+        assert_eq!(row.public_comments, "same words\nchanged");
+        let delete = TicketEvent::CommentDeleted {
+            comment_id: a,
+            deleted_by: 7,
+            is_internal: false,
+            at: row.updated_at,
+        };
+        let row = fold(Some(row), &delete, 4).expect("row");
+        assert_eq!(row.public_comments, "changed");
+        assert_eq!(row.comment_count, 1);
+        assert!(!row.public_comments.contains("secret"));
     }
 }

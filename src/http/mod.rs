@@ -3,7 +3,9 @@
 //! trailing-slash normalisation, the SPA with history fallback).
 
 pub mod approvals;
+pub mod attachments;
 pub mod auth;
+pub mod comments;
 pub mod health;
 pub mod tickets;
 pub mod users;
@@ -33,7 +35,9 @@ use crate::state::AppState;
 /// The API routes with their OpenAPI description.
 pub fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+        .nest("/api/v1/attachments", attachments::router())
         .nest("/api/v1/auth", auth::router())
+        .nest("/api/v1/comments", comments::router())
         .nest("/api/v1/tickets", tickets::router())
         .nest("/api/v1/users", users::router())
         .nest("/api/v1/approvals", approvals::router())

@@ -2,8 +2,10 @@
 #![allow(clippy::unwrap_used)] // tests assert by unwrapping
 
 mod approvals;
+mod attachments;
 mod auth;
 mod cli;
+mod comments;
 mod embedded;
 mod helpers;
 mod projections;

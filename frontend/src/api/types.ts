@@ -148,6 +148,10 @@ export interface Comment {
   content: string
   is_internal: boolean
   parent_id: string | null
+  /** Users @-mentioned in the content. */
+  mentions?: number[]
+  /** True once the content has been edited (the edit history is kept). */
+  edited?: boolean
   created_at: string
   updated_at: string
 }
@@ -206,11 +210,13 @@ export interface ApprovalStep {
 export interface Approval {
   id: string
   ticket_id: number
-  status: 'pending' | 'approved' | 'rejected' | 'cancelled'
+  status: ApprovalStatus
   current_step: number
   steps: ApprovalStep[]
   requested_by: number
+  ticket_requester_id?: number
   reason?: string | null
+  finished_at?: string | null
   /** Who may decide now. */
   waiting_on?: number[]
   version?: number

@@ -24,9 +24,13 @@ function approval(overrides: Partial<Approval> = {}): Approval {
     ticket_id: 9,
     status: 'pending',
     current_step: 0,
-    steps: [{ name: 'CAB', rule: 'any', approver_ids: [5], status: 'pending', decisions: [] }],
+    steps: [{ name: 'CAB', rule: 'any', approver_ids: [5], status: 'pending', decisions: [], delegations: [] }],
     requested_by: 2,
+    ticket_requester_id: 3,
+    waiting_on: [5],
+    version: 1,
     created_at: '2026-01-01T00:00:00Z',
+    updated_at: '2026-01-01T00:00:00Z',
     ...overrides,
   }
 }

@@ -1,0 +1,245 @@
+//! The comments read model (`rm_comments`): one row per comment, with its current text,
+//! edit count and tombstone. Earlier texts stay in the event log (`CommentEdited` carries
+//! `previous_content`), which the history API reads.
+
+use std::collections::HashMap;
+
+use aggregates::ticket::TicketEvent;
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use sqlx::{FromRow, PgConnection};
+use uuid::Uuid;
+
+use crate::log::StoredEvent;
+use crate::runtime::{ApplyError, Projection, Tables};
+
+/// One row of `rm_comments`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, FromRow)]
+pub struct CommentRow {
+    pub id: Uuid,
+    pub ticket_id: i64,
+    pub author_id: i64,
+    pub content: String,
+    pub is_internal: bool,
+    pub parent_id: Option<Uuid>,
+    pub mentions: Vec<i64>,
+    pub edit_count: i32,
+    pub deleted: bool,
+    pub deleted_by: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+/// Columns of `rm_comments` in the order of `CommentRow`.
+pub const COMMENT_COLUMNS: &str = "id, ticket_id, author_id, content, is_internal, parent_id, \
+    mentions, edit_count, deleted, deleted_by, created_at, updated_at, version";
+
+/// The `comments` projection.
+pub struct CommentsProjection;
+
+impl CommentsProjection {
+    /// The checkpoint name.
+    pub const NAME: &'static str = "comments";
+}
+
+/// Decodes the ticket events of a batch whose `event_type` is in `types`, as
+/// `(ticket id, sequence, event)` in log order.
+pub fn decode_ticket_events(
+    events: &[StoredEvent],
+    types: &[&str],
+) -> Result<Vec<(i64, i64, TicketEvent)>, ApplyError> {
+    let mut out = Vec::new();
+    for e in events
+        .iter()
+        .filter(|e| e.aggregate_type == "ticket" && types.contains(&e.event_type.as_str()))
+    {
+        let id: i64 = e
+            .aggregate_id
+            .parse()
+            .map_err(|_| ApplyError::poison(e, "ticket id is not a number"))?;
+        let event: TicketEvent = serde_json::from_value(e.payload.clone())
+            .map_err(|err| ApplyError::poison(e, format!("undecodable {}: {err}", e.event_type)))?;
+        out.push((id, e.sequence, event));
+    }
+    Ok(out)
+}
+
+/// Folds one comment event into the rows of the batch. Returns false for an event about a
+/// comment the model does not know (a poison event).
+fn fold(
+    rows: &mut HashMap<Uuid, CommentRow>,
+    ticket_id: i64,
+    sequence: i64,
+    event: &TicketEvent,
+) -> bool {
+    match event {
+        TicketEvent::CommentAdded {
+            comment_id,
+            author_id,
+            content,
+            is_internal,
+            parent_id,
+            mentions,
+            at,
+        } => {
+            rows.insert(
+                *comment_id,
+                CommentRow {
+                    id: *comment_id,
+                    ticket_id,
+                    author_id: *author_id,
+                    content: content.clone(),
+                    is_internal: *is_internal,
+                    parent_id: *parent_id,
+                    mentions: mentions.clone(),
+                    edit_count: 0,
+                    deleted: false,
+                    deleted_by: None,
+                    created_at: *at,
+                    updated_at: *at,
+                    version: sequence,
+                },
+            );
+            true
+        }
+        TicketEvent::CommentEdited {
+            comment_id,
+            content,
+            mentions,
+            at,
+            ..
+        } => match rows.get_mut(comment_id) {
+            Some(row) => {
+                row.content = content.clone();
+                row.mentions = mentions.clone();
+                row.edit_count += 1;
+                row.updated_at = *at;
+                row.version = sequence;
+                true
+            }
+            None => false,
+        },
+        TicketEvent::CommentDeleted {
+            comment_id,
+            deleted_by,
+            at,
+            ..
+        } => match rows.get_mut(comment_id) {
+            Some(row) => {
+                row.deleted = true;
+                row.deleted_by = Some(*deleted_by);
+                row.updated_at = *at;
+                row.version = sequence;
+                true
+            }
+            None => false,
+        },
+        _ => true,
+    }
+}
+
+async fn apply_comments(
+    conn: &mut PgConnection,
+    events: &[StoredEvent],
+    tables: &Tables,
+) -> Result<(), ApplyError> {
+    let rm = tables.name("rm_comments");
+    let stored: Vec<&StoredEvent> = events
+        .iter()
+        .filter(|e| {
+            e.aggregate_type == "ticket"
+                && matches!(
+                    e.event_type.as_str(),
+                    "CommentAdded" | "CommentEdited" | "CommentDeleted"
+                )
+        })
+        .collect();
+    let decoded =
+        decode_ticket_events(events, &["CommentAdded", "CommentEdited", "CommentDeleted"])?;
+    if decoded.is_empty() {
+        return Ok(());
+    }
+    // Rows this batch changes but did not create.
+    let mut created = std::collections::HashSet::new();
+    let mut wanted: Vec<Uuid> = Vec::new();
+    for (_, _, event) in &decoded {
+        match event {
+            TicketEvent::CommentAdded { comment_id, .. } => {
+                created.insert(*comment_id);
+            }
+            TicketEvent::CommentEdited { comment_id, .. }
+            | TicketEvent::CommentDeleted { comment_id, .. }
+                if !created.contains(comment_id) =>
+            {
+                wanted.push(*comment_id);
+            }
+            _ => {}
+        }
+    }
+    let mut rows: HashMap<Uuid, CommentRow> = HashMap::new();
+    if !wanted.is_empty() {
+        let existing: Vec<CommentRow> = sqlx::query_as(&format!(
+            "select {COMMENT_COLUMNS} from {rm} where id = any($1)"
+        ))
+        .bind(&wanted)
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.extend(existing.into_iter().map(|r| (r.id, r)));
+    }
+    let mut touched: Vec<Uuid> = Vec::new();
+    for ((ticket_id, sequence, event), stored) in decoded.iter().zip(stored) {
+        if !fold(&mut rows, *ticket_id, *sequence, event) {
+            return Err(ApplyError::poison(stored, "event about an unknown comment"));
+        }
+        if let TicketEvent::CommentAdded { comment_id, .. }
+        | TicketEvent::CommentEdited { comment_id, .. }
+        | TicketEvent::CommentDeleted { comment_id, .. } = event
+        {
+            if !touched.contains(comment_id) {
+                touched.push(*comment_id);
+            }
+        }
+    }
+    let changed: Vec<&CommentRow> = touched.iter().filter_map(|id| rows.get(id)).collect();
+    let payload = serde_json::to_value(&changed).map_err(|e| ApplyError::Poison {
+        position: -1,
+        reason: e.to_string(),
+    })?;
+    sqlx::query(&format!(
+        "insert into {rm} ({COMMENT_COLUMNS})
+         select {COMMENT_COLUMNS} from jsonb_to_recordset($1) as r(
+            id uuid, ticket_id bigint, author_id bigint, content text, is_internal boolean,
+            parent_id uuid, mentions bigint[], edit_count integer, deleted boolean,
+            deleted_by bigint, created_at timestamptz, updated_at timestamptz, version bigint)
+         on conflict (id) do update set
+            content = excluded.content, mentions = excluded.mentions,
+            edit_count = excluded.edit_count, deleted = excluded.deleted,
+            deleted_by = excluded.deleted_by, updated_at = excluded.updated_at,
+            version = excluded.version"
+    ))
+    .bind(payload)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+impl Projection for CommentsProjection {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["rm_comments"]
+    }
+
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        events: &'a [StoredEvent],
+        tables: &'a Tables,
+    ) -> BoxFuture<'a, Result<(), ApplyError>> {
+        Box::pin(apply_comments(conn, events, tables))
+    }
+}
