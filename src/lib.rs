@@ -1,6 +1,7 @@
 //! ticketd: an event-sourced ticket desk. This library holds the server and the CLI;
 //! `main.rs` only parses the command line.
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod commands;
@@ -12,6 +13,7 @@ pub mod http;
 pub mod metrics;
 pub mod openapi;
 pub mod read;
+pub mod replay;
 pub mod seed;
 pub mod startup;
 pub mod state;

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod health;
+pub mod history;
 pub mod tickets;
 pub mod users;
 
@@ -33,6 +34,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
         .nest("/api/v1/auth", auth::router())
         .nest("/api/v1/tickets", tickets::router())
+        .nest("/api/v1/tickets", history::router())
         .nest("/api/v1/users", users::router())
 }
 

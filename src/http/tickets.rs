@@ -349,6 +349,7 @@ async fn create_ticket(
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct TicketFindQuery {
     /// Show the ticket as it was at this time (RFC 3339).
+    #[serde(default, deserialize_with = "crate::history::de_as_of")]
     pub as_of: Option<DateTime<Utc>>,
 }
 

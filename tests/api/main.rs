@@ -1,5 +1,6 @@
 //! One integration-test binary; a module per API area.
 
+mod audit;
 mod auth;
 mod helpers;
 mod tickets;
