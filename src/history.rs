@@ -58,6 +58,17 @@ pub enum Bound {
     UntilSequence(i64),
 }
 
+/// sequence, event_type, payload, metadata, recorded_at, global_position, transaction_id
+type EventRow = (
+    i64,
+    String,
+    serde_json::Value,
+    serde_json::Value,
+    DateTime<Utc>,
+    i64,
+    String,
+);
+
 /// The events of one aggregate within `bound`, in sequence order.
 pub async fn load(
     pool: &PgPool,
@@ -69,15 +80,7 @@ pub async fn load(
         Bound::UntilSequence(n) => Some(n),
         _ => None,
     };
-    let rows: Vec<(
-        i64,
-        String,
-        serde_json::Value,
-        serde_json::Value,
-        DateTime<Utc>,
-        i64,
-        String,
-    )> = sqlx::query_as(
+    let rows: Vec<EventRow> = sqlx::query_as(
         "select sequence, event_type, payload, metadata, recorded_at, global_position,
                 transaction_id::text
            from events
@@ -262,7 +265,9 @@ mod tests {
             ("2".to_string(), at(22)),
             ("3".to_string(), at(15)), // a clock that stepped back
         ];
-        let key = |r: &(String, DateTime<Utc>)| (&r.0, r.1);
+        fn key(r: &(String, DateTime<Utc>)) -> (&String, DateTime<Utc>) {
+            (&r.0, r.1)
+        }
         assert_eq!(prefix_as_of(&rows, key, at(9)), 0);
         assert_eq!(prefix_as_of(&rows, key, at(21)), 1);
         assert_eq!(prefix_as_of(&rows, key, at(22)), 4);

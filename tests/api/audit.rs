@@ -1,5 +1,6 @@
 //! The audit trail: `ticketd audit verify|seal` (run as the real binary), tampering caught,
 //! `ticketd replay`, `GET /tickets/{id}/history` and `GET /tickets/{id}?as_of=`.
+#![allow(clippy::unwrap_used, reason = "tests may unwrap (STYLE.md)")]
 
 use aggregates::approval::{ApprovalCommand, Decision, Rule, StepSpec};
 use aggregates::ticket::TicketCommand;
@@ -807,4 +808,43 @@ async fn replay_of_an_approval_shows_each_decision(pool: PgPool) {
     assert!(ok);
     assert_eq!(replay["state"]["status"], "pending");
     assert_eq!(replay["state"]["current_step"], 1);
+}
+
+#[sqlx::test]
+async fn a_transaction_still_running_during_a_seal_is_left_to_the_next_seal(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let req = app.user("req@example.com", "requester").await;
+    // A writer that took its transaction id before the events below, and commits after the seal.
+    let mut late = pool.begin().await.unwrap();
+    let (xid,): (String,) = sqlx::query_as("select pg_current_xact_id()::text")
+        .fetch_one(&mut *late)
+        .await
+        .unwrap();
+    for i in 0..3 {
+        app.ticket(&req, &format!("Committed {i}")).await;
+    }
+    let sealed = seal(&pool).await;
+    assert_eq!(sealed["events"], 3, "{sealed}");
+    // Other databases of the cluster may have running transactions too: xids are shared.
+    assert!(
+        sealed["excluded_txids"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(xid)),
+        "{sealed}"
+    );
+    sqlx::query(
+        "insert into events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         values ('ticket', 'late', 1, 'TicketDeleted', '1.0', '{}', '{}')",
+    )
+    .execute(&mut *late)
+    .await
+    .unwrap();
+    late.commit().await.unwrap();
+    let (ok, report) = verify(&pool).await;
+    assert!(ok, "{report}");
+    let sealed = seal(&pool).await;
+    assert_eq!(sealed["events"], 4, "{sealed}");
+    let (ok, report) = verify(&pool).await;
+    assert!(ok, "{report}");
 }
