@@ -25,10 +25,12 @@
 //! transaction, no xid, nothing that pauses the projection tailers. In that order a stream is
 //! contiguous, so only the current stream's state is kept; stored seal heads are fetched for
 //! the same key range as each page, so the comparison never depends on how the database
-//! collates text.
+//! collates text. The key space is cut at sampled stream keys into one range per job, read
+//! on parallel connections (the database's work is most of the cost) and merged in order.
 
 use std::collections::HashMap;
 use std::io::Write as _;
+use std::ops::Bound;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -51,20 +53,6 @@ const SEAL_LOCK: i64 = 0x7469_636b_6574_6401;
 /// The previous hash of every stream's first event.
 const GENESIS: [u8; 32] = [0; 32];
 
-const PAGE_FIRST: &str = "select aggregate_type, aggregate_id, sequence, event_type, event_version,
-        payload::text, metadata::text, recorded_at, global_position, transaction_id::text,
-        prev_hash, hash
-   from events
-  order by aggregate_type, aggregate_id, sequence
-  limit $1";
-const PAGE_NEXT: &str = "select aggregate_type, aggregate_id, sequence, event_type, event_version,
-        payload::text, metadata::text, recorded_at, global_position, transaction_id::text,
-        prev_hash, hash
-   from events
-  where (aggregate_type, aggregate_id, sequence) > ($2, $3, $4)
-  order by aggregate_type, aggregate_id, sequence
-  limit $1";
-
 /// `ticketd audit ...`
 #[derive(Debug, clap::Subcommand)]
 pub enum AuditCmd {
@@ -77,16 +65,31 @@ pub enum AuditCmd {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Parallel database connections (default: one per CPU, at least 2).
+        #[arg(long)]
+        jobs: Option<usize>,
     },
     /// Verify the log, then record a seal over every stream's head and print it as JSON.
-    Seal,
+    Seal {
+        /// Parallel database connections (default: one per CPU, at least 2).
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
+}
+
+/// The default number of parallel readers.
+fn default_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(2, 8)
 }
 
 /// Runs `ticketd audit ...`.
 pub async fn cli(config: crate::config::Config, command: AuditCmd) -> Result<()> {
     let pool = crate::startup::open_database(&config).await?;
     match command {
-        AuditCmd::Verify { seal, json } => {
+        AuditCmd::Verify { seal, json, jobs } => {
             let external = match seal {
                 Some(path) => {
                     let text = std::fs::read_to_string(&path)
@@ -97,7 +100,8 @@ pub async fn cli(config: crate::config::Config, command: AuditCmd) -> Result<()>
                 }
                 None => None,
             };
-            let report = verify(&pool, external.as_ref()).await?;
+            let jobs = jobs.unwrap_or_else(default_jobs).max(1);
+            let report = verify(&pool, external.as_ref(), jobs).await?;
             if json {
                 crate::cli::out(&serde_json::to_string_pretty(&report)?);
             } else {
@@ -114,16 +118,18 @@ pub async fn cli(config: crate::config::Config, command: AuditCmd) -> Result<()>
                 .into())
             }
         }
-        AuditCmd::Seal => match seal(&pool).await? {
-            Ok(record) => {
-                crate::cli::out(&serde_json::to_string_pretty(&record)?);
-                Ok(())
+        AuditCmd::Seal { jobs } => {
+            match seal(&pool, jobs.unwrap_or_else(default_jobs).max(1)).await? {
+                Ok(record) => {
+                    crate::cli::out(&serde_json::to_string_pretty(&record)?);
+                    Ok(())
+                }
+                Err(report) => {
+                    crate::cli::out(&report.to_text());
+                    Err("the event log failed verification; no seal was recorded".into())
+                }
             }
-            Err(report) => {
-                crate::cli::out(&report.to_text());
-                Err("the event log failed verification; no seal was recorded".into())
-            }
-        },
+        }
     }
 }
 
@@ -402,6 +408,7 @@ enum Role {
 }
 
 /// A seal the scan computes heads for.
+#[derive(Clone)]
 struct Target {
     id: i64,
     upto: LogPosition,
@@ -422,6 +429,17 @@ struct NewHead {
     aggregate_id: String,
     sequence: i64,
     hash: Vec<u8>,
+}
+
+/// A stream key: (aggregate_type, aggregate_id).
+type Key = (String, String);
+
+/// A part of the key space, in the database's order: streams from `start` (inclusive) up to
+/// `end` (exclusive).
+#[derive(Debug, Clone, Default)]
+struct Range {
+    start: Option<Key>,
+    end: Option<Key>,
 }
 
 /// A stream whose events have all been read, waiting for its stored seal heads.
@@ -451,8 +469,8 @@ struct Scan {
     prev: [u8; 32],
     stack: Vec<(usize, i64, [u8; 32])>,
     pending: Vec<DoneStream>,
-    /// The last stream whose stored heads were compared (the lower bound of the next range).
-    compared_upto: Option<(String, String)>,
+    /// Where the next comparison with stored heads starts.
+    compared_upto: Bound<Key>,
     new_heads: Vec<NewHead>,
     buf: Vec<u8>,
     events: u64,
@@ -478,7 +496,7 @@ impl Scan {
             prev: GENESIS,
             stack: Vec::new(),
             pending: Vec::new(),
-            compared_upto: None,
+            compared_upto: Bound::Unbounded,
             new_heads: Vec::new(),
             buf: Vec::with_capacity(4096),
             events: 0,
@@ -657,23 +675,25 @@ impl Scan {
     }
 
     /// Compares every pending stream with the stored heads of the key range they cover:
-    /// after the previous range, up to and including the last pending stream (or to the end
-    /// of the key space on the last call).
-    async fn flush(&mut self, pool: &PgPool, last: bool) -> Result<()> {
+    /// after the previous comparison, up to and including the last pending stream (or, on the
+    /// last call, up to the end of the scanned range).
+    async fn flush(&mut self, pool: &PgPool, last: Option<&Range>) -> Result<()> {
         if self.targets.is_empty() {
             return Ok(());
         }
-        let upper = if last {
-            None
-        } else {
-            match self.pending.last() {
-                Some(d) => Some(d.key.clone()),
+        let upper = match last {
+            Some(range) => match &range.end {
+                Some(end) => Bound::Excluded(end.clone()),
+                None => Bound::Unbounded,
+            },
+            None => match self.pending.last() {
+                Some(d) => Bound::Included(d.key.clone()),
                 None => return Ok(()),
-            }
+            },
         };
-        let mut stored: HashMap<(String, String), StoredHeads> = HashMap::new();
+        let mut stored: HashMap<Key, StoredHeads> = HashMap::new();
         if self.has_stored {
-            stored = stored_heads(pool, self.compared_upto.as_ref(), upper.as_ref()).await?;
+            stored = stored_heads(pool, &self.compared_upto, &upper).await?;
         }
         let pending = std::mem::take(&mut self.pending);
         for done in pending {
@@ -707,10 +727,29 @@ impl Scan {
                 self.report(p);
             }
         }
-        if let Some(upper) = upper {
-            self.compared_upto = Some(upper);
+        if let Bound::Included(upper) = upper {
+            self.compared_upto = Bound::Excluded(upper);
         }
         Ok(())
+    }
+
+    /// Adds the findings of the scan of a later range.
+    fn merge(&mut self, other: Scan) {
+        self.events += other.events;
+        self.streams += other.streams;
+        for (a, b) in self.entering.iter_mut().zip(other.entering) {
+            *a += b;
+        }
+        for (a, b) in self.targets.iter_mut().zip(other.targets) {
+            a.streams += b.streams;
+            a.leaves.extend(b.leaves);
+        }
+        self.new_heads.extend(other.new_heads);
+        let unlisted = other.problem_count - other.problems.len() as u64;
+        for p in other.problems {
+            self.report(p);
+        }
+        self.problem_count += unlisted;
     }
 
     fn compare_stream(&mut self, done: &DoneStream, stored: &StoredHeads) {
@@ -858,28 +897,56 @@ fn compare_head(
     }
 }
 
-/// Stored seal heads of the streams after `lower` up to and including `upper`.
+/// Appends `(aggregate_type, aggregate_id) <op> ($n, $n+1)` for a bound to `conditions`.
+fn key_condition<'k>(
+    conditions: &mut Vec<String>,
+    binds: &mut Vec<&'k str>,
+    first_param: usize,
+    bound: &'k Bound<Key>,
+    lower: bool,
+) {
+    let (op, key) = match (bound, lower) {
+        (Bound::Unbounded, _) => return,
+        (Bound::Included(k), true) => (">=", k),
+        (Bound::Excluded(k), true) => (">", k),
+        (Bound::Included(k), false) => ("<=", k),
+        (Bound::Excluded(k), false) => ("<", k),
+    };
+    let n = first_param + binds.len();
+    conditions.push(format!(
+        "(aggregate_type, aggregate_id) {op} (${n}, ${})",
+        n + 1
+    ));
+    binds.push(&key.0);
+    binds.push(&key.1);
+}
+
+/// Stored seal heads of the streams between `lower` and `upper`.
 async fn stored_heads(
     pool: &PgPool,
-    lower: Option<&(String, String)>,
-    upper: Option<&(String, String)>,
-) -> Result<HashMap<(String, String), StoredHeads>> {
-    const COLS: &str = "select aggregate_type, aggregate_id, seal_id, head_sequence, head_hash from audit_seal_heads";
-    const ORDER: &str = "order by aggregate_type, aggregate_id, seal_id";
-    let sql = match (lower.is_some(), upper.is_some()) {
-        (false, false) => format!("{COLS} {ORDER}"),
-        (true, false) => format!("{COLS} where (aggregate_type, aggregate_id) > ($1, $2) {ORDER}"),
-        (false, true) => format!("{COLS} where (aggregate_type, aggregate_id) <= ($1, $2) {ORDER}"),
-        (true, true) => format!(
-            "{COLS} where (aggregate_type, aggregate_id) > ($1, $2) and (aggregate_type, aggregate_id) <= ($3, $4) {ORDER}"
-        ),
+    lower: &Bound<Key>,
+    upper: &Bound<Key>,
+) -> Result<HashMap<Key, StoredHeads>> {
+    let mut conditions = Vec::new();
+    let mut binds = Vec::new();
+    key_condition(&mut conditions, &mut binds, 1, lower, true);
+    key_condition(&mut conditions, &mut binds, 1, upper, false);
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("where {}", conditions.join(" and "))
     };
+    let sql = format!(
+        "select aggregate_type, aggregate_id, seal_id, head_sequence, head_hash
+           from audit_seal_heads {filter}
+          order by aggregate_type, aggregate_id, seal_id"
+    );
     let mut query = sqlx::query_as::<_, (String, String, i64, i64, Vec<u8>)>(&sql);
-    for (t, id) in [lower, upper].into_iter().flatten() {
-        query = query.bind(t).bind(id);
+    for b in binds {
+        query = query.bind(b);
     }
     let rows = query.fetch_all(pool).await?;
-    let mut map: HashMap<(String, String), StoredHeads> = HashMap::new();
+    let mut map: HashMap<Key, StoredHeads> = HashMap::new();
     for (t, id, seal, seq, hash) in rows {
         map.entry((t, id)).or_default().push((seal, seq, hash));
     }
@@ -961,19 +1028,104 @@ fn target(record: &SealRecord, role: Role) -> Result<Target> {
     })
 }
 
-/// Reads the whole log once, checking the chain and the targets.
-async fn scan(pool: &PgPool, mut scan: Scan) -> Result<Scan> {
+/// Cuts the key space into up to `jobs` ranges of similar size, at stream keys sampled from
+/// the log. A poor sample only costs balance, never correctness.
+async fn split(pool: &PgPool, jobs: usize) -> Result<Vec<Range>> {
+    if jobs <= 1 {
+        return Ok(vec![Range::default()]);
+    }
+    let (mut estimate,): (f32,) =
+        sqlx::query_as("select reltuples from pg_class where oid = 'events'::regclass")
+            .fetch_one(pool)
+            .await?;
+    if estimate < 0.0 {
+        // Never analysed: count, up to a bound.
+        let (n,): (i64,) =
+            sqlx::query_as("select count(*) from (select 1 from events limit 100000) as e")
+                .fetch_one(pool)
+                .await?;
+        estimate = if n < 100_000 { n as f32 } else { 10_000_000.0 };
+    }
+    // About 2,000 sampled rows.
+    let percent = (2_000.0 * 100.0 / estimate.max(1.0)).clamp(0.001, 100.0);
+    let keys: Vec<Key> = sqlx::query_as(
+        "select distinct aggregate_type, aggregate_id from events tablesample system ($1)
+          order by aggregate_type, aggregate_id",
+    )
+    .bind(percent)
+    .fetch_all(pool)
+    .await?;
+    let mut cuts: Vec<Key> = Vec::new();
+    for i in 1..jobs {
+        if let Some(k) = keys.get(i * keys.len() / jobs) {
+            if cuts.last() != Some(k) {
+                cuts.push(k.clone());
+            }
+        }
+    }
+    let mut ranges = Vec::with_capacity(cuts.len() + 1);
+    let mut start = None;
+    for cut in cuts {
+        ranges.push(Range {
+            start: start.take(),
+            end: Some(cut.clone()),
+        });
+        start = Some(cut);
+    }
+    ranges.push(Range { start, end: None });
+    Ok(ranges)
+}
+
+/// Reads one range of the log, page by page.
+async fn scan_range(pool: &PgPool, mut scan: Scan, range: Range) -> Result<Scan> {
+    const COLUMNS: &str =
+        "select aggregate_type, aggregate_id, sequence, event_type, event_version,
+            payload::text, metadata::text, recorded_at, global_position, transaction_id::text,
+            prev_hash, hash
+       from events";
+    scan.compared_upto = match &range.start {
+        Some(k) => Bound::Included(k.clone()),
+        None => Bound::Unbounded,
+    };
+    let start = scan.compared_upto.clone();
+    let end = match &range.end {
+        Some(k) => Bound::Excluded(k.clone()),
+        None => Bound::Unbounded,
+    };
     let mut after: Option<(String, String, i64)> = None;
     loop {
-        let mut rows = match &after {
-            None => sqlx::query(PAGE_FIRST).bind(PAGE).fetch(pool),
-            Some((t, id, seq)) => sqlx::query(PAGE_NEXT)
-                .bind(PAGE)
-                .bind(t)
-                .bind(id)
-                .bind(*seq)
-                .fetch(pool),
+        let mut conditions = Vec::new();
+        let mut binds: Vec<&str> = Vec::new();
+        let mut after_seq = None;
+        match &after {
+            Some((t, id, seq)) => {
+                conditions.push("(aggregate_type, aggregate_id, sequence) > ($2, $3, $4)".into());
+                binds.push(t);
+                binds.push(id);
+                after_seq = Some(*seq);
+            }
+            None => key_condition(&mut conditions, &mut binds, 2, &start, true),
+        }
+        // `key_condition` numbers from the first bind; the sequence takes one more place.
+        let next_param = 2 + usize::from(after_seq.is_some());
+        key_condition(&mut conditions, &mut binds, next_param, &end, false);
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("where {}", conditions.join(" and "))
         };
+        let sql =
+            format!("{COLUMNS} {filter} order by aggregate_type, aggregate_id, sequence limit $1");
+        let mut query = sqlx::query(&sql).bind(PAGE);
+        for (i, b) in binds.iter().enumerate() {
+            query = query.bind(*b);
+            if i == 1 {
+                if let Some(seq) = after_seq {
+                    query = query.bind(seq);
+                }
+            }
+        }
+        let mut rows = query.fetch(pool);
         let mut count = 0;
         while let Some(row) = rows.try_next().await? {
             scan.event(&row)?;
@@ -982,18 +1134,50 @@ async fn scan(pool: &PgPool, mut scan: Scan) -> Result<Scan> {
         drop(rows);
         if count < PAGE {
             scan.finish_stream();
-            scan.flush(pool, true).await?;
+            scan.flush(pool, Some(&range)).await?;
             break;
         }
         after = Some((scan.cur_type.clone(), scan.cur_id.clone(), scan.last_seq));
-        scan.flush(pool, false).await?;
+        scan.flush(pool, None).await?;
     }
-    scan.finish_targets();
     Ok(scan)
 }
 
-/// Verifies the whole log, every stored seal and, if given, a seal kept elsewhere.
-pub async fn verify(pool: &PgPool, external: Option<&SealRecord>) -> Result<Report> {
+/// Reads the whole log once, `jobs` ranges in parallel, checking the chain and the targets.
+/// `early` problems are listed first.
+async fn scan(
+    pool: &PgPool,
+    targets: Vec<Target>,
+    early: Vec<Problem>,
+    jobs: usize,
+) -> Result<Scan> {
+    let ranges = split(pool, jobs).await?;
+    tracing::debug!(?ranges, "reading the log in key ranges");
+    let mut handles = Vec::with_capacity(ranges.len());
+    for range in ranges {
+        let pool = pool.clone();
+        let part = Scan::new(targets.clone());
+        handles.push(tokio::spawn(async move {
+            scan_range(&pool, part, range)
+                .await
+                .map_err(|e| e.to_string())
+        }));
+    }
+    let mut all = Scan::new(targets);
+    for p in early {
+        all.report(p);
+    }
+    for handle in handles {
+        let part = handle.await.map_err(|e| e.to_string())??;
+        all.merge(part);
+    }
+    all.finish_targets();
+    Ok(all)
+}
+
+/// Verifies the whole log, every stored seal and, if given, a seal kept elsewhere, reading
+/// on `jobs` connections.
+pub async fn verify(pool: &PgPool, external: Option<&SealRecord>, jobs: usize) -> Result<Report> {
     let started = Instant::now();
     let seals = stored_seals(pool).await?;
     let mut early = Vec::new();
@@ -1051,11 +1235,7 @@ pub async fn verify(pool: &PgPool, external: Option<&SealRecord>) -> Result<Repo
             }
         }
     }
-    let mut state = Scan::new(targets);
-    for p in early {
-        state.report(p);
-    }
-    let state = scan(pool, state).await?;
+    let state = scan(pool, targets, early, jobs).await?;
     let seconds = started.elapsed().as_secs_f64();
     Ok(Report {
         ok: state.problem_count == 0,
@@ -1074,7 +1254,7 @@ pub async fn verify(pool: &PgPool, external: Option<&SealRecord>) -> Result<Repo
 /// Verifies the log and records a seal over every stream's head up to the newest position
 /// no running transaction can still write below. A broken log is not sealed: its report is
 /// returned instead.
-pub async fn seal(pool: &PgPool) -> Result<std::result::Result<SealRecord, Report>> {
+pub async fn seal(pool: &PgPool, jobs: usize) -> Result<std::result::Result<SealRecord, Report>> {
     let started = Instant::now();
     // A session lock on its own connection: seals are recorded one at a time, and no xid is
     // held while the log is read.
@@ -1083,7 +1263,7 @@ pub async fn seal(pool: &PgPool) -> Result<std::result::Result<SealRecord, Repor
         .bind(SEAL_LOCK)
         .execute(&mut *lock)
         .await?;
-    let outcome = seal_locked(pool, &mut lock, started).await;
+    let outcome = seal_locked(pool, &mut lock, started, jobs).await;
     let _ = sqlx::query("select pg_advisory_unlock($1)")
         .bind(SEAL_LOCK)
         .execute(&mut *lock)
@@ -1095,6 +1275,7 @@ async fn seal_locked(
     pool: &PgPool,
     conn: &mut sqlx::PgConnection,
     started: Instant,
+    jobs: usize,
 ) -> Result<std::result::Result<SealRecord, Report>> {
     let seals = stored_seals(pool).await?;
     let mut targets = Vec::new();
@@ -1155,7 +1336,7 @@ async fn seal_locked(
         events: 0,
         leaves: Vec::new(),
     });
-    let mut state = scan(pool, Scan::new(targets)).await?;
+    let mut state = scan(pool, targets, Vec::new(), jobs).await?;
     let seconds = started.elapsed().as_secs_f64();
     if state.problem_count > 0 {
         return Ok(Err(Report {
