@@ -65,31 +65,58 @@ pub enum AuditCmd {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
-        /// Parallel database connections (default: one per CPU, at least 2).
-        #[arg(long)]
-        jobs: Option<usize>,
+        #[command(flatten)]
+        read: ReadArgs,
     },
     /// Verify the log, then record a seal over every stream's head and print it as JSON.
     Seal {
-        /// Parallel database connections (default: one per CPU, at least 2).
-        #[arg(long)]
-        jobs: Option<usize>,
+        #[command(flatten)]
+        read: ReadArgs,
     },
 }
 
-/// The default number of parallel readers.
-fn default_jobs() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .clamp(2, 8)
+/// How the log is read.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct ReadArgs {
+    /// Parallel database connections (default: one per CPU, at least 2).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Rows per keyset page (tests use small pages).
+    #[arg(long, hide = true, default_value_t = PAGE)]
+    pub page_size: i64,
+}
+
+impl Default for ReadArgs {
+    fn default() -> Self {
+        ReadArgs {
+            jobs: None,
+            page_size: PAGE,
+        }
+    }
+}
+
+impl ReadArgs {
+    fn jobs(&self) -> usize {
+        self.jobs
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2)
+                    .clamp(2, 8)
+            })
+            .max(1)
+    }
+
+    fn page_size(&self) -> i64 {
+        self.page_size.max(1)
+    }
 }
 
 /// Runs `ticketd audit ...`.
 pub async fn cli(config: crate::config::Config, command: AuditCmd) -> Result<()> {
     let pool = crate::startup::open_database(&config).await?;
     match command {
-        AuditCmd::Verify { seal, json, jobs } => {
+        AuditCmd::Verify { seal, json, read } => {
             let external = match seal {
                 Some(path) => {
                     let text = std::fs::read_to_string(&path)
@@ -100,8 +127,7 @@ pub async fn cli(config: crate::config::Config, command: AuditCmd) -> Result<()>
                 }
                 None => None,
             };
-            let jobs = jobs.unwrap_or_else(default_jobs).max(1);
-            let report = verify(&pool, external.as_ref(), jobs).await?;
+            let report = verify(&pool, external.as_ref(), read).await?;
             if json {
                 crate::cli::out(&serde_json::to_string_pretty(&report)?);
             } else {
@@ -118,18 +144,16 @@ pub async fn cli(config: crate::config::Config, command: AuditCmd) -> Result<()>
                 .into())
             }
         }
-        AuditCmd::Seal { jobs } => {
-            match seal(&pool, jobs.unwrap_or_else(default_jobs).max(1)).await? {
-                Ok(record) => {
-                    crate::cli::out(&serde_json::to_string_pretty(&record)?);
-                    Ok(())
-                }
-                Err(report) => {
-                    crate::cli::out(&report.to_text());
-                    Err("the event log failed verification; no seal was recorded".into())
-                }
+        AuditCmd::Seal { read } => match seal(&pool, read).await? {
+            Ok(record) => {
+                crate::cli::out(&serde_json::to_string_pretty(&record)?);
+                Ok(())
             }
-        }
+            Err(report) => {
+                crate::cli::out(&report.to_text());
+                Err("the event log failed verification; no seal was recorded".into())
+            }
+        },
     }
 }
 
@@ -897,28 +921,81 @@ fn compare_head(
     }
 }
 
-/// Appends `(aggregate_type, aggregate_id) <op> ($n, $n+1)` for a bound to `conditions`.
-fn key_condition<'k>(
-    conditions: &mut Vec<String>,
-    binds: &mut Vec<&'k str>,
-    first_param: usize,
-    bound: &'k Bound<Key>,
-    lower: bool,
-) {
-    let (op, key) = match (bound, lower) {
-        (Bound::Unbounded, _) => return,
-        (Bound::Included(k), true) => (">=", k),
-        (Bound::Excluded(k), true) => (">", k),
-        (Bound::Included(k), false) => ("<=", k),
-        (Bound::Excluded(k), false) => ("<", k),
-    };
-    let n = first_param + binds.len();
-    conditions.push(format!(
-        "(aggregate_type, aggregate_id) {op} (${n}, ${})",
-        n + 1
-    ));
-    binds.push(&key.0);
-    binds.push(&key.1);
+/// A bind value of a generated query.
+enum Arg<'a> {
+    Text(&'a str),
+    Int(i64),
+}
+
+/// A `where` clause under construction, with its binds numbered from `$first`.
+struct Filter<'a> {
+    first: usize,
+    conditions: Vec<String>,
+    args: Vec<Arg<'a>>,
+}
+
+impl<'a> Filter<'a> {
+    fn new(first: usize) -> Self {
+        Filter {
+            first,
+            conditions: Vec::new(),
+            args: Vec::new(),
+        }
+    }
+
+    /// Binds a value and returns its placeholder.
+    fn arg(&mut self, a: Arg<'a>) -> String {
+        self.args.push(a);
+        format!("${}", self.first + self.args.len() - 1)
+    }
+
+    fn push(&mut self, condition: String) {
+        self.conditions.push(condition);
+    }
+
+    /// Limits the streams to those between two bounds, in a form whose both ends PostgreSQL's
+    /// b-tree uses to start and stop (a row comparison alone stops the scan only on its
+    /// first column).
+    fn key_range(&mut self, lower: &'a Bound<Key>, upper: &'a Bound<Key>) {
+        fn parts(b: &Bound<Key>, lower: bool) -> Option<(&Key, &'static str)> {
+            match (b, lower) {
+                (Bound::Unbounded, _) => None,
+                (Bound::Included(k), true) => Some((k, ">=")),
+                (Bound::Excluded(k), true) => Some((k, ">")),
+                (Bound::Included(k), false) => Some((k, "<=")),
+                (Bound::Excluded(k), false) => Some((k, "<")),
+            }
+        }
+        match (parts(lower, true), parts(upper, false)) {
+            (Some((lo, lo_op)), Some((hi, hi_op))) if lo.0 == hi.0 => {
+                let t = self.arg(Arg::Text(&lo.0));
+                let a = self.arg(Arg::Text(&lo.1));
+                let b = self.arg(Arg::Text(&hi.1));
+                self.push(format!(
+                    "aggregate_type = {t} and aggregate_id {lo_op} {a} and aggregate_id {hi_op} {b}"
+                ));
+            }
+            (lo, hi) => {
+                for (bound, scalar) in [(lo, ">="), (hi, "<=")] {
+                    if let Some((k, op)) = bound {
+                        let t = self.arg(Arg::Text(&k.0));
+                        let i = self.arg(Arg::Text(&k.1));
+                        self.push(format!(
+                            "aggregate_type {scalar} {t} and (aggregate_type, aggregate_id) {op} ({t}, {i})"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    fn sql(&self) -> String {
+        if self.conditions.is_empty() {
+            String::new()
+        } else {
+            format!("where {}", self.conditions.join(" and "))
+        }
+    }
 }
 
 /// Stored seal heads of the streams between `lower` and `upper`.
@@ -927,23 +1004,23 @@ async fn stored_heads(
     lower: &Bound<Key>,
     upper: &Bound<Key>,
 ) -> Result<HashMap<Key, StoredHeads>> {
-    let mut conditions = Vec::new();
-    let mut binds = Vec::new();
-    key_condition(&mut conditions, &mut binds, 1, lower, true);
-    key_condition(&mut conditions, &mut binds, 1, upper, false);
-    let filter = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!("where {}", conditions.join(" and "))
-    };
+    let mut filter = Filter::new(1);
+    filter.key_range(lower, upper);
     let sql = format!(
         "select aggregate_type, aggregate_id, seal_id, head_sequence, head_hash
-           from audit_seal_heads {filter}
-          order by aggregate_type, aggregate_id, seal_id"
+           from audit_seal_heads {}
+          order by aggregate_type, aggregate_id, seal_id",
+        filter.sql()
     );
-    let mut query = sqlx::query_as::<_, (String, String, i64, i64, Vec<u8>)>(&sql);
-    for b in binds {
-        query = query.bind(b);
+    // Unnamed statements are planned with their values: a generic plan of these range
+    // queries can be far slower.
+    let mut query =
+        sqlx::query_as::<_, (String, String, i64, i64, Vec<u8>)>(&sql).persistent(false);
+    for a in filter.args {
+        query = match a {
+            Arg::Text(t) => query.bind(t),
+            Arg::Int(i) => query.bind(i),
+        };
     }
     let rows = query.fetch_all(pool).await?;
     let mut map: HashMap<Key, StoredHeads> = HashMap::new();
@@ -1077,7 +1154,7 @@ async fn split(pool: &PgPool, jobs: usize) -> Result<Vec<Range>> {
 }
 
 /// Reads one range of the log, page by page.
-async fn scan_range(pool: &PgPool, mut scan: Scan, range: Range) -> Result<Scan> {
+async fn scan_range(pool: &PgPool, mut scan: Scan, range: Range, page: i64) -> Result<Scan> {
     const COLUMNS: &str =
         "select aggregate_type, aggregate_id, sequence, event_type, event_version,
             payload::text, metadata::text, recorded_at, global_position, transaction_id::text,
@@ -1094,36 +1171,42 @@ async fn scan_range(pool: &PgPool, mut scan: Scan, range: Range) -> Result<Scan>
     };
     let mut after: Option<(String, String, i64)> = None;
     loop {
-        let mut conditions = Vec::new();
-        let mut binds: Vec<&str> = Vec::new();
-        let mut after_seq = None;
+        // `$1` is the page size.
+        let mut filter = Filter::new(2);
         match &after {
-            Some((t, id, seq)) => {
-                conditions.push("(aggregate_type, aggregate_id, sequence) > ($2, $3, $4)".into());
-                binds.push(t);
-                binds.push(id);
-                after_seq = Some(*seq);
-            }
-            None => key_condition(&mut conditions, &mut binds, 2, &start, true),
-        }
-        // `key_condition` numbers from the first bind; the sequence takes one more place.
-        let next_param = 2 + usize::from(after_seq.is_some());
-        key_condition(&mut conditions, &mut binds, next_param, &end, false);
-        let filter = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!("where {}", conditions.join(" and "))
-        };
-        let sql =
-            format!("{COLUMNS} {filter} order by aggregate_type, aggregate_id, sequence limit $1");
-        let mut query = sqlx::query(&sql).bind(PAGE);
-        for (i, b) in binds.iter().enumerate() {
-            query = query.bind(*b);
-            if i == 1 {
-                if let Some(seq) = after_seq {
-                    query = query.bind(seq);
+            None => filter.key_range(&start, &end),
+            Some((t, id, seq)) => match &range.end {
+                // The usual case: the rest of the range is in the same aggregate type.
+                Some((end_t, end_id)) if end_t == t => {
+                    let t = filter.arg(Arg::Text(t));
+                    let i = filter.arg(Arg::Text(id));
+                    let s = filter.arg(Arg::Int(*seq));
+                    let e = filter.arg(Arg::Text(end_id));
+                    filter.push(format!(
+                        "aggregate_type = {t} and (aggregate_id, sequence) > ({i}, {s}) and aggregate_id < {e}"
+                    ));
                 }
-            }
+                _ => {
+                    let t = filter.arg(Arg::Text(t));
+                    let i = filter.arg(Arg::Text(id));
+                    let s = filter.arg(Arg::Int(*seq));
+                    filter.push(format!(
+                        "aggregate_type >= {t} and (aggregate_type, aggregate_id, sequence) > ({t}, {i}, {s})"
+                    ));
+                    filter.key_range(&Bound::Unbounded, &end);
+                }
+            },
+        }
+        let sql = format!(
+            "{COLUMNS} {} order by aggregate_type, aggregate_id, sequence limit $1",
+            filter.sql()
+        );
+        let mut query = sqlx::query(&sql).bind(page).persistent(false);
+        for a in filter.args {
+            query = match a {
+                Arg::Text(t) => query.bind(t),
+                Arg::Int(i) => query.bind(i),
+            };
         }
         let mut rows = query.fetch(pool);
         let mut count = 0;
@@ -1132,7 +1215,7 @@ async fn scan_range(pool: &PgPool, mut scan: Scan, range: Range) -> Result<Scan>
             count += 1;
         }
         drop(rows);
-        if count < PAGE {
+        if count < page {
             scan.finish_stream();
             scan.flush(pool, Some(&range)).await?;
             break;
@@ -1149,16 +1232,17 @@ async fn scan(
     pool: &PgPool,
     targets: Vec<Target>,
     early: Vec<Problem>,
-    jobs: usize,
+    read: ReadArgs,
 ) -> Result<Scan> {
-    let ranges = split(pool, jobs).await?;
+    let ranges = split(pool, read.jobs()).await?;
+    let page = read.page_size();
     tracing::debug!(?ranges, "reading the log in key ranges");
     let mut handles = Vec::with_capacity(ranges.len());
     for range in ranges {
         let pool = pool.clone();
         let part = Scan::new(targets.clone());
         handles.push(tokio::spawn(async move {
-            scan_range(&pool, part, range)
+            scan_range(&pool, part, range, page)
                 .await
                 .map_err(|e| e.to_string())
         }));
@@ -1175,9 +1259,12 @@ async fn scan(
     Ok(all)
 }
 
-/// Verifies the whole log, every stored seal and, if given, a seal kept elsewhere, reading
-/// on `jobs` connections.
-pub async fn verify(pool: &PgPool, external: Option<&SealRecord>, jobs: usize) -> Result<Report> {
+/// Verifies the whole log, every stored seal and, if given, a seal kept elsewhere.
+pub async fn verify(
+    pool: &PgPool,
+    external: Option<&SealRecord>,
+    read: ReadArgs,
+) -> Result<Report> {
     let started = Instant::now();
     let seals = stored_seals(pool).await?;
     let mut early = Vec::new();
@@ -1235,7 +1322,7 @@ pub async fn verify(pool: &PgPool, external: Option<&SealRecord>, jobs: usize) -
             }
         }
     }
-    let state = scan(pool, targets, early, jobs).await?;
+    let state = scan(pool, targets, early, read).await?;
     let seconds = started.elapsed().as_secs_f64();
     Ok(Report {
         ok: state.problem_count == 0,
@@ -1254,7 +1341,10 @@ pub async fn verify(pool: &PgPool, external: Option<&SealRecord>, jobs: usize) -
 /// Verifies the log and records a seal over every stream's head up to the newest position
 /// no running transaction can still write below. A broken log is not sealed: its report is
 /// returned instead.
-pub async fn seal(pool: &PgPool, jobs: usize) -> Result<std::result::Result<SealRecord, Report>> {
+pub async fn seal(
+    pool: &PgPool,
+    read: ReadArgs,
+) -> Result<std::result::Result<SealRecord, Report>> {
     let started = Instant::now();
     // A session lock on its own connection: seals are recorded one at a time, and no xid is
     // held while the log is read.
@@ -1263,7 +1353,7 @@ pub async fn seal(pool: &PgPool, jobs: usize) -> Result<std::result::Result<Seal
         .bind(SEAL_LOCK)
         .execute(&mut *lock)
         .await?;
-    let outcome = seal_locked(pool, &mut lock, started, jobs).await;
+    let outcome = seal_locked(pool, &mut lock, started, read).await;
     let _ = sqlx::query("select pg_advisory_unlock($1)")
         .bind(SEAL_LOCK)
         .execute(&mut *lock)
@@ -1275,7 +1365,7 @@ async fn seal_locked(
     pool: &PgPool,
     conn: &mut sqlx::PgConnection,
     started: Instant,
-    jobs: usize,
+    read: ReadArgs,
 ) -> Result<std::result::Result<SealRecord, Report>> {
     let seals = stored_seals(pool).await?;
     let mut targets = Vec::new();
@@ -1336,7 +1426,7 @@ async fn seal_locked(
         events: 0,
         leaves: Vec::new(),
     });
-    let mut state = scan(pool, targets, Vec::new(), jobs).await?;
+    let mut state = scan(pool, targets, Vec::new(), read).await?;
     let seconds = started.elapsed().as_secs_f64();
     if state.problem_count > 0 {
         return Ok(Err(Report {

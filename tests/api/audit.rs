@@ -39,13 +39,23 @@ async fn ticketd_json(pool: &PgPool, args: &[&str]) -> (bool, Value) {
     (ok, value)
 }
 
-/// `audit verify --json`, reading the log as three key ranges in parallel.
+/// `audit verify --json`, reading the log as three key ranges in parallel, in pages of 25 rows
+/// (so streams straddle pages and ranges).
 async fn verify(pool: &PgPool) -> (bool, Value) {
-    ticketd_json(pool, &["audit", "verify", "--json", "--jobs", "3"]).await
+    let args = [
+        "audit",
+        "verify",
+        "--json",
+        "--jobs",
+        "3",
+        "--page-size",
+        "7",
+    ];
+    ticketd_json(pool, &args).await
 }
 
 async fn seal(pool: &PgPool) -> Value {
-    let (ok, seal) = ticketd_json(pool, &["audit", "seal"]).await;
+    let (ok, seal) = ticketd_json(pool, &["audit", "seal", "--page-size", "20"]).await;
     assert!(ok, "seal failed: {seal}");
     seal
 }
@@ -188,40 +198,50 @@ async fn verify_passes_on_an_untouched_log_of_thousands_of_mixed_events(pool: Pg
             assert_eq!(r.status(), StatusCode::NO_CONTENT);
         }
     }
-    let approval = Uuid::new_v4();
-    app.state
-        .approvals
-        .execute(
-            &approval.to_string(),
-            Some(0),
-            metadata(Some(agent.id), &RequestInfo::default()),
-            |_| ApprovalCommand::RequestApproval {
-                id: approval,
-                ticket_id: approval_ticket,
-                ticket_requester_id: req.id,
-                requested_by: agent.id,
-                steps: vec![StepSpec {
-                    name: "Manager".into(),
-                    approver_ids: vec![agent.id],
-                    rule: Rule::Any,
-                    min_approvals: None,
-                }],
-                reason: None,
-                at: Utc::now(),
-            },
-        )
-        .await
-        .expect("approval");
+    for _ in 0..3 {
+        let approval = Uuid::new_v4();
+        app.state
+            .approvals
+            .execute(
+                &approval.to_string(),
+                Some(0),
+                metadata(Some(agent.id), &RequestInfo::default()),
+                |_| ApprovalCommand::RequestApproval {
+                    id: approval,
+                    ticket_id: approval_ticket,
+                    ticket_requester_id: req.id,
+                    requested_by: agent.id,
+                    steps: vec![StepSpec {
+                        name: "Manager".into(),
+                        approver_ids: vec![agent.id],
+                        rule: Rule::Any,
+                        min_approvals: None,
+                    }],
+                    reason: None,
+                    at: Utc::now(),
+                },
+            )
+            .await
+            .expect("approval");
+    }
     let (count,): (i64,) = sqlx::query_as("select count(*) from events")
         .fetch_one(&pool)
         .await
         .unwrap();
     assert!(count > 3000, "only {count} events");
 
-    // However many connections read it.
-    for jobs in ["1", "2", "5"] {
-        let (ok, report) =
-            ticketd_json(&pool, &["audit", "verify", "--json", "--jobs", jobs]).await;
+    // However many connections read it, in whatever pages.
+    for (jobs, page) in [("1", "10000"), ("2", "7"), ("5", "3")] {
+        let args = [
+            "audit",
+            "verify",
+            "--json",
+            "--jobs",
+            jobs,
+            "--page-size",
+            page,
+        ];
+        let (ok, report) = ticketd_json(&pool, &args).await;
         assert!(ok, "{report}");
         assert_eq!(report["ok"], true);
         assert_eq!(report["events"], count);
@@ -242,6 +262,8 @@ async fn verify_passes_on_an_untouched_log_of_thousands_of_mixed_events(pool: Pg
             "audit",
             "verify",
             "--json",
+            "--page-size",
+            "9",
             "--seal",
             file.to_str().unwrap(),
         ],
