@@ -38,6 +38,7 @@ pub struct HistoryEvent {
 
 /// Query of `GET /tickets/{id}/history`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// Only the events recorded by this time (RFC 3339).
     #[serde(default, deserialize_with = "crate::history::de_as_of")]

@@ -49,7 +49,7 @@ async fn verify(pool: &PgPool) -> (bool, Value) {
         "--jobs",
         "3",
         "--page-size",
-        "7",
+        "25",
     ];
     ticketd_json(pool, &args).await
 }
