@@ -46,8 +46,10 @@ LONG=$(echo "$LONG" | head -1)
 psql -qAt "$DATABASE_URL" -c "vacuum analyze events" >/dev/null
 echo "events: $(psql -qAt "$DATABASE_URL" -c 'select count(*) from events'), long ticket: $LONG"
 
-echo "--- audit verify (no seal)"
+echo "--- audit verify (no seal; default jobs = one per CPU, at least 2)"
 $BIN audit verify
+echo "--- audit verify --jobs 1 (no seal)"
+$BIN audit verify --jobs 1
 echo "--- audit seal"
 t0=$(ms); $BIN audit seal > /tmp/ticketd-bench-seal.json; t1=$(ms)
 echo "seal: $((t1 - t0)) ms ($(grep -o '"events": [0-9]*' /tmp/ticketd-bench-seal.json))"
