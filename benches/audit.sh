@@ -2,7 +2,8 @@
 # Audit benchmarks (release build, a dedicated database):
 #   1. `ticketd audit verify` over what `ticketd seed --tickets $TICKETS` writes (≈ 4.6 events
 #      per ticket: 250,000 tickets ≈ 1,000,000 events), with no seal, then with a seal;
-#   2. `ticketd replay ticket` of a ticket with 1,000 events (whole process, wall clock).
+#   2. `ticketd replay ticket` of a ticket with 1,000 events (in process, and whole process).
+# REPLAY_ONLY=1 reuses the database of a previous run and measures only the replay.
 # Usage: benches/audit.sh            (TICKETS, BENCH_DB, BENCH_SERVER override the defaults)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,9 @@ BIN=target/release/ticketd
 ms() { date +%s%N | awk '{ printf "%d", $1 / 1000000 }'; }
 
 cargo build --release --quiet --bin ticketd
+if [ -n "${REPLAY_ONLY:-}" ]; then
+  LONG=$(psql -qAt "$DATABASE_URL" -c "select aggregate_id from events where aggregate_type = 'ticket' and sequence = 1000 limit 1")
+else
 psql -q "$SERVER/postgres" -c "drop database if exists $DB" -c "create database $DB"
 $BIN migrate
 t0=$(ms); $BIN seed --tickets "$TICKETS"; t1=$(ms)
@@ -55,14 +59,20 @@ t0=$(ms); $BIN audit seal > /tmp/ticketd-bench-seal.json; t1=$(ms)
 echo "seal: $((t1 - t0)) ms ($(grep -o '"events": [0-9]*' /tmp/ticketd-bench-seal.json))"
 echo "--- audit verify (1 stored seal + the same seal from a file)"
 $BIN audit verify --seal /tmp/ticketd-bench-seal.json
+fi
 
-echo "--- replay ticket $LONG (1,000 events), 20 runs, whole process"
+echo "--- replay ticket $LONG (1,000 events), 20 runs"
 $BIN replay ticket "$LONG" --format json > /dev/null
-times=()
+walls=(); inside=()
 for _ in $(seq 20); do
-  t0=$(date +%s%N); $BIN replay ticket "$LONG" --format json > /dev/null; t1=$(date +%s%N)
-  times+=($(( (t1 - t0) / 1000 )))
+  t0=$(date +%s%N)
+  log=$(NO_COLOR=1 RUST_LOG=ticketd::replay=debug $BIN replay ticket "$LONG" --format json 2>&1 >/dev/null)
+  t1=$(date +%s%N)
+  walls+=($(( (t1 - t0) / 1000 )))
+  inside+=($(echo "$log" | sed 's/\x1b\[[0-9;]*m//g' | grep -o 'total_ms=[0-9.]*' | cut -d= -f2 | awk '{ printf "%d", $1 * 1000 }'))
 done
-printf '%s\n' "${times[@]}" | sort -n | awk '{ a[NR] = $1 } END { printf "replay: min %.1f ms, median %.1f ms, max %.1f ms\n", a[1] / 1000, a[int((NR + 1) / 2)] / 1000, a[NR] / 1000 }'
+stats() { sort -n | awk -v what="$1" '{ a[NR] = $1 } END { printf "%s: min %.1f ms, median %.1f ms, max %.1f ms\n", what, a[1] / 1000, a[int((NR + 1) / 2)] / 1000, a[NR] / 1000 }'; }
+printf '%s\n' "${inside[@]}" | stats "replay, in process (connect + read + fold + print)"
+printf '%s\n' "${walls[@]}" | stats "replay, whole process (wall clock)"
 t0=$(date +%s%N); $BIN replay ticket "$LONG" > /dev/null; t1=$(date +%s%N)
-echo "replay (table format): $(( (t1 - t0) / 1000000 )) ms"
+echo "replay (table format), whole process: $(( (t1 - t0) / 1000000 )) ms"

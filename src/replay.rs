@@ -67,12 +67,15 @@ pub enum ReplayCmd {
 
 /// Runs `ticketd replay ...`. Read-only: it connects without migrating.
 pub async fn cli(config: crate::config::Config, command: ReplayCmd) -> Result<()> {
+    let started = std::time::Instant::now();
     let url = crate::startup::database_url(&config)?;
     let options: sqlx::postgres::PgConnectOptions = url.parse()?;
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(1)
+        .test_before_acquire(false)
         .connect_with(options.application_name("ticketd replay"))
         .await?;
+    let connected = started.elapsed();
     let replay = match &command {
         ReplayCmd::Ticket { id, args } => replay_ticket(&pool, *id, args.bound()).await?,
         ReplayCmd::Approval { id, args } => replay_approval(&pool, *id, args.bound()).await?,
@@ -85,6 +88,12 @@ pub async fn cli(config: crate::config::Config, command: ReplayCmd) -> Result<()
         Format::Table => replay.to_table(),
     };
     crate::cli::out(&text);
+    tracing::debug!(
+        events = replay.events.len(),
+        connect_ms = connected.as_secs_f64() * 1000.0,
+        total_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "replayed"
+    );
     Ok(())
 }
 
