@@ -40,6 +40,16 @@ pub enum Cmd {
         #[arg(long, default_value_t = 1000)]
         tickets: u64,
     },
+    /// Verify the tamper-evident log and record seals.
+    Audit {
+        #[command(subcommand)]
+        command: crate::audit::AuditCmd,
+    },
+    /// Print an aggregate's events (who, when, what changed) and its final state.
+    Replay {
+        #[command(subcommand)]
+        command: crate::replay::ReplayCmd,
+    },
 }
 
 /// `ticketd user ...`
@@ -125,6 +135,8 @@ pub async fn run(cli: Cli) -> Result<()> {
             let pool = crate::startup::open_database(&config).await?;
             crate::seed::seed(&pool, tickets).await
         }
+        Cmd::Audit { command } => crate::audit::cli(config, command).await,
+        Cmd::Replay { command } => crate::replay::cli(config, command).await,
     }
 }
 

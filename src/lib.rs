@@ -2,6 +2,7 @@
 //! `main.rs` only parses the command line.
 
 pub mod approval_policy;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod commands;
@@ -13,6 +14,7 @@ pub mod http;
 pub mod metrics;
 pub mod openapi;
 pub mod read;
+pub mod replay;
 pub mod saga;
 pub mod seed;
 pub mod startup;

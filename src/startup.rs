@@ -24,6 +24,14 @@ pub fn all_projections(pool: &PgPool) -> Vec<Arc<dyn projections::Projection>> {
     ]
 }
 
+/// The database URL: the configured one, or the embedded cluster's (started if needed).
+pub fn database_url(config: &Config) -> Result<String> {
+    match &config.database_url {
+        Some(url) => Ok(url.clone()),
+        None => Ok(db::start_embedded(&config.data_dir)?.url),
+    }
+}
+
 /// Connects (to the embedded cluster when no `DATABASE_URL` is set, starting it if needed)
 /// and migrates. Returns the embedded cluster if this call started one.
 pub async fn open_database_with(config: &Config) -> Result<(PgPool, Option<db::EmbeddedPostgres>)> {

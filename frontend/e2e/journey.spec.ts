@@ -158,7 +158,7 @@ describe.sequential('ticketd journey', () => {
     expect(ticketId).toBeGreaterThan(0)
     await expect.poll(() => page.getByTestId('ticket-title').textContent()).toContain(keyword)
     // The attachment was uploaded with the ticket and is listed on it.
-    await expect.poll(() => page.getByRole('button', { name: /vpn-log\.txt/ }).count(), { timeout: 15_000 }).toBe(1)
+    await expect.poll(() => page.getByRole('button', { name: /^Download vpn-log\.txt/ }).count(), { timeout: 15_000 }).toBe(1)
     await evidence(page, '05-ticket-detail-requester')
   })
 

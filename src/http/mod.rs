@@ -7,6 +7,7 @@ pub mod attachments;
 pub mod auth;
 pub mod comments;
 pub mod health;
+pub mod history;
 pub mod tickets;
 pub mod users;
 
@@ -39,6 +40,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .nest("/api/v1/auth", auth::router())
         .nest("/api/v1/comments", comments::router())
         .nest("/api/v1/tickets", tickets::router())
+        .nest("/api/v1/tickets", history::router())
         .nest("/api/v1/users", users::router())
         .nest("/api/v1/approvals", approvals::router())
 }

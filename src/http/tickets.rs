@@ -348,8 +348,10 @@ async fn create_ticket(
 
 /// Query of `GET /tickets/{id}`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TicketFindQuery {
     /// Show the ticket as it was at this time (RFC 3339).
+    #[serde(default, deserialize_with = "crate::history::de_as_of")]
     pub as_of: Option<DateTime<Utc>>,
 }
 

@@ -3,6 +3,7 @@
 
 mod approvals;
 mod attachments;
+mod audit;
 mod auth;
 mod cli;
 mod comments;
