@@ -19,6 +19,7 @@ pub fn all_projections(pool: &PgPool) -> Vec<Arc<dyn projections::Projection>> {
         Arc::new(projections::tickets::TicketsProjection),
         Arc::new(projections::approvals::ApprovalsProjection),
         Arc::new(crate::saga::ApprovalSaga::new(pool.clone())),
+        Arc::new(projections::notifications::NotificationsProjection),
     ]
 }
 
@@ -73,6 +74,7 @@ pub async fn build_state(config: Config, pool: PgPool, run_projections: bool) ->
         approvals,
         runtime,
         dummy_hash,
+        user_status: Default::default(),
     })))
 }
 
@@ -122,7 +124,10 @@ async fn serve_on(config: Config, pool: PgPool) -> Result<()> {
             std::net::SocketAddr,
         >(app),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(async {
+        shutdown_signal().await;
+        crate::http::notifications::close_streams();
+    })
     .await?;
     if let Some(rt) = &state.runtime {
         rt.shutdown().await;

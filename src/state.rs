@@ -22,6 +22,8 @@ pub struct App {
     pub runtime: Option<RuntimeHandle>,
     /// An argon2 hash of a random password, verified for unknown emails (equal timing).
     pub dummy_hash: String,
+    /// Users' current role and active flag, checked on every authenticated request.
+    pub user_status: crate::users::StatusCache,
 }
 
 /// The cloneable handle handlers receive.

@@ -3,6 +3,7 @@
 
 pub mod approvals;
 pub mod log;
+pub mod notifications;
 pub mod rebuild;
 pub mod runtime;
 pub mod tickets;

@@ -5,6 +5,8 @@
 pub mod approvals;
 pub mod auth;
 pub mod health;
+pub mod items;
+pub mod notifications;
 pub mod tickets;
 pub mod users;
 
@@ -37,6 +39,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .nest("/api/v1/tickets", tickets::router())
         .nest("/api/v1/users", users::router())
         .nest("/api/v1/approvals", approvals::router())
+        .nest("/api/v1/items", items::router())
+        .nest("/api/v1/notifications", notifications::router())
 }
 
 /// The OpenAPI document of every route.
