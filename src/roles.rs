@@ -109,7 +109,7 @@ const fn rule(
 }
 
 /// The matrix, grouped by area in API.md order.
-pub const ROUTES: &[RouteRule] = &[
+pub static ROUTES: &[RouteRule] = &[
     // auth
     rule(
         "POST",
