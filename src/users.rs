@@ -287,6 +287,9 @@ pub async fn change(pool: &PgPool, id: i64, change: &UserChange) -> Result<UserR
     Ok(updated)
 }
 
+/// A user's (role, is_active) or None if there is no such user, and when it was read.
+type CachedStatus = (Option<(Role, bool)>, std::time::Instant);
+
 /// How long a user's status may be served from memory. Within one process a change is seen at
 /// once (`StatusCache::forget`); another process sees it within this bound.
 pub const STATUS_TTL: std::time::Duration = std::time::Duration::from_secs(5);
@@ -296,9 +299,7 @@ pub const STATUS_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 /// demoted user's access token (a JWT, valid 15 minutes) from working at once.
 #[derive(Default)]
 pub struct StatusCache {
-    entries: std::sync::Mutex<
-        std::collections::HashMap<i64, (Option<(Role, bool)>, std::time::Instant)>,
-    >,
+    entries: std::sync::Mutex<std::collections::HashMap<i64, CachedStatus>>,
 }
 
 impl StatusCache {
