@@ -139,7 +139,10 @@ impl Drafts {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one flat constructor reads better than a builder here"
+)]
 fn draft(
     event: &StoredEvent,
     kind: &'static str,
@@ -334,7 +337,7 @@ fn on_approval_event(
     drafts: &mut Drafts,
     memo: &mut Option<ApprovalMemo>,
     approval_id: Uuid,
-    titles: &HashMap<i64, String>,
+    tickets: &BTreeMap<i64, Option<TicketMemo>>,
     event: &StoredEvent,
     decoded: &ApprovalEvent,
 ) {
@@ -361,7 +364,11 @@ fn on_approval_event(
     let Some(a) = memo.as_ref() else {
         return;
     };
-    let title = titles.get(&a.ticket_id).cloned().unwrap_or_default();
+    let title = tickets
+        .get(&a.ticket_id)
+        .and_then(|t| t.as_ref())
+        .map(|t| t.title.as_str())
+        .unwrap_or_default();
     let reference = ticket_ref(a.ticket_id);
     let waiting = |step: &StepMemo, how: &str| {
         format!(
@@ -518,13 +525,8 @@ async fn apply_notifications(
                 touched_tickets.insert(*id);
             }
             Decoded::Approval(id, ev) => {
-                let titles: HashMap<i64, String> = tickets
-                    .values()
-                    .flatten()
-                    .map(|t| (t.ticket_id, t.title.clone()))
-                    .collect();
                 let slot = approvals.entry(*id).or_default();
-                on_approval_event(&mut drafts, slot, *id, &titles, event, ev);
+                on_approval_event(&mut drafts, slot, *id, &tickets, event, ev);
                 touched_approvals.insert(*id);
             }
         }
