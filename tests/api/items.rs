@@ -373,11 +373,23 @@ async fn tickets_link_only_existing_items_and_an_item_lists_its_tickets(pool: Pg
 
     // The item's tickets: staff see both, a requester only their own.
     let path = format!("/api/v1/items/{pid}/tickets");
-    let mut r = app.request(Method::GET, &path, Some(&agent.token));
-    if let Some(t) = token {
-        r = r.header("x-consistency-token", t);
+    // Read-your-writes: the token makes the read wait for the projection (a client retries a
+    // 503 after `Retry-After`, as here, when the log is held back longer than the wait).
+    let mut response = None;
+    for _ in 0..5 {
+        let mut r = app.request(Method::GET, &path, Some(&agent.token));
+        if let Some(t) = &token {
+            r = r.header("x-consistency-token", t);
+        }
+        let got = r.send().await.unwrap();
+        if got.status() != StatusCode::SERVICE_UNAVAILABLE {
+            response = Some(got);
+            break;
+        }
+        assert!(got.headers().get("retry-after").is_some());
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
-    let all = json_of(r.send().await.unwrap(), StatusCode::OK).await;
+    let all = json_of(response.expect("an answer"), StatusCode::OK).await;
     assert_eq!(all["total"], 2);
     let ids: Vec<&Value> = all["items"]
         .as_array()
