@@ -181,6 +181,40 @@ pub static ROUTES: &[RouteRule] = &[
         STAFF,
         "requesters: 404 for others' tickets",
     ),
+    // approvals
+    rule(
+        "GET",
+        "/api/v1/approvals",
+        SIGNED_IN,
+        "requesters: approvals of their tickets and those they take part in",
+    ),
+    rule("POST", "/api/v1/approvals", STAFF, "on any ticket"),
+    rule("GET", "/api/v1/approvals/policy", ADMINS, ""),
+    rule("PUT", "/api/v1/approvals/policy", ADMINS, ""),
+    rule(
+        "GET",
+        "/api/v1/approvals/{id}",
+        SIGNED_IN,
+        "requesters: their tickets' and those they take part in (else 404)",
+    ),
+    rule(
+        "POST",
+        "/api/v1/approvals/{id}/decisions",
+        SIGNED_IN,
+        "approvers of the current step only, whatever their role (else 403)",
+    ),
+    rule(
+        "POST",
+        "/api/v1/approvals/{id}/delegate",
+        SIGNED_IN,
+        "approvers of the current step only, once (else 403)",
+    ),
+    rule(
+        "POST",
+        "/api/v1/approvals/{id}/cancel",
+        SIGNED_IN,
+        "the ticket's requester, whoever requested it, or staff (else 403)",
+    ),
     // users
     rule("GET", "/api/v1/users", STAFF, "filters role, q, is_active"),
     rule("POST", "/api/v1/users", ADMINS, "any role"),
