@@ -210,9 +210,15 @@ impl FromRequestParts<AppState> for AuthUser {
             .sub
             .parse()
             .map_err(|_| ApiError::Unauthorized("Invalid or expired token".into()))?;
+        // The token is only as good as the account: a deactivated or deleted user is out at
+        // once, and the role is the current one, not the one the token was issued with.
+        let role = match state.user_status.get(&state.pool, id).await? {
+            Some((role, true)) => role,
+            _ => return Err(ApiError::Unauthorized("Invalid or expired token".into())),
+        };
         Ok(AuthUser {
             id,
-            role: claims.role,
+            role,
             request: request_info(parts),
         })
     }

@@ -17,6 +17,8 @@ use utoipa::{Modify, OpenApi};
         (name = "tickets", description = "Tickets: commands, list and search"),
         (name = "users", description = "User management"),
         (name = "approvals", description = "Approvals: requests, decisions, delegation, the inbox and the change request policy"),
+        (name = "items", description = "Configuration items and assets"),
+        (name = "notifications", description = "Your notifications, and their live stream"),
     )
 )]
 pub struct ApiDoc;

@@ -496,7 +496,7 @@ async fn run_search(
             ),
             count_args,
         )
-        .fetch_one(pool)
+        .fetch_one(&mut *conn)
         .await?;
         t.unwrap_or(0)
     } else if offset == 0 && (items.len() as i64) < size {

@@ -21,6 +21,7 @@ pub fn all_projections(pool: &PgPool) -> Vec<Arc<dyn projections::Projection>> {
         Arc::new(projections::attachments::AttachmentsProjection),
         Arc::new(projections::approvals::ApprovalsProjection),
         Arc::new(crate::saga::ApprovalSaga::new(pool.clone())),
+        Arc::new(projections::notifications::NotificationsProjection),
     ]
 }
 
@@ -92,6 +93,7 @@ pub async fn build_state(config: Config, pool: PgPool, run_projections: bool) ->
         runtime,
         storage,
         dummy_hash,
+        user_status: Default::default(),
     })))
 }
 
@@ -141,7 +143,10 @@ async fn serve_on(config: Config, pool: PgPool) -> Result<()> {
             std::net::SocketAddr,
         >(app),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(async {
+        shutdown_signal().await;
+        crate::http::notifications::close_streams();
+    })
     .await?;
     if let Some(rt) = &state.runtime {
         rt.shutdown().await;

@@ -24,6 +24,8 @@ pub struct App {
     pub storage: Arc<crate::storage::Storage>,
     /// An argon2 hash of a random password, verified for unknown emails (equal timing).
     pub dummy_hash: String,
+    /// Users' current role and active flag, checked on every authenticated request.
+    pub user_status: crate::users::StatusCache,
 }
 
 /// The cloneable handle handlers receive.

@@ -159,3 +159,181 @@ pub async fn admin_exists(pool: &PgPool) -> Result<bool, ApiError> {
             .await?;
     Ok(n > 0)
 }
+
+/// Filters and paging of `GET /users`.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserListQueryParams {
+    /// One role or several, comma-separated (`agent,manager,admin` for an assignee picker).
+    pub role: Option<String>,
+    /// Words matched against the name and the email (case-insensitive, substring).
+    pub q: Option<String>,
+    /// Only active (`true`) or only deactivated (`false`) accounts.
+    pub is_active: Option<bool>,
+    pub page: Option<i64>,
+    pub size: Option<i64>,
+}
+
+/// Lists users by role, text and activity, ordered by name.
+pub async fn list(
+    pool: &PgPool,
+    query: &UserListQueryParams,
+) -> Result<crate::read::Page<User>, ApiError> {
+    let mut v = Validator::default();
+    let (page, size, offset) = crate::read::paging(&mut v, query.page, query.size);
+    let mut roles: Vec<String> = Vec::new();
+    for part in query.role.iter().flat_map(|r| r.split(',')).map(str::trim) {
+        if part.is_empty() {
+            continue;
+        }
+        match Role::parse(part) {
+            Some(r) => roles.push(r.as_str().to_string()),
+            None => v.check_query(false, "role", &format!("Unknown role '{part}'")),
+        }
+    }
+    let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    v.check_query(
+        q.is_none_or(|q| q.chars().count() <= 100),
+        "q",
+        "q must be at most 100 characters",
+    );
+    v.finish()?;
+    // `%` and `_` in the search are literal characters, not wildcards.
+    let pattern = q.map(|q| {
+        let escaped = q
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        format!("%{escaped}%")
+    });
+    let filter = "($1::text[] is null or role = any($1))
+          and ($2::text is null or (full_name || ' ' || email) ilike $2)
+          and ($3::bool is null or is_active = $3)";
+    let roles = (!roles.is_empty()).then_some(roles);
+    let rows: Vec<UserRecord> = sqlx::query_as(&format!(
+        "select {COLUMNS} from users where {filter}
+          order by lower(full_name), id limit $4 offset $5"
+    ))
+    .bind(&roles)
+    .bind(&pattern)
+    .bind(query.is_active)
+    .bind(size)
+    .bind(offset)
+    .fetch_all(pool)
+    .await?;
+    let total: i64 = if offset == 0 && (rows.len() as i64) < size {
+        rows.len() as i64
+    } else {
+        sqlx::query_scalar(&format!("select count(*) from users where {filter}"))
+            .bind(&roles)
+            .bind(&pattern)
+            .bind(query.is_active)
+            .fetch_one(pool)
+            .await?
+    };
+    Ok(crate::read::Page::new(
+        rows.iter().map(UserRecord::public).collect(),
+        total,
+        page,
+        size,
+    ))
+}
+
+/// An admin's change to a user (absent fields stay as they are).
+#[derive(Debug, Default, Clone)]
+pub struct UserChange {
+    pub role: Option<Role>,
+    pub is_active: Option<bool>,
+    pub full_name: Option<String>,
+}
+
+/// Applies an admin's change in one transaction. The last active admin can be neither
+/// demoted nor deactivated (409): every active admin row is locked (`for update`) before the
+/// count, so two admins demoting each other at once cannot both succeed.
+pub async fn change(pool: &PgPool, id: i64, change: &UserChange) -> Result<UserRecord, ApiError> {
+    let mut tx = pool.begin().await?;
+    // Lock order: the admins first, then the target, always; concurrent changes queue here.
+    let admins: Vec<i64> = sqlx::query_scalar(
+        "select id from users where role = 'admin' and is_active order by id for update",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let target: UserRecord = sqlx::query_as(&format!(
+        "select {COLUMNS} from users where id = $1 for update"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| ApiError::not_found("User"))?;
+    let stays_admin = change.role.unwrap_or(target.role()) == Role::Admin
+        && change.is_active.unwrap_or(target.is_active);
+    if admins.contains(&id) && !stays_admin && admins.len() <= 1 {
+        return Err(ApiError::conflict(
+            "This is the last active admin: make another user admin first",
+        ));
+    }
+    let updated: UserRecord = sqlx::query_as(&format!(
+        "update users set role = coalesce($2, role), is_active = coalesce($3, is_active),
+                full_name = coalesce($4, full_name), updated_at = now()
+          where id = $1 returning {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(change.role.map(Role::as_str))
+    .bind(change.is_active)
+    .bind(change.full_name.as_deref().map(str::trim))
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+/// A user's (role, is_active) or None if there is no such user, and when it was read.
+type CachedStatus = (Option<(Role, bool)>, std::time::Instant);
+
+/// How long a user's status may be served from memory. Within one process a change is seen at
+/// once (`StatusCache::forget`); another process sees it within this bound.
+pub const STATUS_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The current role and active flag of users, as every authenticated request checks them,
+/// cached briefly so that a request costs no query. This is what stops a deactivated or
+/// demoted user's access token (a JWT, valid 15 minutes) from working at once.
+#[derive(Default)]
+pub struct StatusCache {
+    entries: std::sync::Mutex<std::collections::HashMap<i64, CachedStatus>>,
+}
+
+impl StatusCache {
+    /// The user's current (role, is_active), or None if no such user exists.
+    pub async fn get(&self, pool: &PgPool, id: i64) -> Result<Option<(Role, bool)>, ApiError> {
+        let now = std::time::Instant::now();
+        {
+            let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((status, at)) = entries.get(&id) {
+                if now.duration_since(*at) < STATUS_TTL {
+                    return Ok(*status);
+                }
+            }
+        }
+        let row: Option<(String, bool)> =
+            sqlx::query_as("select role, is_active from users where id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?;
+        let status =
+            row.map(|(role, active)| (Role::parse(&role).unwrap_or(Role::Requester), active));
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= 10_000 {
+            entries.retain(|_, (_, at)| now.duration_since(*at) < STATUS_TTL);
+        }
+        entries.insert(id, (status, now));
+        Ok(status)
+    }
+
+    /// Drops a user's cached status (after a change through this process).
+    pub fn forget(&self, id: i64) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+    }
+}

@@ -5,6 +5,7 @@ pub mod approvals;
 pub mod attachments;
 pub mod comments;
 pub mod log;
+pub mod notifications;
 pub mod rebuild;
 pub mod runtime;
 pub mod tickets;

@@ -8,6 +8,8 @@ pub mod auth;
 pub mod comments;
 pub mod health;
 pub mod history;
+pub mod items;
+pub mod notifications;
 pub mod tickets;
 pub mod users;
 
@@ -43,6 +45,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .nest("/api/v1/tickets", history::router())
         .nest("/api/v1/users", users::router())
         .nest("/api/v1/approvals", approvals::router())
+        .nest("/api/v1/items", items::router())
+        .nest("/api/v1/notifications", notifications::router())
 }
 
 /// The OpenAPI document of every route.

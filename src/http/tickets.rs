@@ -310,6 +310,7 @@ async fn create_ticket(
     );
     v.finish()?;
     let item_ids = body.item_ids.unwrap_or_default();
+    crate::items::check_items_exist(&state.pool, &item_ids).await?;
     let (id,): (i64,) = sqlx::query_as("select nextval('ticket_id_seq')")
         .fetch_one(&state.pool)
         .await?;
@@ -404,6 +405,8 @@ async fn update_ticket(
         body.item_ids.as_deref(),
     );
     v.finish()?;
+    crate::items::check_items_exist(&state.pool, body.item_ids.as_deref().unwrap_or_default())
+        .await?;
     let tags = body.tags.map(clean_tags);
     let at = Utc::now();
     let committed = run(&state, &user, id, expected, |_| {

@@ -1,22 +1,155 @@
-//! `/api/v1/users`: user management (admin create here; listing and changes for issue 8).
+//! `/api/v1/users`: the user directory (agents and up; requesters see only themselves) and
+//! user management (admins: create, change role or name, deactivate). The last active admin
+//! can be neither demoted nor deactivated.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{self, AuthUser};
-use crate::error::{ApiError, AppJson, Validator};
+use crate::error::{ApiError, AppJson, AppPath, AppQuery, Validator};
+use crate::http::with_token;
+use crate::read::Page;
 use crate::state::AppState;
-use crate::users::{self, User};
+use crate::users::{self, User, UserChange, UserListQueryParams};
 use aggregates::Role;
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(create_user))
+    OpenApiRouter::new()
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(find_user, update_user, deactivate_user))
+}
+
+/// A page of users (OpenAPI name).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserListResponse {
+    pub items: Vec<User>,
+    pub total: i64,
+    pub page: i64,
+    pub size: i64,
+    pub pages: i64,
+}
+
+/// Body of `PATCH /users/{id}` (admins). Absent fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserUpdate {
+    #[serde(default, deserialize_with = "not_null")]
+    pub role: Option<Role>,
+    #[serde(default, deserialize_with = "not_null")]
+    pub is_active: Option<bool>,
+    #[serde(default, deserialize_with = "not_null")]
+    pub full_name: Option<String>,
+}
+
+/// A field that may be absent but, when present, must not be `null`.
+fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// List users, filtered by `role` (comma-separated), `q` (name or email) and `is_active`
+/// (agents and up: the assignee picker).
+#[utoipa::path(get, path = "/", tag = "users", security(("bearer" = [])), params(UserListQueryParams),
+    responses((status = 200, body = UserListResponse), (status = 401, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ValidationErrorBody)))]
+async fn list_users(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    AppQuery(query): AppQuery<UserListQueryParams>,
+) -> Result<axum::Json<Page<User>>, ApiError> {
+    caller.require(Role::Agent)?;
+    Ok(axum::Json(users::list(&state.pool, &query).await?))
+}
+
+/// One user. Agents and up see anyone; requesters only themselves (others are 404).
+#[utoipa::path(get, path = "/{id}", tag = "users", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "User id")),
+    responses((status = 200, body = User), (status = 401, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody)))]
+async fn find_user(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    AppPath(id): AppPath<i64>,
+) -> Result<axum::Json<User>, ApiError> {
+    if !caller.is_staff() && caller.id != id {
+        return Err(ApiError::not_found("User"));
+    }
+    let user = users::find_by_id(&state.pool, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("User"))?;
+    Ok(axum::Json(user.public()))
+}
+
+/// Change a user's role, name or active flag (admins). Deactivating ends the user's sessions
+/// at once. The last active admin cannot be demoted or deactivated (409).
+#[utoipa::path(patch, path = "/{id}", tag = "users", security(("bearer" = [])), request_body = UserUpdate,
+    params(("id" = i64, Path, description = "User id")),
+    responses((status = 200, body = User), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
+              (status = 422, body = crate::error::ValidationErrorBody)))]
+async fn update_user(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    AppPath(id): AppPath<i64>,
+    AppJson(body): AppJson<UserUpdate>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Admin)?;
+    let mut v = Validator::default();
+    if let Some(name) = &body.full_name {
+        users::validate_name(&mut v, name);
+    }
+    v.finish()?;
+    let change = UserChange {
+        role: body.role,
+        is_active: body.is_active,
+        full_name: body.full_name,
+    };
+    let user = apply_change(&state, id, &change).await?;
+    Ok(with_token(
+        axum::Json(user).into_response(),
+        Some(projections::Checkpoint::default()),
+    ))
+}
+
+/// Deactivate a user (admins): they can no longer sign in, their refresh tokens are revoked
+/// and their access tokens stop working. The account and its history stay.
+#[utoipa::path(delete, path = "/{id}", tag = "users", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "User id")),
+    responses((status = 204), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+async fn deactivate_user(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    AppPath(id): AppPath<i64>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Admin)?;
+    let change = UserChange {
+        is_active: Some(false),
+        ..UserChange::default()
+    };
+    apply_change(&state, id, &change).await?;
+    Ok(with_token(
+        StatusCode::NO_CONTENT.into_response(),
+        Some(projections::Checkpoint::default()),
+    ))
+}
+
+async fn apply_change(state: &AppState, id: i64, change: &UserChange) -> Result<User, ApiError> {
+    let user = users::change(&state.pool, id, change).await?;
+    // This process stops honouring the user's access tokens at once; others within
+    // `users::STATUS_TTL`.
+    state.user_status.forget(id);
+    if change.is_active == Some(false) {
+        // Refresh tokens already fail for inactive users; revoked ones stay dead even if the
+        // account is reactivated later.
+        auth::revoke_user_tokens(&state.pool, id).await?;
+    }
+    Ok(user.public())
 }
 
 /// Body of `POST /users`.

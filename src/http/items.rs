@@ -1,0 +1,273 @@
+//! `/api/v1/items`: configuration items and assets. Every signed-in user reads; admins write.
+//! `PATCH` and `DELETE` need `If-Match: <version>`: a stale or missing one is 412 and changes
+//! nothing. `GET /{id}/tickets` lists the tickets that refer to an item.
+
+use aggregates::Role;
+use axum::extract::State;
+use axum::http::header::{ETAG, IF_MATCH, LOCATION};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::AuthUser;
+use crate::error::{ApiError, AppJson, AppPath, AppQuery, Validator};
+use crate::http::with_token;
+use crate::items::{self, Item, ItemChange, ItemListQueryParams, ItemStatus, NewItem};
+use crate::read::{self, Page};
+use crate::state::AppState;
+
+/// The routes of this area.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_items, create_item))
+        .routes(routes!(find_item, update_item, delete_item))
+        .routes(routes!(list_item_tickets))
+}
+
+/// A page of items (OpenAPI name).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ItemListResponse {
+    pub items: Vec<Item>,
+    pub total: i64,
+    pub page: i64,
+    pub size: i64,
+    pub pages: i64,
+}
+
+/// Body of `POST /items`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemCreate {
+    pub name: String,
+    pub kind: String,
+    pub description: Option<String>,
+    /// A JSON object; defaults to `{}`.
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<Value>,
+    pub owner_id: Option<i64>,
+    /// Defaults to `active`.
+    pub status: Option<ItemStatus>,
+}
+
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    Option::<i64>::deserialize(d).map(Some)
+}
+
+/// Body of `PATCH /items/{id}`. Absent fields stay as they are; `owner_id: null` clears it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemUpdate {
+    pub name: Option<String>,
+    pub kind: Option<String>,
+    pub description: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>)]
+    pub owner_id: Option<Option<i64>>,
+    pub status: Option<ItemStatus>,
+}
+
+/// Paging of `GET /items/{id}/tickets`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ItemTicketsQuery {
+    pub page: Option<i64>,
+    pub size: Option<i64>,
+}
+
+/// The version `If-Match` names. Required: missing, `*` or unparsable is 412 (we chose 412
+/// over 428 so that clients need to handle one status for every precondition problem).
+fn required_version(headers: &HeaderMap) -> Result<i64, ApiError> {
+    let missing = || {
+        ApiError::PreconditionFailed(
+            "This change needs an If-Match header with the item's version (its ETag)".into(),
+        )
+    };
+    let text = headers
+        .get(IF_MATCH)
+        .ok_or_else(missing)?
+        .to_str()
+        .map_err(|_| missing())?
+        .trim();
+    text.trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .map_err(|_| missing())
+}
+
+fn item_response(status: StatusCode, item: &Item) -> Response {
+    let mut response = (status, axum::Json(item)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", item.version)) {
+        response.headers_mut().insert(ETAG, v);
+    }
+    response
+}
+
+/// List items, filtered by `kind`, `status`, `q` (name and description) and `owner_id`.
+#[utoipa::path(get, path = "/", tag = "items", security(("bearer" = [])), params(ItemListQueryParams),
+    responses((status = 200, body = ItemListResponse), (status = 401, body = crate::error::ErrorBody),
+              (status = 422, body = crate::error::ValidationErrorBody)))]
+async fn list_items(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    AppQuery(query): AppQuery<ItemListQueryParams>,
+) -> Result<axum::Json<Page<Item>>, ApiError> {
+    Ok(axum::Json(items::list(&state.pool, &query).await?))
+}
+
+/// Create an item (admins).
+#[utoipa::path(post, path = "/", tag = "items", security(("bearer" = [])), request_body = ItemCreate,
+    responses((status = 201, body = Item, headers(("Location" = String), ("ETag" = String))),
+              (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ValidationErrorBody)))]
+async fn create_item(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppJson(body): AppJson<ItemCreate>,
+) -> Result<Response, ApiError> {
+    user.require(Role::Admin)?;
+    let mut v = Validator::default();
+    items::validate(
+        &mut v,
+        Some(&body.name),
+        Some(&body.kind),
+        body.description.as_deref(),
+        body.attributes.as_ref(),
+    );
+    v.finish()?;
+    items::check_owner(&state.pool, body.owner_id).await?;
+    let item = items::insert(
+        &state.pool,
+        &NewItem {
+            name: body.name.trim().to_string(),
+            kind: body.kind.trim().to_lowercase(),
+            description: body.description.unwrap_or_default(),
+            attributes: body.attributes.unwrap_or_else(|| serde_json::json!({})),
+            owner_id: body.owner_id,
+            status: body.status.unwrap_or(ItemStatus::Active),
+        },
+    )
+    .await?;
+    let mut response = item_response(StatusCode::CREATED, &item);
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/items/{}", item.id)) {
+        response.headers_mut().insert(LOCATION, v);
+    }
+    Ok(with_token(
+        response,
+        Some(projections::Checkpoint::default()),
+    ))
+}
+
+/// One item, with its version as `ETag`.
+#[utoipa::path(get, path = "/{id}", tag = "items", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Item id")),
+    responses((status = 200, body = Item, headers(("ETag" = String))), (status = 404, body = crate::error::ErrorBody)))]
+async fn find_item(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    AppPath(id): AppPath<i64>,
+) -> Result<Response, ApiError> {
+    let item = items::find(&state.pool, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Item"))?;
+    Ok(item_response(StatusCode::OK, &item))
+}
+
+/// Change an item (admins). Needs `If-Match: <version>`; a stale or missing one is 412 and
+/// changes nothing.
+#[utoipa::path(patch, path = "/{id}", tag = "items", security(("bearer" = [])), request_body = ItemUpdate,
+    params(("id" = i64, Path, description = "Item id"), ("If-Match" = String, Header, description = "The item's version (its ETag)")),
+    responses((status = 200, body = Item, headers(("ETag" = String))), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody), (status = 412, body = crate::error::ErrorBody),
+              (status = 422, body = crate::error::ValidationErrorBody)))]
+async fn update_item(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppPath(id): AppPath<i64>,
+    headers: HeaderMap,
+    AppJson(body): AppJson<ItemUpdate>,
+) -> Result<Response, ApiError> {
+    user.require(Role::Admin)?;
+    let expected = required_version(&headers)?;
+    let mut v = Validator::default();
+    items::validate(
+        &mut v,
+        body.name.as_deref(),
+        body.kind.as_deref(),
+        body.description.as_deref(),
+        body.attributes.as_ref(),
+    );
+    v.finish()?;
+    if let Some(owner) = body.owner_id {
+        items::check_owner(&state.pool, owner).await?;
+    }
+    let change = ItemChange {
+        name: body.name.map(|n| n.trim().to_string()),
+        kind: body.kind.map(|k| k.trim().to_lowercase()),
+        description: body.description,
+        attributes: body.attributes,
+        owner_id: body.owner_id,
+        status: body.status,
+    };
+    let item = items::update(&state.pool, id, expected, &change).await?;
+    Ok(with_token(
+        item_response(StatusCode::OK, &item),
+        Some(projections::Checkpoint::default()),
+    ))
+}
+
+/// Delete an item (admins). Needs `If-Match: <version>` (412 when stale or missing); 409 while
+/// live tickets refer to it.
+#[utoipa::path(delete, path = "/{id}", tag = "items", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Item id"), ("If-Match" = String, Header, description = "The item's version (its ETag)")),
+    responses((status = 204), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody), (status = 412, body = crate::error::ErrorBody)))]
+async fn delete_item(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppPath(id): AppPath<i64>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    user.require(Role::Admin)?;
+    let expected = required_version(&headers)?;
+    items::delete(&state.pool, id, expected).await?;
+    Ok(with_token(
+        StatusCode::NO_CONTENT.into_response(),
+        Some(projections::Checkpoint::default()),
+    ))
+}
+
+/// The live tickets that refer to an item, newest first. Requesters see only their own.
+#[utoipa::path(get, path = "/{id}/tickets", tag = "items", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Item id"), ItemTicketsQuery,
+           ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
+    responses((status = 200, body = read::TicketListResponse), (status = 404, body = crate::error::ErrorBody),
+              (status = 422, body = crate::error::ValidationErrorBody)))]
+async fn list_item_tickets(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppPath(id): AppPath<i64>,
+    headers: HeaderMap,
+    AppQuery(query): AppQuery<ItemTicketsQuery>,
+) -> Result<axum::Json<Page<read::TicketSummary>>, ApiError> {
+    let mut v = Validator::default();
+    let (page, size, offset) = read::paging(&mut v, query.page, query.size);
+    v.finish()?;
+    if items::find(&state.pool, id).await?.is_none() {
+        return Err(ApiError::not_found("Item"));
+    }
+    read::wait_for_token(
+        &state,
+        &headers,
+        &[projections::tickets::TicketsProjection::NAME],
+    )
+    .await?;
+    let scope = (!user.is_staff()).then_some(user.id);
+    Ok(axum::Json(
+        items::tickets_of(&state.pool, id, scope, page, size, offset).await?,
+    ))
+}

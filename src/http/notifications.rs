@@ -1,0 +1,390 @@
+//! `/api/v1/notifications`: the caller's notifications (the `notifications` read model), read
+//! marks, and `GET /stream`: Server-Sent Events of new ones, authenticated with the
+//! `Authorization` header (a token never travels in a URL), with keep-alives, each event's
+//! `id` the notification id, resuming after `Last-Event-ID`.
+//!
+//! Requesters never see a notification about an internal note, whatever the read model holds.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::{FromRow, PgPool};
+use tokio::sync::watch;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::auth::AuthUser;
+use crate::error::{ApiError, AppPath, AppQuery, FieldError, Validator};
+use crate::http::with_token;
+use crate::state::AppState;
+use projections::notifications::NotificationsProjection;
+
+/// How often an idle stream looks for new rows when this process does not lead the
+/// projection (when it does, a commit wakes the stream at once).
+const STREAM_POLL: Duration = Duration::from_millis(500);
+/// How often an idle stream sends a keep-alive comment.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// At most this many rows per query of a stream.
+const STREAM_BATCH: i64 = 100;
+
+/// The routes of this area.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_notifications))
+        .routes(routes!(stream_notifications))
+        .routes(routes!(mark_all_read))
+        .routes(routes!(mark_read))
+}
+
+/// Set once the server is shutting down: open streams end so that the graceful shutdown
+/// does not wait for them.
+static SHUTDOWN: LazyLock<watch::Sender<bool>> = LazyLock::new(|| watch::channel(false).0);
+
+/// Ends every open stream of this process (called when the server starts shutting down).
+pub fn close_streams() {
+    SHUTDOWN.send_replace(true);
+}
+
+/// Something the caller should know about.
+#[derive(Debug, Clone, Serialize, FromRow, ToSchema)]
+pub struct Notification {
+    /// Increases with every notification: the SSE event id.
+    pub id: i64,
+    /// `assigned`, `comment`, `mention`, `status_changed` or `approval_requested`.
+    pub kind: String,
+    pub ticket_id: Option<i64>,
+    pub approval_id: Option<Uuid>,
+    pub comment_id: Option<Uuid>,
+    /// Who caused it.
+    pub actor_id: Option<i64>,
+    /// One line for people.
+    pub message: String,
+    /// The start of the comment, for replies and mentions.
+    pub excerpt: Option<String>,
+    /// About an internal note (only staff ever receive these).
+    pub internal: bool,
+    pub read: bool,
+    pub read_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A page of notifications, with the caller's unread count.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotificationListResponse {
+    pub items: Vec<Notification>,
+    pub total: i64,
+    pub page: i64,
+    pub size: i64,
+    pub pages: i64,
+    /// All the caller's unread notifications (not just this page's).
+    pub unread_count: i64,
+}
+
+/// Query of `GET /notifications`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NotificationListQueryParams {
+    /// `true`: only unread ones; `false`: only read ones.
+    pub unread: Option<bool>,
+    pub page: Option<i64>,
+    pub size: Option<i64>,
+}
+
+const SELECT: &str = "select n.id, n.kind, n.ticket_id, n.approval_id, n.comment_id, n.actor_id,
+        n.message, n.excerpt, n.internal, r.read_at is not null as read, r.read_at, n.created_at
+   from rm_notifications n
+   left join notification_reads r on r.user_id = n.user_id and r.source_position = n.source_position";
+
+/// The caller's notifications, newest first.
+#[utoipa::path(get, path = "/", tag = "notifications", security(("bearer" = [])),
+    params(NotificationListQueryParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
+    responses((status = 200, body = NotificationListResponse), (status = 401, body = crate::error::ErrorBody),
+              (status = 422, body = crate::error::ValidationErrorBody)))]
+async fn list_notifications(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+    AppQuery(query): AppQuery<NotificationListQueryParams>,
+) -> Result<axum::Json<NotificationListResponse>, ApiError> {
+    let mut v = Validator::default();
+    let (page, size, offset) = crate::read::paging(&mut v, query.page, query.size);
+    v.finish()?;
+    crate::read::wait_for_token(&state, &headers, &[NotificationsProjection::NAME]).await?;
+    let filter = "n.user_id = $1 and ($2 or not n.internal)
+          and ($3::bool is null or (r.read_at is null) = $3)";
+    let items: Vec<Notification> = sqlx::query_as(&format!(
+        "{SELECT} where {filter} order by n.id desc limit $4 offset $5"
+    ))
+    .bind(user.id)
+    .bind(user.is_staff())
+    .bind(query.unread)
+    .bind(size)
+    .bind(offset)
+    .fetch_all(&state.pool)
+    .await?;
+    let (total, unread_count): (i64, i64) = sqlx::query_as(&format!(
+        "select count(*) filter (where {filter}), count(*) filter (where n.user_id = $1 and ($2 or not n.internal) and r.read_at is null)
+           from rm_notifications n
+           left join notification_reads r on r.user_id = n.user_id and r.source_position = n.source_position
+          where n.user_id = $1"
+    ))
+    .bind(user.id)
+    .bind(user.is_staff())
+    .bind(query.unread)
+    .fetch_one(&state.pool)
+    .await?;
+    let p = crate::read::Page::new(items, total, page, size);
+    Ok(axum::Json(NotificationListResponse {
+        items: p.items,
+        total: p.total,
+        page: p.page,
+        size: p.size,
+        pages: p.pages,
+        unread_count,
+    }))
+}
+
+/// Mark one of your notifications read (404 for anyone else's).
+#[utoipa::path(post, path = "/{id}/read", tag = "notifications", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Notification id")),
+    responses((status = 204), (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+async fn mark_read(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppPath(id): AppPath<i64>,
+) -> Result<Response, ApiError> {
+    let marked = sqlx::query(
+        "insert into notification_reads (user_id, source_position)
+         select user_id, source_position from rm_notifications
+          where id = $1 and user_id = $2 and ($3 or not internal)
+         on conflict do nothing",
+    )
+    .bind(id)
+    .bind(user.id)
+    .bind(user.is_staff())
+    .execute(&state.pool)
+    .await?;
+    if marked.rows_affected() == 0 {
+        // Already read, or not the caller's: tell them apart without revealing anything.
+        let mine: Option<i64> = sqlx::query_scalar(
+            "select id from rm_notifications where id = $1 and user_id = $2 and ($3 or not internal)",
+        )
+        .bind(id)
+        .bind(user.id)
+        .bind(user.is_staff())
+        .fetch_optional(&state.pool)
+        .await?;
+        if mine.is_none() {
+            return Err(ApiError::not_found("Notification"));
+        }
+    }
+    Ok(with_token(
+        StatusCode::NO_CONTENT.into_response(),
+        Some(projections::Checkpoint::default()),
+    ))
+}
+
+/// Mark all your notifications read.
+#[utoipa::path(post, path = "/read-all", tag = "notifications", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = crate::error::ErrorBody)))]
+async fn mark_all_read(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Response, ApiError> {
+    sqlx::query(
+        "insert into notification_reads (user_id, source_position)
+         select user_id, source_position from rm_notifications where user_id = $1
+         on conflict do nothing",
+    )
+    .bind(user.id)
+    .execute(&state.pool)
+    .await?;
+    Ok(with_token(
+        StatusCode::NO_CONTENT.into_response(),
+        Some(projections::Checkpoint::default()),
+    ))
+}
+
+async fn rows_after(
+    pool: &PgPool,
+    user_id: i64,
+    staff: bool,
+    after: i64,
+) -> Result<Vec<Notification>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "{SELECT} where n.user_id = $1 and ($2 or not n.internal) and n.id > $3
+          order by n.id limit $4"
+    ))
+    .bind(user_id)
+    .bind(staff)
+    .bind(after)
+    .bind(STREAM_BATCH)
+    .fetch_all(pool)
+    .await
+}
+
+/// When the caller's access token expires (the stream ends then; the client reconnects
+/// with a fresh token and `Last-Event-ID`).
+fn token_expiry(state: &AppState, headers: &HeaderMap) -> Result<DateTime<Utc>, ApiError> {
+    let token = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
+        .ok_or_else(|| ApiError::Unauthorized("Not authenticated".into()))?;
+    let claims = state.jwt.verify(token.trim())?;
+    DateTime::from_timestamp(claims.exp, 0)
+        .ok_or_else(|| ApiError::Unauthorized("Invalid or expired token".into()))
+}
+
+struct StreamState {
+    app: AppState,
+    user_id: i64,
+    staff: bool,
+    last_id: i64,
+    pending: VecDeque<Notification>,
+    wake: Option<watch::Receiver<projections::Checkpoint>>,
+    shutdown: watch::Receiver<bool>,
+    ends_at: tokio::time::Instant,
+    hello: bool,
+}
+
+impl StreamState {
+    /// The next event, or None when the stream is over.
+    async fn next(&mut self) -> Option<Event> {
+        if self.hello {
+            self.hello = false;
+            return Some(
+                Event::default()
+                    .retry(Duration::from_secs(5))
+                    .comment("connected"),
+            );
+        }
+        loop {
+            if let Some(n) = self.pending.pop_front() {
+                let data = serde_json::to_string(&n).unwrap_or_default();
+                return Some(Event::default().id(n.id.to_string()).data(data));
+            }
+            if *self.shutdown.borrow() || tokio::time::Instant::now() >= self.ends_at {
+                return None;
+            }
+            // A deactivated user's stream ends; a changed role applies at once.
+            match self.app.user_status.get(&self.app.pool, self.user_id).await {
+                Ok(Some((role, true))) => self.staff = role.is_staff(),
+                Ok(_) => return None,
+                Err(_) => {}
+            }
+            let seen = self.wake.as_mut().map(|w| *w.borrow_and_update());
+            match rows_after(&self.app.pool, self.user_id, self.staff, self.last_id).await {
+                Ok(rows) if !rows.is_empty() => {
+                    self.last_id = rows.last().map_or(self.last_id, |n| n.id);
+                    self.pending.extend(rows);
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "notification stream query failed"),
+            }
+            let wake = async {
+                match (self.wake.as_mut(), seen) {
+                    (Some(w), Some(seen)) => loop {
+                        if w.changed().await.is_err() {
+                            std::future::pending::<()>().await;
+                        }
+                        if *w.borrow_and_update() != seen {
+                            break;
+                        }
+                    },
+                    _ => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = wake => {}
+                _ = tokio::time::sleep(STREAM_POLL) => {}
+                _ = self.shutdown.changed() => {}
+                _ = tokio::time::sleep_until(self.ends_at) => {}
+            }
+        }
+    }
+}
+
+/// Server-Sent Events of your new notifications. Send `Last-Event-ID` to receive everything
+/// after that id first. Keep-alive comments every 15 s; the stream ends when your access token
+/// expires (reconnect with a fresh one and `Last-Event-ID`).
+#[utoipa::path(get, path = "/stream", tag = "notifications", security(("bearer" = [])),
+    params(("Last-Event-ID" = Option<i64>, Header, description = "The last notification id you received")),
+    responses((status = 200, description = "text/event-stream: `id` is the notification id, `data` its JSON", content_type = "text/event-stream"),
+              (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ValidationErrorBody)))]
+async fn stream_notifications(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let expires = token_expiry(&state, &headers)?;
+    let last_id = match headers.get("last-event-id") {
+        Some(raw) => raw
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .filter(|id| *id >= 0)
+            .ok_or_else(|| {
+                ApiError::Validation(vec![FieldError {
+                    loc: vec![
+                        serde_json::json!("header"),
+                        serde_json::json!("Last-Event-ID"),
+                    ],
+                    msg: "Last-Event-ID must be a notification id".into(),
+                    kind: "value_error".into(),
+                }])
+            })?,
+        // Only what happens from now on.
+        None => {
+            sqlx::query_scalar(
+                "select coalesce(max(id), 0) from rm_notifications where user_id = $1",
+            )
+            .bind(user.id)
+            .fetch_one(&state.pool)
+            .await?
+        }
+    };
+    let remaining = (expires - Utc::now()).to_std().unwrap_or_default();
+    let wake = state
+        .runtime
+        .as_ref()
+        .and_then(|rt| rt.watch(NotificationsProjection::NAME));
+    let stream_state = StreamState {
+        app: state.clone(),
+        user_id: user.id,
+        staff: user.is_staff(),
+        last_id,
+        pending: VecDeque::new(),
+        wake,
+        shutdown: SHUTDOWN.subscribe(),
+        ends_at: tokio::time::Instant::now() + remaining,
+        hello: true,
+    };
+    let events = futures::stream::unfold(stream_state, |mut s| async move {
+        s.next().await.map(|e| (Ok::<_, Infallible>(e), s))
+    });
+    let mut response = Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))
+        .into_response();
+    // Ask proxies (nginx) not to buffer the stream.
+    response.headers_mut().insert(
+        HeaderName::from_static("x-accel-buffering"),
+        HeaderValue::from_static("no"),
+    );
+    Ok(response)
+}
