@@ -3,7 +3,9 @@
 
 pub mod log;
 pub mod rebuild;
+pub mod reports;
 pub mod runtime;
+pub mod sla;
 pub mod tickets;
 
 pub use log::{Checkpoint, StoredEvent};
