@@ -40,6 +40,11 @@ pub enum Cmd {
         #[arg(long, default_value_t = 1000)]
         tickets: u64,
     },
+    /// Reports from the read models: dashboard, analytics, tickets.
+    Report {
+        #[command(subcommand)]
+        command: crate::reports::cli::ReportCmd,
+    },
 }
 
 /// `ticketd user ...`
@@ -125,6 +130,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             let pool = crate::startup::open_database(&config).await?;
             crate::seed::seed(&pool, tickets).await
         }
+        Cmd::Report { command } => crate::reports::cli::run(config, command).await,
     }
 }
 

@@ -12,6 +12,7 @@ pub mod http;
 pub mod metrics;
 pub mod openapi;
 pub mod read;
+pub mod reports;
 pub mod seed;
 pub mod startup;
 pub mod state;

@@ -14,6 +14,7 @@ use utoipa::{Modify, OpenApi};
         (name = "auth", description = "Sign-in, tokens and profile"),
         (name = "tickets", description = "Tickets: commands, list and search"),
         (name = "users", description = "User management"),
+        (name = "reports", description = "Dashboard, analytics, exports and the SLA policy (managers and admins)"),
     )
 )]
 pub struct ApiDoc;

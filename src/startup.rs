@@ -15,7 +15,10 @@ use crate::state::{App, AppState};
 
 /// Every projection this build runs.
 pub fn all_projections() -> Vec<Arc<dyn projections::Projection>> {
-    vec![Arc::new(projections::tickets::TicketsProjection)]
+    vec![
+        Arc::new(projections::tickets::TicketsProjection),
+        Arc::new(projections::reports::ReportsProjection),
+    ]
 }
 
 /// Connects (to the embedded cluster when no `DATABASE_URL` is set, starting it if needed)

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod health;
+pub mod reports;
 pub mod tickets;
 pub mod users;
 
@@ -34,6 +35,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .nest("/api/v1/auth", auth::router())
         .nest("/api/v1/tickets", tickets::router())
         .nest("/api/v1/users", users::router())
+        .nest("/api/v1/reports", reports::router())
 }
 
 /// The OpenAPI document of every route.
