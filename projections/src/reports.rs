@@ -646,6 +646,20 @@ async fn write_deltas(
         .bind(column(6))
         .execute(&mut *conn)
         .await?;
+        // Rows that dropped to zero go, so that the table only depends on the state, not on
+        // the batches that led to it (a rebuilt read model equals an incremental one).
+        sqlx::query(&format!(
+            "delete from {table} c
+              using unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) as k(s, p, t, a)
+              where c.status = k.s and c.priority = k.p and c.type = k.t and c.assignee_key = k.a
+                and c.n = 0"
+        ))
+        .bind(counts.iter().map(|(k, _)| k.0.as_str()).collect::<Vec<_>>())
+        .bind(counts.iter().map(|(k, _)| k.1.as_str()).collect::<Vec<_>>())
+        .bind(counts.iter().map(|(k, _)| k.2.as_str()).collect::<Vec<_>>())
+        .bind(counts.iter().map(|(k, _)| k.3).collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await?;
     }
     let backlog: Vec<(NaiveDate, i64)> = deltas.backlog.into_iter().filter(|(_, n)| *n != 0).collect();
     if !backlog.is_empty() {
@@ -658,6 +672,10 @@ async fn write_deltas(
         .bind(backlog.iter().map(|(_, n)| *n).collect::<Vec<_>>())
         .execute(&mut *conn)
         .await?;
+        sqlx::query(&format!("delete from {table} where day = any($1) and n = 0"))
+            .bind(backlog.iter().map(|(d, _)| *d).collect::<Vec<_>>())
+            .execute(&mut *conn)
+            .await?;
     }
     let daily: Vec<(NaiveDate, DailyValues)> = deltas
         .daily
@@ -682,6 +700,13 @@ async fn write_deltas(
         .bind(column(2))
         .bind(column(3))
         .bind(column(4))
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(&format!(
+            "delete from {table} where day = any($1) and created = 0 and resolved = 0
+                and first_responses = 0 and fr_missed = 0 and res_missed = 0"
+        ))
+        .bind(daily.iter().map(|(d, _)| *d).collect::<Vec<_>>())
         .execute(&mut *conn)
         .await?;
     }

@@ -101,8 +101,8 @@ const SELECT: &str = "select id, title, status, priority, type, requester_id, as
         first_response_at, resolved_at, closed_at, first_response_seconds, resolution_seconds,
         paused_seconds, first_response_business_seconds, resolution_business_seconds,
         first_response_due_at, resolution_due_at,
-        (first_response_breached_at is not null or first_response_due_at < $3) as first_response_breached,
-        (resolution_breached_at is not null or resolution_due_at < $3) as resolution_breached,
+        (first_response_breached_at is not null or coalesce(first_response_due_at < $3, false)) as first_response_breached,
+        (resolution_breached_at is not null or coalesce(resolution_due_at < $3, false)) as resolution_breached,
         reopened
    from rm_report_tickets
   where not deleted and created_at >= $1 and created_at < $2

@@ -6,4 +6,5 @@ mod cli;
 mod embedded;
 mod helpers;
 mod projections;
+mod reports;
 mod tickets;
