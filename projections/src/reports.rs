@@ -136,12 +136,14 @@ pub async fn current_policy(conn: &mut PgConnection) -> Result<(i64, SlaPolicy),
             .await?;
     match row {
         None => Ok((0, SlaPolicy::default())),
-        Some((id, json)) => serde_json::from_value(json)
-            .map(|p| (id, p))
-            .map_err(|e| ApplyError::Poison {
-                position: -1,
-                reason: format!("SLA policy {id} is unreadable: {e}"),
-            }),
+        Some((id, json)) => {
+            serde_json::from_value(json)
+                .map(|p| (id, p))
+                .map_err(|e| ApplyError::Poison {
+                    position: -1,
+                    reason: format!("SLA policy {id} is unreadable: {e}"),
+                })
+        }
     }
 }
 
@@ -502,9 +504,10 @@ async fn apply_reports(
                     .aggregate_id
                     .parse()
                     .map_err(|_| ApplyError::poison(e, "ticket id is not a number"))?;
-                let event: TicketEvent = serde_json::from_value(e.payload.clone()).map_err(|err| {
-                    ApplyError::poison(e, format!("undecodable {}: {err}", e.event_type))
-                })?;
+                let event: TicketEvent =
+                    serde_json::from_value(e.payload.clone()).map_err(|err| {
+                        ApplyError::poison(e, format!("undecodable {}: {err}", e.event_type))
+                    })?;
                 tickets.push((id, event));
             }
             "approval" => {
@@ -661,7 +664,11 @@ async fn write_deltas(
         .execute(&mut *conn)
         .await?;
     }
-    let backlog: Vec<(NaiveDate, i64)> = deltas.backlog.into_iter().filter(|(_, n)| *n != 0).collect();
+    let backlog: Vec<(NaiveDate, i64)> = deltas
+        .backlog
+        .into_iter()
+        .filter(|(_, n)| *n != 0)
+        .collect();
     if !backlog.is_empty() {
         let table = tables.name("rm_report_backlog");
         sqlx::query(&format!(
@@ -672,10 +679,12 @@ async fn write_deltas(
         .bind(backlog.iter().map(|(_, n)| *n).collect::<Vec<_>>())
         .execute(&mut *conn)
         .await?;
-        sqlx::query(&format!("delete from {table} where day = any($1) and n = 0"))
-            .bind(backlog.iter().map(|(d, _)| *d).collect::<Vec<_>>())
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query(&format!(
+            "delete from {table} where day = any($1) and n = 0"
+        ))
+        .bind(backlog.iter().map(|(d, _)| *d).collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await?;
     }
     let daily: Vec<(NaiveDate, DailyValues)> = deltas
         .daily
@@ -855,7 +864,10 @@ mod tests {
         assert_eq!(row.resolution_breached_at, None);
         // No first response: the 60 running minutes were used up exactly when the ticket went
         // pending at 11:00, so the target was missed the moment the clock resumed at 14:00.
-        assert_eq!(row.first_response_breached_at, Some(utc("2026-03-02T14:00:00Z")));
+        assert_eq!(
+            row.first_response_breached_at,
+            Some(utc("2026-03-02T14:00:00Z"))
+        );
         assert_eq!(row.sla_running_since, None);
         assert_eq!(row.resolution_due_at, None);
     }
@@ -890,7 +902,13 @@ mod tests {
             &status(Open, InProgress, "2026-03-03T09:10:00Z"),
             &ctx,
         )
-        .and_then(|r| fold(Some(r), &status(InProgress, Pending, "2026-03-03T09:20:00Z"), &ctx))
+        .and_then(|r| {
+            fold(
+                Some(r),
+                &status(InProgress, Pending, "2026-03-03T09:20:00Z"),
+                &ctx,
+            )
+        })
         .unwrap();
         assert_eq!(paused.resolution_due_at, None);
         assert_eq!(paused.sla_due_at, None);
@@ -941,6 +959,9 @@ mod tests {
         assert_eq!(raised.sla_due_at, None);
         // Resolution (240 min) is still running: 135 min left from 09:45 → 12:00.
         assert_eq!(raised.resolution_due_at, Some(utc("2026-03-09T12:00:00Z")));
-        assert_eq!(raised.sla_elapsed_us, (Duration::minutes(105)).num_microseconds().unwrap());
+        assert_eq!(
+            raised.sla_elapsed_us,
+            (Duration::minutes(105)).num_microseconds().unwrap()
+        );
     }
 }

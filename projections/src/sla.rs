@@ -279,7 +279,8 @@ impl Calendar {
     /// The UTC instant of local `secs` after midnight of `day` (see the module docs for gaps
     /// and repeated hours: `opening` picks the first occurrence, a closing the last).
     fn instant(tz: Tz, day: NaiveDate, secs: u32, opening: bool) -> DateTime<Utc> {
-        let local: NaiveDateTime = day.and_time(chrono::NaiveTime::MIN) + Duration::seconds(secs as i64);
+        let local: NaiveDateTime =
+            day.and_time(chrono::NaiveTime::MIN) + Duration::seconds(secs as i64);
         let resolved = tz.from_local_datetime(&local);
         let found = if opening {
             resolved.earliest()
@@ -410,7 +411,10 @@ mod tests {
         let c = Calendar::always();
         let a = utc("2026-03-06T10:00:00Z");
         assert_eq!(c.business_us(a, utc("2026-03-07T11:30:00Z")), hours(25.5));
-        assert_eq!(c.add_business_us(a, hours(2.0)), utc("2026-03-06T12:00:00Z"));
+        assert_eq!(
+            c.add_business_us(a, hours(2.0)),
+            utc("2026-03-06T12:00:00Z")
+        );
         assert_eq!(c.business_us(a, a), 0);
         assert_eq!(c.business_us(a, utc("2026-03-06T09:00:00Z")), 0);
     }
@@ -542,8 +546,14 @@ mod tests {
         p.business_hours = Some(BusinessHours {
             time_zone: "Mars/Olympus".into(),
             week: Week {
-                mon: vec![["17:00".into(), "09:00".into()], ["25:00".into(), "26:00".into()]],
-                tue: vec![["09:00".into(), "12:00".into()], ["11:00".into(), "13:00".into()]],
+                mon: vec![
+                    ["17:00".into(), "09:00".into()],
+                    ["25:00".into(), "26:00".into()],
+                ],
+                tue: vec![
+                    ["09:00".into(), "12:00".into()],
+                    ["11:00".into(), "13:00".into()],
+                ],
                 ..Week::default()
             },
         });

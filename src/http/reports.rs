@@ -200,7 +200,10 @@ async fn export_tickets(
 /// computed with it.
 #[utoipa::path(get, path = "/sla-policy", tag = "reports", security(("bearer" = [])),
     responses((status = 200, body = PolicyDocument), (status = 403, body = crate::error::ErrorBody)))]
-async fn get_sla_policy(State(state): State<AppState>, user: AuthUser) -> Result<Response, ApiError> {
+async fn get_sla_policy(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Response, ApiError> {
     user.require(Role::Manager)?;
     Ok(axum::Json(policy::load(&state.pool).await?).into_response())
 }

@@ -138,7 +138,8 @@ pub async fn run(config: Config, command: ReportCmd) -> Result<()> {
             assignee_id,
         } => {
             let mut v = Validator::default();
-            let (from, to) = super::parse_range(&mut v, common.from.as_deref(), common.to.as_deref());
+            let (from, to) =
+                super::parse_range(&mut v, common.from.as_deref(), common.to.as_deref());
             let group = GroupBy::parse(&group_by);
             v.check_query(group.is_some(), "group_by", "must be day, week or month");
             let filters = TicketFilters::parse(
@@ -164,7 +165,8 @@ pub async fn run(config: Config, command: ReportCmd) -> Result<()> {
         }
         ReportCmd::Tickets { common } => {
             let mut v = Validator::default();
-            let (from, to) = super::parse_range(&mut v, common.from.as_deref(), common.to.as_deref());
+            let (from, to) =
+                super::parse_range(&mut v, common.from.as_deref(), common.to.as_deref());
             v.finish().map_err(invalid)?;
             let (from, to) = export::bounds(from, to);
             let mut w = sink(&common.out)?;
@@ -254,12 +256,36 @@ fn write_dashboard(w: &mut dyn Write, d: &Dashboard, format: Format) -> Result<(
     for b in &d.backlog_by_age {
         add("backlog_by_age", &b.bucket, b.count.to_string());
     }
-    add("time", "median_first_response_seconds", opt(d.median_first_response_seconds));
-    add("time", "p90_first_response_seconds", opt(d.p90_first_response_seconds));
-    add("time", "median_resolution_seconds", opt(d.median_resolution_seconds));
-    add("time", "p90_resolution_seconds", opt(d.p90_resolution_seconds));
-    add("sla", "breached_first_response", d.sla.breached.first_response.to_string());
-    add("sla", "breached_resolution", d.sla.breached.resolution.to_string());
+    add(
+        "time",
+        "median_first_response_seconds",
+        opt(d.median_first_response_seconds),
+    );
+    add(
+        "time",
+        "p90_first_response_seconds",
+        opt(d.p90_first_response_seconds),
+    );
+    add(
+        "time",
+        "median_resolution_seconds",
+        opt(d.median_resolution_seconds),
+    );
+    add(
+        "time",
+        "p90_resolution_seconds",
+        opt(d.p90_resolution_seconds),
+    );
+    add(
+        "sla",
+        "breached_first_response",
+        d.sla.breached.first_response.to_string(),
+    );
+    add(
+        "sla",
+        "breached_resolution",
+        d.sla.breached.resolution.to_string(),
+    );
     add("sla", "breached_any", d.sla.breached.any.to_string());
     add(
         "sla",
@@ -278,8 +304,16 @@ fn write_dashboard(w: &mut dyn Write, d: &Dashboard, format: Format) -> Result<(
         d.sla.missed_last_30_days.resolution.to_string(),
     );
     add("approvals", "pending", d.approvals.pending.to_string());
-    add("approvals", "oldest_age_seconds", opt(d.approvals.oldest_age_seconds));
-    add("approvals", "median_age_seconds", opt(d.approvals.median_age_seconds));
+    add(
+        "approvals",
+        "oldest_age_seconds",
+        opt(d.approvals.oldest_age_seconds),
+    );
+    add(
+        "approvals",
+        "median_age_seconds",
+        opt(d.approvals.median_age_seconds),
+    );
     for p in &d.created_vs_resolved {
         add(
             "created_vs_resolved",
@@ -288,7 +322,11 @@ fn write_dashboard(w: &mut dyn Write, d: &Dashboard, format: Format) -> Result<(
         );
     }
     add("policy", "version", d.policy.version.to_string());
-    add("policy", "applied_to_history", d.policy.applied_to_history.to_string());
+    add(
+        "policy",
+        "applied_to_history",
+        d.policy.applied_to_history.to_string(),
+    );
     write_rows(w, &rows, format)?;
     Ok(())
 }

@@ -241,7 +241,9 @@ impl Writer {
                     .cells()
                     .iter()
                     .zip(TABLE_WIDTHS)
-                    .map(|(c, w)| format!("{:<w$}", truncate(&c.replace(['\n', '\r', '\t'], " "), w)))
+                    .map(|(c, w)| {
+                        format!("{:<w$}", truncate(&c.replace(['\n', '\r', '\t'], " "), w))
+                    })
                     .collect();
                 out.push_str(cells.join(" ").trim_end());
                 out.push('\n');
@@ -272,7 +274,10 @@ pub fn bounds(
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> (DateTime<Utc>, DateTime<Utc>) {
-    let min = Utc.with_ymd_and_hms(1970, 1, 1, 0, 0, 0).single().unwrap_or_default();
+    let min = Utc
+        .with_ymd_and_hms(1970, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or_default();
     let max = Utc
         .with_ymd_and_hms(10000, 1, 1, 0, 0, 0)
         .single()
@@ -326,9 +331,7 @@ pub fn stream(
             }
             Err(e) => {
                 tracing::error!(error = %e, "export failed mid-stream");
-                let _ = tx
-                    .send(Err(std::io::Error::other("export failed")))
-                    .await;
+                let _ = tx.send(Err(std::io::Error::other("export failed"))).await;
             }
         }
     });
@@ -356,7 +359,10 @@ mod tests {
         assert_eq!(cell("-1"), "'-1");
         assert_eq!(cell("@SUM(A1)"), "'@SUM(A1)");
         assert_eq!(cell("\tx"), "'\tx");
-        assert_eq!(cell("=HYPERLINK(\"x\",\"y\")"), "\"'=HYPERLINK(\"\"x\"\",\"\"y\"\")\"");
+        assert_eq!(
+            cell("=HYPERLINK(\"x\",\"y\")"),
+            "\"'=HYPERLINK(\"\"x\"\",\"\"y\"\")\""
+        );
         assert_eq!(cell(""), "");
     }
 }

@@ -193,7 +193,10 @@ fn database_key(pool: &PgPool) -> String {
 /// The dashboard, served from a short cache: a computed dashboard is reused for up to
 /// [`DASHBOARD_TTL`] as long as the read model's checkpoint has not moved (so a write is
 /// visible at once, and the time-dependent figures are at most a few seconds old).
-pub async fn dashboard_cached(pool: &PgPool, at_risk_minutes: i64) -> Result<Arc<Dashboard>, ApiError> {
+pub async fn dashboard_cached(
+    pool: &PgPool,
+    at_risk_minutes: i64,
+) -> Result<Arc<Dashboard>, ApiError> {
     let key = (database_key(pool), at_risk_minutes);
     let at = checkpoint(pool).await?;
     {
@@ -256,7 +259,19 @@ pub async fn dashboard(
     let mut paused = 0;
     // [fr_due, fr_breached, res_due, res_breached, sla_due, sla_breached] of the open backlog.
     let mut sla = [0i64; 6];
-    type CountRow = (String, String, String, i64, i64, i64, i64, i64, i64, i64, i64);
+    type CountRow = (
+        String,
+        String,
+        String,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+    );
     let rows: Vec<CountRow> = sqlx::query_as(
         "select status, priority, type, assignee_key, n, fr_due, fr_breached, res_due, res_breached,
                 sla_due, sla_breached
@@ -346,7 +361,12 @@ pub async fn dashboard(
     let mut younger = [0i64; 4];
     for (i, cutoff) in cutoffs.iter().enumerate() {
         let day = cutoff.date_naive();
-        younger[i] = days.iter().filter(|(d, _)| *d > day).map(|(_, n)| n).sum::<i64>() + partial[i];
+        younger[i] = days
+            .iter()
+            .filter(|(d, _)| *d > day)
+            .map(|(_, n)| n)
+            .sum::<i64>()
+            + partial[i];
     }
     let backlog_by_age = age_buckets(open_backlog, younger);
 
@@ -573,7 +593,11 @@ impl TicketFilters {
             Some(s) => match s.parse() {
                 Ok(id) => Some(Some(id)),
                 Err(_) => {
-                    v.check_query(false, "assignee_id", "assignee_id must be a user id or 'none'");
+                    v.check_query(
+                        false,
+                        "assignee_id",
+                        "assignee_id must be a user id or 'none'",
+                    );
                     None
                 }
             },
@@ -599,8 +623,14 @@ impl TicketFilters {
             Ok(())
         };
         list("status", self.status.iter().map(|s| s.as_str()).collect())?;
-        list("priority", self.priority.iter().map(|s| s.as_str()).collect())?;
-        list("type", self.ticket_type.iter().map(|s| s.as_str()).collect())?;
+        list(
+            "priority",
+            self.priority.iter().map(|s| s.as_str()).collect(),
+        )?;
+        list(
+            "type",
+            self.ticket_type.iter().map(|s| s.as_str()).collect(),
+        )?;
         match self.assignee_id {
             Some(Some(id)) => {
                 args.add(id).map_err(ApiError::internal)?;
@@ -709,7 +739,9 @@ pub async fn analytics(
           where {{filters}} and created_at >= $1 and created_at < $2 group by p",
         bucket("created_at")
     ))?;
-    let rows: Vec<(NaiveDate, i64)> = sqlx::query_as_with(&sql, args).fetch_all(&mut *conn).await?;
+    let rows: Vec<(NaiveDate, i64)> = sqlx::query_as_with(&sql, args)
+        .fetch_all(&mut *conn)
+        .await?;
     for (p, n) in rows {
         if let Some(e) = series.get_mut(&p) {
             e.created = n;
@@ -724,8 +756,9 @@ pub async fn analytics(
           where {{filters}} and resolved_at >= $1 and resolved_at < $2 group by p",
         bucket("resolved_at")
     ))?;
-    let rows: Vec<(NaiveDate, i64, Vec<f64>, i64)> =
-        sqlx::query_as_with(&sql, args).fetch_all(&mut *conn).await?;
+    let rows: Vec<(NaiveDate, i64, Vec<f64>, i64)> = sqlx::query_as_with(&sql, args)
+        .fetch_all(&mut *conn)
+        .await?;
     for (p, n, pct, missed) in rows {
         if let Some(e) = series.get_mut(&p) {
             e.resolved = n;
@@ -743,8 +776,9 @@ pub async fn analytics(
           where {{filters}} and first_response_at >= $1 and first_response_at < $2 group by p",
         bucket("first_response_at")
     ))?;
-    let rows: Vec<(NaiveDate, i64, Vec<f64>, i64)> =
-        sqlx::query_as_with(&sql, args).fetch_all(&mut *conn).await?;
+    let rows: Vec<(NaiveDate, i64, Vec<f64>, i64)> = sqlx::query_as_with(&sql, args)
+        .fetch_all(&mut *conn)
+        .await?;
     for (p, n, pct, missed) in rows {
         if let Some(e) = series.get_mut(&p) {
             e.first_responses = n;
@@ -778,7 +812,9 @@ pub async fn analytics(
     let now_placeholder = format!("${}", args.len() + 1);
     args.add(now).map_err(ApiError::internal)?;
     let sql = sql.replace("$NOW", &now_placeholder);
-    let rows: Vec<(NaiveDate, i64)> = sqlx::query_as_with(&sql, args).fetch_all(&mut *conn).await?;
+    let rows: Vec<(NaiveDate, i64)> = sqlx::query_as_with(&sql, args)
+        .fetch_all(&mut *conn)
+        .await?;
     for (p, n) in rows {
         if let Some(e) = series.get_mut(&p) {
             e.breaches = n;

@@ -83,7 +83,11 @@ pub async fn load(pool: &PgPool) -> Result<PolicyDocument, ApiError> {
 }
 
 /// Saves a (validated) policy as the new version in force.
-pub async fn save(pool: &PgPool, policy: &SlaPolicy, by: Option<i64>) -> Result<PolicyDocument, ApiError> {
+pub async fn save(
+    pool: &PgPool,
+    policy: &SlaPolicy,
+    by: Option<i64>,
+) -> Result<PolicyDocument, ApiError> {
     validate(policy)?;
     let json = serde_json::to_value(policy).map_err(ApiError::internal)?;
     sqlx::query("insert into sla_policies (policy, created_by) values ($1, $2)")

@@ -97,7 +97,10 @@ fn reply(agent: i64, at: DateTime<Utc>) -> TicketCommand {
 
 async fn export_rows(app: &TestApp, user: &TestUser, query: &str) -> BTreeMap<String, Value> {
     let r = app
-        .get(&format!("/api/v1/reports/export?format=json&{query}"), &user.token)
+        .get(
+            &format!("/api/v1/reports/export?format=json&{query}"),
+            &user.token,
+        )
         .await;
     let rows = json_of(r, StatusCode::OK).await;
     rows.as_array()
@@ -149,7 +152,11 @@ async fn requesters_and_agents_are_refused_every_report_and_only_admins_change_t
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
     }
     let r = app
-        .request(Method::PUT, "/api/v1/reports/sla-policy", Some(&admin.token))
+        .request(
+            Method::PUT,
+            "/api/v1/reports/sla-policy",
+            Some(&admin.token),
+        )
         .json(&policy)
         .send()
         .await
@@ -157,7 +164,10 @@ async fn requesters_and_agents_are_refused_every_report_and_only_admins_change_t
     let saved = json_of(r, StatusCode::OK).await;
     assert_eq!(saved["version"], 1);
     assert_eq!(saved["targets"]["high"]["resolution_minutes"], 600);
-    assert_eq!(saved["rebuild_command"], "ticketd projections rebuild reports");
+    assert_eq!(
+        saved["rebuild_command"],
+        "ticketd projections rebuild reports"
+    );
     let read = json_of(
         app.get("/api/v1/reports/sla-policy", &manager.token).await,
         StatusCode::OK,
@@ -172,9 +182,13 @@ async fn a_bad_policy_is_refused_field_by_field_and_nothing_is_stored(pool: PgPo
     let app = TestApp::spawn(pool).await;
     let admin = app.user("admin@example.com", "admin").await;
     let put = |body: Value| {
-        app.request(Method::PUT, "/api/v1/reports/sla-policy", Some(&admin.token))
-            .json(&body)
-            .send()
+        app.request(
+            Method::PUT,
+            "/api/v1/reports/sla-policy",
+            Some(&admin.token),
+        )
+        .json(&body)
+        .send()
     };
     let target = json!({"first_response_minutes": 30, "resolution_minutes": 240});
     let r = put(json!({
@@ -242,7 +256,16 @@ async fn the_dashboard_adds_up_a_scripted_history(pool: PgPool) {
     // A: high, answered in 30 min, resolved in 2 h.
     let ta = ago(5 * 24);
     let id = open_at(&app, r, "A", Priority::High, TicketType::Incident, ta).await;
-    run(&app, id, a, TicketCommand::AssignTicket { assignee_id: Some(a), at: ta + m(1) }).await;
+    run(
+        &app,
+        id,
+        a,
+        TicketCommand::AssignTicket {
+            assignee_id: Some(a),
+            at: ta + m(1),
+        },
+    )
+    .await;
     run(&app, id, a, reply(a, ta + m(30))).await;
     run(&app, id, a, status(InProgress, ta + m(40))).await;
     run(&app, id, a, status(Resolved, ta + m(120))).await;
@@ -257,7 +280,16 @@ async fn the_dashboard_adds_up_a_scripted_history(pool: PgPool) {
     // C: critical, answered after 2 h (target 30 min), resolved after 10 h (target 4 h).
     let tc = ago(3 * 24);
     let id = open_at(&app, r, "C", Priority::Critical, TicketType::Incident, tc).await;
-    run(&app, id, a, TicketCommand::AssignTicket { assignee_id: Some(a), at: tc + m(1) }).await;
+    run(
+        &app,
+        id,
+        a,
+        TicketCommand::AssignTicket {
+            assignee_id: Some(a),
+            at: tc + m(1),
+        },
+    )
+    .await;
     run(&app, id, a, reply(a, tc + m(120))).await;
     run(&app, id, a, status(InProgress, tc + m(120))).await;
     run(&app, id, a, status(Resolved, tc + m(600))).await;
@@ -266,11 +298,36 @@ async fn the_dashboard_adds_up_a_scripted_history(pool: PgPool) {
     let id = open_at(&app, r, "D", Priority::Low, TicketType::ServiceRequest, td).await;
     run(&app, id, a, reply(a, td + m(10))).await;
     run(&app, id, a, status(InProgress, td + m(20))).await;
-    run(&app, id, a, TicketCommand::AssignTicket { assignee_id: Some(agent2.id), at: td + m(21) }).await;
+    run(
+        &app,
+        id,
+        a,
+        TicketCommand::AssignTicket {
+            assignee_id: Some(agent2.id),
+            at: td + m(21),
+        },
+    )
+    .await;
     // E: medium, untouched for 40 days: both targets missed.
-    open_at(&app, r, "E", Priority::Medium, TicketType::Incident, ago(40 * 24)).await;
+    open_at(
+        &app,
+        r,
+        "E",
+        Priority::Medium,
+        TicketType::Incident,
+        ago(40 * 24),
+    )
+    .await;
     // F: high, opened 30 min ago: first response due in 30 min (at risk within the hour).
-    open_at(&app, r, "F", Priority::High, TicketType::Incident, t0 - m(30)).await;
+    open_at(
+        &app,
+        r,
+        "F",
+        Priority::High,
+        TicketType::Incident,
+        t0 - m(30),
+    )
+    .await;
     // G: medium, pending after 1 h: its clock is paused.
     let tg = ago(6);
     let id = open_at(&app, r, "G", Priority::Medium, TicketType::Incident, tg).await;
@@ -279,7 +336,16 @@ async fn the_dashboard_adds_up_a_scripted_history(pool: PgPool) {
     // H: deleted: in no report.
     let th = ago(24);
     let id = open_at(&app, r, "H", Priority::Critical, TicketType::Incident, th).await;
-    run(&app, id, a, TicketCommand::DeleteTicket { reason: None, at: th + m(60) }).await;
+    run(
+        &app,
+        id,
+        a,
+        TicketCommand::DeleteTicket {
+            reason: None,
+            at: th + m(60),
+        },
+    )
+    .await;
     // Approvals: one pending for two days, one withdrawn.
     for (hours, cancel) in [(48, false), (1, true)] {
         let approval = Uuid::new_v4();
@@ -386,28 +452,46 @@ async fn the_dashboard_adds_up_a_scripted_history(pool: PgPool) {
         .map(|p| {
             (
                 p["date"].as_str().unwrap().to_string(),
-                (p["created"].as_i64().unwrap(), p["resolved"].as_i64().unwrap()),
+                (
+                    p["created"].as_i64().unwrap(),
+                    p["resolved"].as_i64().unwrap(),
+                ),
             )
         })
         .collect();
     assert_eq!(got, expected);
     assert_eq!(d["pending_approvals"], 1);
     let oldest = d["approvals"]["oldest_age_seconds"].as_f64().unwrap();
-    assert!((48.0 * 3600.0..48.0 * 3600.0 + 120.0).contains(&oldest), "{oldest}");
-    assert_eq!(d["approvals"]["by_age"][1], json!({"bucket": "1-3d", "count": 1}));
-    assert_eq!(d["policy"], json!({"version": 0, "applied_to_history": true}));
+    assert!(
+        (48.0 * 3600.0..48.0 * 3600.0 + 120.0).contains(&oldest),
+        "{oldest}"
+    );
+    assert_eq!(
+        d["approvals"]["by_age"][1],
+        json!({"bucket": "1-3d", "count": 1})
+    );
+    assert_eq!(
+        d["policy"],
+        json!({"version": 0, "applied_to_history": true})
+    );
 
     // A shorter horizon: nothing at risk. A bad one: 422.
     let d = json_of(
-        app.get("/api/v1/reports/dashboard?at_risk_minutes=10", &manager.token)
-            .await,
+        app.get(
+            "/api/v1/reports/dashboard?at_risk_minutes=10",
+            &manager.token,
+        )
+        .await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(d["sla"]["at_risk"]["any"], 0);
     let bad = json_of(
-        app.get("/api/v1/reports/dashboard?at_risk_minutes=0", &manager.token)
-            .await,
+        app.get(
+            "/api/v1/reports/dashboard?at_risk_minutes=0",
+            &manager.token,
+        )
+        .await,
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
@@ -471,12 +555,11 @@ async fn snapshot(pool: &PgPool) -> Vec<String> {
         ("rm_report_approvals", "id"),
         ("rm_report_meta", "id"),
     ] {
-        let rows: Vec<(String,)> = sqlx::query_as(&format!(
-            "select t::text from {table} t order by {order}"
-        ))
-        .fetch_all(pool)
-        .await
-        .unwrap();
+        let rows: Vec<(String,)> =
+            sqlx::query_as(&format!("select t::text from {table} t order by {order}"))
+                .fetch_all(pool)
+                .await
+                .unwrap();
         out.extend(rows.into_iter().map(|(r,)| format!("{table}: {r}")));
     }
     out
@@ -502,9 +585,13 @@ async fn sla_clocks_follow_business_hours_and_pauses_and_a_rebuild_applies_a_new
     let agent = app.user("agent@example.com", "agent").await;
     let admin = app.user("admin@example.com", "admin").await;
     let put = |body: Value| {
-        app.request(Method::PUT, "/api/v1/reports/sla-policy", Some(&admin.token))
-            .json(&body)
-            .send()
+        app.request(
+            Method::PUT,
+            "/api/v1/reports/sla-policy",
+            Some(&admin.token),
+        )
+        .json(&body)
+        .send()
     };
     // Weekdays 09:00–17:00 Berlin (UTC+1 in early March); medium: 60 min / 8 h.
     let r = put(office_policy(Some("Europe/Berlin"))).await.unwrap();
@@ -514,7 +601,15 @@ async fn sla_clocks_follow_business_hours_and_pauses_and_a_rebuild_applies_a_new
 
     // S1: opened Friday 16:30 local; answered Monday 09:20 (50 business minutes); pending
     // Monday 11:00 to Tuesday 14:00; resolved Tuesday 16:00 (150 + 120 = 270 minutes).
-    let s1 = open_at(&app, q, "S1", Priority::Medium, TicketType::Incident, utc("2026-03-06T15:30:00Z")).await;
+    let s1 = open_at(
+        &app,
+        q,
+        "S1",
+        Priority::Medium,
+        TicketType::Incident,
+        utc("2026-03-06T15:30:00Z"),
+    )
+    .await;
     run(&app, s1, a, reply(a, utc("2026-03-09T08:20:00Z"))).await;
     run(&app, s1, a, status(InProgress, utc("2026-03-09T08:30:00Z"))).await;
     run(&app, s1, a, status(Pending, utc("2026-03-09T10:00:00Z"))).await;
@@ -523,12 +618,28 @@ async fn sla_clocks_follow_business_hours_and_pauses_and_a_rebuild_applies_a_new
     // S2: opened Monday 16:00 local, never answered; its hour is used up at Monday's closing,
     // so the first response is missed at Tuesday's opening (08:00 UTC); 8 h are reached
     // Tuesday 16:00 local; resolved Wednesday 15:00 local after 15 business hours.
-    let s2 = open_at(&app, q, "S2", Priority::Medium, TicketType::Incident, utc("2026-03-09T15:00:00Z")).await;
+    let s2 = open_at(
+        &app,
+        q,
+        "S2",
+        Priority::Medium,
+        TicketType::Incident,
+        utc("2026-03-09T15:00:00Z"),
+    )
+    .await;
     run(&app, s2, a, status(InProgress, utc("2026-03-10T07:00:00Z"))).await;
     run(&app, s2, a, status(Resolved, utc("2026-03-11T14:00:00Z"))).await;
     // S3: opened Tuesday 09:00 local, answered in 30 min, pending from 10:00 to Thursday
     // 09:00, resolved Thursday 16:00: exactly its 8 hours, so not missed.
-    let s3 = open_at(&app, q, "S3", Priority::Medium, TicketType::Incident, utc("2026-03-10T08:00:00Z")).await;
+    let s3 = open_at(
+        &app,
+        q,
+        "S3",
+        Priority::Medium,
+        TicketType::Incident,
+        utc("2026-03-10T08:00:00Z"),
+    )
+    .await;
     run(&app, s3, a, reply(a, utc("2026-03-10T08:30:00Z"))).await;
     run(&app, s3, a, status(InProgress, utc("2026-03-10T08:45:00Z"))).await;
     run(&app, s3, a, status(Pending, utc("2026-03-10T09:00:00Z"))).await;
@@ -550,15 +661,33 @@ async fn sla_clocks_follow_business_hours_and_pauses_and_a_rebuild_applies_a_new
     };
     assert_eq!(
         facts(&rows["S1"]),
-        (json!(3000), json!(16200), json!(97200), json!(false), json!(false))
+        (
+            json!(3000),
+            json!(16200),
+            json!(97200),
+            json!(false),
+            json!(false)
+        )
     );
     assert_eq!(
         facts(&rows["S2"]),
-        (json!(null), json!(54000), json!(0), json!(true), json!(true))
+        (
+            json!(null),
+            json!(54000),
+            json!(0),
+            json!(true),
+            json!(true)
+        )
     );
     assert_eq!(
         facts(&rows["S3"]),
-        (json!(1800), json!(28800), json!(169200), json!(false), json!(false))
+        (
+            json!(1800),
+            json!(28800),
+            json!(169200),
+            json!(false),
+            json!(false)
+        )
     );
     assert_eq!(rows["S1"]["first_response_seconds"], 233_400);
     assert_eq!(rows["S1"]["resolution_seconds"], 343_800);
@@ -579,7 +708,10 @@ async fn sla_clocks_follow_business_hours_and_pauses_and_a_rebuild_applies_a_new
     assert_eq!(series[0]["period"], "2026-02-23");
     let week2 = &series[1];
     assert_eq!(week2["period"], "2026-03-02");
-    assert_eq!((week2["created"].clone(), week2["resolved"].clone()), (json!(1), json!(0)));
+    assert_eq!(
+        (week2["created"].clone(), week2["resolved"].clone()),
+        (json!(1), json!(0))
+    );
     let week3 = &series[2];
     assert_eq!(week3["period"], "2026-03-09");
     assert_eq!(week3["created"], 2);
@@ -617,9 +749,10 @@ async fn sla_clocks_follow_business_hours_and_pauses_and_a_rebuild_applies_a_new
     assert_eq!(doc["applied_to_history"], false);
     assert_eq!(export_rows(&app, &admin, range).await, rows);
 
-    let report = projections::rebuild::rebuild(&app.pool, &projections::reports::ReportsProjection, 500)
-        .await
-        .unwrap();
+    let report =
+        projections::rebuild::rebuild(&app.pool, &projections::reports::ReportsProjection, 500)
+            .await
+            .unwrap();
     assert!(report.events > 0);
     let doc = json_of(
         app.get("/api/v1/reports/sla-policy", &admin.token).await,
@@ -631,16 +764,34 @@ async fn sla_clocks_follow_business_hours_and_pauses_and_a_rebuild_applies_a_new
     // Around the clock, S1's weekend counts (and its pause still does not).
     assert_eq!(
         facts(&rows["S1"]),
-        (json!(233_400), json!(246_600), json!(97200), json!(true), json!(true))
+        (
+            json!(233_400),
+            json!(246_600),
+            json!(97200),
+            json!(true),
+            json!(true)
+        )
     );
     assert_eq!(
         facts(&rows["S2"]),
-        (json!(null), json!(169_200), json!(0), json!(true), json!(true))
+        (
+            json!(null),
+            json!(169_200),
+            json!(0),
+            json!(true),
+            json!(true)
+        )
     );
     // S3's pause covered both nights: still exactly 8 hours.
     assert_eq!(
         facts(&rows["S3"]),
-        (json!(1800), json!(28800), json!(169200), json!(false), json!(false))
+        (
+            json!(1800),
+            json!(28800),
+            json!(169200),
+            json!(false),
+            json!(false)
+        )
     );
 }
 
@@ -662,14 +813,28 @@ async fn the_csv_export_escapes_cells_and_neutralises_formulas(pool: PgPool) {
         app.ticket(&requester, t).await;
     }
     // A leading tab cannot come through the API (titles are trimmed) but can from the log.
-    open_at(&app, requester.id, "\tTabbed", Priority::Low, TicketType::Question, Utc::now()).await;
+    open_at(
+        &app,
+        requester.id,
+        "\tTabbed",
+        Priority::Low,
+        TicketType::Question,
+        Utc::now(),
+    )
+    .await;
     app.settle().await;
-    let r = app.get("/api/v1/reports/export?format=csv", &manager.token).await;
+    let r = app
+        .get("/api/v1/reports/export?format=csv", &manager.token)
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
-    let disposition = r.headers()["content-disposition"].to_str().unwrap().to_string();
+    let disposition = r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(
-        disposition.starts_with("attachment; filename=\"tickets-") && disposition.ends_with(".csv\""),
+        disposition.starts_with("attachment; filename=\"tickets-")
+            && disposition.ends_with(".csv\""),
         "{disposition}"
     );
     let body = r.text().await.unwrap();
@@ -690,7 +855,12 @@ async fn the_csv_export_escapes_cells_and_neutralises_formulas(pool: PgPool) {
     assert_eq!(body.matches("\r\n").count(), 9);
 
     // JSON: a streamed array of the same rows, raw text.
-    let r = app.get("/api/v1/reports/export?format=json&from=2000-01-01", &manager.token).await;
+    let r = app
+        .get(
+            "/api/v1/reports/export?format=json&from=2000-01-01",
+            &manager.token,
+        )
+        .await;
     assert_eq!(r.headers()["content-type"], "application/json");
     assert!(r.headers()["content-disposition"]
         .to_str()
@@ -706,10 +876,21 @@ async fn the_csv_export_escapes_cells_and_neutralises_formulas(pool: PgPool) {
     assert_eq!(got.len(), 8);
     assert!(got.contains(&"=HYPERLINK(\"http://evil.example\",\"x\")"));
     // A range with nothing in it is an empty array; a bad format or range is 422.
-    let r = app.get("/api/v1/reports/export?format=json&to=2000-01-01", &manager.token).await;
+    let r = app
+        .get(
+            "/api/v1/reports/export?format=json&to=2000-01-01",
+            &manager.token,
+        )
+        .await;
     assert_eq!(json_of(r, StatusCode::OK).await, json!([]));
-    for (query, field) in [("format=xml", "format"), ("from=yesterday", "from"), ("from=2026-02-01&to=2026-01-01", "to")] {
-        let r = app.get(&format!("/api/v1/reports/export?{query}"), &manager.token).await;
+    for (query, field) in [
+        ("format=xml", "format"),
+        ("from=yesterday", "from"),
+        ("from=2026-02-01&to=2026-01-01", "to"),
+    ] {
+        let r = app
+            .get(&format!("/api/v1/reports/export?{query}"), &manager.token)
+            .await;
         let body = json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await;
         assert_eq!(body["detail"][0]["loc"], json!(["query", field]), "{query}");
     }
@@ -747,18 +928,35 @@ async fn the_report_command_prints_the_same_figures_as_the_api(pool: PgPool) {
     let (ok, out, err) = ticketd(&pool, &["report", "dashboard", "--format", "json"]);
     assert!(ok, "{err}");
     let cli: Value = serde_json::from_str(&out).expect("json");
-    for key in ["by_status", "by_priority", "open_backlog", "backlog_by_age", "sla", "created_vs_resolved"] {
+    for key in [
+        "by_status",
+        "by_priority",
+        "open_backlog",
+        "backlog_by_age",
+        "sla",
+        "created_vs_resolved",
+    ] {
         assert_eq!(cli[key], api[key], "{key}");
     }
     let (ok, out, _) = ticketd(&pool, &["report", "dashboard", "--format", "md"]);
     assert!(ok);
-    assert!(out.starts_with("| section | key | value |\n|---|---|---|\n"), "{out}");
+    assert!(
+        out.starts_with("| section | key | value |\n|---|---|---|\n"),
+        "{out}"
+    );
     assert!(out.contains("| backlog | open | 3 |"), "{out}");
 
     let file = std::env::temp_dir().join(format!("ticketd-report-{}.csv", Uuid::new_v4()));
     let (ok, _, err) = ticketd(
         &pool,
-        &["report", "tickets", "--format", "csv", "--out", file.to_str().unwrap()],
+        &[
+            "report",
+            "tickets",
+            "--format",
+            "csv",
+            "--out",
+            file.to_str().unwrap(),
+        ],
     );
     assert!(ok, "{err}");
     let csv = std::fs::read_to_string(&file).unwrap();
@@ -770,8 +968,18 @@ async fn the_report_command_prints_the_same_figures_as_the_api(pool: PgPool) {
     let today = Utc::now().date_naive();
     let (ok, out, err) = ticketd(
         &pool,
-        &["report", "analytics", "--from", &(today - Duration::days(6)).to_string(), "--to", &today.to_string(),
-          "--group-by", "day", "--format", "csv"],
+        &[
+            "report",
+            "analytics",
+            "--from",
+            &(today - Duration::days(6)).to_string(),
+            "--to",
+            &today.to_string(),
+            "--group-by",
+            "day",
+            "--format",
+            "csv",
+        ],
     );
     assert!(ok, "{err}");
     let lines: Vec<&str> = out.lines().collect();
@@ -784,5 +992,8 @@ async fn the_report_command_prints_the_same_figures_as_the_api(pool: PgPool) {
 
     let (ok, _, err) = ticketd(&pool, &["report", "analytics", "--group-by", "year"]);
     assert!(!ok);
-    assert!(err.contains("--group-by: must be day, week or month"), "{err}");
+    assert!(
+        err.contains("--group-by: must be day, week or month"),
+        "{err}"
+    );
 }
