@@ -354,12 +354,10 @@ pub fn fold(row: Option<ReportRow>, event: &TicketEvent, ctx: &PolicyContext) ->
             row.deleted = true;
             row.closed_at.get_or_insert(t);
         }
-        TicketEvent::FirstResponseRecorded { .. } => {
-            if row.first_response_at.is_none() {
-                row.first_response_at = Some(t);
-                row.first_response_seconds = Some(seconds_between(row.created_at, t));
-                row.first_response_business_seconds = Some(row.sla_elapsed_us / US);
-            }
+        TicketEvent::FirstResponseRecorded { .. } if row.first_response_at.is_none() => {
+            row.first_response_at = Some(t);
+            row.first_response_seconds = Some(seconds_between(row.created_at, t));
+            row.first_response_business_seconds = Some(row.sla_elapsed_us / US);
         }
         _ => {}
     }
