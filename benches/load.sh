@@ -5,7 +5,7 @@
 #   benches/load.sh reports N   seed N tickets, rebuild the read models, dashboard p95 (cached and
 #                               uncached), export rows/s with the server's memory sampled
 # Uses its own database ($BENCH_DB, default ticketd_bench) on $PGURL (default the local server).
-# KEEP_DB=1 reuses an already seeded database.
+# KEEP_DB=1 reuses an already seeded database; BENCH_PORT (default 18080) is where it serves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-create}
@@ -13,7 +13,7 @@ n=${2:-1000000}
 PGURL=${PGURL:-postgres://postgres@127.0.0.1:5432}
 BENCH_DB=${BENCH_DB:-ticketd_bench}
 DB="$PGURL/$BENCH_DB"
-PORT=18080
+PORT=${BENCH_PORT:-18080}
 BASE="http://127.0.0.1:$PORT"
 cargo build --release --bin ticketd >/dev/null
 BIN=target/release/ticketd
