@@ -12,6 +12,7 @@ use std::time::{Duration as StdDuration, Instant};
 
 use aggregates::{Priority, TicketStatus, TicketType};
 use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, NaiveTime, Utc};
+use projections::Checkpoint;
 use serde::Serialize;
 use sqlx::postgres::PgArguments;
 use sqlx::{Arguments, PgPool};
@@ -23,6 +24,8 @@ use crate::error::{ApiError, Validator};
 pub const PROJECTION: &str = projections::reports::ReportsProjection::NAME;
 /// How long a computed dashboard is reused while the read model has not moved.
 pub const DASHBOARD_TTL: StdDuration = StdDuration::from_secs(5);
+/// How long a computed dashboard is reused even though the read model has moved.
+pub const DASHBOARD_MIN_REFRESH: StdDuration = StdDuration::from_secs(1);
 /// Default of `at_risk_minutes`: a running target due within this many minutes is at risk.
 pub const DEFAULT_AT_RISK_MINUTES: i64 = 60;
 /// The dashboard's window for daily series, percentiles and missed targets.
@@ -161,23 +164,43 @@ pub struct Dashboard {
     pub policy: PolicyState,
 }
 
-/// The reports projection's checkpoint (`txid.position`).
-pub async fn checkpoint(pool: &PgPool) -> Result<String, sqlx::Error> {
-    let row: Option<(String,)> = sqlx::query_as(
-        "select last_txid::text || '.' || last_position from projection_checkpoints where projection = $1",
+/// The reports projection's checkpoint.
+pub async fn checkpoint(pool: &PgPool) -> Result<Checkpoint, sqlx::Error> {
+    let row: Option<(String, i64)> = sqlx::query_as(
+        "select last_txid::text, last_position from projection_checkpoints where projection = $1",
     )
     .bind(PROJECTION)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|r| r.0).unwrap_or_else(|| "0.0".into()))
+    Ok(row
+        .map(|(t, p)| Checkpoint {
+            txid: t.parse().unwrap_or(0),
+            position: p,
+        })
+        .unwrap_or_default())
 }
 
 type CacheKey = (String, i64);
-type CacheEntry = (String, Instant, Arc<Dashboard>);
+
+struct CacheEntry {
+    checkpoint: Checkpoint,
+    computed: Instant,
+    value: Arc<Dashboard>,
+}
 
 fn cache() -> &'static Mutex<HashMap<CacheKey, CacheEntry>> {
     static CACHE: OnceLock<Mutex<HashMap<CacheKey, CacheEntry>>> = OnceLock::new();
     CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// One lock per key, so that concurrent misses compute a dashboard once.
+fn key_lock(key: &CacheKey) -> Arc<tokio::sync::Mutex<()>> {
+    static LOCKS: OnceLock<Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
+    let mut locks = LOCKS
+        .get_or_init(|| Mutex::new(HashMap::new()))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    locks.entry(key.clone()).or_default().clone()
 }
 
 fn database_key(pool: &PgPool) -> String {
@@ -190,27 +213,55 @@ fn database_key(pool: &PgPool) -> String {
     )
 }
 
-/// The dashboard, served from a short cache: a computed dashboard is reused for up to
-/// [`DASHBOARD_TTL`] as long as the read model's checkpoint has not moved (so a write is
-/// visible at once, and the time-dependent figures are at most a few seconds old).
+fn cached(key: &CacheKey, usable: impl Fn(&CacheEntry) -> bool) -> Option<Arc<Dashboard>> {
+    let cache = cache().lock().unwrap_or_else(|e| e.into_inner());
+    cache
+        .get(key)
+        .filter(|e| usable(e))
+        .map(|e| e.value.clone())
+}
+
+/// The dashboard, served from a short cache. A computed dashboard is reused
+/// - for up to [`DASHBOARD_TTL`] while the read model's checkpoint has not moved (the
+///   time-dependent figures, "at risk" and ages, are at most that old), and
+/// - for up to [`DASHBOARD_MIN_REFRESH`] even if it has (under a stream of writes the
+///   dashboard is computed at most once a second per process),
+///
+/// but never when the caller names a position (`X-Consistency-Token`) the cached value was
+/// computed before: read-your-writes holds. Concurrent misses compute it once.
 pub async fn dashboard_cached(
     pool: &PgPool,
     at_risk_minutes: i64,
+    at_least: Option<Checkpoint>,
 ) -> Result<Arc<Dashboard>, ApiError> {
     let key = (database_key(pool), at_risk_minutes);
-    let at = checkpoint(pool).await?;
-    {
-        let cache = cache().lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((cp, when, value)) = cache.get(&key) {
-            if *cp == at && when.elapsed() < DASHBOARD_TTL {
-                return Ok(value.clone());
-            }
-        }
+    let current = checkpoint(pool).await?;
+    let usable = |e: &CacheEntry| {
+        let age = e.computed.elapsed();
+        at_least.is_none_or(|t| e.checkpoint >= t)
+            && (age < DASHBOARD_MIN_REFRESH || (e.checkpoint == current && age < DASHBOARD_TTL))
+    };
+    if let Some(v) = cached(&key, usable) {
+        return Ok(v);
     }
-    let value = Arc::new(dashboard(pool, at_risk_minutes, Utc::now(), at.clone()).await?);
+    let lock = key_lock(&key);
+    let _computing = lock.lock().await;
+    if let Some(v) = cached(&key, usable) {
+        return Ok(v);
+    }
+    // Read before computing: the figures include at least everything up to here.
+    let at = checkpoint(pool).await?;
+    let value = Arc::new(dashboard(pool, at_risk_minutes, Utc::now(), at).await?);
     let mut cache = cache().lock().unwrap_or_else(|e| e.into_inner());
-    cache.retain(|_, (_, when, _)| when.elapsed() < DASHBOARD_TTL);
-    cache.insert(key, (at, Instant::now(), value.clone()));
+    cache.retain(|_, e| e.computed.elapsed() < DASHBOARD_TTL);
+    cache.insert(
+        key,
+        CacheEntry {
+            checkpoint: at,
+            computed: Instant::now(),
+            value: value.clone(),
+        },
+    );
     Ok(value)
 }
 
@@ -234,29 +285,43 @@ fn age_buckets(total: i64, younger: [i64; 4]) -> Vec<Bucket> {
     out
 }
 
-/// Computes the dashboard as of `now` (uncached).
-pub async fn dashboard(
+/// What the counts table and the due-time indexes say.
+struct Counts {
+    by_status: BTreeMap<String, i64>,
+    by_priority: BTreeMap<String, i64>,
+    by_type: BTreeMap<String, i64>,
+    by_assignee: BTreeMap<String, i64>,
+    open_backlog: i64,
+    paused: i64,
+    breached: TargetCounts,
+    at_risk: TargetCounts,
+}
+
+async fn counts(
     pool: &PgPool,
-    at_risk_minutes: i64,
     now: DateTime<Utc>,
-    checkpoint: String,
-) -> Result<Dashboard, ApiError> {
+    horizon: DateTime<Utc>,
+) -> Result<Counts, ApiError> {
     let mut conn = pool.acquire().await?;
-    let mut by_status: BTreeMap<String, i64> = TicketStatus::ALL
-        .iter()
-        .map(|s| (s.as_str().to_string(), 0))
-        .collect();
-    let mut by_priority: BTreeMap<String, i64> = Priority::ALL
-        .iter()
-        .map(|s| (s.as_str().to_string(), 0))
-        .collect();
-    let mut by_type: BTreeMap<String, i64> = TicketType::ALL
-        .iter()
-        .map(|s| (s.as_str().to_string(), 0))
-        .collect();
-    let mut by_assignee: BTreeMap<String, i64> = BTreeMap::new();
-    let mut open_backlog = 0;
-    let mut paused = 0;
+    let mut c = Counts {
+        by_status: TicketStatus::ALL
+            .iter()
+            .map(|s| (s.as_str().to_string(), 0))
+            .collect(),
+        by_priority: Priority::ALL
+            .iter()
+            .map(|s| (s.as_str().to_string(), 0))
+            .collect(),
+        by_type: TicketType::ALL
+            .iter()
+            .map(|s| (s.as_str().to_string(), 0))
+            .collect(),
+        by_assignee: BTreeMap::new(),
+        open_backlog: 0,
+        paused: 0,
+        breached: TargetCounts::default(),
+        at_risk: TargetCounts::default(),
+    };
     // [fr_due, fr_breached, res_due, res_breached, sla_due, sla_breached] of the open backlog.
     let mut sla = [0i64; 6];
     type CountRow = (
@@ -279,55 +344,57 @@ pub async fn dashboard(
     )
     .fetch_all(&mut *conn)
     .await?;
-    for (status, priority, kind, assignee, n, a, b, c, d, e, f) in rows {
-        *by_status.entry(status.clone()).or_default() += n;
+    for (status, priority, kind, assignee, n, a, b, d, e, f, g) in rows {
+        *c.by_status.entry(status.clone()).or_default() += n;
         if projections::reports::OPEN_STATUSES.contains(&status.as_str()) {
-            open_backlog += n;
+            c.open_backlog += n;
             if status == "pending" {
-                paused += n;
+                c.paused += n;
             }
-            *by_priority.entry(priority).or_default() += n;
-            *by_type.entry(kind).or_default() += n;
+            *c.by_priority.entry(priority).or_default() += n;
+            *c.by_type.entry(kind).or_default() += n;
             let who = if assignee == 0 {
                 "none".to_string()
             } else {
                 assignee.to_string()
             };
-            *by_assignee.entry(who).or_default() += n;
-            for (total, x) in sla.iter_mut().zip([a, b, c, d, e, f]) {
+            *c.by_assignee.entry(who).or_default() += n;
+            for (total, x) in sla.iter_mut().zip([a, b, d, e, f, g]) {
                 *total += x;
             }
         }
     }
-    by_assignee.retain(|_, n| *n != 0);
-
-    // Running targets not yet due, and those due within the horizon.
-    let horizon = now + Duration::minutes(at_risk_minutes);
-    let (fr_pending, fr_risk, res_pending, res_risk, any_pending, any_risk): (i64, i64, i64, i64, i64, i64) =
-        sqlx::query_as(
-            "select (select count(*) from rm_report_tickets where first_response_due_at >= $1),
-                    (select count(*) from rm_report_tickets where first_response_due_at >= $1 and first_response_due_at < $2),
-                    (select count(*) from rm_report_tickets where resolution_due_at >= $1),
-                    (select count(*) from rm_report_tickets where resolution_due_at >= $1 and resolution_due_at < $2),
-                    (select count(*) from rm_report_tickets where sla_due_at >= $1),
-                    (select count(*) from rm_report_tickets where sla_due_at >= $1 and sla_due_at < $2)",
-        )
-        .bind(now)
-        .bind(horizon)
-        .fetch_one(&mut *conn)
-        .await?;
-    let breached = TargetCounts {
-        first_response: sla[1] + sla[0] - fr_pending,
-        resolution: sla[3] + sla[2] - res_pending,
-        any: sla[5] + sla[4] - any_pending,
+    c.by_assignee.retain(|_, n| *n != 0);
+    // Running targets not yet due (a small index range), and those due within the horizon.
+    let due: (i64, i64, i64, i64, i64, i64) = sqlx::query_as(
+        "select (select count(*) from rm_report_tickets where first_response_due_at >= $1),
+                (select count(*) from rm_report_tickets where first_response_due_at >= $1 and first_response_due_at < $2),
+                (select count(*) from rm_report_tickets where resolution_due_at >= $1),
+                (select count(*) from rm_report_tickets where resolution_due_at >= $1 and resolution_due_at < $2),
+                (select count(*) from rm_report_tickets where sla_due_at >= $1),
+                (select count(*) from rm_report_tickets where sla_due_at >= $1 and sla_due_at < $2)",
+    )
+    .bind(now)
+    .bind(horizon)
+    .fetch_one(&mut *conn)
+    .await?;
+    c.breached = TargetCounts {
+        first_response: sla[1] + sla[0] - due.0,
+        resolution: sla[3] + sla[2] - due.2,
+        any: sla[5] + sla[4] - due.4,
     };
-    let at_risk = TargetCounts {
-        first_response: fr_risk,
-        resolution: res_risk,
-        any: any_risk,
+    c.at_risk = TargetCounts {
+        first_response: due.1,
+        resolution: due.3,
+        any: due.5,
     };
+    Ok(c)
+}
 
-    // Backlog by age: whole days from the per-day table, the boundary days counted exactly.
+/// Open tickets younger than 1, 3, 7 and 30 days: whole days from the per-day table, the
+/// boundary days counted exactly from the facts.
+async fn backlog_younger(pool: &PgPool, now: DateTime<Utc>) -> Result<[i64; 4], ApiError> {
+    let mut conn = pool.acquire().await?;
     let days: Vec<(NaiveDate, i64)> =
         sqlx::query_as("select day, n from rm_report_backlog where n <> 0")
             .fetch_all(&mut *conn)
@@ -368,22 +435,24 @@ pub async fn dashboard(
             .sum::<i64>()
             + partial[i];
     }
-    let backlog_by_age = age_buckets(open_backlog, younger);
+    Ok(younger)
+}
 
-    // The last 30 days.
+/// The last 30 days: created and resolved per day, and the targets missed.
+async fn daily(pool: &PgPool, now: DateTime<Utc>) -> Result<(Vec<DayPoint>, i64, i64), ApiError> {
     let today = now.date_naive();
     let first_day = today - Duration::days(DASHBOARD_DAYS - 1);
-    let daily: Vec<(NaiveDate, i64, i64, i64, i64)> = sqlx::query_as(
+    let rows: Vec<(NaiveDate, i64, i64, i64, i64)> = sqlx::query_as(
         "select day, created, resolved, fr_missed, res_missed from rm_report_daily
           where day >= $1 and day <= $2",
     )
     .bind(first_day)
     .bind(today)
-    .fetch_all(&mut *conn)
+    .fetch_all(pool)
     .await?;
     let by_day: HashMap<NaiveDate, (i64, i64)> =
-        daily.iter().map(|(d, c, r, _, _)| (*d, (*c, *r))).collect();
-    let created_vs_resolved = (0..DASHBOARD_DAYS)
+        rows.iter().map(|(d, c, r, _, _)| (*d, (*c, *r))).collect();
+    let points = (0..DASHBOARD_DAYS)
         .map(|i| {
             let date = first_day + Duration::days(i);
             let (created, resolved) = by_day.get(&date).copied().unwrap_or((0, 0));
@@ -394,46 +463,91 @@ pub async fn dashboard(
             }
         })
         .collect();
-    let missed_first = daily.iter().map(|r| r.3).sum();
-    let missed_resolution = daily.iter().map(|r| r.4).sum();
+    Ok((
+        points,
+        rows.iter().map(|r| r.3).sum(),
+        rows.iter().map(|r| r.4).sum(),
+    ))
+}
 
-    let since = now - Duration::days(DASHBOARD_DAYS);
-    let (fr, res): (Option<Vec<f64>>, Option<Vec<f64>>) = sqlx::query_as(
-        "select (select percentile_cont(array[0.5, 0.9]) within group (order by first_response_seconds)
-                   from rm_report_tickets
-                  where not deleted and first_response_at is not null and first_response_at >= $1 and first_response_at <= $2),
-                (select percentile_cont(array[0.5, 0.9]) within group (order by resolution_seconds)
-                   from rm_report_tickets
-                  where not deleted and resolved_at is not null and resolved_at >= $1 and resolved_at <= $2)",
-    )
+/// Median and p90 of a duration column over the rows whose `at` column is in `[since, now]`
+/// (an index-only scan).
+async fn percentiles(
+    pool: &PgPool,
+    seconds: &str,
+    at: &str,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(Option<f64>, Option<f64>), ApiError> {
+    let (v,): (Option<Vec<f64>>,) = sqlx::query_as(&format!(
+        "select percentile_cont(array[0.5, 0.9]) within group (order by {seconds})
+           from rm_report_tickets
+          where not deleted and {at} is not null and {at} >= $1 and {at} <= $2"
+    ))
     .bind(since)
     .bind(now)
-    .fetch_one(&mut *conn)
+    .fetch_one(pool)
     .await?;
-    let pct = |v: &Option<Vec<f64>>, i: usize| v.as_ref().and_then(|v| v.get(i).copied());
+    let v = v.unwrap_or_default();
+    Ok((v.first().copied(), v.get(1).copied()))
+}
 
-    let approvals = approval_summary(&mut conn, now).await?;
-    let policy = policy_state(&mut conn).await?;
+/// Computes the dashboard as of `now` (uncached). The independent parts run concurrently,
+/// each on its own connection.
+pub async fn dashboard(
+    pool: &PgPool,
+    at_risk_minutes: i64,
+    now: DateTime<Utc>,
+    checkpoint: Checkpoint,
+) -> Result<Dashboard, ApiError> {
+    let horizon = now + Duration::minutes(at_risk_minutes);
+    let since = now - Duration::days(DASHBOARD_DAYS);
+    let (
+        c,
+        younger,
+        (created_vs_resolved, missed_first, missed_resolution),
+        fr,
+        res,
+        approvals,
+        policy,
+    ) = tokio::try_join!(
+        counts(pool, now, horizon),
+        backlog_younger(pool, now),
+        daily(pool, now),
+        percentiles(
+            pool,
+            "first_response_seconds",
+            "first_response_at",
+            since,
+            now
+        ),
+        percentiles(pool, "resolution_seconds", "resolved_at", since, now),
+        approval_summary(pool, now),
+        async {
+            let mut conn = pool.acquire().await?;
+            policy_state(&mut conn).await
+        },
+    )?;
     Ok(Dashboard {
         generated_at: now,
-        checkpoint,
-        by_status,
-        by_priority,
-        by_type,
-        by_assignee,
-        open_backlog,
-        backlog_by_age,
+        checkpoint: checkpoint.to_string(),
+        backlog_by_age: age_buckets(c.open_backlog, younger),
+        by_status: c.by_status,
+        by_priority: c.by_priority,
+        by_type: c.by_type,
+        by_assignee: c.by_assignee,
+        open_backlog: c.open_backlog,
         created_vs_resolved,
-        median_first_response_seconds: pct(&fr, 0),
-        p90_first_response_seconds: pct(&fr, 1),
-        median_resolution_seconds: pct(&res, 0),
-        p90_resolution_seconds: pct(&res, 1),
-        sla_breaches: breached.any,
+        median_first_response_seconds: fr.0,
+        p90_first_response_seconds: fr.1,
+        median_resolution_seconds: res.0,
+        p90_resolution_seconds: res.1,
+        sla_breaches: c.breached.any,
         sla: SlaSummary {
             at_risk_minutes,
-            breached,
-            at_risk,
-            paused,
+            breached: c.breached,
+            at_risk: c.at_risk,
+            paused: c.paused,
             missed_last_30_days: TargetCounts {
                 first_response: missed_first,
                 resolution: missed_resolution,
@@ -446,10 +560,7 @@ pub async fn dashboard(
     })
 }
 
-async fn approval_summary(
-    conn: &mut sqlx::PgConnection,
-    now: DateTime<Utc>,
-) -> Result<ApprovalSummary, ApiError> {
+async fn approval_summary(pool: &PgPool, now: DateTime<Utc>) -> Result<ApprovalSummary, ApiError> {
     let (pending, oldest, median, d1, d3, d7, d30): (
         i64,
         Option<f64>,
@@ -469,7 +580,7 @@ async fn approval_summary(
            from rm_report_approvals where status = 'pending'",
     )
     .bind(now)
-    .fetch_one(conn)
+    .fetch_one(pool)
     .await?;
     Ok(ApprovalSummary {
         pending,
