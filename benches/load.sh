@@ -67,6 +67,15 @@ case "$mode" in
     wrk -t2 -c4 -d15s --latency -s benches/dashboard.lua "$BASE" | grep -E "requests=|Non-2xx"
     echo "== GET /api/v1/reports/dashboard?at_risk_minutes=<varied> (4 connections, 15 s; every request computed)"
     VARY=1 wrk -t2 -c4 -d15s --latency -s benches/dashboard.lua "$BASE" | grep -E "requests=|Non-2xx"
+    echo "== the same, 1 connection (the latency of one computation)"
+    VARY=1 wrk -t1 -c1 -d15s --latency -s benches/dashboard.lua "$BASE" | grep -E "requests=|Non-2xx"
+    echo "== GET /api/v1/reports/dashboard (4 connections, 15 s) while 2 connections create tickets"
+    wrk -t1 -c2 -d17s -s benches/create_ticket.lua "$BASE" > /tmp/ticketd-writers.txt &
+    writers=$!
+    sleep 1
+    wrk -t2 -c4 -d15s --latency -s benches/dashboard.lua "$BASE" | grep -E "requests=|Non-2xx"
+    wait $writers
+    echo "writers: $(grep requests= /tmp/ticketd-writers.txt)"
     for format in csv json; do
       echo "== GET /api/v1/reports/export?format=$format (every ticket; server memory sampled every 100 ms)"
       before_hwm=$(hwm); before_rss=$(rss); peak=$before_rss
