@@ -70,7 +70,7 @@ case "$mode" in
     echo "== the same, 1 connection (the latency of one computation)"
     VARY=1 wrk -t1 -c1 -d15s --latency -s benches/dashboard.lua "$BASE" | grep -E "requests=|Non-2xx"
     echo "== GET /api/v1/reports/dashboard (4 connections, 15 s) while 2 connections create tickets"
-    wrk -t1 -c2 -d17s -s benches/create_ticket.lua "$BASE" > /tmp/ticketd-writers.txt &
+    wrk -t1 -c2 -d17s -s benches/create_ticket.lua "$BASE/api/v1/tickets/" > /tmp/ticketd-writers.txt &
     writers=$!
     sleep 1
     wrk -t2 -c4 -d15s --latency -s benches/dashboard.lua "$BASE" | grep -E "requests=|Non-2xx"
