@@ -276,7 +276,7 @@ async fn apply_in(
             ApplyError::Transient(db) => ApplyError::from_db(db),
             poison => poison,
         })?;
-    fail_point("after_apply")?;
+    fail_point("after_apply", name)?;
     let updated = sqlx::query(
         "update projection_checkpoints
             set last_txid = $2::text::xid8, last_position = $3, updated_at = now()
@@ -297,14 +297,18 @@ async fn apply_in(
 }
 
 /// Test hook: `TICKETD_FAIL_POINT=after_apply` makes the next batch fail between the
-/// read-model write and the commit, as a crash there would.
-fn fail_point(name: &str) -> Result<(), ApplyError> {
+/// read-model write and the commit, as a crash there would (`after_apply:NAME`: the next batch
+/// of projection NAME).
+fn fail_point(name: &str, projection: &str) -> Result<(), ApplyError> {
     static ARMED: Mutex<Option<String>> = Mutex::new(None);
     let mut armed = ARMED.lock().unwrap_or_else(|e| e.into_inner());
     if armed.is_none() {
         *armed = Some(std::env::var("TICKETD_FAIL_POINT").unwrap_or_default());
     }
-    if armed.as_deref() == Some(name) {
+    let hit = armed.as_deref().is_some_and(|a| {
+        a == name || a.strip_prefix(name).and_then(|r| r.strip_prefix(':')) == Some(projection)
+    });
+    if hit {
         *armed = Some(String::new());
         return Err(ApplyError::Transient(sqlx::Error::Protocol(format!(
             "fail point {name}"

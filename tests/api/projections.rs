@@ -115,7 +115,7 @@ async fn an_event_committed_late_is_projected_and_nothing_is_skipped_or_doubled(
 async fn a_crash_between_the_read_model_write_and_the_commit_loses_and_doubles_nothing(
     pool: PgPool,
 ) {
-    projections::runtime::arm_fail_point("after_apply");
+    projections::runtime::arm_fail_point("after_apply:tickets");
     let app = TestApp::spawn(pool.clone()).await;
     let agent = app.user("agent@example.com", "agent").await;
     for i in 0..10 {
