@@ -2,7 +2,10 @@
 # Load benchmarks on loopback against a release `ticketd serve` (bounded: each run 15 s).
 #   benches/load.sh create      ticket creation over HTTP (wrk, 4 connections) + pgbench ceiling
 #   benches/load.sh read N      seed N tickets, rebuild the read model, list/search load, lag at 500/s
-# Uses its own database (ticketd_bench) on $PGURL (default the local server), dropped at the end.
+#   benches/load.sh reports N   seed N tickets, rebuild the read models, dashboard p95 (cached and
+#                               uncached), export rows/s with the server's memory sampled
+# Uses its own database ($BENCH_DB, default ticketd_bench) on $PGURL (default the local server).
+# KEEP_DB=1 reuses an already seeded database; BENCH_PORT (default 18080) is where it serves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-create}
@@ -10,22 +13,26 @@ n=${2:-1000000}
 PGURL=${PGURL:-postgres://postgres@127.0.0.1:5432}
 BENCH_DB=${BENCH_DB:-ticketd_bench}
 DB="$PGURL/$BENCH_DB"
-PORT=18080
+PORT=${BENCH_PORT:-18080}
 BASE="http://127.0.0.1:$PORT"
 cargo build --release --bin ticketd >/dev/null
 BIN=target/release/ticketd
 
 if [ "$mode" = create ] || [ "${KEEP_DB:-0}" != 1 ]; then
-  psql -X -q "$PGURL/postgres" -c 'drop database if exists $BENCH_DB' >/dev/null
+  psql -X -q "$PGURL/postgres" -c "drop database if exists $BENCH_DB" >/dev/null
 fi
 export DATABASE_URL=$DB SECRET_KEY=bench-secret-key-0123456789abcdefghijklmnop
 $BIN migrate >/dev/null 2>&1
-if [ "$mode" = read ] && [ "${KEEP_DB:-0}" != 1 ]; then
+if [ "$mode" != create ] && [ "${KEEP_DB:-0}" != 1 ]; then
   echo "== seeding $n tickets"
   /usr/bin/time -f "seed wall=%es maxrss=%MKiB" $BIN seed --tickets "$n"
   echo "== rebuilding the tickets read model"
   $BIN projections rebuild tickets
-  psql -X -q "$DB" -c 'vacuum analyze rm_tickets' >/dev/null
+  if [ "$mode" = reports ]; then
+    echo "== rebuilding the reports read model"
+    /usr/bin/time -f "rebuild reports wall=%es maxrss=%MKiB" $BIN projections rebuild reports
+  fi
+  psql -X -q "$DB" -c 'vacuum analyze' >/dev/null
 fi
 
 TICKETD_ADDR=127.0.0.1:$PORT TICKETD_ADMIN_EMAIL=bench@example.com TICKETD_ADMIN_PASSWORD=bench-password-1 \
@@ -50,5 +57,39 @@ case "$mode" in
     wrk -t2 -c4 -d15s --latency -s benches/search_tickets.lua "$BASE" | grep -E "requests=|Non-2xx"
     echo "== projection lag at 500 commands/s (15 s)"
     BENCH_BASE=$BASE BENCH_TOKEN=$TOKEN BENCH_RATE=500 BENCH_SECONDS=15 cargo bench --bench projection_lag 2>/dev/null | grep projection_lag
+    ;;
+  reports)
+    hwm() { awk '/VmHWM/ {print $2}' "/proc/$pid/status"; }
+    rss() { awk '/VmRSS/ {print $2}' "/proc/$pid/status"; }
+    psql -X -q -t -A "$DB" -c "select 'tickets in the read model: ' || count(*) from rm_report_tickets where not deleted"
+    curl -sf -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/reports/dashboard" >/dev/null
+    echo "== GET /api/v1/reports/dashboard (4 connections, 15 s; cache: 5 s TTL, keyed by the checkpoint)"
+    wrk -t2 -c4 -d15s --latency -s benches/dashboard.lua "$BASE" | grep -E "requests=|Non-2xx"
+    echo "== GET /api/v1/reports/dashboard?at_risk_minutes=<varied> (4 connections, 15 s; every request computed)"
+    VARY=1 wrk -t2 -c4 -d15s --latency -s benches/dashboard.lua "$BASE" | grep -E "requests=|Non-2xx"
+    echo "== the same, 1 connection (the latency of one computation)"
+    VARY=1 wrk -t1 -c1 -d15s --latency -s benches/dashboard.lua "$BASE" | grep -E "requests=|Non-2xx"
+    echo "== GET /api/v1/reports/dashboard (4 connections, 15 s) while 2 connections create tickets"
+    wrk -t1 -c2 -d17s -s benches/create_ticket.lua "$BASE/api/v1/tickets/" > /tmp/ticketd-writers.txt &
+    writers=$!
+    sleep 1
+    wrk -t2 -c4 -d15s --latency -s benches/dashboard.lua "$BASE" | grep -E "requests=|Non-2xx"
+    wait $writers
+    echo "writers: $(grep requests= /tmp/ticketd-writers.txt)"
+    for format in csv json; do
+      echo "== GET /api/v1/reports/export?format=$format (every ticket; server memory sampled every 100 ms)"
+      before_hwm=$(hwm); before_rss=$(rss); peak=$before_rss
+      start=$(date +%s.%N)
+      curl -sf -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/reports/export?format=$format" -o /tmp/ticketd-export.$format &
+      cpid=$!
+      while kill -0 $cpid 2>/dev/null; do r=$(rss); [ "$r" -gt "$peak" ] && peak=$r; sleep 0.1; done
+      wait $cpid
+      end=$(date +%s.%N)
+      if [ $format = csv ]; then rows=$(($(wc -l < /tmp/ticketd-export.csv) - 1)); else rows=$(grep -c '^{' /tmp/ticketd-export.json); fi
+      bytes=$(stat -c %s /tmp/ticketd-export.$format)
+      python3 -c "import sys; r,b,s,e=int(sys.argv[1]),int(sys.argv[2]),float(sys.argv[3]),float(sys.argv[4]); d=e-s; print(f'rows={r} bytes={b} seconds={d:.2f} rows_per_s={r/d:.0f} MB_per_s={b/d/1e6:.1f}')" "$rows" "$bytes" "$start" "$end"
+      echo "server VmRSS before=${before_rss}KiB peak_during=${peak}KiB; VmHWM before=${before_hwm}KiB after=$(hwm)KiB"
+      rm -f /tmp/ticketd-export.$format
+    done
     ;;
 esac

@@ -50,6 +50,11 @@ pub enum Cmd {
         #[command(subcommand)]
         command: crate::replay::ReplayCmd,
     },
+    /// Reports from the read models: dashboard, analytics, tickets.
+    Report {
+        #[command(subcommand)]
+        command: crate::reports::cli::ReportCmd,
+    },
 }
 
 /// `ticketd user ...`
@@ -137,6 +142,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Audit { command } => crate::audit::cli(config, command).await,
         Cmd::Replay { command } => crate::replay::cli(config, command).await,
+        Cmd::Report { command } => crate::reports::cli::run(config, command).await,
     }
 }
 

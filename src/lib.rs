@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod read;
 pub mod replay;
+pub mod reports;
 pub mod roles;
 pub mod saga;
 pub mod seed;

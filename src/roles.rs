@@ -181,6 +181,95 @@ pub static ROUTES: &[RouteRule] = &[
         STAFF,
         "requesters: 404 for others' tickets",
     ),
+    rule(
+        "GET",
+        "/api/v1/tickets/{id}/history",
+        SIGNED_IN,
+        "requesters: own tickets only (else 404), never internal-note events",
+    ),
+    // comments
+    rule(
+        "GET",
+        "/api/v1/comments",
+        SIGNED_IN,
+        "requesters: own tickets only, never internal notes",
+    ),
+    rule(
+        "POST",
+        "/api/v1/comments",
+        SIGNED_IN,
+        "requesters: own tickets, public only (internal: 403)",
+    ),
+    rule(
+        "GET",
+        "/api/v1/comments/{id}",
+        SIGNED_IN,
+        "requesters: own tickets' public comments (else 404)",
+    ),
+    rule(
+        "PATCH",
+        "/api/v1/comments/{id}",
+        SIGNED_IN,
+        "the author or staff (else 403); requesters: 404 beyond their tickets",
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/comments/{id}",
+        SIGNED_IN,
+        "the author or staff (else 403); requesters: 404 beyond their tickets",
+    ),
+    // attachments
+    rule(
+        "GET",
+        "/api/v1/attachments",
+        SIGNED_IN,
+        "requesters: own tickets only (else 404)",
+    ),
+    rule(
+        "POST",
+        "/api/v1/attachments",
+        SIGNED_IN,
+        "requesters: own tickets only (else 404); size limit 413",
+    ),
+    rule(
+        "GET",
+        "/api/v1/attachments/{id}",
+        SIGNED_IN,
+        "requesters: own tickets only (else 404)",
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/attachments/{id}",
+        SIGNED_IN,
+        "the uploader or staff (else 403); requesters: 404 beyond their tickets",
+    ),
+    rule(
+        "GET",
+        "/api/v1/attachments/{id}/download",
+        SIGNED_IN,
+        "requesters: own tickets only (else 404)",
+    ),
+    // reports
+    rule("GET", "/api/v1/reports/dashboard", MANAGERS, ""),
+    rule(
+        "GET",
+        "/api/v1/reports/analytics",
+        MANAGERS,
+        "group_by day, week or month; ticket filters",
+    ),
+    rule(
+        "GET",
+        "/api/v1/reports/export",
+        MANAGERS,
+        "CSV or JSON, streamed",
+    ),
+    rule("GET", "/api/v1/reports/sla-policy", MANAGERS, ""),
+    rule(
+        "PUT",
+        "/api/v1/reports/sla-policy",
+        ADMINS,
+        "rebuild `reports` to apply it to the past",
+    ),
     // approvals
     rule(
         "GET",

@@ -22,6 +22,7 @@ pub fn all_projections(pool: &PgPool) -> Vec<Arc<dyn projections::Projection>> {
         Arc::new(projections::approvals::ApprovalsProjection),
         Arc::new(crate::saga::ApprovalSaga::new(pool.clone())),
         Arc::new(projections::notifications::NotificationsProjection),
+        Arc::new(projections::reports::ReportsProjection),
     ]
 }
 

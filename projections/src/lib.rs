@@ -7,7 +7,9 @@ pub mod comments;
 pub mod log;
 pub mod notifications;
 pub mod rebuild;
+pub mod reports;
 pub mod runtime;
+pub mod sla;
 pub mod tickets;
 
 pub use log::{Checkpoint, StoredEvent};

@@ -10,6 +10,7 @@ pub mod health;
 pub mod history;
 pub mod items;
 pub mod notifications;
+pub mod reports;
 pub mod tickets;
 pub mod users;
 
@@ -47,6 +48,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .nest("/api/v1/approvals", approvals::router())
         .nest("/api/v1/items", items::router())
         .nest("/api/v1/notifications", notifications::router())
+        .nest("/api/v1/reports", reports::router())
 }
 
 /// The OpenAPI document of every route.

@@ -12,6 +12,7 @@ mod helpers;
 mod items;
 mod notifications;
 mod projections;
+mod reports;
 mod roles;
 mod tickets;
 mod users;

@@ -289,15 +289,19 @@ export interface ExportParams {
 
 // ---------------------------------------------------------------- items
 
+export type ItemStatus = 'active' | 'maintenance' | 'retired'
+
 export interface Item {
   /** Tickets refer to items by integer id (`TicketDetail.item_ids`). */
   id: number
   name: string
+  /** Lowercase: `laptop`, `server`, `service`, ... */
   kind: string
-  description: string | null
+  description: string
   attributes: Record<string, unknown>
   owner_id: number | null
-  status: string
+  status: ItemStatus
+  /** Send it back in `If-Match` to change or delete the item. */
   version: number
   created_at: string
   updated_at: string
@@ -307,9 +311,9 @@ export interface ItemCreate {
   name: string
   kind: string
   description?: string | null
-  attributes?: Record<string, unknown>
+  attributes?: Record<string, unknown> | null
   owner_id?: number | null
-  status?: string
+  status?: ItemStatus | null
 }
 
 export type ItemUpdate = Partial<ItemCreate>
@@ -317,11 +321,22 @@ export type ItemUpdate = Partial<ItemCreate>
 // ---------------------------------------------------------------- notifications
 
 export interface Notification {
-  id: string
+  id: number
+  /** `ticket_assigned`, `comment_added`, `approval_requested`, `status_changed`, ... */
   kind: string
   ticket_id: number | null
+  approval_id?: string | null
+  comment_id?: string | null
+  actor_id?: number | null
   message: string
+  excerpt?: string | null
+  internal?: boolean
   read: boolean
+  read_at?: string | null
   created_at: string
-  [key: string]: unknown
+}
+
+export interface NotificationListResponse extends PaginatedResponse<Notification> {
+  /** Unread notifications in all pages. */
+  unread_count?: number
 }

@@ -1,6 +1,6 @@
 import { fetchEventSource, type EventSourceMessage } from '@microsoft/fetch-event-source'
 import type { StreamingApiClient } from '@/api/client'
-import type { Notification, PaginatedResponse } from '@/api/types'
+import type { Notification, NotificationListResponse } from '@/api/types'
 
 /** The stream answered 401: refresh once, then reconnect. */
 export class StreamAuthError extends Error {}
@@ -25,7 +25,7 @@ const RETRY_MS = 5000
 export class NotificationApiService {
   constructor(private apiClient: StreamingApiClient) {}
 
-  async listNotifications(page = 1, size = 20, unread?: boolean): Promise<PaginatedResponse<Notification>> {
+  async listNotifications(page = 1, size = 20, unread?: boolean): Promise<NotificationListResponse> {
     return this.apiClient.get('/api/v1/notifications/', {
       params: { page, size, ...(unread === undefined ? {} : { unread }) },
     })
@@ -35,19 +35,25 @@ export class NotificationApiService {
     return this.apiClient.post(`/api/v1/notifications/${notificationId}/read`)
   }
 
+  async markAllRead(): Promise<void> {
+    return this.apiClient.post('/api/v1/notifications/read-all')
+  }
+
   /**
    * Runs until `signal` aborts or the stream fails for good. Network drops reconnect after
    * `RETRY_MS`; a 401 joins the client's single-flight refresh and reconnects once.
    */
   async stream(handlers: StreamHandlers, signal: AbortSignal): Promise<void> {
-    let refreshed = false
+    // The server ends the stream when the access token expires; the reconnect then answers 401,
+    // so refresh (once per successful connection) and go on from the last event seen.
+    const state = { refreshed: false, lastEventId: null as string | null }
     while (!signal.aborted) {
       try {
-        await this.streamOnce(handlers, signal)
+        await this.streamOnce(handlers, signal, state)
         return
       } catch (error) {
-        if (error instanceof StreamAuthError && !refreshed && !signal.aborted) {
-          refreshed = true
+        if (error instanceof StreamAuthError && !state.refreshed && !signal.aborted) {
+          state.refreshed = true
           await this.apiClient.refreshSession()
           continue
         }
@@ -56,16 +62,23 @@ export class NotificationApiService {
     }
   }
 
-  private streamOnce(handlers: StreamHandlers, signal: AbortSignal): Promise<void> {
+  private streamOnce(
+    handlers: StreamHandlers,
+    signal: AbortSignal,
+    state: { refreshed: boolean; lastEventId: string | null },
+  ): Promise<void> {
     const token = this.apiClient.accessToken()
     if (!token) return Promise.reject(new StreamAuthError('not signed in'))
+    const headers: Record<string, string> = { Authorization: `Bearer ${token}`, Accept: 'text/event-stream' }
+    if (state.lastEventId) headers['Last-Event-ID'] = state.lastEventId
     return fetchEventSource(`${this.apiClient.base}/api/v1/notifications/stream`, {
-      headers: { Authorization: `Bearer ${token}`, Accept: 'text/event-stream' },
+      headers,
       signal,
       openWhenHidden: true,
       async onopen(response) {
         const type = response.headers.get('content-type') ?? ''
         if (response.ok && type.startsWith('text/event-stream')) {
+          state.refreshed = false
           handlers.onOpen?.()
           return
         }
@@ -76,6 +89,7 @@ export class NotificationApiService {
         throw new StreamRetry(`stream: ${response.status}`)
       },
       onmessage(message: EventSourceMessage) {
+        if (message.id) state.lastEventId = message.id
         if (!message.data) return // keep-alive
         try {
           const parsed = JSON.parse(message.data) as Notification

@@ -87,6 +87,7 @@ export const useDashboardStore = defineStore('dashboard', () => {
   const byPriority = computed(() => toCounts(pick(raw.value, 'by_priority', 'priority_counts', 'counts_by_priority')))
   const byType = computed(() => toCounts(pick(raw.value, 'by_type', 'type_counts', 'counts_by_type')))
   const byAssignee = computed(() => toCounts(pick(raw.value, 'by_assignee', 'assignee_counts', 'counts_by_assignee')))
+  const backlogByAge = computed(() => toCounts(pick(raw.value, 'backlog_by_age')))
   const daily = computed(() =>
     toDaily(pick(raw.value, 'created_vs_resolved', 'created_resolved_per_day', 'per_day', 'daily')),
   )
@@ -120,7 +121,7 @@ export const useDashboardStore = defineStore('dashboard', () => {
 
   return {
     data, loading, error, exporting, fetchDashboard, exportCsv,
-    byStatus, byPriority, byType, byAssignee, daily, totalTickets,
+    byStatus, byPriority, byType, byAssignee, backlogByAge, daily, totalTickets,
     openBacklog, slaBreaches, pendingApprovals, medianFirstResponse, medianResolve,
   }
 })

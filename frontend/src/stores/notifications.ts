@@ -5,15 +5,13 @@ import { toApiError, type ApiError } from '@/api/errors'
 import type { Notification } from '@/api/types'
 import { notificationApiService } from '@/services'
 
-/** Servers name the "read" flag differently; `read_at` or `read`/`is_read`. */
 export function isRead(n: Notification): boolean {
-  const record = n as Record<string, unknown>
-  return Boolean(record.read ?? record.is_read ?? record.read_at)
+  return Boolean(n.read || n.read_at)
 }
 
 /** The line to show: `message`, else `title`/`body`, else the kind in words. */
 export function notificationText(n: Notification): string {
-  const record = n as Record<string, unknown>
+  const record = n as unknown as Record<string, unknown>
   for (const key of ['message', 'title', 'body', 'text', 'summary']) {
     const value = record[key]
     if (typeof value === 'string' && value) return value
@@ -24,7 +22,7 @@ export function notificationText(n: Notification): string {
 
 /** The ticket a notification is about, if any. */
 export function notificationTicketId(n: Notification): number | null {
-  const record = n as Record<string, unknown>
+  const record = n as unknown as Record<string, unknown>
   const direct = record.ticket_id
   if (typeof direct === 'number') return direct
   const data = record.data as Record<string, unknown> | undefined
@@ -44,7 +42,9 @@ export const useNotificationsStore = defineStore('notifications', () => {
   const lastArrival = ref<Notification | null>(null)
   let controller: AbortController | null = null
 
-  const unreadCount = computed(() => items.value.filter((n) => !isRead(n)).length)
+  /** The server's count over all pages, when it sends one; else what this page shows. */
+  const serverUnread = ref<number | null>(null)
+  const unreadCount = computed(() => serverUnread.value ?? items.value.filter((n) => !isRead(n)).length)
 
   async function fetchNotifications(p = 1, size = 20): Promise<void> {
     loading.value = true
@@ -52,6 +52,7 @@ export const useNotificationsStore = defineStore('notifications', () => {
     try {
       const answer = await notificationApiService.listNotifications(p, size)
       items.value = answer.items
+      serverUnread.value = typeof answer.unread_count === 'number' ? answer.unread_count : null
       total.value = answer.total
       page.value = answer.page
       pages.value = answer.pages
@@ -68,17 +69,27 @@ export const useNotificationsStore = defineStore('notifications', () => {
     } catch (e) {
       throw toApiError(e)
     }
-    items.value = items.value.map((n) => (n.id === id ? { ...n, read: true, is_read: true, read_at: new Date().toISOString() } : n))
+    const wasUnread = items.value.some((n) => n.id === id && !isRead(n))
+    items.value = items.value.map((n) => (n.id === id ? { ...n, read: true, read_at: new Date().toISOString() } : n))
+    if (wasUnread && serverUnread.value !== null) serverUnread.value = Math.max(0, serverUnread.value - 1)
   }
 
   async function markAllRead(): Promise<void> {
-    await Promise.all(items.value.filter((n) => !isRead(n)).map((n) => markRead(n.id)))
+    try {
+      await notificationApiService.markAllRead()
+    } catch (e) {
+      throw toApiError(e)
+    }
+    const now = new Date().toISOString()
+    items.value = items.value.map((n) => (isRead(n) ? n : { ...n, read: true, read_at: now }))
+    if (serverUnread.value !== null) serverUnread.value = 0
   }
 
   function receive(notification: Notification): void {
     if (items.value.some((n) => n.id === notification.id)) return
     items.value = [notification, ...items.value]
     total.value += 1
+    if (!isRead(notification) && serverUnread.value !== null) serverUnread.value += 1
     lastArrival.value = notification
   }
 
@@ -119,6 +130,7 @@ export const useNotificationsStore = defineStore('notifications', () => {
     stop()
     items.value = []
     total.value = 0
+    serverUnread.value = null
     lastArrival.value = null
   }
 

@@ -6,14 +6,14 @@ import type { StreamHandlers } from '@/services/NotificationApiService'
 import { notificationText, useNotificationsStore } from '../notifications'
 
 vi.mock('@/services', () => ({
-  notificationApiService: { listNotifications: vi.fn(), markRead: vi.fn(), stream: vi.fn() },
+  notificationApiService: { listNotifications: vi.fn(), markRead: vi.fn(), markAllRead: vi.fn(), stream: vi.fn() },
 }))
 
 import { notificationApiService } from '@/services'
 
 const api = vi.mocked(notificationApiService)
 
-function note(id: string, read = false): Notification {
+function note(id: number, read = false): Notification {
   return { id, kind: 'ticket_assigned', ticket_id: 4, message: `n${id}`, read, created_at: '2026-01-01T00:00:00Z' }
 }
 
@@ -24,14 +24,31 @@ describe('notifications store', () => {
   })
 
   it('counts unread and marks read', async () => {
-    api.listNotifications.mockResolvedValue({ items: [note('1'), note('2', true)], total: 2, page: 1, size: 20, pages: 1 })
+    api.listNotifications.mockResolvedValue({ items: [note(1), note(2, true)], total: 2, page: 1, size: 20, pages: 1 })
     api.markRead.mockResolvedValue(undefined)
     const store = useNotificationsStore()
     await store.fetchNotifications()
     expect(store.unreadCount).toBe(1)
-    await store.markRead('1')
-    expect(api.markRead).toHaveBeenCalledWith('1')
+    await store.markRead(1)
+    expect(api.markRead).toHaveBeenCalledWith(1)
     expect(store.unreadCount).toBe(0)
+  })
+
+  it("uses the server's unread count over all pages, and read-all", async () => {
+    api.listNotifications.mockResolvedValue({ items: [note(1)], total: 30, page: 1, size: 20, pages: 2, unread_count: 7 })
+    api.markRead.mockResolvedValue(undefined)
+    api.markAllRead.mockResolvedValue(undefined)
+    const store = useNotificationsStore()
+    await store.fetchNotifications()
+    expect(store.unreadCount).toBe(7)
+    await store.markRead(1)
+    expect(store.unreadCount).toBe(6)
+    store.receive(note(50))
+    expect(store.unreadCount).toBe(7)
+    await store.markAllRead()
+    expect(api.markAllRead).toHaveBeenCalled()
+    expect(store.unreadCount).toBe(0)
+    expect(store.items.every((n) => n.read)).toBe(true)
   })
 
   it('the live stream feeds the bell, without duplicates, until stopped', async () => {
@@ -48,18 +65,18 @@ describe('notifications store', () => {
     expect(api.stream).toHaveBeenCalledTimes(1)
     handlers.onOpen?.()
     expect(store.streamState).toBe('live')
-    handlers.onNotification(note('9'))
-    handlers.onNotification(note('9'))
-    expect(store.items.map((n) => n.id)).toEqual(['9'])
+    handlers.onNotification(note(9))
+    handlers.onNotification(note(9))
+    expect(store.items.map((n) => n.id)).toEqual([9])
     expect(store.unreadCount).toBe(1)
-    expect(store.lastArrival?.id).toBe('9')
+    expect(store.lastArrival?.id).toBe(9)
     store.stop()
     expect(signal.aborted).toBe(true)
     expect(store.streamState).toBe('off')
   })
 
   it('says what a notification is about', () => {
-    expect(notificationText(note('1'))).toBe('n1')
-    expect(notificationText({ ...note('1'), message: '' })).toBe('Ticket assigned')
+    expect(notificationText(note(1))).toBe('n1')
+    expect(notificationText({ ...note(1), message: '' })).toBe('Ticket assigned')
   })
 })

@@ -1,0 +1,965 @@
+//! The `reports` read model: one facts row per ticket (`rm_report_tickets`), small aggregate
+//! tables kept up to date incrementally for the dashboard (`rm_report_counts`,
+//! `rm_report_daily`, `rm_report_backlog`), the approvals (`rm_report_approvals`) and which
+//! SLA policy versions computed it (`rm_report_meta`).
+//!
+//! **Times** are the events' own `at` (what the command said), never `recorded_at`, truncated to
+//! microseconds.
+//!
+//! **The SLA policy** is read from `sla_policies` (the newest row, else
+//! [`SlaPolicy::default`]) at the start of every batch and applied to the events of that batch.
+//! Changing the policy therefore affects events applied from then on; to recompute the whole
+//! past under the new policy, rebuild the projection (`ticketd projections rebuild reports`),
+//! which replays every event with the policy in force at the time of the rebuild.
+//!
+//! **The SLA clock** of a ticket runs while it is `open` or `in_progress`, pauses while it is
+//! `pending`, stops when it is resolved, closed, cancelled or deleted, and resumes when it is
+//! reopened. It counts business time only (see [`crate::sla`]). Two targets are measured on
+//! it: first response (stops at the first public reply of an agent) and resolution. A running
+//! target has a `*_due_at` (when it will be missed); a missed one has a `*_breached_at` (when it
+//! was missed). A running clock is missed at query time once `now() > *_due_at`; when the clock
+//! stops or pauses after its due time, `*_breached_at` takes the due time. Changing a ticket's
+//! priority re-evaluates its unstopped targets against the new priority's targets: one that is
+//! now exceeded is missed from the moment of the change, one that no longer is, is not missed.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aggregates::approval::ApprovalEvent;
+use aggregates::ticket::TicketEvent;
+use aggregates::{Priority, TicketStatus};
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use sqlx::{FromRow, PgConnection};
+use uuid::Uuid;
+
+use crate::log::StoredEvent;
+use crate::runtime::{ApplyError, Projection, Tables};
+use crate::sla::{Calendar, SlaPolicy, Target, US};
+
+/// The facts of one ticket (a row of `rm_report_tickets`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, FromRow)]
+pub struct ReportRow {
+    pub id: i64,
+    pub title: String,
+    pub status: String,
+    pub priority: String,
+    #[serde(rename = "type")]
+    #[sqlx(rename = "type")]
+    pub ticket_type: String,
+    pub requester_id: i64,
+    pub assignee_id: Option<i64>,
+    pub deleted: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub first_response_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// When the ticket was closed or cancelled.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Wall-clock seconds from creation to the first response.
+    pub first_response_seconds: Option<i64>,
+    /// Wall-clock seconds from creation to the (current) resolution.
+    pub resolution_seconds: Option<i64>,
+    /// Time spent `pending` (completed periods), microseconds and whole seconds.
+    pub paused_us: i64,
+    pub paused_seconds: i64,
+    pub pending_since: Option<DateTime<Utc>>,
+    /// Start of the SLA clock's current running segment (None while paused or stopped).
+    pub sla_running_since: Option<DateTime<Utc>>,
+    /// Business microseconds on the SLA clock up to `sla_running_since` (or the stop).
+    pub sla_elapsed_us: i64,
+    pub first_response_business_seconds: Option<i64>,
+    pub resolution_business_seconds: Option<i64>,
+    pub first_response_due_at: Option<DateTime<Utc>>,
+    pub resolution_due_at: Option<DateTime<Utc>>,
+    /// The earliest due time of a running target, unless a target is already missed.
+    pub sla_due_at: Option<DateTime<Utc>>,
+    pub first_response_breached_at: Option<DateTime<Utc>>,
+    pub resolution_breached_at: Option<DateTime<Utc>>,
+    pub reopened: i32,
+    /// The SLA policy version that last computed this row.
+    pub policy_version: i64,
+}
+
+/// Columns of `rm_report_tickets` in the order of [`ReportRow`].
+pub const REPORT_COLUMNS: &str = "id, title, status, priority, type, requester_id, assignee_id, \
+    deleted, created_at, updated_at, first_response_at, resolved_at, closed_at, \
+    first_response_seconds, resolution_seconds, paused_us, paused_seconds, pending_since, \
+    sla_running_since, sla_elapsed_us, first_response_business_seconds, \
+    resolution_business_seconds, first_response_due_at, resolution_due_at, sla_due_at, \
+    first_response_breached_at, resolution_breached_at, reopened, policy_version";
+
+const RECORD_TYPES: &str = "id bigint, title text, status text, priority text, type text, \
+    requester_id bigint, assignee_id bigint, deleted boolean, created_at timestamptz, \
+    updated_at timestamptz, first_response_at timestamptz, resolved_at timestamptz, \
+    closed_at timestamptz, first_response_seconds bigint, resolution_seconds bigint, \
+    paused_us bigint, paused_seconds bigint, pending_since timestamptz, \
+    sla_running_since timestamptz, sla_elapsed_us bigint, first_response_business_seconds bigint, \
+    resolution_business_seconds bigint, first_response_due_at timestamptz, \
+    resolution_due_at timestamptz, sla_due_at timestamptz, first_response_breached_at timestamptz, \
+    resolution_breached_at timestamptz, reopened integer, policy_version bigint";
+
+/// The statuses of the open backlog.
+pub const OPEN_STATUSES: [&str; 3] = ["open", "in_progress", "pending"];
+
+/// The policy a batch is applied with.
+#[derive(Debug, Clone)]
+pub struct PolicyContext {
+    pub version: i64,
+    pub policy: SlaPolicy,
+    pub calendar: Calendar,
+}
+
+impl PolicyContext {
+    /// A context for `policy` at `version`.
+    pub fn new(version: i64, policy: SlaPolicy) -> Self {
+        let calendar = policy.calendar();
+        PolicyContext {
+            version,
+            policy,
+            calendar,
+        }
+    }
+
+    fn target(&self, priority: &str) -> Target {
+        self.policy
+            .targets
+            .of(Priority::parse(priority).unwrap_or(Priority::Medium))
+    }
+}
+
+/// The policy in force: the newest saved one (its id is the version), else the default (0).
+pub async fn current_policy(conn: &mut PgConnection) -> Result<(i64, SlaPolicy), ApplyError> {
+    let row: Option<(i64, serde_json::Value)> =
+        sqlx::query_as("select id, policy from sla_policies order by id desc limit 1")
+            .fetch_optional(conn)
+            .await?;
+    match row {
+        None => Ok((0, SlaPolicy::default())),
+        Some((id, json)) => {
+            serde_json::from_value(json)
+                .map(|p| (id, p))
+                .map_err(|e| ApplyError::Poison {
+                    position: -1,
+                    reason: format!("SLA policy {id} is unreadable: {e}"),
+                })
+        }
+    }
+}
+
+fn is_open(status: &str) -> bool {
+    OPEN_STATUSES.contains(&status)
+}
+
+fn micros_between(a: DateTime<Utc>, b: DateTime<Utc>) -> i64 {
+    (b - a).num_microseconds().unwrap_or(0).max(0)
+}
+
+fn seconds_between(a: DateTime<Utc>, b: DateTime<Utc>) -> i64 {
+    (b - a).num_seconds().max(0)
+}
+
+impl ReportRow {
+    /// True while the resolution target can still run (not resolved, closed, cancelled or deleted).
+    fn resolution_live(&self) -> bool {
+        !self.deleted && is_open(&self.status)
+    }
+
+    fn first_response_live(&self) -> bool {
+        self.resolution_live() && self.first_response_at.is_none()
+    }
+
+    fn running(&self) -> bool {
+        self.resolution_live() && self.status != TicketStatus::Pending.as_str()
+    }
+
+    /// Runs the SLA clock up to `t`; a running target whose due time has passed is missed.
+    fn advance(&mut self, t: DateTime<Utc>, calendar: &Calendar) {
+        if let Some(since) = self.sla_running_since {
+            self.sla_elapsed_us += calendar.business_us(since, t);
+            self.sla_running_since = Some(t);
+        }
+        if let Some(due) = self.first_response_due_at {
+            if due < t {
+                self.first_response_breached_at = Some(due);
+                self.first_response_due_at = None;
+            }
+        }
+        if let Some(due) = self.resolution_due_at {
+            if due < t {
+                self.resolution_breached_at = Some(due);
+                self.resolution_due_at = None;
+            }
+        }
+    }
+
+    /// Sets the running state and due times after an event at `t`. With `reevaluate`
+    /// (a priority change) the unstopped targets are judged again against the new target.
+    fn settle(&mut self, t: DateTime<Utc>, ctx: &PolicyContext, reevaluate: bool) {
+        let running = self.running();
+        self.sla_running_since = running.then_some(t);
+        let target = ctx.target(&self.priority);
+        let elapsed = self.sla_elapsed_us;
+        let fr_target = i64::from(target.first_response_minutes) * 60 * US;
+        let res_target = i64::from(target.resolution_minutes) * 60 * US;
+        let fr_live = self.first_response_live();
+        let res_live = self.resolution_live();
+        if reevaluate {
+            for (live, limit, breached) in [
+                (fr_live, fr_target, &mut self.first_response_breached_at),
+                (res_live, res_target, &mut self.resolution_breached_at),
+            ] {
+                if live {
+                    if elapsed > limit {
+                        breached.get_or_insert(t);
+                    } else {
+                        *breached = None;
+                    }
+                }
+            }
+        }
+        let due = |live: bool, limit: i64, breached: Option<DateTime<Utc>>| {
+            (running && live && breached.is_none())
+                .then(|| ctx.calendar.add_business_us(t, limit - elapsed))
+        };
+        self.first_response_due_at = due(fr_live, fr_target, self.first_response_breached_at);
+        self.resolution_due_at = due(res_live, res_target, self.resolution_breached_at);
+        self.sla_due_at =
+            if self.first_response_breached_at.is_some() || self.resolution_breached_at.is_some() {
+                None
+            } else {
+                match (self.first_response_due_at, self.resolution_due_at) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            };
+        self.policy_version = ctx.version;
+    }
+
+    fn leave_pending(&mut self, t: DateTime<Utc>) {
+        if let Some(since) = self.pending_since.take() {
+            self.paused_us += micros_between(since, t);
+            self.paused_seconds = self.paused_us / US;
+        }
+    }
+}
+
+/// Folds one ticket event into its facts row (creating it on `TicketOpened`). Events that do
+/// not change a report (comments, attachments, approvals) leave the row as it is.
+pub fn fold(row: Option<ReportRow>, event: &TicketEvent, ctx: &PolicyContext) -> Option<ReportRow> {
+    let at = event.at().trunc_subsecs(6);
+    if let TicketEvent::TicketOpened {
+        id,
+        requester_id,
+        fields,
+        ..
+    } = event
+    {
+        let mut row = ReportRow {
+            id: *id,
+            title: fields.title.clone(),
+            status: TicketStatus::Open.as_str().into(),
+            priority: fields.priority.as_str().into(),
+            ticket_type: fields.ticket_type.as_str().into(),
+            requester_id: *requester_id,
+            assignee_id: None,
+            deleted: false,
+            created_at: at,
+            updated_at: at,
+            first_response_at: None,
+            resolved_at: None,
+            closed_at: None,
+            first_response_seconds: None,
+            resolution_seconds: None,
+            paused_us: 0,
+            paused_seconds: 0,
+            pending_since: None,
+            sla_running_since: Some(at),
+            sla_elapsed_us: 0,
+            first_response_business_seconds: None,
+            resolution_business_seconds: None,
+            first_response_due_at: None,
+            resolution_due_at: None,
+            sla_due_at: None,
+            first_response_breached_at: None,
+            resolution_breached_at: None,
+            reopened: 0,
+            policy_version: ctx.version,
+        };
+        row.settle(at, ctx, false);
+        return Some(row);
+    }
+    let mut row = row?;
+    let relevant = matches!(
+        event,
+        TicketEvent::TicketUpdated { .. }
+            | TicketEvent::TicketStatusChanged { .. }
+            | TicketEvent::TicketAssigned { .. }
+            | TicketEvent::TicketDeleted { .. }
+            | TicketEvent::FirstResponseRecorded { .. }
+    );
+    if !relevant {
+        return Some(row);
+    }
+    // Never let the clock run backwards, whatever times the commands carried.
+    let t = at.max(row.updated_at);
+    row.advance(t, &ctx.calendar);
+    row.updated_at = t;
+    let mut reevaluate = false;
+    match event {
+        TicketEvent::TicketUpdated { changes, .. } => {
+            if let Some(title) = &changes.title {
+                row.title = title.clone();
+            }
+            if let Some(kind) = changes.ticket_type {
+                row.ticket_type = kind.as_str().into();
+            }
+            if let Some(p) = changes.priority {
+                reevaluate = p.as_str() != row.priority;
+                row.priority = p.as_str().into();
+            }
+        }
+        TicketEvent::TicketStatusChanged { to, .. } => {
+            if row.status == TicketStatus::Pending.as_str() {
+                row.leave_pending(t);
+            }
+            match to {
+                TicketStatus::Pending => row.pending_since = Some(t),
+                TicketStatus::Resolved => {
+                    row.resolved_at = Some(t);
+                    row.resolution_seconds = Some(seconds_between(row.created_at, t));
+                    row.resolution_business_seconds = Some(row.sla_elapsed_us / US);
+                }
+                TicketStatus::Closed | TicketStatus::Cancelled => row.closed_at = Some(t),
+                TicketStatus::Open | TicketStatus::InProgress => {}
+            }
+            if matches!(
+                to,
+                TicketStatus::Open | TicketStatus::InProgress | TicketStatus::Pending
+            ) && row.resolved_at.is_some()
+            {
+                row.reopened += 1;
+                row.resolved_at = None;
+                row.resolution_seconds = None;
+                row.resolution_business_seconds = None;
+            }
+            row.status = to.as_str().into();
+        }
+        TicketEvent::TicketAssigned { assignee_id, .. } => row.assignee_id = *assignee_id,
+        TicketEvent::TicketDeleted { .. } => {
+            if row.status == TicketStatus::Pending.as_str() {
+                row.leave_pending(t);
+            }
+            row.status = TicketStatus::Cancelled.as_str().into();
+            row.deleted = true;
+            row.closed_at.get_or_insert(t);
+        }
+        TicketEvent::FirstResponseRecorded { .. } if row.first_response_at.is_none() => {
+            row.first_response_at = Some(t);
+            row.first_response_seconds = Some(seconds_between(row.created_at, t));
+            row.first_response_business_seconds = Some(row.sla_elapsed_us / US);
+        }
+        _ => {}
+    }
+    row.settle(t, ctx, reevaluate);
+    Some(row)
+}
+
+/// The key of `rm_report_counts`.
+type CountKey = (String, String, String, i64);
+
+/// The counters of one `rm_report_counts` row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct CountValues([i64; 7]);
+
+/// The counters of one `rm_report_daily` row: created, resolved, first responses, missed
+/// first responses, missed resolutions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct DailyValues([i64; 5]);
+
+/// What one facts row adds to the aggregate tables.
+#[derive(Debug, Default)]
+struct Contribution {
+    count: Option<(CountKey, CountValues)>,
+    backlog: Option<NaiveDate>,
+    daily: Vec<(NaiveDate, DailyValues)>,
+}
+
+fn contribution(row: &ReportRow) -> Contribution {
+    if row.deleted {
+        return Contribution::default();
+    }
+    let open = is_open(&row.status);
+    let flag = |b: bool| i64::from(open && b);
+    let count = CountValues([
+        1,
+        flag(row.first_response_due_at.is_some()),
+        flag(row.first_response_breached_at.is_some()),
+        flag(row.resolution_due_at.is_some()),
+        flag(row.resolution_breached_at.is_some()),
+        flag(row.sla_due_at.is_some()),
+        flag(row.first_response_breached_at.is_some() || row.resolution_breached_at.is_some()),
+    ]);
+    let mut daily = vec![(row.created_at.date_naive(), DailyValues([1, 0, 0, 0, 0]))];
+    if let Some(r) = row.resolved_at {
+        let missed = i64::from(row.resolution_breached_at.is_some());
+        daily.push((r.date_naive(), DailyValues([0, 1, 0, 0, missed])));
+    }
+    if let Some(f) = row.first_response_at {
+        let missed = i64::from(row.first_response_breached_at.is_some());
+        daily.push((f.date_naive(), DailyValues([0, 0, 1, missed, 0])));
+    }
+    Contribution {
+        count: Some((
+            (
+                row.status.clone(),
+                row.priority.clone(),
+                row.ticket_type.clone(),
+                row.assignee_id.unwrap_or(0),
+            ),
+            count,
+        )),
+        backlog: open.then(|| row.created_at.date_naive()),
+        daily,
+    }
+}
+
+/// Signed changes to the aggregate tables of one batch.
+#[derive(Debug, Default)]
+struct Deltas {
+    counts: HashMap<CountKey, CountValues>,
+    backlog: BTreeMap<NaiveDate, i64>,
+    daily: BTreeMap<NaiveDate, DailyValues>,
+}
+
+impl Deltas {
+    fn add(&mut self, c: Contribution, sign: i64) {
+        if let Some((key, values)) = c.count {
+            let e = self.counts.entry(key).or_default();
+            for (a, b) in e.0.iter_mut().zip(values.0) {
+                *a += sign * b;
+            }
+        }
+        if let Some(day) = c.backlog {
+            *self.backlog.entry(day).or_default() += sign;
+        }
+        for (day, values) in c.daily {
+            let e = self.daily.entry(day).or_default();
+            for (a, b) in e.0.iter_mut().zip(values.0) {
+                *a += sign * b;
+            }
+        }
+    }
+}
+
+/// One row of `rm_report_approvals`.
+#[derive(Debug, Clone, PartialEq, FromRow)]
+struct ApprovalRow {
+    id: Uuid,
+    ticket_id: i64,
+    status: String,
+    requested_at: DateTime<Utc>,
+    decided_at: Option<DateTime<Utc>>,
+}
+
+fn fold_approval(row: Option<ApprovalRow>, id: Uuid, event: &ApprovalEvent) -> Option<ApprovalRow> {
+    let at = event.at().trunc_subsecs(6);
+    match event {
+        ApprovalEvent::ApprovalRequested { ticket_id, .. } => Some(ApprovalRow {
+            id,
+            ticket_id: *ticket_id,
+            status: "pending".into(),
+            requested_at: at,
+            decided_at: None,
+        }),
+        ApprovalEvent::ApprovalGranted { .. }
+        | ApprovalEvent::ApprovalRejected { .. }
+        | ApprovalEvent::ApprovalCancelled { .. } => row.map(|mut r| {
+            r.status = match event {
+                ApprovalEvent::ApprovalGranted { .. } => "approved",
+                ApprovalEvent::ApprovalRejected { .. } => "rejected",
+                _ => "cancelled",
+            }
+            .into();
+            r.decided_at = Some(at);
+            r
+        }),
+        _ => row,
+    }
+}
+
+async fn apply_reports(
+    conn: &mut PgConnection,
+    events: &[StoredEvent],
+    tables: &Tables,
+) -> Result<(), ApplyError> {
+    let mut tickets = Vec::new();
+    let mut approvals = Vec::new();
+    for e in events {
+        match e.aggregate_type.as_str() {
+            "ticket" => {
+                let id: i64 = e
+                    .aggregate_id
+                    .parse()
+                    .map_err(|_| ApplyError::poison(e, "ticket id is not a number"))?;
+                let event: TicketEvent =
+                    serde_json::from_value(e.payload.clone()).map_err(|err| {
+                        ApplyError::poison(e, format!("undecodable {}: {err}", e.event_type))
+                    })?;
+                tickets.push((id, event));
+            }
+            "approval" => {
+                let id: Uuid = e
+                    .aggregate_id
+                    .parse()
+                    .map_err(|_| ApplyError::poison(e, "approval id is not a UUID"))?;
+                let event: ApprovalEvent =
+                    serde_json::from_value(e.payload.clone()).map_err(|err| {
+                        ApplyError::poison(e, format!("undecodable {}: {err}", e.event_type))
+                    })?;
+                approvals.push((id, event));
+            }
+            _ => {}
+        }
+    }
+    if tickets.is_empty() && approvals.is_empty() {
+        return Ok(());
+    }
+    let (version, policy) = current_policy(&mut *conn).await?;
+    let ctx = PolicyContext::new(version, policy);
+    if !tickets.is_empty() {
+        apply_tickets(&mut *conn, &tickets, tables, &ctx).await?;
+    }
+    if !approvals.is_empty() {
+        apply_approvals(&mut *conn, &approvals, tables).await?;
+    }
+    let meta = tables.name("rm_report_meta");
+    sqlx::query(&format!(
+        "insert into {meta} as m (id, oldest_policy_version, newest_policy_version) values (1, $1, $1)
+         on conflict (id) do update set
+            oldest_policy_version = least(m.oldest_policy_version, excluded.oldest_policy_version),
+            newest_policy_version = greatest(m.newest_policy_version, excluded.newest_policy_version)"
+    ))
+    .bind(ctx.version)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn apply_tickets(
+    conn: &mut PgConnection,
+    events: &[(i64, TicketEvent)],
+    tables: &Tables,
+    ctx: &PolicyContext,
+) -> Result<(), ApplyError> {
+    let rm = tables.name("rm_report_tickets");
+    let mut ids: Vec<i64> = events.iter().map(|(id, _)| *id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let existing: Vec<ReportRow> = sqlx::query_as(&format!(
+        "select {REPORT_COLUMNS} from {rm} where id = any($1)"
+    ))
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut rows: BTreeMap<i64, Option<ReportRow>> = ids.iter().map(|id| (*id, None)).collect();
+    let mut deltas = Deltas::default();
+    for row in existing {
+        deltas.add(contribution(&row), -1);
+        rows.insert(row.id, Some(row));
+    }
+    let before = rows.clone();
+    for (id, event) in events {
+        let slot = rows.entry(*id).or_default();
+        *slot = fold(slot.take(), event, ctx);
+    }
+    let changed: Vec<&ReportRow> = rows
+        .iter()
+        .filter(|(id, row)| before.get(id).is_none_or(|b| b.as_ref() != row.as_ref()))
+        .filter_map(|(_, row)| row.as_ref())
+        .collect();
+    // Every final row contributes again (an unchanged row nets to zero).
+    for row in rows.values().flatten() {
+        deltas.add(contribution(row), 1);
+    }
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let payload = serde_json::to_value(&changed).map_err(|e| ApplyError::Poison {
+        position: -1,
+        reason: e.to_string(),
+    })?;
+    let updates: Vec<String> = REPORT_COLUMNS
+        .split(',')
+        .map(str::trim)
+        .filter(|c| *c != "id")
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    sqlx::query(&format!(
+        "insert into {rm} ({REPORT_COLUMNS})
+         select {REPORT_COLUMNS} from jsonb_to_recordset($1) as r({RECORD_TYPES})
+         on conflict (id) do update set {}",
+        updates.join(", ")
+    ))
+    .bind(payload)
+    .execute(&mut *conn)
+    .await?;
+    write_deltas(conn, deltas, tables).await
+}
+
+async fn write_deltas(
+    conn: &mut PgConnection,
+    deltas: Deltas,
+    tables: &Tables,
+) -> Result<(), ApplyError> {
+    let counts: Vec<(CountKey, CountValues)> = deltas
+        .counts
+        .into_iter()
+        .filter(|(_, v)| *v != CountValues::default())
+        .collect();
+    if !counts.is_empty() {
+        let table = tables.name("rm_report_counts");
+        let column = |i: usize| -> Vec<i64> { counts.iter().map(|(_, v)| v.0[i]).collect() };
+        sqlx::query(&format!(
+            "insert into {table} as c (status, priority, type, assignee_key, n, fr_due, fr_breached,
+                                       res_due, res_breached, sla_due, sla_breached)
+             select * from unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
+                                  $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[],
+                                  $10::bigint[], $11::bigint[])
+             on conflict (status, priority, type, assignee_key) do update set
+                n = c.n + excluded.n, fr_due = c.fr_due + excluded.fr_due,
+                fr_breached = c.fr_breached + excluded.fr_breached,
+                res_due = c.res_due + excluded.res_due,
+                res_breached = c.res_breached + excluded.res_breached,
+                sla_due = c.sla_due + excluded.sla_due,
+                sla_breached = c.sla_breached + excluded.sla_breached"
+        ))
+        .bind(counts.iter().map(|(k, _)| k.0.as_str()).collect::<Vec<_>>())
+        .bind(counts.iter().map(|(k, _)| k.1.as_str()).collect::<Vec<_>>())
+        .bind(counts.iter().map(|(k, _)| k.2.as_str()).collect::<Vec<_>>())
+        .bind(counts.iter().map(|(k, _)| k.3).collect::<Vec<_>>())
+        .bind(column(0))
+        .bind(column(1))
+        .bind(column(2))
+        .bind(column(3))
+        .bind(column(4))
+        .bind(column(5))
+        .bind(column(6))
+        .execute(&mut *conn)
+        .await?;
+        // Rows that dropped to zero go, so that the table only depends on the state, not on
+        // the batches that led to it (a rebuilt read model equals an incremental one).
+        sqlx::query(&format!(
+            "delete from {table} c
+              using unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) as k(s, p, t, a)
+              where c.status = k.s and c.priority = k.p and c.type = k.t and c.assignee_key = k.a
+                and c.n = 0"
+        ))
+        .bind(counts.iter().map(|(k, _)| k.0.as_str()).collect::<Vec<_>>())
+        .bind(counts.iter().map(|(k, _)| k.1.as_str()).collect::<Vec<_>>())
+        .bind(counts.iter().map(|(k, _)| k.2.as_str()).collect::<Vec<_>>())
+        .bind(counts.iter().map(|(k, _)| k.3).collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await?;
+    }
+    let backlog: Vec<(NaiveDate, i64)> = deltas
+        .backlog
+        .into_iter()
+        .filter(|(_, n)| *n != 0)
+        .collect();
+    if !backlog.is_empty() {
+        let table = tables.name("rm_report_backlog");
+        sqlx::query(&format!(
+            "insert into {table} as b (day, n) select * from unnest($1::date[], $2::bigint[])
+             on conflict (day) do update set n = b.n + excluded.n"
+        ))
+        .bind(backlog.iter().map(|(d, _)| *d).collect::<Vec<_>>())
+        .bind(backlog.iter().map(|(_, n)| *n).collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(&format!(
+            "delete from {table} where day = any($1) and n = 0"
+        ))
+        .bind(backlog.iter().map(|(d, _)| *d).collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await?;
+    }
+    let daily: Vec<(NaiveDate, DailyValues)> = deltas
+        .daily
+        .into_iter()
+        .filter(|(_, v)| *v != DailyValues::default())
+        .collect();
+    if !daily.is_empty() {
+        let table = tables.name("rm_report_daily");
+        let column = |i: usize| -> Vec<i64> { daily.iter().map(|(_, v)| v.0[i]).collect() };
+        sqlx::query(&format!(
+            "insert into {table} as d (day, created, resolved, first_responses, fr_missed, res_missed)
+             select * from unnest($1::date[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
+             on conflict (day) do update set
+                created = d.created + excluded.created, resolved = d.resolved + excluded.resolved,
+                first_responses = d.first_responses + excluded.first_responses,
+                fr_missed = d.fr_missed + excluded.fr_missed,
+                res_missed = d.res_missed + excluded.res_missed"
+        ))
+        .bind(daily.iter().map(|(d, _)| *d).collect::<Vec<_>>())
+        .bind(column(0))
+        .bind(column(1))
+        .bind(column(2))
+        .bind(column(3))
+        .bind(column(4))
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(&format!(
+            "delete from {table} where day = any($1) and created = 0 and resolved = 0
+                and first_responses = 0 and fr_missed = 0 and res_missed = 0"
+        ))
+        .bind(daily.iter().map(|(d, _)| *d).collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn apply_approvals(
+    conn: &mut PgConnection,
+    events: &[(Uuid, ApprovalEvent)],
+    tables: &Tables,
+) -> Result<(), ApplyError> {
+    let table = tables.name("rm_report_approvals");
+    let mut ids: Vec<Uuid> = events.iter().map(|(id, _)| *id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let existing: Vec<ApprovalRow> = sqlx::query_as(&format!(
+        "select id, ticket_id, status, requested_at, decided_at from {table} where id = any($1)"
+    ))
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut rows: BTreeMap<Uuid, Option<ApprovalRow>> = ids.iter().map(|id| (*id, None)).collect();
+    for row in existing {
+        rows.insert(row.id, Some(row));
+    }
+    for (id, event) in events {
+        let slot = rows.entry(*id).or_default();
+        *slot = fold_approval(slot.take(), *id, event);
+    }
+    let rows: Vec<ApprovalRow> = rows.into_values().flatten().collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(&format!(
+        "insert into {table} as a (id, ticket_id, status, requested_at, decided_at)
+         select * from unnest($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[], $5::timestamptz[])
+         on conflict (id) do update set ticket_id = excluded.ticket_id, status = excluded.status,
+            requested_at = excluded.requested_at, decided_at = excluded.decided_at"
+    ))
+    .bind(rows.iter().map(|r| r.id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.ticket_id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.status.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.requested_at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.decided_at).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The `reports` projection.
+pub struct ReportsProjection;
+
+impl ReportsProjection {
+    /// The checkpoint name.
+    pub const NAME: &'static str = "reports";
+}
+
+impl Projection for ReportsProjection {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &[
+            "rm_report_tickets",
+            "rm_report_counts",
+            "rm_report_daily",
+            "rm_report_backlog",
+            "rm_report_approvals",
+            "rm_report_meta",
+        ]
+    }
+
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        events: &'a [StoredEvent],
+        tables: &'a Tables,
+    ) -> BoxFuture<'a, Result<(), ApplyError>> {
+        Box::pin(apply_reports(conn, events, tables))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::sla::{BusinessHours, Week};
+    use aggregates::ticket::TicketFields;
+    use aggregates::TicketType;
+    use chrono::Duration;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn opened(at: &str, priority: Priority) -> TicketEvent {
+        TicketEvent::TicketOpened {
+            id: 1,
+            requester_id: 7,
+            fields: TicketFields {
+                title: "t".into(),
+                description: String::new(),
+                priority,
+                ticket_type: TicketType::Incident,
+                tags: vec![],
+                item_ids: vec![],
+            },
+            at: utc(at),
+        }
+    }
+
+    fn status(from: TicketStatus, to: TicketStatus, at: &str) -> TicketEvent {
+        TicketEvent::TicketStatusChanged {
+            from,
+            to,
+            reason: None,
+            at: utc(at),
+        }
+    }
+
+    fn run(events: &[TicketEvent], ctx: &PolicyContext) -> ReportRow {
+        events
+            .iter()
+            .fold(None, |row, e| fold(row, e, ctx))
+            .unwrap()
+    }
+
+    #[test]
+    fn the_clock_pauses_while_pending_and_stops_at_resolution() {
+        use TicketStatus::*;
+        let ctx = PolicyContext::new(0, SlaPolicy::default()); // high: 60 / 480 min, 24x7
+        let row = run(
+            &[
+                opened("2026-03-02T10:00:00Z", Priority::High),
+                status(Open, InProgress, "2026-03-02T10:30:00Z"),
+                status(InProgress, Pending, "2026-03-02T11:00:00Z"),
+                status(Pending, InProgress, "2026-03-02T14:00:00Z"),
+                status(InProgress, Resolved, "2026-03-02T16:00:00Z"),
+            ],
+            &ctx,
+        );
+        assert_eq!(row.paused_seconds, 3 * 3600);
+        assert_eq!(row.resolution_seconds, Some(6 * 3600));
+        assert_eq!(row.resolution_business_seconds, Some(3 * 3600));
+        assert_eq!(row.resolution_breached_at, None);
+        // No first response: the 60 running minutes were used up exactly when the ticket went
+        // pending at 11:00, so the target was missed the moment the clock resumed at 14:00.
+        assert_eq!(
+            row.first_response_breached_at,
+            Some(utc("2026-03-02T14:00:00Z"))
+        );
+        assert_eq!(row.sla_running_since, None);
+        assert_eq!(row.resolution_due_at, None);
+    }
+
+    #[test]
+    fn a_reopened_ticket_resumes_its_clock_and_a_pending_one_has_no_due_time() {
+        use TicketStatus::*;
+        let ctx = PolicyContext::new(0, SlaPolicy::default()); // critical: 30 / 240 min
+        let row = run(
+            &[
+                opened("2026-03-02T10:00:00Z", Priority::Critical),
+                TicketEvent::FirstResponseRecorded {
+                    comment_id: Uuid::nil(),
+                    responder_id: 2,
+                    at: utc("2026-03-02T10:20:00Z"),
+                },
+                status(Open, InProgress, "2026-03-02T10:30:00Z"),
+                status(InProgress, Resolved, "2026-03-02T12:00:00Z"),
+                status(Resolved, Open, "2026-03-03T09:00:00Z"),
+            ],
+            &ctx,
+        );
+        assert_eq!(row.first_response_business_seconds, Some(20 * 60));
+        assert_eq!(row.first_response_breached_at, None);
+        assert_eq!(row.reopened, 1);
+        assert_eq!(row.resolved_at, None);
+        // 2 h used before the resolution, 2 h left from the reopening.
+        assert_eq!(row.resolution_due_at, Some(utc("2026-03-03T11:00:00Z")));
+        assert_eq!(row.sla_due_at, row.resolution_due_at);
+        let paused = fold(
+            Some(row),
+            &status(Open, InProgress, "2026-03-03T09:10:00Z"),
+            &ctx,
+        )
+        .and_then(|r| {
+            fold(
+                Some(r),
+                &status(InProgress, Pending, "2026-03-03T09:20:00Z"),
+                &ctx,
+            )
+        })
+        .unwrap();
+        assert_eq!(paused.resolution_due_at, None);
+        assert_eq!(paused.sla_due_at, None);
+        assert_eq!(paused.pending_since, Some(utc("2026-03-03T09:20:00Z")));
+    }
+
+    #[test]
+    fn business_hours_and_a_priority_change_move_the_due_time() {
+        let nine_to_five = vec![["09:00".to_string(), "17:00".to_string()]];
+        let policy = SlaPolicy {
+            business_hours: Some(BusinessHours {
+                time_zone: "UTC".into(),
+                week: Week {
+                    mon: nine_to_five.clone(),
+                    tue: nine_to_five.clone(),
+                    wed: nine_to_five.clone(),
+                    thu: nine_to_five.clone(),
+                    fri: nine_to_five,
+                    ..Week::default()
+                },
+            }),
+            ..SlaPolicy::default()
+        };
+        let ctx = PolicyContext::new(3, policy);
+        // Friday 16:00, low: first response due after 480 business minutes = Monday 16:00.
+        let row = run(&[opened("2026-03-06T16:00:00Z", Priority::Low)], &ctx);
+        assert_eq!(row.first_response_due_at, Some(utc("2026-03-09T16:00:00Z")));
+        assert_eq!(row.policy_version, 3);
+        // Raised to critical on Monday 09:45 after 1 h 45 min of business time: 30 min target
+        // exceeded, missed from the change.
+        let raised = fold(
+            Some(row),
+            &TicketEvent::TicketUpdated {
+                changes: aggregates::ticket::TicketChanges {
+                    priority: Some(Priority::Critical),
+                    ..Default::default()
+                },
+                at: utc("2026-03-09T09:45:00Z"),
+            },
+            &ctx,
+        )
+        .unwrap();
+        assert_eq!(
+            raised.first_response_breached_at,
+            Some(utc("2026-03-09T09:45:00Z"))
+        );
+        assert_eq!(raised.first_response_due_at, None);
+        assert_eq!(raised.sla_due_at, None);
+        // Resolution (240 min) is still running: 135 min left from 09:45 → 12:00.
+        assert_eq!(raised.resolution_due_at, Some(utc("2026-03-09T12:00:00Z")));
+        assert_eq!(
+            raised.sla_elapsed_us,
+            (Duration::minutes(105)).num_microseconds().unwrap()
+        );
+    }
+}
