@@ -14,6 +14,11 @@ use utoipa::{IntoParams, ToSchema};
 use crate::error::{ApiError, Validator};
 use crate::state::AppState;
 
+/// Relevance ranks the newest this-many matches of a search.
+const RELEVANCE_WINDOW: i64 = 200;
+/// Searches estimated to match more rows than this report an estimated total.
+const EXACT_COUNT_LIMIT: i64 = 2000;
+
 /// How long a read waits for its consistency token.
 const CONSISTENCY_WAIT: Duration = Duration::from_secs(2);
 
@@ -25,6 +30,8 @@ pub struct Page<T> {
     pub page: i64,
     pub size: i64,
     pub pages: i64,
+    /// False when `total` is the planner's estimate (searches matching thousands of tickets).
+    pub total_exact: bool,
 }
 
 impl<T> Page<T> {
@@ -40,6 +47,7 @@ impl<T> Page<T> {
             } else {
                 (total + size - 1) / size
             },
+            total_exact: true,
         }
     }
 }
@@ -174,6 +182,8 @@ pub struct TicketListResponse {
     pub page: i64,
     pub size: i64,
     pub pages: i64,
+    /// False when `total` is an estimate (searches matching thousands of tickets).
+    pub total_exact: bool,
 }
 
 /// Filters, sort and paging of `GET /tickets` and `/tickets/search`.
@@ -429,7 +439,6 @@ async fn run_search(
     let mut rank = "0::real".to_string();
     if let Some(q) = q {
         countable = false;
-        let text = push!(q.to_string());
         let tsquery = match corrected {
             Some(c) => Some(c.to_string()),
             None => prefix_tsquery(q),
@@ -437,14 +446,12 @@ async fn run_search(
         match tsquery {
             Some(tsq) => {
                 let tsq = push!(tsq);
-                conds.push(format!(
-                    "(search @@ to_tsquery('english', {tsq}) or {text} <% title)"
-                ));
-                rank = format!(
-                    "(ts_rank_cd(search, to_tsquery('english', {tsq})) + word_similarity({text}, title))"
-                );
+                conds.push(format!("search @@ to_tsquery('english', {tsq})"));
+                rank = format!("ts_rank_cd(search, to_tsquery('english', {tsq}))");
             }
             None => {
+                // No words at all (only punctuation): match titles by trigram similarity.
+                let text = push!(q.to_string());
                 conds.push(format!("{text} <% title"));
                 rank = format!("word_similarity({text}, title)");
             }
@@ -452,28 +459,37 @@ async fn run_search(
     }
     let where_sql = conds.join(" and ");
     let count_args = args.clone();
+    let ranked_window = q.is_some() && sort == "relevance" && offset + size <= RELEVANCE_WINDOW;
+    let order = if q.is_some() && sort == "relevance" && !ranked_window {
+        // Past the ranked window, results continue newest first.
+        "created_at desc, id desc"
+    } else {
+        order
+    };
     let limit = push!(size);
     let off = push!(offset);
-    // Typo tolerance: a slightly lower word-similarity bar than pg_trgm's 0.6 default lets
-    // transposed letters match ("pritner" → "printer"), still answered from the trigram index.
-    let mut conn = pool.begin().await?;
-    if q.is_some() {
-        sqlx::query("set local pg_trgm.word_similarity_threshold = 0.45")
-            .execute(&mut *conn)
-            .await?;
-    }
-    let items: Vec<TicketSummary> = sqlx::query_as_with(
-        &format!(
-            "select id, title, status, priority, type, requester_id, assignee_id, tags,
+    let columns = "id, title, status, priority, type, requester_id, assignee_id, tags,
                     approval_status, comment_count, attachment_count, version, created_at,
-                    updated_at, resolved_at, {rank} as rank
-               from rm_tickets where {where_sql}
+                    updated_at, resolved_at";
+    let sql = if ranked_window {
+        // Best match first among the newest matches: ranking every match of a common word
+        // in a million tickets would cost far more than the answer is worth.
+        format!(
+            "select * from (select {columns}, {rank} as rank from rm_tickets where {where_sql}
+                             order by created_at desc, id desc limit {RELEVANCE_WINDOW}) window_
+              order by rank desc, created_at desc, id desc limit {limit} offset {off}"
+        )
+    } else {
+        format!(
+            "select {columns}, {rank} as rank from rm_tickets where {where_sql}
               order by {order} limit {limit} offset {off}"
-        ),
-        args,
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+        )
+    };
+    let mut conn = pool.acquire().await?;
+    let items: Vec<TicketSummary> = sqlx::query_as_with(&sql, args)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut total_exact = true;
     let total: i64 = if countable {
         let mut count_args = PgArguments::default();
         let mut cconds = vec!["true".to_string()];
@@ -502,14 +518,36 @@ async fn run_search(
     } else if offset == 0 && (items.len() as i64) < size {
         items.len() as i64
     } else {
-        let (t,): (i64,) = sqlx::query_as_with(
-            &format!("select count(*) from rm_tickets where {where_sql}"),
-            count_args,
-        )
-        .fetch_one(&mut *conn)
-        .await?;
-        t
+        // A search matching a large part of the desk answers with the planner's estimate
+        // (`total_exact: false`) instead of counting tens of thousands of rows.
+        let estimate = if q.is_some() {
+            let (plan,): (serde_json::Value,) = sqlx::query_as_with(
+                &format!("explain (format json) select 1 from rm_tickets where {where_sql}"),
+                count_args.clone(),
+            )
+            .fetch_one(&mut *conn)
+            .await?;
+            plan[0]["Plan"]["Plan Rows"].as_f64().map(|r| r as i64)
+        } else {
+            None
+        };
+        match estimate {
+            Some(rows) if rows > EXACT_COUNT_LIMIT => {
+                total_exact = false;
+                rows.max(offset + items.len() as i64)
+            }
+            _ => {
+                let (t,): (i64,) = sqlx::query_as_with(
+                    &format!("select count(*) from rm_tickets where {where_sql}"),
+                    count_args,
+                )
+                .fetch_one(&mut *conn)
+                .await?;
+                t
+            }
+        }
     };
-    conn.commit().await?;
-    Ok(Page::new(items, total, page, size))
+    let mut page = Page::new(items, total, page, size);
+    page.total_exact = total_exact;
+    Ok(page)
 }

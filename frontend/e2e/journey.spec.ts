@@ -56,7 +56,11 @@ const serious: Record<string, string[]> = {}
 
 /** Screenshot plus axe; serious/critical findings fail the step that showed the screen. */
 async function evidence(page: Page, name: string): Promise<void> {
-  await page.waitForLoadState('networkidle').catch(() => undefined)
+  // Not 'networkidle': the notification stream keeps a request open for good.
+  await page
+    .waitForFunction(() => !document.querySelector('.el-skeleton, [aria-busy="true"], .is-loading'), undefined, { timeout: 5000 })
+    .catch(() => undefined)
+  await page.waitForTimeout(250)
   await screenshot(page, name)
   const found = await checkA11y(page, name)
   if (found.length) serious[name] = found.map((f) => `${f.id} (${f.impact}): ${f.help} @ ${f.nodes.join(', ')}`)
@@ -277,7 +281,7 @@ describe.sequential('ticketd journey', () => {
     const form = page.getByRole('form', { name: 'Request an approval' })
     await form.getByLabel('Reason').fill('Production change')
     await choose(page, 'Approvers of step 1', new RegExp(manager.name), 'Mona')
-    await page.keyboard.press('Escape')
+    await form.getByRole('heading', { name: 'Request an approval' }).click() // closes the list
     await form.getByRole('button', { name: 'Request approval' }).click()
     await expect.poll(() => page.locator('.approval').count(), { timeout: 15_000 }).toBe(1)
     await expect.poll(() => page.locator('button[data-status="in_progress"]').isDisabled()).toBe(true)
