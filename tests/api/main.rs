@@ -11,6 +11,7 @@ mod embedded;
 mod helpers;
 mod items;
 mod notifications;
+mod openapi;
 mod projections;
 mod reports;
 mod roles;
