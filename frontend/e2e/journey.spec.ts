@@ -9,7 +9,7 @@
  * Steps run in order and share state; a step whose backend part is missing fails on its own
  * and the report names it.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
@@ -114,6 +114,15 @@ beforeAll(async () => {
     if (who === 'admin') adminPage = page
   }
 }, 180_000)
+
+// A failed step leaves a picture of every signed-in page behind, for the report.
+afterEach(async ({ task }) => {
+  if (task.result?.state !== 'fail') return
+  const slug = task.name.replace(/[^a-z0-9]+/gi, '-').slice(0, 50)
+  for (const [name, page] of [['requester', requesterPage], ['agent', agentPage], ['manager', managerPage], ['admin', adminPage]] as const) {
+    if (page && page.url() !== 'about:blank') await screenshot(page, `failed-${slug}-${name}`).catch(() => undefined)
+  }
+})
 
 afterAll(async () => {
   writeReport('axe-report.json', axeFindings)
@@ -316,8 +325,9 @@ describe.sequential('ticketd journey', () => {
     await page.getByRole('link', { name: 'Dashboard' }).click()
     await page.waitForURL(/\/dashboard/)
     await expect.poll(async () => Number((await page.getByTestId('kpi-total').locator('.kpi-value').textContent()) ?? 0), { timeout: 20_000 }).toBeGreaterThanOrEqual(2)
-    await page.getByRole('button', { name: /View as table: Tickets by status/ }).click()
-    const statusTable = page.locator('table.data').first()
+    const statusPanel = page.locator('.chart-panel', { has: page.getByRole('heading', { name: 'Tickets by status' }) })
+    await statusPanel.getByRole('button', { name: /View as table/ }).click()
+    const statusTable = statusPanel.locator('table.data')
     await expect.poll(() => statusTable.locator('tr', { hasText: 'In progress' }).locator('td').first().textContent()).toMatch(/^[1-9]/)
     await expect.poll(() => statusTable.locator('tr', { hasText: 'Closed' }).locator('td').first().textContent()).toMatch(/^[1-9]/)
     await evidence(page, '13-dashboard')
@@ -352,6 +362,14 @@ describe.sequential('ticketd journey', () => {
     await page.goto('/notifications')
     await expect.poll(() => page.getByRole('heading', { name: 'Notifications' }).count()).toBe(1)
     await expect.poll(() => page.getByTestId('stream-state').textContent(), { timeout: 10_000 }).toMatch(/^Live:/)
+    // The public reply (not the internal note) reached the requester.
+    await expect.poll(() => page.locator('.list li', { hasText: `TKT-${ticketId}` }).count(), { timeout: 10_000 }).toBeGreaterThan(0)
+    // A new reply arrives live, over the stream, without a reload.
+    const before = await page.locator('.list li').count()
+    const live = await api(server, 'POST', '/api/v1/comments/', { ticket_id: ticketId, content: 'Live: one more thing', is_internal: false }, agentSession!.access_token)
+    expect(live.status).toBe(201)
+    await expect.poll(() => page.locator('.list li').count(), { timeout: 15_000 }).toBeGreaterThan(before)
+    await expect.poll(async () => Number((await page.getByTestId('bell').locator('.badge').textContent()) ?? 0)).toBeGreaterThan(0)
     await evidence(page, '16-notifications')
     await page.goto('/profile')
     await expect.poll(() => page.getByRole('heading', { name: 'Profile' }).count()).toBe(1)

@@ -4,7 +4,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, createWriteStream, existsSync, linkSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -71,7 +71,16 @@ export async function startServer(): Promise<Server> {
   const logFile = join(RESULTS, 'server.log')
   const log = createWriteStream(logFile)
 
-  const child = spawn(bin, ['serve'], {
+  // Run the binary under a name of its own (a hard link, else a copy): other sessions on this
+  // machine build and restart `ticketd` and may stop processes by that name mid-journey.
+  const runnable = join(dataDir, 'ticketd-e2e-journey')
+  try {
+    linkSync(bin, runnable)
+  } catch {
+    copyFileSync(bin, runnable)
+  }
+
+  const child = spawn(runnable, ['serve'], {
     env: {
       ...process.env,
       DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${database}`,

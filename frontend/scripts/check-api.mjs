@@ -24,10 +24,23 @@ if (!existsSync(committed)) {
   process.exit(1)
 }
 
+// Run exactly the `gen:api` command (same flags), writing to a temporary file instead.
+const genApi = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts['gen:api']
+const args = genApi.trim().split(/\s+/)
+if (args[0] !== 'openapi-typescript') {
+  console.error(`check:api: expected gen:api to run openapi-typescript, found: ${genApi}`)
+  process.exit(1)
+}
 const dir = mkdtempSync(join(tmpdir(), 'ticketd-api-'))
 const fresh = join(dir, 'schema.d.ts')
+const out = args.findIndex((a) => a === '-o' || a === '--output')
+if (out < 0 || out + 1 >= args.length) {
+  console.error('check:api: gen:api has no `-o <file>`')
+  process.exit(1)
+}
+args[out + 1] = fresh
 try {
-  execFileSync(process.execPath, [cli, spec, '-o', fresh], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] })
+  execFileSync(process.execPath, [cli, ...args.slice(1)], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] })
   const want = readFileSync(fresh, 'utf8')
   const have = readFileSync(committed, 'utf8')
   if (want !== have) {

@@ -249,9 +249,14 @@ async fn apply_in(
     limit: i64,
 ) -> Result<(usize, Checkpoint), ApplyError> {
     // Bounded transaction time: a stuck batch must not hold back every other reader.
-    sqlx::query("set local statement_timeout = '20s'")
-        .execute(&mut *tx)
-        .await?;
+    // No flush wait at commit: the read-model rows and the checkpoint commit together, so a
+    // batch lost in a crash is lost whole and simply applied again from the older checkpoint.
+    sqlx::query(
+        "select set_config('statement_timeout', '20s', true), \
+                set_config('synchronous_commit', 'off', true)",
+    )
+    .execute(&mut *tx)
+    .await?;
     // Locking the checkpoint row first serialises competing appliers and a rebuild's swap.
     let (from, status) = load_checkpoint(&mut *tx, name, true)
         .await?

@@ -4,6 +4,190 @@
  */
 
 export interface paths {
+    "/api/v1/approvals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List approvals, newest first; `mine=true` gives the caller's inbox: the approvals whose
+         *     current step waits on the caller's decision. Requesters only see approvals of their own
+         *     tickets and those they take part in.
+         */
+        get: operations["list_approvals"];
+        put?: never;
+        /**
+         * Request an approval on a ticket (agents and up, on any ticket). The ticket cannot move to
+         *     `in_progress` or `resolved` until it is approved (or the approval is cancelled).
+         */
+        post: operations["create_approval"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/approvals/policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The approval policy of change requests: the approval every new `change_request` ticket
+         *     gets (admins only).
+         */
+        get: operations["find_approval_policy"];
+        /**
+         * Replace the approval policy of change requests (admins only). Steps name approvers as
+         *     `{"user_id": 7}` or `{"role": "manager"}` (every active user of the role when a ticket
+         *     opens, except its requester). An empty `steps` list removes the policy.
+         */
+        put: operations["update_approval_policy"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/approvals/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One approval, loaded from its events. */
+        get: operations["find_approval"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/approvals/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Withdraw a pending approval: the ticket's requester, whoever requested the approval, or
+         *     staff. The ticket is no longer blocked by it.
+         */
+        post: operations["cancel_approval"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/approvals/{id}/decisions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve or reject the current step. 403 for someone who is not an approver of the current
+         *     step; 409 when already decided, delegated, not yet this step's turn, or no longer pending.
+         *     One rejection rejects the approval.
+         */
+        post: operations["decide_approval"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/approvals/{id}/delegate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Hand your decision on the current step to another user, once. The delegate may not
+         *     delegate it further.
+         */
+        post: operations["delegate_approval"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/attachments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A ticket's files, oldest first. */
+        get: operations["list_attachments"];
+        put?: never;
+        /**
+         * Attach a file to a ticket (multipart `ticket_id`, `file`). Over the size limit: 413,
+         *     nothing kept.
+         */
+        post: operations["upload_attachment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/attachments/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One attachment's metadata. */
+        get: operations["find_attachment"];
+        put?: never;
+        post?: never;
+        /** Remove an attachment (its uploader, or staff). The blob goes once no attachment uses it. */
+        delete: operations["delete_attachment"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/attachments/{id}/download": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The file's bytes, streamed, always as a download. */
+        get: operations["download_attachment"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/login": {
         parameters: {
             query?: never;
@@ -93,6 +277,261 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/comments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A ticket's conversation, oldest first. Requesters never see internal notes. */
+        get: operations["list_comments"];
+        put?: never;
+        /** Add a comment or an internal note (agents and up) to a ticket, optionally as a reply. */
+        post: operations["create_comment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/comments/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One comment. */
+        get: operations["find_comment"];
+        put?: never;
+        post?: never;
+        /** Delete a comment (its author, or staff). A tombstone stays in the history; replies stay. */
+        delete: operations["delete_comment"];
+        options?: never;
+        head?: never;
+        /** Edit a comment's text (its author, or staff). The previous text stays in the history. */
+        patch: operations["update_comment"];
+        trace?: never;
+    };
+    "/api/v1/items": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List items, filtered by `kind`, `status`, `q` (name and description) and `owner_id`. */
+        get: operations["list_items"];
+        put?: never;
+        /** Create an item (admins). */
+        post: operations["create_item"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/items/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One item, with its version as `ETag`. */
+        get: operations["find_item"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete an item (admins). Needs `If-Match: <version>` (412 when stale or missing); 409 while
+         *     live tickets refer to it.
+         */
+        delete: operations["delete_item"];
+        options?: never;
+        head?: never;
+        /**
+         * Change an item (admins). Needs `If-Match: <version>`; a stale or missing one is 412 and
+         *     changes nothing.
+         */
+        patch: operations["update_item"];
+        trace?: never;
+    };
+    "/api/v1/items/{id}/tickets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The live tickets that refer to an item, newest first. Requesters see only their own. */
+        get: operations["list_item_tickets"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's notifications, newest first. */
+        get: operations["list_notifications"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/read-all": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mark all your notifications read. */
+        post: operations["mark_all_read"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Server-Sent Events of your new notifications. Send `Last-Event-ID` to receive everything
+         *     after that id first. Keep-alive comments every 15 s; the stream ends when your access token
+         *     expires (reconnect with a fresh one and `Last-Event-ID`).
+         */
+        get: operations["stream_notifications"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/{id}/read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mark one of your notifications read (404 for anyone else's). */
+        post: operations["mark_read"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reports/analytics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A time series per day, week or month: created and resolved tickets, median and p90 time to
+         *     first response and to resolution, missed targets and SLA breaches, for the filtered tickets.
+         */
+        get: operations["analytics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reports/dashboard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The manager dashboard: counts, backlog, daily flow, response and resolution times, SLA
+         *     breaches and risks, pending approvals. Served from a short cache: at most 5 s old while the
+         *     read model is still, at most 1 s old while it moves, never older than the
+         *     `X-Consistency-Token` sent.
+         */
+        get: operations["dashboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reports/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every live ticket created in the range with its report facts, oldest first, streamed as
+         *     CSV (formula-neutralised) or a JSON array, as an attachment.
+         */
+        get: operations["export_tickets"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reports/sla-policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The SLA policy in force (managers and admins), with whether the report history was
+         *     computed with it.
+         */
+        get: operations["get_sla_policy"];
+        /**
+         * Replace the SLA policy (admins). It applies to events from now on; run
+         *     `ticketd projections rebuild reports` to apply it to the whole history.
+         */
+        put: operations["put_sla_policy"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tickets": {
         parameters: {
             query?: never;
@@ -167,6 +606,26 @@ export interface paths {
         patch: operations["assign_ticket"];
         trace?: never;
     };
+    "/api/v1/tickets/{id}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A ticket's events in order, optionally only those recorded by `as_of`. Requesters see
+         *     their own tickets only, and never internal notes.
+         */
+        get: operations["ticket_history"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tickets/{id}/status": {
         parameters: {
             query?: never;
@@ -194,7 +653,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * List users, filtered by `role` (comma-separated), `q` (name or email) and `is_active`
+         *     (agents and up: the assignee picker).
+         */
+        get: operations["list_users"];
         put?: never;
         /** Create a user with any role (admins only). */
         post: operations["create_user"];
@@ -204,15 +667,317 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/users/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One user. Agents and up see anyone; requesters only themselves (others are 404). */
+        get: operations["find_user"];
+        put?: never;
+        post?: never;
+        /**
+         * Deactivate a user (admins): they can no longer sign in, their refresh tokens are revoked
+         *     and their access tokens stop working. The account and its history stay.
+         */
+        delete: operations["deactivate_user"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a user's role, name or active flag (admins). Deactivating ends the user's sessions
+         *     at once. The last active admin cannot be demoted or deactivated (409).
+         */
+        patch: operations["update_user"];
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description `GET /reports/analytics`. */
+        Analytics: {
+            filters: components["schemas"]["TicketFilters"];
+            /** Format: date-time */
+            from: string;
+            group_by: components["schemas"]["GroupBy"];
+            series: components["schemas"]["Period"][];
+            /** Format: date-time */
+            to: string;
+        };
+        /** @description Body of `POST /approvals`. */
+        ApprovalCreate: {
+            reason?: string | null;
+            /** @description The steps in order: each names its approvers (user ids) and rule. */
+            steps: components["schemas"]["StepSpec"][];
+            /** Format: int64 */
+            ticket_id: number;
+        };
+        /** @description Body of `POST /approvals/{id}/decisions`. */
+        ApprovalDecisionCreate: {
+            comment?: string | null;
+            decision: components["schemas"]["Decision"];
+        };
+        /** @description Body of `POST /approvals/{id}/delegate`. */
+        ApprovalDelegate: {
+            comment?: string | null;
+            /**
+             * Format: int64
+             * @description The user who decides in the caller's place.
+             */
+            to_user_id: number;
+        };
+        /** @description The page answered by `GET /approvals` (OpenAPI name). */
+        ApprovalListResponse: {
+            items: components["schemas"]["ApprovalView"][];
+            /** Format: int64 */
+            page: number;
+            /** Format: int64 */
+            pages: number;
+            /** Format: int64 */
+            size: number;
+            /** Format: int64 */
+            total: number;
+        };
+        /** @description The approval policy of a ticket type. */
+        ApprovalPolicy: {
+            /** @description The steps a new ticket's approval gets; empty when no approval is requested. */
+            steps: components["schemas"]["PolicyStep"][];
+            /** @description The ticket type the policy applies to (`change_request`). */
+            type: components["schemas"]["TicketType"];
+            /**
+             * Format: date-time
+             * @description When it was last changed.
+             */
+            updated_at?: string | null;
+            /**
+             * Format: int64
+             * @description The admin who last changed it.
+             */
+            updated_by?: number | null;
+        };
+        /** @description Body of `PUT /approvals/policy`. */
+        ApprovalPolicyUpdate: {
+            /** @description The steps; an empty list removes the policy. */
+            steps: components["schemas"]["PolicyStep"][];
+        };
         /**
          * @description The approval state a ticket carries (`none` until an approval is requested).
          * @enum {string}
          */
         ApprovalStatus: "none" | "pending" | "approved" | "rejected" | "cancelled";
+        /** @description Pending approvals and how long they have waited. */
+        ApprovalSummary: {
+            by_age: components["schemas"]["Bucket"][];
+            /** Format: double */
+            median_age_seconds?: number | null;
+            /** Format: double */
+            oldest_age_seconds?: number | null;
+            /** Format: int64 */
+            pending: number;
+        };
+        /** @description An approval as the API shows it. */
+        ApprovalView: {
+            /** Format: date-time */
+            created_at: string;
+            /** @description The 0-based index of the step being decided (where it ended, once finished). */
+            current_step: number;
+            /** Format: date-time */
+            finished_at?: string | null;
+            /** Format: uuid */
+            id: string;
+            reason?: string | null;
+            /**
+             * Format: int64
+             * @description Who asked for the approval.
+             */
+            requested_by: number;
+            status: components["schemas"]["ApprovalStatus"];
+            /** @description The steps in order, with their effective approvers, decisions and delegations. */
+            steps: components["schemas"]["Step"][];
+            /** Format: int64 */
+            ticket_id: number;
+            /**
+             * Format: int64
+             * @description The ticket's requester.
+             */
+            ticket_requester_id: number;
+            /** Format: date-time */
+            updated_at: string;
+            /**
+             * Format: int64
+             * @description The approval's version (its last event's sequence).
+             */
+            version: number;
+            /** @description Who the current step still waits on (empty once finished). */
+            waiting_on: number[];
+        };
+        /** @description A file attached to a ticket. */
+        Attachment: {
+            content_type: string;
+            /** Format: date-time */
+            created_at: string;
+            /** @description The cleaned file name. */
+            filename: string;
+            /** Format: uuid */
+            id: string;
+            /** @description Lowercase hex sha256 of the content. */
+            sha256: string;
+            /**
+             * Format: int64
+             * @description Bytes.
+             */
+            size: number;
+            /** Format: int64 */
+            ticket_id: number;
+            /** Format: int64 */
+            uploaded_by: number;
+        };
+        /** @description The multipart body of `POST /attachments` (for the OpenAPI document). */
+        AttachmentUpload: {
+            /** Format: binary */
+            file: string;
+            /** Format: int64 */
+            ticket_id: number;
+        };
+        /** @description One bucket of a distribution. */
+        Bucket: {
+            /** @description `<1d`, `1-3d`, `3-7d`, `7-30d` or `>30d`. */
+            bucket: string;
+            /** Format: int64 */
+            count: number;
+        };
+        /** @description When the SLA clock runs: a weekly calendar in a time zone. */
+        BusinessHours: {
+            /** @description An IANA time zone name, e.g. `Europe/Berlin`. */
+            time_zone: string;
+            week: components["schemas"]["Week"];
+        };
+        /** @description A comment on a ticket. */
+        Comment: {
+            /** Format: int64 */
+            author_id: number;
+            content: string;
+            /** Format: date-time */
+            created_at: string;
+            /** @description True once the text has been edited (earlier texts are in the ticket's history). */
+            edited: boolean;
+            /** Format: uuid */
+            id: string;
+            /** @description An internal note, visible to agents and up only. */
+            is_internal: boolean;
+            /** @description Users mentioned in the current text. */
+            mentions: number[];
+            /**
+             * Format: uuid
+             * @description The comment this one replies to.
+             */
+            parent_id?: string | null;
+            /** Format: int64 */
+            ticket_id: number;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        /** @description Body of `POST /comments`. */
+        CommentCreate: {
+            content: string;
+            /** @description Defaults to `false`; only agents and up may write internal notes. */
+            is_internal?: boolean;
+            /**
+             * Format: uuid
+             * @description Reply to this comment (on the same ticket).
+             */
+            parent_id?: string | null;
+            /** Format: int64 */
+            ticket_id: number;
+        };
+        /** @description The page answered by `GET /comments` (OpenAPI name). */
+        CommentListResponse: {
+            items: components["schemas"]["Comment"][];
+            /** Format: int64 */
+            page: number;
+            /** Format: int64 */
+            pages: number;
+            /** Format: int64 */
+            size: number;
+            /** Format: int64 */
+            total: number;
+        };
+        /** @description Body of `PATCH /comments/{id}`. */
+        CommentUpdate: {
+            content: string;
+        };
+        /** @description `GET /reports/dashboard`. */
+        Dashboard: {
+            approvals: components["schemas"]["ApprovalSummary"];
+            /** @description The open backlog by age since creation. */
+            backlog_by_age: components["schemas"]["Bucket"][];
+            /** @description The open backlog by assignee id (`none` for unassigned). */
+            by_assignee: {
+                [key: string]: number;
+            };
+            /** @description The open backlog (open, in_progress, pending) by priority. */
+            by_priority: {
+                [key: string]: number;
+            };
+            /** @description Live (not deleted) tickets by status, every status listed. */
+            by_status: {
+                [key: string]: number;
+            };
+            /** @description The open backlog by type. */
+            by_type: {
+                [key: string]: number;
+            };
+            /** @description The read model's position in the log when computed. */
+            checkpoint: string;
+            /** @description The last 30 UTC days, oldest first, today last. */
+            created_vs_resolved: components["schemas"]["DayPoint"][];
+            /** Format: date-time */
+            generated_at: string;
+            /**
+             * Format: double
+             * @description Wall-clock seconds from creation to first response, over first responses of the last 30 days.
+             */
+            median_first_response_seconds?: number | null;
+            /**
+             * Format: double
+             * @description Wall-clock seconds from creation to resolution, over resolutions of the last 30 days.
+             */
+            median_resolution_seconds?: number | null;
+            /** Format: int64 */
+            open_backlog: number;
+            /** Format: double */
+            p90_first_response_seconds?: number | null;
+            /** Format: double */
+            p90_resolution_seconds?: number | null;
+            /**
+             * Format: int64
+             * @description Pending approvals (= `approvals.pending`).
+             */
+            pending_approvals: number;
+            policy: components["schemas"]["PolicyState"];
+            sla: components["schemas"]["SlaSummary"];
+            /**
+             * Format: int64
+             * @description Open tickets past an SLA target now (= `sla.breached.any`).
+             */
+            sla_breaches: number;
+        };
+        /** @description Created and resolved tickets of one UTC day. */
+        DayPoint: {
+            /** Format: int64 */
+            created: number;
+            /** Format: date */
+            date: string;
+            /** Format: int64 */
+            resolved: number;
+        };
+        /**
+         * @description What an approver decides. Stored in events: never rename.
+         * @enum {string}
+         */
+        Decision: "approve" | "reject";
         /** @description The body of every non-422 error (documented in OpenAPI). */
         ErrorBody: {
             code: string;
@@ -221,16 +986,262 @@ export interface components {
         /** @description One entry of a 422 answer. */
         FieldError: {
             /** @description Where the problem is: `["body", "title"]`, `["query", "page"]`, `["path", "id"]`. */
-            loc: Record<string, never>[];
+            loc: Record<string, unknown>[];
             /** @description What is wrong, for people. */
             msg: string;
             /** @description What is wrong, for programs (`missing`, `value_error`, `type_error`, ...). */
             type: string;
         };
+        /**
+         * @description How analytics periods are cut.
+         * @enum {string}
+         */
+        GroupBy: "day" | "week" | "month";
+        /** @description One event of a ticket's history. */
+        HistoryEvent: {
+            /**
+             * Format: int64
+             * @description Who caused it.
+             */
+            actor_id?: number | null;
+            /** @description The event's fields. */
+            data: Record<string, unknown>;
+            /** @description What happened (`TicketOpened`, `TicketUpdated`, `CommentAdded`...). */
+            event_type: string;
+            /**
+             * Format: date-time
+             * @description When it was recorded.
+             */
+            recorded_at: string;
+            /**
+             * Format: int64
+             * @description The event's position in the ticket's stream (1, 2, 3...).
+             */
+            sequence: number;
+        };
+        /** @description A configuration item or asset. */
+        Item: {
+            /** @description Free-form facts (serial number, location, ...): a JSON object. */
+            attributes: Record<string, unknown>;
+            /** Format: date-time */
+            created_at: string;
+            description: string;
+            /** Format: int64 */
+            id: number;
+            /** @description What sort of thing it is (`laptop`, `server`, `service`, ...), lowercase. */
+            kind: string;
+            name: string;
+            /** Format: int64 */
+            owner_id?: number | null;
+            status: components["schemas"]["ItemStatus"];
+            /** Format: date-time */
+            updated_at: string;
+            /**
+             * Format: int64
+             * @description Increases with every change; send it back in `If-Match` to change or delete the item.
+             */
+            version: number;
+        };
+        /** @description Body of `POST /items`. */
+        ItemCreate: {
+            /** @description A JSON object; defaults to `{}`. */
+            attributes?: Record<string, unknown> | null;
+            description?: string | null;
+            kind: string;
+            name: string;
+            /** Format: int64 */
+            owner_id?: number | null;
+            status?: null | components["schemas"]["ItemStatus"];
+        };
+        /** @description A page of items (OpenAPI name). */
+        ItemListResponse: {
+            items: components["schemas"]["Item"][];
+            /** Format: int64 */
+            page: number;
+            /** Format: int64 */
+            pages: number;
+            /** Format: int64 */
+            size: number;
+            /** Format: int64 */
+            total: number;
+        };
+        /**
+         * @description Where an item is in its life.
+         * @enum {string}
+         */
+        ItemStatus: "active" | "maintenance" | "retired";
+        /** @description Body of `PATCH /items/{id}`. Absent fields stay as they are; `owner_id: null` clears it. */
+        ItemUpdate: {
+            attributes?: Record<string, unknown> | null;
+            description?: string | null;
+            kind?: string | null;
+            name?: string | null;
+            /** Format: int64 */
+            owner_id?: number | null;
+            status?: null | components["schemas"]["ItemStatus"];
+        };
         /** @description Body of `POST /login`. */
         LoginRequest: {
             email: string;
             password: string;
+        };
+        /** @description Something the caller should know about. */
+        Notification: {
+            /**
+             * Format: int64
+             * @description Who caused it.
+             */
+            actor_id?: number | null;
+            /** Format: uuid */
+            approval_id?: string | null;
+            /** Format: uuid */
+            comment_id?: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** @description The start of the comment, for replies and mentions. */
+            excerpt?: string | null;
+            /**
+             * Format: int64
+             * @description Increases with every notification: the SSE event id.
+             */
+            id: number;
+            /** @description About an internal note (only staff ever receive these). */
+            internal: boolean;
+            /** @description `assigned`, `comment`, `mention`, `status_changed` or `approval_requested`. */
+            kind: string;
+            /** @description One line for people. */
+            message: string;
+            read: boolean;
+            /** Format: date-time */
+            read_at?: string | null;
+            /** Format: int64 */
+            ticket_id?: number | null;
+        };
+        /** @description A page of notifications, with the caller's unread count. */
+        NotificationListResponse: {
+            items: components["schemas"]["Notification"][];
+            /** Format: int64 */
+            page: number;
+            /** Format: int64 */
+            pages: number;
+            /** Format: int64 */
+            size: number;
+            /** Format: int64 */
+            total: number;
+            /**
+             * Format: int64
+             * @description All the caller's unread notifications (not just this page's).
+             */
+            unread_count: number;
+        };
+        /** @description One period of an analytics series. */
+        Period: {
+            /**
+             * Format: int64
+             * @description SLA targets that ran past due in the period (dated when they were missed, including
+             *     those of tickets still open).
+             */
+            breaches: number;
+            /**
+             * Format: int64
+             * @description Tickets created in the period.
+             */
+            created: number;
+            /**
+             * Format: int64
+             * @description First responses of the period that missed their target.
+             */
+            first_response_missed: number;
+            /**
+             * Format: int64
+             * @description First responses recorded in the period.
+             */
+            first_responses: number;
+            /**
+             * Format: double
+             * @description Percentiles of wall-clock seconds to first response, over the period's first responses.
+             */
+            median_first_response_seconds?: number | null;
+            /**
+             * Format: double
+             * @description Percentiles of wall-clock seconds to resolution, over the period's resolutions.
+             */
+            median_resolution_seconds?: number | null;
+            /** Format: double */
+            p90_first_response_seconds?: number | null;
+            /** Format: double */
+            p90_resolution_seconds?: number | null;
+            /**
+             * Format: date
+             * @description The first UTC day of the period.
+             */
+            period: string;
+            /**
+             * Format: int64
+             * @description Resolutions of the period that missed their target.
+             */
+            resolution_missed: number;
+            /**
+             * Format: int64
+             * @description Tickets resolved in the period (their current resolution).
+             */
+            resolved: number;
+        };
+        /**
+         * @description Who approves a policy step: one user, or every active user of a role (exactly one of
+         *     the two fields).
+         */
+        PolicyApprover: {
+            role?: null | components["schemas"]["Role"];
+            /**
+             * Format: int64
+             * @description A user, by id.
+             */
+            user_id?: number | null;
+        };
+        /** @description `GET/PUT /reports/sla-policy`. */
+        PolicyDocument: components["schemas"]["SlaPolicy"] & {
+            /** @description False until the report history has been recomputed with this version. */
+            applied_to_history: boolean;
+            /** @description What an operator runs to apply this policy to the past. */
+            rebuild_command: string;
+            /** Format: date-time */
+            updated_at?: string | null;
+            /** Format: int64 */
+            updated_by?: number | null;
+            /**
+             * Format: int64
+             * @description The version (0 = the built-in default, never saved).
+             */
+            version: number;
+        };
+        /** @description Which SLA policy computed the figures. */
+        PolicyState: {
+            /**
+             * @description False when some of the history was computed with an older policy: run
+             *     `ticketd projections rebuild reports` to apply the current one to the past.
+             */
+            applied_to_history: boolean;
+            /**
+             * Format: int64
+             * @description The version in force (0 = the built-in default).
+             */
+            version: number;
+        };
+        /** @description One step of a policy. */
+        PolicyStep: {
+            /** @description Users and roles that approve this step. */
+            approvers: components["schemas"]["PolicyApprover"][];
+            /**
+             * Format: int32
+             * @description For a quorum, how many approvals complete the step (capped at the number of
+             *     approvers a step resolves to).
+             */
+            min_approvals?: number | null;
+            /** @description A label for people ("Change board"). */
+            name: string;
+            /** @description How the approvals of this step combine. */
+            rule: components["schemas"]["Rule"];
         };
         /**
          * @description How urgent a ticket is; declaration order is the sort order.
@@ -258,6 +1269,152 @@ export interface components {
          * @enum {string}
          */
         Role: "requester" | "agent" | "manager" | "admin";
+        /**
+         * @description How the approvals of one step combine. Stored in events: never rename.
+         * @enum {string}
+         */
+        Rule: "any" | "all" | "quorum";
+        /** @description The SLA policy. Without `business_hours` the clock runs around the clock. */
+        SlaPolicy: {
+            business_hours?: null | components["schemas"]["BusinessHours"];
+            targets: components["schemas"]["Targets"];
+        };
+        /** @description The SLA state of the open backlog. */
+        SlaSummary: {
+            /** @description Open tickets with a running target due within `at_risk_minutes` (not yet breached). */
+            at_risk: components["schemas"]["TargetCounts"];
+            /**
+             * Format: int64
+             * @description The "at risk" horizon used.
+             */
+            at_risk_minutes: number;
+            /** @description Open tickets past a target now. */
+            breached: components["schemas"]["TargetCounts"];
+            /** @description First responses and resolutions of the last 30 days that missed their target. */
+            missed_last_30_days: components["schemas"]["TargetCounts"];
+            /**
+             * Format: int64
+             * @description Open tickets whose clock is paused (`pending`).
+             */
+            paused: number;
+        };
+        /** @description One step of an approval as it stands. */
+        Step: {
+            /**
+             * @description The effective approvers, in the requested order: each delegator is replaced in place
+             *     by their delegate, so the count never changes.
+             */
+            approver_ids: number[];
+            /** @description The decisions recorded, in order. */
+            decisions: components["schemas"]["StepDecision"][];
+            /** @description The delegations recorded, in order. */
+            delegations: components["schemas"]["StepDelegation"][];
+            /**
+             * Format: int32
+             * @description For a quorum, how many approvals complete the step (`None` for `any` and `all`).
+             */
+            min_approvals?: number | null;
+            /** @description The step's label. */
+            name: string;
+            /** @description How its approvals combine. */
+            rule: components["schemas"]["Rule"];
+            /** @description Where the step is. */
+            status: components["schemas"]["StepStatus"];
+        };
+        /** @description A decision recorded on a step. */
+        StepDecision: {
+            /**
+             * Format: int64
+             * @description Who decided (the delegate, when the place was delegated).
+             */
+            approver_id: number;
+            /** @description The approver's comment, if any. */
+            comment?: string | null;
+            /**
+             * Format: date-time
+             * @description When the decision was made.
+             */
+            decided_at: string;
+            /** @description Approve or reject. */
+            decision: components["schemas"]["Decision"];
+        };
+        /** @description A delegation recorded on a step: `to_user_id` took `from_user_id`'s place. */
+        StepDelegation: {
+            /**
+             * Format: date-time
+             * @description When the decision was delegated.
+             */
+            at: string;
+            /** @description Why, if said. */
+            comment?: string | null;
+            /**
+             * Format: int64
+             * @description The approver who handed their decision on.
+             */
+            from_user_id: number;
+            /**
+             * Format: int64
+             * @description The user who decides in their place.
+             */
+            to_user_id: number;
+        };
+        /**
+         * @description One step as requested: its name, approvers and rule.
+         *
+         *     `min_approvals` is only meaningful for [`Rule::Quorum`] (where it is required and must lie in
+         *     `1..=approver_ids.len()`); for `any` and `all` it is ignored and dropped from the
+         *     `ApprovalRequested` event.
+         */
+        StepSpec: {
+            /** @description The users who decide this step, at least one, no duplicates. */
+            approver_ids: number[];
+            /**
+             * Format: int32
+             * @description For a quorum, how many approvals complete the step.
+             */
+            min_approvals?: number | null;
+            /** @description A label for people ("Manager", "Security", ...). */
+            name: string;
+            /** @description How the approvals of this step combine. */
+            rule: components["schemas"]["Rule"];
+        };
+        /**
+         * @description Where a step is. Serialized as `waiting`, `pending`, `approved`, `rejected`, `skipped`.
+         * @enum {string}
+         */
+        StepStatus: "waiting" | "pending" | "approved" | "rejected" | "skipped";
+        /** @description The targets of one priority. */
+        Target: {
+            /**
+             * Format: int32
+             * @description Business minutes from creation until the first public reply of an agent.
+             */
+            first_response_minutes: number;
+            /**
+             * Format: int32
+             * @description Business minutes from creation until the ticket is resolved.
+             */
+            resolution_minutes: number;
+        };
+        /** @description A figure per SLA target. */
+        TargetCounts: {
+            /**
+             * Format: int64
+             * @description Tickets with either target affected (a ticket counts once).
+             */
+            any: number;
+            /** Format: int64 */
+            first_response: number;
+            /** Format: int64 */
+            resolution: number;
+        };
+        /** @description Targets for every priority. */
+        Targets: {
+            critical: components["schemas"]["Target"];
+            high: components["schemas"]["Target"];
+            low: components["schemas"]["Target"];
+            medium: components["schemas"]["Target"];
+        };
         /** @description Body of `PATCH /tickets/{id}/assign`. */
         TicketAssign: {
             /**
@@ -309,6 +1466,17 @@ export interface components {
              */
             version: number;
         };
+        /** @description The ticket filters of analytics (the same names as the ticket list). */
+        TicketFilters: {
+            /**
+             * Format: int64
+             * @description `Some(None)`: unassigned tickets only.
+             */
+            assignee_id?: number | null;
+            priority: components["schemas"]["Priority"][];
+            status: components["schemas"]["TicketStatus"][];
+            type: components["schemas"]["TicketType"][];
+        };
         /** @description The page of `TicketSummary` rows answered by list and search (OpenAPI name). */
         TicketListResponse: {
             items: components["schemas"]["TicketSummary"][];
@@ -320,6 +1488,8 @@ export interface components {
             size: number;
             /** Format: int64 */
             total: number;
+            /** @description False when `total` is an estimate (searches matching thousands of tickets). */
+            total_exact: boolean;
         };
         /**
          * @description Where a ticket is in its life.
@@ -403,9 +1573,40 @@ export interface components {
             password: string;
             role: components["schemas"]["Role"];
         };
+        /** @description A page of users (OpenAPI name). */
+        UserListResponse: {
+            items: components["schemas"]["User"][];
+            /** Format: int64 */
+            page: number;
+            /** Format: int64 */
+            pages: number;
+            /** Format: int64 */
+            size: number;
+            /** Format: int64 */
+            total: number;
+        };
+        /** @description Body of `PATCH /users/{id}` (admins). Absent fields stay as they are. */
+        UserUpdate: {
+            full_name?: string | null;
+            is_active?: boolean | null;
+            role?: null | components["schemas"]["Role"];
+        };
         /** @description The body of a 422 answer (documented in OpenAPI). */
         ValidationErrorBody: {
             detail: components["schemas"]["FieldError"][];
+        };
+        /**
+         * @description Opening hours per weekday: each a list of `["HH:MM", "HH:MM"]` local intervals
+         *     (`"24:00"` may end a day). An overnight shift is two intervals on consecutive days.
+         */
+        Week: {
+            fri?: string[][];
+            mon?: string[][];
+            sat?: string[][];
+            sun?: string[][];
+            thu?: string[][];
+            tue?: string[][];
+            wed?: string[][];
         };
     };
     responses: never;
@@ -416,6 +1617,586 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    list_approvals: {
+        parameters: {
+            query?: {
+                /** @description One status or several, comma-separated (`pending`, `approved`, `rejected`, `cancelled`). */
+                status?: string;
+                /** @description Only the approvals of this ticket. */
+                ticket_id?: number;
+                /**
+                 * @description Only the approvals whose current step waits on the caller (delegated ones included),
+                 *     the longest-waiting last.
+                 */
+                mine?: boolean;
+                page?: number;
+                size?: number;
+            };
+            header?: {
+                /** @description Wait until this write is visible */
+                "X-Consistency-Token"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalListResponse"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_approval: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApprovalCreate"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    Location?: string;
+                    "X-Consistency-Token"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalView"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+        };
+    };
+    find_approval_policy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalPolicy"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_approval_policy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApprovalPolicyUpdate"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalPolicy"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+        };
+    };
+    find_approval: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Approval id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+        };
+    };
+    cancel_approval: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Approval id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "X-Consistency-Token"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalView"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    decide_approval: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Approval id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApprovalDecisionCreate"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    "X-Consistency-Token"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalView"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+        };
+    };
+    delegate_approval: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Approval id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApprovalDelegate"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    "X-Consistency-Token"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalView"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+        };
+    };
+    list_attachments: {
+        parameters: {
+            query?: {
+                /** @description The ticket whose files to list (required). */
+                ticket_id?: number;
+            };
+            header?: {
+                /** @description Wait until this write is visible */
+                "X-Consistency-Token"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Attachment"][];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+        };
+    };
+    upload_attachment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["AttachmentUpload"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    Location?: string;
+                    "X-Consistency-Token"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Attachment"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+        };
+    };
+    find_attachment: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Wait until this write is visible */
+                "X-Consistency-Token"?: string | null;
+            };
+            path: {
+                /** @description Attachment id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Attachment"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_attachment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Attachment id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    "X-Consistency-Token"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    download_attachment: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Wait until this write is visible */
+                "X-Consistency-Token"?: string | null;
+            };
+            path: {
+                /** @description Attachment id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The bytes */
+            200: {
+                headers: {
+                    "Content-Disposition"?: string;
+                    "X-Content-Type-Options"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": unknown;
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     login: {
         parameters: {
             query?: never;
@@ -612,6 +2393,838 @@ export interface operations {
             };
         };
     };
+    list_comments: {
+        parameters: {
+            query?: {
+                /** @description The ticket whose conversation to list (required). */
+                ticket_id?: number;
+                page?: number;
+                size?: number;
+            };
+            header?: {
+                /** @description Wait until this write is visible */
+                "X-Consistency-Token"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CommentListResponse"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+        };
+    };
+    create_comment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CommentCreate"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    Location?: string;
+                    "X-Consistency-Token"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Comment"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+        };
+    };
+    find_comment: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Wait until this write is visible */
+                "X-Consistency-Token"?: string | null;
+            };
+            path: {
+                /** @description Comment id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Comment"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_comment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Comment id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    "X-Consistency-Token"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_comment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Comment id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CommentUpdate"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    "X-Consistency-Token"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Comment"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+        };
+    };
+    list_items: {
+        parameters: {
+            query?: {
+                /** @description One kind or several, comma-separated. */
+                kind?: string;
+                /** @description One status or several, comma-separated. */
+                status?: string;
+                /** @description Words matched against the name and description (case-insensitive, substring). */
+                q?: string;
+                owner_id?: number;
+                page?: number;
+                size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ItemListResponse"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+        };
+    };
+    create_item: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ItemCreate"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    ETag?: string;
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Item"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+        };
+    };
+    find_item: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Item id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Item"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_item: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The item's version (its ETag) */
+                "If-Match": string;
+            };
+            path: {
+                /** @description Item id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_item: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The item's version (its ETag) */
+                "If-Match": string;
+            };
+            path: {
+                /** @description Item id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ItemUpdate"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Item"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+        };
+    };
+    list_item_tickets: {
+        parameters: {
+            query?: {
+                page?: number;
+                size?: number;
+            };
+            header?: {
+                /** @description Wait until this write is visible */
+                "X-Consistency-Token"?: string | null;
+            };
+            path: {
+                /** @description Item id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TicketListResponse"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+        };
+    };
+    list_notifications: {
+        parameters: {
+            query?: {
+                /** @description `true`: only unread ones; `false`: only read ones. */
+                unread?: boolean;
+                page?: number;
+                size?: number;
+            };
+            header?: {
+                /** @description Wait until this write is visible */
+                "X-Consistency-Token"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationListResponse"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+        };
+    };
+    mark_all_read: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    stream_notifications: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The last notification id you received */
+                "Last-Event-ID"?: number | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description text/event-stream: `id` is the notification id, `data` its JSON */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": unknown;
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+        };
+    };
+    mark_read: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Notification id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    analytics: {
+        parameters: {
+            query?: {
+                /** @description Start: a date (YYYY-MM-DD, UTC) or an RFC 3339 time (default: 30 days before `to`). */
+                from?: string;
+                /** @description End: a date (included whole) or an RFC 3339 time (exclusive; default: now). */
+                to?: string;
+                /** @description `day` (default), `week` (from Monday) or `month`. */
+                group_by?: string;
+                /** @description One status or several, comma-separated. */
+                status?: string;
+                /** @description One priority or several, comma-separated. */
+                priority?: string;
+                /** @description One type or several, comma-separated. */
+                type?: string;
+                /** @description An assignee's user id, or `none` for unassigned tickets. */
+                assignee_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Analytics"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+        };
+    };
+    dashboard: {
+        parameters: {
+            query?: {
+                /** @description A running SLA target due within this many minutes counts as at risk (1..=10080, default 60). */
+                at_risk_minutes?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Dashboard"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+        };
+    };
+    export_tickets: {
+        parameters: {
+            query?: {
+                /** @description `csv` (default) or `json`. */
+                format?: string;
+                /** @description Tickets created from (a date or an RFC 3339 time; default: the beginning). */
+                from?: string;
+                /** @description Tickets created before (a date is included whole; default: no end). */
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description CSV or a JSON array of ExportRow */
+            200: {
+                headers: {
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": unknown;
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+        };
+    };
+    get_sla_policy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyDocument"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_sla_policy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SlaPolicy"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyDocument"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+        };
+    };
     list_tickets: {
         parameters: {
             query?: {
@@ -778,13 +3391,14 @@ export interface operations {
     };
     find_ticket: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Show the ticket as it was at this time (RFC 3339). */
+                as_of?: string;
+            };
             header?: never;
             path: {
                 /** @description Ticket number */
                 id: number;
-                /** @description Show the ticket as it was at this time (RFC 3339). */
-                as_of: string | null;
             };
             cookie?: never;
         };
@@ -970,6 +3584,55 @@ export interface operations {
             };
         };
     };
+    ticket_history: {
+        parameters: {
+            query?: {
+                /** @description Only the events recorded by this time (RFC 3339). */
+                as_of?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Ticket number */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HistoryEvent"][];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+        };
+    };
     change_ticket_status: {
         parameters: {
             query?: never;
@@ -1031,6 +3694,58 @@ export interface operations {
             };
         };
     };
+    list_users: {
+        parameters: {
+            query?: {
+                /** @description One role or several, comma-separated (`agent,manager,admin` for an assignee picker). */
+                role?: string;
+                /** @description Words matched against the name and the email (case-insensitive, substring). */
+                q?: string;
+                /** @description Only active (`true`) or only deactivated (`false`) accounts. */
+                is_active?: boolean;
+                page?: number;
+                size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserListResponse"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+        };
+    };
     create_user: {
         parameters: {
             query?: never;
@@ -1053,6 +3768,146 @@ export interface operations {
                 };
             };
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+        };
+    };
+    find_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description User id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["User"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    deactivate_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description User id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description User id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UserUpdate"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["User"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

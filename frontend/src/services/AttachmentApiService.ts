@@ -6,11 +6,7 @@ export class AttachmentApiService {
   constructor(private apiClient: ApiClient) {}
 
   async listAttachments(ticketId: number): Promise<Attachment[]> {
-    const answer = await this.apiClient.get<Attachment[] | { items: Attachment[] }>('/api/v1/attachments/', {
-      params: { ticket_id: ticketId },
-    })
-    // API.md says "list"; accept a page too.
-    return Array.isArray(answer) ? answer : answer.items
+    return this.apiClient.get('/api/v1/attachments/', { params: { ticket_id: ticketId } })
   }
 
   async getAttachment(attachmentId: string): Promise<Attachment> {

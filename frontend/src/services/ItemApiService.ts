@@ -1,11 +1,11 @@
 import type { ApiClient } from '@/api/client'
-import type { Item, ItemCreate, ItemUpdate, PaginatedResponse } from '@/api/types'
+import type { Item, ItemCreate, ItemListParams, ItemListResponse, ItemUpdate } from '@/api/types'
 
 /** `/api/v1/items`: writes need `If-Match: <version>` and answer 412 when it is stale. */
 export class ItemApiService {
   constructor(private apiClient: ApiClient) {}
 
-  async listItems(params: { q?: string; kind?: string; page?: number; size?: number } = {}): Promise<PaginatedResponse<Item>> {
+  async listItems(params: ItemListParams = {}): Promise<ItemListResponse> {
     return this.apiClient.get('/api/v1/items/', { params })
   }
 

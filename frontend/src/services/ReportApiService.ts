@@ -1,5 +1,5 @@
 import type { ApiClient } from '@/api/client'
-import type { AnalyticsParams, Dashboard, ExportParams } from '@/api/types'
+import type { Analytics, AnalyticsParams, Dashboard, ExportParams } from '@/api/types'
 
 /** `/api/v1/reports` (managers and admins). */
 export class ReportApiService {
@@ -9,7 +9,7 @@ export class ReportApiService {
     return this.apiClient.get('/api/v1/reports/dashboard')
   }
 
-  async getAnalytics(params: AnalyticsParams = {}): Promise<unknown> {
+  async getAnalytics(params: AnalyticsParams = {}): Promise<Analytics> {
     return this.apiClient.get('/api/v1/reports/analytics', { params })
   }
 

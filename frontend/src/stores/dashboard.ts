@@ -17,8 +17,8 @@ export interface DailyPoint {
 }
 
 /**
- * `{open: 3}` or `[{status: "open", count: 3}]` (any key name) → `[{key: "open", count: 3}]`.
- * API.md fixes what the dashboard counts, not its layout, so accept both.
+ * `{open: 3}` (the dashboard's maps) or `[{bucket: "<1d", count: 3}]` (its buckets), or any
+ * `[{<name>: key, count}]` list → `[{key: "open", count: 3}]`, the rows of a chart and its table.
  */
 export function toCounts(value: unknown): Count[] {
   if (Array.isArray(value)) {
@@ -38,30 +38,8 @@ export function toCounts(value: unknown): Count[] {
   return []
 }
 
-function pick(data: Record<string, unknown>, ...names: string[]): unknown {
-  for (const name of names) if (data[name] !== undefined) return data[name]
-  return undefined
-}
-
-function toNumber(value: unknown): number | null {
-  if (typeof value === 'number') return value
-  if (value && typeof value === 'object') {
-    // e.g. {"count": 2} or {"total": 2}
-    const n = pick(value as Record<string, unknown>, 'count', 'total', 'value')
-    return typeof n === 'number' ? n : null
-  }
-  return null
-}
-
-export function toDaily(value: unknown): DailyPoint[] {
-  if (!Array.isArray(value)) return []
-  return value.flatMap((row: unknown) => {
-    if (!row || typeof row !== 'object') return []
-    const r = row as Record<string, unknown>
-    const date = pick(r, 'date', 'day', 'bucket', 'period')
-    if (typeof date !== 'string') return []
-    return [{ date: date.slice(0, 10), created: Number(pick(r, 'created') ?? 0), resolved: Number(pick(r, 'resolved') ?? 0) }]
-  })
+export function toDaily(value: Array<{ date: string; created: number; resolved: number }> | undefined): DailyPoint[] {
+  return (value ?? []).map((p) => ({ date: p.date.slice(0, 10), created: p.created, resolved: p.resolved }))
 }
 
 export const useDashboardStore = defineStore('dashboard', () => {
@@ -82,25 +60,20 @@ export const useDashboardStore = defineStore('dashboard', () => {
     }
   }
 
-  const raw = computed(() => (data.value ?? {}) as Record<string, unknown>)
-  const byStatus = computed(() => toCounts(pick(raw.value, 'by_status', 'status_counts', 'counts_by_status')))
-  const byPriority = computed(() => toCounts(pick(raw.value, 'by_priority', 'priority_counts', 'counts_by_priority')))
-  const byType = computed(() => toCounts(pick(raw.value, 'by_type', 'type_counts', 'counts_by_type')))
-  const byAssignee = computed(() => toCounts(pick(raw.value, 'by_assignee', 'assignee_counts', 'counts_by_assignee')))
-  const backlogByAge = computed(() => toCounts(pick(raw.value, 'backlog_by_age')))
-  const daily = computed(() =>
-    toDaily(pick(raw.value, 'created_vs_resolved', 'created_resolved_per_day', 'per_day', 'daily')),
-  )
+  const byStatus = computed(() => toCounts(data.value?.by_status))
+  /** The open backlog (open, in progress, pending) by priority, type, assignee (`none`) and age. */
+  const byPriority = computed(() => toCounts(data.value?.by_priority))
+  const byType = computed(() => toCounts(data.value?.by_type))
+  const byAssignee = computed(() => toCounts(data.value?.by_assignee))
+  const backlogByAge = computed(() => toCounts(data.value?.backlog_by_age))
+  /** Created vs resolved per UTC day, the last 30 days. */
+  const daily = computed(() => toDaily(data.value?.created_vs_resolved))
   const totalTickets = computed(() => byStatus.value.reduce((sum, c) => sum + c.count, 0))
-  const openBacklog = computed(() => toNumber(pick(raw.value, 'open_backlog', 'backlog')))
-  const slaBreaches = computed(() => toNumber(pick(raw.value, 'sla_breaches', 'sla_breached')))
-  const pendingApprovals = computed(() => toNumber(pick(raw.value, 'pending_approvals', 'approvals_pending')))
-  const medianFirstResponse = computed(() =>
-    toNumber(pick(raw.value, 'median_first_response_seconds', 'median_time_to_first_response_seconds', 'median_first_response_secs')),
-  )
-  const medianResolve = computed(() =>
-    toNumber(pick(raw.value, 'median_resolution_seconds', 'median_time_to_resolve_seconds', 'median_resolve_seconds', 'median_resolve_secs')),
-  )
+  const openBacklog = computed(() => data.value?.open_backlog ?? null)
+  const slaBreaches = computed(() => data.value?.sla_breaches ?? null)
+  const pendingApprovals = computed(() => data.value?.pending_approvals ?? null)
+  const medianFirstResponse = computed(() => data.value?.median_first_response_seconds ?? null)
+  const medianResolve = computed(() => data.value?.median_resolution_seconds ?? null)
 
   /** `{blob, filename}` of every ticket as CSV; the view saves it. */
   async function exportCsv(from?: string, to?: string): Promise<{ blob: Blob; filename: string }> {

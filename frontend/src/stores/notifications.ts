@@ -9,24 +9,16 @@ export function isRead(n: Notification): boolean {
   return Boolean(n.read || n.read_at)
 }
 
-/** The line to show: `message`, else `title`/`body`, else the kind in words. */
+/** The line to show: the server's message, else the kind in words. */
 export function notificationText(n: Notification): string {
-  const record = n as unknown as Record<string, unknown>
-  for (const key of ['message', 'title', 'body', 'text', 'summary']) {
-    const value = record[key]
-    if (typeof value === 'string' && value) return value
-  }
-  const kind = String(record.kind ?? record.type ?? record.event ?? 'notification').replace(/_/g, ' ')
+  if (n.message) return n.message
+  const kind = n.kind.replace(/_/g, ' ')
   return kind.charAt(0).toUpperCase() + kind.slice(1)
 }
 
 /** The ticket a notification is about, if any. */
 export function notificationTicketId(n: Notification): number | null {
-  const record = n as unknown as Record<string, unknown>
-  const direct = record.ticket_id
-  if (typeof direct === 'number') return direct
-  const data = record.data as Record<string, unknown> | undefined
-  return typeof data?.ticket_id === 'number' ? data.ticket_id : null
+  return n.ticket_id ?? null
 }
 
 export const useNotificationsStore = defineStore('notifications', () => {
@@ -42,7 +34,7 @@ export const useNotificationsStore = defineStore('notifications', () => {
   const lastArrival = ref<Notification | null>(null)
   let controller: AbortController | null = null
 
-  /** The server's count over all pages, when it sends one; else what this page shows. */
+  /** The server's count over all pages (null until the list is loaded: then count this page). */
   const serverUnread = ref<number | null>(null)
   const unreadCount = computed(() => serverUnread.value ?? items.value.filter((n) => !isRead(n)).length)
 
@@ -52,7 +44,7 @@ export const useNotificationsStore = defineStore('notifications', () => {
     try {
       const answer = await notificationApiService.listNotifications(p, size)
       items.value = answer.items
-      serverUnread.value = typeof answer.unread_count === 'number' ? answer.unread_count : null
+      serverUnread.value = answer.unread_count
       total.value = answer.total
       page.value = answer.page
       pages.value = answer.pages

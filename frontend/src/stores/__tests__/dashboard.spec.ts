@@ -1,6 +1,7 @@
 import { createTestingPinia } from '@pinia/testing'
 import { setActivePinia } from 'pinia'
 import { beforeEach, describe, expect, it, vi } from 'vitest'
+import type { Dashboard } from '@/api/types'
 import { toCounts, useDashboardStore } from '../dashboard'
 
 vi.mock('@/services', () => ({
@@ -30,19 +31,22 @@ describe('dashboard store', () => {
   })
 
   it('exposes the figures of the dashboard', async () => {
+    // Only the fields this test reads; the rest of the contract's Dashboard is left out.
     api.getDashboard.mockResolvedValue({
       by_status: { open: 2, resolved: 1 },
-      by_priority: [{ priority: 'high', count: 3 }],
+      by_priority: { high: 3 },
+      backlog_by_age: [{ bucket: '<1d', count: 2 }],
       open_backlog: 2,
       pending_approvals: 1,
       sla_breaches: 0,
       created_vs_resolved: [{ date: '2026-01-01', created: 3, resolved: 1 }],
       median_first_response_seconds: 600,
-    })
+    } as unknown as Dashboard)
     const store = useDashboardStore()
     await store.fetchDashboard()
     expect(store.totalTickets).toBe(3)
     expect(store.byPriority).toEqual([{ key: 'high', count: 3 }])
+    expect(store.backlogByAge).toEqual([{ key: '<1d', count: 2 }])
     expect(store.openBacklog).toBe(2)
     expect(store.pendingApprovals).toBe(1)
     expect(store.daily).toEqual([{ date: '2026-01-01', created: 3, resolved: 1 }])

@@ -14,7 +14,7 @@ import { notificationApiService } from '@/services'
 const api = vi.mocked(notificationApiService)
 
 function note(id: number, read = false): Notification {
-  return { id, kind: 'ticket_assigned', ticket_id: 4, message: `n${id}`, read, created_at: '2026-01-01T00:00:00Z' }
+  return { id, kind: 'ticket_assigned', ticket_id: 4, message: `n${id}`, internal: false, read, created_at: '2026-01-01T00:00:00Z' }
 }
 
 describe('notifications store', () => {
@@ -24,7 +24,7 @@ describe('notifications store', () => {
   })
 
   it('counts unread and marks read', async () => {
-    api.listNotifications.mockResolvedValue({ items: [note(1), note(2, true)], total: 2, page: 1, size: 20, pages: 1 })
+    api.listNotifications.mockResolvedValue({ items: [note(1), note(2, true)], total: 2, page: 1, size: 20, pages: 1, unread_count: 1 })
     api.markRead.mockResolvedValue(undefined)
     const store = useNotificationsStore()
     await store.fetchNotifications()

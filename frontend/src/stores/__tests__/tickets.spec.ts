@@ -126,6 +126,8 @@ describe('tickets store', () => {
       content: 'hello',
       is_internal: true,
       parent_id: null,
+      mentions: [],
+      edited: false,
       created_at: '2026-01-01T00:00:00Z',
       updated_at: '2026-01-01T00:00:00Z',
     }
