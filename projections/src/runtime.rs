@@ -111,6 +111,9 @@ pub struct RuntimeConfig {
     pub leader_check: Duration,
     /// Upper bound of the backoff after transient errors.
     pub max_backoff: Duration,
+    /// The shortest time between two batches: under a steady stream of commands, events
+    /// gather into fewer, larger transactions instead of one transaction per command.
+    pub min_batch_interval: Duration,
 }
 
 impl Default for RuntimeConfig {
@@ -120,6 +123,7 @@ impl Default for RuntimeConfig {
             poll_interval: Duration::from_millis(250),
             leader_check: Duration::from_millis(1000),
             max_backoff: Duration::from_secs(10),
+            min_batch_interval: Duration::from_millis(20),
         }
     }
 }
@@ -251,15 +255,26 @@ async fn apply_in(
     // Bounded transaction time: a stuck batch must not hold back every other reader.
     // No flush wait at commit: the read-model rows and the checkpoint commit together, so a
     // batch lost in a crash is lost whole and simply applied again from the older checkpoint.
-    sqlx::query(
-        "select set_config('statement_timeout', '20s', true), \
-                set_config('synchronous_commit', 'off', true)",
-    )
-    .execute(&mut *tx)
-    .await?;
     // Locking the checkpoint row first serialises competing appliers and a rebuild's swap.
-    let (from, status) = load_checkpoint(&mut *tx, name, true)
-        .await?
+    let row: Option<(String, String, String, i64, String)> = sqlx::query_as(
+        "select set_config('statement_timeout', '20s', true),
+                set_config('synchronous_commit', 'off', true),
+                last_txid::text, last_position, status
+           from projection_checkpoints where projection = $1 for update",
+    )
+    .bind(name)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (from, status) = row
+        .map(|(_, _, t, p, s)| {
+            (
+                Checkpoint {
+                    txid: t.parse().unwrap_or(0),
+                    position: p,
+                },
+                s,
+            )
+        })
         .ok_or_else(|| ApplyError::Poison {
             position: -1,
             reason: format!("no checkpoint row for {name}"),
@@ -454,6 +469,7 @@ async fn run_worker(
                     continue 'leadership;
                 }
             }
+            let batch_started = tokio::time::Instant::now();
             // A pool connection per batch: idle projections hold none.
             let result = match pool.acquire().await {
                 Ok(mut conn) => {
@@ -489,6 +505,10 @@ async fn run_worker(
                         _ = worker.wake.notified() => {}
                         _ = tokio::time::sleep(config.poll_interval) => {}
                         _ = stop.changed() => {}
+                    }
+                    let since = batch_started.elapsed();
+                    if since < config.min_batch_interval {
+                        tokio::time::sleep(config.min_batch_interval - since).await;
                     }
                 }
                 Err(ApplyError::Transient(e)) => {
