@@ -440,3 +440,40 @@ fn events_round_trip_through_json_with_type_as_the_wire_name() {
     let back: TicketEvent = serde_json::from_value(json).unwrap_or_else(|_| opened());
     assert_eq!(back, opened());
 }
+
+#[test]
+fn every_illegal_move_is_refused_naming_the_allowed_states() {
+    use TicketStatus::*;
+    // A legal path to each status, from a freshly opened ticket.
+    let path_to = |s: TicketStatus| -> Vec<TicketStatus> {
+        match s {
+            Open => vec![],
+            InProgress => vec![InProgress],
+            Pending => vec![InProgress, Pending],
+            Resolved => vec![InProgress, Resolved],
+            Closed => vec![InProgress, Resolved, Closed],
+            Cancelled => vec![Cancelled],
+        }
+    };
+    for from in TicketStatus::ALL.iter().copied() {
+        let mut given = vec![opened()];
+        let mut cur = Open;
+        for step in path_to(from) {
+            given.push(moved(cur, step));
+            cur = step;
+        }
+        for to in TicketStatus::ALL.iter().copied() {
+            if to == from || from.next_states().contains(&to) {
+                continue;
+            }
+            TicketTest::with(())
+                .given(given.clone())
+                .when(status(to))
+                .then_expect_error(TicketError::IllegalTransition {
+                    from,
+                    to,
+                    allowed: from.next_states().to_vec(),
+                });
+        }
+    }
+}
