@@ -1,0 +1,22 @@
+# The ticketd backend (API, projection workers, CLI). The SPA has its own image (frontend/).
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY aggregates aggregates
+COPY projections projections
+COPY migrations migrations
+COPY src src
+COPY benches benches
+COPY tests tests
+RUN cargo build --release --locked --bin ticketd
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
+    && rm -rf /var/lib/apt/lists/* && useradd --system --home /var/lib/ticketd ticketd \
+    && mkdir -p /var/lib/ticketd && chown ticketd /var/lib/ticketd
+COPY --from=build /src/target/release/ticketd /usr/local/bin/ticketd
+USER ticketd
+ENV TICKETD_ADDR=0.0.0.0:8080 TICKETD_DATA_DIR=/var/lib/ticketd ENVIRONMENT=production
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 CMD curl -fs http://localhost:8080/healthz || exit 1
+CMD ["ticketd", "serve"]
