@@ -450,9 +450,27 @@ pub async fn on_ticket_created(
         Err(CommandError::Domain(ApprovalError::AlreadyExists)) => {}
         Err(e) => return Err(approval_error(e)),
     }
-    Ok(nudge_ticket(state, &meta, ticket.id)
+    if let Some(now) = nudge_ticket(state, &meta, ticket.id).await {
+        return Ok(now);
+    }
+    // The approval process may have marked the ticket first: answer with the ticket as it
+    // stands now, not as it was opened.
+    let (aggregate, version) = state
+        .tickets
+        .load(&ticket.id.to_string())
         .await
-        .unwrap_or(committed))
+        .map_err(crate::http::tickets::command_error)?;
+    if version == committed.version {
+        return Ok(committed);
+    }
+    Ok(Committed {
+        aggregate,
+        version,
+        token: crate::read::ticket_position(&state.pool, ticket.id, version)
+            .await
+            .or(committed.token),
+        appended: 0,
+    })
 }
 
 /// One approval, loaded from its events.
