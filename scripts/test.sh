@@ -16,5 +16,6 @@ if [ -f frontend/package.json ]; then
   (cd frontend && npm run test:unit)
   (cd frontend && npm run build)
   cargo build --bin ticketd
-  (cd frontend && TICKETD_BIN="$PWD/../target/debug/ticketd" npm run test:e2e --if-present)
+  target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
+  (cd frontend && TICKETD_BIN="$target_dir/debug/ticketd" npm run test:e2e --if-present)
 fi
