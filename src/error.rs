@@ -115,6 +115,34 @@ impl ApiError {
         ApiError::Internal(cause.to_string())
     }
 
+    /// The answer to a failed command on a `noun` ("ticket", "approval"): the domain's own
+    /// refusals through `domain`, the executor's (stale version, lost races, database down)
+    /// the same way for every aggregate.
+    pub fn from_command<E: std::error::Error>(
+        e: crate::commands::CommandError<E>,
+        noun: &str,
+        domain: impl FnOnce(E) -> ApiError,
+    ) -> Self {
+        use crate::commands::CommandError;
+        match e {
+            CommandError::Domain(e) => domain(e),
+            CommandError::Stale { .. } => ApiError::PreconditionFailed(format!(
+                "The {noun} has changed since you loaded it; reload and try again"
+            )),
+            CommandError::Conflict => ApiError::conflict(format!(
+                "The {noun} is being changed by someone else; try again"
+            )),
+            CommandError::Unavailable(e) => {
+                tracing::warn!(error = %e, "database unavailable");
+                ApiError::Unavailable {
+                    detail: "The service is temporarily unavailable".into(),
+                    retry_after: 1,
+                }
+            }
+            CommandError::Internal(e) => ApiError::internal(e),
+        }
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR"),
@@ -398,5 +426,14 @@ impl Validator {
         } else {
             Err(ApiError::Validation(self.0))
         }
+    }
+}
+
+/// A domain error's message as a sentence ("not pending" → "Not pending").
+pub fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
     }
 }

@@ -329,20 +329,8 @@ pub async fn list(pool: &PgPool, query: &ItemListQueryParams) -> Result<Page<Ite
             &format!("Unknown status '{s}'"),
         );
     }
-    let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
-    v.check_query(
-        q.is_none_or(|q| q.chars().count() <= 100),
-        "q",
-        "q must be at most 100 characters",
-    );
+    let pattern = crate::read::contains_pattern(&mut v, query.q.as_deref());
     v.finish()?;
-    let pattern = q.map(|q| {
-        let escaped = q
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        format!("%{escaped}%")
-    });
     let kinds = (!kinds.is_empty()).then_some(kinds);
     let statuses = (!statuses.is_empty()).then_some(statuses);
     let filter = "($1::text[] is null or kind = any($1))

@@ -68,6 +68,22 @@ pub fn paging(v: &mut Validator, page: Option<i64>, size: Option<i64>) -> (i64, 
     (page, size, (page - 1) * size)
 }
 
+/// Checks a free-text `q` (at most 100 characters) and turns it into an `ilike` pattern
+/// matching it anywhere: `%` and `_` in it are literal characters, not wildcards.
+pub fn contains_pattern(v: &mut Validator, q: Option<&str>) -> Option<String> {
+    let q = q.map(str::trim).filter(|q| !q.is_empty())?;
+    v.check_query(
+        q.chars().count() <= 100,
+        "q",
+        "q must be at most 100 characters",
+    );
+    let escaped = q
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    Some(format!("%{escaped}%"))
+}
+
 /// The position in the log of a ticket's event at `version` (for the consistency token).
 pub async fn ticket_position(pool: &PgPool, id: i64, version: usize) -> Option<Checkpoint> {
     let row: Option<(String, i64)> = sqlx::query_as(
@@ -437,6 +453,9 @@ async fn run_search(
         countable = false;
     }
     let mut rank = "0::real".to_string();
+    let mut from = "rm_tickets";
+    // Newest first, in the table the ranked window walks.
+    let mut newest_first = "created_at desc, id desc";
     if let Some(q) = q {
         countable = false;
         let tsquery = match corrected {
@@ -446,8 +465,10 @@ async fn run_search(
         match tsquery {
             Some(tsq) => {
                 let tsq = push!(tsq);
-                conds.push(format!("search @@ to_tsquery('english', {tsq})"));
-                rank = format!("ts_rank_cd(search, to_tsquery('english', {tsq}))");
+                from = "rm_tickets join rm_ticket_search s on s.ticket_id = rm_tickets.id";
+                newest_first = "s.opened_at desc, s.ticket_id desc";
+                conds.push(format!("s.document @@ to_tsquery('english', {tsq})"));
+                rank = format!("ts_rank_cd(s.document, to_tsquery('english', {tsq}))");
             }
             None => {
                 // No words at all (only punctuation): match titles by trigram similarity.
@@ -475,13 +496,13 @@ async fn run_search(
         // Best match first among the newest matches: ranking every match of a common word
         // in a million tickets would cost far more than the answer is worth.
         format!(
-            "select * from (select {columns}, {rank} as rank from rm_tickets where {where_sql}
-                             order by created_at desc, id desc limit {RELEVANCE_WINDOW}) window_
+            "select * from (select {columns}, {rank} as rank from {from} where {where_sql}
+                             order by {newest_first} limit {RELEVANCE_WINDOW}) window_
               order by rank desc, created_at desc, id desc limit {limit} offset {off}"
         )
     } else {
         format!(
-            "select {columns}, {rank} as rank from rm_tickets where {where_sql}
+            "select {columns}, {rank} as rank from {from} where {where_sql}
               order by {order} limit {limit} offset {off}"
         )
     };
@@ -522,7 +543,7 @@ async fn run_search(
         // (`total_exact: false`) instead of counting tens of thousands of rows.
         let estimate = if q.is_some() {
             let (plan,): (serde_json::Value,) = sqlx::query_as_with(
-                &format!("explain (format json) select 1 from rm_tickets where {where_sql}"),
+                &format!("explain (format json) select 1 from {from} where {where_sql}"),
                 count_args.clone(),
             )
             .fetch_one(&mut *conn)
@@ -538,7 +559,7 @@ async fn run_search(
             }
             _ => {
                 let (t,): (i64,) = sqlx::query_as_with(
-                    &format!("select count(*) from rm_tickets where {where_sql}"),
+                    &format!("select count(*) from {from} where {where_sql}"),
                     count_args,
                 )
                 .fetch_one(&mut *conn)

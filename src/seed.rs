@@ -3,7 +3,7 @@
 
 use aggregates::ticket::{TicketEvent, TicketFields};
 use aggregates::{Priority, Role, TicketStatus, TicketType};
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
@@ -104,15 +104,19 @@ fn pick<'a, T>(rng: &mut StdRng, items: &'a [T]) -> &'a T {
 }
 
 /// One ticket's generated history.
+/// The ticket opens at `opened`; later steps that would fall after `now` are left out
+/// (a young ticket has not got far yet).
 fn history(
     rng: &mut StdRng,
     id: i64,
+    opened: DateTime<Utc>,
+    now: DateTime<Utc>,
     requesters: &[i64],
     agents: &[i64],
 ) -> Vec<(TicketEvent, i64)> {
     let requester = *pick(rng, requesters);
     let agent = *pick(rng, agents);
-    let mut at = Utc::now() - Duration::minutes(rng.gen_range(10..60 * 24 * 365));
+    let mut at = opened;
     let priority = *pick(
         rng,
         &[
@@ -152,8 +156,14 @@ fn history(
         at += Duration::minutes(rng.gen_range(5..600));
         at
     };
-    // How far this ticket got: a realistic mix of open, working and finished tickets.
-    let depth = rng.gen_range(0..6);
+    // How far this ticket got: a realistic mix of open, working and finished tickets, cut
+    // short where its next step would lie in the future.
+    let mut depth = rng.gen_range(0..6);
+    let steps_needed = [0, 1, 3, 5, 6, 7];
+    let room = (now - opened).num_minutes();
+    while depth > 0 && room < steps_needed[depth] * 600 {
+        depth -= 1;
+    }
     if depth >= 1 {
         events.push((
             TicketEvent::TicketAssigned {
@@ -248,6 +258,12 @@ pub async fn seed(pool: &PgPool, n: u64) -> Result<()> {
     let requesters = ensure_seed_users(pool, Role::Requester, 200, "requester").await?;
     let agents = ensure_seed_users(pool, Role::Agent, 20, "agent").await?;
     let mut rng = StdRng::from_entropy();
+    // Tickets arrive in id order, as they do on a real desk, spread evenly over the last
+    // year: a higher id always opened later.
+    let now = Utc::now();
+    let span_minutes: i64 = 60 * 24 * 365;
+    let spacing_ms = span_minutes * 60_000 / n.max(1) as i64;
+    let first_open = now - Duration::minutes(span_minutes) - Duration::minutes(10);
     let batch_tickets: u64 = 1000;
     let mut done = 0u64;
     let mut total_events = 0usize;
@@ -263,8 +279,11 @@ pub async fn seed(pool: &PgPool, n: u64) -> Result<()> {
         let mut types = Vec::new();
         let mut payloads = Vec::new();
         let mut metas = Vec::new();
-        for (id,) in ids {
-            for (i, (event, actor)) in history(&mut rng, id, &requesters, &agents)
+        for (k, (id,)) in ids.into_iter().enumerate() {
+            let index = (done + k as u64) as i64;
+            let opened = first_open
+                + Duration::milliseconds(index * spacing_ms + rng.gen_range(0..spacing_ms.max(1)));
+            for (i, (event, actor)) in history(&mut rng, id, opened, now, &requesters, &agents)
                 .into_iter()
                 .enumerate()
             {

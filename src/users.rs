@@ -191,21 +191,8 @@ pub async fn list(
             None => v.check_query(false, "role", &format!("Unknown role '{part}'")),
         }
     }
-    let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
-    v.check_query(
-        q.is_none_or(|q| q.chars().count() <= 100),
-        "q",
-        "q must be at most 100 characters",
-    );
+    let pattern = crate::read::contains_pattern(&mut v, query.q.as_deref());
     v.finish()?;
-    // `%` and `_` in the search are literal characters, not wildcards.
-    let pattern = q.map(|q| {
-        let escaped = q
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        format!("%{escaped}%")
-    });
     let filter = "($1::text[] is null or role = any($1))
           and ($2::text is null or (full_name || ' ' || email) ilike $2)
           and ($3::bool is null or is_active = $3)";

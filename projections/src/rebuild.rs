@@ -37,6 +37,17 @@ pub async fn rebuild(
             sqlx::query(&format!("create table {s} (like {table} including all)"))
                 .execute(&mut *tx)
                 .await?;
+            // `like` leaves storage parameters (fillfactor) behind: carry them over.
+            let (options,): (Option<Vec<String>>,) =
+                sqlx::query_as("select reloptions from pg_class where oid = $1::regclass")
+                    .bind(*table)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if let Some(options) = options.filter(|o| !o.is_empty()) {
+                sqlx::query(&format!("alter table {s} set ({})", options.join(", ")))
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         sqlx::query("delete from projection_checkpoints where projection = $1")
             .bind(&shadow_name)

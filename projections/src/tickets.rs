@@ -1,4 +1,5 @@
-//! The ticket list/search read model (`rm_tickets`, `rm_ticket_counts`).
+//! The ticket list/search read model (`rm_tickets`, `rm_ticket_counts`, `rm_ticket_search`,
+//! `rm_search_words`).
 //! A batch is folded in memory per ticket, then written with one upsert per table.
 
 use std::collections::{BTreeMap, HashMap};
@@ -62,7 +63,7 @@ pub fn priority_rank(p: Priority) -> i16 {
     }
 }
 
-/// Columns of `rm_tickets` in the order of `TicketRow` (the generated `search` excluded).
+/// Columns of `rm_tickets` in the order of `TicketRow`.
 pub const TICKET_COLUMNS: &str = "id, title, description, status, priority, priority_rank, type, \
     requester_id, assignee_id, tags, item_ids, approval_status, version, deleted, comment_count, \
     attachment_count, public_comments, public_comment_texts, created_at, updated_at, resolved_at, \
@@ -260,6 +261,73 @@ fn replace_once(haystack: &str, old: &str, new: &str) -> String {
     }
 }
 
+/// What a ticket's search document is made of; None for a deleted ticket (it has none).
+type SearchText = (String, String, String);
+
+fn search_text(row: &TicketRow) -> Option<SearchText> {
+    (!row.deleted).then(|| {
+        (
+            row.title.clone(),
+            row.description.clone(),
+            row.public_comments.clone(),
+        )
+    })
+}
+
+/// Keeps `rm_ticket_search` in line with the changed rows, touching only the tickets whose
+/// words changed (most events, such as status changes, leave the document alone).
+async fn write_search_documents(
+    conn: &mut PgConnection,
+    tables: &Tables,
+    changed: &[&TicketRow],
+    before: &HashMap<i64, Option<SearchText>>,
+) -> Result<(), ApplyError> {
+    let search = tables.name("rm_ticket_search");
+    let mut gone: Vec<i64> = Vec::new();
+    let mut write: Vec<&TicketRow> = Vec::new();
+    for row in changed {
+        let now = search_text(row);
+        let was = before.get(&row.id).cloned().flatten();
+        match now {
+            None if was.is_some() => gone.push(row.id),
+            Some(now) if was.as_ref() != Some(&now) => write.push(row),
+            _ => {}
+        }
+    }
+    if !gone.is_empty() {
+        sqlx::query(&format!("delete from {search} where ticket_id = any($1)"))
+            .bind(&gone)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if write.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = write.iter().map(|r| r.id).collect();
+    let opened: Vec<DateTime<Utc>> = write.iter().map(|r| r.created_at).collect();
+    let titles: Vec<&str> = write.iter().map(|r| r.title.as_str()).collect();
+    let descriptions: Vec<&str> = write.iter().map(|r| r.description.as_str()).collect();
+    let comments: Vec<&str> = write.iter().map(|r| r.public_comments.as_str()).collect();
+    sqlx::query(&format!(
+        "insert into {search} (ticket_id, opened_at, document)
+         select id, opened,
+                setweight(to_tsvector('english', title), 'A') ||
+                setweight(to_tsvector('english', description), 'B') ||
+                setweight(to_tsvector('english', comments), 'C')
+           from unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[])
+                as u(id, opened, title, description, comments)
+         on conflict (ticket_id) do update set document = excluded.document"
+    ))
+    .bind(&ids)
+    .bind(&opened)
+    .bind(&titles)
+    .bind(&descriptions)
+    .bind(&comments)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 async fn apply_tickets(
     conn: &mut PgConnection,
     events: &[StoredEvent],
@@ -292,8 +360,10 @@ async fn apply_tickets(
     .await?;
     let mut rows: BTreeMap<i64, Option<TicketRow>> = ids.iter().map(|id| (*id, None)).collect();
     let mut before: HashMap<i64, Option<CountKey>> = HashMap::new();
+    let mut words_before: HashMap<i64, Option<SearchText>> = HashMap::new();
     for row in existing {
         before.insert(row.id, count_key(&row));
+        words_before.insert(row.id, search_text(&row));
         rows.insert(row.id, Some(row));
     }
     for (id, sequence, event) in &decoded {
@@ -341,6 +411,7 @@ async fn apply_tickets(
     .bind(payload)
     .execute(&mut *conn)
     .await?;
+    write_search_documents(conn, tables, &changed, &words_before).await?;
     let mut words: Vec<String> = changed.iter().flat_map(|r| title_words(&r.title)).collect();
     words.sort_unstable();
     words.dedup();
@@ -380,7 +451,12 @@ impl Projection for TicketsProjection {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["rm_tickets", "rm_ticket_counts", "rm_search_words"]
+        &[
+            "rm_tickets",
+            "rm_ticket_counts",
+            "rm_ticket_search",
+            "rm_search_words",
+        ]
     }
 
     fn apply<'a>(

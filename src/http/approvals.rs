@@ -25,7 +25,7 @@ use uuid::Uuid;
 use crate::approval_policy::{self, ApprovalPolicy, ApprovalPolicyUpdate, MAX_APPROVERS};
 use crate::auth::AuthUser;
 use crate::commands::{metadata, CommandError, Committed};
-use crate::error::{ApiError, AppJson, AppPath, AppQuery, FieldError, Validator};
+use crate::error::{capitalise, ApiError, AppJson, AppPath, AppQuery, FieldError, Validator};
 use crate::http::tickets::command_error;
 use crate::http::with_token;
 use crate::read::{self, Page};
@@ -140,48 +140,24 @@ pub struct ApprovalListResponse {
 
 /// Maps a refused approval command to its API error (statuses as `ApprovalError` documents).
 pub fn approval_error(e: CommandError<ApprovalError>) -> ApiError {
-    match e {
-        CommandError::Domain(e) => match e {
-            ApprovalError::NotFound => ApiError::not_found("Approval"),
-            ApprovalError::InvalidSteps(msg) => ApiError::Validation(vec![FieldError {
-                loc: vec![json!("body"), json!("steps")],
-                msg: capitalise(&msg),
-                kind: "value_error".into(),
-            }]),
-            ApprovalError::NotAnApprover | ApprovalError::NotAllowed => {
-                ApiError::Forbidden(capitalise(&e.to_string()))
-            }
-            ApprovalError::AlreadyExists
-            | ApprovalError::NotPending
-            | ApprovalError::NotYourTurn
-            | ApprovalError::AlreadyDecided
-            | ApprovalError::AlreadyDelegated
-            | ApprovalError::InvalidDelegate
-            | ApprovalError::Delegated => ApiError::conflict(capitalise(&e.to_string())),
-        },
-        CommandError::Stale { .. } => {
-            ApiError::PreconditionFailed("The approval has changed; reload and try again".into())
+    ApiError::from_command(e, "approval", |e| match e {
+        ApprovalError::NotFound => ApiError::not_found("Approval"),
+        ApprovalError::InvalidSteps(msg) => ApiError::Validation(vec![FieldError {
+            loc: vec![json!("body"), json!("steps")],
+            msg: capitalise(&msg),
+            kind: "value_error".into(),
+        }]),
+        ApprovalError::NotAnApprover | ApprovalError::NotAllowed => {
+            ApiError::Forbidden(capitalise(&e.to_string()))
         }
-        CommandError::Conflict => {
-            ApiError::conflict("The approval is being changed by someone else; try again")
-        }
-        CommandError::Unavailable(e) => {
-            tracing::warn!(error = %e, "database unavailable");
-            ApiError::Unavailable {
-                detail: "The service is temporarily unavailable".into(),
-                retry_after: 1,
-            }
-        }
-        CommandError::Internal(e) => ApiError::internal(e),
-    }
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => String::new(),
-    }
+        ApprovalError::AlreadyExists
+        | ApprovalError::NotPending
+        | ApprovalError::NotYourTurn
+        | ApprovalError::AlreadyDecided
+        | ApprovalError::AlreadyDelegated
+        | ApprovalError::InvalidDelegate
+        | ApprovalError::Delegated => ApiError::conflict(capitalise(&e.to_string())),
+    })
 }
 
 /// Loads an approval the caller may see, else 404: staff see every approval; others those

@@ -39,7 +39,7 @@ use uuid::Uuid;
 use crate::auth::AuthUser;
 use crate::commands::metadata;
 use crate::error::{ApiError, AppPath, AppQuery, FieldError};
-use crate::http::tickets::{command_error, load_visible};
+use crate::http::tickets::{command_error, execute_checked, load_visible};
 use crate::http::with_token;
 use crate::read;
 use crate::state::AppState;
@@ -633,21 +633,14 @@ async fn delete_attachment(
             "Only the uploader or an agent can remove this file".into(),
         ));
     }
-    let committed = state
-        .tickets
-        .execute(
-            &attachment.ticket_id.to_string(),
-            None,
-            metadata(Some(user.id), &user.request),
-            |_| TicketCommand::RemoveAttachment {
-                attachment_id: id,
-                removed_by: user.id,
-                at: Utc::now(),
-            },
-        )
-        .await
-        .map_err(command_error)?;
-    crate::metrics::command_committed();
+    let committed = execute_checked(&state, &user, attachment.ticket_id, None, |_| {
+        TicketCommand::RemoveAttachment {
+            attachment_id: id,
+            removed_by: user.id,
+            at: Utc::now(),
+        }
+    })
+    .await?;
     if let Some(token) = committed.token {
         // Collect the blob once the projection has counted the removal (the periodic
         // collector catches anything this misses).

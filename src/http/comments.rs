@@ -34,7 +34,7 @@ use uuid::Uuid;
 use crate::auth::AuthUser;
 use crate::commands::{metadata, Committed};
 use crate::error::{ApiError, AppJson, AppPath, AppQuery, FieldError, Validator};
-use crate::http::tickets::{command_error, load_visible};
+use crate::http::tickets::{command_error, execute_checked, load_visible};
 use crate::http::with_token;
 use crate::read::{self, Page};
 use crate::state::AppState;
@@ -459,21 +459,14 @@ async fn delete_comment(
     AppPath(id): AppPath<Uuid>,
 ) -> Result<Response, ApiError> {
     let comment = load_own_comment(&state, &user, &headers, id).await?;
-    let committed = state
-        .tickets
-        .execute(
-            &comment.ticket_id.to_string(),
-            None,
-            metadata(Some(user.id), &user.request),
-            |_| TicketCommand::DeleteComment {
-                comment_id: id,
-                deleted_by: user.id,
-                at: Utc::now(),
-            },
-        )
-        .await
-        .map_err(command_error)?;
-    crate::metrics::command_committed();
+    let committed = execute_checked(&state, &user, comment.ticket_id, None, |_| {
+        TicketCommand::DeleteComment {
+            comment_id: id,
+            deleted_by: user.id,
+            at: Utc::now(),
+        }
+    })
+    .await?;
     Ok(with_token(
         StatusCode::NO_CONTENT.into_response(),
         committed.token,

@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
 use crate::commands::{metadata, CommandError, Committed};
-use crate::error::{ApiError, AppJson, AppPath, AppQuery, Validator};
+use crate::error::{capitalise, ApiError, AppJson, AppPath, AppQuery, Validator};
 use crate::http::with_token;
 use crate::read::{self, Page};
 use crate::state::AppState;
@@ -183,43 +183,19 @@ fn validate_fields(
 
 /// Maps a command failure to the API's answer.
 pub fn command_error(e: CommandError<TicketError>) -> ApiError {
-    match e {
-        CommandError::Domain(TicketError::NotFound) => ApiError::not_found("Ticket"),
-        CommandError::Domain(TicketError::IllegalTransition { from, to, allowed }) => {
-            ApiError::Conflict {
-                detail: format!("A ticket cannot move from {from} to {to}"),
-                extra: Some(serde_json::json!({ "allowed": allowed })),
-            }
-        }
-        CommandError::Domain(TicketError::CommentNotFound) => ApiError::not_found("Comment"),
-        CommandError::Domain(TicketError::AttachmentNotFound) => ApiError::not_found("Attachment"),
-        CommandError::Domain(TicketError::ParentNotFound) => {
+    ApiError::from_command(e, "ticket", |e| match e {
+        TicketError::NotFound => ApiError::not_found("Ticket"),
+        TicketError::IllegalTransition { from, to, allowed } => ApiError::Conflict {
+            detail: format!("A ticket cannot move from {from} to {to}"),
+            extra: Some(serde_json::json!({ "allowed": allowed })),
+        },
+        TicketError::CommentNotFound => ApiError::not_found("Comment"),
+        TicketError::AttachmentNotFound => ApiError::not_found("Attachment"),
+        TicketError::ParentNotFound => {
             ApiError::field("parent_id", "The parent comment is not on this ticket")
         }
-        CommandError::Domain(other) => ApiError::conflict(capitalise(&other.to_string())),
-        CommandError::Stale { .. } => ApiError::PreconditionFailed(
-            "The ticket has changed since you loaded it; reload and try again".into(),
-        ),
-        CommandError::Conflict => {
-            ApiError::conflict("The ticket is being changed by someone else; try again")
-        }
-        CommandError::Unavailable(e) => {
-            tracing::warn!(error = %e, "database unavailable");
-            ApiError::Unavailable {
-                detail: "The service is temporarily unavailable".into(),
-                retry_after: 1,
-            }
-        }
-        CommandError::Internal(e) => ApiError::internal(e),
-    }
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => String::new(),
-    }
+        other => ApiError::conflict(capitalise(&other.to_string())),
+    })
 }
 
 /// Parses `If-Match` into a version (`*` or absent: any version).
@@ -264,16 +240,16 @@ pub async fn load_visible(
     Ok((ticket, version))
 }
 
-/// Runs a command on a ticket the caller may see.
-async fn run(
+/// Runs a command on ticket `id` as `user`, recording who did it; the caller has already
+/// checked that the user may act on this ticket.
+pub(crate) async fn execute_checked(
     state: &AppState,
     user: &AuthUser,
     id: i64,
     expected: Option<usize>,
     command: impl Fn(&Ticket) -> TicketCommand,
 ) -> Result<Committed<Ticket>, ApiError> {
-    load_visible(state, user, id).await?;
-    let mut committed = state
+    let committed = state
         .tickets
         .execute(
             &id.to_string(),
@@ -285,7 +261,21 @@ async fn run(
         .map_err(command_error)?;
     if committed.appended > 0 {
         crate::metrics::command_committed();
-    } else if committed.token.is_none() {
+    }
+    Ok(committed)
+}
+
+/// Runs a command on a ticket the caller may see.
+async fn run(
+    state: &AppState,
+    user: &AuthUser,
+    id: i64,
+    expected: Option<usize>,
+    command: impl Fn(&Ticket) -> TicketCommand,
+) -> Result<Committed<Ticket>, ApiError> {
+    load_visible(state, user, id).await?;
+    let mut committed = execute_checked(state, user, id, expected, command).await?;
+    if committed.appended == 0 && committed.token.is_none() {
         committed.token = read::ticket_position(&state.pool, id, committed.version).await;
     }
     Ok(committed)

@@ -317,11 +317,18 @@ async fn mixed_history(app: &TestApp, requester: i64, agent: i64) {
     }
 }
 
-async fn snapshot(pool: &PgPool) -> (Vec<Value>, Vec<Value>) {
+async fn snapshot(pool: &PgPool) -> (Vec<Value>, Vec<Value>, Vec<Value>) {
     let rows: Vec<(Value,)> = sqlx::query_as(&format!(
-        "select to_jsonb(r) from (select {}, search::text as search from rm_tickets order by id) r",
+        "select to_jsonb(r) from (select {} from rm_tickets order by id) r",
         projections::tickets::TICKET_COLUMNS
     ))
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let documents: Vec<(Value,)> = sqlx::query_as(
+        "select to_jsonb(s) from (select ticket_id, opened_at, document::text as document
+                                    from rm_ticket_search order by ticket_id) s",
+    )
     .fetch_all(pool)
     .await
     .unwrap();
@@ -334,6 +341,7 @@ async fn snapshot(pool: &PgPool) -> (Vec<Value>, Vec<Value>) {
     (
         rows.into_iter().map(|r| r.0).collect(),
         counts.into_iter().map(|r| r.0).collect(),
+        documents.into_iter().map(|r| r.0).collect(),
     )
 }
 
@@ -352,7 +360,7 @@ async fn a_rebuilt_read_model_is_row_for_row_identical_to_the_incremental_one(po
     let before = snapshot(&pool).await;
     let indexes = || async {
         let rows: Vec<(String,)> = sqlx::query_as(
-            "select indexdef from pg_indexes where tablename in ('rm_tickets', 'rm_ticket_counts', 'rm_search_words') order by 1",
+            "select indexdef from pg_indexes where tablename in ('rm_tickets', 'rm_ticket_counts', 'rm_ticket_search', 'rm_search_words') order by 1",
         )
         .fetch_all(&pool)
         .await
@@ -367,6 +375,8 @@ async fn a_rebuilt_read_model_is_row_for_row_identical_to_the_incremental_one(po
     assert_eq!(report.events as i64, events);
     let after = snapshot(&pool).await;
     assert_eq!(before.0.len(), after.0.len());
+    let live = before.0.iter().filter(|r| r["deleted"] == false).count();
+    assert_eq!(before.2.len(), live, "one search document per live ticket");
     assert_eq!(before, after);
     assert_eq!(
         indexes_before,
