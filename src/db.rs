@@ -19,6 +19,11 @@ pub async fn connect(url: &str, max: u32) -> anyhow_like::Result<PgPool> {
         // A worker or request transaction left idle must not pause every tailer.
         ("idle_in_transaction_session_timeout", "30s"),
         ("application_name", "ticketd"),
+        // The read models are small enough to stay in memory (or on SSD): a random page
+        // costs about as much as the next one. At the default of 4 the planner walks the
+        // whole newest-first index and filters rather than read a filter's own index in
+        // order, and a page of `priority=high` costs 60 ms instead of 0.1 ms.
+        ("random_page_cost", "1.1"),
     ]);
     create_database_if_missing(&options).await?;
     let pool = PgPoolOptions::new()

@@ -402,22 +402,28 @@ async fn run_search(
     let status_strs: Vec<String> = statuses.iter().map(|s| s.as_str().to_string()).collect();
     let priority_strs: Vec<String> = priorities.iter().map(|s| s.as_str().to_string()).collect();
     let type_strs: Vec<String> = types.iter().map(|s| s.as_str().to_string()).collect();
-    if !status_strs.is_empty() {
-        let p = push!(status_strs.clone());
-        conds.push(format!("status = any({p})"));
+    // One value is compared with `=`, not `= any(array)`: only then can PostgreSQL read
+    // an index on (column, created_at) in order and stop after a page of rows.
+    let approval_strs: Vec<String> = approvals.iter().map(|s| s.as_str().to_string()).collect();
+    for (column, values) in [
+        ("status", &status_strs),
+        ("priority", &priority_strs),
+        ("type", &type_strs),
+        ("approval_status", &approval_strs),
+    ] {
+        match values.as_slice() {
+            [] => {}
+            [one] => {
+                let p = push!(one.clone());
+                conds.push(format!("{column} = {p}"));
+            }
+            many => {
+                let p = push!(many.to_vec());
+                conds.push(format!("{column} = any({p})"));
+            }
+        }
     }
-    if !priority_strs.is_empty() {
-        let p = push!(priority_strs.clone());
-        conds.push(format!("priority = any({p})"));
-    }
-    if !type_strs.is_empty() {
-        let p = push!(type_strs.clone());
-        conds.push(format!("type = any({p})"));
-    }
-    if !approvals.is_empty() {
-        let a: Vec<String> = approvals.iter().map(|s| s.as_str().to_string()).collect();
-        let p = push!(a);
-        conds.push(format!("approval_status = any({p})"));
+    if !approval_strs.is_empty() {
         countable = false;
     }
     match assignee {
@@ -456,6 +462,7 @@ async fn run_search(
     let mut from = "rm_tickets";
     // Newest first, in the table the ranked window walks.
     let mut newest_first = "created_at desc, id desc";
+    let mut text_query: Option<String> = None;
     if let Some(q) = q {
         countable = false;
         let tsquery = match corrected {
@@ -464,6 +471,7 @@ async fn run_search(
         };
         match tsquery {
             Some(tsq) => {
+                text_query = Some(tsq.clone());
                 let tsq = push!(tsq);
                 from = "rm_tickets join rm_ticket_search s on s.ticket_id = rm_tickets.id";
                 newest_first = "s.opened_at desc, s.ticket_id desc";
@@ -492,24 +500,85 @@ async fn run_search(
     let columns = "id, title, status, priority, type, requester_id, assignee_id, tags,
                     approval_status, comment_count, attachment_count, version, created_at,
                     updated_at, resolved_at";
-    let sql = if ranked_window {
-        // Best match first among the newest matches: ranking every match of a common word
-        // in a million tickets would cost far more than the answer is worth.
+    let mut conn = pool.acquire().await?;
+    // A ranked text search first estimates how common its words are, to pick how it finds
+    // the newest matches (see `SearchPlan`).
+    let plan = match &text_query {
+        Some(tsq) if ranked_window => {
+            // Only the words and the live-ticket condition: the words' estimate is the query's.
+            let words_only = conds.len() == 2;
+            Some(
+                SearchPlan::estimate(&mut conn, tsq, words_only, from, &where_sql, &count_args)
+                    .await?,
+            )
+        }
+        _ => None,
+    };
+    // Scoped searches (a requester's own tickets) are driven by the scope, not the words.
+    let scoped = requester_scope.is_some() || query.requester_id.is_some();
+    let walk = plan
+        .as_ref()
+        .and_then(|p| (!scoped).then(|| p.walk_rows()).flatten());
+    let ranked_sql = |source: &str| {
         format!(
-            "select * from (select {columns}, {rank} as rank from {from} where {where_sql}
-                             order by {newest_first} limit {RELEVANCE_WINDOW}) window_
+            "select *, count(*) over () as matched from (
+                 select {columns}, {rank} as rank from {source} where {where_sql}
+                  order by {newest_first} limit {RELEVANCE_WINDOW}) window_
               order by rank desc, created_at desc, id desc limit {limit} offset {off}"
         )
+    };
+    let mut matched: Option<i64> = None;
+    let mut complete = true;
+    let items: Vec<TicketSummary> = if ranked_window {
+        // Best match first among the newest matches: ranking every match of a common word
+        // in a million tickets would cost far more than the answer is worth.
+        let mut rows: Option<Vec<RankedRow>> = None;
+        // The estimated window first; if it holds too few matches (the newest tickets are
+        // unlike the rest), the longest walk; then the index.
+        let windows = walk
+            .map(|w| {
+                if w < SearchPlan::MAX_WALK {
+                    vec![w, SearchPlan::MAX_WALK]
+                } else {
+                    vec![w]
+                }
+            })
+            .unwrap_or_default();
+        for window in windows {
+            let source = format!(
+                "(select ticket_id, opened_at, document from rm_ticket_search
+                   order by opened_at desc, ticket_id desc limit {window}) s
+                 join rm_tickets on rm_tickets.id = s.ticket_id"
+            );
+            let found: Vec<RankedRow> = sqlx::query_as_with(&ranked_sql(&source), args.clone())
+                .fetch_all(&mut *conn)
+                .await?;
+            let filled = found.first().is_some_and(|r| r.matched >= RELEVANCE_WINDOW);
+            if filled {
+                complete = false;
+                rows = Some(found);
+                break;
+            }
+        }
+        let rows = match rows {
+            Some(rows) => rows,
+            None => {
+                sqlx::query_as_with(&ranked_sql(from), args)
+                    .fetch_all(&mut *conn)
+                    .await?
+            }
+        };
+        matched = Some(rows.first().map_or(0, |r| r.matched));
+        rows.into_iter().map(|r| r.summary).collect()
     } else {
-        format!(
+        let sql = format!(
             "select {columns}, {rank} as rank from {from} where {where_sql}
               order by {order} limit {limit} offset {off}"
-        )
+        );
+        sqlx::query_as_with(&sql, args)
+            .fetch_all(&mut *conn)
+            .await?
     };
-    let mut conn = pool.acquire().await?;
-    let items: Vec<TicketSummary> = sqlx::query_as_with(&sql, args)
-        .fetch_all(&mut *conn)
-        .await?;
     let mut total_exact = true;
     let total: i64 = if countable {
         let mut count_args = PgArguments::default();
@@ -538,24 +607,25 @@ async fn run_search(
         t.unwrap_or(0)
     } else if offset == 0 && (items.len() as i64) < size {
         items.len() as i64
+    } else if let Some(m) = matched.filter(|m| complete && *m < RELEVANCE_WINDOW) {
+        // The ranked window holds every match.
+        m
     } else {
         // A search matching a large part of the desk answers with the planner's estimate
         // (`total_exact: false`) instead of counting tens of thousands of rows.
-        let estimate = if q.is_some() {
-            let (plan,): (serde_json::Value,) = sqlx::query_as_with(
-                &format!("explain (format json) select 1 from {from} where {where_sql}"),
-                count_args.clone(),
-            )
-            .fetch_one(&mut *conn)
-            .await?;
-            plan[0]["Plan"]["Plan Rows"].as_f64().map(|r| r as i64)
-        } else {
-            None
+        let estimate = match &plan {
+            Some(p) => Some((p.rows, p.upper)),
+            None if q.is_some() => {
+                let rows = explain_rows(&mut conn, from, &where_sql, count_args.clone()).await?;
+                Some((rows, rows))
+            }
+            None => None,
         };
         match estimate {
-            Some(rows) if rows > EXACT_COUNT_LIMIT => {
+            Some((rows, upper)) if upper > EXACT_COUNT_LIMIT => {
                 total_exact = false;
                 rows.max(offset + items.len() as i64)
+                    .max(matched.unwrap_or(0))
             }
             _ => {
                 let (t,): (i64,) = sqlx::query_as_with(
@@ -571,4 +641,109 @@ async fn run_search(
     let mut page = Page::new(items, total, page, size);
     page.total_exact = total_exact;
     Ok(page)
+}
+
+/// A row of the ranked window, with how many matches the window holds.
+#[derive(FromRow)]
+struct RankedRow {
+    #[sqlx(flatten)]
+    summary: TicketSummary,
+    matched: i64,
+}
+
+/// The planner's estimate of the rows `select 1 from {from} where {where_sql}` returns.
+async fn explain_rows(
+    conn: &mut sqlx::PgConnection,
+    from: &str,
+    where_sql: &str,
+    args: PgArguments,
+) -> Result<i64, ApiError> {
+    let (plan,): (serde_json::Value,) = sqlx::query_as_with(
+        &format!("explain (format json) select 1 from {from} where {where_sql}"),
+        args,
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(plan[0]["Plan"]["Plan Rows"].as_f64().unwrap_or(0.0) as i64)
+}
+
+/// How a ranked search finds the newest matches of its words.
+///
+/// Two ways, each fast where the other is slow:
+/// - the full-text (GIN) index hands over every match, which are then ordered by age: cheap
+///   for rare words, but a word in every twentieth ticket means fetching 50,000 rows;
+/// - a walk through the search documents newest first stops at the 200th match: cheap for
+///   common words, but a rare word means walking the whole desk.
+///
+/// The planner picks between them by its estimate for the whole query, which multiplies
+/// the words' frequencies as if they were independent. Words of a ticket are not ("payroll
+/// system" always come together), so it can guess 2,000 matches where there are 50,000 and
+/// fetch them all. Here the upper bound is the rarest word's own frequency: a search walks
+/// when that word is common, over a window sized from the estimate (too large a window costs
+/// nothing, the walk stops at the 200th match), and falls back to the index when the window
+/// turns out to hold too few matches.
+struct SearchPlan {
+    /// The planner's estimate for the whole query.
+    rows: i64,
+    /// At most this many documents match: the rarest word's estimate.
+    upper: i64,
+    /// Search documents in all.
+    documents: i64,
+}
+
+impl SearchPlan {
+    /// Words at most this common are fetched through the index.
+    const RARE: i64 = 2_000;
+    /// The longest walk before falling back to the index.
+    const MAX_WALK: i64 = 300_000;
+
+    async fn estimate(
+        conn: &mut sqlx::PgConnection,
+        tsquery: &str,
+        words_only: bool,
+        from: &str,
+        where_sql: &str,
+        args: &PgArguments,
+    ) -> Result<Self, ApiError> {
+        let parts: Vec<&str> = tsquery.split(" & ").collect();
+        let rows = if words_only && parts.len() == 1 {
+            None
+        } else {
+            Some(explain_rows(conn, from, where_sql, args.clone()).await?)
+        };
+        let mut upper = i64::MAX;
+        for part in parts {
+            let mut word_args = PgArguments::default();
+            word_args.add(part).map_err(ApiError::internal)?;
+            let n = explain_rows(
+                conn,
+                "rm_ticket_search",
+                "document @@ to_tsquery('english', $1)",
+                word_args,
+            )
+            .await?;
+            upper = upper.min(n);
+        }
+        let (documents,): (f32,) = sqlx::query_as(
+            "select greatest(reltuples, 0) from pg_class where oid = 'rm_ticket_search'::regclass",
+        )
+        .fetch_one(conn)
+        .await?;
+        let rows = rows.unwrap_or(upper);
+        Ok(SearchPlan {
+            rows,
+            upper: upper.max(rows),
+            documents: documents as i64,
+        })
+    }
+
+    /// How many of the newest documents to walk, or None to go through the index.
+    fn walk_rows(&self) -> Option<i64> {
+        if self.upper <= Self::RARE || self.documents <= 0 {
+            return None;
+        }
+        // Four times the rows that should hold the window's matches.
+        let window = RELEVANCE_WINDOW * 4 * self.documents / self.rows.max(1);
+        Some(window.clamp(RELEVANCE_WINDOW * 20, Self::MAX_WALK))
+    }
 }
