@@ -158,6 +158,70 @@ pub async fn reconcile_ticket(
     Ok(last)
 }
 
+/// Cancels the pending latest approval of ticket `ticket_id` if the ticket, as it stands
+/// now, is closed or cancelled (deleted tickets are cancelled). Level-triggered like
+/// [`reconcile_ticket`]: replaying an old closing event finds nothing pending, or a ticket
+/// that is no longer finished, and does nothing.
+async fn cancel_pending_approval(
+    tickets: &Executor<Ticket>,
+    approvals: &Executor<Approval>,
+    pool: &PgPool,
+    ticket_id: i64,
+    event: &StoredEvent,
+) -> Result<(), ReconcileError> {
+    let Some(approval_id) = latest_approval(pool, ticket_id).await? else {
+        return Ok(());
+    };
+    let (ticket, _) = tickets.load(&ticket_id.to_string()).await?;
+    let finished = matches!(
+        ticket.current_status(),
+        aggregates::TicketStatus::Closed | aggregates::TicketStatus::Cancelled
+    );
+    if !ticket.exists() || !finished {
+        return Ok(());
+    }
+    let (approval, _) = approvals.load(&approval_id.to_string()).await?;
+    if !approval.is_pending() {
+        return Ok(());
+    }
+    // The person who finished the ticket cancels it; the process acts for them.
+    let by = event
+        .metadata
+        .get("user_id")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|u| u.parse().ok())
+        .unwrap_or(ticket.requester_id);
+    let mut cause = HashMap::new();
+    cause.insert(
+        "request_id".to_string(),
+        format!("{}@{}", ApprovalSaga::NAME, event.global_position),
+    );
+    cause.insert("caused_by".to_string(), event.global_position.to_string());
+    let result = approvals
+        .execute(
+            &approval_id.to_string(),
+            None,
+            process_metadata(&cause, approval_id),
+            |_| aggregates::approval::ApprovalCommand::Cancel {
+                by,
+                by_staff: true,
+                at: event.recorded_at,
+            },
+        )
+        .await;
+    match result {
+        Ok(c) => {
+            if c.appended > 0 {
+                crate::metrics::command_committed();
+            }
+            Ok(())
+        }
+        // Decided or cancelled by someone else meanwhile: nothing left to do.
+        Err(CommandError::Domain(aggregates::approval::ApprovalError::NotPending)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The approval events that change an approval's status (the others cannot move a ticket).
 const STATUS_EVENTS: &[&str] = &[
     "ApprovalRequested",
@@ -196,6 +260,51 @@ impl ApprovalSaga {
             };
             tickets.insert(ticket_id);
             last_event.insert(ticket_id, e);
+        }
+        // A ticket that is closed, cancelled or deleted no longer waits for anyone: its
+        // pending approval is cancelled (and that cancellation comes back here as an
+        // approval event, which the ticket then records).
+        let mut finished: BTreeSet<i64> = BTreeSet::new();
+        let mut finishing_event: HashMap<i64, &StoredEvent> = HashMap::new();
+        for e in events.iter().filter(|e| e.aggregate_type == "ticket") {
+            let ends = match e.event_type.as_str() {
+                "TicketDeleted" => true,
+                "TicketStatusChanged" => e
+                    .payload
+                    .get("TicketStatusChanged")
+                    .and_then(|c| c.get("to"))
+                    .and_then(serde_json::Value::as_str)
+                    .is_some_and(|to| to == "closed" || to == "cancelled"),
+                _ => false,
+            };
+            if let (true, Ok(id)) = (ends, e.aggregate_id.parse::<i64>()) {
+                finished.insert(id);
+                finishing_event.insert(id, e);
+            }
+        }
+        for ticket_id in finished {
+            let Some(event) = finishing_event.get(&ticket_id) else {
+                continue;
+            };
+            match cancel_pending_approval(
+                &self.tickets,
+                &self.approvals,
+                &self.pool,
+                ticket_id,
+                event,
+            )
+            .await
+            {
+                Ok(()) => {}
+                Err(ReconcileError::Skipped(reason)) => {
+                    tracing::warn!(ticket_id, %reason, "approval process skipped a finished ticket");
+                }
+                Err(ReconcileError::Transient(reason)) => {
+                    return Err(ApplyError::Transient(sqlx::Error::Protocol(format!(
+                        "cancelling the approval of ticket {ticket_id}: {reason}"
+                    ))));
+                }
+            }
         }
         for ticket_id in tickets {
             let Some(event) = last_event.get(&ticket_id) else {

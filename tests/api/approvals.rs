@@ -231,6 +231,82 @@ async fn a_pending_approval_blocks_work_until_it_is_granted(pool: PgPool) {
 }
 
 #[sqlx::test]
+async fn cancelling_or_deleting_a_ticket_cancels_its_pending_approval(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let req = app.user("req@example.com", "requester").await;
+    let agent = app.user("agent@example.com", "agent").await;
+    let boss = app.user("boss@example.com", "manager").await;
+    let approval_of = |id: &Value| id["id"].as_str().unwrap().to_string();
+    let mut pending = Vec::new();
+    for title in ["New laptop", "New phone", "Granted already"] {
+        let id = app.ticket(&req, title).await["id"].as_i64().unwrap();
+        let approval = request(&app, &agent, id, vec![step("Manager", &[&boss], "any")]).await;
+        pending.push((id, approval));
+    }
+    let granted = &pending[2].1;
+    json_of(
+        decide(&app, &boss, granted, "approve").await,
+        StatusCode::OK,
+    )
+    .await;
+    app.settle().await;
+    assert_eq!(inbox(&app, &boss).await.len(), 2);
+
+    // Cancelled by the agent, deleted by its requester, and the decided one cancelled too.
+    json_of(
+        move_ticket(&app, &agent, pending[0].0, "cancelled").await,
+        StatusCode::OK,
+    )
+    .await;
+    let r = app
+        .delete(&format!("/api/v1/tickets/{}", pending[1].0), &req.token)
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    json_of(
+        move_ticket(&app, &agent, pending[2].0, "cancelled").await,
+        StatusCode::OK,
+    )
+    .await;
+    app.settle().await;
+    app.settle().await;
+
+    let status_of = |approval: &Value| {
+        let app = &app;
+        let agent = &agent;
+        let path = format!("{APPROVALS}/{}", approval_of(approval));
+        async move {
+            json_of(app.get(&path, &agent.token).await, StatusCode::OK).await["status"].clone()
+        }
+    };
+    assert_eq!(status_of(&pending[0].1).await, "cancelled");
+    assert_eq!(status_of(&pending[1].1).await, "cancelled");
+    assert_eq!(
+        status_of(&pending[2].1).await,
+        "approved",
+        "a decided approval stays decided"
+    );
+    assert!(
+        inbox(&app, &boss).await.is_empty(),
+        "nothing left waiting on the approver"
+    );
+    // The cancelled ticket records the outcome; the process acted for the agent who cancelled.
+    assert_eq!(
+        recorded(&pool, pending[0].0).await,
+        vec!["pending", "cancelled"]
+    );
+    let (by, process): (String, String) = sqlx::query_as(
+        "select payload -> 'ApprovalCancelled' ->> 'by', metadata ->> 'process' from events
+          where aggregate_type = 'approval' and aggregate_id = $1 and event_type = 'ApprovalCancelled'",
+    )
+    .bind(approval_of(&pending[0].1))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(by, agent.id.to_string());
+    assert_eq!(process, "approval_saga");
+}
+
+#[sqlx::test]
 async fn a_rejected_ticket_can_be_cancelled_or_sent_for_a_new_approval(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let req = app.user("req@example.com", "requester").await;
