@@ -2,12 +2,14 @@
 -- ticket's words do (title, description, public comments), not on every status change or
 -- assignment, so the table stays compact and in the order tickets were opened: the
 -- newest-first walk that search-as-you-type does over common words touches few pages.
--- Written only by the `tickets` projection; deleted tickets have no row.
+-- Written only by the `tickets` projection; deleted tickets have no row. Pages are packed full
+-- (no fillfactor): a reserve would leave each page a little room, and new tickets would be
+-- scattered one per old page instead of landing together at the end.
 create table rm_ticket_search (
     ticket_id bigint primary key,
     opened_at timestamptz not null,
     document  tsvector not null
-) with (fillfactor = 85);
+);
 
 insert into rm_ticket_search (ticket_id, opened_at, document)
 select id, created_at, search from rm_tickets where not deleted order by id;

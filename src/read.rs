@@ -742,8 +742,10 @@ impl SearchPlan {
         if self.upper <= Self::RARE || self.documents <= 0 {
             return None;
         }
-        // Four times the rows that should hold the window's matches.
-        let window = RELEVANCE_WINDOW * 4 * self.documents / self.rows.max(1);
-        Some(window.clamp(RELEVANCE_WINDOW * 20, Self::MAX_WALK))
+        // Ten times the rows that should hold the window's matches: a window too large
+        // costs nothing (the walk stops at the last match it needs), one too small costs a
+        // second walk, and the newest tickets are often unlike the rest.
+        let window = RELEVANCE_WINDOW * 10 * self.documents / self.rows.max(1);
+        Some(window.clamp(RELEVANCE_WINDOW * 100, Self::MAX_WALK))
     }
 }
