@@ -214,12 +214,40 @@ fn approval_response(
     with_token((status, axum::Json(view)).into_response(), token)
 }
 
-fn check_comment(v: &mut Validator, comment: Option<&str>) {
+/// Checks a decision's or delegation's comment (at most 2,000 characters) and returns it
+/// trimmed, None when blank.
+fn decision_comment(comment: Option<String>) -> Result<Option<String>, ApiError> {
+    let mut v = Validator::default();
     v.check(
-        comment.is_none_or(|c| c.chars().count() <= 2000),
+        comment.as_deref().is_none_or(|c| c.chars().count() <= 2000),
         "comment",
         "Comment must be at most 2000 characters",
     );
+    v.finish()?;
+    Ok(comment
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty()))
+}
+
+/// Runs `command` on approval `id` for `user`, who may see it.
+async fn run(
+    state: &AppState,
+    user: &AuthUser,
+    id: Uuid,
+    command: impl Fn(&Approval) -> ApprovalCommand,
+) -> Result<Committed<Approval>, ApiError> {
+    let committed = state
+        .approvals
+        .execute(
+            &id.to_string(),
+            None,
+            metadata(Some(user.id), &user.request),
+            command,
+        )
+        .await
+        .map_err(approval_error)?;
+    crate::metrics::command_committed();
+    Ok(committed)
 }
 
 /// Validates the steps of an approval request: shape, approvers that exist and are active.
@@ -480,29 +508,17 @@ async fn decide_approval(
     AppPath(id): AppPath<Uuid>,
     AppJson(body): AppJson<ApprovalDecisionCreate>,
 ) -> Result<Response, ApiError> {
-    let mut v = Validator::default();
-    check_comment(&mut v, body.comment.as_deref());
-    v.finish()?;
+    let comment = decision_comment(body.comment)?;
     load_visible(&state, &user, id).await?;
-    let comment = body
-        .comment
-        .map(|c| c.trim().to_string())
-        .filter(|c| !c.is_empty());
     let at = Utc::now();
+    let committed = run(&state, &user, id, |_| ApprovalCommand::Decide {
+        approver_id: user.id,
+        decision: body.decision,
+        comment: comment.clone(),
+        at,
+    })
+    .await?;
     let meta = metadata(Some(user.id), &user.request);
-    let committed = state
-        .approvals
-        .execute(&id.to_string(), None, meta.clone(), |_| {
-            ApprovalCommand::Decide {
-                approver_id: user.id,
-                decision: body.decision,
-                comment: comment.clone(),
-                at,
-            }
-        })
-        .await
-        .map_err(approval_error)?;
-    crate::metrics::command_committed();
     let ticket_commit = if committed.aggregate.is_pending() {
         None
     } else {
@@ -524,9 +540,7 @@ async fn delegate_approval(
     AppPath(id): AppPath<Uuid>,
     AppJson(body): AppJson<ApprovalDelegate>,
 ) -> Result<Response, ApiError> {
-    let mut v = Validator::default();
-    check_comment(&mut v, body.comment.as_deref());
-    v.finish()?;
+    let comment = decision_comment(body.comment)?;
     load_visible(&state, &user, id).await?;
     let active = approval_policy::active_users(&state.pool, &[body.to_user_id]).await?;
     if !active.contains(&body.to_user_id) {
@@ -535,27 +549,14 @@ async fn delegate_approval(
             format!("User {} does not exist or is not active", body.to_user_id),
         ));
     }
-    let comment = body
-        .comment
-        .map(|c| c.trim().to_string())
-        .filter(|c| !c.is_empty());
     let at = Utc::now();
-    let committed = state
-        .approvals
-        .execute(
-            &id.to_string(),
-            None,
-            metadata(Some(user.id), &user.request),
-            |_| ApprovalCommand::Delegate {
-                from_user_id: user.id,
-                to_user_id: body.to_user_id,
-                comment: comment.clone(),
-                at,
-            },
-        )
-        .await
-        .map_err(approval_error)?;
-    crate::metrics::command_committed();
+    let committed = run(&state, &user, id, |_| ApprovalCommand::Delegate {
+        from_user_id: user.id,
+        to_user_id: body.to_user_id,
+        comment: comment.clone(),
+        at,
+    })
+    .await?;
     Ok(approval_response(StatusCode::OK, &committed, None))
 }
 
@@ -573,19 +574,13 @@ async fn cancel_approval(
 ) -> Result<Response, ApiError> {
     load_visible(&state, &user, id).await?;
     let at = Utc::now();
+    let committed = run(&state, &user, id, |_| ApprovalCommand::Cancel {
+        by: user.id,
+        by_staff: user.is_staff(),
+        at,
+    })
+    .await?;
     let meta = metadata(Some(user.id), &user.request);
-    let committed = state
-        .approvals
-        .execute(&id.to_string(), None, meta.clone(), |_| {
-            ApprovalCommand::Cancel {
-                by: user.id,
-                by_staff: user.is_staff(),
-                at,
-            }
-        })
-        .await
-        .map_err(approval_error)?;
-    crate::metrics::command_committed();
     let ticket_commit = nudge_ticket(&state, &meta, committed.aggregate.ticket_id).await;
     Ok(approval_response(StatusCode::OK, &committed, ticket_commit))
 }
