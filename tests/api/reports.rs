@@ -296,6 +296,7 @@ async fn the_dashboard_adds_up_a_scripted_history(pool: PgPool) {
     // D: low service request, answered in 10 min, in progress with agent 2 (due in a day).
     let td = ago(2 * 24);
     let id = open_at(&app, r, "D", Priority::Low, TicketType::ServiceRequest, td).await;
+    let live_ticket = id;
     run(&app, id, a, reply(a, td + m(10))).await;
     run(&app, id, a, status(InProgress, td + m(20))).await;
     run(
@@ -346,7 +347,9 @@ async fn the_dashboard_adds_up_a_scripted_history(pool: PgPool) {
         },
     )
     .await;
-    // Approvals: one pending for two days, one withdrawn.
+    // Approvals on the live ticket D (the approval process cancels those of a deleted
+    // ticket): one pending for two days, one withdrawn.
+    let id = live_ticket;
     for (hours, cancel) in [(48, false), (1, true)] {
         let approval = Uuid::new_v4();
         let at = ago(hours);
