@@ -161,7 +161,9 @@ pub async fn reconcile_ticket(
 /// Cancels the pending latest approval of ticket `ticket_id` if the ticket, as it stands
 /// now, is closed or cancelled (deleted tickets are cancelled). Level-triggered like
 /// [`reconcile_ticket`]: replaying an old closing event finds nothing pending, or a ticket
-/// that is no longer finished, and does nothing.
+/// that is no longer finished, and does nothing. `event` is what brought the process here:
+/// the closing event (its author is recorded as the canceller) or, for an approval that
+/// arrived after the close, that approval's event (its author is recorded).
 async fn cancel_pending_approval(
     tickets: &Executor<Ticket>,
     approvals: &Executor<Approval>,
@@ -264,7 +266,7 @@ impl ApprovalSaga {
         // A ticket that is closed, cancelled or deleted no longer waits for anyone: its
         // pending approval is cancelled (and that cancellation comes back here as an
         // approval event, which the ticket then records).
-        let mut finished: BTreeSet<i64> = BTreeSet::new();
+        let mut maybe_finished: BTreeSet<i64> = BTreeSet::new();
         let mut finishing_event: HashMap<i64, &StoredEvent> = HashMap::new();
         for e in events.iter().filter(|e| e.aggregate_type == "ticket") {
             let ends = match e.event_type.as_str() {
@@ -278,11 +280,18 @@ impl ApprovalSaga {
                 _ => false,
             };
             if let (true, Ok(id)) = (ends, e.aggregate_id.parse::<i64>()) {
-                finished.insert(id);
+                maybe_finished.insert(id);
                 finishing_event.insert(id, e);
             }
         }
-        for ticket_id in finished {
+        // An approval that reaches a ticket already finished (a request racing the close)
+        // is cancelled the same way, whichever batch saw the close: the check reads the
+        // ticket and the approval as they stand now.
+        for (&ticket_id, &event) in &last_event {
+            maybe_finished.insert(ticket_id);
+            finishing_event.entry(ticket_id).or_insert(event);
+        }
+        for ticket_id in maybe_finished {
             let Some(event) = finishing_event.get(&ticket_id) else {
                 continue;
             };
