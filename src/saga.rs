@@ -13,6 +13,12 @@
 //!   and an old `ApprovalRequested` never drags a decided ticket back to `pending`;
 //! - a ticket with several approvals follows the one requested last in the log.
 //!
+//! It also ends what a finished ticket leaves waiting: when a ticket is closed, cancelled or
+//! deleted, or an approval event reaches a ticket that already is, the ticket's latest
+//! approval is cancelled if still pending (`cancel_pending_approval`). Both triggers run
+//! the same check on the current state, so the outcome does not depend on how events fall
+//! into batches.
+//!
 //! The ticket command commits in its own transaction (cqrs-es owns it), before the saga's
 //! batch and checkpoint commit. Handlers call [`reconcile_ticket`] too, right after an
 //! approval command, so the ticket is usually updated before the response; the saga is what
