@@ -521,13 +521,14 @@ async fn run_search(
         .and_then(|p| (!scoped).then(|| p.walk_rows()).flatten());
     let ranked_sql = |source: &str| {
         format!(
-            "select *, count(*) over () as matched from (
+            "select *, count(*) over () as matched, min(id) over () as oldest_id from (
                  select {columns}, {rank} as rank from {source} where {where_sql}
                   order by {newest_first} limit {RELEVANCE_WINDOW}) window_
               order by rank desc, created_at desc, id desc limit {limit} offset {off}"
         )
     };
     let mut matched: Option<i64> = None;
+    let mut walk_passed: Option<i64> = None;
     let mut complete = true;
     let items: Vec<TicketSummary> = if ranked_window {
         // Best match first among the newest matches: ranking every match of a common word
@@ -556,6 +557,15 @@ async fn run_search(
             let filled = found.first().is_some_and(|r| r.matched >= RELEVANCE_WINDOW);
             if filled {
                 complete = false;
+                // Ticket ids follow the order the walk takes: from the newest ticket down
+                // to the window's oldest match is what it passed (give or take deleted ones).
+                if let Some(oldest) = found.first().map(|r| r.oldest_id) {
+                    let (newest,): (Option<i64>,) =
+                        sqlx::query_as("select max(ticket_id) from rm_ticket_search")
+                            .fetch_one(&mut *conn)
+                            .await?;
+                    walk_passed = newest.map(|n| n - oldest + 1);
+                }
                 rows = Some(found);
                 break;
             }
@@ -624,7 +634,17 @@ async fn run_search(
         match estimate {
             Some((rows, upper)) if upper > EXACT_COUNT_LIMIT => {
                 total_exact = false;
-                rows.max(offset + items.len() as i64)
+                // The planner multiplies the words' frequencies as if they were independent,
+                // which is far too low for words that come together ("payroll system"); the
+                // share of matches among the documents the walk passed is not fooled by that,
+                // but is low when the newest tickets are unlike the rest: the larger of the two.
+                let walked = match (walk_passed, &plan) {
+                    (Some(passed), Some(p)) => RELEVANCE_WINDOW * p.documents / passed.max(1),
+                    _ => 0,
+                };
+                walked
+                    .max(rows)
+                    .max(offset + items.len() as i64)
                     .max(matched.unwrap_or(0))
             }
             _ => {
@@ -649,6 +669,7 @@ struct RankedRow {
     #[sqlx(flatten)]
     summary: TicketSummary,
     matched: i64,
+    oldest_id: i64,
 }
 
 /// The planner's estimate of the rows `select 1 from {from} where {where_sql}` returns.
