@@ -521,7 +521,8 @@ async fn run_search(
         .and_then(|p| (!scoped).then(|| p.walk_rows()).flatten());
     let ranked_sql = |source: &str| {
         format!(
-            "select *, count(*) over () as matched, min(id) over () as oldest_id from (
+            "select *, count(*) over () as matched, min(id) over () as oldest_id,
+                    (select max(ticket_id) from rm_ticket_search) as newest_id from (
                  select {columns}, {rank} as rank from {source} where {where_sql}
                   order by {newest_first} limit {RELEVANCE_WINDOW}) window_
               order by rank desc, created_at desc, id desc limit {limit} offset {off}"
@@ -559,13 +560,9 @@ async fn run_search(
                 complete = false;
                 // Ticket ids follow the order the walk takes: from the newest ticket down
                 // to the window's oldest match is what it passed (give or take deleted ones).
-                if let Some(oldest) = found.first().map(|r| r.oldest_id) {
-                    let (newest,): (Option<i64>,) =
-                        sqlx::query_as("select max(ticket_id) from rm_ticket_search")
-                            .fetch_one(&mut *conn)
-                            .await?;
-                    walk_passed = newest.map(|n| n - oldest + 1);
-                }
+                walk_passed = found
+                    .first()
+                    .and_then(|r| Some(r.newest_id? - r.oldest_id + 1));
                 rows = Some(found);
                 break;
             }
@@ -669,7 +666,9 @@ struct RankedRow {
     #[sqlx(flatten)]
     summary: TicketSummary,
     matched: i64,
+    /// The window's oldest match and the newest search document, by ticket id.
     oldest_id: i64,
+    newest_id: Option<i64>,
 }
 
 /// The planner's estimate of the rows `select 1 from {from} where {where_sql}` returns.

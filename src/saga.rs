@@ -24,7 +24,7 @@
 //! approval command, so the ticket is usually updated before the response; the saga is what
 //! guarantees it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use aggregates::approval::Approval;
 use aggregates::ticket::{Ticket, TicketCommand};
@@ -241,8 +241,8 @@ const STATUS_EVENTS: &[&str] = &[
 impl ApprovalSaga {
     async fn apply_batch(&self, events: &[StoredEvent]) -> Result<(), ApplyError> {
         // Reconciling reads the current state, so each ticket needs one pass per batch.
-        let mut tickets: BTreeSet<i64> = BTreeSet::new();
-        let mut last_event: HashMap<i64, &StoredEvent> = HashMap::new();
+        // Each ticket with approval status events, and the last of them (by ticket id).
+        let mut last_event: BTreeMap<i64, &StoredEvent> = BTreeMap::new();
         for e in events.iter().filter(|e| {
             e.aggregate_type == "approval" && STATUS_EVENTS.contains(&e.event_type.as_str())
         }) {
@@ -266,14 +266,13 @@ impl ApprovalSaga {
                     approval.ticket_id
                 }
             };
-            tickets.insert(ticket_id);
             last_event.insert(ticket_id, e);
         }
         // A ticket that is closed, cancelled or deleted no longer waits for anyone: its
         // pending approval is cancelled (and that cancellation comes back here as an
         // approval event, which the ticket then records).
-        let mut maybe_finished: BTreeSet<i64> = BTreeSet::new();
-        let mut finishing_event: HashMap<i64, &StoredEvent> = HashMap::new();
+        // Each ticket to check, and the event that brought it here.
+        let mut finishing_event: BTreeMap<i64, &StoredEvent> = BTreeMap::new();
         for e in events.iter().filter(|e| e.aggregate_type == "ticket") {
             let ends = match e.event_type.as_str() {
                 "TicketDeleted" => true,
@@ -286,21 +285,19 @@ impl ApprovalSaga {
                 _ => false,
             };
             if let (true, Ok(id)) = (ends, e.aggregate_id.parse::<i64>()) {
-                maybe_finished.insert(id);
                 finishing_event.insert(id, e);
             }
         }
         // An approval that reaches a ticket already finished (a request racing the close)
         // is cancelled the same way, whichever batch saw the close: the check reads the
-        // ticket and the approval as they stand now.
+        // ticket and the approval as they stand now. Only a request can bring a pending
+        // approval to a finished ticket; decisions need no second look.
         for (&ticket_id, &event) in &last_event {
-            maybe_finished.insert(ticket_id);
-            finishing_event.entry(ticket_id).or_insert(event);
+            if event.event_type == "ApprovalRequested" {
+                finishing_event.entry(ticket_id).or_insert(event);
+            }
         }
-        for ticket_id in maybe_finished {
-            let Some(event) = finishing_event.get(&ticket_id) else {
-                continue;
-            };
+        for (&ticket_id, &event) in &finishing_event {
             match cancel_pending_approval(
                 &self.tickets,
                 &self.approvals,
@@ -321,10 +318,7 @@ impl ApprovalSaga {
                 }
             }
         }
-        for ticket_id in tickets {
-            let Some(event) = last_event.get(&ticket_id) else {
-                continue;
-            };
+        for (&ticket_id, &event) in &last_event {
             let mut cause = HashMap::new();
             cause.insert(
                 "request_id".to_string(),

@@ -307,32 +307,10 @@ async fn cancelling_or_deleting_a_ticket_cancels_its_pending_approval(pool: PgPo
 
     // An approval that reaches a ticket after its close was processed (a request racing the
     // close; the API itself answers 409) is cancelled as soon as the process sees it.
-    let late = uuid::Uuid::new_v4();
-    let (ticket_id, requester, agent_id) = (pending[0].0, req.id, agent.id);
-    let steps = vec![aggregates::approval::StepSpec {
-        name: "Manager".into(),
-        approver_ids: vec![boss.id],
-        rule: aggregates::approval::Rule::Any,
-        min_approvals: None,
-    }];
-    app.state
-        .approvals
-        .execute(
-            &late.to_string(),
-            None,
-            metadata(Some(agent.id), &RequestInfo::default()),
-            move |_| ApprovalCommand::RequestApproval {
-                id: late,
-                ticket_id,
-                ticket_requester_id: requester,
-                requested_by: agent_id,
-                steps: steps.clone(),
-                reason: None,
-                at: Utc::now(),
-            },
-        )
-        .await
-        .unwrap();
+    let ticket_id = pending[0].0;
+    let late = app
+        .request_approval_directly(ticket_id, req.id, agent.id, boss.id, Utc::now())
+        .await;
     app.settle().await;
     app.settle().await;
     assert_eq!(

@@ -199,30 +199,8 @@ async fn verify_passes_on_an_untouched_log_of_thousands_of_mixed_events(pool: Pg
         }
     }
     for _ in 0..3 {
-        let approval = Uuid::new_v4();
-        app.state
-            .approvals
-            .execute(
-                &approval.to_string(),
-                Some(0),
-                metadata(Some(agent.id), &RequestInfo::default()),
-                |_| ApprovalCommand::RequestApproval {
-                    id: approval,
-                    ticket_id: approval_ticket,
-                    ticket_requester_id: req.id,
-                    requested_by: agent.id,
-                    steps: vec![StepSpec {
-                        name: "Manager".into(),
-                        approver_ids: vec![agent.id],
-                        rule: Rule::Any,
-                        min_approvals: None,
-                    }],
-                    reason: None,
-                    at: Utc::now(),
-                },
-            )
-            .await
-            .expect("approval");
+        app.request_approval_directly(approval_ticket, req.id, agent.id, agent.id, Utc::now())
+            .await;
     }
     // The approval process manager reacts to approvals with ticket events: let it finish.
     app.settle().await;

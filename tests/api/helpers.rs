@@ -198,6 +198,46 @@ impl TestApp {
         r.json().await.expect("json")
     }
 
+    /// Requests a one-step ("Manager", any of `approver`) approval of ticket `ticket_id`
+    /// straight through the aggregate, as `by` at `at`, bypassing the API's checks (a
+    /// request racing a close, or a history dated in the past). Returns the approval's id.
+    pub async fn request_approval_directly(
+        &self,
+        ticket_id: i64,
+        ticket_requester_id: i64,
+        by: i64,
+        approver: i64,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> uuid::Uuid {
+        use aggregates::approval::{ApprovalCommand, Rule, StepSpec};
+        let id = uuid::Uuid::new_v4();
+        let steps = vec![StepSpec {
+            name: "Manager".into(),
+            approver_ids: vec![approver],
+            rule: Rule::Any,
+            min_approvals: None,
+        }];
+        self.state
+            .approvals
+            .execute(
+                &id.to_string(),
+                Some(0),
+                ticketd::commands::metadata(Some(by), &ticketd::auth::RequestInfo::default()),
+                move |_| ApprovalCommand::RequestApproval {
+                    id,
+                    ticket_id,
+                    ticket_requester_id,
+                    requested_by: by,
+                    steps: steps.clone(),
+                    reason: None,
+                    at,
+                },
+            )
+            .await
+            .expect("approval requested");
+        id
+    }
+
     /// Waits until the named projections have applied everything committed so far.
     pub async fn settle(&self) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

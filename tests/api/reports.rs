@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use aggregates::approval::{ApprovalCommand, Rule, StepSpec};
+use aggregates::approval::ApprovalCommand;
 use aggregates::ticket::{TicketCommand, TicketFields};
 use aggregates::{Priority, TicketStatus, TicketType};
 use chrono::{DateTime, Duration, SubsecRound, Utc};
@@ -351,40 +351,23 @@ async fn the_dashboard_adds_up_a_scripted_history(pool: PgPool) {
     // ticket): one pending for two days, one withdrawn.
     let id = live_ticket;
     for (hours, cancel) in [(48, false), (1, true)] {
-        let approval = Uuid::new_v4();
         let at = ago(hours);
-        let steps = vec![StepSpec {
-            name: "Manager".into(),
-            approver_ids: vec![manager.id],
-            rule: Rule::Any,
-            min_approvals: None,
-        }];
-        let meta = metadata(Some(a), &RequestInfo::default());
-        app.state
-            .approvals
-            .execute(&approval.to_string(), None, meta.clone(), move |_| {
-                ApprovalCommand::RequestApproval {
-                    id: approval,
-                    ticket_id: id,
-                    ticket_requester_id: r,
-                    requested_by: a,
-                    steps: steps.clone(),
-                    reason: None,
-                    at,
-                }
-            })
-            .await
-            .unwrap();
+        let approval = app
+            .request_approval_directly(id, r, a, manager.id, at)
+            .await;
         if cancel {
             app.state
                 .approvals
-                .execute(&approval.to_string(), None, meta, move |_| {
-                    ApprovalCommand::Cancel {
+                .execute(
+                    &approval.to_string(),
+                    None,
+                    metadata(Some(a), &RequestInfo::default()),
+                    move |_| ApprovalCommand::Cancel {
                         by: a,
                         by_staff: true,
                         at: at + m(5),
-                    }
-                })
+                    },
+                )
                 .await
                 .unwrap();
         }
