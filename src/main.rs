@@ -5,9 +5,9 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let _ = dotenvy::dotenv();
-    ticketd::telemetry::init();
-    let cli = ticketd::cli::Cli::parse();
-    match ticketd::cli::run(cli).await {
+    ticketd::app::telemetry::init();
+    let cli = ticketd::app::Cli::parse();
+    match ticketd::app::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "ticketd failed");

@@ -8,10 +8,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{self, AuthUser, RequestInfo, ACCESS_TOKEN_SECONDS};
-use crate::error::{ApiError, AppJson, Validator};
-use crate::state::AppState;
-use crate::users::{self, User};
+use crate::http::error::{ApiError, AppJson, Validator};
+use crate::http::state::AppState;
+use crate::service::auth::{self, AuthUser, ACCESS_TOKEN_SECONDS};
+use crate::service::executor::Actor;
+use crate::service::users::{self, User};
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -80,8 +81,8 @@ async fn tokens_for(
 
 /// Register a new requester account.
 #[utoipa::path(post, path = "/register", tag = "auth", request_body = RegisterRequest,
-    responses((status = 201, body = User), (status = 409, body = crate::error::ErrorBody),
-              (status = 422, body = crate::error::ValidationErrorBody)))]
+    responses((status = 201, body = User), (status = 409, body = crate::http::error::ErrorBody),
+              (status = 422, body = crate::http::error::ValidationErrorBody)))]
 async fn register(
     State(state): State<AppState>,
     AppJson(body): AppJson<RegisterRequest>,
@@ -103,11 +104,11 @@ async fn register(
 
 /// Sign in with email and password. Throttled per account and per client address.
 #[utoipa::path(post, path = "/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = TokenResponse), (status = 401, body = crate::error::ErrorBody),
-              (status = 429, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = TokenResponse), (status = 401, body = crate::http::error::ErrorBody),
+              (status = 429, body = crate::http::error::ErrorBody)))]
 async fn login(
     State(state): State<AppState>,
-    request: RequestInfo,
+    request: Actor,
     AppJson(body): AppJson<LoginRequest>,
 ) -> Result<axum::Json<TokenResponse>, ApiError> {
     let account_key = format!("account:{}", body.email.trim().to_lowercase());
@@ -144,7 +145,7 @@ async fn login(
 /// Exchange a refresh token for new tokens. The presented token is spent; presenting it
 /// again revokes every token of its login.
 #[utoipa::path(post, path = "/refresh", tag = "auth", request_body = RefreshRequest,
-    responses((status = 200, body = TokenResponse), (status = 401, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = TokenResponse), (status = 401, body = crate::http::error::ErrorBody)))]
 async fn refresh(
     State(state): State<AppState>,
     AppJson(body): AppJson<RefreshRequest>,
@@ -170,7 +171,7 @@ async fn logout(
 
 /// The signed-in user.
 #[utoipa::path(get, path = "/profile", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, body = User), (status = 401, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = User), (status = 401, body = crate::http::error::ErrorBody)))]
 async fn get_profile(
     State(state): State<AppState>,
     user: AuthUser,
@@ -184,8 +185,8 @@ async fn get_profile(
 
 /// Change your name or password (a new password needs the current one).
 #[utoipa::path(patch, path = "/profile", tag = "auth", security(("bearer" = [])), request_body = ProfileUpdate,
-    responses((status = 200, body = User), (status = 401, body = crate::error::ErrorBody),
-              (status = 422, body = crate::error::ValidationErrorBody)))]
+    responses((status = 200, body = User), (status = 401, body = crate::http::error::ErrorBody),
+              (status = 422, body = crate::http::error::ValidationErrorBody)))]
 async fn update_profile(
     State(state): State<AppState>,
     user: AuthUser,

@@ -8,7 +8,7 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::json;
 
-use crate::state::AppState;
+use crate::http::state::AppState;
 
 /// Projections further behind than this are not ready.
 const READY_LAG_SECONDS: f64 = 30.0;
@@ -79,7 +79,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             })
             .unwrap_or_default();
         for r in &reports {
-            crate::metrics::set_projection(
+            crate::service::metrics::set_projection(
                 &r.name,
                 r.position,
                 r.lag_events,
@@ -92,6 +92,6 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             axum::http::header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        crate::metrics::render(),
+        crate::service::metrics::render(),
     )
 }

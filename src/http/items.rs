@@ -13,12 +13,14 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::AuthUser;
-use crate::error::{ApiError, AppJson, AppPath, AppQuery, Validator};
+use crate::http::consistency::wait_for_token;
+use crate::http::error::{ApiError, AppJson, AppPath, AppQuery, Validator};
+use crate::http::state::AppState;
 use crate::http::with_token;
-use crate::items::{self, Item, ItemChange, ItemListQueryParams, ItemStatus, NewItem};
-use crate::read::{self, Page};
-use crate::state::AppState;
+use crate::service::auth::AuthUser;
+use crate::service::items::{self, Item, ItemChange, ItemListQueryParams, ItemStatus, NewItem};
+use crate::service::paging::{paging, Page};
+use crate::service::tickets::list::{TicketListResponse, TicketSummary};
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -110,8 +112,8 @@ fn item_response(status: StatusCode, item: &Item) -> Response {
 
 /// List items, filtered by `kind`, `status`, `q` (name and description) and `owner_id`.
 #[utoipa::path(get, path = "/", tag = "items", security(("bearer" = [])), params(ItemListQueryParams),
-    responses((status = 200, body = ItemListResponse), (status = 401, body = crate::error::ErrorBody),
-              (status = 422, body = crate::error::ValidationErrorBody)))]
+    responses((status = 200, body = ItemListResponse), (status = 401, body = crate::http::error::ErrorBody),
+              (status = 422, body = crate::http::error::ValidationErrorBody)))]
 async fn list_items(
     State(state): State<AppState>,
     _user: AuthUser,
@@ -123,7 +125,7 @@ async fn list_items(
 /// Create an item (admins).
 #[utoipa::path(post, path = "/", tag = "items", security(("bearer" = [])), request_body = ItemCreate,
     responses((status = 201, body = Item, headers(("Location" = String), ("ETag" = String))),
-              (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ValidationErrorBody)))]
+              (status = 403, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ValidationErrorBody)))]
 async fn create_item(
     State(state): State<AppState>,
     user: AuthUser,
@@ -165,7 +167,7 @@ async fn create_item(
 /// One item, with its version as `ETag`.
 #[utoipa::path(get, path = "/{id}", tag = "items", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Item id")),
-    responses((status = 200, body = Item, headers(("ETag" = String))), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Item, headers(("ETag" = String))), (status = 404, body = crate::http::error::ErrorBody)))]
 async fn find_item(
     State(state): State<AppState>,
     _user: AuthUser,
@@ -181,9 +183,9 @@ async fn find_item(
 /// changes nothing.
 #[utoipa::path(patch, path = "/{id}", tag = "items", security(("bearer" = [])), request_body = ItemUpdate,
     params(("id" = i64, Path, description = "Item id"), ("If-Match" = String, Header, description = "The item's version (its ETag)")),
-    responses((status = 200, body = Item, headers(("ETag" = String))), (status = 403, body = crate::error::ErrorBody),
-              (status = 404, body = crate::error::ErrorBody), (status = 412, body = crate::error::ErrorBody),
-              (status = 422, body = crate::error::ValidationErrorBody)))]
+    responses((status = 200, body = Item, headers(("ETag" = String))), (status = 403, body = crate::http::error::ErrorBody),
+              (status = 404, body = crate::http::error::ErrorBody), (status = 412, body = crate::http::error::ErrorBody),
+              (status = 422, body = crate::http::error::ValidationErrorBody)))]
 async fn update_item(
     State(state): State<AppState>,
     user: AuthUser,
@@ -224,8 +226,8 @@ async fn update_item(
 /// live tickets refer to it.
 #[utoipa::path(delete, path = "/{id}", tag = "items", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Item id"), ("If-Match" = String, Header, description = "The item's version (its ETag)")),
-    responses((status = 204), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
-              (status = 409, body = crate::error::ErrorBody), (status = 412, body = crate::error::ErrorBody)))]
+    responses((status = 204), (status = 403, body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody),
+              (status = 409, body = crate::http::error::ErrorBody), (status = 412, body = crate::http::error::ErrorBody)))]
 async fn delete_item(
     State(state): State<AppState>,
     user: AuthUser,
@@ -245,22 +247,22 @@ async fn delete_item(
 #[utoipa::path(get, path = "/{id}/tickets", tag = "items", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Item id"), ItemTicketsQuery,
            ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
-    responses((status = 200, body = read::TicketListResponse), (status = 404, body = crate::error::ErrorBody),
-              (status = 422, body = crate::error::ValidationErrorBody)))]
+    responses((status = 200, body = TicketListResponse), (status = 404, body = crate::http::error::ErrorBody),
+              (status = 422, body = crate::http::error::ValidationErrorBody)))]
 async fn list_item_tickets(
     State(state): State<AppState>,
     user: AuthUser,
     AppPath(id): AppPath<i64>,
     headers: HeaderMap,
     AppQuery(query): AppQuery<ItemTicketsQuery>,
-) -> Result<axum::Json<Page<read::TicketSummary>>, ApiError> {
+) -> Result<axum::Json<Page<TicketSummary>>, ApiError> {
     let mut v = Validator::default();
-    let (page, size, offset) = read::paging(&mut v, query.page, query.size);
+    let (page, size, offset) = paging(&mut v, query.page, query.size);
     v.finish()?;
     if items::find(&state.pool, id).await?.is_none() {
         return Err(ApiError::not_found("Item"));
     }
-    read::wait_for_token(
+    wait_for_token(
         &state,
         &headers,
         &[projections::tickets::TicketsProjection::NAME],

@@ -1,16 +1,19 @@
-//! The HTTP surface: one module per API area, assembled into one router with the
-//! cross-cutting layers (request ids, tracing, panics as JSON 500, body limits, CORS,
+//! The HTTP surface (axum only): one module or folder per API area, assembled into one router
+//! with the cross-cutting layers (request ids, tracing, panics as JSON 500, body limits, CORS,
 //! trailing-slash normalisation, the SPA with history fallback).
 
 pub mod approvals;
-pub mod attachments;
 pub mod auth;
-pub mod comments;
+pub mod consistency;
+pub mod error;
+pub mod extract;
 pub mod health;
-pub mod history;
 pub mod items;
+pub mod metrics;
 pub mod notifications;
+pub mod openapi;
 pub mod reports;
+pub mod state;
 pub mod tickets;
 pub mod users;
 
@@ -33,17 +36,17 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::error::{ApiError, LoggedCause};
-use crate::state::AppState;
+use crate::http::error::{ApiError, LoggedCause};
+use crate::http::state::AppState;
 
 /// The API routes with their OpenAPI description.
 pub fn api_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
-        .nest("/api/v1/attachments", attachments::router())
+    OpenApiRouter::with_openapi(crate::http::openapi::ApiDoc::openapi())
+        .nest("/api/v1/attachments", tickets::attachments::router())
         .nest("/api/v1/auth", auth::router())
-        .nest("/api/v1/comments", comments::router())
+        .nest("/api/v1/comments", tickets::comments::router())
         .nest("/api/v1/tickets", tickets::router())
-        .nest("/api/v1/tickets", history::router())
+        .nest("/api/v1/tickets", tickets::history::router())
         .nest("/api/v1/users", users::router())
         .nest("/api/v1/approvals", approvals::router())
         .nest("/api/v1/items", items::router())
@@ -61,9 +64,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn app(state: AppState) -> NormalizePath<Router> {
     let (api, doc) = api_router().split_for_parts();
     let doc_json = serde_json::to_string(&doc).unwrap_or_else(|_| "{}".into());
-    let max_body = state.config.max_upload_bytes as usize + 64 * 1024;
-    let static_dir = state.config.static_dir.clone();
-    let cors = cors_layer(&state.config.cors_origin_list());
+    let max_body = state.settings.max_upload_bytes as usize + 64 * 1024;
+    let static_dir = state.settings.static_dir.clone();
+    let cors = cors_layer(&state.settings.cors_origins);
     let request_id = HeaderName::from_static("x-request-id");
 
     let api = api
@@ -124,7 +127,7 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
         ))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-        .layer(middleware::from_fn_with_state(state.clone(), crate::metrics::track))
+        .layer(middleware::from_fn(metrics::track))
         .with_state(state);
     NormalizePathLayer::trim_trailing_slash().layer(router)
 }

@@ -24,10 +24,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::auth::AuthUser;
-use crate::error::{ApiError, AppPath, AppQuery, FieldError, Validator};
+use crate::http::error::{ApiError, AppPath, AppQuery, FieldError, Validator};
+use crate::http::state::AppState;
 use crate::http::with_token;
-use crate::state::AppState;
+use crate::service::auth::AuthUser;
 use projections::notifications::NotificationsProjection;
 
 /// How often an idle stream looks for new rows when this process does not lead the
@@ -109,8 +109,8 @@ const SELECT: &str = "select n.id, n.kind, n.ticket_id, n.approval_id, n.comment
 /// The caller's notifications, newest first.
 #[utoipa::path(get, path = "/", tag = "notifications", security(("bearer" = [])),
     params(NotificationListQueryParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
-    responses((status = 200, body = NotificationListResponse), (status = 401, body = crate::error::ErrorBody),
-              (status = 422, body = crate::error::ValidationErrorBody)))]
+    responses((status = 200, body = NotificationListResponse), (status = 401, body = crate::http::error::ErrorBody),
+              (status = 422, body = crate::http::error::ValidationErrorBody)))]
 async fn list_notifications(
     State(state): State<AppState>,
     user: AuthUser,
@@ -118,9 +118,10 @@ async fn list_notifications(
     AppQuery(query): AppQuery<NotificationListQueryParams>,
 ) -> Result<axum::Json<NotificationListResponse>, ApiError> {
     let mut v = Validator::default();
-    let (page, size, offset) = crate::read::paging(&mut v, query.page, query.size);
+    let (page, size, offset) = crate::service::paging::paging(&mut v, query.page, query.size);
     v.finish()?;
-    crate::read::wait_for_token(&state, &headers, &[NotificationsProjection::NAME]).await?;
+    crate::http::consistency::wait_for_token(&state, &headers, &[NotificationsProjection::NAME])
+        .await?;
     let filter = "n.user_id = $1 and ($2 or not n.internal)
           and ($3::bool is null or (r.read_at is null) = $3)";
     let items: Vec<Notification> = sqlx::query_as(&format!(
@@ -144,7 +145,7 @@ async fn list_notifications(
     .bind(query.unread)
     .fetch_one(&state.pool)
     .await?;
-    let p = crate::read::Page::new(items, total, page, size);
+    let p = crate::service::paging::Page::new(items, total, page, size);
     Ok(axum::Json(NotificationListResponse {
         items: p.items,
         total: p.total,
@@ -158,7 +159,7 @@ async fn list_notifications(
 /// Mark one of your notifications read (404 for anyone else's).
 #[utoipa::path(post, path = "/{id}/read", tag = "notifications", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Notification id")),
-    responses((status = 204), (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 204), (status = 401, body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody)))]
 async fn mark_read(
     State(state): State<AppState>,
     user: AuthUser,
@@ -197,7 +198,7 @@ async fn mark_read(
 
 /// Mark all your notifications read.
 #[utoipa::path(post, path = "/read-all", tag = "notifications", security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = crate::error::ErrorBody)))]
+    responses((status = 204), (status = 401, body = crate::http::error::ErrorBody)))]
 async fn mark_all_read(
     State(state): State<AppState>,
     user: AuthUser,
@@ -326,7 +327,7 @@ impl StreamState {
 #[utoipa::path(get, path = "/stream", tag = "notifications", security(("bearer" = [])),
     params(("Last-Event-ID" = Option<i64>, Header, description = "The last notification id you received")),
     responses((status = 200, description = "text/event-stream: `id` is the notification id, `data` its JSON", content_type = "text/event-stream"),
-              (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ValidationErrorBody)))]
+              (status = 401, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ValidationErrorBody)))]
 async fn stream_notifications(
     State(state): State<AppState>,
     user: AuthUser,

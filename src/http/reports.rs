@@ -15,13 +15,13 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::AuthUser;
-use crate::error::{parse_json, ApiError, AppQuery, Validator};
-use crate::read::wait_for_token;
-use crate::reports::export::{self, Format};
-use crate::reports::policy::{self, PolicyDocument};
-use crate::reports::{self, Analytics, Dashboard, GroupBy, TicketFilters};
-use crate::state::AppState;
+use crate::http::consistency::wait_for_token;
+use crate::http::error::{parse_json, ApiError, AppQuery, Validator};
+use crate::http::state::AppState;
+use crate::service::auth::AuthUser;
+use crate::service::reports::export::{self, Format};
+use crate::service::reports::{self, Analytics, Dashboard, GroupBy, TicketFilters};
+use crate::service::sla_policy::{self, PolicyDocument};
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -45,8 +45,8 @@ pub struct DashboardQuery {
 /// read model is still, at most 1 s old while it moves, never older than the
 /// `X-Consistency-Token` sent.
 #[utoipa::path(get, path = "/dashboard", tag = "reports", security(("bearer" = [])), params(DashboardQuery),
-    responses((status = 200, body = Dashboard), (status = 403, body = crate::error::ErrorBody),
-              (status = 422, body = crate::error::ValidationErrorBody)))]
+    responses((status = 200, body = Dashboard), (status = 403, body = crate::http::error::ErrorBody),
+              (status = 422, body = crate::http::error::ValidationErrorBody)))]
 async fn dashboard(
     State(state): State<AppState>,
     user: AuthUser,
@@ -98,8 +98,8 @@ pub struct AnalyticsQuery {
 /// A time series per day, week or month: created and resolved tickets, median and p90 time to
 /// first response and to resolution, missed targets and SLA breaches, for the filtered tickets.
 #[utoipa::path(get, path = "/analytics", tag = "reports", security(("bearer" = [])), params(AnalyticsQuery),
-    responses((status = 200, body = Analytics), (status = 403, body = crate::error::ErrorBody),
-              (status = 422, body = crate::error::ValidationErrorBody)))]
+    responses((status = 200, body = Analytics), (status = 403, body = crate::http::error::ErrorBody),
+              (status = 422, body = crate::http::error::ValidationErrorBody)))]
 async fn analytics(
     State(state): State<AppState>,
     user: AuthUser,
@@ -127,7 +127,7 @@ async fn analytics(
     );
     let now = Utc::now();
     let to = to.unwrap_or(now);
-    let from = from.unwrap_or_else(|| reports::cli::default_from(to));
+    let from = from.unwrap_or_else(|| reports::default_from(to));
     v.check_query(from < to, "from", "from must be before to");
     v.finish()?;
     wait_for_token(&state, &headers, &[reports::PROJECTION]).await?;
@@ -160,7 +160,7 @@ pub struct ExportQuery {
 #[utoipa::path(get, path = "/export", tag = "reports", security(("bearer" = [])), params(ExportQuery),
     responses((status = 200, description = "CSV or a JSON array of ExportRow", content_type = "text/csv",
                headers(("Content-Disposition" = String))),
-              (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ValidationErrorBody)))]
+              (status = 403, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ValidationErrorBody)))]
 async fn export_tickets(
     State(state): State<AppState>,
     user: AuthUser,
@@ -204,20 +204,20 @@ async fn export_tickets(
 /// The SLA policy in force (managers and admins), with whether the report history was
 /// computed with it.
 #[utoipa::path(get, path = "/sla-policy", tag = "reports", security(("bearer" = [])),
-    responses((status = 200, body = PolicyDocument), (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = PolicyDocument), (status = 403, body = crate::http::error::ErrorBody)))]
 async fn get_sla_policy(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Response, ApiError> {
     user.require(Role::Manager)?;
-    Ok(axum::Json(policy::load(&state.pool).await?).into_response())
+    Ok(axum::Json(sla_policy::load(&state.pool).await?).into_response())
 }
 
 /// Replace the SLA policy (admins). It applies to events from now on; run
 /// `ticketd projections rebuild reports` to apply it to the whole history.
 #[utoipa::path(put, path = "/sla-policy", tag = "reports", security(("bearer" = [])), request_body = SlaPolicy,
-    responses((status = 200, body = PolicyDocument), (status = 403, body = crate::error::ErrorBody),
-              (status = 422, body = crate::error::ValidationErrorBody)))]
+    responses((status = 200, body = PolicyDocument), (status = 403, body = crate::http::error::ErrorBody),
+              (status = 422, body = crate::http::error::ValidationErrorBody)))]
 async fn put_sla_policy(
     State(state): State<AppState>,
     user: AuthUser,
@@ -225,6 +225,6 @@ async fn put_sla_policy(
 ) -> Result<Response, ApiError> {
     user.require(Role::Admin)?;
     let body: SlaPolicy = parse_json(&body)?;
-    let doc = policy::save(&state.pool, &body, Some(user.id)).await?;
+    let doc = sla_policy::save(&state.pool, &body, Some(user.id)).await?;
     Ok(axum::Json(doc).into_response())
 }

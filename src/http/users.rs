@@ -10,12 +10,12 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{self, AuthUser};
-use crate::error::{ApiError, AppJson, AppPath, AppQuery, Validator};
+use crate::http::error::{ApiError, AppJson, AppPath, AppQuery, Validator};
+use crate::http::state::AppState;
 use crate::http::with_token;
-use crate::read::Page;
-use crate::state::AppState;
-use crate::users::{self, User, UserChange, UserListQueryParams};
+use crate::service::auth::{self, AuthUser};
+use crate::service::paging::Page;
+use crate::service::users::{self, User, UserChange, UserListQueryParams};
 use aggregates::Role;
 
 /// The routes of this area.
@@ -55,8 +55,8 @@ fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Opti
 /// List users, filtered by `role` (comma-separated), `q` (name or email) and `is_active`
 /// (agents and up: the assignee picker).
 #[utoipa::path(get, path = "/", tag = "users", security(("bearer" = [])), params(UserListQueryParams),
-    responses((status = 200, body = UserListResponse), (status = 401, body = crate::error::ErrorBody),
-              (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ValidationErrorBody)))]
+    responses((status = 200, body = UserListResponse), (status = 401, body = crate::http::error::ErrorBody),
+              (status = 403, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ValidationErrorBody)))]
 async fn list_users(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -69,8 +69,8 @@ async fn list_users(
 /// One user. Agents and up see anyone; requesters only themselves (others are 404).
 #[utoipa::path(get, path = "/{id}", tag = "users", security(("bearer" = [])),
     params(("id" = i64, Path, description = "User id")),
-    responses((status = 200, body = User), (status = 401, body = crate::error::ErrorBody),
-              (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = User), (status = 401, body = crate::http::error::ErrorBody),
+              (status = 404, body = crate::http::error::ErrorBody)))]
 async fn find_user(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -89,9 +89,9 @@ async fn find_user(
 /// at once. The last active admin cannot be demoted or deactivated (409).
 #[utoipa::path(patch, path = "/{id}", tag = "users", security(("bearer" = [])), request_body = UserUpdate,
     params(("id" = i64, Path, description = "User id")),
-    responses((status = 200, body = User), (status = 403, body = crate::error::ErrorBody),
-              (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
-              (status = 422, body = crate::error::ValidationErrorBody)))]
+    responses((status = 200, body = User), (status = 403, body = crate::http::error::ErrorBody),
+              (status = 404, body = crate::http::error::ErrorBody), (status = 409, body = crate::http::error::ErrorBody),
+              (status = 422, body = crate::http::error::ValidationErrorBody)))]
 async fn update_user(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -120,8 +120,8 @@ async fn update_user(
 /// and their access tokens stop working. The account and its history stay.
 #[utoipa::path(delete, path = "/{id}", tag = "users", security(("bearer" = [])),
     params(("id" = i64, Path, description = "User id")),
-    responses((status = 204), (status = 403, body = crate::error::ErrorBody),
-              (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 204), (status = 403, body = crate::http::error::ErrorBody),
+              (status = 404, body = crate::http::error::ErrorBody), (status = 409, body = crate::http::error::ErrorBody)))]
 async fn deactivate_user(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -163,8 +163,8 @@ pub struct UserCreate {
 
 /// Create a user with any role (admins only).
 #[utoipa::path(post, path = "/", tag = "users", security(("bearer" = [])), request_body = UserCreate,
-    responses((status = 201, body = User), (status = 403, body = crate::error::ErrorBody),
-              (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ValidationErrorBody)))]
+    responses((status = 201, body = User), (status = 403, body = crate::http::error::ErrorBody),
+              (status = 409, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ValidationErrorBody)))]
 async fn create_user(
     State(state): State<AppState>,
     caller: AuthUser,

@@ -9,8 +9,7 @@ use projections::{Projection, Runtime, Tables};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::{Connection, PgPool};
-use ticketd::auth::RequestInfo;
-use ticketd::commands::metadata;
+use ticketd::service::executor::Actor;
 
 use crate::helpers::{json_of, TestApp, TestUser};
 
@@ -1016,7 +1015,7 @@ async fn the_policy_attaches_approvals_to_new_change_requests(pool: PgPool) {
     let a = &list["items"][0];
     assert_eq!(
         a["id"],
-        ticketd::approval_policy::policy_approval_id(id).to_string()
+        ticketd::service::approval_policy::policy_approval_id(id).to_string()
     );
     assert_eq!(
         a["steps"][0]["approver_ids"],
@@ -1028,14 +1027,14 @@ async fn the_policy_attaches_approvals_to_new_change_requests(pool: PgPool) {
 
     // Requesting it again (a retry) creates nothing new.
     let (ticket_agg, version) = app.state.tickets.load(&id.to_string()).await.unwrap();
-    let again = ticketd::http::approvals::on_ticket_created(
+    let again = ticketd::service::approvals::on_ticket_created(
         &app.state,
-        &ticketd::auth::AuthUser {
+        &ticketd::service::auth::AuthUser {
             id: req.id,
             role: aggregates::Role::Requester,
-            request: RequestInfo::default(),
+            actor: Actor::user(req.id),
         },
-        ticketd::commands::Committed {
+        ticketd::service::executor::Committed {
             aggregate: ticket_agg,
             version,
             token: None,
@@ -1169,33 +1168,33 @@ async fn a_crash_between_the_approval_and_the_ticket_update_updates_the_ticket_e
     let approval_id = a["id"].as_str().unwrap().to_string();
     app.state
         .approvals
-        .execute(
-            &approval_id,
-            None,
-            metadata(Some(boss.id), &RequestInfo::default()),
-            |_| ApprovalCommand::Decide {
+        .execute(&approval_id, None, Actor::user(boss.id).metadata(), |_| {
+            ApprovalCommand::Decide {
                 approver_id: boss.id,
                 decision: Decision::Approve,
                 comment: None,
                 at: Utc::now(),
-            },
-        )
+            }
+        })
         .await
         .unwrap();
     assert_eq!(recorded(&pool, id).await, vec!["pending"]);
 
     // A second crash: the process manager updates the ticket, then dies before its
     // checkpoint commits (its transaction is rolled back).
-    let saga = ticketd::saga::ApprovalSaga::new(pool.clone());
+    let saga = ticketd::service::approval_process::ApprovalSaga::new(pool.clone());
     let mut conn = pool.acquire().await.unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let events = loop {
         let mut tx = conn.begin().await.unwrap();
-        let (from, _) =
-            projections::runtime::load_checkpoint(&mut tx, ticketd::saga::ApprovalSaga::NAME, true)
-                .await
-                .unwrap()
-                .unwrap();
+        let (from, _) = projections::runtime::load_checkpoint(
+            &mut tx,
+            ticketd::service::approval_process::ApprovalSaga::NAME,
+            true,
+        )
+        .await
+        .unwrap()
+        .unwrap();
         let events = projections::log::read_after(&mut tx, from, 500)
             .await
             .unwrap();
@@ -1219,7 +1218,7 @@ async fn a_crash_between_the_approval_and_the_ticket_update_updates_the_ticket_e
     // Restart: the batch runs again and finds the ticket up to date.
     let rt = Runtime::new(
         pool.clone(),
-        ticketd::startup::all_projections(&pool),
+        ticketd::service::all_projections(&pool),
         RuntimeConfig::default(),
     )
     .start()
@@ -1348,7 +1347,7 @@ async fn a_rebuild_reproduces_the_same_ticket_states_and_approval_rows(pool: PgP
     );
     let events_before = ticket_events(&pool).await;
 
-    for projection in ticketd::startup::all_projections(&pool) {
+    for projection in ticketd::service::all_projections(&pool) {
         let report = projections::rebuild::rebuild(&pool, projection.as_ref(), 7)
             .await
             .unwrap();

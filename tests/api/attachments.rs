@@ -99,7 +99,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn store_dir(app: &TestApp) -> PathBuf {
-    app.state.config.data_dir.join("attachments")
+    app.config.data_dir.join("attachments")
 }
 
 async fn added_events(app: &TestApp) -> i64 {

@@ -8,8 +8,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use ticketd::auth::RequestInfo;
-use ticketd::commands::metadata;
+use ticketd::service::executor::Actor;
 use uuid::Uuid;
 
 use crate::helpers::{json_of, url_of, TestApp, TestUser};
@@ -100,7 +99,7 @@ async fn comment(
         .execute(
             &ticket.to_string(),
             None,
-            metadata(Some(author.id), &RequestInfo::default()),
+            Actor::user(author.id).metadata(),
             |_| TicketCommand::AddComment {
                 comment_id,
                 author_id: author.id,
@@ -564,7 +563,7 @@ async fn history_lists_the_events_and_hides_internal_notes_from_requesters(pool:
         .execute(
             &id.to_string(),
             None,
-            metadata(Some(agent.id), &RequestInfo::default()),
+            Actor::user(agent.id).metadata(),
             |_| TicketCommand::EditComment {
                 comment_id: note,
                 editor_id: agent.id,
@@ -730,7 +729,7 @@ async fn replay_of_an_approval_shows_each_decision(pool: PgPool) {
     let t = app.ticket(&req, "New laptop").await;
     let approval = Uuid::new_v4();
     let key = approval.to_string();
-    let meta = |u: &TestUser| metadata(Some(u.id), &RequestInfo::default());
+    let meta = |u: &TestUser| Actor::user(u.id).metadata();
     app.state
         .approvals
         .execute(&key, Some(0), meta(&req), |_| {

@@ -187,7 +187,7 @@ async fn bad_tokens_are_401_with_www_authenticate(pool: PgPool) {
     let mut expired_claims = claims.clone();
     expired_claims["exp"] = json!(now - 3600);
     expired_claims["nbf"] = json!(now - 7200);
-    let secret = app.state.config.signing_key().unwrap();
+    let secret = app.config.signing_key().unwrap();
     let expired = jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),
         &expired_claims,

@@ -9,7 +9,7 @@ use crate::helpers::{url_of, TestApp};
 
 #[test]
 fn the_command_line_definition_is_valid() {
-    ticketd::cli::Cli::command().debug_assert();
+    ticketd::app::Cli::command().debug_assert();
 }
 
 fn ticketd(pool: &PgPool, args: &[&str]) -> (bool, String, String) {

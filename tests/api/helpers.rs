@@ -7,13 +7,14 @@ use std::sync::LazyLock;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use ticketd::config::Config;
-use ticketd::state::AppState;
+use ticketd::app::config::Config;
+use ticketd::http::state::AppState;
+use ticketd::service::executor::Actor;
 
 /// Set `TEST_LOG=1` to see the server's logs.
 static TRACING: LazyLock<()> = LazyLock::new(|| {
     if std::env::var("TEST_LOG").is_ok() {
-        ticketd::telemetry::init();
+        ticketd::app::telemetry::init();
     }
 });
 
@@ -25,6 +26,8 @@ pub struct TestApp {
     pub base: String,
     pub pool: PgPool,
     pub state: AppState,
+    /// The configuration the server was built from.
+    pub config: Config,
     pub client: reqwest::Client,
     server: tokio::task::JoinHandle<()>,
 }
@@ -73,7 +76,7 @@ impl TestApp {
             .connect(&url_of(&pool))
             .await
             .expect("server pool");
-        let state = ticketd::startup::build_state(config, pool.clone(), true)
+        let state = ticketd::app::startup::build_state(config.clone(), pool.clone(), true)
             .await
             .expect("state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -94,6 +97,7 @@ impl TestApp {
             base: format!("http://{addr}"),
             pool,
             state,
+            config,
             client: reqwest::Client::new(),
             server,
         }
@@ -149,7 +153,7 @@ impl TestApp {
         static HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
         let hash = HASH
             .get_or_init(|| async {
-                ticketd::auth::hash_password(PASSWORD.to_string())
+                ticketd::service::auth::hash_password(PASSWORD.to_string())
                     .await
                     .expect("hash")
             })
@@ -222,7 +226,7 @@ impl TestApp {
             .execute(
                 &id.to_string(),
                 Some(0),
-                ticketd::commands::metadata(Some(by), &ticketd::auth::RequestInfo::default()),
+                Actor::user(by).metadata(),
                 move |_| ApprovalCommand::RequestApproval {
                     id,
                     ticket_id,

@@ -10,8 +10,7 @@ use futures::{Stream, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use ticketd::auth::RequestInfo;
-use ticketd::commands::metadata;
+use ticketd::service::executor::Actor;
 use uuid::Uuid;
 
 use crate::helpers::{json_of, TestApp, TestUser};
@@ -116,7 +115,7 @@ async fn comment(
         .execute(
             &ticket.to_string(),
             None,
-            metadata(Some(author.id), &RequestInfo::default()),
+            Actor::user(author.id).metadata(),
             |_| TicketCommand::AddComment {
                 comment_id,
                 author_id: author.id,
@@ -384,7 +383,7 @@ async fn assignment_replies_mentions_status_and_approvals_notify_everyone_but_th
 
     let at = chrono::Utc::now();
     let approval = Uuid::new_v4();
-    let meta = |u: &TestUser| metadata(Some(u.id), &RequestInfo::default());
+    let meta = |u: &TestUser| Actor::user(u.id).metadata();
     let steps = vec![
         StepSpec {
             name: "Manager".into(),

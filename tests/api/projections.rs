@@ -13,8 +13,7 @@ use projections::Runtime;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::{Connection, PgPool};
-use ticketd::auth::RequestInfo;
-use ticketd::commands::metadata;
+use ticketd::service::executor::Actor;
 
 use crate::helpers::{json_of, url_of, TestApp};
 
@@ -166,7 +165,7 @@ async fn two_runtimes_share_a_projection_and_the_standby_takes_over(pool: PgPool
     };
     let standby = Runtime::new(
         pool.clone(),
-        ticketd::startup::all_projections(&pool),
+        ticketd::service::all_projections(&pool),
         config,
     )
     .start()
@@ -202,7 +201,7 @@ async fn two_runtimes_share_a_projection_and_the_standby_takes_over(pool: PgPool
     let _ = killed;
     wait_until("the standby to take over", 10, async || is_leader(&standby)).await;
     // One leader per projection, whichever runtime holds it.
-    let projections = ticketd::startup::all_projections(&pool).len() as i64;
+    let projections = ticketd::service::all_projections(&pool).len() as i64;
     wait_until("the standby to lead every projection", 10, async || {
         leaders(&pool).await == projections && standby.statuses().iter().all(|(_, s)| s.leader)
     })
@@ -218,7 +217,7 @@ async fn two_runtimes_share_a_projection_and_the_standby_takes_over(pool: PgPool
 /// Runs a few thousand mixed commands straight through the executor.
 async fn mixed_history(app: &TestApp, requester: i64, agent: i64) {
     let exec = &app.state.tickets;
-    let meta = || metadata(Some(agent), &RequestInfo::default());
+    let meta = || Actor::user(agent).metadata();
     let mut ids = Vec::new();
     for i in 0..600i64 {
         let (id,): (i64,) = sqlx::query_as("select nextval('ticket_id_seq')")
@@ -695,7 +694,7 @@ async fn searching_a_common_word_walks_the_newest_tickets_and_ranks_the_same(poo
     let requester = app.user("req@example.com", "requester").await;
     // Thousands of matches for the seed's common words, so that search walks the newest
     // documents instead of fetching every match through the index.
-    ticketd::seed::seed(&pool, 12_000).await.unwrap();
+    ticketd::cli::seed::seed(&pool, 12_000).await.unwrap();
     let newest = app
         .ticket(&requester, "Colleagues cannot print either")
         .await["id"]

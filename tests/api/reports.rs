@@ -12,8 +12,7 @@ use chrono::{DateTime, Duration, SubsecRound, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use ticketd::auth::RequestInfo;
-use ticketd::commands::metadata;
+use ticketd::service::executor::Actor;
 use uuid::Uuid;
 
 use crate::helpers::{json_of, url_of, TestApp, TestUser};
@@ -39,7 +38,7 @@ async fn open_at(
         .tickets
         .create(
             &id.to_string(),
-            metadata(Some(requester), &RequestInfo::default()),
+            Actor::user(requester).metadata(),
             TicketCommand::OpenTicket {
                 id,
                 requester_id: requester,
@@ -66,7 +65,7 @@ async fn run(app: &TestApp, id: i64, actor: i64, command: TicketCommand) {
         .execute(
             &id.to_string(),
             None,
-            metadata(Some(actor), &RequestInfo::default()),
+            Actor::user(actor).metadata(),
             move |_| command.clone(),
         )
         .await
@@ -361,7 +360,7 @@ async fn the_dashboard_adds_up_a_scripted_history(pool: PgPool) {
                 .execute(
                     &approval.to_string(),
                     None,
-                    metadata(Some(a), &RequestInfo::default()),
+                    Actor::user(a).metadata(),
                     move |_| ApprovalCommand::Cancel {
                         by: a,
                         by_staff: true,

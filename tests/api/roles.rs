@@ -1,13 +1,13 @@
-//! The role matrix (`src/roles.rs`) against the running server: every route of the OpenAPI
+//! The role matrix (`tests/api/role_table.rs`) against the running server: every route of the OpenAPI
 //! document, called by every role and without a token, must answer as the table says. A route
 //! without a rule (or a rule without a route) fails the test by name.
 
 use std::collections::HashMap;
 
+use crate::role_table::{self as roles, Caller};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Map, Value};
 use sqlx::PgPool;
-use ticketd::roles::{self, Caller};
 use uuid::Uuid;
 
 use crate::helpers::{json_of, TestApp, TestUser, PASSWORD};
@@ -46,8 +46,8 @@ fn every_route_of_the_openapi_document_has_a_rule_and_every_rule_a_route() {
         .collect();
     assert!(
         missing.is_empty() && stale.is_empty(),
-        "the role matrix is out of date.\n  routes without a rule in src/roles.rs (add one, then \
-         rerun with UPDATE_ROLES_DOC=1): {missing:#?}\n  rules in src/roles.rs that match no route: {stale:#?}"
+        "the role matrix is out of date.\n  routes without a rule in tests/api/role_table.rs (add one, then \
+         rerun with UPDATE_ROLES_DOC=1): {missing:#?}\n  rules in tests/api/role_table.rs that match no route: {stale:#?}"
     );
 }
 
@@ -74,7 +74,7 @@ fn docs_roles_md_holds_the_same_table_as_the_code() {
         return;
     }
     panic!(
-        "docs/roles.md does not match src/roles.rs; rerun with UPDATE_ROLES_DOC=1 to rewrite it. \
+        "docs/roles.md does not match tests/api/role_table.rs; rerun with UPDATE_ROLES_DOC=1 to rewrite it. \
          The table should be:\n{table}"
     );
 }
@@ -397,7 +397,7 @@ async fn every_route_answers_every_role_as_the_role_matrix_says(pool: PgPool) {
     let mut checked = 0;
     for (method, path, op) in operations(&doc) {
         let Some(rule) = roles::find(&method, &path) else {
-            failures.push(format!("{method} {path}: no rule in src/roles.rs"));
+            failures.push(format!("{method} {path}: no rule in tests/api/role_table.rs"));
             continue;
         };
         let fx = Fixtures::create(&app, &users, &doc).await;

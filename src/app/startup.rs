@@ -1,0 +1,182 @@
+//! Building the application from its configuration, and `ticketd serve`.
+
+use std::sync::Arc;
+
+use projections::runtime::RuntimeConfig;
+use projections::{Runtime, RuntimeHandle};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+
+use crate::app::config::Config;
+use crate::app::db;
+use crate::http::state::{App, AppState, Settings};
+use crate::service::auth::JwtKeys;
+use crate::service::error::any::Result;
+use crate::service::executor::Executor;
+use crate::service::Services;
+
+/// The database URL: the configured one, or the embedded cluster's (started if needed).
+pub fn database_url(config: &Config) -> Result<String> {
+    match &config.database_url {
+        Some(url) => Ok(url.clone()),
+        None => Ok(db::start_embedded(&config.data_dir)?.url),
+    }
+}
+
+/// Connects (to the embedded cluster when no `DATABASE_URL` is set, starting it if needed)
+/// and migrates. Returns the embedded cluster if this call started one.
+pub async fn open_database_with(config: &Config) -> Result<(PgPool, Option<db::EmbeddedPostgres>)> {
+    let (url, embedded) = match &config.database_url {
+        Some(url) => (url.clone(), None),
+        None => {
+            let e = db::start_embedded(&config.data_dir)?;
+            (e.url.clone(), Some(e))
+        }
+    };
+    let pool = db::connect(&url, config.db_pool).await?;
+    db::migrate(&pool).await?;
+    Ok((pool, embedded))
+}
+
+/// Connects without migrating, with one connection (read-only commands such as `replay`).
+pub async fn connect_read_only(config: &Config) -> Result<PgPool> {
+    let url = database_url(config)?;
+    let options: sqlx::postgres::PgConnectOptions = url.parse()?;
+    Ok(sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .test_before_acquire(false)
+        .connect_with(options.application_name("ticketd replay"))
+        .await?)
+}
+
+/// Connects and migrates (CLI commands; the embedded cluster, if used, keeps running).
+pub async fn open_database(config: &Config) -> Result<PgPool> {
+    Ok(open_database_with(config).await?.0)
+}
+
+/// Builds the state (and, with `run_projections`, starts the projection workers).
+pub async fn build_state(config: Config, pool: PgPool, run_projections: bool) -> Result<AppState> {
+    let secret = config.signing_key()?;
+    let runtime: Option<RuntimeHandle> = if run_projections {
+        Some(
+            Runtime::new(
+                pool.clone(),
+                crate::service::all_projections(&pool),
+                RuntimeConfig::default(),
+            )
+            .start()
+            .await?,
+        )
+    } else {
+        None
+    };
+    let tickets = Executor::new(pool.clone());
+    let approvals = Executor::new(pool.clone());
+    if let Some(rt) = &runtime {
+        tickets.set_runtime(rt.clone());
+        approvals.set_runtime(rt.clone());
+    }
+    let storage = Arc::new(crate::service::storage::Storage::from_env(
+        &config.data_dir,
+    )?);
+    if run_projections {
+        tokio::spawn(
+            storage
+                .clone()
+                .run_collector(pool.clone(), std::time::Duration::from_secs(600)),
+        );
+    }
+    let dummy_hash = crate::service::auth::hash_password(uuid::Uuid::new_v4().to_string()).await?;
+    let settings = Settings {
+        max_upload_bytes: config.max_upload_bytes,
+        static_dir: config.static_dir.clone(),
+        cors_origins: config.cors_origin_list(),
+    };
+    let services = Services {
+        pool,
+        jwt: JwtKeys::new(&secret),
+        tickets,
+        approvals,
+        runtime,
+        storage,
+        dummy_hash,
+        user_status: Default::default(),
+    };
+    Ok(AppState(Arc::new(App { services, settings })))
+}
+
+/// Ensures an admin exists: the configured one, or on a database without any admin, one
+/// with a generated password printed once.
+pub async fn bootstrap_admin(state: &AppState, config: &Config) -> Result<()> {
+    match (&config.admin_email, &config.admin_password) {
+        (Some(email), Some(password)) => {
+            crate::service::users::ensure_admin(&state.pool, email, password).await?;
+            tracing::info!(%email, "bootstrap admin ensured");
+        }
+        _ => {
+            if !crate::service::users::admin_exists(&state.pool).await? {
+                let password = uuid::Uuid::new_v4().simple().to_string();
+                let email = "admin@ticketd.local";
+                crate::service::users::ensure_admin(&state.pool, email, &password).await?;
+                // Printed once, on purpose, to the operator's terminal (not the log).
+                eprintln!("\n  ticketd: created admin {email} with password {password}\n  (set TICKETD_ADMIN_EMAIL / TICKETD_ADMIN_PASSWORD to choose your own)\n");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `ticketd serve`: API, SPA and projection workers until Ctrl-C / SIGTERM.
+pub async fn serve(config: Config) -> Result<()> {
+    // Refuse a weak key in production before touching anything.
+    config.signing_key()?;
+    let (pool, embedded) = open_database_with(&config).await?;
+    let result = serve_on(config, pool).await;
+    if let Some(e) = embedded {
+        e.stop();
+    }
+    result
+}
+
+async fn serve_on(config: Config, pool: PgPool) -> Result<()> {
+    let state = build_state(config.clone(), pool.clone(), true).await?;
+    bootstrap_admin(&state, &config).await?;
+    let listener = TcpListener::bind(config.addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, "ticketd listening");
+    let app = crate::http::app(state.clone());
+    axum::serve(
+        listener,
+        axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+            std::net::SocketAddr,
+        >(app),
+    )
+    .with_graceful_shutdown(async {
+        shutdown_signal().await;
+        crate::http::notifications::close_streams();
+    })
+    .await?;
+    if let Some(rt) = &state.runtime {
+        rt.shutdown().await;
+    }
+    pool.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,415 @@
+//! `/api/v1/approvals`: requesting approvals on tickets, deciding, delegating and cancelling
+//! them (commands through the Approval aggregate), the list and the approver's inbox (the
+//! `approvals` read model), and the approval policy for new change requests.
+
+use aggregates::approval::{Approval, ApprovalCommand, StepSpec};
+use aggregates::ticket::Ticket;
+use aggregates::{ApprovalStatus, Role, TicketType};
+use axum::extract::State;
+use axum::http::header::LOCATION;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use projections::Checkpoint;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::postgres::PgArguments;
+use sqlx::Arguments;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::http::consistency::wait_for_token;
+use crate::http::error::{ApiError, AppJson, AppPath, AppQuery, Validator};
+use crate::http::state::AppState;
+use crate::http::with_token;
+use crate::service::approval_policy::{self, ApprovalPolicy, ApprovalPolicyUpdate};
+use crate::service::approval_process;
+use crate::service::approvals::{
+    approval_error, decision_comment, load_visible, nudge_ticket, run, validate_request,
+    ApprovalCreate, ApprovalDecisionCreate, ApprovalDelegate, ApprovalView,
+};
+use crate::service::auth::AuthUser;
+use crate::service::executor::Committed;
+use crate::service::paging::{paging, Page};
+
+/// The routes of this area.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_approvals, create_approval))
+        .routes(routes!(find_approval_policy, update_approval_policy))
+        .routes(routes!(find_approval))
+        .routes(routes!(decide_approval))
+        .routes(routes!(delegate_approval))
+        .routes(routes!(cancel_approval))
+}
+
+/// Filters and paging of `GET /approvals`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ApprovalListQueryParams {
+    /// One status or several, comma-separated (`pending`, `approved`, `rejected`, `cancelled`).
+    pub status: Option<String>,
+    /// Only the approvals of this ticket.
+    pub ticket_id: Option<i64>,
+    /// Only the approvals whose current step waits on the caller (delegated ones included),
+    /// the longest-waiting last.
+    pub mine: Option<bool>,
+    pub page: Option<i64>,
+    pub size: Option<i64>,
+}
+
+/// The page answered by `GET /approvals` (OpenAPI name).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApprovalListResponse {
+    pub items: Vec<ApprovalView>,
+    pub total: i64,
+    pub page: i64,
+    pub size: i64,
+    pub pages: i64,
+}
+
+/// An approval response with the later of the approval's and the ticket's tokens.
+fn approval_response(
+    status: StatusCode,
+    committed: &Committed<Approval>,
+    ticket: Option<Committed<Ticket>>,
+) -> Response {
+    let view = ApprovalView::from_aggregate(&committed.aggregate, committed.version as i64);
+    let token: Option<Checkpoint> = committed.token.max(ticket.and_then(|t| t.token));
+    with_token((status, axum::Json(view)).into_response(), token)
+}
+
+/// Request an approval on a ticket (agents and up, on any ticket). The ticket cannot move to
+/// `in_progress` or `resolved` until it is approved (or the approval is cancelled).
+#[utoipa::path(post, path = "/", tag = "approvals", security(("bearer" = [])), request_body = ApprovalCreate,
+    responses((status = 201, body = ApprovalView, headers(("Location" = String), ("X-Consistency-Token" = String))),
+              (status = 403, body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody),
+              (status = 409, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ValidationErrorBody)))]
+async fn create_approval(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppJson(body): AppJson<ApprovalCreate>,
+) -> Result<Response, ApiError> {
+    user.require(Role::Agent)?;
+    validate_request(&state, &body).await?;
+    let (ticket, _) = state
+        .tickets
+        .load(&body.ticket_id.to_string())
+        .await
+        .map_err(crate::service::tickets::command_error)?;
+    if !ticket.exists() {
+        return Err(ApiError::not_found("Ticket"));
+    }
+    if ticket.current_status().is_terminal() {
+        return Err(ApiError::conflict(format!(
+            "The ticket is {} and needs no approval",
+            ticket.current_status()
+        )));
+    }
+    if let Some(previous) = approval_process::latest_approval(&state.pool, ticket.id).await? {
+        let (approval, _) = state
+            .approvals
+            .load(&previous.to_string())
+            .await
+            .map_err(approval_error)?;
+        if approval.is_pending() {
+            return Err(ApiError::Conflict {
+                detail: "The ticket already has a pending approval; cancel it first".into(),
+                extra: Some(json!({ "approval_id": previous })),
+            });
+        }
+    }
+    let id = Uuid::new_v4();
+    let at = Utc::now();
+    let steps: Vec<StepSpec> = body
+        .steps
+        .into_iter()
+        .map(|s| StepSpec {
+            name: s.name.trim().to_string(),
+            ..s
+        })
+        .collect();
+    let reason = body
+        .reason
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty());
+    let meta = user.actor.metadata();
+    let committed = state
+        .approvals
+        .execute(&id.to_string(), Some(0), meta.clone(), |_| {
+            ApprovalCommand::RequestApproval {
+                id,
+                ticket_id: ticket.id,
+                ticket_requester_id: ticket.requester_id,
+                requested_by: user.id,
+                steps: steps.clone(),
+                reason: reason.clone(),
+                at,
+            }
+        })
+        .await
+        .map_err(approval_error)?;
+    crate::service::metrics::command_committed();
+    let ticket_commit = nudge_ticket(&state, &meta, ticket.id).await;
+    let mut response = approval_response(StatusCode::CREATED, &committed, ticket_commit);
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/approvals/{id}")) {
+        response.headers_mut().insert(LOCATION, v);
+    }
+    Ok(response)
+}
+
+/// One approval, loaded from its events.
+#[utoipa::path(get, path = "/{id}", tag = "approvals", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Approval id")),
+    responses((status = 200, body = ApprovalView), (status = 404, body = crate::http::error::ErrorBody),
+              (status = 422, body = crate::http::error::ValidationErrorBody)))]
+async fn find_approval(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppPath(id): AppPath<Uuid>,
+) -> Result<axum::Json<ApprovalView>, ApiError> {
+    let (approval, version) = load_visible(&state, &user, id).await?;
+    Ok(axum::Json(ApprovalView::from_aggregate(
+        &approval,
+        version as i64,
+    )))
+}
+
+/// Approve or reject the current step. 403 for someone who is not an approver of the current
+/// step; 409 when already decided, delegated, not yet this step's turn, or no longer pending.
+/// One rejection rejects the approval.
+#[utoipa::path(post, path = "/{id}/decisions", tag = "approvals", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Approval id")), request_body = ApprovalDecisionCreate,
+    responses((status = 200, body = ApprovalView, headers(("X-Consistency-Token" = String))),
+              (status = 403, body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody),
+              (status = 409, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ValidationErrorBody)))]
+async fn decide_approval(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppPath(id): AppPath<Uuid>,
+    AppJson(body): AppJson<ApprovalDecisionCreate>,
+) -> Result<Response, ApiError> {
+    let comment = decision_comment(body.comment)?;
+    load_visible(&state, &user, id).await?;
+    let at = Utc::now();
+    let committed = run(&state, &user, id, |_| ApprovalCommand::Decide {
+        approver_id: user.id,
+        decision: body.decision,
+        comment: comment.clone(),
+        at,
+    })
+    .await?;
+    let meta = user.actor.metadata();
+    let ticket_commit = if committed.aggregate.is_pending() {
+        None
+    } else {
+        nudge_ticket(&state, &meta, committed.aggregate.ticket_id).await
+    };
+    Ok(approval_response(StatusCode::OK, &committed, ticket_commit))
+}
+
+/// Hand your decision on the current step to another user, once. The delegate may not
+/// delegate it further.
+#[utoipa::path(post, path = "/{id}/delegate", tag = "approvals", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Approval id")), request_body = ApprovalDelegate,
+    responses((status = 200, body = ApprovalView, headers(("X-Consistency-Token" = String))),
+              (status = 403, body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody),
+              (status = 409, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ValidationErrorBody)))]
+async fn delegate_approval(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppPath(id): AppPath<Uuid>,
+    AppJson(body): AppJson<ApprovalDelegate>,
+) -> Result<Response, ApiError> {
+    let comment = decision_comment(body.comment)?;
+    load_visible(&state, &user, id).await?;
+    let active = approval_policy::active_users(&state.pool, &[body.to_user_id]).await?;
+    if !active.contains(&body.to_user_id) {
+        return Err(ApiError::field(
+            "to_user_id",
+            format!("User {} does not exist or is not active", body.to_user_id),
+        ));
+    }
+    let at = Utc::now();
+    let committed = run(&state, &user, id, |_| ApprovalCommand::Delegate {
+        from_user_id: user.id,
+        to_user_id: body.to_user_id,
+        comment: comment.clone(),
+        at,
+    })
+    .await?;
+    Ok(approval_response(StatusCode::OK, &committed, None))
+}
+
+/// Withdraw a pending approval: the ticket's requester, whoever requested the approval, or
+/// staff. The ticket is no longer blocked by it.
+#[utoipa::path(post, path = "/{id}/cancel", tag = "approvals", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Approval id")),
+    responses((status = 200, body = ApprovalView, headers(("X-Consistency-Token" = String))),
+              (status = 403, body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody),
+              (status = 409, body = crate::http::error::ErrorBody)))]
+async fn cancel_approval(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppPath(id): AppPath<Uuid>,
+) -> Result<Response, ApiError> {
+    load_visible(&state, &user, id).await?;
+    let at = Utc::now();
+    let committed = run(&state, &user, id, |_| ApprovalCommand::Cancel {
+        by: user.id,
+        by_staff: user.is_staff(),
+        at,
+    })
+    .await?;
+    let meta = user.actor.metadata();
+    let ticket_commit = nudge_ticket(&state, &meta, committed.aggregate.ticket_id).await;
+    Ok(approval_response(StatusCode::OK, &committed, ticket_commit))
+}
+
+/// List approvals, newest first; `mine=true` gives the caller's inbox: the approvals whose
+/// current step waits on the caller's decision. Requesters only see approvals of their own
+/// tickets and those they take part in.
+#[utoipa::path(get, path = "/", tag = "approvals", security(("bearer" = [])),
+    params(ApprovalListQueryParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
+    responses((status = 200, body = ApprovalListResponse), (status = 422, body = crate::http::error::ValidationErrorBody),
+              (status = 503, body = crate::http::error::ErrorBody)))]
+async fn list_approvals(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+    AppQuery(query): AppQuery<ApprovalListQueryParams>,
+) -> Result<axum::Json<Page<ApprovalView>>, ApiError> {
+    let mut v = Validator::default();
+    let (page, size, offset) = paging(&mut v, query.page, query.size);
+    let mut statuses: Vec<String> = Vec::new();
+    for part in query
+        .status
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        match ApprovalStatus::parse(part).filter(|s| *s != ApprovalStatus::None) {
+            Some(s) => statuses.push(s.as_str().into()),
+            None => v.check_query(false, "status", &format!("Unknown status '{part}'")),
+        }
+    }
+    v.finish()?;
+    wait_for_token(
+        &state,
+        &headers,
+        &[projections::approvals::ApprovalsProjection::NAME],
+    )
+    .await?;
+
+    let mine = query.mine.unwrap_or(false);
+    let mut args = PgArguments::default();
+    let mut conds: Vec<String> = vec!["true".into()];
+    let mut n = 0;
+    macro_rules! push {
+        ($value:expr) => {{
+            n += 1;
+            args.add($value).map_err(ApiError::internal)?;
+            format!("${n}")
+        }};
+    }
+    let (from, order) = if mine {
+        let p = push!(user.id);
+        conds.push(format!("i.user_id = {p}"));
+        (
+            "rm_approval_inbox i join rm_approvals a on a.id = i.approval_id",
+            "i.since desc, i.approval_id",
+        )
+    } else {
+        if !user.is_staff() {
+            let p = push!(vec![user.id]);
+            conds.push(format!("a.participant_ids @> {p}"));
+        }
+        ("rm_approvals a", "a.created_at desc, a.id desc")
+    };
+    if !statuses.is_empty() {
+        let p = push!(statuses);
+        conds.push(format!("a.status = any({p})"));
+    }
+    if let Some(ticket_id) = query.ticket_id {
+        let p = push!(ticket_id);
+        conds.push(format!("a.ticket_id = {p}"));
+    }
+    let where_sql = conds.join(" and ");
+    let count_args = args.clone();
+    let limit = push!(size);
+    let off = push!(offset);
+    let rows: Vec<(serde_json::Value, i64)> = sqlx::query_as_with(
+        &format!(
+            "select a.state, a.version from {from} where {where_sql}
+              order by {order} limit {limit} offset {off}"
+        ),
+        args,
+    )
+    .fetch_all(&state.pool)
+    .await?;
+    let total: i64 = if offset == 0 && (rows.len() as i64) < size {
+        rows.len() as i64
+    } else {
+        let (t,): (i64,) = sqlx::query_as_with(
+            &format!("select count(*) from {from} where {where_sql}"),
+            count_args,
+        )
+        .fetch_one(&state.pool)
+        .await?;
+        t
+    };
+    let mut items = Vec::with_capacity(rows.len());
+    for (state_json, version) in rows {
+        let approval: Approval = serde_json::from_value(state_json).map_err(ApiError::internal)?;
+        items.push(ApprovalView::from_aggregate(&approval, version));
+    }
+    Ok(axum::Json(Page::new(items, total, page, size)))
+}
+
+/// The approval policy of change requests: the approval every new `change_request` ticket
+/// gets (admins only).
+#[utoipa::path(get, path = "/policy", tag = "approvals", security(("bearer" = [])),
+    responses((status = 200, body = ApprovalPolicy), (status = 403, body = crate::http::error::ErrorBody)))]
+async fn find_approval_policy(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<axum::Json<ApprovalPolicy>, ApiError> {
+    user.require(Role::Admin)?;
+    Ok(axum::Json(
+        approval_policy::load(&state.pool, TicketType::ChangeRequest).await?,
+    ))
+}
+
+/// Replace the approval policy of change requests (admins only). Steps name approvers as
+/// `{"user_id": 7}` or `{"role": "manager"}` (every active user of the role when a ticket
+/// opens, except its requester). An empty `steps` list removes the policy.
+#[utoipa::path(put, path = "/policy", tag = "approvals", security(("bearer" = [])), request_body = ApprovalPolicyUpdate,
+    responses((status = 200, body = ApprovalPolicy), (status = 403, body = crate::http::error::ErrorBody),
+              (status = 422, body = crate::http::error::ValidationErrorBody)))]
+async fn update_approval_policy(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppJson(body): AppJson<ApprovalPolicyUpdate>,
+) -> Result<axum::Json<ApprovalPolicy>, ApiError> {
+    user.require(Role::Admin)?;
+    approval_policy::validate(&state.pool, &body.steps).await?;
+    let steps: Vec<_> = body
+        .steps
+        .into_iter()
+        .map(|s| approval_policy::PolicyStep {
+            name: s.name.trim().to_string(),
+            min_approvals: match s.rule {
+                aggregates::approval::Rule::Quorum => s.min_approvals,
+                _ => None,
+            },
+            ..s
+        })
+        .collect();
+    Ok(axum::Json(
+        approval_policy::save(&state.pool, TicketType::ChangeRequest, &steps, user.id).await?,
+    ))
+}

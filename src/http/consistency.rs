@@ -1,0 +1,75 @@
+//! Read-your-writes: a read carrying `X-Consistency-Token` waits until the projections it
+//! reads have applied the write the token names.
+
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use projections::Checkpoint;
+
+use crate::http::error::{ApiError, FieldError};
+use crate::http::state::AppState;
+
+/// How long a read waits for its consistency token.
+const CONSISTENCY_WAIT: Duration = Duration::from_secs(2);
+
+/// Honours `X-Consistency-Token`: waits (≤ 2 s) until every named projection has applied
+/// the write the token names, else 503 with `Retry-After`.
+pub async fn wait_for_token(
+    state: &AppState,
+    headers: &HeaderMap,
+    projections: &[&str],
+) -> Result<(), ApiError> {
+    let Some(raw) = headers.get("x-consistency-token") else {
+        return Ok(());
+    };
+    let token: Checkpoint = raw
+        .to_str()
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| {
+            ApiError::Validation(vec![FieldError {
+                loc: vec![
+                    serde_json::json!("header"),
+                    serde_json::json!("X-Consistency-Token"),
+                ],
+                msg: "Malformed consistency token".into(),
+                kind: "value_error".into(),
+            }])
+        })?;
+    let deadline = tokio::time::Instant::now() + CONSISTENCY_WAIT;
+    for name in projections {
+        let mut watch = state.runtime.as_ref().and_then(|rt| rt.watch(name));
+        loop {
+            if watch.as_ref().is_some_and(|w| *w.borrow() >= token) {
+                break;
+            }
+            // Another process may lead this projection: the checkpoint row is the truth.
+            let reached: Option<(bool,)> = sqlx::query_as(
+                "select (last_txid, last_position) >= ($2::text::xid8, $3::bigint)
+                   from projection_checkpoints where projection = $1",
+            )
+            .bind(name)
+            .bind(token.txid.to_string())
+            .bind(token.position)
+            .fetch_optional(&state.pool)
+            .await?;
+            if reached.is_some_and(|(r,)| r) {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ApiError::Unavailable {
+                    detail: "Your change is not visible yet; retry shortly".into(),
+                    retry_after: 1,
+                });
+            }
+            let pause = tokio::time::sleep(Duration::from_millis(25));
+            match watch.as_mut() {
+                Some(w) => {
+                    tokio::select! { _ = w.changed() => {}, _ = pause => {} }
+                }
+                None => pause.await,
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,43 @@
+//! The OpenAPI document's frame: title, security scheme, tags. Paths come from the
+//! `#[utoipa::path]` annotations of each handler.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+/// The API description served at `/api/v1/openapi.json`.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "ticketd", description = "Event-sourced ticket desk REST API"),
+    modifiers(&BearerAuth),
+    components(schemas(crate::http::error::ErrorBody, crate::http::error::ValidationErrorBody, crate::http::error::FieldError)),
+    tags(
+        (name = "attachments", description = "Files on tickets: upload, download, remove"),
+        (name = "auth", description = "Sign-in, tokens and profile"),
+        (name = "comments", description = "Ticket conversations, replies and internal notes"),
+        (name = "tickets", description = "Tickets: commands, list and search"),
+        (name = "users", description = "User management"),
+        (name = "approvals", description = "Approvals: requests, decisions, delegation, the inbox and the change request policy"),
+        (name = "items", description = "Configuration items and assets"),
+        (name = "notifications", description = "Your notifications, and their live stream"),
+        (name = "reports", description = "Dashboard, analytics, exports and the SLA policy (managers and admins)"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("JWT")
+                        .build(),
+                ),
+            );
+        }
+    }
+}

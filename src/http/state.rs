@@ -1,0 +1,44 @@
+//! The state every handler receives: the services, and the settings only HTTP needs.
+
+use std::ops::Deref;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::service::Services;
+
+/// What the HTTP layer itself is configured with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Largest attachment, in bytes.
+    pub max_upload_bytes: u64,
+    /// The built SPA, served with history fallback.
+    pub static_dir: PathBuf,
+    /// Origins allowed cross-origin.
+    pub cors_origins: Vec<String>,
+}
+
+/// Everything a request may need.
+pub struct App {
+    pub services: Services,
+    pub settings: Settings,
+}
+
+impl Deref for App {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.services
+    }
+}
+
+/// The cloneable handle handlers receive.
+#[derive(Clone)]
+pub struct AppState(pub Arc<App>);
+
+impl Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}

@@ -1,0 +1,83 @@
+//! `GET /api/v1/tickets/{id}/history`: a ticket's events, as the log holds them, with the
+//! ticket's own access rules. Requesters never see internal notes.
+
+use aggregates::ticket::TicketEvent;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::http::error::{ApiError, AppPath, AppQuery};
+use crate::http::state::AppState;
+use crate::service::auth::AuthUser;
+use crate::service::history::Bound;
+use crate::service::tickets::load_visible;
+
+/// The routes of this area (nested under `/api/v1/tickets`).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(ticket_history))
+}
+
+/// One event of a ticket's history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryEvent {
+    /// The event's position in the ticket's stream (1, 2, 3...).
+    pub sequence: i64,
+    /// What happened (`TicketOpened`, `TicketUpdated`, `CommentAdded`...).
+    pub event_type: String,
+    /// The event's fields.
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+    /// Who caused it.
+    pub actor_id: Option<i64>,
+    /// When it was recorded.
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// Query of `GET /tickets/{id}/history`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// Only the events recorded by this time (RFC 3339).
+    #[serde(default, deserialize_with = "crate::service::history::de_as_of")]
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+/// A ticket's events in order, optionally only those recorded by `as_of`. Requesters see
+/// their own tickets only, and never internal notes.
+#[utoipa::path(get, path = "/{id}/history", tag = "tickets", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Ticket number"), HistoryQuery),
+    responses((status = 200, body = Vec<HistoryEvent>), (status = 401, body = crate::http::error::ErrorBody),
+              (status = 404, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ValidationErrorBody)))]
+#[tracing::instrument(skip_all, fields(ticket_id = %id))]
+async fn ticket_history(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppPath(id): AppPath<i64>,
+    AppQuery(query): AppQuery<HistoryQuery>,
+) -> Result<axum::Json<Vec<HistoryEvent>>, ApiError> {
+    load_visible(&state, &user, id).await?;
+    let bound = query.as_of.map_or(Bound::All, Bound::AsOf);
+    let entries =
+        crate::service::history::load(&state.pool, "ticket", &id.to_string(), bound).await?;
+    let staff = user.is_staff();
+    let mut out = Vec::with_capacity(entries.len());
+    for e in entries {
+        if !staff {
+            let event = TicketEvent::deserialize(&e.payload).map_err(ApiError::internal)?;
+            if event.is_internal() {
+                continue;
+            }
+        }
+        out.push(HistoryEvent {
+            sequence: e.sequence,
+            actor_id: e.actor_id(),
+            data: e.data(),
+            event_type: e.event_type,
+            recorded_at: e.recorded_at,
+        });
+    }
+    Ok(axum::Json(out))
+}

@@ -1,0 +1,367 @@
+//! `/api/v1/tickets`: the write API (commands through the Ticket aggregate) and the list and
+//! search API (the `tickets` read model).
+
+pub mod attachments;
+pub mod comments;
+pub mod history;
+
+use aggregates::ticket::{Ticket, TicketCommand, TicketFields};
+use aggregates::{Priority, Role, TicketStatus, TicketType};
+use axum::extract::State;
+use axum::http::header::{ETAG, IF_MATCH, LOCATION};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::http::consistency::wait_for_token;
+use crate::http::error::{ApiError, AppJson, AppPath, AppQuery, Validator};
+use crate::http::state::AppState;
+use crate::http::with_token;
+use crate::service::auth::AuthUser;
+use crate::service::executor::Committed;
+use crate::service::paging::Page;
+use crate::service::tickets::list::{
+    self, TicketListQueryParams, TicketListResponse, TicketSummary,
+};
+use crate::service::tickets::{
+    clean_tags, command_error, load_visible, run, validate_fields, TicketAssign, TicketCreate,
+    TicketDetail, TicketStatusUpdate, TicketUpdate,
+};
+
+/// The routes of this area.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_tickets, create_ticket))
+        .routes(routes!(search_tickets))
+        .routes(routes!(find_ticket, update_ticket, delete_ticket))
+        .routes(routes!(change_ticket_status))
+        .routes(routes!(assign_ticket))
+}
+
+/// Parses `If-Match` into a version (`*` or absent: any version).
+pub fn if_match(headers: &HeaderMap) -> Result<Option<usize>, ApiError> {
+    let Some(value) = headers.get(IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or_default().trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    let text = text.trim_start_matches("W/").trim_matches('"');
+    text.parse().map(Some).map_err(|_| {
+        ApiError::PreconditionFailed("If-Match must carry the ETag you received".into())
+    })
+}
+
+/// A ticket response with its `ETag`.
+fn ticket_response(status: StatusCode, committed: &Committed<Ticket>) -> Response {
+    let detail = TicketDetail::from_aggregate(&committed.aggregate, committed.version);
+    let mut response = (status, axum::Json(detail)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", committed.version)) {
+        response.headers_mut().insert(ETAG, v);
+    }
+    with_token(response, committed.token)
+}
+
+/// Open a ticket. The caller becomes its requester.
+#[utoipa::path(post, path = "/", tag = "tickets", security(("bearer" = [])), request_body = TicketCreate,
+    responses((status = 201, body = TicketDetail, headers(("Location" = String), ("ETag" = String), ("X-Consistency-Token" = String))),
+              (status = 401, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ValidationErrorBody)))]
+async fn create_ticket(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppJson(body): AppJson<TicketCreate>,
+) -> Result<Response, ApiError> {
+    let mut v = Validator::default();
+    validate_fields(
+        &mut v,
+        Some(&body.title),
+        Some(&body.description),
+        body.tags.as_deref(),
+        body.item_ids.as_deref(),
+    );
+    v.finish()?;
+    let item_ids = body.item_ids.unwrap_or_default();
+    crate::service::items::check_items_exist(&state.pool, &item_ids).await?;
+    let (id,): (i64,) = sqlx::query_as("select nextval('ticket_id_seq')")
+        .fetch_one(&state.pool)
+        .await?;
+    let fields = TicketFields {
+        title: body.title.trim().to_string(),
+        description: body.description,
+        priority: body.priority.unwrap_or(Priority::Medium),
+        ticket_type: body.ticket_type.unwrap_or(TicketType::Issue),
+        tags: clean_tags(body.tags.unwrap_or_default()),
+        item_ids,
+    };
+    let at = Utc::now();
+    let command = TicketCommand::OpenTicket {
+        id,
+        requester_id: user.id,
+        fields,
+        at,
+    };
+    let committed = state
+        .tickets
+        .create(&id.to_string(), user.actor.metadata(), command)
+        .await
+        .map_err(command_error)?;
+    crate::service::metrics::command_committed();
+    let committed = crate::service::approvals::on_ticket_created(&state, &user, committed).await?;
+    let mut response = ticket_response(StatusCode::CREATED, &committed);
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/tickets/{id}")) {
+        response.headers_mut().insert(LOCATION, v);
+    }
+    Ok(response)
+}
+
+/// Query of `GET /tickets/{id}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TicketFindQuery {
+    /// Show the ticket as it was at this time (RFC 3339).
+    #[serde(default, deserialize_with = "crate::service::history::de_as_of")]
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+/// A ticket, loaded from its events (optionally as it was at `as_of`).
+#[utoipa::path(get, path = "/{id}", tag = "tickets", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Ticket number"), TicketFindQuery),
+    responses((status = 200, body = TicketDetail, headers(("ETag" = String))), (status = 404, body = crate::http::error::ErrorBody)))]
+async fn find_ticket(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppPath(id): AppPath<i64>,
+    AppQuery(query): AppQuery<TicketFindQuery>,
+) -> Result<Response, ApiError> {
+    let (ticket, version) = load_visible(&state, &user, id).await?;
+    let (ticket, version) = match query.as_of {
+        Some(as_of) => crate::service::history::ticket_as_of(&state.pool, id, as_of)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("The ticket did not exist at that time".into()))?,
+        None => (ticket, version),
+    };
+    let committed = Committed {
+        aggregate: ticket,
+        version,
+        token: None,
+        appended: 0,
+    };
+    Ok(ticket_response(StatusCode::OK, &committed))
+}
+
+/// Change a ticket's fields. Requesters may edit their own tickets.
+#[utoipa::path(patch, path = "/{id}", tag = "tickets", security(("bearer" = [])), request_body = TicketUpdate,
+    params(("id" = i64, Path, description = "Ticket number"), ("If-Match" = Option<String>, Header, description = "The ETag you hold")),
+    responses((status = 200, body = TicketDetail), (status = 404, body = crate::http::error::ErrorBody),
+              (status = 409, body = crate::http::error::ErrorBody), (status = 412, body = crate::http::error::ErrorBody),
+              (status = 422, body = crate::http::error::ValidationErrorBody)))]
+async fn update_ticket(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppPath(id): AppPath<i64>,
+    headers: HeaderMap,
+    AppJson(body): AppJson<TicketUpdate>,
+) -> Result<Response, ApiError> {
+    let expected = if_match(&headers)?;
+    let mut v = Validator::default();
+    validate_fields(
+        &mut v,
+        body.title.as_deref(),
+        body.description.as_deref(),
+        body.tags.as_deref(),
+        body.item_ids.as_deref(),
+    );
+    v.finish()?;
+    crate::service::items::check_items_exist(
+        &state.pool,
+        body.item_ids.as_deref().unwrap_or_default(),
+    )
+    .await?;
+    let tags = body.tags.map(clean_tags);
+    let at = Utc::now();
+    let committed = run(&state, &user, id, expected, |_| {
+        TicketCommand::UpdateTicket {
+            title: body.title.as_ref().map(|t| t.trim().to_string()),
+            description: body.description.clone(),
+            priority: body.priority,
+            ticket_type: body.ticket_type,
+            tags: tags.clone(),
+            item_ids: body.item_ids.clone(),
+            at,
+        }
+    })
+    .await?;
+    Ok(ticket_response(StatusCode::OK, &committed))
+}
+
+/// Delete a ticket: it is cancelled and hidden from lists; its history stays.
+#[utoipa::path(delete, path = "/{id}", tag = "tickets", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Ticket number"), ("If-Match" = Option<String>, Header, description = "The ETag you hold")),
+    responses((status = 204), (status = 404, body = crate::http::error::ErrorBody), (status = 409, body = crate::http::error::ErrorBody)))]
+async fn delete_ticket(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppPath(id): AppPath<i64>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let expected = if_match(&headers)?;
+    let at = Utc::now();
+    let committed = run(&state, &user, id, expected, |_| {
+        TicketCommand::DeleteTicket { reason: None, at }
+    })
+    .await?;
+    Ok(with_token(
+        StatusCode::NO_CONTENT.into_response(),
+        committed.token,
+    ))
+}
+
+/// Move a ticket through its state machine. 409 lists the allowed states.
+/// Requesters may only close, reopen or cancel their own tickets.
+#[utoipa::path(patch, path = "/{id}/status", tag = "tickets", security(("bearer" = [])), request_body = TicketStatusUpdate,
+    params(("id" = i64, Path, description = "Ticket number"), ("If-Match" = Option<String>, Header, description = "The ETag you hold")),
+    responses((status = 200, body = TicketDetail), (status = 403, body = crate::http::error::ErrorBody),
+              (status = 404, body = crate::http::error::ErrorBody), (status = 409, body = crate::http::error::ErrorBody),
+              (status = 412, body = crate::http::error::ErrorBody)))]
+async fn change_ticket_status(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppPath(id): AppPath<i64>,
+    headers: HeaderMap,
+    AppJson(body): AppJson<TicketStatusUpdate>,
+) -> Result<Response, ApiError> {
+    let expected = if_match(&headers)?;
+    let mut v = Validator::default();
+    v.check(
+        body.reason
+            .as_ref()
+            .is_none_or(|r| r.chars().count() <= 2000),
+        "reason",
+        "Reason must be at most 2000 characters",
+    );
+    v.finish()?;
+    if !user.is_staff() {
+        load_visible(&state, &user, id).await?;
+        if !matches!(
+            body.status,
+            TicketStatus::Closed | TicketStatus::Open | TicketStatus::Cancelled
+        ) {
+            return Err(ApiError::Forbidden(
+                "Requesters may only close, reopen or cancel their tickets".into(),
+            ));
+        }
+    }
+    let at = Utc::now();
+    let committed = run(&state, &user, id, expected, |_| {
+        TicketCommand::ChangeStatus {
+            status: body.status,
+            reason: body.reason.clone(),
+            at,
+        }
+    })
+    .await?;
+    Ok(ticket_response(StatusCode::OK, &committed))
+}
+
+/// Assign a ticket to an agent, or unassign it with `null` (agents and up).
+#[utoipa::path(patch, path = "/{id}/assign", tag = "tickets", security(("bearer" = [])), request_body = TicketAssign,
+    params(("id" = i64, Path, description = "Ticket number"), ("If-Match" = Option<String>, Header, description = "The ETag you hold")),
+    responses((status = 200, body = TicketDetail), (status = 403, body = crate::http::error::ErrorBody),
+              (status = 404, body = crate::http::error::ErrorBody), (status = 412, body = crate::http::error::ErrorBody),
+              (status = 422, body = crate::http::error::ValidationErrorBody)))]
+async fn assign_ticket(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppPath(id): AppPath<i64>,
+    headers: HeaderMap,
+    AppJson(body): AppJson<TicketAssign>,
+) -> Result<Response, ApiError> {
+    if !user.is_staff() {
+        // Hide whether the ticket exists from requesters who do not own it.
+        load_visible(&state, &user, id).await?;
+        return Err(ApiError::Forbidden("Only agents can assign tickets".into()));
+    }
+    let expected = if_match(&headers)?;
+    let Some(assignee_id) = body.assignee_id else {
+        return Err(ApiError::Validation(vec![
+            crate::http::error::FieldError::body(
+                "assignee_id",
+                "Field 'assignee_id' is required (null unassigns)",
+                "missing",
+            ),
+        ]));
+    };
+    if let Some(assignee) = assignee_id {
+        let ok = crate::service::users::find_by_id(&state.pool, assignee)
+            .await?
+            .is_some_and(|u| u.is_active && u.role().is_staff());
+        if !ok {
+            return Err(ApiError::field(
+                "assignee_id",
+                "The assignee must be an active agent",
+            ));
+        }
+    }
+    let at = Utc::now();
+    let committed = run(&state, &user, id, expected, |_| {
+        TicketCommand::AssignTicket { assignee_id, at }
+    })
+    .await?;
+    Ok(ticket_response(StatusCode::OK, &committed))
+}
+
+/// List tickets (newest first by default). Requesters see only their own.
+#[utoipa::path(get, path = "/", tag = "tickets", security(("bearer" = [])),
+    params(TicketListQueryParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
+    responses((status = 200, body = TicketListResponse), (status = 422, body = crate::http::error::ValidationErrorBody),
+              (status = 503, body = crate::http::error::ErrorBody)))]
+async fn list_tickets(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+    AppQuery(query): AppQuery<TicketListQueryParams>,
+) -> Result<axum::Json<Page<TicketSummary>>, ApiError> {
+    search(state, user, headers, query).await
+}
+
+/// Search tickets: full text over title, description and public comments, prefix matching
+/// for search-as-you-type and trigram matching for misspellings; best match first.
+#[utoipa::path(get, path = "/search", tag = "tickets", security(("bearer" = [])),
+    params(TicketListQueryParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
+    responses((status = 200, body = TicketListResponse), (status = 422, body = crate::http::error::ValidationErrorBody),
+              (status = 503, body = crate::http::error::ErrorBody)))]
+async fn search_tickets(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+    AppQuery(query): AppQuery<TicketListQueryParams>,
+) -> Result<axum::Json<Page<TicketSummary>>, ApiError> {
+    search(state, user, headers, query).await
+}
+
+async fn search(
+    state: AppState,
+    user: AuthUser,
+    headers: HeaderMap,
+    query: TicketListQueryParams,
+) -> Result<axum::Json<Page<TicketSummary>>, ApiError> {
+    wait_for_token(
+        &state,
+        &headers,
+        &[projections::tickets::TicketsProjection::NAME],
+    )
+    .await?;
+    let scope = if user.role == Role::Requester {
+        Some(user.id)
+    } else {
+        None
+    };
+    Ok(axum::Json(
+        list::search_tickets(&state.pool, &query, scope).await?,
+    ))
+}

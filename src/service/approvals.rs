@@ -1,0 +1,336 @@
+//! The approval use cases: requesting an approval on a ticket, deciding, delegating and
+//! cancelling it through the Approval aggregate, who may see which approval, the policy's
+//! approval for a new change request, and the approval as responses show it.
+
+use std::collections::{BTreeSet, HashMap};
+
+use aggregates::approval::{Approval, ApprovalCommand, ApprovalError, Decision, Step, StepSpec};
+use aggregates::ticket::Ticket;
+use aggregates::{ApprovalStatus, TicketType};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::service::approval_policy::{self, MAX_APPROVERS};
+use crate::service::approval_process;
+use crate::service::auth::AuthUser;
+use crate::service::error::{capitalise, Error, FieldError, Validator};
+use crate::service::executor::{CommandError, Committed};
+use crate::service::Services;
+
+/// An approval as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApprovalView {
+    pub id: Uuid,
+    pub ticket_id: i64,
+    pub status: ApprovalStatus,
+    /// The 0-based index of the step being decided (where it ended, once finished).
+    pub current_step: usize,
+    /// The steps in order, with their effective approvers, decisions and delegations.
+    pub steps: Vec<Step>,
+    /// Who asked for the approval.
+    pub requested_by: i64,
+    /// The ticket's requester.
+    pub ticket_requester_id: i64,
+    pub reason: Option<String>,
+    /// Who the current step still waits on (empty once finished).
+    pub waiting_on: Vec<i64>,
+    /// The approval's version (its last event's sequence).
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl ApprovalView {
+    /// Renders an aggregate at a version.
+    pub fn from_aggregate(a: &Approval, version: i64) -> Self {
+        let created_at = a.created_at.unwrap_or_default();
+        ApprovalView {
+            id: a.id,
+            ticket_id: a.ticket_id,
+            status: a.status(),
+            current_step: a.current_step,
+            steps: a.steps.clone(),
+            requested_by: a.requested_by,
+            ticket_requester_id: a.ticket_requester_id,
+            reason: a.reason.clone(),
+            waiting_on: a.waiting_on(),
+            version,
+            created_at,
+            updated_at: a.updated_at.unwrap_or(created_at),
+            finished_at: a.finished_at,
+        }
+    }
+}
+
+/// Body of `POST /approvals`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ApprovalCreate {
+    pub ticket_id: i64,
+    /// The steps in order: each names its approvers (user ids) and rule.
+    pub steps: Vec<StepSpec>,
+    pub reason: Option<String>,
+}
+
+/// Body of `POST /approvals/{id}/decisions`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ApprovalDecisionCreate {
+    pub decision: Decision,
+    pub comment: Option<String>,
+}
+
+/// Body of `POST /approvals/{id}/delegate`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ApprovalDelegate {
+    /// The user who decides in the caller's place.
+    pub to_user_id: i64,
+    pub comment: Option<String>,
+}
+
+/// Maps a refused approval command to its API error (statuses as `ApprovalError` documents).
+pub fn approval_error(e: CommandError<ApprovalError>) -> Error {
+    Error::from_command(e, "approval", |e| match e {
+        ApprovalError::NotFound => Error::not_found("Approval"),
+        ApprovalError::InvalidSteps(msg) => Error::Validation(vec![FieldError {
+            loc: vec![json!("body"), json!("steps")],
+            msg: capitalise(&msg),
+            kind: "value_error".into(),
+        }]),
+        ApprovalError::NotAnApprover | ApprovalError::NotAllowed => {
+            Error::Forbidden(capitalise(&e.to_string()))
+        }
+        ApprovalError::AlreadyExists
+        | ApprovalError::NotPending
+        | ApprovalError::NotYourTurn
+        | ApprovalError::AlreadyDecided
+        | ApprovalError::AlreadyDelegated
+        | ApprovalError::InvalidDelegate
+        | ApprovalError::Delegated => Error::conflict(capitalise(&e.to_string())),
+    })
+}
+
+/// Loads an approval the caller may see, else 404: staff see every approval; others those
+/// of their own tickets, the ones they requested, and the ones they approve (or delegated).
+pub async fn load_visible(
+    services: &Services,
+    user: &AuthUser,
+    id: Uuid,
+) -> Result<(Approval, usize), Error> {
+    let (approval, version) = services
+        .approvals
+        .load(&id.to_string())
+        .await
+        .map_err(approval_error)?;
+    if !approval.exists() || (!user.is_staff() && !approval.involves(user.id)) {
+        return Err(Error::not_found("Approval"));
+    }
+    Ok((approval, version))
+}
+
+/// Brings the ticket in line with its latest approval now, so that the response (and the
+/// caller's next request) sees it; the process manager guarantees it anyway, so a failure
+/// here is only logged. Returns the position of the ticket's new event, if any.
+pub async fn nudge_ticket(
+    services: &Services,
+    cause: &HashMap<String, String>,
+    ticket_id: i64,
+) -> Option<Committed<Ticket>> {
+    match approval_process::reconcile_ticket(
+        &services.tickets,
+        &services.approvals,
+        &services.pool,
+        ticket_id,
+        cause,
+    )
+    .await
+    {
+        Ok(committed) => committed,
+        Err(e) => {
+            tracing::warn!(ticket_id, error = %e, "ticket not reconciled now; the approval process will");
+            None
+        }
+    }
+}
+
+/// Checks a decision's or delegation's comment (at most 2,000 characters) and returns it
+/// trimmed, None when blank.
+pub fn decision_comment(comment: Option<String>) -> Result<Option<String>, Error> {
+    let mut v = Validator::default();
+    v.check(
+        comment.as_deref().is_none_or(|c| c.chars().count() <= 2000),
+        "comment",
+        "Comment must be at most 2000 characters",
+    );
+    v.finish()?;
+    Ok(comment
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty()))
+}
+
+/// Runs `command` on approval `id` for `user`, who may see it.
+pub async fn run(
+    services: &Services,
+    user: &AuthUser,
+    id: Uuid,
+    command: impl Fn(&Approval) -> ApprovalCommand,
+) -> Result<Committed<Approval>, Error> {
+    let committed = services
+        .approvals
+        .execute(&id.to_string(), None, user.actor.metadata(), command)
+        .await
+        .map_err(approval_error)?;
+    crate::service::metrics::command_committed();
+    Ok(committed)
+}
+
+/// Validates the steps of an approval request: shape, approvers that exist and are active.
+pub async fn validate_request(services: &Services, body: &ApprovalCreate) -> Result<(), Error> {
+    let mut errors = Vec::new();
+    approval_policy::check_step_count(&mut errors, body.steps.len(), false);
+    if body
+        .reason
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > 2000)
+    {
+        errors.push(FieldError::body(
+            "reason",
+            "Reason must be at most 2000 characters",
+            "value_error",
+        ));
+    }
+    let mut ids: Vec<i64> = body
+        .steps
+        .iter()
+        .flat_map(|s| s.approver_ids.iter().copied())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let active = approval_policy::active_users(&services.pool, &ids).await?;
+    for (i, step) in body.steps.iter().enumerate() {
+        approval_policy::check_step_shape(
+            &mut errors,
+            i,
+            &step.name,
+            step.rule,
+            step.min_approvals,
+            Some(step.approver_ids.len()),
+        );
+        let at = vec![
+            json!("body"),
+            json!("steps"),
+            json!(i),
+            json!("approver_ids"),
+        ];
+        if step.approver_ids.is_empty() {
+            errors.push(FieldError {
+                loc: at.clone(),
+                msg: "At least one approver is required".into(),
+                kind: "value_error".into(),
+            });
+        }
+        if step.approver_ids.len() > MAX_APPROVERS {
+            errors.push(FieldError {
+                loc: at.clone(),
+                msg: format!("At most {MAX_APPROVERS} approvers per step"),
+                kind: "value_error".into(),
+            });
+        }
+        let mut seen = BTreeSet::new();
+        for (j, id) in step.approver_ids.iter().enumerate() {
+            let mut here = at.clone();
+            here.push(json!(j));
+            if !active.contains(id) {
+                errors.push(FieldError {
+                    loc: here,
+                    msg: format!("User {id} does not exist or is not active"),
+                    kind: "value_error".into(),
+                });
+            } else if !seen.insert(*id) {
+                errors.push(FieldError {
+                    loc: here,
+                    msg: format!("User {id} is listed twice in this step"),
+                    kind: "value_error".into(),
+                });
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Validation(errors))
+    }
+}
+
+/// Requests the policy's approval for a ticket just opened, when it is a change request and
+/// a policy is configured, and marks the ticket pending. The approval's id derives from the
+/// ticket's, so a repeat never creates a second one. Returns the ticket as it now stands.
+pub async fn on_ticket_created(
+    services: &Services,
+    user: &AuthUser,
+    committed: Committed<Ticket>,
+) -> Result<Committed<Ticket>, Error> {
+    let ticket = &committed.aggregate;
+    if ticket.ticket_type != Some(TicketType::ChangeRequest) {
+        return Ok(committed);
+    }
+    let policy = approval_policy::load(&services.pool, TicketType::ChangeRequest).await?;
+    if policy.steps.is_empty() {
+        return Ok(committed);
+    }
+    let steps =
+        approval_policy::resolve(&services.pool, &policy.steps, ticket.requester_id).await?;
+    if steps.is_empty() {
+        tracing::warn!(
+            ticket_id = ticket.id,
+            "the approval policy resolves to no approver; no approval requested"
+        );
+        return Ok(committed);
+    }
+    let id = approval_policy::policy_approval_id(ticket.id);
+    let mut meta = user.actor.metadata();
+    meta.insert("process".into(), "approval_policy".into());
+    let at = Utc::now();
+    let result = services
+        .approvals
+        .execute(&id.to_string(), None, meta.clone(), |_| {
+            ApprovalCommand::RequestApproval {
+                id,
+                ticket_id: ticket.id,
+                ticket_requester_id: ticket.requester_id,
+                requested_by: user.id,
+                steps: steps.clone(),
+                reason: Some("Required by the change request approval policy".into()),
+                at,
+            }
+        })
+        .await;
+    match result {
+        Ok(_) => crate::service::metrics::command_committed(),
+        Err(CommandError::Domain(ApprovalError::AlreadyExists)) => {}
+        Err(e) => return Err(approval_error(e)),
+    }
+    if let Some(now) = nudge_ticket(services, &meta, ticket.id).await {
+        return Ok(now);
+    }
+    // The approval process may have marked the ticket first: answer with the ticket as it
+    // stands now, not as it was opened.
+    let (aggregate, version) = services
+        .tickets
+        .load(&ticket.id.to_string())
+        .await
+        .map_err(crate::service::tickets::command_error)?;
+    if version == committed.version {
+        return Ok(committed);
+    }
+    Ok(Committed {
+        aggregate,
+        version,
+        token: crate::service::tickets::ticket_position(&services.pool, ticket.id, version)
+            .await
+            .or(committed.token),
+        appended: 0,
+    })
+}

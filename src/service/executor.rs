@@ -1,0 +1,275 @@
+//! Running commands against aggregates: load, handle, commit through postgres-es, with
+//! `If-Match` checks, a bounded retry of lost optimistic-concurrency races, audit metadata
+//! on every event, and the consistency token that lets a client read its own writes.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::{Aggregate, AggregateError, EventStore};
+use postgres_es::PostgresEventRepository;
+use projections::{Checkpoint, RuntimeHandle};
+use rand::Rng;
+use sqlx::PgPool;
+
+use crate::service::error::Error;
+
+/// How many times a lost race is retried before answering 409.
+const MAX_ATTEMPTS: usize = 4;
+
+/// An aggregate after a command, with its version (the last event's sequence).
+#[derive(Debug, Clone)]
+pub struct Committed<A> {
+    pub aggregate: A,
+    pub version: usize,
+    /// Where the last new event sits in the log (None if the command changed nothing).
+    pub token: Option<Checkpoint>,
+    /// How many events the command appended.
+    pub appended: usize,
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError<E: std::error::Error> {
+    #[error(transparent)]
+    Domain(E),
+    #[error("the resource changed since version {expected}")]
+    Stale { expected: usize, actual: usize },
+    #[error("too many concurrent changes")]
+    Conflict,
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Who caused a command and from where: the audit "who" stored with every event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Actor {
+    /// The signed-in user, if any.
+    pub user_id: Option<i64>,
+    pub request_id: String,
+    pub client_ip: String,
+    pub user_agent: String,
+}
+
+impl Actor {
+    /// A user acting without request facts (seeding, tests, processes acting for a user).
+    pub fn user(user_id: i64) -> Self {
+        Actor {
+            user_id: Some(user_id),
+            ..Actor::default()
+        }
+    }
+
+    /// The event metadata: `user_id` (when known), `request_id`, `client_ip`, `user_agent`.
+    pub fn metadata(&self) -> HashMap<String, String> {
+        let mut m = HashMap::new();
+        if let Some(id) = self.user_id {
+            m.insert("user_id".into(), id.to_string());
+        }
+        m.insert("request_id".into(), self.request_id.clone());
+        m.insert("client_ip".into(), self.client_ip.clone());
+        m.insert("user_agent".into(), self.user_agent.clone());
+        m
+    }
+}
+
+/// Runs commands for one aggregate type.
+pub struct Executor<A: Aggregate> {
+    store: PersistedEventStore<PostgresEventRepository, A>,
+    pool: PgPool,
+    runtime: std::sync::OnceLock<RuntimeHandle>,
+}
+
+impl<A> Executor<A>
+where
+    A: Aggregate + Clone,
+    A::Services: Default,
+{
+    /// An executor on `pool` (no queries: projections tail the log instead).
+    pub fn new(pool: PgPool) -> Self {
+        let repo = PostgresEventRepository::new(pool.clone());
+        Executor {
+            store: PersistedEventStore::new_event_store(repo),
+            pool,
+            runtime: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Lets committed commands wake this process's projections at once.
+    pub fn set_runtime(&self, runtime: RuntimeHandle) {
+        let _ = self.runtime.set(runtime);
+    }
+
+    /// Loads an aggregate and its version (0 if it has no events).
+    pub async fn load(&self, id: &str) -> Result<(A, usize), CommandError<A::Error>> {
+        let ctx = self
+            .store
+            .load_aggregate(id)
+            .await
+            .map_err(map_store_error)?;
+        Ok((ctx.aggregate, ctx.current_sequence))
+    }
+
+    /// Runs `command()` against aggregate `id`. With `expected`, a different current
+    /// version is `Stale` (412). A lost race reloads and retries a bounded number of times.
+    pub async fn execute(
+        &self,
+        id: &str,
+        expected: Option<usize>,
+        metadata: HashMap<String, String>,
+        command: impl Fn(&A) -> A::Command,
+    ) -> Result<Committed<A>, CommandError<A::Error>> {
+        let services = A::Services::default();
+        for attempt in 1..=MAX_ATTEMPTS {
+            let mut ctx = self
+                .store
+                .load_aggregate(id)
+                .await
+                .map_err(map_store_error)?;
+            let version = ctx.current_sequence;
+            if let Some(expected) = expected {
+                if expected != version {
+                    return Err(CommandError::Stale {
+                        expected,
+                        actual: version,
+                    });
+                }
+            }
+            let cmd = command(&ctx.aggregate);
+            let sink = cqrs_es::event_sink::EventSink::default();
+            ctx.aggregate
+                .handle(cmd, &services, &sink)
+                .await
+                .map_err(CommandError::Domain)?;
+            let events = sink.collect().await;
+            if events.is_empty() {
+                return Ok(Committed {
+                    aggregate: ctx.aggregate,
+                    version,
+                    token: None,
+                    appended: 0,
+                });
+            }
+            let aggregate = ctx.aggregate.clone();
+            let appended = events.len();
+            match self.store.commit(events, ctx, metadata.clone()).await {
+                Ok(_) => {
+                    let new_version = version + appended;
+                    let token = self.position_of(id, new_version).await;
+                    if let Some(rt) = self.runtime.get() {
+                        rt.wake();
+                    }
+                    return Ok(Committed {
+                        aggregate,
+                        version: new_version,
+                        token,
+                        appended,
+                    });
+                }
+                Err(AggregateError::AggregateConflict) if attempt < MAX_ATTEMPTS => {
+                    // Another writer won: jittered pause, reload, try again.
+                    let pause = rand::thread_rng().gen_range(1..=10 * attempt as u64);
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
+                Err(e) => return Err(map_store_error(e)),
+            }
+        }
+        Err(CommandError::Conflict)
+    }
+
+    /// Runs a command that creates aggregate `id`, known to be new (e.g. a fresh number from
+    /// a sequence): no load round trip. If it exists after all, the append conflicts (409).
+    pub async fn create(
+        &self,
+        id: &str,
+        metadata: HashMap<String, String>,
+        command: A::Command,
+    ) -> Result<Committed<A>, CommandError<A::Error>> {
+        let mut ctx = cqrs_es::persist::EventStoreAggregateContext {
+            aggregate_id: id.to_string(),
+            aggregate: A::default(),
+            current_sequence: 0,
+            current_snapshot: None,
+        };
+        let sink = cqrs_es::event_sink::EventSink::default();
+        ctx.aggregate
+            .handle(command, &A::Services::default(), &sink)
+            .await
+            .map_err(CommandError::Domain)?;
+        let events = sink.collect().await;
+        let aggregate = ctx.aggregate.clone();
+        let appended = events.len();
+        self.store
+            .commit(events, ctx, metadata)
+            .await
+            .map_err(map_store_error)?;
+        let token = self.position_of(id, appended).await;
+        if let Some(rt) = self.runtime.get() {
+            rt.wake();
+        }
+        Ok(Committed {
+            aggregate,
+            version: appended,
+            token,
+            appended,
+        })
+    }
+
+    async fn position_of(&self, id: &str, sequence: usize) -> Option<Checkpoint> {
+        let row: Option<(String, i64)> = sqlx::query_as(
+            "select transaction_id::text, global_position from events
+              where aggregate_type = $1 and aggregate_id = $2 and sequence = $3",
+        )
+        .bind(A::TYPE)
+        .bind(id)
+        .bind(sequence as i64)
+        .fetch_optional(&self.pool)
+        .await
+        .ok()
+        .flatten();
+        row.map(|(t, p)| Checkpoint {
+            txid: t.parse().unwrap_or(0),
+            position: p,
+        })
+    }
+}
+
+fn map_store_error<E: std::error::Error>(e: AggregateError<E>) -> CommandError<E> {
+    match e {
+        AggregateError::UserError(e) => CommandError::Domain(e),
+        AggregateError::AggregateConflict => CommandError::Conflict,
+        AggregateError::DatabaseConnectionError(e) => CommandError::Unavailable(e.to_string()),
+        other => CommandError::Internal(other.to_string()),
+    }
+}
+
+impl Error {
+    /// The answer to a failed command on a `noun` ("ticket", "approval"): the domain's own
+    /// refusals through `domain`, the executor's (stale version, lost races, database down)
+    /// the same way for every aggregate.
+    pub fn from_command<E: std::error::Error>(
+        e: CommandError<E>,
+        noun: &str,
+        domain: impl FnOnce(E) -> Error,
+    ) -> Self {
+        match e {
+            CommandError::Domain(e) => domain(e),
+            CommandError::Stale { .. } => Error::PreconditionFailed(format!(
+                "The {noun} has changed since you loaded it; reload and try again"
+            )),
+            CommandError::Conflict => Error::conflict(format!(
+                "The {noun} is being changed by someone else; try again"
+            )),
+            CommandError::Unavailable(e) => {
+                tracing::warn!(error = %e, "database unavailable");
+                Error::Unavailable {
+                    detail: "The service is temporarily unavailable".into(),
+                    retry_after: 1,
+                }
+            }
+            CommandError::Internal(e) => Error::internal(e),
+        }
+    }
+}

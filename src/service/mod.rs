@@ -1,0 +1,57 @@
+//! The use cases, free of HTTP: commands through the aggregates (`executor`), tickets and
+//! approvals, the approval process and policy, accounts and sign-in, items, attachment blobs,
+//! history, reports and the SLA policy. Every one answers with `service::Error`.
+
+pub mod approval_policy;
+pub mod approval_process;
+pub mod approvals;
+pub mod auth;
+pub mod error;
+pub mod executor;
+pub mod history;
+pub mod items;
+pub mod metrics;
+pub mod paging;
+pub mod reports;
+pub mod sla_policy;
+pub mod storage;
+pub mod tickets;
+pub mod users;
+
+use std::sync::Arc;
+
+use aggregates::approval::Approval;
+use aggregates::ticket::Ticket;
+use projections::RuntimeHandle;
+use sqlx::PgPool;
+
+pub use error::Error;
+
+/// What the use cases work with: the database, the aggregates' executors, the projection
+/// runtime of this process (if it runs one), the blob store and the sign-in keys.
+pub struct Services {
+    pub pool: PgPool,
+    pub jwt: auth::JwtKeys,
+    pub tickets: executor::Executor<Ticket>,
+    pub approvals: executor::Executor<Approval>,
+    pub runtime: Option<RuntimeHandle>,
+    /// Attachment blobs (local directory or S3-compatible bucket).
+    pub storage: Arc<storage::Storage>,
+    /// An argon2 hash of a random password, verified for unknown emails (equal timing).
+    pub dummy_hash: String,
+    /// Users' current role and active flag, checked on every authenticated request.
+    pub user_status: users::StatusCache,
+}
+
+/// Every projection this build runs (the approval process issues commands on `pool`).
+pub fn all_projections(pool: &PgPool) -> Vec<Arc<dyn projections::Projection>> {
+    vec![
+        Arc::new(projections::tickets::TicketsProjection),
+        Arc::new(projections::comments::CommentsProjection),
+        Arc::new(projections::attachments::AttachmentsProjection),
+        Arc::new(projections::approvals::ApprovalsProjection),
+        Arc::new(approval_process::ApprovalSaga::new(pool.clone())),
+        Arc::new(projections::notifications::NotificationsProjection),
+        Arc::new(projections::reports::ReportsProjection),
+    ]
+}

@@ -1,0 +1,257 @@
+//! The ticket use cases: opening, editing, moving and assigning tickets through the Ticket
+//! aggregate, who may see which ticket, and the ticket as responses show it. Lists and search
+//! are in `list`.
+
+pub mod list;
+
+use aggregates::ticket::{Ticket, TicketCommand, TicketError};
+use aggregates::{ApprovalStatus, Priority, TicketStatus, TicketType};
+use chrono::{DateTime, Utc};
+use projections::Checkpoint;
+use serde::{Deserialize, Deserializer, Serialize};
+use sqlx::PgPool;
+use utoipa::ToSchema;
+
+use crate::service::auth::AuthUser;
+use crate::service::error::{capitalise, Error, Validator};
+use crate::service::executor::{CommandError, Committed};
+use crate::service::Services;
+
+/// A ticket in full, as the aggregate holds it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketDetail {
+    pub id: i64,
+    pub title: String,
+    pub description: String,
+    pub status: TicketStatus,
+    pub priority: Priority,
+    #[serde(rename = "type")]
+    pub ticket_type: TicketType,
+    pub requester_id: i64,
+    pub assignee_id: Option<i64>,
+    pub tags: Vec<String>,
+    pub item_ids: Vec<i64>,
+    pub approval_status: ApprovalStatus,
+    /// The ticket's version (its last event's sequence); also the `ETag`.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub first_response_at: Option<DateTime<Utc>>,
+    /// True once deleted (cancelled and hidden from lists).
+    pub deleted: bool,
+    /// The statuses this ticket may move to now.
+    pub allowed_transitions: Vec<TicketStatus>,
+}
+
+impl TicketDetail {
+    /// Renders an aggregate at a version.
+    pub fn from_aggregate(t: &Ticket, version: usize) -> Self {
+        TicketDetail {
+            id: t.id,
+            title: t.title.clone(),
+            description: t.description.clone(),
+            status: t.current_status(),
+            priority: t.priority.unwrap_or(Priority::Medium),
+            ticket_type: t.ticket_type.unwrap_or(TicketType::Issue),
+            requester_id: t.requester_id,
+            assignee_id: t.assignee_id,
+            tags: t.tags.clone(),
+            item_ids: t.item_ids.clone(),
+            approval_status: t.current_approval_status(),
+            version: version as i64,
+            created_at: t.created_at.unwrap_or_default(),
+            updated_at: t.updated_at.unwrap_or_default(),
+            resolved_at: t.resolved_at,
+            first_response_at: t.first_response_at,
+            deleted: t.deleted,
+            allowed_transitions: t.allowed_next_states(),
+        }
+    }
+}
+
+/// Body of `POST /tickets`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TicketCreate {
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    /// Defaults to `medium`.
+    pub priority: Option<Priority>,
+    /// Defaults to `issue`.
+    #[serde(rename = "type")]
+    pub ticket_type: Option<TicketType>,
+    pub tags: Option<Vec<String>>,
+    pub item_ids: Option<Vec<i64>>,
+}
+
+/// Body of `PATCH /tickets/{id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TicketUpdate {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub priority: Option<Priority>,
+    #[serde(rename = "type")]
+    pub ticket_type: Option<TicketType>,
+    pub tags: Option<Vec<String>>,
+    pub item_ids: Option<Vec<i64>>,
+}
+
+/// Body of `PATCH /tickets/{id}/status`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TicketStatusUpdate {
+    pub status: TicketStatus,
+    pub reason: Option<String>,
+}
+
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    Option::<i64>::deserialize(d).map(Some)
+}
+
+/// Body of `PATCH /tickets/{id}/assign`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TicketAssign {
+    /// The agent to assign, or `null` to unassign.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, required = true)]
+    pub assignee_id: Option<Option<i64>>,
+}
+
+pub fn clean_tags(tags: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for t in tags {
+        let t = t.trim().to_lowercase();
+        if !t.is_empty() && !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    out
+}
+
+pub fn validate_fields(
+    v: &mut Validator,
+    title: Option<&str>,
+    description: Option<&str>,
+    tags: Option<&[String]>,
+    item_ids: Option<&[i64]>,
+) {
+    if let Some(title) = title {
+        let n = title.trim().chars().count();
+        v.check(n >= 1, "title", "Title is required");
+        v.check(n <= 200, "title", "Title must be at most 200 characters");
+    }
+    if let Some(d) = description {
+        v.check(
+            d.chars().count() <= 20_000,
+            "description",
+            "Description must be at most 20000 characters",
+        );
+    }
+    if let Some(tags) = tags {
+        v.check(tags.len() <= 20, "tags", "At most 20 tags");
+        v.check(
+            tags.iter().all(|t| {
+                let n = t.trim().chars().count();
+                (1..=50).contains(&n)
+            }),
+            "tags",
+            "Each tag must have 1 to 50 characters",
+        );
+    }
+    if let Some(ids) = item_ids {
+        v.check(ids.len() <= 50, "item_ids", "At most 50 items");
+        v.check(
+            ids.iter().all(|i| *i > 0),
+            "item_ids",
+            "Item ids are positive integers",
+        );
+    }
+}
+
+/// Maps a command failure to the API's answer.
+pub fn command_error(e: CommandError<TicketError>) -> Error {
+    Error::from_command(e, "ticket", |e| match e {
+        TicketError::NotFound => Error::not_found("Ticket"),
+        TicketError::IllegalTransition { from, to, allowed } => Error::Conflict {
+            detail: format!("A ticket cannot move from {from} to {to}"),
+            extra: Some(serde_json::json!({ "allowed": allowed })),
+        },
+        TicketError::CommentNotFound => Error::not_found("Comment"),
+        TicketError::AttachmentNotFound => Error::not_found("Attachment"),
+        TicketError::ParentNotFound => {
+            Error::field("parent_id", "The parent comment is not on this ticket")
+        }
+        other => Error::conflict(capitalise(&other.to_string())),
+    })
+}
+
+/// Loads a ticket the caller may see, else 404 (requesters only see their own).
+pub async fn load_visible(
+    services: &Services,
+    user: &AuthUser,
+    id: i64,
+) -> Result<(Ticket, usize), Error> {
+    let (ticket, version) = services
+        .tickets
+        .load(&id.to_string())
+        .await
+        .map_err(command_error)?;
+    if !ticket.exists() || (!user.is_staff() && ticket.requester_id != user.id) {
+        return Err(Error::not_found("Ticket"));
+    }
+    Ok((ticket, version))
+}
+
+/// Runs a command on ticket `id` as `user`, recording who did it; the caller has already
+/// checked that the user may act on this ticket.
+pub async fn execute_checked(
+    services: &Services,
+    user: &AuthUser,
+    id: i64,
+    expected: Option<usize>,
+    command: impl Fn(&Ticket) -> TicketCommand,
+) -> Result<Committed<Ticket>, Error> {
+    let committed = services
+        .tickets
+        .execute(&id.to_string(), expected, user.actor.metadata(), command)
+        .await
+        .map_err(command_error)?;
+    if committed.appended > 0 {
+        crate::service::metrics::command_committed();
+    }
+    Ok(committed)
+}
+
+/// Runs a command on a ticket the caller may see.
+pub async fn run(
+    services: &Services,
+    user: &AuthUser,
+    id: i64,
+    expected: Option<usize>,
+    command: impl Fn(&Ticket) -> TicketCommand,
+) -> Result<Committed<Ticket>, Error> {
+    load_visible(services, user, id).await?;
+    let mut committed = execute_checked(services, user, id, expected, command).await?;
+    if committed.appended == 0 && committed.token.is_none() {
+        committed.token = ticket_position(&services.pool, id, committed.version).await;
+    }
+    Ok(committed)
+}
+
+/// The position in the log of a ticket's event at `version` (for the consistency token).
+pub async fn ticket_position(pool: &PgPool, id: i64, version: usize) -> Option<Checkpoint> {
+    let row: Option<(String, i64)> = sqlx::query_as(
+        "select transaction_id::text, global_position from events
+          where aggregate_type = 'ticket' and aggregate_id = $1 and sequence = $2",
+    )
+    .bind(id.to_string())
+    .bind(version as i64)
+    .fetch_optional(pool)
+    .await
+    .ok()
+    .flatten();
+    row.map(|(t, p)| Checkpoint {
+        txid: t.parse().unwrap_or(0),
+        position: p,
+    })
+}
