@@ -100,6 +100,32 @@ pub trait Projection: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<(), ApplyError>>;
 }
 
+/// Implements [`Projection`] for a read model: its type (with a `NAME` constant), the tables
+/// it owns, and the `async fn(conn, events, tables)` that applies a batch.
+#[macro_export]
+macro_rules! read_model {
+    ($ty:ty, [$($table:expr),+ $(,)?], $apply:path) => {
+        impl $crate::Projection for $ty {
+            fn name(&self) -> &'static str {
+                Self::NAME
+            }
+
+            fn tables(&self) -> &'static [&'static str] {
+                &[$($table),+]
+            }
+
+            fn apply<'a>(
+                &'a self,
+                conn: &'a mut sqlx::PgConnection,
+                events: &'a [$crate::StoredEvent],
+                tables: &'a $crate::Tables,
+            ) -> futures::future::BoxFuture<'a, Result<(), $crate::ApplyError>> {
+                Box::pin($apply(conn, events, tables))
+            }
+        }
+    };
+}
+
 /// Tunables of the runtime.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {

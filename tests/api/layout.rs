@@ -36,7 +36,10 @@ fn modules(dir: &Path) -> BTreeMap<Vec<String>, String> {
                     .iter()
                     .map(|s| s.to_string_lossy().trim_end_matches(".rs").to_string())
                     .collect();
-                if matches!(segs.last().map(String::as_str), Some("mod" | "lib" | "main")) {
+                if matches!(
+                    segs.last().map(String::as_str),
+                    Some("mod" | "lib" | "main")
+                ) {
                     segs.pop();
                 }
                 out.insert(segs, std::fs::read_to_string(&path).unwrap());
@@ -68,7 +71,9 @@ fn referenced_paths(module: &[String], code: &str) -> Vec<Vec<String>> {
         .lines()
         .filter_map(|l| {
             let l = l.trim().trim_start_matches("pub ");
-            l.strip_prefix("mod ")?.strip_suffix(';').map(str::to_string)
+            l.strip_prefix("mod ")?
+                .strip_suffix(';')
+                .map(str::to_string)
         })
         .collect();
     let mut out = Vec::new();
@@ -96,7 +101,12 @@ fn referenced_paths(module: &[String], code: &str) -> Vec<Vec<String>> {
                 _ => continue,
             };
             let skip = usize::from(matches!(path[0], "crate" | "super"));
-            abs.extend(path[skip..].iter().filter(|s| !s.is_empty()).map(|s| s.to_string()));
+            abs.extend(
+                path[skip..]
+                    .iter()
+                    .filter(|s| !s.is_empty())
+                    .map(|s| s.to_string()),
+            );
             out.push(abs);
         } else {
             i += 1;
@@ -232,7 +242,10 @@ fn no_files_or_folders_depend_on_each_other_in_a_circle() {
     let known = modules(&src_dir());
     let files = graph(&known);
     let file_circles = circles(&files);
-    assert!(file_circles.is_empty(), "files in a circle: {file_circles:#?}");
+    assert!(
+        file_circles.is_empty(),
+        "files in a circle: {file_circles:#?}"
+    );
     // Folders: a module and everything below it, against its siblings.
     let mut folders: BTreeMap<Vec<String>, BTreeSet<Vec<String>>> = BTreeMap::new();
     for (m, deps) in &files {
@@ -241,7 +254,10 @@ fn no_files_or_folders_depend_on_each_other_in_a_circle() {
             for d in deps {
                 if d.len() >= depth && d[..depth - 1] == from[..depth - 1] && d[..depth] != from[..]
                 {
-                    folders.entry(from.clone()).or_default().insert(d[..depth].to_vec());
+                    folders
+                        .entry(from.clone())
+                        .or_default()
+                        .insert(d[..depth].to_vec());
                 }
             }
         }

@@ -397,7 +397,9 @@ async fn every_route_answers_every_role_as_the_role_matrix_says(pool: PgPool) {
     let mut checked = 0;
     for (method, path, op) in operations(&doc) {
         let Some(rule) = roles::find(&method, &path) else {
-            failures.push(format!("{method} {path}: no rule in tests/api/role_table.rs"));
+            failures.push(format!(
+                "{method} {path}: no rule in tests/api/role_table.rs"
+            ));
             continue;
         };
         let fx = Fixtures::create(&app, &users, &doc).await;

@@ -7,13 +7,12 @@ use std::collections::{BTreeMap, HashMap};
 use aggregates::ticket::TicketEvent;
 use aggregates::{Priority, TicketStatus};
 use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
 use crate::log::StoredEvent;
-use crate::runtime::{ApplyError, Projection, Tables};
+use crate::runtime::{ApplyError, Tables};
 
 /// One row of `rm_tickets`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, FromRow)]
@@ -445,29 +444,16 @@ async fn apply_tickets(
     Ok(())
 }
 
-impl Projection for TicketsProjection {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &[
-            "rm_tickets",
-            "rm_ticket_counts",
-            "rm_ticket_search",
-            "rm_search_words",
-        ]
-    }
-
-    fn apply<'a>(
-        &'a self,
-        conn: &'a mut PgConnection,
-        events: &'a [StoredEvent],
-        tables: &'a Tables,
-    ) -> BoxFuture<'a, Result<(), ApplyError>> {
-        Box::pin(apply_tickets(conn, events, tables))
-    }
-}
+crate::read_model!(
+    TicketsProjection,
+    [
+        "rm_tickets",
+        "rm_ticket_counts",
+        "rm_ticket_search",
+        "rm_search_words"
+    ],
+    apply_tickets
+);
 
 #[cfg(test)]
 mod tests {

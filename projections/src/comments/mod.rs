@@ -6,13 +6,12 @@ use std::collections::HashMap;
 
 use aggregates::ticket::TicketEvent;
 use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
 use crate::log::StoredEvent;
-use crate::runtime::{ApplyError, Projection, Tables};
+use crate::runtime::{ApplyError, Tables};
 
 /// One row of `rm_comments`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, FromRow)]
@@ -225,21 +224,4 @@ async fn apply_comments(
     Ok(())
 }
 
-impl Projection for CommentsProjection {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &["rm_comments"]
-    }
-
-    fn apply<'a>(
-        &'a self,
-        conn: &'a mut PgConnection,
-        events: &'a [StoredEvent],
-        tables: &'a Tables,
-    ) -> BoxFuture<'a, Result<(), ApplyError>> {
-        Box::pin(apply_comments(conn, events, tables))
-    }
-}
+crate::read_model!(CommentsProjection, ["rm_comments"], apply_comments);

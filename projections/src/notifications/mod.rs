@@ -21,13 +21,12 @@ use aggregates::approval::ApprovalEvent;
 use aggregates::ticket::TicketEvent;
 use aggregates::{Role, TicketStatus};
 use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
 use crate::log::StoredEvent;
-use crate::runtime::{ApplyError, Projection, Tables};
+use crate::runtime::{ApplyError, Tables};
 
 /// The `notifications` projection.
 pub struct NotificationsProjection;
@@ -631,25 +630,12 @@ async fn apply_notifications(
     Ok(())
 }
 
-impl Projection for NotificationsProjection {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &[
-            "rm_notifications",
-            "rm_notification_tickets",
-            "rm_notification_approvals",
-        ]
-    }
-
-    fn apply<'a>(
-        &'a self,
-        conn: &'a mut PgConnection,
-        events: &'a [StoredEvent],
-        tables: &'a Tables,
-    ) -> BoxFuture<'a, Result<(), ApplyError>> {
-        Box::pin(apply_notifications(conn, events, tables))
-    }
-}
+crate::read_model!(
+    NotificationsProjection,
+    [
+        "rm_notifications",
+        "rm_notification_tickets",
+        "rm_notification_approvals"
+    ],
+    apply_notifications
+);

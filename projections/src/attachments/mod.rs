@@ -7,14 +7,13 @@ use std::collections::HashMap;
 
 use aggregates::ticket::TicketEvent;
 use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
 use crate::comments::decode_ticket_events;
 use crate::log::StoredEvent;
-use crate::runtime::{ApplyError, Projection, Tables};
+use crate::runtime::{ApplyError, Tables};
 
 /// One row of `rm_attachments`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, FromRow)]
@@ -168,21 +167,8 @@ async fn apply_attachments(
     Ok(())
 }
 
-impl Projection for AttachmentsProjection {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &["rm_attachments", "rm_attachment_refs"]
-    }
-
-    fn apply<'a>(
-        &'a self,
-        conn: &'a mut PgConnection,
-        events: &'a [StoredEvent],
-        tables: &'a Tables,
-    ) -> BoxFuture<'a, Result<(), ApplyError>> {
-        Box::pin(apply_attachments(conn, events, tables))
-    }
-}
+crate::read_model!(
+    AttachmentsProjection,
+    ["rm_attachments", "rm_attachment_refs"],
+    apply_attachments
+);

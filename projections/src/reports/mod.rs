@@ -14,7 +14,7 @@
 //!
 //! **The SLA clock** of a ticket runs while it is `open` or `in_progress`, pauses while it is
 //! `pending`, stops when it is resolved, closed, cancelled or deleted, and resumes when it is
-//! reopened. It counts business time only (see [`crate::sla`]). Two targets are measured on
+//! reopened. It counts business time only (see [`crate::reports::sla`]). Two targets are measured on
 //! it: first response (stops at the first public reply of an agent) and resolution. A running
 //! target has a `*_due_at` (when it will be missed); a missed one has a `*_breached_at` (when it
 //! was missed). A running clock is missed at query time once `now() > *_due_at`; when the clock
@@ -22,20 +22,21 @@
 //! priority re-evaluates its unstopped targets against the new priority's targets: one that is
 //! now exceeded is missed from the moment of the change, one that no longer is, is not missed.
 
+pub mod sla;
+
 use std::collections::{BTreeMap, HashMap};
 
 use aggregates::approval::ApprovalEvent;
 use aggregates::ticket::TicketEvent;
 use aggregates::{Priority, TicketStatus};
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
-use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
 use crate::log::StoredEvent;
-use crate::runtime::{ApplyError, Projection, Tables};
-use crate::sla::{Calendar, SlaPolicy, Target, US};
+use crate::reports::sla::{Calendar, SlaPolicy, Target, US};
+use crate::runtime::{ApplyError, Tables};
 
 /// The facts of one ticket (a row of `rm_report_tickets`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, FromRow)]
@@ -771,37 +772,24 @@ impl ReportsProjection {
     pub const NAME: &'static str = "reports";
 }
 
-impl Projection for ReportsProjection {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &[
-            "rm_report_tickets",
-            "rm_report_counts",
-            "rm_report_daily",
-            "rm_report_backlog",
-            "rm_report_approvals",
-            "rm_report_meta",
-        ]
-    }
-
-    fn apply<'a>(
-        &'a self,
-        conn: &'a mut PgConnection,
-        events: &'a [StoredEvent],
-        tables: &'a Tables,
-    ) -> BoxFuture<'a, Result<(), ApplyError>> {
-        Box::pin(apply_reports(conn, events, tables))
-    }
-}
+crate::read_model!(
+    ReportsProjection,
+    [
+        "rm_report_tickets",
+        "rm_report_counts",
+        "rm_report_daily",
+        "rm_report_backlog",
+        "rm_report_approvals",
+        "rm_report_meta"
+    ],
+    apply_reports
+);
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::sla::{BusinessHours, Week};
+    use crate::reports::sla::{BusinessHours, Week};
     use aggregates::ticket::TicketFields;
     use aggregates::TicketType;
     use chrono::Duration;

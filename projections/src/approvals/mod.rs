@@ -9,13 +9,12 @@ use std::collections::BTreeMap;
 use aggregates::approval::{Approval, ApprovalEvent};
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
-use futures::future::BoxFuture;
 use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::log::StoredEvent;
-use crate::runtime::{ApplyError, Projection, Tables};
+use crate::runtime::{ApplyError, Tables};
 
 /// The `approvals` projection.
 pub struct ApprovalsProjection;
@@ -227,24 +226,11 @@ async fn apply_approvals(
     Ok(())
 }
 
-impl Projection for ApprovalsProjection {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &["rm_approvals", "rm_approval_inbox"]
-    }
-
-    fn apply<'a>(
-        &'a self,
-        conn: &'a mut PgConnection,
-        events: &'a [StoredEvent],
-        tables: &'a Tables,
-    ) -> BoxFuture<'a, Result<(), ApplyError>> {
-        Box::pin(apply_approvals(conn, events, tables))
-    }
-}
+crate::read_model!(
+    ApprovalsProjection,
+    ["rm_approvals", "rm_approval_inbox"],
+    apply_approvals
+);
 
 #[cfg(test)]
 mod tests {
