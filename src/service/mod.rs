@@ -5,7 +5,10 @@
 pub mod approval_policy;
 pub mod approval_process;
 pub mod approvals;
+pub mod attachments;
 pub mod auth;
+pub mod comments;
+pub mod consistency;
 pub mod error;
 pub mod executor;
 pub mod history;

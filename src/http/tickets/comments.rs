@@ -23,9 +23,8 @@ use axum::extract::State;
 use axum::http::header::LOCATION;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
-use sqlx::{FromRow, PgPool};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -36,41 +35,16 @@ use crate::http::error::{ApiError, AppJson, AppPath, AppQuery, FieldError, Valid
 use crate::http::state::AppState;
 use crate::http::with_token;
 use crate::service::auth::AuthUser;
+use crate::service::comments::{self, resolve_mentions, validate_content, Comment, COLUMNS};
 use crate::service::executor::Committed;
 use crate::service::paging::{paging, Page};
 use crate::service::tickets::{command_error, execute_checked, load_visible};
-
-/// The most mentions recorded on one comment.
-const MAX_MENTIONS: usize = 20;
-/// How long a lookup that misses waits for the read model to catch up.
-const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(2);
-/// The longest comment, in characters.
-const MAX_CONTENT: usize = 20_000;
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_comments, create_comment))
         .routes(routes!(find_comment, update_comment, delete_comment))
-}
-
-/// A comment on a ticket.
-#[derive(Debug, Clone, Serialize, ToSchema, FromRow)]
-pub struct Comment {
-    pub id: Uuid,
-    pub ticket_id: i64,
-    pub author_id: i64,
-    pub content: String,
-    /// An internal note, visible to agents and up only.
-    pub is_internal: bool,
-    /// The comment this one replies to.
-    pub parent_id: Option<Uuid>,
-    /// Users mentioned in the current text.
-    pub mentions: Vec<i64>,
-    /// True once the text has been edited (earlier texts are in the ticket's history).
-    pub edited: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
 }
 
 /// The page answered by `GET /comments` (OpenAPI name).
@@ -109,130 +83,6 @@ pub struct CommentListQueryParams {
     pub ticket_id: Option<i64>,
     pub page: Option<i64>,
     pub size: Option<i64>,
-}
-
-const COLUMNS: &str = "id, ticket_id, author_id, content, is_internal, parent_id, mentions, \
-    edit_count > 0 as edited, created_at, updated_at";
-
-fn validate_content(v: &mut Validator, content: &str) {
-    v.check(!content.trim().is_empty(), "content", "Content is required");
-    v.check(
-        content.chars().count() <= MAX_CONTENT,
-        "content",
-        "Content must be at most 20000 characters",
-    );
-}
-
-/// The mentions written in `text`: emails (lowercased) and user ids, in order, deduplicated.
-pub fn parse_mentions(text: &str) -> (Vec<String>, Vec<i64>) {
-    let chars: Vec<char> = text.chars().collect();
-    let mut emails: Vec<String> = Vec::new();
-    let mut ids: Vec<i64> = Vec::new();
-    let token_char = |c: char| c.is_alphanumeric() || "._%+-@".contains(c);
-    let mut i = 0;
-    while i < chars.len() && emails.len() + ids.len() < MAX_MENTIONS {
-        let starts = chars[i] == '@'
-            && (i == 0 || {
-                let p = chars[i - 1];
-                !(p.is_alphanumeric() || p == '.' || p == '_' || p == '@')
-            });
-        if !starts {
-            i += 1;
-            continue;
-        }
-        let mut j = i + 1;
-        while j < chars.len() && token_char(chars[j]) {
-            j += 1;
-        }
-        let mut token: String = chars[i + 1..j].iter().collect();
-        while token.ends_with(['.', '-', '_', '%', '+', '@']) {
-            token.pop();
-        }
-        if let Some((local, domain)) = token.split_once('@') {
-            if !local.is_empty() && domain.contains('.') && !domain.contains('@') {
-                let email = token.to_lowercase();
-                if !emails.contains(&email) {
-                    emails.push(email);
-                }
-            }
-        } else if !token.is_empty() && token.chars().all(|c| c.is_ascii_digit()) {
-            if let Ok(id) = token.parse::<i64>() {
-                if !ids.contains(&id) {
-                    ids.push(id);
-                }
-            }
-        }
-        i = j.max(i + 1);
-    }
-    (emails, ids)
-}
-
-/// Resolves the mentions of `text` to active users who can read the comment.
-async fn resolve_mentions(
-    pool: &PgPool,
-    text: &str,
-    is_internal: bool,
-    ticket: &Ticket,
-) -> Result<Vec<i64>, ApiError> {
-    let (emails, ids) = parse_mentions(text);
-    if emails.is_empty() && ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let found: Vec<(i64, String)> = sqlx::query_as(
-        "select id, lower(email) from users
-          where is_active and (lower(email) = any($1) or id = any($2))
-            and (role <> 'requester' or (not $3 and id = $4))",
-    )
-    .bind(&emails)
-    .bind(&ids)
-    .bind(is_internal)
-    .bind(ticket.requester_id)
-    .fetch_all(pool)
-    .await?;
-    // Keep the order in which they were written.
-    let mut out: Vec<i64> = Vec::new();
-    for email in &emails {
-        if let Some((id, _)) = found.iter().find(|(_, e)| e == email) {
-            if !out.contains(id) {
-                out.push(*id);
-            }
-        }
-    }
-    for id in &ids {
-        if found.iter().any(|(f, _)| f == id) && !out.contains(id) {
-            out.push(*id);
-        }
-    }
-    out.truncate(MAX_MENTIONS);
-    Ok(out)
-}
-
-/// A comment the caller may see, from the read model; 404 otherwise.
-async fn load_comment(state: &AppState, user: &AuthUser, id: Uuid) -> Result<Comment, ApiError> {
-    let query = format!("select {COLUMNS} from rm_comments where id = $1 and not deleted");
-    let mut comment: Option<Comment> = sqlx::query_as(&query)
-        .bind(id)
-        .fetch_optional(&state.pool)
-        .await?;
-    if comment.is_none() {
-        // Perhaps just written without its consistency token: catch up once and look again.
-        let name = projections::comments::CommentsProjection::NAME;
-        if crate::service::storage::catch_up(&state.pool, name, CATCH_UP).await {
-            comment = sqlx::query_as(&query)
-                .bind(id)
-                .fetch_optional(&state.pool)
-                .await?;
-        }
-    }
-    let comment = comment.ok_or_else(|| ApiError::not_found("Comment"))?;
-    // 404 on tickets that are not theirs, and on internal notes.
-    load_visible(state, user, comment.ticket_id)
-        .await
-        .map_err(|_| ApiError::not_found("Comment"))?;
-    if comment.is_internal && !user.is_staff() {
-        return Err(ApiError::not_found("Comment"));
-    }
-    Ok(comment)
 }
 
 fn comment_response(
@@ -381,7 +231,7 @@ async fn find_comment(
     AppPath(id): AppPath<Uuid>,
 ) -> Result<axum::Json<Comment>, ApiError> {
     wait_for_comments(&state, &headers).await?;
-    Ok(axum::Json(load_comment(&state, &user, id).await?))
+    Ok(axum::Json(comments::load(&state, &user, id).await?))
 }
 
 /// A comment the caller may change: its author, or staff.
@@ -392,7 +242,7 @@ async fn load_own_comment(
     id: Uuid,
 ) -> Result<Comment, ApiError> {
     wait_for_comments(state, headers).await?;
-    let comment = load_comment(state, user, id).await?;
+    let comment = comments::load(state, user, id).await?;
     if comment.author_id != user.id && !user.is_staff() {
         return Err(ApiError::Forbidden(
             "Only the author or an agent can change this comment".into(),
@@ -472,18 +322,4 @@ async fn delete_comment(
         StatusCode::NO_CONTENT.into_response(),
         committed.token,
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_mentions;
-
-    #[test]
-    fn mentions_are_emails_or_ids_after_a_boundary() {
-        let (emails, ids) = parse_mentions(
-            "Hi @Alice@Example.com, see @42. Mail bob@example.com, (@7) @alice@example.com @x @",
-        );
-        assert_eq!(emails, vec!["alice@example.com".to_string()]);
-        assert_eq!(ids, vec![42, 7]);
-    }
 }
