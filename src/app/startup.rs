@@ -76,9 +76,8 @@ pub async fn build_state(config: Config, pool: PgPool, run_projections: bool) ->
         tickets.set_runtime(rt.clone());
         approvals.set_runtime(rt.clone());
     }
-    let storage = Arc::new(crate::service::storage::Storage::from_env(
-        &config.data_dir,
-    )?);
+    let blobs = config.s3.blob_store(&config.data_dir);
+    let storage = Arc::new(crate::service::storage::Storage::open_store(&blobs)?);
     if run_projections {
         tokio::spawn(
             storage
