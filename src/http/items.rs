@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::header::{ETAG, IF_MATCH, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -30,14 +30,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_item_tickets))
 }
 
-/// A page of items (OpenAPI name).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ItemListResponse {
-    pub items: Vec<Item>,
-    pub total: i64,
-    pub page: i64,
-    pub size: i64,
-    pub pages: i64,
+page_schema! {
+    /// A page of items (OpenAPI name).
+    ItemListResponse, Item
 }
 
 /// Body of `POST /items`.

@@ -24,7 +24,7 @@ use axum::http::header::LOCATION;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -47,14 +47,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(find_comment, update_comment, delete_comment))
 }
 
-/// The page answered by `GET /comments` (OpenAPI name).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CommentListResponse {
-    pub items: Vec<Comment>,
-    pub total: i64,
-    pub page: i64,
-    pub size: i64,
-    pub pages: i64,
+page_schema! {
+    /// The page answered by `GET /comments` (OpenAPI name).
+    CommentListResponse, Comment
 }
 
 /// Body of `POST /comments`.
