@@ -3,10 +3,8 @@
 //! back from the `attachments` read model for callers who may see their ticket.
 
 use aggregates::ticket::{Ticket, TicketCommand};
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-use sqlx::FromRow;
-use utoipa::ToSchema;
+use chrono::Utc;
+pub use projections::attachments::queries::{self, Attachment};
 use uuid::Uuid;
 
 use crate::service::auth::AuthUser;
@@ -19,25 +17,6 @@ use crate::service::Services;
 
 /// The longest stored file name, in characters.
 const MAX_FILENAME: usize = 200;
-
-/// A file attached to a ticket.
-#[derive(Debug, Clone, Serialize, ToSchema, FromRow)]
-pub struct Attachment {
-    pub id: Uuid,
-    pub ticket_id: i64,
-    /// The cleaned file name.
-    pub filename: String,
-    pub content_type: String,
-    /// Bytes.
-    pub size: i64,
-    /// Lowercase hex sha256 of the content.
-    pub sha256: String,
-    pub uploaded_by: i64,
-    pub created_at: DateTime<Utc>,
-}
-
-const COLUMNS: &str =
-    "id, ticket_id, filename, content_type, size, sha256, uploaded_by, created_at";
 
 /// Extensions and the content types served for them. Anything else is
 /// `application/octet-stream`. No HTML, SVG, XML or script types: with `nosniff` and
@@ -247,15 +226,10 @@ async fn unpin(services: &Services, attachment: &Attachment) {
 
 /// A live attachment the caller may see; 404 otherwise.
 pub async fn load(services: &Services, user: &AuthUser, id: Uuid) -> Result<Attachment, Error> {
-    let query = format!("select {COLUMNS} from rm_attachments where id = $1 and not removed");
     let name = projections::attachments::AttachmentsProjection::NAME;
-    let row = fetch_caught_up(&services.pool, name, || {
-        sqlx::query_as::<_, Attachment>(&query)
-            .bind(id)
-            .fetch_optional(&services.pool)
-    })
-    .await?
-    .ok_or_else(|| Error::not_found("Attachment"))?;
+    let row = fetch_caught_up(&services.pool, name, || queries::find(&services.pool, id))
+        .await?
+        .ok_or_else(|| Error::not_found("Attachment"))?;
     load_visible(services, user, row.ticket_id)
         .await
         .map_err(|_| Error::not_found("Attachment"))?;
@@ -269,13 +243,7 @@ pub async fn list(
     ticket_id: i64,
 ) -> Result<Vec<Attachment>, Error> {
     load_visible(services, user, ticket_id).await?;
-    Ok(sqlx::query_as(&format!(
-        "select {COLUMNS} from rm_attachments where ticket_id = $1 and not removed
-          order by created_at, id limit 1000"
-    ))
-    .bind(ticket_id)
-    .fetch_all(&services.pool)
-    .await?)
+    Ok(queries::list(&services.pool, ticket_id).await?)
 }
 
 /// Removes an attachment as its uploader or staff; the blob is collected once the projection

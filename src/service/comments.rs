@@ -1,17 +1,21 @@
 //! The comment rules: content limits, `@mentions` and who they may reach, and comments read
 //! back from the `comments` read model for callers who may see them.
 
-use aggregates::ticket::Ticket;
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-use sqlx::{FromRow, PgPool};
+use aggregates::ticket::{Ticket, TicketCommand};
+use aggregates::Role;
+use chrono::Utc;
+pub use projections::comments::queries::{self, Comment};
+use serde::Deserialize;
+use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::service::auth::AuthUser;
 use crate::service::consistency::fetch_caught_up;
 use crate::service::error::{Error, Validator};
-use crate::service::tickets::load_visible;
+use crate::service::executor::Committed;
+use crate::service::paging::Page;
+use crate::service::tickets::{execute_checked, load_visible};
 use crate::service::Services;
 
 /// The most mentions recorded on one comment.
@@ -19,29 +23,6 @@ const MAX_MENTIONS: usize = 20;
 
 /// The longest comment, in characters.
 pub const MAX_CONTENT: usize = 20_000;
-
-/// A comment on a ticket.
-#[derive(Debug, Clone, Serialize, ToSchema, FromRow)]
-pub struct Comment {
-    pub id: Uuid,
-    pub ticket_id: i64,
-    pub author_id: i64,
-    pub content: String,
-    /// An internal note, visible to agents and up only.
-    pub is_internal: bool,
-    /// The comment this one replies to.
-    pub parent_id: Option<Uuid>,
-    /// Users mentioned in the current text.
-    pub mentions: Vec<i64>,
-    /// True once the text has been edited (earlier texts are in the ticket's history).
-    pub edited: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-pub(crate) const COLUMNS: &str =
-    "id, ticket_id, author_id, content, is_internal, parent_id, mentions, \
-    edit_count > 0 as edited, created_at, updated_at";
 
 pub fn validate_content(v: &mut Validator, content: &str) {
     v.check(!content.trim().is_empty(), "content", "Content is required");
@@ -136,18 +117,169 @@ pub async fn resolve_mentions(
     Ok(out)
 }
 
+/// Body of `POST /comments`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CommentCreate {
+    pub ticket_id: i64,
+    pub content: String,
+    /// Defaults to `false`; only agents and up may write internal notes.
+    #[serde(default)]
+    pub is_internal: bool,
+    /// Reply to this comment (on the same ticket).
+    pub parent_id: Option<Uuid>,
+}
+
+/// Body of `PATCH /comments/{id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CommentUpdate {
+    pub content: String,
+}
+
+/// 422 unless the text is a valid comment.
+pub fn check_content(content: &str) -> Result<(), Error> {
+    let mut v = Validator::default();
+    validate_content(&mut v, content);
+    v.finish()
+}
+
+/// Adds a comment or an internal note (agents and up) to a ticket the caller may see,
+/// optionally as a reply to a live comment the caller can see.
+pub async fn add(
+    services: &Services,
+    user: &AuthUser,
+    body: CommentCreate,
+) -> Result<(Comment, Committed<Ticket>), Error> {
+    check_content(&body.content)?;
+    let (ticket, _) = load_visible(services, user, body.ticket_id).await?;
+    if body.is_internal && !user.is_staff() {
+        return Err(Error::Forbidden(
+            "Only agents can write internal notes".into(),
+        ));
+    }
+    if let Some(parent) = body.parent_id {
+        let visible = ticket
+            .comments
+            .get(&parent)
+            .is_some_and(|c| !c.deleted && (user.is_staff() || !c.is_internal));
+        if !visible {
+            return Err(Error::field(
+                "parent_id",
+                "The parent comment is not on this ticket",
+            ));
+        }
+    }
+    let mentions =
+        resolve_mentions(&services.pool, &body.content, body.is_internal, &ticket).await?;
+    let at = Utc::now();
+    let comment = Comment {
+        id: Uuid::new_v4(),
+        ticket_id: body.ticket_id,
+        author_id: user.id,
+        content: body.content,
+        is_internal: body.is_internal,
+        parent_id: body.parent_id,
+        mentions,
+        edited: false,
+        created_at: at,
+        updated_at: at,
+    };
+    let committed = execute_checked(services, user, comment.ticket_id, None, |_| {
+        TicketCommand::AddComment {
+            comment_id: comment.id,
+            author_id: user.id,
+            by_staff: user.is_staff(),
+            content: comment.content.clone(),
+            is_internal: comment.is_internal,
+            parent_id: comment.parent_id,
+            mentions: comment.mentions.clone(),
+            at: comment.created_at,
+        }
+    })
+    .await?;
+    Ok((comment, committed))
+}
+
+/// A page of a ticket's conversation, oldest first; requesters never see internal notes.
+pub async fn list(
+    services: &Services,
+    user: &AuthUser,
+    ticket_id: i64,
+    page: (i64, i64, i64),
+) -> Result<Page<Comment>, Error> {
+    let (page, size, offset) = page;
+    load_visible(services, user, ticket_id).await?;
+    let with_internal = user.role != Role::Requester;
+    let (items, total) =
+        queries::list(&services.pool, ticket_id, with_internal, size, offset).await?;
+    Ok(Page::new(items, total, page, size))
+}
+
+/// A comment the caller may change: its author, or staff.
+async fn load_own(services: &Services, user: &AuthUser, id: Uuid) -> Result<Comment, Error> {
+    let comment = load(services, user, id).await?;
+    if comment.author_id != user.id && !user.is_staff() {
+        return Err(Error::Forbidden(
+            "Only the author or an agent can change this comment".into(),
+        ));
+    }
+    Ok(comment)
+}
+
+/// Edits a comment's text (its author, or staff); the previous text stays in the history.
+pub async fn edit(
+    services: &Services,
+    user: &AuthUser,
+    id: Uuid,
+    content: String,
+) -> Result<(Comment, Committed<Ticket>), Error> {
+    check_content(&content)?;
+    let mut comment = load_own(services, user, id).await?;
+    let (ticket, _) = load_visible(services, user, comment.ticket_id).await?;
+    let mentions = resolve_mentions(&services.pool, &content, comment.is_internal, &ticket).await?;
+    let at = Utc::now();
+    let committed = execute_checked(services, user, comment.ticket_id, None, |_| {
+        TicketCommand::EditComment {
+            comment_id: id,
+            editor_id: user.id,
+            content: content.clone(),
+            mentions: mentions.clone(),
+            at,
+        }
+    })
+    .await?;
+    if committed.appended > 0 {
+        comment.content = content;
+        comment.mentions = mentions;
+        comment.edited = true;
+        comment.updated_at = at;
+    }
+    Ok((comment, committed))
+}
+
+/// Deletes a comment (its author, or staff): a tombstone stays in the history; replies stay.
+pub async fn delete(
+    services: &Services,
+    user: &AuthUser,
+    id: Uuid,
+) -> Result<Committed<Ticket>, Error> {
+    let comment = load_own(services, user, id).await?;
+    execute_checked(services, user, comment.ticket_id, None, |_| {
+        TicketCommand::DeleteComment {
+            comment_id: id,
+            deleted_by: user.id,
+            at: Utc::now(),
+        }
+    })
+    .await
+}
+
 /// A comment the caller may see, from the read model; 404 otherwise (internal notes too,
 /// for requesters).
 pub async fn load(services: &Services, user: &AuthUser, id: Uuid) -> Result<Comment, Error> {
-    let query = format!("select {COLUMNS} from rm_comments where id = $1 and not deleted");
     let name = projections::comments::CommentsProjection::NAME;
-    let comment = fetch_caught_up(&services.pool, name, || {
-        sqlx::query_as::<_, Comment>(&query)
-            .bind(id)
-            .fetch_optional(&services.pool)
-    })
-    .await?
-    .ok_or_else(|| Error::not_found("Comment"))?;
+    let comment = fetch_caught_up(&services.pool, name, || queries::find(&services.pool, id))
+        .await?
+        .ok_or_else(|| Error::not_found("Comment"))?;
     // 404 on tickets that are not theirs, and on internal notes.
     load_visible(services, user, comment.ticket_id)
         .await
