@@ -223,7 +223,7 @@ pub async fn execute_checked(
 }
 
 /// Runs a command on a ticket the caller may see.
-pub async fn run(
+pub async fn execute_visible(
     services: &Services,
     user: &AuthUser,
     id: i64,
@@ -308,7 +308,7 @@ pub async fn update(
     crate::service::items::check_items_exist(&services.pool, item_ids).await?;
     let tags = body.tags.map(clean_tags);
     let at = Utc::now();
-    run(services, user, id, expected, |_| {
+    execute_visible(services, user, id, expected, |_| {
         TicketCommand::UpdateTicket {
             title: body.title.as_ref().map(|t| t.trim().to_string()),
             description: body.description.clone(),
@@ -330,7 +330,7 @@ pub async fn delete(
     expected: Option<usize>,
 ) -> Result<Committed<Ticket>, Error> {
     let at = Utc::now();
-    run(services, user, id, expected, |_| {
+    execute_visible(services, user, id, expected, |_| {
         TicketCommand::DeleteTicket { reason: None, at }
     })
     .await
@@ -366,7 +366,7 @@ pub async fn change_status(
         }
     }
     let at = Utc::now();
-    run(services, user, id, expected, |_| {
+    execute_visible(services, user, id, expected, |_| {
         TicketCommand::ChangeStatus {
             status: body.status,
             reason: body.reason.clone(),
@@ -411,7 +411,7 @@ pub async fn assign(
         }
     }
     let at = Utc::now();
-    run(services, user, id, expected, |_| {
+    execute_visible(services, user, id, expected, |_| {
         TicketCommand::AssignTicket { assignee_id, at }
     })
     .await
