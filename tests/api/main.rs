@@ -15,6 +15,7 @@ mod layout;
 mod notifications;
 mod openapi;
 mod projections;
+mod races;
 mod reports;
 mod role_table;
 mod roles;
