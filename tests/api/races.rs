@@ -82,7 +82,9 @@ async fn start_work(app: &TestApp, agent: &TestUser, id: i64) -> reqwest::Respon
 async fn setup(pool: &PgPool) -> (TestApp, TestUser, i64) {
     let app = TestApp::spawn(pool.clone()).await;
     let agent = app.user("agent@example.com", "agent").await;
-    let id = app.ticket(&agent, "Contended").await["id"].as_i64().unwrap();
+    let id = app.ticket(&agent, "Contended").await["id"]
+        .as_i64()
+        .unwrap();
     (app, agent, id)
 }
 
@@ -93,7 +95,11 @@ async fn a_lost_race_is_retried_until_the_append_wins(pool: PgPool) {
     let t = json_of(start_work(&app, &agent, id).await, StatusCode::OK).await;
     assert_eq!(t["status"], "in_progress");
     assert_eq!(t["version"], 2, "one event appended on top of the opening");
-    assert_eq!(attempts(&pool).await, ATTEMPTS, "three lost appends, one that won");
+    assert_eq!(
+        attempts(&pool).await,
+        ATTEMPTS,
+        "three lost appends, one that won"
+    );
     assert_eq!(status_changes(&pool, id).await, 1, "stored exactly once");
 }
 
@@ -112,7 +118,8 @@ async fn when_every_retry_loses_the_answer_is_409_and_nothing_is_stored(pool: Pg
     assert_eq!(attempts(&pool).await, ATTEMPTS, "bounded: no fifth try");
     assert_eq!(status_changes(&pool, id).await, 0);
     let now = json_of(
-        app.get(&format!("/api/v1/tickets/{id}"), &agent.token).await,
+        app.get(&format!("/api/v1/tickets/{id}"), &agent.token)
+            .await,
         StatusCode::OK,
     )
     .await;
