@@ -19,5 +19,6 @@ mod races;
 mod reports;
 mod role_table;
 mod roles;
+mod serve;
 mod tickets;
 mod users;
