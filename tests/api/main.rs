@@ -21,4 +21,5 @@ mod role_table;
 mod roles;
 mod serve;
 mod tickets;
+mod transitions;
 mod users;
