@@ -121,7 +121,14 @@ async fn create_user(
         full_name
     };
     crate::service::users::validate_new_user(&mut v, &email, &password, &name);
-    v.finish().map_err(|e| format!("{e:?}"))?;
+    v.finish().map_err(|e| match e {
+        // The messages people read, not the Rust structure around them.
+        crate::service::error::Error::Validation(errors) => {
+            let msgs: Vec<String> = errors.into_iter().map(|f| f.msg).collect();
+            msgs.join("; ")
+        }
+        other => other.to_string(),
+    })?;
     let hash = crate::service::auth::hash_password(password)
         .await
         .map_err(|e| e.to_string())?;
