@@ -17,6 +17,7 @@ use sqlx::{Arguments, PgPool};
 use utoipa::ToSchema;
 
 use crate::service::error::{Error, Validator};
+use crate::service::tickets::list::{parse_assignee, parse_list};
 
 /// The checkpoint name of the read model every report reads.
 pub const PROJECTION: &str = projections::reports::ReportsProjection::NAME;
@@ -665,27 +666,6 @@ pub struct TicketFilters {
     pub assignee_id: Option<Option<i64>>,
 }
 
-fn parse_list<T>(
-    v: &mut Validator,
-    field: &str,
-    raw: Option<&str>,
-    parse: fn(&str) -> Option<T>,
-) -> Vec<T> {
-    let mut out = Vec::new();
-    for part in raw
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-    {
-        match parse(part) {
-            Some(x) => out.push(x),
-            None => v.check_query(false, field, &format!("Unknown {field} '{part}'")),
-        }
-    }
-    out
-}
-
 impl TicketFilters {
     /// Parses the query parameters `status`, `priority`, `type` (comma-separated lists) and
     /// `assignee_id` (a user id or `none`).
@@ -696,21 +676,7 @@ impl TicketFilters {
         ticket_type: Option<&str>,
         assignee_id: Option<&str>,
     ) -> Self {
-        let assignee_id = match assignee_id.map(str::trim) {
-            None | Some("") => None,
-            Some("none") | Some("null") => Some(None),
-            Some(s) => match s.parse() {
-                Ok(id) => Some(Some(id)),
-                Err(_) => {
-                    v.check_query(
-                        false,
-                        "assignee_id",
-                        "assignee_id must be a user id or 'none'",
-                    );
-                    None
-                }
-            },
-        };
+        let assignee_id = parse_assignee(v, assignee_id);
         TicketFilters {
             status: parse_list(v, "status", status, TicketStatus::parse),
             priority: parse_list(v, "priority", priority, Priority::parse),
