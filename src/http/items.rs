@@ -20,7 +20,7 @@ use crate::http::with_token;
 use crate::service::auth::AuthUser;
 use crate::service::items::{self, Item, ItemChange, ItemListQueryParams, ItemStatus, NewItem};
 use crate::service::paging::{paging, Page};
-use crate::service::tickets::list::{TicketListResponse, TicketSummary};
+use crate::service::tickets::list::{self, TicketListResponse, TicketSummary};
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -265,6 +265,6 @@ async fn list_item_tickets(
     .await?;
     let scope = (!user.is_staff()).then_some(user.id);
     Ok(axum::Json(
-        items::tickets_of(&state.pool, id, scope, page, size, offset).await?,
+        list::tickets_of_item(&state.pool, id, scope, (page, size, offset)).await?,
     ))
 }

@@ -44,6 +44,8 @@ pub struct Services {
     pub dummy_hash: String,
     /// Users' current role and active flag, checked on every authenticated request.
     pub user_status: users::StatusCache,
+    /// Dashboards computed recently (`reports::DashboardCache::dashboard`).
+    pub dashboards: reports::DashboardCache,
 }
 
 /// Every projection this build runs (the approval process issues commands on `pool`).
