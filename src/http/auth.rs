@@ -10,9 +10,9 @@ use utoipa_axum::routes;
 
 use crate::http::error::{ApiError, AppJson};
 use crate::http::state::AppState;
-use crate::service::auth::session::{self, LoginRequest, TokenResponse};
 use crate::service::auth::{self, AuthUser};
 use crate::service::executor::Actor;
+use crate::service::sessions::{self, LoginRequest, TokenResponse};
 use crate::service::users::{self, ProfileUpdate, RegisterRequest, User};
 
 /// The routes of this area.
@@ -52,7 +52,7 @@ async fn login(
     request: Actor,
     AppJson(body): AppJson<LoginRequest>,
 ) -> Result<axum::Json<TokenResponse>, ApiError> {
-    Ok(axum::Json(session::sign_in(&state, &request, body).await?))
+    Ok(axum::Json(sessions::sign_in(&state, &request, body).await?))
 }
 
 /// Exchange a refresh token for new tokens. The presented token is spent; presenting it
@@ -64,7 +64,7 @@ async fn refresh(
     AppJson(body): AppJson<RefreshRequest>,
 ) -> Result<axum::Json<TokenResponse>, ApiError> {
     Ok(axum::Json(
-        session::refresh(&state, &body.refresh_token).await?,
+        sessions::refresh(&state, &body.refresh_token).await?,
     ))
 }
 

@@ -16,6 +16,7 @@ pub mod items;
 pub mod metrics;
 pub mod paging;
 pub mod reports;
+pub mod sessions;
 pub mod sla_policy;
 pub mod storage;
 pub mod tickets;

@@ -5,7 +5,6 @@
 pub mod jwt;
 pub mod password;
 pub mod refresh;
-pub mod session;
 pub mod throttle;
 
 pub use jwt::{Claims, JwtKeys, ACCESS_TOKEN_SECONDS};
