@@ -839,3 +839,20 @@ pub async fn analytics(
         series,
     })
 }
+
+/// The export's rows: every live ticket created in `[from, to)`, oldest first, as a stream
+/// read on `conn`.
+pub fn export_rows(
+    conn: &mut PgConnection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> futures::stream::BoxStream<'_, Result<super::ReportRow, sqlx::Error>> {
+    sqlx::query_as(
+        "select * from rm_report_tickets
+          where not deleted and created_at >= $1 and created_at < $2
+          order by created_at, id",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch(conn)
+}
