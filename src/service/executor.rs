@@ -218,21 +218,10 @@ where
     }
 
     async fn position_of(&self, id: &str, sequence: usize) -> Option<Checkpoint> {
-        let row: Option<(String, i64)> = sqlx::query_as(
-            "select transaction_id::text, global_position from events
-              where aggregate_type = $1 and aggregate_id = $2 and sequence = $3",
-        )
-        .bind(A::TYPE)
-        .bind(id)
-        .bind(sequence as i64)
-        .fetch_optional(&self.pool)
-        .await
-        .ok()
-        .flatten();
-        row.map(|(t, p)| Checkpoint {
-            txid: t.parse().unwrap_or(0),
-            position: p,
-        })
+        projections::log::event_position(&self.pool, A::TYPE, id, sequence as i64)
+            .await
+            .ok()
+            .flatten()
     }
 }
 

@@ -341,7 +341,10 @@ mod tests {
     #[test]
     fn times_in_cells_are_rfc3339_with_the_fraction_only_when_there_is_one() {
         use chrono::SecondsFormat;
-        let whole = Utc.with_ymd_and_hms(2026, 3, 1, 9, 30, 0).single().unwrap();
+        let whole = Utc
+            .with_ymd_and_hms(2026, 3, 1, 9, 30, 0)
+            .single()
+            .expect("a valid time");
         for t in [whole, whole + chrono::Duration::microseconds(1234)] {
             let shown = match json!(t) {
                 Value::String(s) => s,

@@ -240,18 +240,8 @@ pub async fn run(
 
 /// The position in the log of a ticket's event at `version` (for the consistency token).
 pub async fn ticket_position(pool: &PgPool, id: i64, version: usize) -> Option<Checkpoint> {
-    let row: Option<(String, i64)> = sqlx::query_as(
-        "select transaction_id::text, global_position from events
-          where aggregate_type = 'ticket' and aggregate_id = $1 and sequence = $2",
-    )
-    .bind(id.to_string())
-    .bind(version as i64)
-    .fetch_optional(pool)
-    .await
-    .ok()
-    .flatten();
-    row.map(|(t, p)| Checkpoint {
-        txid: t.parse().unwrap_or(0),
-        position: p,
-    })
+    projections::log::event_position(pool, "ticket", &id.to_string(), version as i64)
+        .await
+        .ok()
+        .flatten()
 }
