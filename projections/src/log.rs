@@ -93,17 +93,59 @@ pub async fn read_after(
     .await
 }
 
-/// The newest event that every reader could see now (its checkpoint), if any.
-pub async fn visible_head(conn: &mut PgConnection) -> Result<Option<Checkpoint>, sqlx::Error> {
-    let row: Option<(String, i64)> = sqlx::query_as(
-        "select transaction_id::text, global_position from events
-          where transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-          order by transaction_id desc, global_position desc limit 1",
-    )
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.map(|(t, p)| Checkpoint {
+/// The checkpoint of a `(transaction_id::text, global_position)` row.
+fn position_row(row: Option<(String, i64)>) -> Option<Checkpoint> {
+    row.map(|(t, p)| Checkpoint {
         txid: t.parse().unwrap_or(0),
         position: p,
-    }))
+    })
+}
+
+/// The newest event that every reader could see now (its checkpoint), if any.
+pub async fn visible_head(conn: &mut PgConnection) -> Result<Option<Checkpoint>, sqlx::Error> {
+    newest(
+        conn,
+        "where transaction_id < pg_snapshot_xmin(pg_current_snapshot())",
+    )
+    .await
+}
+
+/// The newest event committed (its checkpoint), if any, even if an older transaction still
+/// running may yet commit before it.
+pub async fn newest_committed(
+    conn: impl sqlx::PgExecutor<'_>,
+) -> Result<Option<Checkpoint>, sqlx::Error> {
+    newest(conn, "").await
+}
+
+async fn newest(
+    conn: impl sqlx::PgExecutor<'_>,
+    condition: &str,
+) -> Result<Option<Checkpoint>, sqlx::Error> {
+    let row: Option<(String, i64)> = sqlx::query_as(&format!(
+        "select transaction_id::text, global_position from events {condition}
+          order by transaction_id desc, global_position desc limit 1"
+    ))
+    .fetch_optional(conn)
+    .await?;
+    Ok(position_row(row))
+}
+
+/// Where an aggregate's event at `sequence` stands in the log, if it is there.
+pub async fn event_position(
+    conn: impl sqlx::PgExecutor<'_>,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    sequence: i64,
+) -> Result<Option<Checkpoint>, sqlx::Error> {
+    let row: Option<(String, i64)> = sqlx::query_as(
+        "select transaction_id::text, global_position from events
+          where aggregate_type = $1 and aggregate_id = $2 and sequence = $3",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .bind(sequence)
+    .fetch_optional(conn)
+    .await?;
+    Ok(position_row(row))
 }

@@ -12,7 +12,7 @@ use sqlx::PgPool;
 use crate::service::error::any::Result;
 use crate::service::error::{Error, Validator};
 use crate::service::reports::export::{self, Format};
-use crate::service::reports::{self, Analytics, Dashboard, GroupBy, TicketFilters};
+use crate::service::reports::{self, Analytics, Dashboard, GroupBy};
 
 /// Output formats of `ticketd report`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -142,7 +142,7 @@ pub async fn run(pool: &PgPool, command: ReportCmd) -> Result<()> {
                 reports::parse_range(&mut v, common.from.as_deref(), common.to.as_deref());
             let group = GroupBy::parse(&group_by);
             v.check_query(group.is_some(), "group_by", "must be day, week or month");
-            let filters = TicketFilters::parse(
+            let filters = reports::parse_filters(
                 &mut v,
                 status.as_deref(),
                 priority.as_deref(),

@@ -16,17 +16,16 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::{FromRow, PgPool};
 use tokio::sync::watch;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 use crate::http::error::{ApiError, AppPath, AppQuery, FieldError, Validator};
 use crate::http::state::AppState;
 use crate::http::with_token;
 use crate::service::auth::AuthUser;
+use projections::notifications::queries::{self, Notification, Reader};
 use projections::notifications::NotificationsProjection;
 
 /// How often an idle stream looks for new rows when this process does not lead the
@@ -51,29 +50,6 @@ pub fn close_streams(state: &AppState) {
     state.shutdown.send_replace(true);
 }
 
-/// Something the caller should know about.
-#[derive(Debug, Clone, Serialize, FromRow, ToSchema)]
-pub struct Notification {
-    /// Increases with every notification: the SSE event id.
-    pub id: i64,
-    /// `assigned`, `comment`, `mention`, `status_changed` or `approval_requested`.
-    pub kind: String,
-    pub ticket_id: Option<i64>,
-    pub approval_id: Option<Uuid>,
-    pub comment_id: Option<Uuid>,
-    /// Who caused it.
-    pub actor_id: Option<i64>,
-    /// One line for people.
-    pub message: String,
-    /// The start of the comment, for replies and mentions.
-    pub excerpt: Option<String>,
-    /// About an internal note (only staff ever receive these).
-    pub internal: bool,
-    pub read: bool,
-    pub read_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-}
-
 /// A page of notifications, with the caller's unread count.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NotificationListResponse {
@@ -96,11 +72,6 @@ pub struct NotificationListQueryParams {
     pub size: Option<i64>,
 }
 
-const SELECT: &str = "select n.id, n.kind, n.ticket_id, n.approval_id, n.comment_id, n.actor_id,
-        n.message, n.excerpt, n.internal, r.read_at is not null as read, r.read_at, n.created_at
-   from rm_notifications n
-   left join notification_reads r on r.user_id = n.user_id and r.source_position = n.source_position";
-
 /// The caller's notifications, newest first.
 #[utoipa::path(get, path = "/", tag = "notifications", security(("bearer" = [])),
     params(NotificationListQueryParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
@@ -117,29 +88,8 @@ async fn list_notifications(
     v.finish()?;
     crate::http::consistency::wait_for_token(&state, &headers, &[NotificationsProjection::NAME])
         .await?;
-    let filter = "n.user_id = $1 and ($2 or not n.internal)
-          and ($3::bool is null or (r.read_at is null) = $3)";
-    let items: Vec<Notification> = sqlx::query_as(&format!(
-        "{SELECT} where {filter} order by n.id desc limit $4 offset $5"
-    ))
-    .bind(user.id)
-    .bind(user.is_staff())
-    .bind(query.unread)
-    .bind(size)
-    .bind(offset)
-    .fetch_all(&state.pool)
-    .await?;
-    let (total, unread_count): (i64, i64) = sqlx::query_as(&format!(
-        "select count(*) filter (where {filter}), count(*) filter (where n.user_id = $1 and ($2 or not n.internal) and r.read_at is null)
-           from rm_notifications n
-           left join notification_reads r on r.user_id = n.user_id and r.source_position = n.source_position
-          where n.user_id = $1"
-    ))
-    .bind(user.id)
-    .bind(user.is_staff())
-    .bind(query.unread)
-    .fetch_one(&state.pool)
-    .await?;
+    let (items, total, unread_count) =
+        queries::page(&state.pool, reader(&user), query.unread, (offset, size)).await?;
     let p = crate::service::paging::Page::new(items, total, page, size);
     Ok(axum::Json(NotificationListResponse {
         items: p.items,
@@ -160,30 +110,8 @@ async fn mark_read(
     user: AuthUser,
     AppPath(id): AppPath<i64>,
 ) -> Result<Response, ApiError> {
-    let marked = sqlx::query(
-        "insert into notification_reads (user_id, source_position)
-         select user_id, source_position from rm_notifications
-          where id = $1 and user_id = $2 and ($3 or not internal)
-         on conflict do nothing",
-    )
-    .bind(id)
-    .bind(user.id)
-    .bind(user.is_staff())
-    .execute(&state.pool)
-    .await?;
-    if marked.rows_affected() == 0 {
-        // Already read, or not the caller's: tell them apart without revealing anything.
-        let mine: Option<i64> = sqlx::query_scalar(
-            "select id from rm_notifications where id = $1 and user_id = $2 and ($3 or not internal)",
-        )
-        .bind(id)
-        .bind(user.id)
-        .bind(user.is_staff())
-        .fetch_optional(&state.pool)
-        .await?;
-        if mine.is_none() {
-            return Err(ApiError::not_found("Notification"));
-        }
+    if !queries::mark_read(&state.pool, reader(&user), id).await? {
+        return Err(ApiError::not_found("Notification"));
     }
     Ok(with_token(
         StatusCode::NO_CONTENT.into_response(),
@@ -198,36 +126,19 @@ async fn mark_all_read(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Response, ApiError> {
-    sqlx::query(
-        "insert into notification_reads (user_id, source_position)
-         select user_id, source_position from rm_notifications where user_id = $1
-         on conflict do nothing",
-    )
-    .bind(user.id)
-    .execute(&state.pool)
-    .await?;
+    queries::mark_all_read(&state.pool, user.id).await?;
     Ok(with_token(
         StatusCode::NO_CONTENT.into_response(),
         Some(projections::Checkpoint::default()),
     ))
 }
 
-async fn rows_after(
-    pool: &PgPool,
-    user_id: i64,
-    staff: bool,
-    after: i64,
-) -> Result<Vec<Notification>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "{SELECT} where n.user_id = $1 and ($2 or not n.internal) and n.id > $3
-          order by n.id limit $4"
-    ))
-    .bind(user_id)
-    .bind(staff)
-    .bind(after)
-    .bind(STREAM_BATCH)
-    .fetch_all(pool)
-    .await
+/// Whose notifications `user` reads.
+fn reader(user: &AuthUser) -> Reader {
+    Reader {
+        user_id: user.id,
+        staff: user.is_staff(),
+    }
 }
 
 /// When the caller's access token expires (the stream ends then; the client reconnects
@@ -284,7 +195,11 @@ impl StreamState {
                 Err(_) => {}
             }
             let seen = self.wake.as_mut().map(|w| *w.borrow_and_update());
-            match rows_after(&self.app.pool, self.user_id, self.staff, self.last_id).await {
+            let reader = Reader {
+                user_id: self.user_id,
+                staff: self.staff,
+            };
+            match queries::rows_after(&self.app.pool, reader, self.last_id, STREAM_BATCH).await {
                 Ok(rows) if !rows.is_empty() => {
                     self.last_id = rows.last().map_or(self.last_id, |n| n.id);
                     self.pending.extend(rows);
@@ -346,14 +261,7 @@ async fn stream_notifications(
                 }])
             })?,
         // Only what happens from now on.
-        None => {
-            sqlx::query_scalar(
-                "select coalesce(max(id), 0) from rm_notifications where user_id = $1",
-            )
-            .bind(user.id)
-            .fetch_one(&state.pool)
-            .await?
-        }
+        None => queries::newest_id(&state.pool, user.id).await?,
     };
     let remaining = (expires - Utc::now()).to_std().unwrap_or_default();
     let wake = state

@@ -20,7 +20,7 @@ use crate::http::error::{parse_json, ApiError, AppQuery, Validator};
 use crate::http::state::AppState;
 use crate::service::auth::AuthUser;
 use crate::service::reports::export::{self, Format};
-use crate::service::reports::{self, Analytics, Dashboard, GroupBy, TicketFilters};
+use crate::service::reports::{self, Analytics, Dashboard, GroupBy};
 use crate::service::sla_policy::{self, PolicyDocument};
 
 /// The routes of this area.
@@ -121,7 +121,7 @@ async fn analytics(
         "group_by",
         "group_by must be day, week or month",
     );
-    let filters = TicketFilters::parse(
+    let filters = reports::parse_filters(
         &mut v,
         query.status.as_deref(),
         query.priority.as_deref(),

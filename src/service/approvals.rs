@@ -338,6 +338,43 @@ pub async fn validate_request(services: &Services, body: &ApprovalCreate) -> Res
     }
 }
 
+/// An approval to request on a ticket.
+pub struct Request<'a> {
+    pub id: Uuid,
+    pub ticket: &'a Ticket,
+    pub requested_by: i64,
+    pub steps: Vec<StepSpec>,
+    pub reason: Option<String>,
+}
+
+/// Records the request of an approval (`expected`: the approval's version, `Some(0)` for a
+/// new one) with `meta`.
+pub async fn request_approval(
+    services: &Services,
+    request: Request<'_>,
+    expected: Option<usize>,
+    meta: &HashMap<String, String>,
+) -> Result<Committed<Approval>, CommandError<ApprovalError>> {
+    let at = Utc::now();
+    let id = request.id;
+    let committed = services
+        .approvals
+        .execute(&id.to_string(), expected, meta.clone(), |_| {
+            ApprovalCommand::RequestApproval {
+                id,
+                ticket_id: request.ticket.id,
+                ticket_requester_id: request.ticket.requester_id,
+                requested_by: request.requested_by,
+                steps: request.steps.clone(),
+                reason: request.reason.clone(),
+                at,
+            }
+        })
+        .await?;
+    crate::service::metrics::command_committed();
+    Ok(committed)
+}
+
 /// Requests the policy's approval for a ticket just opened, when it is a change request and
 /// a policy is configured, and marks the ticket pending. The approval's id derives from the
 /// ticket's, so a repeat never creates a second one. Returns the ticket as it now stands.
@@ -366,24 +403,16 @@ pub async fn on_ticket_created(
     let id = approval_policy::policy_approval_id(ticket.id);
     let mut meta = user.actor.metadata();
     meta.insert("process".into(), "approval_policy".into());
-    let at = Utc::now();
-    let result = services
-        .approvals
-        .execute(&id.to_string(), None, meta.clone(), |_| {
-            ApprovalCommand::RequestApproval {
-                id,
-                ticket_id: ticket.id,
-                ticket_requester_id: ticket.requester_id,
-                requested_by: user.id,
-                steps: steps.clone(),
-                reason: Some("Required by the change request approval policy".into()),
-                at,
-            }
-        })
-        .await;
+    let request = Request {
+        id,
+        ticket,
+        requested_by: user.id,
+        steps,
+        reason: Some("Required by the change request approval policy".into()),
+    };
+    let result = request_approval(services, request, None, &meta).await;
     match result {
-        Ok(_) => crate::service::metrics::command_committed(),
-        Err(CommandError::Domain(ApprovalError::AlreadyExists)) => {}
+        Ok(_) | Err(CommandError::Domain(ApprovalError::AlreadyExists)) => {}
         Err(e) => return Err(approval_error(e)),
     }
     if let Some(now) = nudge_ticket(services, &meta, ticket.id).await {

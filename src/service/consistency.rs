@@ -50,20 +50,8 @@ pub async fn wait_for_projection(
 /// before this call. Used when a read model misses a row the caller may have just written
 /// without sending its consistency token.
 pub async fn catch_up(pool: &PgPool, name: &str, timeout: Duration) -> bool {
-    let head: Result<Option<(String, i64)>, _> = sqlx::query_as(
-        "select transaction_id::text, global_position from events
-          order by transaction_id desc, global_position desc limit 1",
-    )
-    .fetch_optional(pool)
-    .await;
-    match head {
-        Ok(Some((txid, position))) => {
-            let token = Checkpoint {
-                txid: txid.parse().unwrap_or(0),
-                position,
-            };
-            wait_for_projection(pool, name, token, timeout).await
-        }
+    match projections::log::newest_committed(pool).await {
+        Ok(Some(token)) => wait_for_projection(pool, name, token, timeout).await,
         Ok(None) => true,
         Err(_) => false,
     }

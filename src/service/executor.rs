@@ -230,21 +230,10 @@ pub async fn event_position(
     id: &str,
     sequence: usize,
 ) -> Option<Checkpoint> {
-    let row: Option<(String, i64)> = sqlx::query_as(
-        "select transaction_id::text, global_position from events
-          where aggregate_type = $1 and aggregate_id = $2 and sequence = $3",
-    )
-    .bind(aggregate_type)
-    .bind(id)
-    .bind(sequence as i64)
-    .fetch_optional(pool)
-    .await
-    .ok()
-    .flatten();
-    row.map(|(t, p)| Checkpoint {
-        txid: t.parse().unwrap_or(0),
-        position: p,
-    })
+    projections::log::event_position(pool, aggregate_type, id, sequence as i64)
+        .await
+        .ok()
+        .flatten()
 }
 
 fn map_store_error<E: std::error::Error>(e: AggregateError<E>) -> CommandError<E> {

@@ -28,6 +28,8 @@ use uuid::Uuid;
 use crate::log::StoredEvent;
 use crate::runtime::{ApplyError, Tables};
 
+pub mod queries;
+
 /// The `notifications` projection.
 pub struct NotificationsProjection;
 

@@ -22,6 +22,7 @@
 //! priority re-evaluates its unstopped targets against the new priority's targets: one that is
 //! now exceeded is missed from the moment of the change, one that no longer is, is not missed.
 
+pub mod queries;
 pub mod sla;
 
 use std::collections::{BTreeMap, HashMap};

@@ -106,7 +106,6 @@ async fn create_approval(
         }
     }
     let id = Uuid::new_v4();
-    let at = Utc::now();
     let steps: Vec<StepSpec> = body
         .steps
         .into_iter()
@@ -120,22 +119,16 @@ async fn create_approval(
         .map(|r| r.trim().to_string())
         .filter(|r| !r.is_empty());
     let meta = user.actor.metadata();
-    let committed = state
-        .approvals
-        .execute(&id.to_string(), Some(0), meta.clone(), |_| {
-            ApprovalCommand::RequestApproval {
-                id,
-                ticket_id: ticket.id,
-                ticket_requester_id: ticket.requester_id,
-                requested_by: user.id,
-                steps: steps.clone(),
-                reason: reason.clone(),
-                at,
-            }
-        })
+    let request = approvals::Request {
+        id,
+        ticket: &ticket,
+        requested_by: user.id,
+        steps,
+        reason,
+    };
+    let committed = approvals::request_approval(&state, request, Some(0), &meta)
         .await
         .map_err(approval_error)?;
-    crate::service::metrics::command_committed();
     let ticket_commit = nudge_ticket(&state, &meta, ticket.id).await;
     let mut response = approval_response(StatusCode::CREATED, &committed, ticket_commit);
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/approvals/{id}")) {

@@ -4,10 +4,12 @@
 //! query down instead of filling memory.
 
 use bytes::Bytes;
-use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use futures::{Stream, TryStreamExt};
-use serde::Serialize;
-use sqlx::{FromRow, PgPool};
+use projections::reports::queries;
+use projections::reports::ReportRow;
+use serde_json::{json, Value};
+use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -44,35 +46,7 @@ impl Format {
     }
 }
 
-/// One exported ticket.
-#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
-pub struct ExportRow {
-    pub id: i64,
-    pub title: String,
-    pub status: String,
-    pub priority: String,
-    #[serde(rename = "type")]
-    #[sqlx(rename = "type")]
-    pub ticket_type: String,
-    pub requester_id: i64,
-    pub assignee_id: Option<i64>,
-    pub created_at: DateTime<Utc>,
-    pub first_response_at: Option<DateTime<Utc>>,
-    pub resolved_at: Option<DateTime<Utc>>,
-    pub closed_at: Option<DateTime<Utc>>,
-    pub first_response_seconds: Option<i64>,
-    pub resolution_seconds: Option<i64>,
-    pub paused_seconds: i64,
-    pub first_response_business_seconds: Option<i64>,
-    pub resolution_business_seconds: Option<i64>,
-    pub first_response_due_at: Option<DateTime<Utc>>,
-    pub resolution_due_at: Option<DateTime<Utc>>,
-    pub first_response_breached: bool,
-    pub resolution_breached: bool,
-    pub reopened: i32,
-}
-
-/// The CSV header (the `ExportRow` field names).
+/// The CSV header and the JSON keys of an exported ticket.
 pub const HEADER: [&str; 21] = [
     "id",
     "title",
@@ -96,17 +70,6 @@ pub const HEADER: [&str; 21] = [
     "resolution_breached",
     "reopened",
 ];
-
-const SELECT: &str = "select id, title, status, priority, type, requester_id, assignee_id, created_at,
-        first_response_at, resolved_at, closed_at, first_response_seconds, resolution_seconds,
-        paused_seconds, first_response_business_seconds, resolution_business_seconds,
-        first_response_due_at, resolution_due_at,
-        (first_response_breached_at is not null or coalesce(first_response_due_at < $3, false)) as first_response_breached,
-        (resolution_breached_at is not null or coalesce(resolution_due_at < $3, false)) as resolution_breached,
-        reopened
-   from rm_report_tickets
-  where not deleted and created_at >= $1 and created_at < $2
-  order by created_at, id";
 
 /// Appends one CSV cell: a cell starting with `=`, `+`, `-`, `@`, a tab or a carriage return
 /// is prefixed with `'` so spreadsheets show it as text instead of running it as a formula
@@ -133,48 +96,78 @@ pub fn csv_cell(out: &mut String, cell: &str) {
     }
 }
 
-fn time(t: &Option<DateTime<Utc>>) -> String {
-    t.map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
-        .unwrap_or_default()
+/// Whether a target was missed: recorded as missed, or running past its due time.
+fn missed(
+    breached_at: Option<DateTime<Utc>>,
+    due_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> bool {
+    breached_at.is_some() || due_at.is_some_and(|due| due < now)
 }
 
-fn num<T: ToString>(n: &Option<T>) -> String {
-    n.as_ref().map(|n| n.to_string()).unwrap_or_default()
+/// An exported ticket's values in `HEADER` order, as JSON shows them.
+fn values(row: &ReportRow, now: DateTime<Utc>) -> [Value; 21] {
+    [
+        json!(row.id),
+        json!(row.title),
+        json!(row.status),
+        json!(row.priority),
+        json!(row.ticket_type),
+        json!(row.requester_id),
+        json!(row.assignee_id),
+        json!(row.created_at),
+        json!(row.first_response_at),
+        json!(row.resolved_at),
+        json!(row.closed_at),
+        json!(row.first_response_seconds),
+        json!(row.resolution_seconds),
+        json!(row.paused_seconds),
+        json!(row.first_response_business_seconds),
+        json!(row.resolution_business_seconds),
+        json!(row.first_response_due_at),
+        json!(row.resolution_due_at),
+        json!(missed(
+            row.first_response_breached_at,
+            row.first_response_due_at,
+            now
+        )),
+        json!(missed(
+            row.resolution_breached_at,
+            row.resolution_due_at,
+            now
+        )),
+        json!(row.reopened),
+    ]
 }
 
-impl ExportRow {
-    /// The row's cells as text, in `HEADER` order.
-    pub fn cells(&self) -> [String; 21] {
-        [
-            self.id.to_string(),
-            self.title.clone(),
-            self.status.clone(),
-            self.priority.clone(),
-            self.ticket_type.clone(),
-            self.requester_id.to_string(),
-            num(&self.assignee_id),
-            time(&Some(self.created_at)),
-            time(&self.first_response_at),
-            time(&self.resolved_at),
-            time(&self.closed_at),
-            num(&self.first_response_seconds),
-            num(&self.resolution_seconds),
-            self.paused_seconds.to_string(),
-            num(&self.first_response_business_seconds),
-            num(&self.resolution_business_seconds),
-            time(&self.first_response_due_at),
-            time(&self.resolution_due_at),
-            self.first_response_breached.to_string(),
-            self.resolution_breached.to_string(),
-            self.reopened.to_string(),
-        ]
+/// An exported ticket's cells as text, in `HEADER` order (empty for no value).
+pub fn cells(row: &ReportRow, now: DateTime<Utc>) -> [String; 21] {
+    values(row, now).map(|v| match v {
+        Value::Null => String::new(),
+        Value::String(s) => s,
+        other => other.to_string(),
+    })
+}
+
+/// An exported ticket as a JSON object, keys in `HEADER` order.
+fn json_object(row: &ReportRow, now: DateTime<Utc>) -> String {
+    let mut out = String::from("{");
+    for (i, (key, value)) in HEADER.iter().zip(values(row, now)).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&format!("{}:{value}", Value::from(*key)));
     }
+    out.push('}');
+    out
 }
 
 /// Writes rows in a format; `first` tells whether this is the first row (for separators).
 struct Writer {
     format: Format,
     rows: u64,
+    /// When the export started: running targets past due by then are missed.
+    now: DateTime<Utc>,
 }
 
 /// Column widths of the text table (the title is cut to fit).
@@ -212,10 +205,10 @@ impl Writer {
         }
     }
 
-    fn row(&mut self, out: &mut String, row: &ExportRow) {
+    fn row(&mut self, out: &mut String, row: &ReportRow) {
         match self.format {
             Format::Csv => {
-                for (i, cell) in row.cells().iter().enumerate() {
+                for (i, cell) in cells(row, self.now).iter().enumerate() {
                     if i > 0 {
                         out.push(',');
                     }
@@ -228,17 +221,14 @@ impl Writer {
                     out.push(',');
                 }
                 out.push('\n');
-                if let Ok(json) = serde_json::to_string(row) {
-                    out.push_str(&json);
-                }
+                out.push_str(&json_object(row, self.now));
             }
             Format::Markdown => {
-                let cells: Vec<String> = row.cells().iter().map(|c| md_cell(c)).collect();
+                let cells: Vec<String> = cells(row, self.now).iter().map(|c| md_cell(c)).collect();
                 out.push_str(&format!("| {} |\n", cells.join(" | ")));
             }
             Format::Table => {
-                let cells: Vec<String> = row
-                    .cells()
+                let cells: Vec<String> = cells(row, self.now)
                     .iter()
                     .zip(TABLE_WIDTHS)
                     .map(|(c, w)| {
@@ -298,16 +288,16 @@ pub fn stream(
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::spawn(async move {
         let now = Utc::now();
-        let mut writer = Writer { format, rows: 0 };
+        let mut writer = Writer {
+            format,
+            rows: 0,
+            now,
+        };
         let mut buf = String::with_capacity(CHUNK + 4096);
         writer.start(&mut buf);
         let result: Result<(), sqlx::Error> = async {
             let mut conn = pool.acquire().await?;
-            let mut rows = sqlx::query_as::<_, ExportRow>(SELECT)
-                .bind(from)
-                .bind(to)
-                .bind(now)
-                .fetch(&mut *conn);
+            let mut rows = queries::export_rows(&mut conn, from, to);
             while let Some(row) = rows.try_next().await? {
                 writer.row(&mut buf, &row);
                 if buf.len() >= CHUNK {
@@ -346,6 +336,22 @@ mod tests {
         let mut out = String::new();
         csv_cell(&mut out, s);
         out
+    }
+
+    #[test]
+    fn times_in_cells_are_rfc3339_with_the_fraction_only_when_there_is_one() {
+        use chrono::SecondsFormat;
+        let whole = Utc
+            .with_ymd_and_hms(2026, 3, 1, 9, 30, 0)
+            .single()
+            .expect("a valid time");
+        for t in [whole, whole + chrono::Duration::microseconds(1234)] {
+            let shown = match json!(t) {
+                Value::String(s) => s,
+                other => panic!("a time is shown as {other}"),
+            };
+            assert_eq!(shown, t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+        }
     }
 
     #[test]
