@@ -51,6 +51,21 @@ pub struct Problem {
     pub detail: String,
 }
 
+impl Problem {
+    /// A problem with a whole seal rather than one stream.
+    pub(super) fn of_seal(kind: ProblemKind, seal_id: i64, detail: String) -> Problem {
+        Problem {
+            kind,
+            aggregate_type: None,
+            aggregate_id: None,
+            sequence: None,
+            global_position: None,
+            seal_id: Some(seal_id),
+            detail,
+        }
+    }
+}
+
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if let Some(seal) = self.seal_id {

@@ -4,7 +4,7 @@ use std::ops::Bound;
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
-use sqlx::Row;
+use sqlx::FromRow as _;
 
 use super::hash::{event_hash, seal_root, LogPosition};
 use super::report::{Problem, ProblemKind};
@@ -68,6 +68,26 @@ pub(super) struct DoneStream {
 /// Stored heads of one stream: (seal id, sequence, hash), by seal id.
 pub(super) type StoredHeads = Vec<(i64, i64, Vec<u8>)>;
 
+/// The columns of one event, as `scan_range` selects them.
+#[derive(sqlx::FromRow)]
+struct EventRow<'r> {
+    aggregate_type: &'r str,
+    aggregate_id: &'r str,
+    #[sqlx(rename = "sequence")]
+    seq: i64,
+    event_type: &'r str,
+    event_version: &'r str,
+    payload: &'r str,
+    metadata: &'r str,
+    recorded_at: DateTime<Utc>,
+    #[sqlx(rename = "global_position")]
+    pos: i64,
+    #[sqlx(rename = "transaction_id")]
+    txid: &'r str,
+    prev_hash: &'r [u8],
+    hash: &'r [u8],
+}
+
 /// The state of one pass over the log.
 pub(super) struct Scan {
     pub(super) targets: Vec<Target>,
@@ -92,6 +112,24 @@ pub(super) struct Scan {
     pub(super) streams: u64,
     pub(super) problems: Vec<Problem>,
     pub(super) problem_count: u64,
+}
+
+impl Target {
+    /// A target at `upto` that expects nothing yet.
+    pub(super) fn new(id: i64, upto: LogPosition, excluded: Vec<u64>, role: Role) -> Target {
+        Target {
+            id,
+            upto,
+            excluded,
+            role,
+            expected_streams: 0,
+            expected_events: 0,
+            expected_root: GENESIS,
+            streams: 0,
+            events: 0,
+            leaves: Vec::new(),
+        }
+    }
 }
 
 impl Scan {
@@ -143,134 +181,140 @@ impl Scan {
 
     /// Checks one event (rows arrive in primary-key order).
     pub(super) fn event(&mut self, row: &PgRow) -> Result<()> {
-        let aggregate_type: &str = row.try_get(0)?;
-        let aggregate_id: &str = row.try_get(1)?;
-        let seq: i64 = row.try_get(2)?;
-        let event_type: &str = row.try_get(3)?;
-        let event_version: &str = row.try_get(4)?;
-        let payload: &str = row.try_get(5)?;
-        let metadata: &str = row.try_get(6)?;
-        let recorded_at: DateTime<Utc> = row.try_get(7)?;
-        let pos: i64 = row.try_get(8)?;
-        let txid: &str = row.try_get(9)?;
-        let prev_hash: &[u8] = row.try_get(10)?;
-        let hash: &[u8] = row.try_get(11)?;
-
-        if !self.in_stream || aggregate_type != self.cur_type || aggregate_id != self.cur_id {
-            self.finish_stream();
-            self.cur_type.clear();
-            self.cur_type.push_str(aggregate_type);
-            self.cur_id.clear();
-            self.cur_id.push_str(aggregate_id);
-            self.in_stream = true;
-            self.last_seq = 0;
-            self.prev = GENESIS;
-            self.streams += 1;
+        let e = EventRow::from_row(row)?;
+        if !self.in_stream || e.aggregate_type != self.cur_type || e.aggregate_id != self.cur_id {
+            self.enter_stream(e.aggregate_type, e.aggregate_id);
         }
         self.events += 1;
+        self.check_sequence(e.seq, e.pos);
+        let stored_hash = self.check_hashes(&e);
+        self.prev = stored_hash;
+        self.last_seq = e.seq;
+        if !self.targets.is_empty() {
+            self.enter_targets(e.txid, e.pos, e.seq, stored_hash)?;
+        }
+        Ok(())
+    }
 
+    /// Ends the stream read so far and starts the stream of `aggregate_type/aggregate_id`.
+    fn enter_stream(&mut self, aggregate_type: &str, aggregate_id: &str) {
+        self.finish_stream();
+        self.cur_type.clear();
+        self.cur_type.push_str(aggregate_type);
+        self.cur_id.clear();
+        self.cur_id.push_str(aggregate_id);
+        self.in_stream = true;
+        self.last_seq = 0;
+        self.prev = GENESIS;
+        self.streams += 1;
+    }
+
+    /// Reports a gap before sequence `seq` of the current stream.
+    fn check_sequence(&mut self, seq: i64, pos: i64) {
         let expected = self.last_seq + 1;
-        if seq != expected {
-            let detail = if self.last_seq == 0 {
-                format!(
-                    "the stream begins at sequence {seq}: sequence{} 1..{} {} missing",
-                    if seq > 2 { "s" } else { "" },
-                    seq - 1,
-                    if seq > 2 { "are" } else { "is" }
-                )
+        if seq == expected {
+            return;
+        }
+        let detail = if self.last_seq == 0 {
+            format!(
+                "the stream begins at sequence {seq}: sequence{} 1..{} {} missing",
+                if seq > 2 { "s" } else { "" },
+                seq - 1,
+                if seq > 2 { "are" } else { "is" }
+            )
+        } else {
+            format!(
+                "sequence {seq} follows sequence {}: {} missing",
+                self.last_seq,
+                if seq == expected + 1 {
+                    format!("sequence {expected} is")
+                } else {
+                    format!("sequences {expected}..{} are", seq - 1)
+                }
+            )
+        };
+        self.event_problem(ProblemKind::SequenceGap, seq, pos, detail);
+    }
+
+    /// Checks the event's link to its predecessor and its own hash; returns the stored hash
+    /// (the genesis hash when it is malformed).
+    fn check_hashes(&mut self, e: &EventRow<'_>) -> [u8; 32] {
+        let (seq, pos) = (e.seq, e.pos);
+        let (Ok(prev), Ok(stored)) = (
+            <[u8; 32]>::try_from(e.prev_hash),
+            <[u8; 32]>::try_from(e.hash),
+        ) else {
+            self.event_problem(
+                ProblemKind::MalformedHash,
+                seq,
+                pos,
+                "prev_hash or hash is not a 32-byte sha256 digest".into(),
+            );
+            return GENESIS;
+        };
+        if seq == self.last_seq + 1 && prev != self.prev {
+            let detail = if seq <= 1 {
+                "prev_hash of the first event is not the genesis hash (32 zero bytes)".to_string()
             } else {
                 format!(
-                    "sequence {seq} follows sequence {}: {} missing",
-                    self.last_seq,
-                    if seq == expected + 1 {
-                        format!("sequence {expected} is")
-                    } else {
-                        format!("sequences {expected}..{} are", seq - 1)
-                    }
+                    "prev_hash does not match the hash of sequence {}: one of the two events was rewritten",
+                    seq - 1
                 )
             };
-            self.event_problem(ProblemKind::SequenceGap, seq, pos, detail);
+            self.event_problem(ProblemKind::PrevHashMismatch, seq, pos, detail);
         }
-        let stored_hash: [u8; 32] = match (
-            <[u8; 32]>::try_from(prev_hash),
-            <[u8; 32]>::try_from(hash),
-        ) {
-            (Ok(prev), Ok(stored)) => {
-                if seq == expected && prev != self.prev {
-                    let detail = if seq <= 1 {
-                        "prev_hash of the first event is not the genesis hash (32 zero bytes)"
-                            .to_string()
-                    } else {
-                        format!(
-                            "prev_hash does not match the hash of sequence {}: one of the two events was rewritten",
-                            seq - 1
-                        )
-                    };
-                    self.event_problem(ProblemKind::PrevHashMismatch, seq, pos, detail);
-                }
-                let recomputed = event_hash(
-                    &mut self.buf,
-                    &prev,
-                    aggregate_type,
-                    aggregate_id,
-                    seq,
-                    event_type,
-                    event_version,
-                    payload,
-                    metadata,
-                    recorded_at.timestamp_micros(),
-                );
-                if recomputed != stored {
-                    self.event_problem(
-                        ProblemKind::HashMismatch,
-                        seq,
-                        pos,
-                        format!(
-                            "the stored event ({event_type}) does not hash to its recorded hash: its payload, metadata, type or time was changed"
-                        ),
-                    );
-                }
-                stored
-            }
-            _ => {
-                self.event_problem(
-                    ProblemKind::MalformedHash,
-                    seq,
-                    pos,
-                    "prev_hash or hash is not a 32-byte sha256 digest".into(),
-                );
-                GENESIS
-            }
-        };
-        self.prev = stored_hash;
-        self.last_seq = seq;
+        let recomputed = event_hash(
+            &mut self.buf,
+            &prev,
+            e.aggregate_type,
+            e.aggregate_id,
+            seq,
+            e.event_type,
+            e.event_version,
+            e.payload,
+            e.metadata,
+            e.recorded_at.timestamp_micros(),
+        );
+        if recomputed != stored {
+            self.event_problem(
+                ProblemKind::HashMismatch,
+                seq,
+                pos,
+                format!(
+                    "the stored event ({}) does not hash to its recorded hash: its payload, metadata, type or time was changed",
+                    e.event_type
+                ),
+            );
+        }
+        stored
+    }
 
-        if !self.targets.is_empty() {
-            let txid: u64 = txid
-                .parse()
-                .map_err(|_| format!("unreadable transaction id {txid:?}"))?;
-            let key = LogPosition {
-                txid,
-                position: pos,
-            };
-            let targets = &self.targets;
-            let mut first = self.order.partition_point(|&i| targets[i].upto < key);
-            // A transaction still running when a seal was taken joins only later seals.
-            while first < self.order.len()
-                && targets[self.order[first]]
-                    .excluded
-                    .binary_search(&txid)
-                    .is_ok()
-            {
-                first += 1;
+    /// Counts the event for the first seal that covers it and keeps its head for that seal.
+    fn enter_targets(&mut self, txid: &str, pos: i64, seq: i64, hash: [u8; 32]) -> Result<()> {
+        let txid: u64 = txid
+            .parse()
+            .map_err(|_| format!("unreadable transaction id {txid:?}"))?;
+        let key = LogPosition {
+            txid,
+            position: pos,
+        };
+        let targets = &self.targets;
+        let mut first = self.order.partition_point(|&i| targets[i].upto < key);
+        // A transaction still running when a seal was taken joins only later seals.
+        while first < self.order.len()
+            && targets[self.order[first]]
+                .excluded
+                .binary_search(&txid)
+                .is_ok()
+        {
+            first += 1;
+        }
+        if first < self.order.len() {
+            self.entering[first] += 1;
+            while self.stack.last().is_some_and(|top| top.0 >= first) {
+                self.stack.pop();
             }
-            if first < self.order.len() {
-                self.entering[first] += 1;
-                while self.stack.last().is_some_and(|top| top.0 >= first) {
-                    self.stack.pop();
-                }
-                self.stack.push((first, seq, stored_hash));
-            }
+            self.stack.push((first, seq, hash));
         }
         Ok(())
     }
@@ -328,33 +372,25 @@ impl Scan {
             );
             if target.streams != target.expected_streams || target.events != target.expected_events
             {
-                findings.push(Problem {
-                    kind: ProblemKind::SealCountMismatch,
-                    aggregate_type: None,
-                    aggregate_id: None,
-                    sequence: None,
-                    global_position: None,
-                    seal_id: Some(target.id),
-                    detail: format!(
+                findings.push(Problem::of_seal(
+                    ProblemKind::SealCountMismatch,
+                    target.id,
+                    format!(
                         "the seal covers {} events in {} streams; the log now has {} events in {} streams at or below its position",
                         target.expected_events, target.expected_streams, target.events, target.streams
                     ),
-                });
+                ));
             }
             if root != target.expected_root {
-                findings.push(Problem {
-                    kind: ProblemKind::SealRootMismatch,
-                    aggregate_type: None,
-                    aggregate_id: None,
-                    sequence: None,
-                    global_position: None,
-                    seal_id: Some(target.id),
-                    detail: format!(
+                findings.push(Problem::of_seal(
+                    ProblemKind::SealRootMismatch,
+                    target.id,
+                    format!(
                         "the log as of the seal's position hashes to {}, the seal says {}",
                         hex::encode(root),
                         hex::encode(target.expected_root)
                     ),
-                });
+                ));
             }
         }
         for f in findings {

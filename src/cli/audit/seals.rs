@@ -121,15 +121,9 @@ pub(super) fn target(record: &SealRecord, role: Role) -> Result<Target> {
         .and_then(|r| r.try_into().ok())
         .ok_or_else(|| format!("seal {}: root is not a sha256 digest", record.id))?;
     Ok(Target {
-        id: record.id,
-        upto: record.upto()?,
-        excluded: record.excluded()?,
-        role,
         expected_streams: record.streams.max(0) as u64,
         expected_events: record.events.max(0) as u64,
         expected_root: root,
-        streams: 0,
-        events: 0,
-        leaves: Vec::new(),
+        ..Target::new(record.id, record.upto()?, record.excluded()?, role)
     })
 }

@@ -6,7 +6,7 @@ use sqlx::PgPool;
 
 use super::read::scan;
 use super::report::{Problem, ProblemKind, Report};
-use super::scan::Role;
+use super::scan::{Role, Scan};
 use super::seals::{stored_seals, target, SealRecord};
 use super::ReadArgs;
 use crate::service::error::any::Result;
@@ -26,66 +26,72 @@ pub async fn verify(
     }
     for pair in targets.windows(2) {
         if pair[1].upto < pair[0].upto {
-            early.push(Problem {
-                kind: ProblemKind::SealOrder,
-                aggregate_type: None,
-                aggregate_id: None,
-                sequence: None,
-                global_position: None,
-                seal_id: Some(pair[1].id),
-                detail: format!(
+            early.push(Problem::of_seal(
+                ProblemKind::SealOrder,
+                pair[1].id,
+                format!(
                     "its position comes before that of seal {}: seal positions were edited",
                     pair[0].id
                 ),
-            });
+            ));
         }
     }
     if let Some(ext) = external {
         match seals.iter().find(|s| s.id == ext.id) {
             Some(stored) if stored == ext => {}
             Some(stored) => {
-                early.push(Problem {
-                    kind: ProblemKind::SealAltered,
-                    aggregate_type: None,
-                    aggregate_id: None,
-                    sequence: None,
-                    global_position: None,
-                    seal_id: Some(ext.id),
-                    detail: format!(
+                early.push(Problem::of_seal(
+                    ProblemKind::SealAltered,
+                    ext.id,
+                    format!(
                         "the stored seal differs from the external copy (root {} in the database, {} kept outside)",
                         stored.root, ext.root
                     ),
-                });
+                ));
                 let mut t = target(ext, Role::External)?;
                 t.id = ext.id;
                 targets.push(t);
             }
             None => {
-                early.push(Problem {
-                    kind: ProblemKind::SealUnknown,
-                    aggregate_type: None,
-                    aggregate_id: None,
-                    sequence: None,
-                    global_position: None,
-                    seal_id: Some(ext.id),
-                    detail: "the seal kept outside the database is not in the database: seals were removed".into(),
-                });
+                early.push(Problem::of_seal(
+                    ProblemKind::SealUnknown,
+                    ext.id,
+                    "the seal kept outside the database is not in the database: seals were removed"
+                        .into(),
+                ));
                 targets.push(target(ext, Role::External)?);
             }
         }
     }
     let state = scan(pool, targets, early, read).await?;
     let seconds = started.elapsed().as_secs_f64();
-    Ok(Report {
-        ok: state.problem_count == 0,
-        events: state.events,
-        streams: state.streams,
-        seals_checked: seals.len(),
-        external_seal: external.map(|e| e.id),
+    Ok(Report::from_scan(
+        state,
+        seals.len(),
+        external.map(|e| e.id),
         seconds,
-        events_per_second: state.events as f64 / seconds.max(1e-9),
-        problem_count: state.problem_count,
-        first_problem: state.problems.first().cloned(),
-        problems: state.problems,
-    })
+    ))
+}
+
+impl Report {
+    /// The report of a finished scan.
+    pub(super) fn from_scan(
+        state: Scan,
+        seals_checked: usize,
+        external_seal: Option<i64>,
+        seconds: f64,
+    ) -> Report {
+        Report {
+            ok: state.problem_count == 0,
+            events: state.events,
+            streams: state.streams,
+            seals_checked,
+            external_seal,
+            seconds,
+            events_per_second: state.events as f64 / seconds.max(1e-9),
+            problem_count: state.problem_count,
+            first_problem: state.problems.first().cloned(),
+            problems: state.problems,
+        }
+    }
 }
