@@ -6,7 +6,7 @@ use std::ops::Bound;
 use sqlx::PgPool;
 
 use super::hash::seal_leaf;
-use super::read::{Arg, Filter};
+use super::read::Filtered;
 use super::report::{Problem, ProblemKind};
 use super::scan::{DoneStream, Key, NewHead, Range, Role, Scan, StoredHeads};
 use crate::service::error::any::Result;
@@ -168,24 +168,20 @@ pub(super) async fn stored_heads(
     lower: &Bound<Key>,
     upper: &Bound<Key>,
 ) -> Result<HashMap<Key, StoredHeads>> {
-    let mut filter = Filter::new(1);
-    filter.key_range(lower, upper);
-    let sql = format!(
+    let mut filter = Filtered::new(
         "select aggregate_type, aggregate_id, seal_id, head_sequence, head_hash
-           from audit_seal_heads {}
-          order by aggregate_type, aggregate_id, seal_id",
-        filter.sql()
+           from audit_seal_heads",
     );
+    filter.key_range(lower, upper);
+    filter
+        .query
+        .push(" order by aggregate_type, aggregate_id, seal_id");
     // Unnamed statements are planned with their values: a generic plan of these range
     // queries can be far slower.
-    let mut query =
-        sqlx::query_as::<_, (String, String, i64, i64, Vec<u8>)>(&sql).persistent(false);
-    for a in filter.args {
-        query = match a {
-            Arg::Text(t) => query.bind(t),
-            Arg::Int(i) => query.bind(i),
-        };
-    }
+    let query = filter
+        .query
+        .build_query_as::<(String, String, i64, i64, Vec<u8>)>()
+        .persistent(false);
     let rows = query.fetch_all(pool).await?;
     let mut map: HashMap<Key, StoredHeads> = HashMap::new();
     for (t, id, seal, seq, hash) in rows {

@@ -3,43 +3,37 @@
 use std::ops::Bound;
 
 use futures::TryStreamExt;
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use super::report::Problem;
 use super::scan::{Key, Range, Scan, Target};
 use super::ReadArgs;
 use crate::service::error::any::Result;
 
-/// A bind value of a generated query.
-pub(super) enum Arg<'a> {
-    Text(&'a str),
-    Int(i64),
+/// A query whose `where` clause is under construction: each condition is joined with `and`.
+pub(super) struct Filtered<'a> {
+    pub(super) query: QueryBuilder<'a, Postgres>,
+    conditions: usize,
 }
 
-/// A `where` clause under construction, with its binds numbered from `$first`.
-pub(super) struct Filter<'a> {
-    pub(super) first: usize,
-    pub(super) conditions: Vec<String>,
-    pub(super) args: Vec<Arg<'a>>,
-}
-
-impl<'a> Filter<'a> {
-    pub(super) fn new(first: usize) -> Self {
-        Filter {
-            first,
-            conditions: Vec::new(),
-            args: Vec::new(),
+impl<'a> Filtered<'a> {
+    /// Starts `select ... from ...`.
+    pub(super) fn new(select: &str) -> Self {
+        Filtered {
+            query: QueryBuilder::new(select),
+            conditions: 0,
         }
     }
 
-    /// Binds a value and returns its placeholder.
-    pub(super) fn arg(&mut self, a: Arg<'a>) -> String {
-        self.args.push(a);
-        format!("${}", self.first + self.args.len() - 1)
-    }
-
-    pub(super) fn push(&mut self, condition: String) {
-        self.conditions.push(condition);
+    /// Starts the next condition.
+    pub(super) fn and(&mut self) -> &mut QueryBuilder<'a, Postgres> {
+        let joint = if self.conditions == 0 {
+            " where "
+        } else {
+            " and "
+        };
+        self.conditions += 1;
+        self.query.push(joint)
     }
 
     /// Limits the streams to those between two bounds, in a form whose both ends PostgreSQL's
@@ -57,32 +51,28 @@ impl<'a> Filter<'a> {
         }
         match (parts(lower, true), parts(upper, false)) {
             (Some((lo, lo_op)), Some((hi, hi_op))) if lo.0 == hi.0 => {
-                let t = self.arg(Arg::Text(&lo.0));
-                let a = self.arg(Arg::Text(&lo.1));
-                let b = self.arg(Arg::Text(&hi.1));
-                self.push(format!(
-                    "aggregate_type = {t} and aggregate_id {lo_op} {a} and aggregate_id {hi_op} {b}"
-                ));
+                self.and()
+                    .push("aggregate_type = ")
+                    .push_bind(lo.0.as_str())
+                    .push(format_args!(" and aggregate_id {lo_op} "))
+                    .push_bind(lo.1.as_str())
+                    .push(format_args!(" and aggregate_id {hi_op} "))
+                    .push_bind(hi.1.as_str());
             }
             (lo, hi) => {
                 for (bound, scalar) in [(lo, ">="), (hi, "<=")] {
                     if let Some((k, op)) = bound {
-                        let t = self.arg(Arg::Text(&k.0));
-                        let i = self.arg(Arg::Text(&k.1));
-                        self.push(format!(
-                            "aggregate_type {scalar} {t} and (aggregate_type, aggregate_id) {op} ({t}, {i})"
-                        ));
+                        self.and()
+                            .push(format_args!("aggregate_type {scalar} "))
+                            .push_bind(k.0.as_str())
+                            .push(format_args!(" and (aggregate_type, aggregate_id) {op} ("))
+                            .push_bind(k.0.as_str())
+                            .push(", ")
+                            .push_bind(k.1.as_str())
+                            .push(")");
                     }
                 }
             }
-        }
-    }
-
-    pub(super) fn sql(&self) -> String {
-        if self.conditions.is_empty() {
-            String::new()
-        } else {
-            format!("where {}", self.conditions.join(" and "))
         }
     }
 }
@@ -158,43 +148,44 @@ pub(super) async fn scan_range(
     };
     let mut after: Option<(String, String, i64)> = None;
     loop {
-        // `$1` is the page size.
-        let mut filter = Filter::new(2);
+        let mut filter = Filtered::new(COLUMNS);
         match &after {
             None => filter.key_range(&start, &end),
             Some((t, id, seq)) => match &range.end {
                 // The usual case: the rest of the range is in the same aggregate type.
                 Some((end_t, end_id)) if end_t == t => {
-                    let t = filter.arg(Arg::Text(t));
-                    let i = filter.arg(Arg::Text(id));
-                    let s = filter.arg(Arg::Int(*seq));
-                    let e = filter.arg(Arg::Text(end_id));
-                    filter.push(format!(
-                        "aggregate_type = {t} and (aggregate_id, sequence) > ({i}, {s}) and aggregate_id < {e}"
-                    ));
+                    filter
+                        .and()
+                        .push("aggregate_type = ")
+                        .push_bind(t.as_str())
+                        .push(" and (aggregate_id, sequence) > (")
+                        .push_bind(id.as_str())
+                        .push(", ")
+                        .push_bind(*seq)
+                        .push(") and aggregate_id < ")
+                        .push_bind(end_id.as_str());
                 }
                 _ => {
-                    let t = filter.arg(Arg::Text(t));
-                    let i = filter.arg(Arg::Text(id));
-                    let s = filter.arg(Arg::Int(*seq));
-                    filter.push(format!(
-                        "aggregate_type >= {t} and (aggregate_type, aggregate_id, sequence) > ({t}, {i}, {s})"
-                    ));
+                    filter
+                        .and()
+                        .push("aggregate_type >= ")
+                        .push_bind(t.as_str())
+                        .push(" and (aggregate_type, aggregate_id, sequence) > (")
+                        .push_bind(t.as_str())
+                        .push(", ")
+                        .push_bind(id.as_str())
+                        .push(", ")
+                        .push_bind(*seq)
+                        .push(")");
                     filter.key_range(&Bound::Unbounded, &end);
                 }
             },
         }
-        let sql = format!(
-            "{COLUMNS} {} order by aggregate_type, aggregate_id, sequence limit $1",
-            filter.sql()
-        );
-        let mut query = sqlx::query(&sql).bind(page).persistent(false);
-        for a in filter.args {
-            query = match a {
-                Arg::Text(t) => query.bind(t),
-                Arg::Int(i) => query.bind(i),
-            };
-        }
+        filter
+            .query
+            .push(" order by aggregate_type, aggregate_id, sequence limit ")
+            .push_bind(page);
+        let query = filter.query.build().persistent(false);
         let mut rows = query.fetch(pool);
         let mut count = 0;
         while let Some(row) = rows.try_next().await? {
