@@ -36,6 +36,43 @@ impl<'a> Filtered<'a> {
         self.query.push(joint)
     }
 
+    /// Limits the rows to those after `last` (a stream key and sequence) and before `end`
+    /// (which is `range_end`, excluded, when there is one).
+    pub(super) fn after(
+        &mut self,
+        (t, id, seq): &'a (String, String, i64),
+        range_end: &'a Option<Key>,
+        end: &'a Bound<Key>,
+    ) {
+        match range_end {
+            // The usual case: the rest of the range is in the same aggregate type.
+            Some((end_t, end_id)) if end_t == t => {
+                self.and()
+                    .push("aggregate_type = ")
+                    .push_bind(t.as_str())
+                    .push(" and (aggregate_id, sequence) > (")
+                    .push_bind(id.as_str())
+                    .push(", ")
+                    .push_bind(*seq)
+                    .push(") and aggregate_id < ")
+                    .push_bind(end_id.as_str());
+            }
+            _ => {
+                self.and()
+                    .push("aggregate_type >= ")
+                    .push_bind(t.as_str())
+                    .push(" and (aggregate_type, aggregate_id, sequence) > (")
+                    .push_bind(t.as_str())
+                    .push(", ")
+                    .push_bind(id.as_str())
+                    .push(", ")
+                    .push_bind(*seq)
+                    .push(")");
+                self.key_range(&Bound::Unbounded, end);
+            }
+        }
+    }
+
     /// Limits the streams to those between two bounds, in a form whose both ends PostgreSQL's
     /// b-tree uses to start and stop (a row comparison alone stops the scan only on its
     /// first column).
@@ -151,35 +188,7 @@ pub(super) async fn scan_range(
         let mut filter = Filtered::new(COLUMNS);
         match &after {
             None => filter.key_range(&start, &end),
-            Some((t, id, seq)) => match &range.end {
-                // The usual case: the rest of the range is in the same aggregate type.
-                Some((end_t, end_id)) if end_t == t => {
-                    filter
-                        .and()
-                        .push("aggregate_type = ")
-                        .push_bind(t.as_str())
-                        .push(" and (aggregate_id, sequence) > (")
-                        .push_bind(id.as_str())
-                        .push(", ")
-                        .push_bind(*seq)
-                        .push(") and aggregate_id < ")
-                        .push_bind(end_id.as_str());
-                }
-                _ => {
-                    filter
-                        .and()
-                        .push("aggregate_type >= ")
-                        .push_bind(t.as_str())
-                        .push(" and (aggregate_type, aggregate_id, sequence) > (")
-                        .push_bind(t.as_str())
-                        .push(", ")
-                        .push_bind(id.as_str())
-                        .push(", ")
-                        .push_bind(*seq)
-                        .push(")");
-                    filter.key_range(&Bound::Unbounded, &end);
-                }
-            },
+            Some(last) => filter.after(last, &range.end, &end),
         }
         filter
             .query
