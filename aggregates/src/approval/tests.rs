@@ -1,3 +1,5 @@
+//! Given/when/then tests of the Approval aggregate, and of what an approval records on its ticket.
+
 use chrono::{TimeZone, Utc};
 use cqrs_es::test::TestFramework;
 use cqrs_es::DomainEvent;

@@ -1,3 +1,5 @@
+//! Given/when/then tests of the Ticket aggregate: its commands, its state machine and its events' wire form.
+
 use chrono::{TimeZone, Utc};
 use cqrs_es::test::TestFramework;
 use uuid::Uuid;
