@@ -4,8 +4,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 
-use aggregates::approval::{Approval, ApprovalEvent};
-use aggregates::ticket::{Ticket, TicketEvent};
+use aggregates::approval::{Approval, ApprovalEvent, StepSpec};
+use aggregates::ticket::{Ticket, TicketChanges, TicketEvent, TicketFields};
 use chrono::{DateTime, SecondsFormat, Utc};
 use cqrs_es::Aggregate;
 use serde::Serialize;
@@ -280,41 +280,95 @@ fn replayed(e: &HistoryEntry, names: &Names, summary: String) -> ReplayedEvent {
     }
 }
 
-/// Replays ticket `id` within `bound`.
-pub async fn replay_ticket(pool: &PgPool, id: i64, bound: Bound) -> Result<Replay> {
-    let key = id.to_string();
-    let all = crate::service::history::load(pool, "ticket", &key, Bound::All).await?;
+/// An aggregate that can be replayed: who its events name, how each reads, and the state
+/// printed at the end.
+trait Replayable: Aggregate + Default {
+    fn users(event: &Self::Event) -> Vec<i64>;
+    fn describe(&self, event: &Self::Event, names: &Names) -> String;
+    /// The state at `version` (only called once the aggregate exists).
+    fn state(&self, version: i64) -> Result<Value>;
+    fn exists(&self) -> bool;
+}
+
+impl Replayable for Ticket {
+    fn users(event: &TicketEvent) -> Vec<i64> {
+        ticket_users(event)
+    }
+
+    fn describe(&self, event: &TicketEvent, names: &Names) -> String {
+        describe_ticket(self, event, names)
+    }
+
+    fn state(&self, version: i64) -> Result<Value> {
+        Ok(serde_json::to_value(
+            crate::service::tickets::TicketDetail::from_aggregate(self, version as usize),
+        )?)
+    }
+
+    fn exists(&self) -> bool {
+        Ticket::exists(self)
+    }
+}
+
+impl Replayable for Approval {
+    fn users(event: &ApprovalEvent) -> Vec<i64> {
+        approval_users(event)
+    }
+
+    fn describe(&self, event: &ApprovalEvent, names: &Names) -> String {
+        describe_approval(self, event, names)
+    }
+
+    fn state(&self, version: i64) -> Result<Value> {
+        Ok(approval_state(self, version))
+    }
+
+    fn exists(&self) -> bool {
+        Approval::exists(self)
+    }
+}
+
+/// Replays the aggregate `A` with id `key` within `bound`.
+async fn replay<A: Replayable>(pool: &PgPool, key: String, bound: Bound) -> Result<Replay> {
+    let all = crate::service::history::load(pool, A::TYPE, &key, Bound::All).await?;
     if all.is_empty() {
-        return Err(format!("there is no ticket {id}").into());
+        return Err(format!("there is no {} {key}", A::TYPE).into());
     }
     let total = all.len();
     let entries = crate::service::history::within(all, bound);
-    let (events, users) = decode::<TicketEvent>(&entries, ticket_users)?;
+    let (events, users) = decode::<A::Event>(&entries, A::users)?;
     let names = Names::load(pool, users).await?;
-    let mut ticket = Ticket::default();
+    let mut aggregate = A::default();
     let mut out = Vec::with_capacity(entries.len());
     for (entry, event) in entries.iter().zip(events) {
-        let summary = describe_ticket(&ticket, &event, &names);
+        let summary = aggregate.describe(&event, &names);
         out.push(replayed(entry, &names, summary));
-        ticket.apply(event);
+        aggregate.apply(event);
     }
     let version = entries.last().map_or(0, |e| e.sequence);
-    let state = if ticket.exists() {
-        serde_json::to_value(crate::service::tickets::TicketDetail::from_aggregate(
-            &ticket,
-            version as usize,
-        ))?
+    let state = if aggregate.exists() {
+        aggregate.state(version)?
     } else {
         Value::Null
     };
     Ok(Replay {
-        aggregate_type: "ticket".into(),
+        aggregate_type: A::TYPE.into(),
         aggregate_id: key,
         total_events: total,
         events: out,
         version,
         state,
     })
+}
+
+/// Replays ticket `id` within `bound`.
+pub async fn replay_ticket(pool: &PgPool, id: i64, bound: Bound) -> Result<Replay> {
+    replay::<Ticket>(pool, id.to_string(), bound).await
+}
+
+/// Replays approval `id` within `bound`.
+pub async fn replay_approval(pool: &PgPool, id: uuid::Uuid, bound: Bound) -> Result<Replay> {
+    replay::<Approval>(pool, id.to_string(), bound).await
 }
 
 fn ticket_users(e: &TicketEvent) -> Vec<i64> {
@@ -346,87 +400,141 @@ fn describe_ticket(before: &Ticket, e: &TicketEvent, names: &Names) -> String {
             requester_id,
             fields,
             ..
-        } => format!(
-            "opened {} for {} (priority {}, type {}, tags: {}{})",
-            quote(&fields.title),
-            names.get(*requester_id),
-            fields.priority,
-            fields.ticket_type,
-            list(&fields.tags),
-            if fields.item_ids.is_empty() {
-                String::new()
-            } else {
-                format!(", items: {}", list(&fields.item_ids))
-            }
-        ),
-        TicketEvent::TicketUpdated { changes, .. } => {
-            let mut parts = Vec::new();
-            if let Some(t) = &changes.title {
-                parts.push(format!("title {} → {}", quote(&before.title), quote(t)));
-            }
-            if let Some(d) = &changes.description {
-                parts.push(format!(
-                    "description {} → {}",
-                    quote(&before.description),
-                    quote(d)
-                ));
-            }
-            if let Some(p) = changes.priority {
-                parts.push(format!(
-                    "priority {} → {p}",
-                    before.priority.map_or("none".into(), |p| p.to_string())
-                ));
-            }
-            if let Some(t) = changes.ticket_type {
-                parts.push(format!(
-                    "type {} → {t}",
-                    before.ticket_type.map_or("none".into(), |t| t.to_string())
-                ));
-            }
-            if let Some(tags) = &changes.tags {
-                parts.push(format!("tags [{}] → [{}]", list(&before.tags), list(tags)));
-            }
-            if let Some(items) = &changes.item_ids {
-                parts.push(format!(
-                    "items [{}] → [{}]",
-                    list(&before.item_ids),
-                    list(items)
-                ));
-            }
-            if parts.is_empty() {
-                "updated (no field changed)".into()
-            } else {
-                parts.join("; ")
-            }
-        }
+        } => describe_opened(fields, &names.get(*requester_id)),
+        TicketEvent::TicketUpdated { changes, .. } => describe_changes(before, changes),
         TicketEvent::TicketStatusChanged {
             from, to, reason, ..
-        } => format!(
-            "status {from} → {to}{}",
-            reason
-                .as_deref()
-                .map(|r| format!(" (reason: {})", quote(r)))
-                .unwrap_or_default()
-        ),
+        } => format!("status {from} → {to}{}", because(reason)),
         TicketEvent::TicketAssigned {
             assignee_id,
             previous_assignee_id,
             ..
-        } => match assignee_id {
-            Some(_) => format!(
-                "assigned to {} (was {})",
-                names.opt(*assignee_id),
-                names.opt(*previous_assignee_id)
-            ),
-            None => format!("unassigned (was {})", names.opt(*previous_assignee_id)),
-        },
+        } => describe_assigned(*assignee_id, *previous_assignee_id, names),
         TicketEvent::TicketDeleted { from, reason, .. } => format!(
             "deleted: status {from} → cancelled, hidden from lists{}",
-            reason
-                .as_deref()
-                .map(|r| format!(" (reason: {})", quote(r)))
-                .unwrap_or_default()
+            because(reason)
         ),
+        TicketEvent::CommentAdded { .. }
+        | TicketEvent::CommentEdited { .. }
+        | TicketEvent::CommentDeleted { .. }
+        | TicketEvent::FirstResponseRecorded { .. } => describe_comment(e, names),
+        TicketEvent::AttachmentAdded {
+            filename,
+            content_type,
+            size,
+            sha256,
+            uploaded_by,
+            ..
+        } => format!(
+            "attachment {} ({content_type}, {size} bytes, sha256 {}) added by {}",
+            quote(filename),
+            short_hash(sha256),
+            names.get(*uploaded_by)
+        ),
+        TicketEvent::AttachmentRemoved {
+            attachment_id,
+            removed_by,
+            ..
+        } => {
+            let name = before
+                .attachments
+                .get(attachment_id)
+                .map(|h| format!("{attachment_id} (sha256 {})", short_hash(h)))
+                .unwrap_or_else(|| attachment_id.to_string());
+            format!("attachment {name} removed by {}", names.get(*removed_by))
+        }
+        TicketEvent::ApprovalRecorded {
+            approval_id,
+            status,
+            ..
+        } => format!(
+            "approval {approval_id}: {} → {status}",
+            before.current_approval_status()
+        ),
+    }
+}
+
+/// ` (reason: "...")`, or nothing without a reason.
+fn because(reason: &Option<String>) -> String {
+    reason
+        .as_deref()
+        .map(|r| format!(" (reason: {})", quote(r)))
+        .unwrap_or_default()
+}
+
+/// The first 12 hex digits of a sha256 and an ellipsis.
+fn short_hash(sha256: &str) -> String {
+    format!("{}…", &sha256[..sha256.len().min(12)])
+}
+
+fn describe_opened(fields: &TicketFields, requester: &str) -> String {
+    format!(
+        "opened {} for {requester} (priority {}, type {}, tags: {}{})",
+        quote(&fields.title),
+        fields.priority,
+        fields.ticket_type,
+        list(&fields.tags),
+        if fields.item_ids.is_empty() {
+            String::new()
+        } else {
+            format!(", items: {}", list(&fields.item_ids))
+        }
+    )
+}
+
+fn describe_changes(before: &Ticket, changes: &TicketChanges) -> String {
+    let mut parts = Vec::new();
+    if let Some(t) = &changes.title {
+        parts.push(format!("title {} → {}", quote(&before.title), quote(t)));
+    }
+    if let Some(d) = &changes.description {
+        parts.push(format!(
+            "description {} → {}",
+            quote(&before.description),
+            quote(d)
+        ));
+    }
+    if let Some(p) = changes.priority {
+        parts.push(format!("priority {} → {p}", or_none(before.priority)));
+    }
+    if let Some(t) = changes.ticket_type {
+        parts.push(format!("type {} → {t}", or_none(before.ticket_type)));
+    }
+    if let Some(tags) = &changes.tags {
+        parts.push(format!("tags [{}] → [{}]", list(&before.tags), list(tags)));
+    }
+    if let Some(items) = &changes.item_ids {
+        parts.push(format!(
+            "items [{}] → [{}]",
+            list(&before.item_ids),
+            list(items)
+        ));
+    }
+    if parts.is_empty() {
+        "updated (no field changed)".into()
+    } else {
+        parts.join("; ")
+    }
+}
+
+fn or_none<T: std::fmt::Display>(value: Option<T>) -> String {
+    value.map_or("none".into(), |v| v.to_string())
+}
+
+fn describe_assigned(assignee_id: Option<i64>, previous: Option<i64>, names: &Names) -> String {
+    match assignee_id {
+        Some(_) => format!(
+            "assigned to {} (was {})",
+            names.opt(assignee_id),
+            names.opt(previous)
+        ),
+        None => format!("unassigned (was {})", names.opt(previous)),
+    }
+}
+
+/// What a comment event did; `describe_ticket` hands on only comment events.
+fn describe_comment(e: &TicketEvent, names: &Names) -> String {
+    match e {
         TicketEvent::CommentAdded {
             comment_id,
             author_id,
@@ -473,74 +581,8 @@ fn describe_ticket(before: &Ticket, e: &TicketEvent, names: &Names) -> String {
             "first response by {} (comment {comment_id})",
             names.get(*responder_id)
         ),
-        TicketEvent::AttachmentAdded {
-            filename,
-            content_type,
-            size,
-            sha256,
-            uploaded_by,
-            ..
-        } => format!(
-            "attachment {} ({content_type}, {size} bytes, sha256 {}…) added by {}",
-            quote(filename),
-            &sha256[..sha256.len().min(12)],
-            names.get(*uploaded_by)
-        ),
-        TicketEvent::AttachmentRemoved {
-            attachment_id,
-            removed_by,
-            ..
-        } => {
-            let name = before
-                .attachments
-                .get(attachment_id)
-                .map(|h| format!("{attachment_id} (sha256 {}…)", &h[..h.len().min(12)]))
-                .unwrap_or_else(|| attachment_id.to_string());
-            format!("attachment {name} removed by {}", names.get(*removed_by))
-        }
-        TicketEvent::ApprovalRecorded {
-            approval_id,
-            status,
-            ..
-        } => format!(
-            "approval {approval_id}: {} → {status}",
-            before.current_approval_status()
-        ),
+        other => unreachable!("describe_ticket hands on only comment events, not {other:?}"),
     }
-}
-
-/// Replays approval `id` within `bound`.
-pub async fn replay_approval(pool: &PgPool, id: uuid::Uuid, bound: Bound) -> Result<Replay> {
-    let key = id.to_string();
-    let all = crate::service::history::load(pool, "approval", &key, Bound::All).await?;
-    if all.is_empty() {
-        return Err(format!("there is no approval {id}").into());
-    }
-    let total = all.len();
-    let entries = crate::service::history::within(all, bound);
-    let (events, users) = decode::<ApprovalEvent>(&entries, approval_users)?;
-    let names = Names::load(pool, users).await?;
-    let mut approval = Approval::default();
-    let mut out = Vec::with_capacity(entries.len());
-    for (entry, event) in entries.iter().zip(events) {
-        let summary = describe_approval(&approval, &event, &names);
-        out.push(replayed(entry, &names, summary));
-        approval.apply(event);
-    }
-    let version = entries.last().map_or(0, |e| e.sequence);
-    let state = if approval.exists() {
-        approval_state(&approval, version)
-    } else {
-        Value::Null
-    };
-    Ok(Replay {
-        aggregate_type: "approval".into(),
-        aggregate_id: key,
-        total_events: total,
-        events: out,
-        version,
-        state,
-    })
 }
 
 fn approval_state(a: &Approval, version: i64) -> Value {
@@ -595,6 +637,35 @@ fn step_name(a: &Approval, step: usize) -> String {
     }
 }
 
+/// The requested steps, numbered, with their rules and approvers.
+fn describe_steps(steps: &[StepSpec], names: &Names) -> String {
+    let steps: Vec<String> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let rule = match s.min_approvals {
+                Some(n) => format!("{} {n} of", s.rule.as_str()),
+                None => format!("{} of", s.rule.as_str()),
+            };
+            format!(
+                "{}. {} ({rule} {})",
+                i + 1,
+                quote(&s.name),
+                names.list(&s.approver_ids)
+            )
+        })
+        .collect();
+    steps.join("; ")
+}
+
+/// `: "comment"`, or nothing without a comment.
+fn said(comment: &Option<String>) -> String {
+    comment
+        .as_deref()
+        .map(|c| format!(": {}", quote(c)))
+        .unwrap_or_default()
+}
+
 /// What an approval event changed, given the state before it.
 fn describe_approval(before: &Approval, e: &ApprovalEvent, names: &Names) -> String {
     match e {
@@ -604,33 +675,12 @@ fn describe_approval(before: &Approval, e: &ApprovalEvent, names: &Names) -> Str
             steps,
             reason,
             ..
-        } => {
-            let steps: Vec<String> = steps
-                .iter()
-                .enumerate()
-                .map(|(i, s)| {
-                    let rule = match s.min_approvals {
-                        Some(n) => format!("{} {n} of", s.rule.as_str()),
-                        None => format!("{} of", s.rule.as_str()),
-                    };
-                    format!(
-                        "{}. {} ({rule} {})",
-                        i + 1,
-                        quote(&s.name),
-                        names.list(&s.approver_ids)
-                    )
-                })
-                .collect();
-            format!(
-                "requested for ticket {ticket_id} by {}: {}{}",
-                names.get(*requested_by),
-                steps.join("; "),
-                reason
-                    .as_deref()
-                    .map(|r| format!(" (reason: {})", quote(r)))
-                    .unwrap_or_default()
-            )
-        }
+        } => format!(
+            "requested for ticket {ticket_id} by {}: {}{}",
+            names.get(*requested_by),
+            describe_steps(steps, names),
+            because(reason)
+        ),
         ApprovalEvent::DecisionRecorded {
             step,
             approver_id,
@@ -642,10 +692,7 @@ fn describe_approval(before: &Approval, e: &ApprovalEvent, names: &Names) -> Str
             step_name(before, *step),
             names.get(*approver_id),
             decision.as_str(),
-            comment
-                .as_deref()
-                .map(|c| format!(": {}", quote(c)))
-                .unwrap_or_default()
+            said(comment)
         ),
         ApprovalEvent::StepCompleted { step, .. } => {
             format!("{} completed", step_name(before, *step))
@@ -661,10 +708,7 @@ fn describe_approval(before: &Approval, e: &ApprovalEvent, names: &Names) -> Str
             step_name(before, *step),
             names.get(*from_user_id),
             names.get(*to_user_id),
-            comment
-                .as_deref()
-                .map(|c| format!(": {}", quote(c)))
-                .unwrap_or_default()
+            said(comment)
         ),
         ApprovalEvent::ApprovalGranted { .. } => {
             format!("approval granted (was {})", before.status())

@@ -1,6 +1,7 @@
 //! `ticketd report dashboard|analytics|tickets`: the reports of the API, from the same read
 //! model and the same query code, as a table, CSV, JSON or Markdown, to stdout or a file.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use chrono::{Duration, Utc};
@@ -12,7 +13,7 @@ use sqlx::PgPool;
 use crate::service::error::any::Result;
 use crate::service::error::{Error, Validator};
 use crate::service::reports::export::{self, Format};
-use crate::service::reports::{self, Analytics, Dashboard, GroupBy};
+use crate::service::reports::{self, Analytics, Dashboard, GroupBy, SlaSummary};
 
 /// Output formats of `ticketd report`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -230,105 +231,110 @@ fn opt(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.0}")).unwrap_or_default()
 }
 
+/// Rows of `section, key, value` cells.
+struct Sections(Vec<Vec<String>>);
+
+impl Sections {
+    fn add(&mut self, section: &str, key: &str, value: String) {
+        self.0
+            .push(vec![section.to_string(), key.to_string(), value]);
+    }
+
+    fn counts(&mut self, section: &str, counts: &BTreeMap<String, i64>) {
+        for (k, v) in counts {
+            self.add(section, k, v.to_string());
+        }
+    }
+
+    fn seconds(&mut self, section: &str, values: &[(&str, Option<f64>)]) {
+        for (k, v) in values {
+            self.add(section, k, opt(*v));
+        }
+    }
+
+    fn numbers(&mut self, section: &str, values: &[(&str, i64)]) {
+        for (k, v) in values {
+            self.add(section, k, v.to_string());
+        }
+    }
+}
+
 fn write_dashboard(w: &mut dyn Write, d: &Dashboard, format: Format) -> Result<()> {
     if format == Format::Json {
         serde_json::to_writer_pretty(&mut *w, d)?;
         writeln!(w)?;
         return Ok(());
     }
-    let mut rows = vec![vec!["section".to_string(), "key".into(), "value".into()]];
-    let mut add = |section: &str, key: &str, value: String| {
-        rows.push(vec![section.to_string(), key.to_string(), value]);
-    };
-    for (k, v) in &d.by_status {
-        add("by_status", k, v.to_string());
-    }
-    for (k, v) in &d.by_priority {
-        add("by_priority", k, v.to_string());
-    }
-    for (k, v) in &d.by_type {
-        add("by_type", k, v.to_string());
-    }
-    for (k, v) in &d.by_assignee {
-        add("by_assignee", k, v.to_string());
-    }
-    add("backlog", "open", d.open_backlog.to_string());
+    let mut rows = Sections(vec![vec![
+        "section".to_string(),
+        "key".into(),
+        "value".into(),
+    ]]);
+    rows.counts("by_status", &d.by_status);
+    rows.counts("by_priority", &d.by_priority);
+    rows.counts("by_type", &d.by_type);
+    rows.counts("by_assignee", &d.by_assignee);
+    rows.add("backlog", "open", d.open_backlog.to_string());
     for b in &d.backlog_by_age {
-        add("backlog_by_age", &b.bucket, b.count.to_string());
+        rows.add("backlog_by_age", &b.bucket, b.count.to_string());
     }
-    add(
+    rows.seconds(
         "time",
-        "median_first_response_seconds",
-        opt(d.median_first_response_seconds),
+        &[
+            (
+                "median_first_response_seconds",
+                d.median_first_response_seconds,
+            ),
+            ("p90_first_response_seconds", d.p90_first_response_seconds),
+            ("median_resolution_seconds", d.median_resolution_seconds),
+            ("p90_resolution_seconds", d.p90_resolution_seconds),
+        ],
     );
-    add(
-        "time",
-        "p90_first_response_seconds",
-        opt(d.p90_first_response_seconds),
-    );
-    add(
-        "time",
-        "median_resolution_seconds",
-        opt(d.median_resolution_seconds),
-    );
-    add(
-        "time",
-        "p90_resolution_seconds",
-        opt(d.p90_resolution_seconds),
-    );
-    add(
-        "sla",
-        "breached_first_response",
-        d.sla.breached.first_response.to_string(),
-    );
-    add(
-        "sla",
-        "breached_resolution",
-        d.sla.breached.resolution.to_string(),
-    );
-    add("sla", "breached_any", d.sla.breached.any.to_string());
-    add(
-        "sla",
-        &format!("at_risk_within_{}_minutes", d.sla.at_risk_minutes),
-        d.sla.at_risk.any.to_string(),
-    );
-    add("sla", "paused", d.sla.paused.to_string());
-    add(
-        "sla",
-        "missed_first_response_last_30_days",
-        d.sla.missed_last_30_days.first_response.to_string(),
-    );
-    add(
-        "sla",
-        "missed_resolution_last_30_days",
-        d.sla.missed_last_30_days.resolution.to_string(),
-    );
-    add("approvals", "pending", d.approvals.pending.to_string());
-    add(
+    add_sla(&mut rows, &d.sla);
+    rows.add("approvals", "pending", d.approvals.pending.to_string());
+    rows.seconds(
         "approvals",
-        "oldest_age_seconds",
-        opt(d.approvals.oldest_age_seconds),
-    );
-    add(
-        "approvals",
-        "median_age_seconds",
-        opt(d.approvals.median_age_seconds),
+        &[
+            ("oldest_age_seconds", d.approvals.oldest_age_seconds),
+            ("median_age_seconds", d.approvals.median_age_seconds),
+        ],
     );
     for p in &d.created_vs_resolved {
-        add(
-            "created_vs_resolved",
-            &p.date.to_string(),
-            format!("{} / {}", p.created, p.resolved),
-        );
+        let value = format!("{} / {}", p.created, p.resolved);
+        rows.add("created_vs_resolved", &p.date.to_string(), value);
     }
-    add("policy", "version", d.policy.version.to_string());
-    add(
-        "policy",
-        "applied_to_history",
-        d.policy.applied_to_history.to_string(),
-    );
-    write_rows(w, &rows, format)?;
+    rows.add("policy", "version", d.policy.version.to_string());
+    let applied = d.policy.applied_to_history.to_string();
+    rows.add("policy", "applied_to_history", applied);
+    write_rows(w, &rows.0, format)?;
     Ok(())
+}
+
+fn add_sla(rows: &mut Sections, sla: &SlaSummary) {
+    rows.numbers(
+        "sla",
+        &[
+            ("breached_first_response", sla.breached.first_response),
+            ("breached_resolution", sla.breached.resolution),
+            ("breached_any", sla.breached.any),
+        ],
+    );
+    let at_risk = format!("at_risk_within_{}_minutes", sla.at_risk_minutes);
+    rows.add("sla", &at_risk, sla.at_risk.any.to_string());
+    rows.numbers(
+        "sla",
+        &[
+            ("paused", sla.paused),
+            (
+                "missed_first_response_last_30_days",
+                sla.missed_last_30_days.first_response,
+            ),
+            (
+                "missed_resolution_last_30_days",
+                sla.missed_last_30_days.resolution,
+            ),
+        ],
+    );
 }
 
 fn write_analytics(w: &mut dyn Write, a: &Analytics, format: Format) -> Result<()> {

@@ -114,9 +114,61 @@ fn history(
     requesters: &[i64],
     agents: &[i64],
 ) -> Vec<(TicketEvent, i64)> {
+    use TicketStatus::*;
     let requester = *pick(rng, requesters);
     let agent = *pick(rng, agents);
     let mut at = opened;
+    let fields = ticket_fields(rng);
+    let mut events = vec![(
+        TicketEvent::TicketOpened {
+            id,
+            requester_id: requester,
+            fields,
+            at,
+        },
+        requester,
+    )];
+    let mut step = |rng: &mut StdRng| {
+        at += Duration::minutes(rng.gen_range(5..600));
+        at
+    };
+    let depth = depth(rng, opened, now);
+    if depth >= 1 {
+        let assigned = TicketEvent::TicketAssigned {
+            assignee_id: Some(agent),
+            previous_assignee_id: None,
+            at: step(rng),
+        };
+        events.push((assigned, agent));
+    }
+    if depth >= 2 {
+        let comment_id = Uuid::from_u128(rng.gen());
+        let t = step(rng);
+        events.push((first_reply(rng, comment_id, agent, t), agent));
+        let first_response = TicketEvent::FirstResponseRecorded {
+            comment_id,
+            responder_id: agent,
+            at: t,
+        };
+        events.push((first_response, agent));
+        events.push((moved(Open, InProgress, None, step(rng)), agent));
+    }
+    if depth >= 3 && rng.gen_bool(0.3) {
+        let waiting = Some("Waiting for the requester".into());
+        events.push((moved(InProgress, Pending, waiting, step(rng)), agent));
+        events.push((moved(Pending, InProgress, None, step(rng)), agent));
+    }
+    if depth >= 4 {
+        events.push((moved(InProgress, Resolved, None, step(rng)), agent));
+    }
+    if depth >= 5 {
+        events.push((moved(Resolved, Closed, None, step(rng)), requester));
+    }
+    events
+}
+
+/// A ticket's title, description, priority, type and tag.
+fn ticket_fields(rng: &mut StdRng) -> TicketFields {
     let priority = *pick(
         rng,
         &[
@@ -136,120 +188,53 @@ fn history(
     );
     let description = format!("{} {}", pick(rng, DETAILS), pick(rng, DETAILS));
     let tags = vec![pick(rng, SUBJECTS).to_lowercase().replace(' ', "-")];
-    let mut events = vec![(
-        TicketEvent::TicketOpened {
-            id,
-            requester_id: requester,
-            fields: TicketFields {
-                title,
-                description,
-                priority,
-                ticket_type,
-                tags,
-                item_ids: vec![],
-            },
-            at,
-        },
-        requester,
-    )];
-    let mut step = |rng: &mut StdRng| {
-        at += Duration::minutes(rng.gen_range(5..600));
-        at
-    };
-    // How far this ticket got: a realistic mix of open, working and finished tickets, cut
-    // short where its next step would lie in the future.
+    TicketFields {
+        title,
+        description,
+        priority,
+        ticket_type,
+        tags,
+        item_ids: vec![],
+    }
+}
+
+/// How far a ticket opened at `opened` got by `now`: a realistic mix of open, working and
+/// finished tickets, cut short where its next step would lie in the future.
+fn depth(rng: &mut StdRng, opened: DateTime<Utc>, now: DateTime<Utc>) -> usize {
     let mut depth = rng.gen_range(0..6);
     let steps_needed = [0, 1, 3, 5, 6, 7];
     let room = (now - opened).num_minutes();
     while depth > 0 && room < steps_needed[depth] * 600 {
         depth -= 1;
     }
-    if depth >= 1 {
-        events.push((
-            TicketEvent::TicketAssigned {
-                assignee_id: Some(agent),
-                previous_assignee_id: None,
-                at: step(rng),
-            },
-            agent,
-        ));
+    depth
+}
+
+/// The agent's first public reply.
+fn first_reply(rng: &mut StdRng, comment_id: Uuid, agent: i64, at: DateTime<Utc>) -> TicketEvent {
+    TicketEvent::CommentAdded {
+        comment_id,
+        author_id: agent,
+        content: pick(rng, REPLIES).to_string(),
+        is_internal: false,
+        parent_id: None,
+        mentions: vec![],
+        at,
     }
-    if depth >= 2 {
-        let comment_id = Uuid::from_u128(rng.gen());
-        let t = step(rng);
-        events.push((
-            TicketEvent::CommentAdded {
-                comment_id,
-                author_id: agent,
-                content: pick(rng, REPLIES).to_string(),
-                is_internal: false,
-                parent_id: None,
-                mentions: vec![],
-                at: t,
-            },
-            agent,
-        ));
-        events.push((
-            TicketEvent::FirstResponseRecorded {
-                comment_id,
-                responder_id: agent,
-                at: t,
-            },
-            agent,
-        ));
-        events.push((
-            TicketEvent::TicketStatusChanged {
-                from: TicketStatus::Open,
-                to: TicketStatus::InProgress,
-                reason: None,
-                at: step(rng),
-            },
-            agent,
-        ));
+}
+
+fn moved(
+    from: TicketStatus,
+    to: TicketStatus,
+    reason: Option<String>,
+    at: DateTime<Utc>,
+) -> TicketEvent {
+    TicketEvent::TicketStatusChanged {
+        from,
+        to,
+        reason,
+        at,
     }
-    if depth >= 3 && rng.gen_bool(0.3) {
-        events.push((
-            TicketEvent::TicketStatusChanged {
-                from: TicketStatus::InProgress,
-                to: TicketStatus::Pending,
-                reason: Some("Waiting for the requester".into()),
-                at: step(rng),
-            },
-            agent,
-        ));
-        events.push((
-            TicketEvent::TicketStatusChanged {
-                from: TicketStatus::Pending,
-                to: TicketStatus::InProgress,
-                reason: None,
-                at: step(rng),
-            },
-            agent,
-        ));
-    }
-    if depth >= 4 {
-        events.push((
-            TicketEvent::TicketStatusChanged {
-                from: TicketStatus::InProgress,
-                to: TicketStatus::Resolved,
-                reason: None,
-                at: step(rng),
-            },
-            agent,
-        ));
-    }
-    if depth >= 5 {
-        events.push((
-            TicketEvent::TicketStatusChanged {
-                from: TicketStatus::Resolved,
-                to: TicketStatus::Closed,
-                reason: None,
-                at: step(rng),
-            },
-            requester,
-        ));
-    }
-    events
 }
 
 /// Writes `n` tickets with their histories.

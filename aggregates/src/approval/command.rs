@@ -1,3 +1,5 @@
+//! What can be asked of an approval, and how steps, rules and decisions are described.
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

@@ -1,3 +1,5 @@
+//! Why an approval command was refused.
+
 /// Why an approval command was refused. The suggested HTTP status is given on each variant.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ApprovalError {

@@ -1,3 +1,5 @@
+//! What happened to an approval: the stored events (names and fields are stored; never rename).
+
 use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};

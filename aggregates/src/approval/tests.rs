@@ -1,3 +1,5 @@
+//! Given/when/then tests of the Approval aggregate, and of what an approval records on its ticket.
+
 use chrono::{TimeZone, Utc};
 use cqrs_es::test::TestFramework;
 use cqrs_es::DomainEvent;
@@ -757,6 +759,31 @@ mod ticket_side {
         }
     }
 
+    fn moved(from: TicketStatus, to: TicketStatus, minute: u32) -> TicketEvent {
+        TicketEvent::TicketStatusChanged {
+            from,
+            to,
+            reason: None,
+            at: at(minute),
+        }
+    }
+
+    /// Given `history`, the open ticket moves to `to`.
+    fn leaves_open_for(history: Vec<TicketEvent>, to: TicketStatus) {
+        TicketTest::with(())
+            .given(history)
+            .when(move_to(to))
+            .then_expect_events(vec![moved(TicketStatus::Open, to, 9)]);
+    }
+
+    /// Given `history`, `command` records nothing.
+    fn changes_nothing(history: Vec<TicketEvent>, command: TicketCommand) {
+        TicketTest::with(())
+            .given(history)
+            .when(command)
+            .then_expect_events(vec![]);
+    }
+
     #[test]
     fn a_rejected_approval_blocks_work_but_not_cancelling() {
         let history = vec![
@@ -768,15 +795,7 @@ mod ticket_side {
             .given(history.clone())
             .when(move_to(TicketStatus::InProgress))
             .then_expect_error(TicketError::ApprovalRequired(TicketStatus::InProgress));
-        TicketTest::with(())
-            .given(history)
-            .when(move_to(TicketStatus::Cancelled))
-            .then_expect_events(vec![TicketEvent::TicketStatusChanged {
-                from: TicketStatus::Open,
-                to: TicketStatus::Cancelled,
-                reason: None,
-                at: at(9),
-            }]);
+        leaves_open_for(history, TicketStatus::Cancelled);
     }
 
     #[test]
@@ -784,12 +803,7 @@ mod ticket_side {
         TicketTest::with(())
             .given(vec![
                 opened(),
-                TicketEvent::TicketStatusChanged {
-                    from: TicketStatus::Open,
-                    to: TicketStatus::InProgress,
-                    reason: None,
-                    at: at(1),
-                },
+                moved(TicketStatus::Open, TicketStatus::InProgress, 1),
                 recorded(FIRST, ApprovalStatus::Pending, 2),
             ])
             .when(move_to(TicketStatus::Resolved))
@@ -812,57 +826,38 @@ mod ticket_side {
             recorded(SECOND, ApprovalStatus::Pending, 3),
             recorded(SECOND, ApprovalStatus::Approved, 4),
         ]);
-        TicketTest::with(())
-            .given(history)
-            .when(move_to(TicketStatus::InProgress))
-            .then_expect_events(vec![TicketEvent::TicketStatusChanged {
-                from: TicketStatus::Open,
-                to: TicketStatus::InProgress,
-                reason: None,
-                at: at(9),
-            }]);
+        leaves_open_for(history, TicketStatus::InProgress);
     }
 
     #[test]
     fn a_late_outcome_of_a_superseded_approval_changes_nothing() {
-        TicketTest::with(())
-            .given(vec![
-                opened(),
-                recorded(FIRST, ApprovalStatus::Pending, 1),
-                recorded(FIRST, ApprovalStatus::Rejected, 2),
-                recorded(SECOND, ApprovalStatus::Pending, 3),
-            ])
-            .when(record(FIRST, ApprovalStatus::Approved, 4))
-            .then_expect_events(vec![]);
+        let history = vec![
+            opened(),
+            recorded(FIRST, ApprovalStatus::Pending, 1),
+            recorded(FIRST, ApprovalStatus::Rejected, 2),
+            recorded(SECOND, ApprovalStatus::Pending, 3),
+        ];
+        changes_nothing(history, record(FIRST, ApprovalStatus::Approved, 4));
     }
 
     #[test]
     fn a_cancelled_approval_no_longer_blocks() {
-        TicketTest::with(())
-            .given(vec![
-                opened(),
-                recorded(FIRST, ApprovalStatus::Pending, 1),
-                recorded(FIRST, ApprovalStatus::Cancelled, 2),
-            ])
-            .when(move_to(TicketStatus::InProgress))
-            .then_expect_events(vec![TicketEvent::TicketStatusChanged {
-                from: TicketStatus::Open,
-                to: TicketStatus::InProgress,
-                reason: None,
-                at: at(9),
-            }]);
+        let history = vec![
+            opened(),
+            recorded(FIRST, ApprovalStatus::Pending, 1),
+            recorded(FIRST, ApprovalStatus::Cancelled, 2),
+        ];
+        leaves_open_for(history, TicketStatus::InProgress);
     }
 
     #[test]
     fn repeating_a_final_state_is_a_no_op() {
-        TicketTest::with(())
-            .given(vec![
-                opened(),
-                recorded(FIRST, ApprovalStatus::Pending, 1),
-                recorded(FIRST, ApprovalStatus::Approved, 2),
-            ])
-            .when(record(FIRST, ApprovalStatus::Approved, 5))
-            .then_expect_events(vec![]);
+        let history = vec![
+            opened(),
+            recorded(FIRST, ApprovalStatus::Pending, 1),
+            recorded(FIRST, ApprovalStatus::Approved, 2),
+        ];
+        changes_nothing(history, record(FIRST, ApprovalStatus::Approved, 5));
     }
 }
 

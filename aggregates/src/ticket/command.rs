@@ -1,3 +1,5 @@
+//! What can be asked of a ticket, and the fields a ticket opens with.
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

@@ -35,15 +35,15 @@ impl Ticket {
                 item_ids,
                 at,
             } => {
-                let changes = TicketChanges {
-                    title: changed(title, &self.title),
-                    description: changed(description, &self.description),
-                    priority: priority.filter(|p| Some(*p) != self.priority),
-                    ticket_type: ticket_type.filter(|t| Some(*t) != self.ticket_type),
-                    tags: changed(tags, &self.tags),
-                    item_ids: changed(item_ids, &self.item_ids),
+                let asked = TicketChanges {
+                    title,
+                    description,
+                    priority,
+                    ticket_type,
+                    tags,
+                    item_ids,
                 };
-                self.update(changes, at)
+                self.update(asked, at)
             }
             TicketCommand::ChangeStatus { status, reason, at } => {
                 self.change_status(status, reason, at)
@@ -95,8 +95,17 @@ impl Ticket {
         }])
     }
 
-    fn update(&self, changes: TicketChanges, at: DateTime<Utc>) -> Decided {
+    /// Records the fields in `asked` that differ from the current ones, if any.
+    fn update(&self, asked: TicketChanges, at: DateTime<Utc>) -> Decided {
         self.require_live()?;
+        let changes = TicketChanges {
+            title: changed(asked.title, &self.title),
+            description: changed(asked.description, &self.description),
+            priority: asked.priority.filter(|p| Some(*p) != self.priority),
+            ticket_type: asked.ticket_type.filter(|t| Some(*t) != self.ticket_type),
+            tags: changed(asked.tags, &self.tags),
+            item_ids: changed(asked.item_ids, &self.item_ids),
+        };
         if changes.is_empty() {
             return Ok(Vec::new());
         }

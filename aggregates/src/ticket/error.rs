@@ -1,3 +1,5 @@
+//! Why a ticket command was refused.
+
 use crate::types::TicketStatus;
 
 /// Why a ticket command was refused.

@@ -1,3 +1,5 @@
+//! What happened to a ticket: the stored events and their payloads (names and fields are stored; never rename).
+
 use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
