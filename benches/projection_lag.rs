@@ -21,6 +21,70 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[idx.min(sorted.len() - 1)]
 }
 
+type Pending = Arc<Mutex<VecDeque<(Checkpoint, Instant)>>>;
+type Lags = Arc<Mutex<Vec<f64>>>;
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Polls the checkpoint and settles every pending command it has passed.
+fn watch(pool: sqlx::PgPool, pending: Pending, lags: Lags) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let row: Option<(String, i64)> = sqlx::query_as(
+                "select last_txid::text, last_position from projection_checkpoints where projection = 'tickets'",
+            )
+            .fetch_optional(&pool)
+            .await
+            .ok()
+            .flatten();
+            if let Some((t, p)) = row {
+                let at = Checkpoint {
+                    txid: t.parse().unwrap_or(0),
+                    position: p,
+                };
+                let now = Instant::now();
+                let mut q = pending.lock().await;
+                let mut l = lags.lock().await;
+                q.retain(|(token, sent)| {
+                    if *token <= at {
+                        l.push(now.duration_since(*sent).as_secs_f64() * 1000.0);
+                        false
+                    } else {
+                        true
+                    }
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+}
+
+/// Opens one ticket and queues its consistency token with the time the answer came.
+async fn probe(client: reqwest::Client, url: String, token: String, n: u64, pending: Pending) {
+    let r = client
+        .post(url)
+        .bearer_auth(token)
+        .json(&serde_json::json!({"title": format!("lag probe {n}"), "priority": "low", "type": "question"}))
+        .send()
+        .await;
+    if let Ok(r) = r {
+        let done = Instant::now();
+        if let Some(cp) = r
+            .headers()
+            .get("x-consistency-token")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.parse::<Checkpoint>().ok())
+        {
+            pending.lock().await.push_back((cp, done));
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let (Ok(base), Ok(token), Ok(db)) = (
@@ -31,54 +95,13 @@ async fn main() {
         eprintln!("projection_lag: set BENCH_BASE, BENCH_TOKEN and DATABASE_URL (benches/load.sh does); skipping");
         return;
     };
-    let rate: u64 = std::env::var("BENCH_RATE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(500);
-    let seconds: u64 = std::env::var("BENCH_SECONDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(15);
+    let rate = env_or("BENCH_RATE", 500);
+    let seconds = env_or("BENCH_SECONDS", 15);
     let pool = sqlx::PgPool::connect(&db).await.expect("database");
     let client = reqwest::Client::new();
-    let pending: Arc<Mutex<VecDeque<(Checkpoint, Instant)>>> = Arc::default();
-    let lags: Arc<Mutex<Vec<f64>>> = Arc::default();
-
-    // The watcher: polls the checkpoint and settles every pending command it has passed.
-    let watcher = {
-        let pending = pending.clone();
-        let lags = lags.clone();
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            loop {
-                let row: Option<(String, i64)> = sqlx::query_as(
-                    "select last_txid::text, last_position from projection_checkpoints where projection = 'tickets'",
-                )
-                .fetch_optional(&pool)
-                .await
-                .ok()
-                .flatten();
-                if let Some((t, p)) = row {
-                    let at = Checkpoint {
-                        txid: t.parse().unwrap_or(0),
-                        position: p,
-                    };
-                    let now = Instant::now();
-                    let mut q = pending.lock().await;
-                    let mut l = lags.lock().await;
-                    q.retain(|(token, sent)| {
-                        if *token <= at {
-                            l.push(now.duration_since(*sent).as_secs_f64() * 1000.0);
-                            false
-                        } else {
-                            true
-                        }
-                    });
-                }
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        })
-    };
+    let pending: Pending = Arc::default();
+    let lags: Lags = Arc::default();
+    let watcher = watch(pool, pending.clone(), lags.clone());
 
     let mut interval = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
     let end = Instant::now() + Duration::from_secs(seconds);
@@ -87,29 +110,9 @@ async fn main() {
     while Instant::now() < end {
         interval.tick().await;
         sent += 1;
-        let client = client.clone();
         let url = format!("{base}/api/v1/tickets/");
-        let token = token.clone();
-        let pending = pending.clone();
-        tasks.push(tokio::spawn(async move {
-            let r = client
-                .post(url)
-                .bearer_auth(token)
-                .json(&serde_json::json!({"title": format!("lag probe {sent}"), "priority": "low", "type": "question"}))
-                .send()
-                .await;
-            if let Ok(r) = r {
-                let done = Instant::now();
-                if let Some(cp) = r
-                    .headers()
-                    .get("x-consistency-token")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|s| s.parse::<Checkpoint>().ok())
-                {
-                    pending.lock().await.push_back((cp, done));
-                }
-            }
-        }));
+        let job = probe(client.clone(), url, token.clone(), sent, pending.clone());
+        tasks.push(tokio::spawn(job));
     }
     for t in tasks {
         let _ = t.await;

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::service::storage::{BlobStore, S3Settings};
+
 /// `development` or `production`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Environment {
@@ -48,6 +50,64 @@ pub struct Config {
     /// Database pool size.
     #[arg(long, env = "TICKETD_DB_POOL", default_value_t = 16)]
     pub db_pool: u32,
+    /// An S3-compatible bucket for attachment blobs instead of the data directory.
+    #[command(flatten)]
+    pub s3: S3Config,
+}
+
+/// An S3-compatible bucket for attachment blobs (needs a build with `--features s3`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct S3Config {
+    /// The bucket; unset keeps blobs under `$TICKETD_DATA_DIR/attachments`.
+    #[arg(long = "s3-bucket", env = "TICKETD_S3_BUCKET")]
+    pub bucket: Option<String>,
+    /// The endpoint of an S3-compatible store (MinIO, Ceph, R2...).
+    #[arg(long = "s3-endpoint", env = "TICKETD_S3_ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// The bucket's region.
+    #[arg(long = "s3-region", env = "TICKETD_S3_REGION")]
+    pub region: Option<String>,
+    /// Allow a plain-HTTP endpoint (`true`/`1`).
+    #[arg(long = "s3-allow-http", env = "TICKETD_S3_ALLOW_HTTP", action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new(), default_value = "false")]
+    pub allow_http: bool,
+    /// Access key id.
+    #[arg(
+        long = "s3-access-key-id",
+        env = "AWS_ACCESS_KEY_ID",
+        hide_env_values = true
+    )]
+    pub access_key_id: Option<String>,
+    /// Secret access key.
+    #[arg(
+        long = "s3-secret-access-key",
+        env = "AWS_SECRET_ACCESS_KEY",
+        hide_env_values = true
+    )]
+    pub secret_access_key: Option<String>,
+}
+
+impl S3Config {
+    /// Where attachment blobs go: the bucket if one is named, else `data_dir/attachments`.
+    pub fn blob_store(&self, data_dir: &std::path::Path) -> BlobStore {
+        let set = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        match set(&self.bucket) {
+            Some(bucket) => BlobStore::S3(S3Settings {
+                bucket,
+                endpoint: set(&self.endpoint),
+                region: set(&self.region),
+                allow_http: self.allow_http,
+                access_key_id: set(&self.access_key_id),
+                secret_access_key: set(&self.secret_access_key),
+            }),
+            None => BlobStore::Local(data_dir.join("attachments")),
+        }
+    }
 }
 
 /// Keys that appear in examples and tutorials; refused in production.
@@ -80,6 +140,7 @@ impl Config {
             admin_email: None,
             admin_password: None,
             db_pool: 8,
+            s3: S3Config::default(),
         }
     }
 

@@ -76,9 +76,8 @@ pub async fn build_state(config: Config, pool: PgPool, run_projections: bool) ->
         tickets.set_runtime(rt.clone());
         approvals.set_runtime(rt.clone());
     }
-    let storage = Arc::new(crate::service::storage::Storage::from_env(
-        &config.data_dir,
-    )?);
+    let blobs = config.s3.blob_store(&config.data_dir);
+    let storage = Arc::new(crate::service::storage::Storage::open_store(&blobs)?);
     if run_projections {
         tokio::spawn(
             storage
@@ -101,8 +100,13 @@ pub async fn build_state(config: Config, pool: PgPool, run_projections: bool) ->
         storage,
         dummy_hash,
         user_status: Default::default(),
+        dashboards: Default::default(),
     };
-    Ok(AppState(Arc::new(App { services, settings })))
+    Ok(AppState(Arc::new(App {
+        services,
+        settings,
+        shutdown: tokio::sync::watch::channel(false).0,
+    })))
 }
 
 /// Ensures an admin exists: the configured one, or on a database without any admin, one
@@ -150,9 +154,12 @@ async fn serve_on(config: Config, pool: PgPool) -> Result<()> {
             std::net::SocketAddr,
         >(app),
     )
-    .with_graceful_shutdown(async {
-        shutdown_signal().await;
-        crate::http::notifications::close_streams();
+    .with_graceful_shutdown({
+        let state = state.clone();
+        async move {
+            shutdown_signal().await;
+            crate::http::notifications::close_streams(&state);
+        }
     })
     .await?;
     if let Some(rt) = &state.runtime {

@@ -8,6 +8,7 @@ use projections::Checkpoint;
 
 use crate::http::error::{ApiError, FieldError};
 use crate::http::state::AppState;
+use crate::service::consistency;
 
 /// How long a read waits for its consistency token.
 const CONSISTENCY_WAIT: Duration = Duration::from_secs(2);
@@ -44,16 +45,7 @@ pub async fn wait_for_token(
                 break;
             }
             // Another process may lead this projection: the checkpoint row is the truth.
-            let reached: Option<(bool,)> = sqlx::query_as(
-                "select (last_txid, last_position) >= ($2::text::xid8, $3::bigint)
-                   from projection_checkpoints where projection = $1",
-            )
-            .bind(name)
-            .bind(token.txid.to_string())
-            .bind(token.position)
-            .fetch_optional(&state.pool)
-            .await?;
-            if reached.is_some_and(|(r,)| r) {
+            if consistency::reached(&state.pool, name, token).await? {
                 break;
             }
             if tokio::time::Instant::now() >= deadline {

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::header::{ETAG, IF_MATCH, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -20,7 +20,7 @@ use crate::http::with_token;
 use crate::service::auth::AuthUser;
 use crate::service::items::{self, Item, ItemChange, ItemListQueryParams, ItemStatus, NewItem};
 use crate::service::paging::{paging, Page};
-use crate::service::tickets::list::{TicketListResponse, TicketSummary};
+use crate::service::tickets::list::{self, TicketListResponse, TicketSummary};
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -30,14 +30,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_item_tickets))
 }
 
-/// A page of items (OpenAPI name).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ItemListResponse {
-    pub items: Vec<Item>,
-    pub total: i64,
-    pub page: i64,
-    pub size: i64,
-    pub pages: i64,
+page_schema! {
+    /// A page of items (OpenAPI name).
+    ItemListResponse, Item
 }
 
 /// Body of `POST /items`.
@@ -270,6 +265,6 @@ async fn list_item_tickets(
     .await?;
     let scope = (!user.is_staff()).then_some(user.id);
     Ok(axum::Json(
-        items::tickets_of(&state.pool, id, scope, page, size, offset).await?,
+        list::tickets_of_item(&state.pool, id, scope, (page, size, offset)).await?,
     ))
 }

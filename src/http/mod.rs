@@ -2,6 +2,22 @@
 //! with the cross-cutting layers (request ids, tracing, panics as JSON 500, body limits, CORS,
 //! trailing-slash normalisation, the SPA with history fallback).
 
+/// Declares the OpenAPI name of a page of `$item` (the body is a `service::paging::Page`):
+/// `page_schema! { /// doc\n ItemListResponse, Item }`.
+macro_rules! page_schema {
+    ($(#[$doc:meta])* $name:ident, $item:ty) => {
+        $(#[$doc])*
+        #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+        pub struct $name {
+            pub items: Vec<$item>,
+            pub total: i64,
+            pub page: i64,
+            pub size: i64,
+            pub pages: i64,
+        }
+    };
+}
+
 pub mod approvals;
 pub mod auth;
 pub mod consistency;

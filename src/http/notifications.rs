@@ -7,7 +7,6 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -47,13 +46,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(mark_read))
 }
 
-/// Set once the server is shutting down: open streams end so that the graceful shutdown
-/// does not wait for them.
-static SHUTDOWN: LazyLock<watch::Sender<bool>> = LazyLock::new(|| watch::channel(false).0);
-
-/// Ends every open stream of this process (called when the server starts shutting down).
-pub fn close_streams() {
-    SHUTDOWN.send_replace(true);
+/// Ends every open stream of this server (called when it starts shutting down).
+pub fn close_streams(state: &AppState) {
+    state.shutdown.send_replace(true);
 }
 
 /// Something the caller should know about.
@@ -372,7 +367,7 @@ async fn stream_notifications(
         last_id,
         pending: VecDeque::new(),
         wake,
-        shutdown: SHUTDOWN.subscribe(),
+        shutdown: state.shutdown.subscribe(),
         ends_at: tokio::time::Instant::now() + remaining,
         hello: true,
     };

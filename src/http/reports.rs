@@ -69,7 +69,10 @@ async fn dashboard(
         .get("x-consistency-token")
         .and_then(|v| v.to_str().ok())
         .and_then(|s| s.trim().parse().ok());
-    let d = reports::dashboard_cached(&state.pool, at_risk, token).await?;
+    let d = state
+        .dashboards
+        .dashboard(&state.pool, at_risk, token)
+        .await?;
     Ok(axum::Json(d.as_ref()).into_response())
 }
 

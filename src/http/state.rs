@@ -21,6 +21,9 @@ pub struct Settings {
 pub struct App {
     pub services: Services,
     pub settings: Settings,
+    /// Set once this server is shutting down: open notification streams end so that the
+    /// graceful shutdown does not wait for them.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl Deref for App {

@@ -5,7 +5,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -25,14 +25,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(find_user, update_user, deactivate_user))
 }
 
-/// A page of users (OpenAPI name).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UserListResponse {
-    pub items: Vec<User>,
-    pub total: i64,
-    pub page: i64,
-    pub size: i64,
-    pub pages: i64,
+page_schema! {
+    /// A page of users (OpenAPI name).
+    UserListResponse, User
 }
 
 /// Body of `PATCH /users/{id}` (admins). Absent fields stay as they are.

@@ -8,7 +8,7 @@ use aggregates::approval::{Rule, StepSpec};
 use aggregates::{Role, TicketType};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use utoipa::ToSchema;
@@ -242,81 +242,92 @@ pub async fn validate(pool: &PgPool, steps: &[PolicyStep]) -> Result<(), Error> 
     all_users.dedup();
     let active = active_users(pool, &all_users).await?;
     for (i, step) in steps.iter().enumerate() {
-        let only_users = step.approvers.iter().all(|a| a.role.is_none());
-        check_step_shape(
-            &mut errors,
-            i,
-            &step.name,
-            step.rule,
-            step.min_approvals,
-            only_users.then_some(step.approvers.len()),
-        );
-        let at = [json!("steps"), json!(i), json!("approvers")];
-        if step.approvers.is_empty() {
-            errors.push(field_error(
-                &at,
-                "At least one approver (a user_id or a role) is required",
-                "value_error",
-            ));
-        }
-        if step.approvers.len() > MAX_APPROVERS {
-            errors.push(field_error(
-                &at,
-                format!("At most {MAX_APPROVERS} approvers per step"),
-                "value_error",
-            ));
-        }
-        let mut seen = BTreeSet::new();
-        for (j, approver) in step.approvers.iter().enumerate() {
-            let here = [json!("steps"), json!(i), json!("approvers"), json!(j)];
-            match (approver.user_id, approver.role) {
-                (Some(_), Some(_)) | (None, None) => errors.push(field_error(
-                    &here,
-                    "Give either a user_id or a role",
-                    "value_error",
-                )),
-                (Some(id), None) => {
-                    let mut l = here.to_vec();
-                    l.push(json!("user_id"));
-                    if !active.contains(&id) {
-                        errors.push(field_error(
-                            &l,
-                            format!("User {id} does not exist or is not active"),
-                            "value_error",
-                        ));
-                    } else if !seen.insert(format!("user:{id}")) {
-                        errors.push(field_error(
-                            &l,
-                            format!("User {id} is listed twice"),
-                            "value_error",
-                        ));
-                    }
-                }
-                (None, Some(role)) => {
-                    let mut l = here.to_vec();
-                    l.push(json!("role"));
-                    if !role.is_staff() {
-                        errors.push(field_error(
-                            &l,
-                            "A policy role must be agent, manager or admin",
-                            "value_error",
-                        ));
-                    } else if !seen.insert(format!("role:{role}")) {
-                        errors.push(field_error(
-                            &l,
-                            format!("Role {role} is listed twice"),
-                            "value_error",
-                        ));
-                    }
-                }
-            }
-        }
+        check_policy_step(&mut errors, i, step, &active);
     }
     if errors.is_empty() {
         Ok(())
     } else {
         Err(Error::Validation(errors))
     }
+}
+
+/// Checks one policy step: its shape, how many approvers, and each approver.
+fn check_policy_step(
+    errors: &mut Vec<FieldError>,
+    i: usize,
+    step: &PolicyStep,
+    active: &BTreeSet<i64>,
+) {
+    let only_users = step.approvers.iter().all(|a| a.role.is_none());
+    check_step_shape(
+        errors,
+        i,
+        &step.name,
+        step.rule,
+        step.min_approvals,
+        only_users.then_some(step.approvers.len()),
+    );
+    let at = [json!("steps"), json!(i), json!("approvers")];
+    if step.approvers.is_empty() {
+        errors.push(field_error(
+            &at,
+            "At least one approver (a user_id or a role) is required",
+            "value_error",
+        ));
+    }
+    if step.approvers.len() > MAX_APPROVERS {
+        errors.push(field_error(
+            &at,
+            format!("At most {MAX_APPROVERS} approvers per step"),
+            "value_error",
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    for (j, approver) in step.approvers.iter().enumerate() {
+        let here = [json!("steps"), json!(i), json!("approvers"), json!(j)];
+        if let Some(error) = check_policy_approver(&here, approver, active, &mut seen) {
+            errors.push(error);
+        }
+    }
+}
+
+/// Checks one approver of a policy step: a user who is active, or a staff role, each once.
+fn check_policy_approver(
+    here: &[Value],
+    approver: &PolicyApprover,
+    active: &BTreeSet<i64>,
+    seen: &mut BTreeSet<String>,
+) -> Option<FieldError> {
+    let at = |field: &str| {
+        let mut l = here.to_vec();
+        l.push(json!(field));
+        l
+    };
+    let msg = match (approver.user_id, approver.role) {
+        (Some(_), Some(_)) | (None, None) => {
+            return Some(field_error(
+                here,
+                "Give either a user_id or a role",
+                "value_error",
+            ))
+        }
+        (Some(id), None) if !active.contains(&id) => (
+            at("user_id"),
+            format!("User {id} does not exist or is not active"),
+        ),
+        (Some(id), None) if !seen.insert(format!("user:{id}")) => {
+            (at("user_id"), format!("User {id} is listed twice"))
+        }
+        (None, Some(role)) if !role.is_staff() => (
+            at("role"),
+            "A policy role must be agent, manager or admin".to_string(),
+        ),
+        (None, Some(role)) if !seen.insert(format!("role:{role}")) => {
+            (at("role"), format!("Role {role} is listed twice"))
+        }
+        _ => return None,
+    };
+    Some(field_error(&msg.0, msg.1, "value_error"))
 }
 
 /// Turns policy steps into approval steps for a ticket of `requester_id`: users that are

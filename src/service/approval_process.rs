@@ -241,8 +241,54 @@ const STATUS_EVENTS: &[&str] = &[
 impl ApprovalSaga {
     async fn apply_batch(&self, events: &[StoredEvent]) -> Result<(), ApplyError> {
         // Reconciling reads the current state, so each ticket needs one pass per batch.
-        // Each ticket with approval status events, and the last of them (by ticket id).
-        let mut last_event: BTreeMap<i64, &StoredEvent> = BTreeMap::new();
+        let last_event = self.last_status_events(events).await?;
+        let mut finishing_event = finishing_events(events);
+        // An approval that reaches a ticket already finished (a request racing the close)
+        // is cancelled the same way, whichever batch saw the close: the check reads the
+        // ticket and the approval as they stand now. Only a request can bring a pending
+        // approval to a finished ticket; decisions need no second look.
+        for (&ticket_id, &event) in &last_event {
+            if event.event_type == "ApprovalRequested" {
+                finishing_event.entry(ticket_id).or_insert(event);
+            }
+        }
+        for (&ticket_id, &event) in &finishing_event {
+            let outcome = cancel_pending_approval(
+                &self.tickets,
+                &self.approvals,
+                &self.pool,
+                ticket_id,
+                event,
+            )
+            .await;
+            settle(outcome, ticket_id, "cancelling the approval of")?;
+        }
+        for (&ticket_id, &event) in &last_event {
+            let mut cause = HashMap::new();
+            cause.insert(
+                "request_id".to_string(),
+                format!("{}@{}", Self::NAME, event.global_position),
+            );
+            cause.insert("caused_by".to_string(), event.global_position.to_string());
+            let outcome = reconcile_ticket(
+                &self.tickets,
+                &self.approvals,
+                &self.pool,
+                ticket_id,
+                &cause,
+            )
+            .await;
+            settle(outcome.map(|_| ()), ticket_id, "reconciling")?;
+        }
+        Ok(())
+    }
+
+    /// Each ticket with approval status events in the batch, and the last of them.
+    async fn last_status_events<'e>(
+        &self,
+        events: &'e [StoredEvent],
+    ) -> Result<BTreeMap<i64, &'e StoredEvent>, ApplyError> {
+        let mut last_event = BTreeMap::new();
         for e in events.iter().filter(|e| {
             e.aggregate_type == "approval" && STATUS_EVENTS.contains(&e.event_type.as_str())
         }) {
@@ -268,84 +314,48 @@ impl ApprovalSaga {
             };
             last_event.insert(ticket_id, e);
         }
-        // A ticket that is closed, cancelled or deleted no longer waits for anyone: its
-        // pending approval is cancelled (and that cancellation comes back here as an
-        // approval event, which the ticket then records).
-        // Each ticket to check, and the event that brought it here.
-        let mut finishing_event: BTreeMap<i64, &StoredEvent> = BTreeMap::new();
-        for e in events.iter().filter(|e| e.aggregate_type == "ticket") {
-            let ends = match e.event_type.as_str() {
-                "TicketDeleted" => true,
-                "TicketStatusChanged" => e
-                    .payload
-                    .get("TicketStatusChanged")
-                    .and_then(|c| c.get("to"))
-                    .and_then(serde_json::Value::as_str)
-                    .is_some_and(|to| to == "closed" || to == "cancelled"),
-                _ => false,
-            };
-            if let (true, Ok(id)) = (ends, e.aggregate_id.parse::<i64>()) {
-                finishing_event.insert(id, e);
-            }
+        Ok(last_event)
+    }
+}
+
+/// Each ticket the batch closes, cancels or deletes, and the event that did it. A finished
+/// ticket no longer waits for anyone: its pending approval is cancelled (and that
+/// cancellation comes back here as an approval event, which the ticket then records).
+fn finishing_events(events: &[StoredEvent]) -> BTreeMap<i64, &StoredEvent> {
+    let mut finishing_event = BTreeMap::new();
+    for e in events.iter().filter(|e| e.aggregate_type == "ticket") {
+        let ends = match e.event_type.as_str() {
+            "TicketDeleted" => true,
+            "TicketStatusChanged" => e
+                .payload
+                .get("TicketStatusChanged")
+                .and_then(|c| c.get("to"))
+                .and_then(serde_json::Value::as_str)
+                .is_some_and(|to| to == "closed" || to == "cancelled"),
+            _ => false,
+        };
+        if let (true, Ok(id)) = (ends, e.aggregate_id.parse::<i64>()) {
+            finishing_event.insert(id, e);
         }
-        // An approval that reaches a ticket already finished (a request racing the close)
-        // is cancelled the same way, whichever batch saw the close: the check reads the
-        // ticket and the approval as they stand now. Only a request can bring a pending
-        // approval to a finished ticket; decisions need no second look.
-        for (&ticket_id, &event) in &last_event {
-            if event.event_type == "ApprovalRequested" {
-                finishing_event.entry(ticket_id).or_insert(event);
-            }
+    }
+    finishing_event
+}
+
+/// A skipped ticket is logged and passed; a transient failure retries the batch.
+fn settle(
+    outcome: Result<(), ReconcileError>,
+    ticket_id: i64,
+    doing: &str,
+) -> Result<(), ApplyError> {
+    match outcome {
+        Ok(()) => Ok(()),
+        Err(ReconcileError::Skipped(reason)) => {
+            tracing::warn!(ticket_id, %reason, "approval process skipped {doing} a ticket");
+            Ok(())
         }
-        for (&ticket_id, &event) in &finishing_event {
-            match cancel_pending_approval(
-                &self.tickets,
-                &self.approvals,
-                &self.pool,
-                ticket_id,
-                event,
-            )
-            .await
-            {
-                Ok(()) => {}
-                Err(ReconcileError::Skipped(reason)) => {
-                    tracing::warn!(ticket_id, %reason, "approval process skipped a finished ticket");
-                }
-                Err(ReconcileError::Transient(reason)) => {
-                    return Err(ApplyError::Transient(sqlx::Error::Protocol(format!(
-                        "cancelling the approval of ticket {ticket_id}: {reason}"
-                    ))));
-                }
-            }
-        }
-        for (&ticket_id, &event) in &last_event {
-            let mut cause = HashMap::new();
-            cause.insert(
-                "request_id".to_string(),
-                format!("{}@{}", Self::NAME, event.global_position),
-            );
-            cause.insert("caused_by".to_string(), event.global_position.to_string());
-            match reconcile_ticket(
-                &self.tickets,
-                &self.approvals,
-                &self.pool,
-                ticket_id,
-                &cause,
-            )
-            .await
-            {
-                Ok(_) => {}
-                Err(ReconcileError::Skipped(reason)) => {
-                    tracing::warn!(ticket_id, %reason, "approval process skipped a ticket");
-                }
-                Err(ReconcileError::Transient(reason)) => {
-                    return Err(ApplyError::Transient(sqlx::Error::Protocol(format!(
-                        "reconciling ticket {ticket_id}: {reason}"
-                    ))));
-                }
-            }
-        }
-        Ok(())
+        Err(ReconcileError::Transient(reason)) => Err(ApplyError::Transient(
+            sqlx::Error::Protocol(format!("{doing} ticket {ticket_id}: {reason}")),
+        )),
     }
 }
 

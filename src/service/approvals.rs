@@ -8,9 +8,12 @@ use aggregates::approval::{Approval, ApprovalCommand, ApprovalError, Decision, S
 use aggregates::ticket::Ticket;
 use aggregates::{ApprovalStatus, TicketType};
 use chrono::{DateTime, Utc};
+use projections::approvals::queries::{self, ApprovalFilter};
+use projections::approvals::ApprovalRow;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use utoipa::ToSchema;
+use sqlx::PgPool;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::service::approval_policy::{self, MAX_APPROVERS};
@@ -18,6 +21,8 @@ use crate::service::approval_process;
 use crate::service::auth::AuthUser;
 use crate::service::error::{capitalise, Error, FieldError, Validator};
 use crate::service::executor::{CommandError, Committed};
+use crate::service::paging::{paging, Page};
+use crate::service::tickets::list::parse_list;
 use crate::service::Services;
 
 /// An approval as the API shows it.
@@ -29,7 +34,8 @@ pub struct ApprovalView {
     /// The 0-based index of the step being decided (where it ended, once finished).
     pub current_step: usize,
     /// The steps in order, with their effective approvers, decisions and delegations.
-    pub steps: Vec<Step>,
+    #[schema(value_type = Vec<Step>)]
+    pub steps: serde_json::Value,
     /// Who asked for the approval.
     pub requested_by: i64,
     /// The ticket's requester.
@@ -53,7 +59,7 @@ impl ApprovalView {
             ticket_id: a.ticket_id,
             status: a.status(),
             current_step: a.current_step,
-            steps: a.steps.clone(),
+            steps: serde_json::to_value(&a.steps).unwrap_or_default(),
             requested_by: a.requested_by,
             ticket_requester_id: a.ticket_requester_id,
             reason: a.reason.clone(),
@@ -64,6 +70,74 @@ impl ApprovalView {
             finished_at: a.finished_at,
         }
     }
+
+    /// Renders a row of the approvals read model.
+    pub fn from_row(row: ApprovalRow) -> Self {
+        ApprovalView {
+            id: row.id,
+            ticket_id: row.ticket_id,
+            status: ApprovalStatus::parse(&row.status).unwrap_or(ApprovalStatus::None),
+            current_step: row.current_step.max(0) as usize,
+            steps: row.steps,
+            requested_by: row.requested_by,
+            ticket_requester_id: row.ticket_requester_id,
+            reason: row.reason,
+            waiting_on: row.waiting_on,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            finished_at: row.finished_at,
+        }
+    }
+}
+
+/// Filters and paging of `GET /approvals`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ApprovalListQueryParams {
+    /// One status or several, comma-separated (`pending`, `approved`, `rejected`, `cancelled`).
+    pub status: Option<String>,
+    /// Only the approvals of this ticket.
+    pub ticket_id: Option<i64>,
+    /// Only the approvals whose current step waits on the caller (delegated ones included),
+    /// the longest-waiting last.
+    pub mine: Option<bool>,
+    pub page: Option<i64>,
+    pub size: Option<i64>,
+}
+
+/// Checks the query of `GET /approvals` and turns it into the read model's filter with the
+/// page number: requesters see only the approvals they take part in.
+pub fn approval_filter(
+    user: &AuthUser,
+    query: &ApprovalListQueryParams,
+) -> Result<(ApprovalFilter, i64), Error> {
+    let mut v = Validator::default();
+    let (page, size, offset) = paging(&mut v, query.page, query.size);
+    let not_none = |s: &str| ApprovalStatus::parse(s).filter(|s| *s != ApprovalStatus::None);
+    let statuses = parse_list(&mut v, "status", query.status.as_deref(), not_none);
+    v.finish()?;
+    let mine = query.mine.unwrap_or(false);
+    let filter = ApprovalFilter {
+        waiting_on: mine.then_some(user.id),
+        participant: (!mine && !user.is_staff()).then_some(user.id),
+        statuses: statuses.iter().map(|s| s.as_str().to_string()).collect(),
+        ticket_id: query.ticket_id,
+        offset,
+        size,
+    };
+    Ok((filter, page))
+}
+
+/// A page of approvals of the read model.
+pub async fn list_approvals(
+    pool: &PgPool,
+    filter: &ApprovalFilter,
+    page: i64,
+) -> Result<Page<ApprovalView>, Error> {
+    let (rows, total) = queries::list_approvals(pool, filter).await?;
+    let items = rows.into_iter().map(ApprovalView::from_row).collect();
+    Ok(Page::new(items, total, page, filter.size))
 }
 
 /// Body of `POST /approvals`.

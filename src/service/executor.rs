@@ -217,23 +217,34 @@ where
         })
     }
 
-    async fn position_of(&self, id: &str, sequence: usize) -> Option<Checkpoint> {
-        let row: Option<(String, i64)> = sqlx::query_as(
-            "select transaction_id::text, global_position from events
-              where aggregate_type = $1 and aggregate_id = $2 and sequence = $3",
-        )
-        .bind(A::TYPE)
-        .bind(id)
-        .bind(sequence as i64)
-        .fetch_optional(&self.pool)
-        .await
-        .ok()
-        .flatten();
-        row.map(|(t, p)| Checkpoint {
-            txid: t.parse().unwrap_or(0),
-            position: p,
-        })
+    /// Where this aggregate's event at `sequence` sits in the log.
+    pub async fn position_of(&self, id: &str, sequence: usize) -> Option<Checkpoint> {
+        event_position(&self.pool, A::TYPE, id, sequence).await
     }
+}
+
+/// Where an event sits in the log (the consistency token of the write that appended it).
+pub async fn event_position(
+    pool: &PgPool,
+    aggregate_type: &str,
+    id: &str,
+    sequence: usize,
+) -> Option<Checkpoint> {
+    let row: Option<(String, i64)> = sqlx::query_as(
+        "select transaction_id::text, global_position from events
+          where aggregate_type = $1 and aggregate_id = $2 and sequence = $3",
+    )
+    .bind(aggregate_type)
+    .bind(id)
+    .bind(sequence as i64)
+    .fetch_optional(pool)
+    .await
+    .ok()
+    .flatten();
+    row.map(|(t, p)| Checkpoint {
+        txid: t.parse().unwrap_or(0),
+        position: p,
+    })
 }
 
 fn map_store_error<E: std::error::Error>(e: AggregateError<E>) -> CommandError<E> {

@@ -14,6 +14,7 @@ use sqlx::PgPool;
 use crate::service::error::Error;
 
 /// One stored event of a stream, decoded.
+#[derive(sqlx::FromRow)]
 pub struct HistoryEntry {
     pub sequence: i64,
     pub event_type: String,
@@ -58,17 +59,6 @@ pub enum Bound {
     UntilSequence(i64),
 }
 
-/// sequence, event_type, payload, metadata, recorded_at, global_position, transaction_id
-type EventRow = (
-    i64,
-    String,
-    serde_json::Value,
-    serde_json::Value,
-    DateTime<Utc>,
-    i64,
-    String,
-);
-
 /// The events of one aggregate within `bound`, in sequence order.
 pub async fn load(
     pool: &PgPool,
@@ -80,7 +70,7 @@ pub async fn load(
         Bound::UntilSequence(n) => Some(n),
         _ => None,
     };
-    let rows: Vec<EventRow> = sqlx::query_as(
+    let entries: Vec<HistoryEntry> = sqlx::query_as(
         "select sequence, event_type, payload, metadata, recorded_at, global_position,
                 transaction_id::text
            from events
@@ -93,30 +83,6 @@ pub async fn load(
     .bind(until_seq)
     .fetch_all(pool)
     .await?;
-    let entries = rows
-        .into_iter()
-        .map(
-            |(
-                sequence,
-                event_type,
-                payload,
-                metadata,
-                recorded_at,
-                global_position,
-                transaction_id,
-            )| {
-                HistoryEntry {
-                    sequence,
-                    event_type,
-                    payload,
-                    metadata,
-                    recorded_at,
-                    global_position,
-                    transaction_id,
-                }
-            },
-        )
-        .collect();
     Ok(within(entries, bound))
 }
 

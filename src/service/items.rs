@@ -358,39 +358,3 @@ pub async fn list(pool: &PgPool, query: &ItemListQueryParams) -> Result<Page<Ite
     };
     Ok(Page::new(items, total, page, size))
 }
-
-/// The live tickets that refer to an item, newest first (`requester_scope`: only theirs).
-pub async fn tickets_of(
-    pool: &PgPool,
-    item_id: i64,
-    requester_scope: Option<i64>,
-    page: i64,
-    size: i64,
-    offset: i64,
-) -> Result<Page<crate::service::tickets::list::TicketSummary>, Error> {
-    let filter = "item_ids @> array[$1]::bigint[] and not deleted
-          and ($2::bigint is null or requester_id = $2)";
-    let items: Vec<crate::service::tickets::list::TicketSummary> = sqlx::query_as(&format!(
-        "select id, title, status, priority, type, requester_id, assignee_id, tags,
-                approval_status, comment_count, attachment_count, version, created_at,
-                updated_at, resolved_at
-           from rm_tickets where {filter}
-          order by created_at desc, id desc limit $3 offset $4"
-    ))
-    .bind(item_id)
-    .bind(requester_scope)
-    .bind(size)
-    .bind(offset)
-    .fetch_all(pool)
-    .await?;
-    let total: i64 = if offset == 0 && (items.len() as i64) < size {
-        items.len() as i64
-    } else {
-        sqlx::query_scalar(&format!("select count(*) from rm_tickets where {filter}"))
-            .bind(item_id)
-            .bind(requester_scope)
-            .fetch_one(pool)
-            .await?
-    };
-    Ok(Page::new(items, total, page, size))
-}

@@ -5,7 +5,10 @@
 pub mod approval_policy;
 pub mod approval_process;
 pub mod approvals;
+pub mod attachments;
 pub mod auth;
+pub mod comments;
+pub mod consistency;
 pub mod error;
 pub mod executor;
 pub mod history;
@@ -41,6 +44,8 @@ pub struct Services {
     pub dummy_hash: String,
     /// Users' current role and active flag, checked on every authenticated request.
     pub user_status: users::StatusCache,
+    /// Dashboards computed recently (`reports::DashboardCache::dashboard`).
+    pub dashboards: reports::DashboardCache,
 }
 
 /// Every projection this build runs (the approval process issues commands on `pool`).

@@ -3,10 +3,10 @@
 //! **Where.** By default a local directory, `$TICKETD_DATA_DIR/attachments`. When
 //! `TICKETD_S3_BUCKET` is set, an S3-compatible bucket instead (this needs a build with
 //! `--features s3`; the default build leaves it out because it brings in reqwest 0.13,
-//! rustls and aws-lc-rs). The bucket is configured from the environment:
+//! rustls and aws-lc-rs). `app::config` reads the bucket's settings ([`S3Settings`]):
 //! `TICKETD_S3_BUCKET`, `TICKETD_S3_ENDPOINT` (MinIO, Ceph, R2...), `TICKETD_S3_REGION`,
-//! `TICKETD_S3_ALLOW_HTTP=true` for a plain-HTTP endpoint, and the usual `AWS_*` variables
-//! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, ...) read by `AmazonS3Builder::from_env`.
+//! `TICKETD_S3_ALLOW_HTTP=true` for a plain-HTTP endpoint, `AWS_ACCESS_KEY_ID` and
+//! `AWS_SECRET_ACCESS_KEY`; this module reads no environment.
 //!
 //! **Layout.** `tmp/<uuid>`: an upload in progress. `blobs/<2 hex>/<sha256>`: content,
 //! stored once however often it is uploaded.
@@ -73,12 +73,32 @@ impl std::fmt::Debug for Storage {
     }
 }
 
+/// Where the blobs live.
+#[derive(Debug, Clone)]
+pub enum BlobStore {
+    /// A local directory.
+    Local(std::path::PathBuf),
+    /// An S3-compatible bucket.
+    S3(S3Settings),
+}
+
+/// An S3-compatible bucket and how to reach it.
+#[derive(Debug, Clone)]
+pub struct S3Settings {
+    pub bucket: String,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub allow_http: bool,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+}
+
 impl Storage {
-    /// The store configured by the environment (see the module docs), local by default.
-    pub fn from_env(data_dir: &std::path::Path) -> Result<Self, StorageError> {
-        match std::env::var("TICKETD_S3_BUCKET") {
-            Ok(bucket) if !bucket.trim().is_empty() => Self::s3(bucket.trim()),
-            _ => Self::local(&data_dir.join("attachments")),
+    /// The configured store (see the module docs).
+    pub fn open_store(config: &BlobStore) -> Result<Self, StorageError> {
+        match config {
+            BlobStore::Local(dir) => Self::local(dir),
+            BlobStore::S3(settings) => Self::s3(settings),
         }
     }
 
@@ -97,17 +117,22 @@ impl Storage {
     }
 
     #[cfg(feature = "s3")]
-    fn s3(bucket: &str) -> Result<Self, StorageError> {
-        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-        let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
-        if let Some(endpoint) = env("TICKETD_S3_ENDPOINT") {
+    fn s3(s: &S3Settings) -> Result<Self, StorageError> {
+        let bucket = &s.bucket;
+        let mut builder = object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(bucket)
+            .with_allow_http(s.allow_http);
+        if let Some(endpoint) = &s.endpoint {
             builder = builder.with_endpoint(endpoint);
         }
-        if let Some(region) = env("TICKETD_S3_REGION") {
+        if let Some(region) = &s.region {
             builder = builder.with_region(region);
         }
-        if env("TICKETD_S3_ALLOW_HTTP").is_some_and(|v| v == "true" || v == "1") {
-            builder = builder.with_allow_http(true);
+        if let Some(key) = &s.access_key_id {
+            builder = builder.with_access_key_id(key);
+        }
+        if let Some(secret) = &s.secret_access_key {
+            builder = builder.with_secret_access_key(secret);
         }
         Ok(Storage {
             store: Arc::new(builder.build()?),
@@ -119,7 +144,7 @@ impl Storage {
     }
 
     #[cfg(not(feature = "s3"))]
-    fn s3(_bucket: &str) -> Result<Self, StorageError> {
+    fn s3(_: &S3Settings) -> Result<Self, StorageError> {
         Err(StorageError::Config(
             "TICKETD_S3_BUCKET is set but this ticketd was built without S3 support \
              (rebuild with `cargo build --release --features s3`)"
@@ -428,56 +453,5 @@ impl Drop for Staged {
                 }
             });
         }
-    }
-}
-
-/// Waits (at most `timeout`) until projection `name` has applied the event at `token`.
-pub async fn wait_for_projection(
-    pool: &PgPool,
-    name: &str,
-    token: projections::Checkpoint,
-    timeout: Duration,
-) -> bool {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let reached: Result<Option<(bool,)>, _> = sqlx::query_as(
-            "select (last_txid, last_position) >= ($2::text::xid8, $3::bigint)
-               from projection_checkpoints where projection = $1",
-        )
-        .bind(name)
-        .bind(token.txid.to_string())
-        .bind(token.position)
-        .fetch_optional(pool)
-        .await;
-        if matches!(reached, Ok(Some((true,)))) {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Waits (at most `timeout`) until projection `name` has applied every event committed
-/// before this call. Used when a read model misses a row the caller may have just written
-/// without sending its consistency token.
-pub async fn catch_up(pool: &PgPool, name: &str, timeout: Duration) -> bool {
-    let head: Result<Option<(String, i64)>, _> = sqlx::query_as(
-        "select transaction_id::text, global_position from events
-          order by transaction_id desc, global_position desc limit 1",
-    )
-    .fetch_optional(pool)
-    .await;
-    match head {
-        Ok(Some((txid, position))) => {
-            let token = projections::Checkpoint {
-                txid: txid.parse().unwrap_or(0),
-                position,
-            };
-            wait_for_projection(pool, name, token, timeout).await
-        }
-        Ok(None) => true,
-        Err(_) => false,
     }
 }

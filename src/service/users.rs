@@ -2,8 +2,9 @@
 
 use aggregates::Role;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgPool};
+use utoipa::ToSchema;
 
 use crate::service::error::{Error, Validator};
 
@@ -323,4 +324,93 @@ impl StatusCache {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&id);
     }
+}
+
+/// Body of `POST /register`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    pub email: String,
+    pub password: String,
+    pub full_name: String,
+}
+
+/// Body of `PATCH /profile`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ProfileUpdate {
+    pub full_name: Option<String>,
+    pub password: Option<String>,
+    pub current_password: Option<String>,
+}
+
+/// Registers a new requester account.
+pub async fn register(pool: &PgPool, body: RegisterRequest) -> Result<UserRecord, Error> {
+    let mut v = Validator::default();
+    validate_new_user(&mut v, &body.email, &body.password, &body.full_name);
+    v.finish()?;
+    let hash = crate::service::auth::hash_password(body.password).await?;
+    insert(pool, &body.email, &body.full_name, &hash, Role::Requester).await
+}
+
+/// Changes the caller's own name or password (a new password needs the current one and
+/// ends the other sessions).
+pub async fn update_profile(
+    pool: &PgPool,
+    user_id: i64,
+    body: ProfileUpdate,
+) -> Result<UserRecord, Error> {
+    let record = find_by_id(pool, user_id)
+        .await?
+        .filter(|u| u.is_active)
+        .ok_or_else(|| Error::Unauthorized("Account not available".into()))?;
+    let mut v = Validator::default();
+    if let Some(name) = &body.full_name {
+        validate_name(&mut v, name);
+    }
+    if let Some(password) = &body.password {
+        validate_password(&mut v, "password", password);
+        if body.current_password.is_none() {
+            v.missing(
+                "current_password",
+                "The current password is required to set a new one",
+            );
+        }
+    }
+    v.finish()?;
+    if let Some(password) = body.password {
+        let current = body.current_password.unwrap_or_default();
+        change_password(pool, &record, current, password).await?;
+    }
+    if let Some(name) = body.full_name {
+        sqlx::query("update users set full_name = $2, updated_at = now() where id = $1")
+            .bind(user_id)
+            .bind(name.trim())
+            .execute(pool)
+            .await?;
+    }
+    find_by_id(pool, user_id)
+        .await?
+        .ok_or_else(|| Error::not_found("User"))
+}
+
+/// Sets a new password once the current one is confirmed; other sessions end.
+async fn change_password(
+    pool: &PgPool,
+    record: &UserRecord,
+    current: String,
+    password: String,
+) -> Result<(), Error> {
+    let auth = crate::service::auth::password::verify_password;
+    if !auth(current, record.password_hash.clone()).await? {
+        return Err(Error::field(
+            "current_password",
+            "The current password is incorrect",
+        ));
+    }
+    let hash = crate::service::auth::hash_password(password).await?;
+    sqlx::query("update users set password_hash = $2, updated_at = now() where id = $1")
+        .bind(record.id)
+        .bind(hash)
+        .execute(pool)
+        .await?;
+    crate::service::auth::revoke_user_tokens(pool, record.id).await
 }

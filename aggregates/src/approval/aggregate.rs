@@ -1,4 +1,4 @@
-use std::collections::BTreeSet;
+//! The Approval aggregate's state and how events fold into it; commands are decided in `decide`.
 
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
@@ -247,7 +247,7 @@ impl Approval {
         by_staff || user_id == self.requested_by || user_id == self.ticket_requester_id
     }
 
-    fn require_pending(&self) -> Result<(), ApprovalError> {
+    pub(super) fn require_pending(&self) -> Result<(), ApprovalError> {
         if !self.exists() {
             return Err(ApprovalError::NotFound);
         }
@@ -258,14 +258,14 @@ impl Approval {
     }
 
     /// The current step, for a pending approval.
-    fn pending_step(&self) -> Result<(usize, &Step), ApprovalError> {
+    pub(super) fn pending_step(&self) -> Result<(usize, &Step), ApprovalError> {
         self.require_pending()?;
         let step = self.current().ok_or(ApprovalError::NotPending)?;
         Ok((self.current_step, step))
     }
 
     /// Why `user_id`, who holds no place on the current step, may not act on it.
-    fn not_an_approver_now(&self, user_id: i64) -> ApprovalError {
+    pub(super) fn not_an_approver_now(&self, user_id: i64) -> ApprovalError {
         let later = self
             .steps
             .iter()
@@ -277,53 +277,6 @@ impl Approval {
             ApprovalError::NotAnApprover
         }
     }
-}
-
-/// Checks the requested steps and drops `min_approvals` where the rule ignores it.
-fn validate_steps(steps: Vec<StepSpec>) -> Result<Vec<StepSpec>, ApprovalError> {
-    if steps.is_empty() {
-        return Err(ApprovalError::InvalidSteps(
-            "at least one step is required".into(),
-        ));
-    }
-    steps
-        .into_iter()
-        .enumerate()
-        .map(|(index, mut spec)| {
-            let label = format!("step {} ({:?})", index + 1, spec.name);
-            if spec.approver_ids.is_empty() {
-                return Err(ApprovalError::InvalidSteps(format!(
-                    "{label} needs at least one approver"
-                )));
-            }
-            let mut seen = BTreeSet::new();
-            if let Some(dup) = spec.approver_ids.iter().find(|id| !seen.insert(**id)) {
-                return Err(ApprovalError::InvalidSteps(format!(
-                    "{label} lists approver {dup} more than once"
-                )));
-            }
-            match spec.rule {
-                Rule::Any | Rule::All => spec.min_approvals = None,
-                Rule::Quorum => {
-                    let count = spec.approver_ids.len();
-                    match spec.min_approvals {
-                        None => {
-                            return Err(ApprovalError::InvalidSteps(format!(
-                                "{label} uses the quorum rule and needs min_approvals"
-                            )))
-                        }
-                        Some(n) if n == 0 || n as usize > count => {
-                            return Err(ApprovalError::InvalidSteps(format!(
-                                "{label}: min_approvals must be between 1 and {count}, got {n}"
-                            )))
-                        }
-                        Some(_) => {}
-                    }
-                }
-            }
-            Ok(spec)
-        })
-        .collect()
 }
 
 impl Aggregate for Approval {
@@ -339,128 +292,8 @@ impl Aggregate for Approval {
         _services: &(),
         sink: &EventSink<Self>,
     ) -> Result<(), ApprovalError> {
-        match command {
-            ApprovalCommand::RequestApproval {
-                id,
-                ticket_id,
-                ticket_requester_id,
-                requested_by,
-                steps,
-                reason,
-                at,
-            } => {
-                if self.exists() {
-                    return Err(ApprovalError::AlreadyExists);
-                }
-                let steps = validate_steps(steps)?;
-                sink.write(
-                    ApprovalEvent::ApprovalRequested {
-                        id,
-                        ticket_id,
-                        ticket_requester_id,
-                        requested_by,
-                        steps,
-                        reason,
-                        at,
-                    },
-                    self,
-                )
-                .await;
-            }
-            ApprovalCommand::Decide {
-                approver_id,
-                decision,
-                comment,
-                at,
-            } => {
-                let (index, step) = self.pending_step()?;
-                if step.has_decided(approver_id) {
-                    return Err(ApprovalError::AlreadyDecided);
-                }
-                if step.has_delegated(approver_id) {
-                    return Err(ApprovalError::Delegated);
-                }
-                if !step.is_approver(approver_id) {
-                    return Err(self.not_an_approver_now(approver_id));
-                }
-                sink.write(
-                    ApprovalEvent::DecisionRecorded {
-                        step: index,
-                        approver_id,
-                        decision,
-                        comment,
-                        at,
-                    },
-                    self,
-                )
-                .await;
-                match decision {
-                    Decision::Reject => {
-                        sink.write(
-                            ApprovalEvent::ApprovalRejected {
-                                step: index,
-                                by: approver_id,
-                                at,
-                            },
-                            self,
-                        )
-                        .await;
-                    }
-                    Decision::Approve => {
-                        let satisfied = self.steps.get(index).is_some_and(Step::is_satisfied);
-                        if satisfied {
-                            sink.write(ApprovalEvent::StepCompleted { step: index, at }, self)
-                                .await;
-                            if index + 1 >= self.steps.len() {
-                                sink.write(ApprovalEvent::ApprovalGranted { at }, self)
-                                    .await;
-                            }
-                        }
-                    }
-                }
-            }
-            ApprovalCommand::Delegate {
-                from_user_id,
-                to_user_id,
-                comment,
-                at,
-            } => {
-                let (index, step) = self.pending_step()?;
-                if step.has_decided(from_user_id) {
-                    return Err(ApprovalError::AlreadyDecided);
-                }
-                if step.has_delegated(from_user_id) || step.is_delegate(from_user_id) {
-                    return Err(ApprovalError::AlreadyDelegated);
-                }
-                if !step.is_approver(from_user_id) {
-                    return Err(self.not_an_approver_now(from_user_id));
-                }
-                if to_user_id == from_user_id
-                    || step.is_approver(to_user_id)
-                    || step.has_delegated(to_user_id)
-                {
-                    return Err(ApprovalError::InvalidDelegate);
-                }
-                sink.write(
-                    ApprovalEvent::DecisionDelegated {
-                        step: index,
-                        from_user_id,
-                        to_user_id,
-                        comment,
-                        at,
-                    },
-                    self,
-                )
-                .await;
-            }
-            ApprovalCommand::Cancel { by, by_staff, at } => {
-                self.require_pending()?;
-                if !self.may_cancel(by, by_staff) {
-                    return Err(ApprovalError::NotAllowed);
-                }
-                sink.write(ApprovalEvent::ApprovalCancelled { by, at }, self)
-                    .await;
-            }
+        for event in self.decide(command)? {
+            sink.write(event, self).await;
         }
         Ok(())
     }
@@ -482,21 +315,7 @@ impl Aggregate for Approval {
                 self.ticket_requester_id = ticket_requester_id;
                 self.requested_by = requested_by;
                 self.reason = reason;
-                self.current_step = 0;
-                self.steps = steps
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, spec)| {
-                        let status = if i == 0 {
-                            StepStatus::Pending
-                        } else {
-                            StepStatus::Waiting
-                        };
-                        Step::from_spec(spec, status)
-                    })
-                    .collect();
-                self.status = Some(ApprovalStatus::Pending);
-                self.created_at = Some(at);
+                self.requested(steps, at);
             }
             ApprovalEvent::DecisionRecorded {
                 step,
@@ -504,70 +323,103 @@ impl Aggregate for Approval {
                 decision,
                 comment,
                 at,
-            } => {
-                if let Some(s) = self.steps.get_mut(step) {
-                    s.decisions.push(StepDecision {
-                        approver_id,
-                        decision,
-                        comment,
-                        decided_at: at,
-                    });
-                }
-            }
-            ApprovalEvent::StepCompleted { step, .. } => {
-                if let Some(s) = self.steps.get_mut(step) {
-                    s.status = StepStatus::Approved;
-                }
-                if let Some(next) = self.steps.get_mut(step + 1) {
-                    next.status = StepStatus::Pending;
-                    self.current_step = step + 1;
-                } else {
-                    self.current_step = step;
-                }
-            }
+            } => self.on_step(step, |s| {
+                s.decisions.push(StepDecision {
+                    approver_id,
+                    decision,
+                    comment,
+                    decided_at: at,
+                })
+            }),
+            ApprovalEvent::StepCompleted { step, .. } => self.step_completed(step),
             ApprovalEvent::DecisionDelegated {
                 step,
                 from_user_id,
                 to_user_id,
                 comment,
                 at,
-            } => {
-                if let Some(s) = self.steps.get_mut(step) {
-                    for id in s.approver_ids.iter_mut().filter(|id| **id == from_user_id) {
-                        *id = to_user_id;
-                    }
-                    s.delegations.push(StepDelegation {
-                        from_user_id,
-                        to_user_id,
-                        comment,
-                        at,
-                    });
-                }
-            }
-            ApprovalEvent::ApprovalGranted { at } => {
-                self.status = Some(ApprovalStatus::Approved);
-                self.finished_at = Some(at);
-            }
-            ApprovalEvent::ApprovalRejected { step, at, .. } => {
-                self.status = Some(ApprovalStatus::Rejected);
-                self.finished_at = Some(at);
-                self.current_step = step;
-                for (i, s) in self.steps.iter_mut().enumerate() {
-                    if i == step {
-                        s.status = StepStatus::Rejected;
-                    } else if matches!(s.status, StepStatus::Pending | StepStatus::Waiting) {
-                        s.status = StepStatus::Skipped;
-                    }
-                }
-            }
+            } => self.on_step(step, |s| {
+                s.delegated(StepDelegation {
+                    from_user_id,
+                    to_user_id,
+                    comment,
+                    at,
+                })
+            }),
+            ApprovalEvent::ApprovalGranted { at } => self.finished(ApprovalStatus::Approved, at),
+            ApprovalEvent::ApprovalRejected { step, at, .. } => self.rejected(step, at),
             ApprovalEvent::ApprovalCancelled { at, .. } => {
-                self.status = Some(ApprovalStatus::Cancelled);
-                self.finished_at = Some(at);
-                for s in &mut self.steps {
-                    if matches!(s.status, StepStatus::Pending | StepStatus::Waiting) {
-                        s.status = StepStatus::Skipped;
-                    }
-                }
+                self.finished(ApprovalStatus::Cancelled, at);
+                self.skip_open_steps();
+            }
+        }
+    }
+}
+
+impl Step {
+    /// Replaces the delegator by the delegate in place and records the delegation.
+    fn delegated(&mut self, delegation: StepDelegation) {
+        for id in self.approver_ids.iter_mut() {
+            if *id == delegation.from_user_id {
+                *id = delegation.to_user_id;
+            }
+        }
+        self.delegations.push(delegation);
+    }
+}
+
+impl Approval {
+    fn requested(&mut self, steps: Vec<StepSpec>, at: DateTime<Utc>) {
+        self.current_step = 0;
+        self.steps = steps
+            .into_iter()
+            .enumerate()
+            .map(|(i, spec)| {
+                let status = if i == 0 {
+                    StepStatus::Pending
+                } else {
+                    StepStatus::Waiting
+                };
+                Step::from_spec(spec, status)
+            })
+            .collect();
+        self.status = Some(ApprovalStatus::Pending);
+        self.created_at = Some(at);
+    }
+
+    fn on_step(&mut self, step: usize, change: impl FnOnce(&mut Step)) {
+        if let Some(s) = self.steps.get_mut(step) {
+            change(s);
+        }
+    }
+
+    fn step_completed(&mut self, step: usize) {
+        self.on_step(step, |s| s.status = StepStatus::Approved);
+        if let Some(next) = self.steps.get_mut(step + 1) {
+            next.status = StepStatus::Pending;
+            self.current_step = step + 1;
+        } else {
+            self.current_step = step;
+        }
+    }
+
+    fn finished(&mut self, status: ApprovalStatus, at: DateTime<Utc>) {
+        self.status = Some(status);
+        self.finished_at = Some(at);
+    }
+
+    fn rejected(&mut self, step: usize, at: DateTime<Utc>) {
+        self.finished(ApprovalStatus::Rejected, at);
+        self.current_step = step;
+        self.on_step(step, |s| s.status = StepStatus::Rejected);
+        self.skip_open_steps();
+    }
+
+    /// Steps still pending or waiting will never complete.
+    fn skip_open_steps(&mut self) {
+        for s in &mut self.steps {
+            if matches!(s.status, StepStatus::Pending | StepStatus::Waiting) {
+                s.status = StepStatus::Skipped;
             }
         }
     }

@@ -4,6 +4,7 @@
 
 mod aggregate;
 mod command;
+mod decide;
 mod error;
 mod event;
 

@@ -1,3 +1,5 @@
+//! The Ticket aggregate's state and how events fold into it; commands are decided in `decide`.
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -77,7 +79,7 @@ impl Ticket {
             .collect()
     }
 
-    fn require_live(&self) -> Result<(), TicketError> {
+    pub(super) fn require_live(&self) -> Result<(), TicketError> {
         if !self.exists() {
             return Err(TicketError::NotFound);
         }
@@ -88,7 +90,7 @@ impl Ticket {
         Ok(())
     }
 
-    fn require_exists(&self) -> Result<(), TicketError> {
+    pub(super) fn require_exists(&self) -> Result<(), TicketError> {
         if self.exists() {
             Ok(())
         } else {
@@ -96,16 +98,21 @@ impl Ticket {
         }
     }
 
-    fn live_comment(&self, id: &Uuid) -> Result<&CommentState, TicketError> {
+    /// The ticket exists and has not been deleted.
+    pub(super) fn require_present(&self) -> Result<(), TicketError> {
+        self.require_exists()?;
+        if self.deleted {
+            return Err(TicketError::NotFound);
+        }
+        Ok(())
+    }
+
+    pub(super) fn live_comment(&self, id: &Uuid) -> Result<&CommentState, TicketError> {
         self.comments
             .get(id)
             .filter(|c| !c.deleted)
             .ok_or(TicketError::CommentNotFound)
     }
-}
-
-fn changed<T: PartialEq>(new: Option<T>, old: &T) -> Option<T> {
-    new.filter(|v| v != old)
 }
 
 impl Aggregate for Ticket {
@@ -121,267 +128,8 @@ impl Aggregate for Ticket {
         _services: &(),
         sink: &EventSink<Self>,
     ) -> Result<(), TicketError> {
-        match command {
-            TicketCommand::OpenTicket {
-                id,
-                requester_id,
-                fields,
-                at,
-            } => {
-                if self.exists() {
-                    return Err(TicketError::AlreadyExists);
-                }
-                sink.write(
-                    TicketEvent::TicketOpened {
-                        id,
-                        requester_id,
-                        fields,
-                        at,
-                    },
-                    self,
-                )
-                .await;
-            }
-            TicketCommand::UpdateTicket {
-                title,
-                description,
-                priority,
-                ticket_type,
-                tags,
-                item_ids,
-                at,
-            } => {
-                self.require_live()?;
-                let changes = TicketChanges {
-                    title: changed(title, &self.title),
-                    description: changed(description, &self.description),
-                    priority: priority.filter(|p| Some(*p) != self.priority),
-                    ticket_type: ticket_type.filter(|t| Some(*t) != self.ticket_type),
-                    tags: changed(tags, &self.tags),
-                    item_ids: changed(item_ids, &self.item_ids),
-                };
-                if !changes.is_empty() {
-                    sink.write(TicketEvent::TicketUpdated { changes, at }, self)
-                        .await;
-                }
-            }
-            TicketCommand::ChangeStatus { status, reason, at } => {
-                self.require_exists()?;
-                let from = self.current_status();
-                if from == status {
-                    return Ok(());
-                }
-                if !from.next_states().contains(&status) {
-                    return Err(TicketError::IllegalTransition {
-                        from,
-                        to: status,
-                        allowed: self.allowed_next_states(),
-                    });
-                }
-                if !self.allowed_next_states().contains(&status) {
-                    return Err(TicketError::ApprovalRequired(status));
-                }
-                sink.write(
-                    TicketEvent::TicketStatusChanged {
-                        from,
-                        to: status,
-                        reason,
-                        at,
-                    },
-                    self,
-                )
-                .await;
-            }
-            TicketCommand::AssignTicket { assignee_id, at } => {
-                self.require_live()?;
-                if assignee_id != self.assignee_id {
-                    sink.write(
-                        TicketEvent::TicketAssigned {
-                            assignee_id,
-                            previous_assignee_id: self.assignee_id,
-                            at,
-                        },
-                        self,
-                    )
-                    .await;
-                }
-            }
-            TicketCommand::DeleteTicket { reason, at } => {
-                self.require_exists()?;
-                if self.deleted {
-                    return Err(TicketError::NotFound);
-                }
-                let from = self.current_status();
-                if from == TicketStatus::Closed {
-                    return Err(TicketError::Finished(from));
-                }
-                sink.write(TicketEvent::TicketDeleted { from, reason, at }, self)
-                    .await;
-            }
-            TicketCommand::AddComment {
-                comment_id,
-                author_id,
-                by_staff,
-                content,
-                is_internal,
-                parent_id,
-                mentions,
-                at,
-            } => {
-                self.require_exists()?;
-                if self.deleted {
-                    return Err(TicketError::NotFound);
-                }
-                if let Some(parent) = parent_id {
-                    if !self.comments.contains_key(&parent) {
-                        return Err(TicketError::ParentNotFound);
-                    }
-                }
-                let first_response = by_staff
-                    && !is_internal
-                    && author_id != self.requester_id
-                    && self.first_response_at.is_none();
-                sink.write(
-                    TicketEvent::CommentAdded {
-                        comment_id,
-                        author_id,
-                        content,
-                        is_internal,
-                        parent_id,
-                        mentions,
-                        at,
-                    },
-                    self,
-                )
-                .await;
-                if first_response {
-                    sink.write(
-                        TicketEvent::FirstResponseRecorded {
-                            comment_id,
-                            responder_id: author_id,
-                            at,
-                        },
-                        self,
-                    )
-                    .await;
-                }
-            }
-            TicketCommand::EditComment {
-                comment_id,
-                editor_id,
-                content,
-                mentions,
-                at,
-            } => {
-                self.require_exists()?;
-                let comment = self.live_comment(&comment_id)?;
-                if comment.content == content {
-                    return Ok(());
-                }
-                let event = TicketEvent::CommentEdited {
-                    comment_id,
-                    editor_id,
-                    previous_content: comment.content.clone(),
-                    is_internal: comment.is_internal,
-                    content,
-                    mentions,
-                    at,
-                };
-                sink.write(event, self).await;
-            }
-            TicketCommand::DeleteComment {
-                comment_id,
-                deleted_by,
-                at,
-            } => {
-                self.require_exists()?;
-                let is_internal = self.live_comment(&comment_id)?.is_internal;
-                sink.write(
-                    TicketEvent::CommentDeleted {
-                        comment_id,
-                        deleted_by,
-                        is_internal,
-                        at,
-                    },
-                    self,
-                )
-                .await;
-            }
-            TicketCommand::AddAttachment {
-                attachment_id,
-                filename,
-                content_type,
-                size,
-                sha256,
-                uploaded_by,
-                at,
-            } => {
-                self.require_exists()?;
-                if self.deleted {
-                    return Err(TicketError::NotFound);
-                }
-                sink.write(
-                    TicketEvent::AttachmentAdded {
-                        attachment_id,
-                        filename,
-                        content_type,
-                        size,
-                        sha256,
-                        uploaded_by,
-                        at,
-                    },
-                    self,
-                )
-                .await;
-            }
-            TicketCommand::RemoveAttachment {
-                attachment_id,
-                removed_by,
-                at,
-            } => {
-                self.require_exists()?;
-                let sha256 = self
-                    .attachments
-                    .get(&attachment_id)
-                    .cloned()
-                    .ok_or(TicketError::AttachmentNotFound)?;
-                sink.write(
-                    TicketEvent::AttachmentRemoved {
-                        attachment_id,
-                        sha256,
-                        removed_by,
-                        at,
-                    },
-                    self,
-                )
-                .await;
-            }
-            TicketCommand::RecordApproval {
-                approval_id,
-                status,
-                at,
-            } => {
-                self.require_exists()?;
-                if self.approval_id == Some(approval_id) && self.approval_status == Some(status) {
-                    return Ok(());
-                }
-                // A late message about an approval that has been superseded changes nothing.
-                if self.approval_id.is_some()
-                    && self.approval_id != Some(approval_id)
-                    && status != ApprovalStatus::Pending
-                {
-                    return Ok(());
-                }
-                sink.write(
-                    TicketEvent::ApprovalRecorded {
-                        approval_id,
-                        status,
-                        at,
-                    },
-                    self,
-                )
-                .await;
-            }
+        for event in self.decide(command)? {
+            sink.write(event, self).await;
         }
         Ok(())
     }
@@ -394,65 +142,9 @@ impl Aggregate for Ticket {
                 requester_id,
                 fields,
                 at,
-            } => {
-                let TicketFields {
-                    title,
-                    description,
-                    priority,
-                    ticket_type,
-                    tags,
-                    item_ids,
-                } = fields;
-                self.id = id;
-                self.requester_id = requester_id;
-                self.title = title;
-                self.description = description;
-                self.priority = Some(priority);
-                self.ticket_type = Some(ticket_type);
-                self.tags = tags;
-                self.item_ids = item_ids;
-                self.status = Some(TicketStatus::Open);
-                self.approval_status = Some(ApprovalStatus::None);
-                self.created_at = Some(at);
-            }
-            TicketEvent::TicketUpdated { changes, .. } => {
-                let TicketChanges {
-                    title,
-                    description,
-                    priority,
-                    ticket_type,
-                    tags,
-                    item_ids,
-                } = changes;
-                if let Some(v) = title {
-                    self.title = v;
-                }
-                if let Some(v) = description {
-                    self.description = v;
-                }
-                if let Some(v) = priority {
-                    self.priority = Some(v);
-                }
-                if let Some(v) = ticket_type {
-                    self.ticket_type = Some(v);
-                }
-                if let Some(v) = tags {
-                    self.tags = v;
-                }
-                if let Some(v) = item_ids {
-                    self.item_ids = v;
-                }
-            }
-            TicketEvent::TicketStatusChanged { to, at, .. } => {
-                self.status = Some(to);
-                match to {
-                    TicketStatus::Resolved => self.resolved_at = Some(at),
-                    TicketStatus::Open | TicketStatus::InProgress | TicketStatus::Pending => {
-                        self.resolved_at = None
-                    }
-                    _ => {}
-                }
-            }
+            } => self.opened(id, requester_id, fields, at),
+            TicketEvent::TicketUpdated { changes, .. } => self.updated(changes),
+            TicketEvent::TicketStatusChanged { to, at, .. } => self.status_changed(to, at),
             TicketEvent::TicketAssigned { assignee_id, .. } => self.assignee_id = assignee_id,
             TicketEvent::TicketDeleted { .. } => {
                 self.status = Some(TicketStatus::Cancelled);
@@ -464,30 +156,14 @@ impl Aggregate for Ticket {
                 content,
                 is_internal,
                 ..
-            } => {
-                self.comments.insert(
-                    comment_id,
-                    CommentState {
-                        author_id,
-                        content,
-                        is_internal,
-                        deleted: false,
-                    },
-                );
-            }
+            } => self.comment_added(comment_id, author_id, content, is_internal),
             TicketEvent::CommentEdited {
                 comment_id,
                 content,
                 ..
-            } => {
-                if let Some(c) = self.comments.get_mut(&comment_id) {
-                    c.content = content;
-                }
-            }
+            } => self.comment_changed(comment_id, |c| c.content = content),
             TicketEvent::CommentDeleted { comment_id, .. } => {
-                if let Some(c) = self.comments.get_mut(&comment_id) {
-                    c.deleted = true;
-                }
+                self.comment_changed(comment_id, |c| c.deleted = true)
             }
             TicketEvent::FirstResponseRecorded { at, .. } => self.first_response_at = Some(at),
             TicketEvent::AttachmentAdded {
@@ -508,6 +184,63 @@ impl Aggregate for Ticket {
                 self.approval_id = Some(approval_id);
                 self.approval_status = Some(status);
             }
+        }
+    }
+}
+
+impl Ticket {
+    fn opened(&mut self, id: i64, requester_id: i64, fields: TicketFields, at: DateTime<Utc>) {
+        self.id = id;
+        self.requester_id = requester_id;
+        self.title = fields.title;
+        self.description = fields.description;
+        self.priority = Some(fields.priority);
+        self.ticket_type = Some(fields.ticket_type);
+        self.tags = fields.tags;
+        self.item_ids = fields.item_ids;
+        self.status = Some(TicketStatus::Open);
+        self.approval_status = Some(ApprovalStatus::None);
+        self.created_at = Some(at);
+    }
+
+    fn updated(&mut self, changes: TicketChanges) {
+        fn set<T>(field: &mut T, change: Option<T>) {
+            if let Some(value) = change {
+                *field = value;
+            }
+        }
+        set(&mut self.title, changes.title);
+        set(&mut self.description, changes.description);
+        set(&mut self.priority, changes.priority.map(Some));
+        set(&mut self.ticket_type, changes.ticket_type.map(Some));
+        set(&mut self.tags, changes.tags);
+        set(&mut self.item_ids, changes.item_ids);
+    }
+
+    fn status_changed(&mut self, to: TicketStatus, at: DateTime<Utc>) {
+        self.status = Some(to);
+        match to {
+            TicketStatus::Resolved => self.resolved_at = Some(at),
+            TicketStatus::Open | TicketStatus::InProgress | TicketStatus::Pending => {
+                self.resolved_at = None
+            }
+            _ => {}
+        }
+    }
+
+    fn comment_added(&mut self, id: Uuid, author_id: i64, content: String, is_internal: bool) {
+        let comment = CommentState {
+            author_id,
+            content,
+            is_internal,
+            deleted: false,
+        };
+        self.comments.insert(id, comment);
+    }
+
+    fn comment_changed(&mut self, id: Uuid, change: impl FnOnce(&mut CommentState)) {
+        if let Some(comment) = self.comments.get_mut(&id) {
+            change(comment);
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod aggregate;
 mod command;
+mod decide;
 mod error;
 mod event;
 

@@ -1,8 +1,11 @@
 //! The approvals read model (`rm_approvals`) and the approvers' inbox (`rm_approval_inbox`).
 //!
-//! A batch is folded in memory per approval with the aggregate's own `apply` (so the read
-//! model can never disagree with the write side), then written with one upsert; the inbox
-//! rows of every touched approval are replaced by the steps now waiting on each user.
+//! A batch is folded in memory per approval with the aggregate's own `apply` over the
+//! approval's events in the log (so the read model can never disagree with the write side),
+//! then written as the read model's own row type with one upsert; the inbox rows of every
+//! touched approval are replaced by the steps now waiting on each user.
+
+pub mod queries;
 
 use std::collections::BTreeMap;
 
@@ -10,7 +13,7 @@ use aggregates::approval::{Approval, ApprovalEvent};
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use serde::Serialize;
-use sqlx::PgConnection;
+use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
 use crate::log::StoredEvent;
@@ -24,22 +27,33 @@ impl ApprovalsProjection {
     pub const NAME: &'static str = "approvals";
 }
 
-/// One row of `rm_approvals`, as written.
-#[derive(Debug, Serialize)]
-struct ApprovalRow {
-    id: Uuid,
-    ticket_id: i64,
-    ticket_requester_id: i64,
-    requested_by: i64,
-    status: String,
-    current_step: i32,
-    participant_ids: Vec<i64>,
-    state: serde_json::Value,
-    version: i64,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    finished_at: Option<DateTime<Utc>>,
+/// One row of `rm_approvals`: an approval as the API shows it, plus who may see it.
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct ApprovalRow {
+    pub id: Uuid,
+    pub ticket_id: i64,
+    pub ticket_requester_id: i64,
+    pub requested_by: i64,
+    /// `pending`, `approved`, `rejected` or `cancelled`.
+    pub status: String,
+    pub current_step: i32,
+    /// Everyone besides staff who may see the approval (see [`participants`]).
+    pub participant_ids: Vec<i64>,
+    pub reason: Option<String>,
+    /// The steps as responses show them: name, rule, approvers, decisions, delegations.
+    pub steps: serde_json::Value,
+    /// Who the current step still waits on (empty once finished).
+    pub waiting_on: Vec<i64>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
 }
+
+/// Columns of `rm_approvals` in the order of [`ApprovalRow`].
+pub const APPROVAL_COLUMNS: &str = "id, ticket_id, ticket_requester_id, requested_by, status, \
+    current_step, participant_ids, reason, steps, waiting_on, version, created_at, updated_at, \
+    finished_at";
 
 /// One row of `rm_approval_inbox`, as written.
 #[derive(Debug, Serialize)]
@@ -103,11 +117,14 @@ fn inbox_rows(id: Uuid, approval: &Approval) -> Vec<InboxRow> {
         .collect()
 }
 
-fn row_of(id: Uuid, approval: &Approval, version: i64) -> Result<ApprovalRow, ApplyError> {
-    let state = serde_json::to_value(approval).map_err(|e| ApplyError::Poison {
+fn unwritable(e: impl std::fmt::Display) -> ApplyError {
+    ApplyError::Poison {
         position: -1,
-        reason: format!("approval {id} cannot be serialised: {e}"),
-    })?;
+        reason: e.to_string(),
+    }
+}
+
+fn row_of(id: Uuid, approval: &Approval, version: i64) -> Result<ApprovalRow, ApplyError> {
     let created_at = approval.created_at.ok_or_else(|| ApplyError::Poison {
         position: -1,
         reason: format!("approval {id} has events but was never requested"),
@@ -120,7 +137,9 @@ fn row_of(id: Uuid, approval: &Approval, version: i64) -> Result<ApprovalRow, Ap
         status: approval.status().as_str().into(),
         current_step: approval.current_step as i32,
         participant_ids: participants(approval),
-        state,
+        reason: approval.reason.clone(),
+        steps: serde_json::to_value(&approval.steps).map_err(unwritable)?,
+        waiting_on: approval.waiting_on(),
         version,
         created_at,
         updated_at: approval.updated_at.unwrap_or(created_at),
@@ -128,102 +147,127 @@ fn row_of(id: Uuid, approval: &Approval, version: i64) -> Result<ApprovalRow, Ap
     })
 }
 
-async fn apply_approvals(
-    conn: &mut PgConnection,
-    events: &[StoredEvent],
-    tables: &Tables,
-) -> Result<(), ApplyError> {
-    let rm = tables.name("rm_approvals");
-    let inbox = tables.name("rm_approval_inbox");
-    let mut decoded = Vec::new();
+/// The approvals a batch touches, each with the newest sequence of the batch (an event
+/// that cannot be decoded stops the projection at its position).
+fn touched(events: &[StoredEvent]) -> Result<BTreeMap<String, i64>, ApplyError> {
+    let mut upto = BTreeMap::new();
     for e in events.iter().filter(|e| e.aggregate_type == "approval") {
-        let id: Uuid = e
-            .aggregate_id
-            .parse()
+        e.aggregate_id
+            .parse::<Uuid>()
             .map_err(|_| ApplyError::poison(e, "approval id is not a UUID"))?;
-        let event: ApprovalEvent = serde_json::from_value(e.payload.clone())
+        serde_json::from_value::<ApprovalEvent>(e.payload.clone())
             .map_err(|err| ApplyError::poison(e, format!("undecodable {}: {err}", e.event_type)))?;
-        decoded.push((id, e.sequence, event));
+        let newest = upto.entry(e.aggregate_id.clone()).or_insert(e.sequence);
+        *newest = (*newest).max(e.sequence);
     }
-    if decoded.is_empty() {
-        return Ok(());
-    }
-    let mut ids: Vec<Uuid> = decoded.iter().map(|(id, _, _)| *id).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let existing: Vec<(Uuid, serde_json::Value, i64)> = sqlx::query_as(&format!(
-        "select id, state, version from {rm} where id = any($1)"
-    ))
+    Ok(upto)
+}
+
+/// Folds each touched approval from its events in the log, up to the batch's newest one.
+async fn fold_from_log(
+    conn: &mut PgConnection,
+    upto: &BTreeMap<String, i64>,
+) -> Result<BTreeMap<Uuid, (Approval, i64)>, ApplyError> {
+    let ids: Vec<&String> = upto.keys().collect();
+    let sequences: Vec<i64> = upto.values().copied().collect();
+    let events: Vec<(String, i64, String, serde_json::Value)> = sqlx::query_as(
+        "select e.aggregate_id, e.sequence, e.event_type, e.payload
+           from events e join unnest($1::text[], $2::bigint[]) as t(id, upto)
+             on e.aggregate_id = t.id and e.sequence <= t.upto
+          where e.aggregate_type = 'approval'
+          order by e.aggregate_id, e.sequence",
+    )
     .bind(&ids)
+    .bind(&sequences)
     .fetch_all(&mut *conn)
     .await?;
     let mut folded: BTreeMap<Uuid, (Approval, i64)> = BTreeMap::new();
-    for (id, state, version) in existing {
-        let approval: Approval = serde_json::from_value(state).map_err(|e| ApplyError::Poison {
-            position: -1,
-            reason: format!("stored approval {id} is unreadable (rebuild the projection): {e}"),
-        })?;
-        folded.insert(id, (approval, version));
-    }
-    for (id, sequence, event) in decoded {
+    for (aggregate_id, sequence, event_type, payload) in events {
+        let id: Uuid = aggregate_id.parse().map_err(unwritable)?;
+        let event: ApprovalEvent = serde_json::from_value(payload)
+            .map_err(|err| unwritable(format!("approval {id}: undecodable {event_type}: {err}")))?;
         let entry = folded.entry(id).or_insert_with(|| (Approval::default(), 0));
-        // A replayed event (at or below the stored version) is never applied twice.
-        if sequence > entry.1 {
-            entry.0.apply(event);
-            entry.1 = sequence;
-        }
+        entry.0.apply(event);
+        entry.1 = sequence;
     }
-    let mut rows = Vec::with_capacity(folded.len());
-    let mut inbox_rows_all = Vec::new();
-    for (id, (approval, version)) in &folded {
-        rows.push(row_of(*id, approval, *version)?);
-        inbox_rows_all.extend(inbox_rows(*id, approval));
-    }
-    let payload = serde_json::to_value(&rows).map_err(|e| ApplyError::Poison {
-        position: -1,
-        reason: e.to_string(),
-    })?;
+    Ok(folded)
+}
+
+async fn write_approvals(
+    conn: &mut PgConnection,
+    rm: &str,
+    rows: &[ApprovalRow],
+) -> Result<(), ApplyError> {
+    let payload = serde_json::to_value(rows).map_err(unwritable)?;
     sqlx::query(&format!(
-        "insert into {rm} (id, ticket_id, ticket_requester_id, requested_by, status, current_step,
-                           participant_ids, state, version, created_at, updated_at, finished_at)
-         select id, ticket_id, ticket_requester_id, requested_by, status, current_step,
-                participant_ids, state, version, created_at, updated_at, finished_at
+        "insert into {rm} ({APPROVAL_COLUMNS})
+         select {APPROVAL_COLUMNS}
            from jsonb_to_recordset($1) as r(
                 id uuid, ticket_id bigint, ticket_requester_id bigint, requested_by bigint,
-                status text, current_step integer, participant_ids bigint[], state jsonb,
-                version bigint, created_at timestamptz, updated_at timestamptz,
-                finished_at timestamptz)
+                status text, current_step integer, participant_ids bigint[], reason text,
+                steps jsonb, waiting_on bigint[], version bigint, created_at timestamptz,
+                updated_at timestamptz, finished_at timestamptz)
          on conflict (id) do update set
             ticket_id = excluded.ticket_id, ticket_requester_id = excluded.ticket_requester_id,
             requested_by = excluded.requested_by, status = excluded.status,
             current_step = excluded.current_step, participant_ids = excluded.participant_ids,
-            state = excluded.state, version = excluded.version, created_at = excluded.created_at,
+            reason = excluded.reason, steps = excluded.steps, waiting_on = excluded.waiting_on,
+            version = excluded.version, created_at = excluded.created_at,
             updated_at = excluded.updated_at, finished_at = excluded.finished_at"
     ))
     .bind(payload)
     .execute(&mut *conn)
     .await?;
-    sqlx::query(&format!("delete from {inbox} where approval_id = any($1)"))
-        .bind(&ids)
-        .execute(&mut *conn)
-        .await?;
-    if !inbox_rows_all.is_empty() {
-        let payload = serde_json::to_value(&inbox_rows_all).map_err(|e| ApplyError::Poison {
-            position: -1,
-            reason: e.to_string(),
-        })?;
-        sqlx::query(&format!(
-            "insert into {inbox} (user_id, approval_id, ticket_id, step, step_name, delegated_from, since)
-             select user_id, approval_id, ticket_id, step, step_name, delegated_from, since
-               from jsonb_to_recordset($1) as r(
-                    user_id bigint, approval_id uuid, ticket_id bigint, step integer,
-                    step_name text, delegated_from bigint, since timestamptz)"
-        ))
-        .bind(payload)
-        .execute(&mut *conn)
-        .await?;
-    }
     Ok(())
+}
+
+/// Replaces the inbox rows of the approvals `ids` by `rows`.
+async fn write_inbox(
+    conn: &mut PgConnection,
+    inbox: &str,
+    ids: &[Uuid],
+    rows: &[InboxRow],
+) -> Result<(), ApplyError> {
+    sqlx::query(&format!("delete from {inbox} where approval_id = any($1)"))
+        .bind(ids)
+        .execute(&mut *conn)
+        .await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let payload = serde_json::to_value(rows).map_err(unwritable)?;
+    sqlx::query(&format!(
+        "insert into {inbox} (user_id, approval_id, ticket_id, step, step_name, delegated_from, since)
+         select user_id, approval_id, ticket_id, step, step_name, delegated_from, since
+           from jsonb_to_recordset($1) as r(
+                user_id bigint, approval_id uuid, ticket_id bigint, step integer,
+                step_name text, delegated_from bigint, since timestamptz)"
+    ))
+    .bind(payload)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn apply_approvals(
+    conn: &mut PgConnection,
+    events: &[StoredEvent],
+    tables: &Tables,
+) -> Result<(), ApplyError> {
+    let upto = touched(events)?;
+    if upto.is_empty() {
+        return Ok(());
+    }
+    let folded = fold_from_log(conn, &upto).await?;
+    let mut rows = Vec::with_capacity(folded.len());
+    let mut inbox = Vec::new();
+    for (id, (approval, version)) in &folded {
+        rows.push(row_of(*id, approval, *version)?);
+        inbox.extend(inbox_rows(*id, approval));
+    }
+    let ids: Vec<Uuid> = folded.keys().copied().collect();
+    write_approvals(conn, &tables.name("rm_approvals"), &rows).await?;
+    write_inbox(conn, &tables.name("rm_approval_inbox"), &ids, &inbox).await
 }
 
 crate::read_model!(

@@ -3,6 +3,8 @@
 //! A blob may be collected only while its count is 0 and no upload pins it
 //! (see `ticketd::storage`).
 
+pub mod queries;
+
 use std::collections::HashMap;
 
 use aggregates::ticket::TicketEvent;

@@ -2,6 +2,8 @@
 //! edit count and tombstone. Earlier texts stay in the event log (`CommentEdited` carries
 //! `previous_content`), which the history API reads.
 
+pub mod queries;
+
 use std::collections::HashMap;
 
 use aggregates::ticket::TicketEvent;

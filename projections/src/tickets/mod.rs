@@ -14,6 +14,8 @@ use uuid::Uuid;
 use crate::log::StoredEvent;
 use crate::runtime::{ApplyError, Tables};
 
+pub mod queries;
+
 /// One row of `rm_tickets`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, FromRow)]
 pub struct TicketRow {

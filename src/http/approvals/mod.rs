@@ -4,35 +4,34 @@
 
 use aggregates::approval::{Approval, ApprovalCommand, StepSpec};
 use aggregates::ticket::Ticket;
-use aggregates::{ApprovalStatus, Role, TicketType};
+use aggregates::{Role, TicketType};
 use axum::extract::State;
 use axum::http::header::LOCATION;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use projections::Checkpoint;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
-use sqlx::postgres::PgArguments;
-use sqlx::Arguments;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::http::consistency::wait_for_token;
-use crate::http::error::{ApiError, AppJson, AppPath, AppQuery, Validator};
+use crate::http::error::{ApiError, AppJson, AppPath, AppQuery};
 use crate::http::state::AppState;
 use crate::http::with_token;
 use crate::service::approval_policy::{self, ApprovalPolicy, ApprovalPolicyUpdate};
 use crate::service::approval_process;
 use crate::service::approvals::{
-    approval_error, decision_comment, load_visible, nudge_ticket, run, validate_request,
-    ApprovalCreate, ApprovalDecisionCreate, ApprovalDelegate, ApprovalView,
+    self, approval_error, decision_comment, load_visible, nudge_ticket, run, validate_request,
+    ApprovalCreate, ApprovalDecisionCreate, ApprovalDelegate, ApprovalListQueryParams,
+    ApprovalView,
 };
 use crate::service::auth::AuthUser;
 use crate::service::executor::Committed;
-use crate::service::paging::{paging, Page};
+use crate::service::paging::Page;
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -43,21 +42,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(decide_approval))
         .routes(routes!(delegate_approval))
         .routes(routes!(cancel_approval))
-}
-
-/// Filters and paging of `GET /approvals`.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ApprovalListQueryParams {
-    /// One status or several, comma-separated (`pending`, `approved`, `rejected`, `cancelled`).
-    pub status: Option<String>,
-    /// Only the approvals of this ticket.
-    pub ticket_id: Option<i64>,
-    /// Only the approvals whose current step waits on the caller (delegated ones included),
-    /// the longest-waiting last.
-    pub mine: Option<bool>,
-    pub page: Option<i64>,
-    pub size: Option<i64>,
 }
 
 /// The page answered by `GET /approvals` (OpenAPI name).
@@ -281,93 +265,16 @@ async fn list_approvals(
     headers: HeaderMap,
     AppQuery(query): AppQuery<ApprovalListQueryParams>,
 ) -> Result<axum::Json<Page<ApprovalView>>, ApiError> {
-    let mut v = Validator::default();
-    let (page, size, offset) = paging(&mut v, query.page, query.size);
-    let mut statuses: Vec<String> = Vec::new();
-    for part in query
-        .status
-        .as_deref()
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-    {
-        match ApprovalStatus::parse(part).filter(|s| *s != ApprovalStatus::None) {
-            Some(s) => statuses.push(s.as_str().into()),
-            None => v.check_query(false, "status", &format!("Unknown status '{part}'")),
-        }
-    }
-    v.finish()?;
+    let (filter, page) = approvals::approval_filter(&user, &query)?;
     wait_for_token(
         &state,
         &headers,
         &[projections::approvals::ApprovalsProjection::NAME],
     )
     .await?;
-
-    let mine = query.mine.unwrap_or(false);
-    let mut args = PgArguments::default();
-    let mut conds: Vec<String> = vec!["true".into()];
-    let mut n = 0;
-    macro_rules! push {
-        ($value:expr) => {{
-            n += 1;
-            args.add($value).map_err(ApiError::internal)?;
-            format!("${n}")
-        }};
-    }
-    let (from, order) = if mine {
-        let p = push!(user.id);
-        conds.push(format!("i.user_id = {p}"));
-        (
-            "rm_approval_inbox i join rm_approvals a on a.id = i.approval_id",
-            "i.since desc, i.approval_id",
-        )
-    } else {
-        if !user.is_staff() {
-            let p = push!(vec![user.id]);
-            conds.push(format!("a.participant_ids @> {p}"));
-        }
-        ("rm_approvals a", "a.created_at desc, a.id desc")
-    };
-    if !statuses.is_empty() {
-        let p = push!(statuses);
-        conds.push(format!("a.status = any({p})"));
-    }
-    if let Some(ticket_id) = query.ticket_id {
-        let p = push!(ticket_id);
-        conds.push(format!("a.ticket_id = {p}"));
-    }
-    let where_sql = conds.join(" and ");
-    let count_args = args.clone();
-    let limit = push!(size);
-    let off = push!(offset);
-    let rows: Vec<(serde_json::Value, i64)> = sqlx::query_as_with(
-        &format!(
-            "select a.state, a.version from {from} where {where_sql}
-              order by {order} limit {limit} offset {off}"
-        ),
-        args,
-    )
-    .fetch_all(&state.pool)
-    .await?;
-    let total: i64 = if offset == 0 && (rows.len() as i64) < size {
-        rows.len() as i64
-    } else {
-        let (t,): (i64,) = sqlx::query_as_with(
-            &format!("select count(*) from {from} where {where_sql}"),
-            count_args,
-        )
-        .fetch_one(&state.pool)
-        .await?;
-        t
-    };
-    let mut items = Vec::with_capacity(rows.len());
-    for (state_json, version) in rows {
-        let approval: Approval = serde_json::from_value(state_json).map_err(ApiError::internal)?;
-        items.push(ApprovalView::from_aggregate(&approval, version));
-    }
-    Ok(axum::Json(Page::new(items, total, page, size)))
+    Ok(axum::Json(
+        approvals::list_approvals(&state.pool, &filter, page).await?,
+    ))
 }
 
 /// The approval policy of change requests: the approval every new `change_request` ticket

@@ -1,6 +1,7 @@
 //! `/api/v1/attachments`: files on tickets. Metadata are Ticket events (`AttachmentAdded`,
 //! `AttachmentRemoved`) read back from the `attachments` read model; the bytes live in the
-//! blob store (`crate::storage`), addressed by sha256.
+//! blob store (`service::storage`), addressed by sha256. This module reads multipart bodies
+//! and writes downloads; `service::attachments` holds the rules and the records.
 //!
 //! - **Upload** (multipart: `ticket_id`, `file`): the file streams to a temporary object
 //!   while it is hashed and counted; one byte over `TICKETD_MAX_UPLOAD_BYTES` answers 413
@@ -18,7 +19,6 @@
 //!   attachment uses it.
 //! - Requesters get 404 for anything on a ticket that is not theirs.
 
-use aggregates::ticket::TicketCommand;
 use axum::body::Body;
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::extract::{Multipart, State};
@@ -28,9 +28,7 @@ use axum::http::header::{
 };
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use sqlx::FromRow;
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -40,12 +38,10 @@ use crate::http::consistency::wait_for_token;
 use crate::http::error::{ApiError, AppPath, AppQuery, FieldError};
 use crate::http::state::AppState;
 use crate::http::with_token;
+use crate::service::attachments::{self, content_type_for, Attachment, Upload};
 use crate::service::auth::AuthUser;
 use crate::service::storage::{Staged, Storage, StorageError};
-use crate::service::tickets::{command_error, execute_checked, load_visible};
-
-/// The longest stored file name, in characters.
-const MAX_FILENAME: usize = 200;
+use crate::service::tickets::load_visible;
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -53,22 +49,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_attachments, upload_attachment))
         .routes(routes!(find_attachment, delete_attachment))
         .routes(routes!(download_attachment))
-}
-
-/// A file attached to a ticket.
-#[derive(Debug, Clone, Serialize, ToSchema, FromRow)]
-pub struct Attachment {
-    pub id: Uuid,
-    pub ticket_id: i64,
-    /// The cleaned file name.
-    pub filename: String,
-    pub content_type: String,
-    /// Bytes.
-    pub size: i64,
-    /// Lowercase hex sha256 of the content.
-    pub sha256: String,
-    pub uploaded_by: i64,
-    pub created_at: DateTime<Utc>,
 }
 
 /// The multipart body of `POST /attachments` (for the OpenAPI document).
@@ -85,124 +65,6 @@ pub struct AttachmentUpload {
 pub struct AttachmentListQueryParams {
     /// The ticket whose files to list (required).
     pub ticket_id: Option<i64>,
-}
-
-const COLUMNS: &str =
-    "id, ticket_id, filename, content_type, size, sha256, uploaded_by, created_at";
-
-/// Extensions and the content types served for them. Anything else is
-/// `application/octet-stream`. No HTML, SVG, XML or script types: with `nosniff` and
-/// `attachment` they could not run anyway, but they gain nothing either.
-const ALLOWED_TYPES: &[(&str, &str)] = &[
-    ("png", "image/png"),
-    ("jpg", "image/jpeg"),
-    ("jpeg", "image/jpeg"),
-    ("gif", "image/gif"),
-    ("webp", "image/webp"),
-    ("bmp", "image/bmp"),
-    ("tif", "image/tiff"),
-    ("tiff", "image/tiff"),
-    ("heic", "image/heic"),
-    ("pdf", "application/pdf"),
-    ("txt", "text/plain"),
-    ("log", "text/plain"),
-    ("md", "text/markdown"),
-    ("csv", "text/csv"),
-    ("json", "application/json"),
-    ("rtf", "application/rtf"),
-    ("doc", "application/msword"),
-    (
-        "docx",
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    ),
-    ("xls", "application/vnd.ms-excel"),
-    (
-        "xlsx",
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    ),
-    ("ppt", "application/vnd.ms-powerpoint"),
-    (
-        "pptx",
-        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-    ),
-    ("odt", "application/vnd.oasis.opendocument.text"),
-    ("ods", "application/vnd.oasis.opendocument.spreadsheet"),
-    ("odp", "application/vnd.oasis.opendocument.presentation"),
-    ("zip", "application/zip"),
-    ("gz", "application/gzip"),
-    ("tgz", "application/gzip"),
-    ("7z", "application/x-7z-compressed"),
-    ("tar", "application/x-tar"),
-    ("eml", "message/rfc822"),
-    ("mp3", "audio/mpeg"),
-    ("wav", "audio/wav"),
-    ("mp4", "video/mp4"),
-    ("webm", "video/webm"),
-];
-
-/// The content type to store and serve for a cleaned file name and a declared type.
-pub fn content_type_for(filename: &str, declared: Option<&str>) -> &'static str {
-    let by_extension = filename
-        .rsplit_once('.')
-        .map(|(_, ext)| ext.to_ascii_lowercase())
-        .and_then(|ext| {
-            ALLOWED_TYPES
-                .iter()
-                .find(|(e, _)| *e == ext)
-                .map(|(_, t)| *t)
-        });
-    let by_declaration = || {
-        let declared = declared?.split(';').next()?.trim().to_ascii_lowercase();
-        ALLOWED_TYPES
-            .iter()
-            .find(|(_, t)| *t == declared)
-            .map(|(_, t)| *t)
-    };
-    by_extension
-        .or_else(by_declaration)
-        .unwrap_or("application/octet-stream")
-}
-
-/// Characters never kept in a file name: controls, bidirectional and invisible formatting.
-fn is_unsafe_char(c: char) -> bool {
-    c.is_control()
-        || matches!(c,
-            '"' | '\u{00AD}' | '\u{061C}' | '\u{180E}'
-            | '\u{200B}'..='\u{200F}'
-            | '\u{2028}'..='\u{202E}'
-            | '\u{2060}'..='\u{206F}'
-            | '\u{FEFF}'
-            | '\u{FFF9}'..='\u{FFFB}')
-}
-
-/// A safe file name from what the client sent (see the module docs).
-pub fn sanitize_filename(raw: &str) -> String {
-    let base = raw.rsplit(['/', '\\']).next().unwrap_or_default();
-    let cleaned: String = base
-        .chars()
-        .filter(|c| !is_unsafe_char(*c))
-        .map(|c| match c {
-            '<' | '>' | ':' | '|' | '?' | '*' => '_',
-            c => c,
-        })
-        .collect();
-    let trimmed = cleaned.trim_matches(|c: char| c.is_whitespace() || c == '.');
-    let name = if trimmed.is_empty() { "file" } else { trimmed };
-    if name.chars().count() <= MAX_FILENAME {
-        return name.to_string();
-    }
-    // Too long: shorten the stem, keep a reasonable extension.
-    let (stem, ext) = match name.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() && ext.chars().count() <= 16 => (stem, Some(ext)),
-        _ => (name, None),
-    };
-    let room = MAX_FILENAME - ext.map_or(0, |e| e.chars().count() + 1);
-    let stem: String = stem.chars().take(room).collect();
-    let stem = stem.trim_end_matches(|c: char| c.is_whitespace() || c == '.');
-    match ext {
-        Some(ext) => format!("{stem}.{ext}"),
-        None => stem.to_string(),
-    }
 }
 
 /// `attachment; filename="<ASCII fallback>"; filename*=UTF-8''<percent-encoded UTF-8>`.
@@ -354,6 +216,69 @@ async fn receive_file(
     upload.finish().await.map_err(storage_error)
 }
 
+/// Reads the multipart body: `ticket_id` (checked before any byte of the file is stored)
+/// and one `file`, streamed to a temporary object.
+async fn read_upload(
+    state: &AppState,
+    user: &AuthUser,
+    multipart: &mut Multipart,
+) -> Result<Upload, ApiError> {
+    let limit = state.settings.max_upload_bytes;
+    let mut ticket_id: Option<i64> = None;
+    let mut file: Option<(Staged, String, Option<String>)> = None;
+    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+        match field.name() {
+            Some("ticket_id") => {
+                let text = small_text(&mut field, "ticket_id", 32).await?;
+                let id: i64 = text.trim().parse().map_err(|_| {
+                    ApiError::field("ticket_id", "ticket_id must be a ticket number")
+                })?;
+                // Refuse before any byte of the file is stored.
+                load_visible(state, user, id).await?;
+                ticket_id = Some(id);
+            }
+            Some("file") => {
+                if file.is_some() {
+                    return Err(ApiError::field("file", "Send one file per request"));
+                }
+                let name = declared_filename(&field);
+                let declared = field.content_type().map(str::to_string);
+                let staged = receive_file(&state.storage, &mut field, limit).await;
+                drop(field);
+                match staged {
+                    Ok(staged) => file = Some((staged, name.unwrap_or_default(), declared)),
+                    Err(e) => return Err(drain_after(multipart, e).await),
+                }
+            }
+            _ => while let Ok(Some(_)) = field.chunk().await {},
+        }
+    }
+    let ticket_id = ticket_id.ok_or_else(|| missing("ticket_id"))?;
+    let (staged, declared_name, declared_type) = file.ok_or_else(|| missing("file"))?;
+    Ok(Upload {
+        ticket_id,
+        staged,
+        declared_name,
+        declared_type,
+    })
+}
+
+/// After a refused file: a too-large one lets the client finish sending first.
+async fn drain_after(multipart: &mut Multipart, e: ApiError) -> ApiError {
+    if matches!(e, ApiError::PayloadTooLarge(_)) {
+        drain(multipart).await;
+    }
+    e
+}
+
+fn missing(field: &str) -> ApiError {
+    ApiError::Validation(vec![FieldError::body(
+        field,
+        format!("Field '{field}' is required"),
+        "missing",
+    )])
+}
+
 /// Attach a file to a ticket (multipart `ticket_id`, `file`). Over the size limit: 413,
 /// nothing kept.
 #[utoipa::path(post, path = "/", tag = "attachments", security(("bearer" = [])),
@@ -369,118 +294,8 @@ async fn upload_attachment(
     let mut multipart = multipart.map_err(|_| {
         ApiError::UnsupportedMediaType("Expected a multipart/form-data request".into())
     })?;
-    let limit = state.settings.max_upload_bytes;
-    let mut ticket_id: Option<i64> = None;
-    let mut file: Option<(Staged, String, Option<String>)> = None;
-    loop {
-        let mut field = match multipart.next_field().await {
-            Ok(Some(field)) => field,
-            Ok(None) => break,
-            Err(e) => return Err(multipart_error(e)),
-        };
-        match field.name() {
-            Some("ticket_id") => {
-                let text = small_text(&mut field, "ticket_id", 32).await?;
-                let id: i64 = text.trim().parse().map_err(|_| {
-                    ApiError::field("ticket_id", "ticket_id must be a ticket number")
-                })?;
-                // Refuse before any byte of the file is stored.
-                load_visible(&state, &user, id).await?;
-                ticket_id = Some(id);
-            }
-            Some("file") => {
-                if file.is_some() {
-                    return Err(ApiError::field("file", "Send one file per request"));
-                }
-                let name = declared_filename(&field);
-                let declared = field.content_type().map(str::to_string);
-                match receive_file(&state.storage, &mut field, limit).await {
-                    Ok(staged) => file = Some((staged, name.unwrap_or_default(), declared)),
-                    Err(e) => {
-                        drop(field);
-                        if matches!(e, ApiError::PayloadTooLarge(_)) {
-                            drain(&mut multipart).await;
-                        }
-                        return Err(e);
-                    }
-                }
-            }
-            _ => while let Ok(Some(_)) = field.chunk().await {},
-        }
-    }
-    let Some(ticket_id) = ticket_id else {
-        return Err(ApiError::Validation(vec![FieldError::body(
-            "ticket_id",
-            "Field 'ticket_id' is required",
-            "missing",
-        )]));
-    };
-    let Some((staged, raw_name, declared)) = file else {
-        return Err(ApiError::Validation(vec![FieldError::body(
-            "file",
-            "Field 'file' is required",
-            "missing",
-        )]));
-    };
-    let filename = sanitize_filename(&raw_name);
-    let attachment = Attachment {
-        id: Uuid::new_v4(),
-        ticket_id,
-        content_type: content_type_for(&filename, declared.as_deref()).to_string(),
-        filename,
-        size: staged.size as i64,
-        sha256: staged.sha256.clone(),
-        uploaded_by: user.id,
-        created_at: Utc::now(),
-    };
-    // Pin first: from here until the projection counts this upload, the blob cannot go.
-    sqlx::query("insert into attachment_pins (attachment_id, sha256) values ($1, $2)")
-        .bind(attachment.id)
-        .bind(&attachment.sha256)
-        .execute(&state.pool)
-        .await?;
-    let committed = async {
-        state
-            .storage
-            .place(&state.pool, staged)
-            .await
-            .map_err(storage_error)?;
-        state
-            .tickets
-            .execute(&ticket_id.to_string(), None, user.actor.metadata(), |_| {
-                TicketCommand::AddAttachment {
-                    attachment_id: attachment.id,
-                    filename: attachment.filename.clone(),
-                    content_type: attachment.content_type.clone(),
-                    size: attachment.size,
-                    sha256: attachment.sha256.clone(),
-                    uploaded_by: user.id,
-                    at: attachment.created_at,
-                }
-            })
-            .await
-            .map_err(command_error)
-    }
-    .await;
-    let committed = match committed {
-        Ok(c) => c,
-        Err(e) => {
-            // No event: unpin, and collect the blob if nothing else uses it.
-            let _ = sqlx::query("delete from attachment_pins where attachment_id = $1")
-                .bind(attachment.id)
-                .execute(&state.pool)
-                .await;
-            if let Err(gc) = state
-                .storage
-                .collect(&state.pool, Some(&attachment.sha256))
-                .await
-            {
-                tracing::warn!(error = %gc, "collecting an unused blob");
-            }
-            return Err(e);
-        }
-    };
-    crate::service::metrics::command_committed();
+    let upload = read_upload(&state, &user, &mut multipart).await?;
+    let (attachment, committed) = attachments::attach(&state, &user, upload).await?;
     let mut response = with_token(
         (StatusCode::CREATED, axum::Json(&attachment)).into_response(),
         committed.token,
@@ -498,36 +313,6 @@ async fn wait_for_attachments(state: &AppState, headers: &HeaderMap) -> Result<(
         &[projections::attachments::AttachmentsProjection::NAME],
     )
     .await
-}
-
-/// A live attachment the caller may see; 404 otherwise.
-async fn load_attachment(
-    state: &AppState,
-    user: &AuthUser,
-    id: Uuid,
-) -> Result<Attachment, ApiError> {
-    let query = format!("select {COLUMNS} from rm_attachments where id = $1 and not removed");
-    let mut row: Option<Attachment> = sqlx::query_as(&query)
-        .bind(id)
-        .fetch_optional(&state.pool)
-        .await?;
-    if row.is_none() {
-        // Perhaps just uploaded without its consistency token: catch up once, look again.
-        let name = projections::attachments::AttachmentsProjection::NAME;
-        if crate::service::storage::catch_up(&state.pool, name, std::time::Duration::from_secs(2))
-            .await
-        {
-            row = sqlx::query_as(&query)
-                .bind(id)
-                .fetch_optional(&state.pool)
-                .await?;
-        }
-    }
-    let row = row.ok_or_else(|| ApiError::not_found("Attachment"))?;
-    load_visible(state, user, row.ticket_id)
-        .await
-        .map_err(|_| ApiError::not_found("Attachment"))?;
-    Ok(row)
 }
 
 /// A ticket's files, oldest first.
@@ -549,15 +334,9 @@ async fn list_attachments(
         }]));
     };
     wait_for_attachments(&state, &headers).await?;
-    load_visible(&state, &user, ticket_id).await?;
-    let items: Vec<Attachment> = sqlx::query_as(&format!(
-        "select {COLUMNS} from rm_attachments where ticket_id = $1 and not removed
-          order by created_at, id limit 1000"
+    Ok(axum::Json(
+        attachments::list(&state, &user, ticket_id).await?,
     ))
-    .bind(ticket_id)
-    .fetch_all(&state.pool)
-    .await?;
-    Ok(axum::Json(items))
 }
 
 /// One attachment's metadata.
@@ -571,7 +350,7 @@ async fn find_attachment(
     AppPath(id): AppPath<Uuid>,
 ) -> Result<axum::Json<Attachment>, ApiError> {
     wait_for_attachments(&state, &headers).await?;
-    Ok(axum::Json(load_attachment(&state, &user, id).await?))
+    Ok(axum::Json(attachments::load(&state, &user, id).await?))
 }
 
 /// The file's bytes, streamed, always as a download.
@@ -587,7 +366,7 @@ async fn download_attachment(
     AppPath(id): AppPath<Uuid>,
 ) -> Result<Response, ApiError> {
     wait_for_attachments(&state, &headers).await?;
-    let attachment = load_attachment(&state, &user, id).await?;
+    let attachment = attachments::load(&state, &user, id).await?;
     let stream = state
         .storage
         .open(&attachment.sha256)
@@ -625,41 +404,7 @@ async fn delete_attachment(
     AppPath(id): AppPath<Uuid>,
 ) -> Result<Response, ApiError> {
     wait_for_attachments(&state, &headers).await?;
-    let attachment = load_attachment(&state, &user, id).await?;
-    if attachment.uploaded_by != user.id && !user.is_staff() {
-        return Err(ApiError::Forbidden(
-            "Only the uploader or an agent can remove this file".into(),
-        ));
-    }
-    let committed = execute_checked(&state, &user, attachment.ticket_id, None, |_| {
-        TicketCommand::RemoveAttachment {
-            attachment_id: id,
-            removed_by: user.id,
-            at: Utc::now(),
-        }
-    })
-    .await?;
-    if let Some(token) = committed.token {
-        // Collect the blob once the projection has counted the removal (the periodic
-        // collector catches anything this misses).
-        let state = state.clone();
-        let sha = attachment.sha256.clone();
-        tokio::spawn(async move {
-            let name = projections::attachments::AttachmentsProjection::NAME;
-            if crate::service::storage::wait_for_projection(
-                &state.pool,
-                name,
-                token,
-                std::time::Duration::from_secs(30),
-            )
-            .await
-            {
-                if let Err(e) = state.storage.collect(&state.pool, Some(&sha)).await {
-                    tracing::warn!(error = %e, "collecting a blob");
-                }
-            }
-        });
-    }
+    let committed = attachments::remove(&state, &user, id).await?;
     Ok(with_token(
         StatusCode::NO_CONTENT.into_response(),
         committed.token,
@@ -669,6 +414,7 @@ async fn delete_attachment(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::service::attachments::sanitize_filename;
 
     #[test]
     fn file_names_lose_paths_controls_quotes_and_bidi_marks_but_keep_emoji() {

@@ -17,16 +17,12 @@
 //!   Anything else is ignored (so mentions cannot probe which emails exist). The resolved
 //!   ids are recorded on the event and returned as `mentions` (at most 20).
 
-use aggregates::ticket::{Ticket, TicketCommand};
-use aggregates::Role;
 use axum::extract::State;
 use axum::http::header::LOCATION;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use sqlx::{FromRow, PgPool};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -36,16 +32,8 @@ use crate::http::error::{ApiError, AppJson, AppPath, AppQuery, FieldError, Valid
 use crate::http::state::AppState;
 use crate::http::with_token;
 use crate::service::auth::AuthUser;
-use crate::service::executor::Committed;
+use crate::service::comments::{self, Comment, CommentCreate, CommentUpdate};
 use crate::service::paging::{paging, Page};
-use crate::service::tickets::{command_error, execute_checked, load_visible};
-
-/// The most mentions recorded on one comment.
-const MAX_MENTIONS: usize = 20;
-/// How long a lookup that misses waits for the read model to catch up.
-const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(2);
-/// The longest comment, in characters.
-const MAX_CONTENT: usize = 20_000;
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -54,51 +42,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(find_comment, update_comment, delete_comment))
 }
 
-/// A comment on a ticket.
-#[derive(Debug, Clone, Serialize, ToSchema, FromRow)]
-pub struct Comment {
-    pub id: Uuid,
-    pub ticket_id: i64,
-    pub author_id: i64,
-    pub content: String,
-    /// An internal note, visible to agents and up only.
-    pub is_internal: bool,
-    /// The comment this one replies to.
-    pub parent_id: Option<Uuid>,
-    /// Users mentioned in the current text.
-    pub mentions: Vec<i64>,
-    /// True once the text has been edited (earlier texts are in the ticket's history).
-    pub edited: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-/// The page answered by `GET /comments` (OpenAPI name).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CommentListResponse {
-    pub items: Vec<Comment>,
-    pub total: i64,
-    pub page: i64,
-    pub size: i64,
-    pub pages: i64,
-}
-
-/// Body of `POST /comments`.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct CommentCreate {
-    pub ticket_id: i64,
-    pub content: String,
-    /// Defaults to `false`; only agents and up may write internal notes.
-    #[serde(default)]
-    pub is_internal: bool,
-    /// Reply to this comment (on the same ticket).
-    pub parent_id: Option<Uuid>,
-}
-
-/// Body of `PATCH /comments/{id}`.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct CommentUpdate {
-    pub content: String,
+page_schema! {
+    /// The page answered by `GET /comments` (OpenAPI name).
+    CommentListResponse, Comment
 }
 
 /// Query of `GET /comments`.
@@ -109,130 +55,6 @@ pub struct CommentListQueryParams {
     pub ticket_id: Option<i64>,
     pub page: Option<i64>,
     pub size: Option<i64>,
-}
-
-const COLUMNS: &str = "id, ticket_id, author_id, content, is_internal, parent_id, mentions, \
-    edit_count > 0 as edited, created_at, updated_at";
-
-fn validate_content(v: &mut Validator, content: &str) {
-    v.check(!content.trim().is_empty(), "content", "Content is required");
-    v.check(
-        content.chars().count() <= MAX_CONTENT,
-        "content",
-        "Content must be at most 20000 characters",
-    );
-}
-
-/// The mentions written in `text`: emails (lowercased) and user ids, in order, deduplicated.
-pub fn parse_mentions(text: &str) -> (Vec<String>, Vec<i64>) {
-    let chars: Vec<char> = text.chars().collect();
-    let mut emails: Vec<String> = Vec::new();
-    let mut ids: Vec<i64> = Vec::new();
-    let token_char = |c: char| c.is_alphanumeric() || "._%+-@".contains(c);
-    let mut i = 0;
-    while i < chars.len() && emails.len() + ids.len() < MAX_MENTIONS {
-        let starts = chars[i] == '@'
-            && (i == 0 || {
-                let p = chars[i - 1];
-                !(p.is_alphanumeric() || p == '.' || p == '_' || p == '@')
-            });
-        if !starts {
-            i += 1;
-            continue;
-        }
-        let mut j = i + 1;
-        while j < chars.len() && token_char(chars[j]) {
-            j += 1;
-        }
-        let mut token: String = chars[i + 1..j].iter().collect();
-        while token.ends_with(['.', '-', '_', '%', '+', '@']) {
-            token.pop();
-        }
-        if let Some((local, domain)) = token.split_once('@') {
-            if !local.is_empty() && domain.contains('.') && !domain.contains('@') {
-                let email = token.to_lowercase();
-                if !emails.contains(&email) {
-                    emails.push(email);
-                }
-            }
-        } else if !token.is_empty() && token.chars().all(|c| c.is_ascii_digit()) {
-            if let Ok(id) = token.parse::<i64>() {
-                if !ids.contains(&id) {
-                    ids.push(id);
-                }
-            }
-        }
-        i = j.max(i + 1);
-    }
-    (emails, ids)
-}
-
-/// Resolves the mentions of `text` to active users who can read the comment.
-async fn resolve_mentions(
-    pool: &PgPool,
-    text: &str,
-    is_internal: bool,
-    ticket: &Ticket,
-) -> Result<Vec<i64>, ApiError> {
-    let (emails, ids) = parse_mentions(text);
-    if emails.is_empty() && ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let found: Vec<(i64, String)> = sqlx::query_as(
-        "select id, lower(email) from users
-          where is_active and (lower(email) = any($1) or id = any($2))
-            and (role <> 'requester' or (not $3 and id = $4))",
-    )
-    .bind(&emails)
-    .bind(&ids)
-    .bind(is_internal)
-    .bind(ticket.requester_id)
-    .fetch_all(pool)
-    .await?;
-    // Keep the order in which they were written.
-    let mut out: Vec<i64> = Vec::new();
-    for email in &emails {
-        if let Some((id, _)) = found.iter().find(|(_, e)| e == email) {
-            if !out.contains(id) {
-                out.push(*id);
-            }
-        }
-    }
-    for id in &ids {
-        if found.iter().any(|(f, _)| f == id) && !out.contains(id) {
-            out.push(*id);
-        }
-    }
-    out.truncate(MAX_MENTIONS);
-    Ok(out)
-}
-
-/// A comment the caller may see, from the read model; 404 otherwise.
-async fn load_comment(state: &AppState, user: &AuthUser, id: Uuid) -> Result<Comment, ApiError> {
-    let query = format!("select {COLUMNS} from rm_comments where id = $1 and not deleted");
-    let mut comment: Option<Comment> = sqlx::query_as(&query)
-        .bind(id)
-        .fetch_optional(&state.pool)
-        .await?;
-    if comment.is_none() {
-        // Perhaps just written without its consistency token: catch up once and look again.
-        let name = projections::comments::CommentsProjection::NAME;
-        if crate::service::storage::catch_up(&state.pool, name, CATCH_UP).await {
-            comment = sqlx::query_as(&query)
-                .bind(id)
-                .fetch_optional(&state.pool)
-                .await?;
-        }
-    }
-    let comment = comment.ok_or_else(|| ApiError::not_found("Comment"))?;
-    // 404 on tickets that are not theirs, and on internal notes.
-    load_visible(state, user, comment.ticket_id)
-        .await
-        .map_err(|_| ApiError::not_found("Comment"))?;
-    if comment.is_internal && !user.is_staff() {
-        return Err(ApiError::not_found("Comment"));
-    }
-    Ok(comment)
 }
 
 fn comment_response(
@@ -262,61 +84,7 @@ async fn create_comment(
     user: AuthUser,
     AppJson(body): AppJson<CommentCreate>,
 ) -> Result<Response, ApiError> {
-    let mut v = Validator::default();
-    validate_content(&mut v, &body.content);
-    v.finish()?;
-    let (ticket, _) = load_visible(&state, &user, body.ticket_id).await?;
-    if body.is_internal && !user.is_staff() {
-        return Err(ApiError::Forbidden(
-            "Only agents can write internal notes".into(),
-        ));
-    }
-    if let Some(parent) = body.parent_id {
-        let visible = ticket
-            .comments
-            .get(&parent)
-            .is_some_and(|c| !c.deleted && (user.is_staff() || !c.is_internal));
-        if !visible {
-            return Err(ApiError::field(
-                "parent_id",
-                "The parent comment is not on this ticket",
-            ));
-        }
-    }
-    let mentions = resolve_mentions(&state.pool, &body.content, body.is_internal, &ticket).await?;
-    let at = Utc::now();
-    let comment = Comment {
-        id: Uuid::new_v4(),
-        ticket_id: body.ticket_id,
-        author_id: user.id,
-        content: body.content,
-        is_internal: body.is_internal,
-        parent_id: body.parent_id,
-        mentions,
-        edited: false,
-        created_at: at,
-        updated_at: at,
-    };
-    let committed: Committed<Ticket> = state
-        .tickets
-        .execute(
-            &comment.ticket_id.to_string(),
-            None,
-            user.actor.metadata(),
-            |_| TicketCommand::AddComment {
-                comment_id: comment.id,
-                author_id: user.id,
-                by_staff: user.is_staff(),
-                content: comment.content.clone(),
-                is_internal: comment.is_internal,
-                parent_id: comment.parent_id,
-                mentions: comment.mentions.clone(),
-                at: comment.created_at,
-            },
-        )
-        .await
-        .map_err(command_error)?;
-    crate::service::metrics::command_committed();
+    let (comment, committed) = comments::add(&state, &user, body).await?;
     let mut response = comment_response(StatusCode::CREATED, &comment, committed.token);
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/comments/{}", comment.id)) {
         response.headers_mut().insert(LOCATION, v);
@@ -346,28 +114,8 @@ async fn list_comments(
     };
     v.finish()?;
     wait_for_comments(&state, &headers).await?;
-    load_visible(&state, &user, ticket_id).await?;
-    let with_internal = user.role != Role::Requester;
-    let items: Vec<Comment> = sqlx::query_as(&format!(
-        "select {COLUMNS} from rm_comments
-          where ticket_id = $1 and not deleted and ($2 or not is_internal)
-          order by created_at, id limit $3 offset $4"
-    ))
-    .bind(ticket_id)
-    .bind(with_internal)
-    .bind(size)
-    .bind(offset)
-    .fetch_all(&state.pool)
-    .await?;
-    let (total,): (i64,) = sqlx::query_as(
-        "select count(*) from rm_comments
-          where ticket_id = $1 and not deleted and ($2 or not is_internal)",
-    )
-    .bind(ticket_id)
-    .bind(with_internal)
-    .fetch_one(&state.pool)
-    .await?;
-    Ok(axum::Json(Page::new(items, total, page, size)))
+    let page = comments::list(&state, &user, ticket_id, (page, size, offset)).await?;
+    Ok(axum::Json(page))
 }
 
 /// One comment.
@@ -381,24 +129,7 @@ async fn find_comment(
     AppPath(id): AppPath<Uuid>,
 ) -> Result<axum::Json<Comment>, ApiError> {
     wait_for_comments(&state, &headers).await?;
-    Ok(axum::Json(load_comment(&state, &user, id).await?))
-}
-
-/// A comment the caller may change: its author, or staff.
-async fn load_own_comment(
-    state: &AppState,
-    user: &AuthUser,
-    headers: &HeaderMap,
-    id: Uuid,
-) -> Result<Comment, ApiError> {
-    wait_for_comments(state, headers).await?;
-    let comment = load_comment(state, user, id).await?;
-    if comment.author_id != user.id && !user.is_staff() {
-        return Err(ApiError::Forbidden(
-            "Only the author or an agent can change this comment".into(),
-        ));
-    }
-    Ok(comment)
+    Ok(axum::Json(comments::load(&state, &user, id).await?))
 }
 
 /// Edit a comment's text (its author, or staff). The previous text stays in the history.
@@ -414,37 +145,9 @@ async fn update_comment(
     AppPath(id): AppPath<Uuid>,
     AppJson(body): AppJson<CommentUpdate>,
 ) -> Result<Response, ApiError> {
-    let mut v = Validator::default();
-    validate_content(&mut v, &body.content);
-    v.finish()?;
-    let mut comment = load_own_comment(&state, &user, &headers, id).await?;
-    let (ticket, _) = load_visible(&state, &user, comment.ticket_id).await?;
-    let mentions =
-        resolve_mentions(&state.pool, &body.content, comment.is_internal, &ticket).await?;
-    let at = Utc::now();
-    let committed = state
-        .tickets
-        .execute(
-            &comment.ticket_id.to_string(),
-            None,
-            user.actor.metadata(),
-            |_| TicketCommand::EditComment {
-                comment_id: id,
-                editor_id: user.id,
-                content: body.content.clone(),
-                mentions: mentions.clone(),
-                at,
-            },
-        )
-        .await
-        .map_err(command_error)?;
-    if committed.appended > 0 {
-        crate::service::metrics::command_committed();
-        comment.content = body.content;
-        comment.mentions = mentions;
-        comment.edited = true;
-        comment.updated_at = at;
-    }
+    comments::check_content(&body.content)?;
+    wait_for_comments(&state, &headers).await?;
+    let (comment, committed) = comments::edit(&state, &user, id, body.content).await?;
     Ok(comment_response(StatusCode::OK, &comment, committed.token))
 }
 
@@ -459,31 +162,10 @@ async fn delete_comment(
     headers: HeaderMap,
     AppPath(id): AppPath<Uuid>,
 ) -> Result<Response, ApiError> {
-    let comment = load_own_comment(&state, &user, &headers, id).await?;
-    let committed = execute_checked(&state, &user, comment.ticket_id, None, |_| {
-        TicketCommand::DeleteComment {
-            comment_id: id,
-            deleted_by: user.id,
-            at: Utc::now(),
-        }
-    })
-    .await?;
+    wait_for_comments(&state, &headers).await?;
+    let committed = comments::delete(&state, &user, id).await?;
     Ok(with_token(
         StatusCode::NO_CONTENT.into_response(),
         committed.token,
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_mentions;
-
-    #[test]
-    fn mentions_are_emails_or_ids_after_a_boundary() {
-        let (emails, ids) = parse_mentions(
-            "Hi @Alice@Example.com, see @42. Mail bob@example.com, (@7) @alice@example.com @x @",
-        );
-        assert_eq!(emails, vec!["alice@example.com".to_string()]);
-        assert_eq!(ids, vec![42, 7]);
-    }
 }

@@ -5,8 +5,8 @@ pub mod attachments;
 pub mod comments;
 pub mod history;
 
-use aggregates::ticket::{Ticket, TicketCommand, TicketFields};
-use aggregates::{Priority, Role, TicketStatus, TicketType};
+use aggregates::ticket::Ticket;
+use aggregates::Role;
 use axum::extract::State;
 use axum::http::header::{ETAG, IF_MATCH, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -18,7 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::http::consistency::wait_for_token;
-use crate::http::error::{ApiError, AppJson, AppPath, AppQuery, Validator};
+use crate::http::error::{ApiError, AppJson, AppPath, AppQuery};
 use crate::http::state::AppState;
 use crate::http::with_token;
 use crate::service::auth::AuthUser;
@@ -28,8 +28,7 @@ use crate::service::tickets::list::{
     self, TicketListQueryParams, TicketListResponse, TicketSummary,
 };
 use crate::service::tickets::{
-    clean_tags, command_error, load_visible, run, validate_fields, TicketAssign, TicketCreate,
-    TicketDetail, TicketStatusUpdate, TicketUpdate,
+    self, load_visible, TicketAssign, TicketCreate, TicketDetail, TicketStatusUpdate, TicketUpdate,
 };
 
 /// The routes of this area.
@@ -76,42 +75,9 @@ async fn create_ticket(
     user: AuthUser,
     AppJson(body): AppJson<TicketCreate>,
 ) -> Result<Response, ApiError> {
-    let mut v = Validator::default();
-    validate_fields(
-        &mut v,
-        Some(&body.title),
-        Some(&body.description),
-        body.tags.as_deref(),
-        body.item_ids.as_deref(),
-    );
-    v.finish()?;
-    let item_ids = body.item_ids.unwrap_or_default();
-    crate::service::items::check_items_exist(&state.pool, &item_ids).await?;
-    let (id,): (i64,) = sqlx::query_as("select nextval('ticket_id_seq')")
-        .fetch_one(&state.pool)
-        .await?;
-    let fields = TicketFields {
-        title: body.title.trim().to_string(),
-        description: body.description,
-        priority: body.priority.unwrap_or(Priority::Medium),
-        ticket_type: body.ticket_type.unwrap_or(TicketType::Issue),
-        tags: clean_tags(body.tags.unwrap_or_default()),
-        item_ids,
-    };
-    let at = Utc::now();
-    let command = TicketCommand::OpenTicket {
-        id,
-        requester_id: user.id,
-        fields,
-        at,
-    };
-    let committed = state
-        .tickets
-        .create(&id.to_string(), user.actor.metadata(), command)
-        .await
-        .map_err(command_error)?;
-    crate::service::metrics::command_committed();
+    let committed = tickets::open(&state, &user, body).await?;
     let committed = crate::service::approvals::on_ticket_created(&state, &user, committed).await?;
+    let id = committed.aggregate.id;
     let mut response = ticket_response(StatusCode::CREATED, &committed);
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/tickets/{id}")) {
         response.headers_mut().insert(LOCATION, v);
@@ -168,34 +134,7 @@ async fn update_ticket(
     AppJson(body): AppJson<TicketUpdate>,
 ) -> Result<Response, ApiError> {
     let expected = if_match(&headers)?;
-    let mut v = Validator::default();
-    validate_fields(
-        &mut v,
-        body.title.as_deref(),
-        body.description.as_deref(),
-        body.tags.as_deref(),
-        body.item_ids.as_deref(),
-    );
-    v.finish()?;
-    crate::service::items::check_items_exist(
-        &state.pool,
-        body.item_ids.as_deref().unwrap_or_default(),
-    )
-    .await?;
-    let tags = body.tags.map(clean_tags);
-    let at = Utc::now();
-    let committed = run(&state, &user, id, expected, |_| {
-        TicketCommand::UpdateTicket {
-            title: body.title.as_ref().map(|t| t.trim().to_string()),
-            description: body.description.clone(),
-            priority: body.priority,
-            ticket_type: body.ticket_type,
-            tags: tags.clone(),
-            item_ids: body.item_ids.clone(),
-            at,
-        }
-    })
-    .await?;
+    let committed = tickets::update(&state, &user, id, expected, body).await?;
     Ok(ticket_response(StatusCode::OK, &committed))
 }
 
@@ -210,11 +149,7 @@ async fn delete_ticket(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let expected = if_match(&headers)?;
-    let at = Utc::now();
-    let committed = run(&state, &user, id, expected, |_| {
-        TicketCommand::DeleteTicket { reason: None, at }
-    })
-    .await?;
+    let committed = tickets::delete(&state, &user, id, expected).await?;
     Ok(with_token(
         StatusCode::NO_CONTENT.into_response(),
         committed.token,
@@ -236,35 +171,7 @@ async fn change_ticket_status(
     AppJson(body): AppJson<TicketStatusUpdate>,
 ) -> Result<Response, ApiError> {
     let expected = if_match(&headers)?;
-    let mut v = Validator::default();
-    v.check(
-        body.reason
-            .as_ref()
-            .is_none_or(|r| r.chars().count() <= 2000),
-        "reason",
-        "Reason must be at most 2000 characters",
-    );
-    v.finish()?;
-    if !user.is_staff() {
-        load_visible(&state, &user, id).await?;
-        if !matches!(
-            body.status,
-            TicketStatus::Closed | TicketStatus::Open | TicketStatus::Cancelled
-        ) {
-            return Err(ApiError::Forbidden(
-                "Requesters may only close, reopen or cancel their tickets".into(),
-            ));
-        }
-    }
-    let at = Utc::now();
-    let committed = run(&state, &user, id, expected, |_| {
-        TicketCommand::ChangeStatus {
-            status: body.status,
-            reason: body.reason.clone(),
-            at,
-        }
-    })
-    .await?;
+    let committed = tickets::change_status(&state, &user, id, expected, body).await?;
     Ok(ticket_response(StatusCode::OK, &committed))
 }
 
@@ -281,37 +188,9 @@ async fn assign_ticket(
     headers: HeaderMap,
     AppJson(body): AppJson<TicketAssign>,
 ) -> Result<Response, ApiError> {
-    if !user.is_staff() {
-        // Hide whether the ticket exists from requesters who do not own it.
-        load_visible(&state, &user, id).await?;
-        return Err(ApiError::Forbidden("Only agents can assign tickets".into()));
-    }
-    let expected = if_match(&headers)?;
-    let Some(assignee_id) = body.assignee_id else {
-        return Err(ApiError::Validation(vec![
-            crate::http::error::FieldError::body(
-                "assignee_id",
-                "Field 'assignee_id' is required (null unassigns)",
-                "missing",
-            ),
-        ]));
-    };
-    if let Some(assignee) = assignee_id {
-        let ok = crate::service::users::find_by_id(&state.pool, assignee)
-            .await?
-            .is_some_and(|u| u.is_active && u.role().is_staff());
-        if !ok {
-            return Err(ApiError::field(
-                "assignee_id",
-                "The assignee must be an active agent",
-            ));
-        }
-    }
-    let at = Utc::now();
-    let committed = run(&state, &user, id, expected, |_| {
-        TicketCommand::AssignTicket { assignee_id, at }
-    })
-    .await?;
+    // A malformed If-Match is answered after the permission check.
+    let expected = if_match(&headers);
+    let committed = tickets::assign(&state, &user, id, expected, body).await?;
     Ok(ticket_response(StatusCode::OK, &committed))
 }
 

@@ -5,7 +5,7 @@
 pub mod export;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant};
 
 use aggregates::{Priority, TicketStatus, TicketType};
@@ -17,6 +17,7 @@ use sqlx::{Arguments, PgPool};
 use utoipa::ToSchema;
 
 use crate::service::error::{Error, Validator};
+use crate::service::tickets::list::{parse_assignee, parse_list};
 
 /// The checkpoint name of the read model every report reads.
 pub const PROJECTION: &str = projections::reports::ReportsProjection::NAME;
@@ -178,7 +179,14 @@ pub async fn checkpoint(pool: &PgPool) -> Result<Checkpoint, sqlx::Error> {
         .unwrap_or_default())
 }
 
-type CacheKey = (String, i64);
+/// Dashboards computed recently, by `at_risk_minutes`: one cache per server instance (each
+/// instance reads one database).
+#[derive(Default)]
+pub struct DashboardCache {
+    entries: Mutex<HashMap<i64, CacheEntry>>,
+    /// One lock per key, so that concurrent misses compute a dashboard once.
+    locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+}
 
 struct CacheEntry {
     checkpoint: Checkpoint,
@@ -186,81 +194,68 @@ struct CacheEntry {
     value: Arc<Dashboard>,
 }
 
-fn cache() -> &'static Mutex<HashMap<CacheKey, CacheEntry>> {
-    static CACHE: OnceLock<Mutex<HashMap<CacheKey, CacheEntry>>> = OnceLock::new();
-    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
-}
-
-/// One lock per key, so that concurrent misses compute a dashboard once.
-fn key_lock(key: &CacheKey) -> Arc<tokio::sync::Mutex<()>> {
-    static LOCKS: OnceLock<Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
-    let mut locks = LOCKS
-        .get_or_init(|| Mutex::new(HashMap::new()))
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    locks.entry(key.clone()).or_default().clone()
-}
-
-fn database_key(pool: &PgPool) -> String {
-    let o = pool.connect_options();
-    format!(
-        "{}:{}/{}",
-        o.get_host(),
-        o.get_port(),
-        o.get_database().unwrap_or_default()
-    )
-}
-
-fn cached(key: &CacheKey, usable: impl Fn(&CacheEntry) -> bool) -> Option<Arc<Dashboard>> {
-    let cache = cache().lock().unwrap_or_else(|e| e.into_inner());
-    cache
-        .get(key)
-        .filter(|e| usable(e))
-        .map(|e| e.value.clone())
-}
-
-/// The dashboard, served from a short cache. A computed dashboard is reused
-/// - for up to [`DASHBOARD_TTL`] while the read model's checkpoint has not moved (the
-///   time-dependent figures, "at risk" and ages, are at most that old), and
-/// - for up to [`DASHBOARD_MIN_REFRESH`] even if it has (under a stream of writes the
-///   dashboard is computed at most once a second per process),
-///
-/// but never when the caller names a position (`X-Consistency-Token`) the cached value was
-/// computed before: read-your-writes holds. Concurrent misses compute it once.
-pub async fn dashboard_cached(
-    pool: &PgPool,
-    at_risk_minutes: i64,
-    at_least: Option<Checkpoint>,
-) -> Result<Arc<Dashboard>, Error> {
-    let key = (database_key(pool), at_risk_minutes);
-    let current = checkpoint(pool).await?;
-    let usable = |e: &CacheEntry| {
-        let age = e.computed.elapsed();
-        at_least.is_none_or(|t| e.checkpoint >= t)
-            && (age < DASHBOARD_MIN_REFRESH || (e.checkpoint == current && age < DASHBOARD_TTL))
-    };
-    if let Some(v) = cached(&key, usable) {
-        return Ok(v);
+impl DashboardCache {
+    fn key_lock(&self, key: i64) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        locks.entry(key).or_default().clone()
     }
-    let lock = key_lock(&key);
-    let _computing = lock.lock().await;
-    if let Some(v) = cached(&key, usable) {
-        return Ok(v);
+
+    fn cached(&self, key: i64, usable: impl Fn(&CacheEntry) -> bool) -> Option<Arc<Dashboard>> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(&key)
+            .filter(|e| usable(e))
+            .map(|e| e.value.clone())
     }
-    // Read before computing: the figures include at least everything up to here.
-    let at = checkpoint(pool).await?;
-    let value = Arc::new(dashboard(pool, at_risk_minutes, Utc::now(), at).await?);
-    let mut cache = cache().lock().unwrap_or_else(|e| e.into_inner());
-    cache.retain(|_, e| e.computed.elapsed() < DASHBOARD_TTL);
-    cache.insert(
-        key,
-        CacheEntry {
-            checkpoint: at,
-            computed: Instant::now(),
-            value: value.clone(),
-        },
-    );
-    Ok(value)
+
+    fn store(&self, key: i64, checkpoint: Checkpoint, value: Arc<Dashboard>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.retain(|_, e| e.computed.elapsed() < DASHBOARD_TTL);
+        entries.insert(
+            key,
+            CacheEntry {
+                checkpoint,
+                computed: Instant::now(),
+                value,
+            },
+        );
+    }
+
+    /// The dashboard, served from this short cache. A computed dashboard is reused
+    /// - for up to [`DASHBOARD_TTL`] while the read model's checkpoint has not moved (the
+    ///   time-dependent figures, "at risk" and ages, are at most that old), and
+    /// - for up to [`DASHBOARD_MIN_REFRESH`] even if it has (under a stream of writes the
+    ///   dashboard is computed at most once a second per process),
+    ///
+    /// but never when the caller names a position (`X-Consistency-Token`) the cached value
+    /// was computed before: read-your-writes holds. Concurrent misses compute it once.
+    pub async fn dashboard(
+        &self,
+        pool: &PgPool,
+        at_risk_minutes: i64,
+        at_least: Option<Checkpoint>,
+    ) -> Result<Arc<Dashboard>, Error> {
+        let key = at_risk_minutes;
+        let current = checkpoint(pool).await?;
+        let usable = |e: &CacheEntry| {
+            let age = e.computed.elapsed();
+            at_least.is_none_or(|t| e.checkpoint >= t)
+                && (age < DASHBOARD_MIN_REFRESH || (e.checkpoint == current && age < DASHBOARD_TTL))
+        };
+        if let Some(v) = self.cached(key, usable) {
+            return Ok(v);
+        }
+        let lock = self.key_lock(key);
+        let _computing = lock.lock().await;
+        if let Some(v) = self.cached(key, usable) {
+            return Ok(v);
+        }
+        // Read before computing: the figures include at least everything up to here.
+        let at = checkpoint(pool).await?;
+        let value = Arc::new(dashboard(pool, at_risk_minutes, Utc::now(), at).await?);
+        self.store(key, at, value.clone());
+        Ok(value)
+    }
 }
 
 const AGE_BUCKETS: [(&str, i64); 4] = [("<1d", 1), ("1-3d", 3), ("3-7d", 7), ("7-30d", 30)];
@@ -665,27 +660,6 @@ pub struct TicketFilters {
     pub assignee_id: Option<Option<i64>>,
 }
 
-fn parse_list<T>(
-    v: &mut Validator,
-    field: &str,
-    raw: Option<&str>,
-    parse: fn(&str) -> Option<T>,
-) -> Vec<T> {
-    let mut out = Vec::new();
-    for part in raw
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-    {
-        match parse(part) {
-            Some(x) => out.push(x),
-            None => v.check_query(false, field, &format!("Unknown {field} '{part}'")),
-        }
-    }
-    out
-}
-
 impl TicketFilters {
     /// Parses the query parameters `status`, `priority`, `type` (comma-separated lists) and
     /// `assignee_id` (a user id or `none`).
@@ -696,21 +670,7 @@ impl TicketFilters {
         ticket_type: Option<&str>,
         assignee_id: Option<&str>,
     ) -> Self {
-        let assignee_id = match assignee_id.map(str::trim) {
-            None | Some("") => None,
-            Some("none") | Some("null") => Some(None),
-            Some(s) => match s.parse() {
-                Ok(id) => Some(Some(id)),
-                Err(_) => {
-                    v.check_query(
-                        false,
-                        "assignee_id",
-                        "assignee_id must be a user id or 'none'",
-                    );
-                    None
-                }
-            },
-        };
+        let assignee_id = parse_assignee(v, assignee_id);
         TicketFilters {
             status: parse_list(v, "status", status, TicketStatus::parse),
             priority: parse_list(v, "priority", priority, Priority::parse),

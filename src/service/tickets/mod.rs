@@ -4,7 +4,7 @@
 
 pub mod list;
 
-use aggregates::ticket::{Ticket, TicketCommand, TicketError};
+use aggregates::ticket::{Ticket, TicketCommand, TicketError, TicketFields};
 use aggregates::{ApprovalStatus, Priority, TicketStatus, TicketType};
 use chrono::{DateTime, Utc};
 use projections::Checkpoint;
@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use utoipa::ToSchema;
 
 use crate::service::auth::AuthUser;
-use crate::service::error::{capitalise, Error, Validator};
+use crate::service::error::{capitalise, Error, FieldError, Validator};
 use crate::service::executor::{CommandError, Committed};
 use crate::service::Services;
 
@@ -223,7 +223,7 @@ pub async fn execute_checked(
 }
 
 /// Runs a command on a ticket the caller may see.
-pub async fn run(
+pub async fn execute_visible(
     services: &Services,
     user: &AuthUser,
     id: i64,
@@ -240,18 +240,179 @@ pub async fn run(
 
 /// The position in the log of a ticket's event at `version` (for the consistency token).
 pub async fn ticket_position(pool: &PgPool, id: i64, version: usize) -> Option<Checkpoint> {
-    let row: Option<(String, i64)> = sqlx::query_as(
-        "select transaction_id::text, global_position from events
-          where aggregate_type = 'ticket' and aggregate_id = $1 and sequence = $2",
-    )
-    .bind(id.to_string())
-    .bind(version as i64)
-    .fetch_optional(pool)
-    .await
-    .ok()
-    .flatten();
-    row.map(|(t, p)| Checkpoint {
-        txid: t.parse().unwrap_or(0),
-        position: p,
+    crate::service::executor::event_position(pool, "ticket", &id.to_string(), version).await
+}
+
+/// Opens a ticket with `user` as its requester (the approval policy is applied after, by
+/// `approvals::on_ticket_created`).
+pub async fn open(
+    services: &Services,
+    user: &AuthUser,
+    body: TicketCreate,
+) -> Result<Committed<Ticket>, Error> {
+    let mut v = Validator::default();
+    validate_fields(
+        &mut v,
+        Some(&body.title),
+        Some(&body.description),
+        body.tags.as_deref(),
+        body.item_ids.as_deref(),
+    );
+    v.finish()?;
+    let item_ids = body.item_ids.unwrap_or_default();
+    crate::service::items::check_items_exist(&services.pool, &item_ids).await?;
+    let (id,): (i64,) = sqlx::query_as("select nextval('ticket_id_seq')")
+        .fetch_one(&services.pool)
+        .await?;
+    let fields = TicketFields {
+        title: body.title.trim().to_string(),
+        description: body.description,
+        priority: body.priority.unwrap_or(Priority::Medium),
+        ticket_type: body.ticket_type.unwrap_or(TicketType::Issue),
+        tags: clean_tags(body.tags.unwrap_or_default()),
+        item_ids,
+    };
+    let command = TicketCommand::OpenTicket {
+        id,
+        requester_id: user.id,
+        fields,
+        at: Utc::now(),
+    };
+    let committed = services
+        .tickets
+        .create(&id.to_string(), user.actor.metadata(), command)
+        .await
+        .map_err(command_error)?;
+    crate::service::metrics::command_committed();
+    Ok(committed)
+}
+
+/// Changes a ticket's fields (requesters may edit their own tickets).
+pub async fn update(
+    services: &Services,
+    user: &AuthUser,
+    id: i64,
+    expected: Option<usize>,
+    body: TicketUpdate,
+) -> Result<Committed<Ticket>, Error> {
+    let mut v = Validator::default();
+    validate_fields(
+        &mut v,
+        body.title.as_deref(),
+        body.description.as_deref(),
+        body.tags.as_deref(),
+        body.item_ids.as_deref(),
+    );
+    v.finish()?;
+    let item_ids = body.item_ids.as_deref().unwrap_or_default();
+    crate::service::items::check_items_exist(&services.pool, item_ids).await?;
+    let tags = body.tags.map(clean_tags);
+    let at = Utc::now();
+    execute_visible(services, user, id, expected, |_| {
+        TicketCommand::UpdateTicket {
+            title: body.title.as_ref().map(|t| t.trim().to_string()),
+            description: body.description.clone(),
+            priority: body.priority,
+            ticket_type: body.ticket_type,
+            tags: tags.clone(),
+            item_ids: body.item_ids.clone(),
+            at,
+        }
     })
+    .await
+}
+
+/// Deletes a ticket: it is cancelled and hidden from lists; its history stays.
+pub async fn delete(
+    services: &Services,
+    user: &AuthUser,
+    id: i64,
+    expected: Option<usize>,
+) -> Result<Committed<Ticket>, Error> {
+    let at = Utc::now();
+    execute_visible(services, user, id, expected, |_| {
+        TicketCommand::DeleteTicket { reason: None, at }
+    })
+    .await
+}
+
+/// Moves a ticket through its state machine; requesters may only close, reopen or cancel
+/// their own tickets.
+pub async fn change_status(
+    services: &Services,
+    user: &AuthUser,
+    id: i64,
+    expected: Option<usize>,
+    body: TicketStatusUpdate,
+) -> Result<Committed<Ticket>, Error> {
+    let mut v = Validator::default();
+    v.check(
+        body.reason
+            .as_ref()
+            .is_none_or(|r| r.chars().count() <= 2000),
+        "reason",
+        "Reason must be at most 2000 characters",
+    );
+    v.finish()?;
+    if !user.is_staff() {
+        load_visible(services, user, id).await?;
+        if !matches!(
+            body.status,
+            TicketStatus::Closed | TicketStatus::Open | TicketStatus::Cancelled
+        ) {
+            return Err(Error::Forbidden(
+                "Requesters may only close, reopen or cancel their tickets".into(),
+            ));
+        }
+    }
+    let at = Utc::now();
+    execute_visible(services, user, id, expected, |_| {
+        TicketCommand::ChangeStatus {
+            status: body.status,
+            reason: body.reason.clone(),
+            at,
+        }
+    })
+    .await
+}
+
+/// Assigns a ticket to an active agent, or unassigns it (agents and up). `expected` is the
+/// version the caller holds, or why it could not be read (answered after the permission
+/// check, so that requesters learn nothing more).
+pub async fn assign(
+    services: &Services,
+    user: &AuthUser,
+    id: i64,
+    expected: Result<Option<usize>, Error>,
+    body: TicketAssign,
+) -> Result<Committed<Ticket>, Error> {
+    if !user.is_staff() {
+        // Hide whether the ticket exists from requesters who do not own it.
+        load_visible(services, user, id).await?;
+        return Err(Error::Forbidden("Only agents can assign tickets".into()));
+    }
+    let expected = expected?;
+    let Some(assignee_id) = body.assignee_id else {
+        return Err(Error::Validation(vec![FieldError::body(
+            "assignee_id",
+            "Field 'assignee_id' is required (null unassigns)",
+            "missing",
+        )]));
+    };
+    if let Some(assignee) = assignee_id {
+        let ok = crate::service::users::find_by_id(&services.pool, assignee)
+            .await?
+            .is_some_and(|u| u.is_active && u.role().is_staff());
+        if !ok {
+            return Err(Error::field(
+                "assignee_id",
+                "The assignee must be an active agent",
+            ));
+        }
+    }
+    let at = Utc::now();
+    execute_visible(services, user, id, expected, |_| {
+        TicketCommand::AssignTicket { assignee_id, at }
+    })
+    .await
 }
