@@ -57,7 +57,7 @@ async fn lists_and_search_answer_from_the_old_copy_during_a_rebuild_then_the_new
         .execute(&mut *hold)
         .await
         .unwrap();
-    let mut rebuild = Command::new(env!("CARGO_BIN_EXE_ticketd"))
+    let rebuild = Command::new(env!("CARGO_BIN_EXE_ticketd"))
         .args(["projections", "rebuild", "tickets"])
         .env("DATABASE_URL", url_of(&pool))
         .env("RUST_LOG", "warn")
