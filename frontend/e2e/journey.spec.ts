@@ -67,20 +67,92 @@ async function evidence(page: Page, name: string): Promise<void> {
   expect.soft(found.map((f) => `${f.id}: ${f.nodes.join(', ')}`), `axe serious/critical on ${name}`).toEqual([])
 }
 
+interface Person {
+  name: string
+  email: string
+}
+
 const signedIn = new Map<Page, string>()
 
-async function signIn(page: Page, email: string): Promise<void> {
-  signedIn.set(page, email)
+/** Waits until the app shows `who` as the signed-in user, then records the page as theirs. */
+async function shownSignedIn(page: Page, who: Person): Promise<void> {
+  await expect.poll(() => page.locator('.account .who').textContent(), { timeout: 15_000 }).toContain(who.name)
+  // (On a phone the account links sit in the closed menu: present, not visible.)
+  expect(await page.locator('.account button', { hasText: 'Sign out' }).count()).toBe(1)
+  signedIn.set(page, who.email)
+}
+
+async function signIn(page: Page, who: Person): Promise<void> {
+  signedIn.delete(page)
   await page.goto('/login')
-  await page.getByLabel('Email').fill(email)
+  await page.getByLabel('Email').fill(who.email)
   await page.getByLabel('Password').fill(password)
   await page.getByRole('button', { name: 'Sign in' }).click()
   await page.waitForURL(/\/tickets/)
+  await shownSignedIn(page, who)
 }
 
 /** Signs in unless this page already is (so a step still runs when an earlier one failed). */
-async function ensureSignedIn(page: Page, email: string): Promise<void> {
-  if (signedIn.get(page) !== email) await signIn(page, email)
+async function ensureSignedIn(page: Page, who: Person): Promise<void> {
+  if (signedIn.get(page) !== who.email) await signIn(page, who)
+}
+
+/** The rows of a chart's table as `label: count`, without the zero rows. */
+async function chartRows(page: Page, title: string): Promise<string[]> {
+  const panel = page.locator('.chart-panel', { has: page.getByRole('heading', { name: title }) })
+  await panel.getByRole('button', { name: /View as table/ }).click()
+  const rows = panel.locator('table.data tbody tr')
+  const out: string[] = []
+  for (let i = 0; i < (await rows.count()); i++) {
+    const label = ((await rows.nth(i).locator('th').textContent()) ?? '').trim()
+    const count = ((await rows.nth(i).locator('td').first().textContent()) ?? '').trim()
+    if (count !== '0') out.push(`${label}: ${count}`)
+  }
+  return out.sort()
+}
+
+/** RFC 4180 CSV: quoted cells may hold commas, quotes (doubled) and line breaks. */
+function parseCsv(text: string): string[][] {
+  const rows: string[][] = []
+  let row: string[] = []
+  let cell = ''
+  let quoted = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') {
+        cell += '"'
+        i++
+      } else if (c === '"') quoted = false
+      else cell += c
+    } else if (c === '"') quoted = true
+    else if (c === ',') {
+      row.push(cell)
+      cell = ''
+    } else if (c === '\n' || c === '\r') {
+      if (c === '\r' && text[i + 1] === '\n') i++
+      row.push(cell)
+      rows.push(row)
+      row = []
+      cell = ''
+    } else cell += c
+  }
+  if (cell !== '' || row.length) rows.push([...row, cell])
+  return rows
+}
+
+/** The history entries of the open ticket as `title · actor · detail lines`. */
+async function historyLines(page: Page): Promise<string[]> {
+  const entries = page.getByTestId('history').locator(':scope > li')
+  const out: string[] = []
+  for (let i = 0; i < (await entries.count()); i++) {
+    const entry = entries.nth(i)
+    const title = ((await entry.locator('.event').textContent()) ?? '').trim()
+    const who = ((await entry.locator('.content > .muted').textContent()) ?? '').split('·')[1]?.trim() ?? ''
+    const details = (await entry.locator('.details li').allTextContents()).map((d) => d.trim())
+    out.push([title, who, ...details].join(' · '))
+  }
+  return out
 }
 
 /** Choose `option` in the Element Plus select named `label`, typing `search` first if given. */
@@ -150,7 +222,7 @@ describe.sequential('ticketd journey', () => {
     await evidence(page, '02-register')
     await page.getByRole('button', { name: 'Create account' }).click()
     await page.waitForURL(/\/tickets(\?|$)/)
-    signedIn.set(page, requester.email)
+    await shownSignedIn(page, requester)
     await evidence(page, '03-ticket-list-requester')
 
     await page.getByRole('link', { name: 'New ticket' }).first().click()
@@ -207,7 +279,7 @@ describe.sequential('ticketd journey', () => {
 
   it('the agent finds the ticket by search', async () => {
     const page = agentPage
-    await ensureSignedIn(page, agent.email)
+    await ensureSignedIn(page, agent)
     await page.goto('/tickets')
     await page.locator('#ticket-search').fill(keyword)
     await page.waitForURL(new RegExp(`[?&]q=${keyword}`))
@@ -224,7 +296,7 @@ describe.sequential('ticketd journey', () => {
 
   it('the agent writes an internal note and a public reply', async () => {
     const page = agentPage
-    await ensureSignedIn(page, agent.email)
+    await ensureSignedIn(page, agent)
     await openTicket(page, ticketId)
     const composer = page.locator('.new-comment')
     await composer.getByLabel('Add a comment').fill(noteText)
@@ -243,7 +315,7 @@ describe.sequential('ticketd journey', () => {
 
   it('the agent assigns the ticket and moves it through its statuses', async () => {
     const page = agentPage
-    await ensureSignedIn(page, agent.email)
+    await ensureSignedIn(page, agent)
     await openTicket(page, ticketId)
     await page.getByRole('button', { name: 'Assign to me' }).click()
     await expect.poll(() => page.getByTestId('assignee-name').textContent()).toContain(agent.name)
@@ -265,7 +337,7 @@ describe.sequential('ticketd journey', () => {
 
   it('the requester sees the public reply and not the internal note', async () => {
     const page = requesterPage
-    await ensureSignedIn(page, requester.email)
+    await ensureSignedIn(page, requester)
     await openTicket(page, ticketId)
     await expect.poll(() => page.getByText(replyText).count(), { timeout: 15_000 }).toBe(1)
     expect(await page.getByText(noteText).count()).toBe(0)
@@ -275,7 +347,7 @@ describe.sequential('ticketd journey', () => {
 
   it('a change request cannot start until the manager approves it from the inbox', async () => {
     const page = agentPage
-    await ensureSignedIn(page, agent.email)
+    await ensureSignedIn(page, agent)
     await page.goto('/tickets/new')
     await page.getByLabel('Title').fill(`Upgrade the ${keyword} firewall`)
     await page.getByLabel('Description').fill('Firmware 9.2 fixes the VPN drops. Needs a maintenance window.')
@@ -300,7 +372,7 @@ describe.sequential('ticketd journey', () => {
     expect(refused.status).toBe(409)
 
     // The manager approves it from the inbox.
-    await ensureSignedIn(managerPage, manager.email)
+    await ensureSignedIn(managerPage, manager)
     await managerPage.getByRole('link', { name: 'Approvals' }).click()
     const card = managerPage.locator('.approval', { has: managerPage.getByRole('link', { name: `TKT-${changeId}` }) })
     await expect.poll(() => card.count(), { timeout: 15_000 }).toBe(1)
@@ -319,36 +391,93 @@ describe.sequential('ticketd journey', () => {
     await expect.poll(() => page.locator('.ticket-head .el-tag').first().textContent()).toContain('In progress')
   })
 
-  it('the dashboard counts it and exports CSV', async () => {
+  it('the dashboard counts the tickets of the journey and exports them as CSV', async () => {
     const page = managerPage
-    await ensureSignedIn(page, manager.email)
+    await ensureSignedIn(page, manager)
+    // The journey made two tickets: the VPN issue (closed) and the change request (approved,
+    // in progress). Wait until the report read model has both moves, then look.
+    await expect.poll(async () => {
+      const { body } = await api<{ by_status?: Record<string, number> }>(server, 'GET', '/api/v1/reports/dashboard', undefined, managerSession!.access_token)
+      return Object.entries(body?.by_status ?? {}).filter(([, n]) => n > 0).sort()
+    }, { timeout: 20_000 }).toEqual([['closed', 1], ['in_progress', 1]])
     await page.getByRole('link', { name: 'Dashboard' }).click()
     await page.waitForURL(/\/dashboard/)
-    await expect.poll(async () => Number((await page.getByTestId('kpi-total').locator('.kpi-value').textContent()) ?? 0), { timeout: 20_000 }).toBeGreaterThanOrEqual(2)
-    const statusPanel = page.locator('.chart-panel', { has: page.getByRole('heading', { name: 'Tickets by status' }) })
-    await statusPanel.getByRole('button', { name: /View as table/ }).click()
-    const statusTable = statusPanel.locator('table.data')
-    await expect.poll(() => statusTable.locator('tr', { hasText: 'In progress' }).locator('td').first().textContent()).toMatch(/^[1-9]/)
-    await expect.poll(() => statusTable.locator('tr', { hasText: 'Closed' }).locator('td').first().textContent()).toMatch(/^[1-9]/)
+    const kpi = async (id: string) => ((await page.getByTestId(id).locator('.kpi-value').textContent()) ?? '').trim()
+    await expect.poll(() => kpi('kpi-total'), { timeout: 20_000 }).toBe('2')
+    expect(await kpi('kpi-backlog'), 'open backlog: the change request').toBe('1')
+    expect(await kpi('kpi-approvals'), 'the approval was decided').toBe('0')
+    expect(await chartRows(page, 'Tickets by status')).toEqual(['Closed: 1', 'In progress: 1'])
+    expect(await chartRows(page, 'Open backlog by type')).toEqual(['Change request: 1'])
     await evidence(page, '13-dashboard')
+
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export CSV' }).click()])
     const path = join(RESULTS, 'export.csv')
     await download.saveAs(path)
     const { readFileSync } = await import('node:fs')
-    expect(readFileSync(path, 'utf8')).toContain(String(changeId))
+    const [header, ...rows] = parseCsv(readFileSync(path, 'utf8'))
+    expect(header).toEqual([
+      'id', 'title', 'status', 'priority', 'type', 'requester_id', 'assignee_id', 'created_at',
+      'first_response_at', 'resolved_at', 'closed_at', 'first_response_seconds', 'resolution_seconds',
+      'paused_seconds', 'first_response_business_seconds', 'resolution_business_seconds',
+      'first_response_due_at', 'resolution_due_at', 'first_response_breached', 'resolution_breached', 'reopened',
+    ])
+    const records = rows.map((r) => Object.fromEntries(header!.map((h, i) => [h, r[i]])))
+    expect(records.map((r) => Number(r.id))).toEqual([ticketId, changeId])
+    const rita = await login(server, requester.email, password)
+    const pick = (r: Record<string, string | undefined>) => ({
+      title: r.title, status: r.status, priority: r.priority, type: r.type,
+      requester_id: r.requester_id, assignee_id: r.assignee_id, closed: r.closed_at !== '', reopened: r.reopened,
+    })
+    expect(pick(records[0]!)).toEqual({
+      title: `VPN drops every ${keyword} minute`, status: 'closed', priority: 'high', type: 'issue',
+      requester_id: String(rita.user.id), assignee_id: String(agentSession!.user.id), closed: true, reopened: '0',
+    })
+    expect(records[0]!.resolved_at).not.toBe('')
+    expect(records[0]!.first_response_at, 'the public reply was the first response').not.toBe('')
+    expect(pick(records[1]!)).toEqual({
+      title: `Upgrade the ${keyword} firewall`, status: 'in_progress', priority: records[1]!.priority, type: 'change_request',
+      requester_id: String(agentSession!.user.id), assignee_id: '', closed: false, reopened: '0',
+    })
   })
 
-  it('the history shows every step, and the ticket can be viewed as of an earlier time', async () => {
+  it('the history names who changed what, and the ticket can be viewed as of an earlier time', async () => {
     const page = agentPage
-    await ensureSignedIn(page, agent.email)
+    await ensureSignedIn(page, agent)
     await openTicket(page, ticketId)
-    const entries = page.getByTestId('history').locator(':scope > li')
-    await expect.poll(() => entries.count(), { timeout: 15_000 }).toBeGreaterThanOrEqual(8)
-    const text = (await page.getByTestId('history').textContent()) ?? ''
-    // opened, two comments, attachment, assigned, four status changes, closed
-    for (const word of [/open/i, /comment/i, /assign/i, /status/i]) expect.soft(text).toMatch(word)
-    expect.soft(text).toMatch(/closed/i)
+    await expect.poll(() => page.getByTestId('history').locator(':scope > li').count(), { timeout: 15_000 }).toBeGreaterThanOrEqual(10)
+    // Names are filled in once the users are loaded.
+    await expect.poll(async () => (await historyLines(page)).filter((l) => l.includes('User #')), { timeout: 10_000 }).toEqual([])
+    const lines = await historyLines(page)
+    const esc = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+    const rita = esc(requester.name)
+    // The agent reads the history: their own entries say so.
+    const alex = esc(`${agent.name} (you)`)
+    const step = (pattern: RegExp) => {
+      const found = lines.findIndex((l) => pattern.test(l))
+      expect(found, `a history entry like ${pattern} in:\n${lines.join('\n')}`).toBeGreaterThanOrEqual(0)
+      return found
+    }
+    const opened = step(new RegExp(`^Opened · ${rita} · .*Title: VPN drops every ${keyword} minute`))
+    const attached = step(new RegExp(`^Attachment added · ${rita} · .*vpn-log\\.txt`))
+    const note = step(new RegExp(`^Comment added · ${alex} · .*Is internal: yes`))
+    const reply = step(new RegExp(`^Comment added · ${alex} · .*Is internal: no`))
+    const assigned = step(new RegExp(`^Assigned · ${alex} · .*Assignee: ${alex}`))
+    const moves = lines
+      .filter((l) => l.startsWith('Status changed'))
+      .map((l) => l.replace(/ · (Reason|Actor): .*/, ''))
+    const you = `${agent.name} (you)`
+    expect(moves).toEqual([
+      `Status changed · ${you} · From: Open · To: In progress`,
+      `Status changed · ${you} · From: In progress · To: Pending`,
+      `Status changed · ${you} · From: Pending · To: In progress`,
+      `Status changed · ${you} · From: In progress · To: Resolved`,
+      `Status changed · ${you} · From: Resolved · To: Closed`,
+    ])
+    // Oldest first, in the order the journey did things.
+    expect([opened, attached, note, reply, assigned].every((v, i, all) => i === 0 || all[i - 1]! < v), lines.join('\n')).toBe(true)
+    expect(lines.findIndex((l) => l.startsWith('Status changed'))).toBeGreaterThan(assigned)
     await evidence(page, '14-history')
+    const entries = page.getByTestId('history').locator(':scope > li')
     await entries.first().getByRole('button', { name: /View as of this point/ }).click()
     await page.waitForURL(/as_of=/)
     await expect.poll(() => page.getByText(/as it was on/).count()).toBe(1)
@@ -356,20 +485,37 @@ describe.sequential('ticketd journey', () => {
     await screenshot(page, '15-ticket-as-of')
   })
 
-  it('notifications and profile', async () => {
+  it('the requester is notified of the public reply, live, and no one else of their own', async () => {
     const page = requesterPage
-    await ensureSignedIn(page, requester.email)
+    await ensureSignedIn(page, requester)
     await page.goto('/notifications')
     await expect.poll(() => page.getByRole('heading', { name: 'Notifications' }).count()).toBe(1)
     await expect.poll(() => page.getByTestId('stream-state').textContent(), { timeout: 10_000 }).toMatch(/^Live:/)
-    // The public reply (not the internal note) reached the requester.
-    await expect.poll(() => page.locator('.list li', { hasText: `TKT-${ticketId}` }).count(), { timeout: 10_000 }).toBeGreaterThan(0)
-    // A new reply arrives live, over the stream, without a reload.
-    const before = await page.locator('.list li').count()
-    const live = await api(server, 'POST', '/api/v1/comments/', { ticket_id: ticketId, content: 'Live: one more thing', is_internal: false }, agentSession!.access_token)
+    const items = page.locator('.list > li')
+    // The public reply reached the requester, on their ticket; the internal note did not.
+    const replyItem = items.filter({ hasText: replyText })
+    await expect.poll(() => replyItem.count(), { timeout: 10_000 }).toBe(1)
+    expect(await replyItem.getByRole('link', { name: `TKT-${ticketId}` }).count()).toBe(1)
+    expect(await items.filter({ hasText: noteText }).count()).toBe(0)
+
+    // A new reply arrives live, over the stream, without a reload, at the top.
+    const liveText = `Live: ${uniqueWord('more-')} one more thing`
+    const before = await items.count()
+    const live = await api(server, 'POST', '/api/v1/comments/', { ticket_id: ticketId, content: liveText, is_internal: false }, agentSession!.access_token)
     expect(live.status).toBe(201)
-    await expect.poll(() => page.locator('.list li').count(), { timeout: 15_000 }).toBeGreaterThan(before)
+    await expect.poll(() => items.count(), { timeout: 15_000 }).toBe(before + 1)
+    await expect.poll(() => items.first().textContent()).toContain(liveText)
+    expect(await items.first().getByRole('link', { name: `TKT-${ticketId}` }).count()).toBe(1)
     await expect.poll(async () => Number((await page.getByTestId('bell').locator('.badge').textContent()) ?? 0)).toBeGreaterThan(0)
+    // For the requester only: the author and the manager were not notified of it.
+    const rita = await login(server, requester.email, password)
+    const excerpts = async (token: string) => {
+      const { body } = await api<{ items?: Array<{ excerpt?: string | null }> }>(server, 'GET', '/api/v1/notifications/?size=100', undefined, token)
+      return (body?.items ?? []).map((n) => n.excerpt ?? '').filter((e) => e.includes(liveText))
+    }
+    expect(await excerpts(rita.access_token)).toHaveLength(1)
+    expect(await excerpts(agentSession!.access_token)).toEqual([])
+    expect(await excerpts(managerSession!.access_token)).toEqual([])
     await evidence(page, '16-notifications')
     await page.goto('/profile')
     await expect.poll(() => page.getByRole('heading', { name: 'Profile' }).count()).toBe(1)
@@ -379,7 +525,7 @@ describe.sequential('ticketd journey', () => {
   it('works on a 375 px phone', async () => {
     const { context, page } = await newUserPage(browser, server, watch, { name: 'phone', width: 375, height: 812 })
     contexts.push(context)
-    await signIn(page, agent.email)
+    await signIn(page, agent)
     const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
     expect.soft(await overflow()).toBeLessThanOrEqual(1)
     await evidence(page, '18-phone-ticket-list')

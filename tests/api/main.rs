@@ -16,6 +16,7 @@ mod notifications;
 mod openapi;
 mod projections;
 mod races;
+mod reads;
 mod reports;
 mod role_table;
 mod roles;

@@ -147,6 +147,26 @@ impl TicketFilter {
             && self.sort == TicketSort::Relevance
             && self.offset + self.size <= RELEVANCE_WINDOW
     }
+
+    /// A relevance search's page that crosses the end of the ranked window, as its two
+    /// parts: the window's last rows, then the older matches newest first (so that paging
+    /// with any size shows every match once).
+    fn split_at_window(&self) -> Option<(TicketFilter, TicketFilter)> {
+        let end = self.offset + self.size;
+        let crosses = self.offset < RELEVANCE_WINDOW && end > RELEVANCE_WINDOW;
+        (self.q.is_some() && self.sort == TicketSort::Relevance && crosses).then(|| {
+            let head = TicketFilter {
+                size: RELEVANCE_WINDOW - self.offset,
+                ..self.clone()
+            };
+            let tail = TicketFilter {
+                offset: RELEVANCE_WINDOW,
+                size: end - RELEVANCE_WINDOW,
+                ..self.clone()
+            };
+            (head, tail)
+        })
+    }
 }
 
 /// The rows of one page and the total they are part of.
@@ -397,9 +417,14 @@ async fn run_search(
     filter: &TicketFilter,
     corrected: Option<String>,
 ) -> Result<TicketPage, sqlx::Error> {
-    let search = Search::new(filter, corrected);
+    let search = Search::new(filter, corrected.clone());
     let mut conn = pool.acquire().await?;
-    let (items, found) = if filter.ranked_window() {
+    let (items, found) = if let Some((head, tail)) = filter.split_at_window() {
+        let (mut items, found) =
+            ranked_page(&mut conn, &Search::new(&head, corrected.clone())).await?;
+        items.extend(plain_page(&mut conn, &Search::new(&tail, corrected)).await?);
+        (items, found)
+    } else if filter.ranked_window() {
         ranked_page(&mut conn, &search).await?
     } else {
         let items = plain_page(&mut conn, &search).await?;
