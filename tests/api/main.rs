@@ -18,5 +18,6 @@ mod projections;
 mod reports;
 mod role_table;
 mod roles;
+mod steps;
 mod tickets;
 mod users;
