@@ -10,6 +10,7 @@ use sqlx::PgPool;
 use tokio::io::AsyncWriteExt;
 
 use crate::helpers::{json_of, test_config, TestApp, TestUser};
+use crate::steps::{get_ok, users};
 
 const BOUNDARY: &str = "----ticketd-test-boundary-7MA4YWxkTrZu0gW";
 
@@ -203,13 +204,10 @@ async fn uploads_of_zero_one_and_limit_bytes_are_kept_and_limit_plus_one_is_refu
     .await;
     assert_eq!(added_events(&app).await, 3);
     app.settle().await;
-    let list = json_of(
-        app.get(
-            &format!("/api/v1/attachments/?ticket_id={ticket}"),
-            &req.token,
-        )
-        .await,
-        StatusCode::OK,
+    let list = get_ok(
+        &app,
+        &req,
+        &format!("/api/v1/attachments/?ticket_id={ticket}"),
     )
     .await;
     assert_eq!(list.as_array().map(Vec::len), Some(3));
@@ -338,8 +336,7 @@ async fn an_upload_cut_off_halfway_leaves_nothing_behind(pool: PgPool) {
 #[sqlx::test]
 async fn two_uploads_of_the_same_bytes_share_one_blob_that_outlives_the_first_delete(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let req = app.user("req@example.com", "requester").await;
-    let agent = app.user("agent@example.com", "agent").await;
+    let [req, agent] = users(&app, [("req", "requester"), ("agent", "agent")]).await;
     let ticket = ticket_of(&app, &req).await;
     let other_ticket = ticket_of(&app, &agent).await;
     // Large enough to be written in several parts.
@@ -397,9 +394,15 @@ async fn two_uploads_of_the_same_bytes_share_one_blob_that_outlives_the_first_de
 #[sqlx::test]
 async fn another_requester_gets_404_for_metadata_download_list_upload_and_delete(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let owner = app.user("owner@example.com", "requester").await;
-    let other = app.user("other@example.com", "requester").await;
-    let agent = app.user("agent@example.com", "agent").await;
+    let [owner, other, agent] = users(
+        &app,
+        [
+            ("owner", "requester"),
+            ("other", "requester"),
+            ("agent", "agent"),
+        ],
+    )
+    .await;
     let ticket = ticket_of(&app, &owner).await;
     let a = uploaded(&app, &owner, ticket, "secret.txt", b"the secret").await;
     let id = a["id"].as_str().expect("id");
@@ -436,12 +439,7 @@ async fn another_requester_gets_404_for_metadata_download_list_upload_and_delete
     let r = download(&app, &agent, id).await;
     assert_eq!(r.bytes().await.expect("bytes").as_ref(), b"the secret");
     assert_eq!(
-        json_of(
-            app.get(&format!("/api/v1/attachments/{id}"), &owner.token)
-                .await,
-            StatusCode::OK
-        )
-        .await["filename"],
+        get_ok(&app, &owner, &format!("/api/v1/attachments/{id}")).await["filename"],
         "secret.txt"
     );
     let r = app

@@ -5,6 +5,7 @@ use serde_json::json;
 use sqlx::PgPool;
 
 use crate::helpers::{json_of, TestApp, PASSWORD};
+use crate::steps::{get_ok, users};
 
 #[sqlx::test]
 async fn register_creates_a_requester_and_a_duplicate_email_is_409(pool: PgPool) {
@@ -73,11 +74,7 @@ async fn register_reports_every_missing_or_bad_field_with_its_loc(pool: PgPool) 
 async fn login_returns_tokens_and_profile_works_with_them(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let u = app.user("bo@example.com", "agent").await;
-    let me = json_of(
-        app.get("/api/v1/auth/profile", &u.token).await,
-        StatusCode::OK,
-    )
-    .await;
+    let me = get_ok(&app, &u, "/api/v1/auth/profile").await;
     assert_eq!(me["email"], "bo@example.com");
     assert_eq!(me["role"], "agent");
     let r = app
@@ -258,8 +255,7 @@ async fn repeated_failures_are_throttled_with_retry_after_even_for_unknown_accou
 #[sqlx::test]
 async fn only_admins_create_users_with_roles(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let admin = app.user("admin@example.com", "admin").await;
-    let agent = app.user("agent@example.com", "agent").await;
+    let [admin, agent] = users(&app, [("admin", "admin"), ("agent", "agent")]).await;
     let body = json!({"email": "new@example.com", "password": "long enough pw", "full_name": "New", "role": "manager"});
     assert_eq!(
         app.post("/api/v1/users/", &agent.token, body.clone())

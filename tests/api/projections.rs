@@ -16,6 +16,7 @@ use sqlx::{Connection, PgPool};
 use ticketd::service::executor::Actor;
 
 use crate::helpers::{json_of, url_of, TestApp};
+use crate::steps::{get_ok, open_ticket, users};
 
 /// Asserts the read model holds every ticket exactly once and the counts agree.
 async fn assert_exactly_once(pool: &PgPool) {
@@ -347,8 +348,7 @@ async fn snapshot(pool: &PgPool) -> (Vec<Value>, Vec<Value>, Vec<Value>) {
 #[sqlx::test]
 async fn a_rebuilt_read_model_is_row_for_row_identical_to_the_incremental_one(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let requester = app.user("req@example.com", "requester").await;
-    let agent = app.user("agent@example.com", "agent").await;
+    let [requester, agent] = users(&app, [("req", "requester"), ("agent", "agent")]).await;
     mixed_history(&app, requester.id, agent.id).await;
     let (events,): (i64,) = sqlx::query_as("select count(*) from events")
         .fetch_one(&pool)
@@ -461,9 +461,15 @@ async fn filters_combine_totals_and_pages_are_right_and_requesters_see_only_thei
     pool: PgPool,
 ) {
     let app = TestApp::spawn(pool).await;
-    let ann = app.user("ann@example.com", "requester").await;
-    let bob = app.user("bob@example.com", "requester").await;
-    let agent = app.user("agent@example.com", "agent").await;
+    let [ann, bob, agent] = users(
+        &app,
+        [
+            ("ann", "requester"),
+            ("bob", "requester"),
+            ("agent", "agent"),
+        ],
+    )
+    .await;
     for i in 0..25 {
         let who = if i % 5 == 0 { &bob } else { &ann };
         let priority = if i % 2 == 0 { "high" } else { "low" };
@@ -520,11 +526,7 @@ async fn filters_combine_totals_and_pages_are_right_and_requesters_see_only_thei
         .all(|t| t["requester_id"] == bob.id));
     let sneaky = page(&format!("requester_id={}", ann.id), &bob.token).await;
     assert_eq!(sneaky["total"], 0);
-    let search = json_of(
-        app.get("/api/v1/tickets/search?q=T01", &bob.token).await,
-        StatusCode::OK,
-    )
-    .await;
+    let search = get_ok(&app, &bob, "/api/v1/tickets/search?q=T01").await;
     assert!(search["items"]
         .as_array()
         .unwrap()
@@ -690,16 +692,11 @@ async fn expected_ranked_page(pool: &PgPool, tsquery: &str, size: i64) -> Vec<i6
 #[sqlx::test]
 async fn searching_a_common_word_walks_the_newest_tickets_and_ranks_the_same(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let agent = app.user("agent@example.com", "agent").await;
-    let requester = app.user("req@example.com", "requester").await;
+    let [agent, requester] = users(&app, [("agent", "agent"), ("req", "requester")]).await;
     // Thousands of matches for the seed's common words, so that search walks the newest
     // documents instead of fetching every match through the index.
     ticketd::cli::seed::seed(&pool, 12_000).await.unwrap();
-    let newest = app
-        .ticket(&requester, "Colleagues cannot print either")
-        .await["id"]
-        .as_i64()
-        .unwrap();
+    let newest = open_ticket(&app, &requester, "Colleagues cannot print either").await;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let reports = projections::runtime::report(&pool).await.unwrap();
@@ -732,13 +729,10 @@ async fn searching_a_common_word_walks_the_newest_tickets_and_ranks_the_same(poo
         ("restart", "restart:*"),
         ("colleagues report", "colleagu:* & report:*"),
     ] {
-        let page = json_of(
-            app.get(
-                &format!("/api/v1/tickets/search?q={q}&size=50"),
-                &agent.token,
-            )
-            .await,
-            StatusCode::OK,
+        let page = get_ok(
+            &app,
+            &agent,
+            &format!("/api/v1/tickets/search?q={q}&size=50"),
         )
         .await;
         let ids: Vec<i64> = page["items"]
@@ -766,12 +760,7 @@ async fn searching_a_common_word_walks_the_newest_tickets_and_ranks_the_same(poo
         assert_eq!(page["pages"], (page["total"].as_i64().unwrap() + 49) / 50);
     }
     // The newest match is in the ranked window, and a requester's search stays scoped.
-    let mine = json_of(
-        app.get("/api/v1/tickets/search?q=colleagues", &requester.token)
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let mine = get_ok(&app, &requester, "/api/v1/tickets/search?q=colleagues").await;
     assert_eq!(mine["total"], 1);
     assert_eq!(mine["items"][0]["id"], newest);
 }
