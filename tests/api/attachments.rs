@@ -10,7 +10,7 @@ use sqlx::PgPool;
 use tokio::io::AsyncWriteExt;
 
 use crate::helpers::{json_of, test_config, TestApp, TestUser};
-use crate::steps::{get_ok, users};
+use crate::steps::{get_consistent, get_ok, users};
 
 const BOUNDARY: &str = "----ticketd-test-boundary-7MA4YWxkTrZu0gW";
 
@@ -126,29 +126,6 @@ async fn download(app: &TestApp, user: &TestUser, id: &str) -> Response {
         .await
 }
 
-/// A GET that sends a consistency token, retrying while the answer is 503 (as the
-/// contract asks clients to; a busy test machine can lag more than the 2 s wait).
-async fn get_with_token(
-    app: &TestApp,
-    user: &TestUser,
-    path: &str,
-    token: &reqwest::header::HeaderValue,
-) -> Response {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let r = app
-            .request(Method::GET, path, Some(&user.token))
-            .header("x-consistency-token", token.clone())
-            .send()
-            .await
-            .expect("get");
-        if r.status() != StatusCode::SERVICE_UNAVAILABLE || Instant::now() > deadline {
-            return r;
-        }
-        assert!(r.headers().get("retry-after").is_some());
-    }
-}
-
 async fn ticket_of(app: &TestApp, user: &TestUser) -> i64 {
     app.ticket(user, "Files").await["id"].as_i64().expect("id")
 }
@@ -176,7 +153,7 @@ async fn uploads_of_zero_one_and_limit_bytes_are_kept_and_limit_plus_one_is_refu
             "/api/v1/attachments/{}/download",
             a["id"].as_str().expect("id")
         );
-        let r = get_with_token(&app, &req, &path, &token).await;
+        let r = get_consistent(&app, &req, &path, &token).await;
         assert_eq!(r.status(), StatusCode::OK);
         let bytes = r.bytes().await.expect("bytes");
         assert_eq!(
@@ -361,8 +338,15 @@ async fn two_uploads_of_the_same_bytes_share_one_blob_that_outlives_the_first_de
         .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     app.settle().await;
-    // Give the collector its chance: the blob must survive, the other attachment uses it.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The collector, run to its end once the removal is counted, keeps the blob: the other
+    // attachment uses it.
+    let deleted = app
+        .state
+        .storage
+        .collect(&app.pool, None)
+        .await
+        .expect("collect");
+    assert_eq!(deleted, 0, "a blob still in use was collected");
     assert_eq!(files_under(&dir).len(), 1);
     assert_eq!(
         download(&app, &req, a_id).await.status(),

@@ -223,24 +223,26 @@ async fn bad_tokens_are_401_with_www_authenticate(pool: PgPool) {
 async fn repeated_failures_are_throttled_with_retry_after_even_for_unknown_accounts(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.user("gi@example.com", "requester").await;
+    let limit = ticketd::service::auth::ACCOUNT_POLICY.max_failures;
+    assert_eq!(limit, 5, "the documented account limit");
     for email in ["gi@example.com", "nobody@example.com"] {
-        let mut last = StatusCode::OK;
-        for _ in 0..6 {
-            let r = app
-                .request(Method::POST, "/api/v1/auth/login", None)
+        let attempt = || async {
+            app.request(Method::POST, "/api/v1/auth/login", None)
                 .json(&json!({"email": email, "password": "not the password"}))
                 .send()
                 .await
-                .unwrap();
-            last = r.status();
-            if last == StatusCode::TOO_MANY_REQUESTS {
-                assert!(r.headers().get("retry-after").is_some());
-                let body = json_of(r, StatusCode::TOO_MANY_REQUESTS).await;
-                assert_eq!(body["code"], "RATE_LIMITED");
-                break;
-            }
+                .unwrap()
+        };
+        // Exactly `limit` failures are answered as such...
+        for i in 1..=limit {
+            let r = attempt().await;
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{email}, failure {i}");
         }
-        assert_eq!(last, StatusCode::TOO_MANY_REQUESTS, "{email}");
+        // ...and the next attempt is throttled.
+        let r = attempt().await;
+        assert!(r.headers().get("retry-after").is_some());
+        let body = json_of(r, StatusCode::TOO_MANY_REQUESTS).await;
+        assert_eq!(body["code"], "RATE_LIMITED", "{email}");
     }
     // Even the right password is refused while locked.
     let r = app

@@ -239,11 +239,27 @@ async fn an_sse_client_gets_a_notification_within_a_second_and_resumes_after_las
         .expect("live again");
     assert!(live.id > *missed.last().unwrap());
     assert_eq!(live.data["kind"], "status_changed");
-    assert!(stream.next(Duration::from_millis(300)).await.is_none());
+    // Nothing else came after it: the next event is the one a later change makes.
+    move_to(&app, &lead, id, "in_progress").await;
+    let later = stream.next(Duration::from_secs(5)).await.expect("later");
+    let after_live: Vec<i64> = notifications_of(&app, &agent)
+        .await
+        .iter()
+        .map(|n| n["id"].as_i64().unwrap())
+        .filter(|n| *n > live.id)
+        .collect();
+    assert_eq!(
+        after_live,
+        vec![later.id],
+        "one notification after the live one"
+    );
 
-    // Without Last-Event-ID a new stream starts from now.
+    // Without Last-Event-ID a new stream starts from now: its first event is the newest one.
     let mut fresh = SseClient::connect(&app, &agent, None).await;
-    assert!(fresh.next(Duration::from_millis(400)).await.is_none());
+    move_to(&app, &lead, id, "pending").await;
+    let first_fresh = fresh.next(Duration::from_secs(5)).await.expect("fresh");
+    assert!(first_fresh.id > later.id, "an old notification replayed");
+    assert_eq!(first_fresh.data["kind"], "status_changed");
 }
 
 #[sqlx::test]
@@ -334,9 +350,15 @@ async fn a_requesters_stream_never_carries_an_internal_note(pool: PgPool) {
         .await;
     json_of(r, StatusCode::OK).await;
     let now = notifications_of(&app, &helper).await;
+    assert!(!now.is_empty(), "the public notifications stay listed");
     assert!(now.iter().all(|n| n["internal"] == false), "{now:?}");
     let mut replay = SseClient::connect(&app, &helper, Some(0)).await;
     let replayed = replay.drain(Duration::from_millis(500)).await;
+    assert_eq!(
+        replayed.len(),
+        now.len(),
+        "the replay is the list: {replayed:?}"
+    );
     assert!(
         replayed.iter().all(|e| e.data["internal"] == false),
         "{replayed:?}"

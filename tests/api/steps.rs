@@ -54,18 +54,6 @@ pub async fn move_to(app: &TestApp, who: &TestUser, id: i64, status: &str) -> Va
     json_of(try_move_to(app, who, id, status).await, StatusCode::OK).await
 }
 
-/// `who` comments `body` on ticket `id` (asserting 201); the comment.
-pub async fn comment(app: &TestApp, who: &TestUser, id: i64, body: &str) -> Value {
-    let r = app
-        .post(
-            "/api/v1/comments/",
-            &who.token,
-            json!({"ticket_id": id, "content": body}),
-        )
-        .await;
-    json_of(r, StatusCode::CREATED).await
-}
-
 /// `by` asks for an approval of ticket `id` in `steps`; the answer, whatever it is.
 pub async fn try_request_approval(
     app: &TestApp,
@@ -166,4 +154,41 @@ pub async fn deactivate(app: &TestApp, user: &TestUser) {
         .execute(&app.pool)
         .await
         .unwrap();
+}
+
+/// The consistency token a write answered with; fails if it sent none.
+pub fn token_of(r: &Response) -> reqwest::header::HeaderValue {
+    r.headers()
+        .get("x-consistency-token")
+        .expect("the write answers an x-consistency-token")
+        .clone()
+}
+
+/// Read-your-writes, as promised: a GET carrying `token` answers 200 within 2 s. A 503 (or a
+/// slower answer) fails the test instead of being retried; the tests that hold transactions
+/// open, which would stall this, run apart (`.config/nextest.toml`).
+pub async fn get_consistent(
+    app: &TestApp,
+    who: &TestUser,
+    path: &str,
+    token: &reqwest::header::HeaderValue,
+) -> Response {
+    let started = std::time::Instant::now();
+    let r = app
+        .request(Method::GET, path, Some(&who.token))
+        .header("x-consistency-token", token.clone())
+        .send()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert_ne!(
+        r.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a read with a consistency token gave up after {took:?}"
+    );
+    assert!(
+        took < std::time::Duration::from_millis(2500),
+        "a read with a consistency token took {took:?}"
+    );
+    r
 }
