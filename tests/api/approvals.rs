@@ -43,7 +43,7 @@ async fn ticket_events(pool: &PgPool) -> i64 {
 
 /// The caller's inbox as (approval id, current step) pairs.
 async fn inbox(app: &TestApp, who: &TestUser) -> Vec<(String, i64)> {
-    let page = get_ok(&app, &who, &format!("{APPROVALS}/?mine=true")).await;
+    let page = get_ok(app, who, &format!("{APPROVALS}/?mine=true")).await;
     assert_eq!(page["total"], page["items"].as_array().unwrap().len());
     let mut items: Vec<(String, i64)> = page["items"]
         .as_array()
@@ -187,7 +187,7 @@ async fn cancelling_or_deleting_a_ticket_cancels_its_pending_approval(pool: PgPo
         let app = &app;
         let agent = &agent;
         let path = format!("{APPROVALS}/{}", approval_of(approval));
-        async move { get_ok(&app, &agent, &path).await["status"].clone() }
+        async move { get_ok(app, agent, &path).await["status"].clone() }
     };
     assert_eq!(status_of(&pending[0].1).await, "cancelled");
     assert_eq!(status_of(&pending[1].1).await, "cancelled");
@@ -594,9 +594,9 @@ async fn requesters_see_only_approvals_of_their_tickets_or_on_which_they_decide(
     app.settle().await;
 
     for who in [&owner, &business, &agent] {
-        let got = get_ok(&app, &who, &path).await;
+        let got = get_ok(&app, who, &path).await;
         assert_eq!(got["id"], a["id"]);
-        let list = get_ok(&app, &who, &format!("{APPROVALS}/?ticket_id={id}")).await;
+        let list = get_ok(&app, who, &format!("{APPROVALS}/?ticket_id={id}")).await;
         assert_eq!(list["total"], 1, "{}", who.email);
     }
     // A stranger cannot tell the approval exists.

@@ -122,7 +122,7 @@ async fn comment(
 async fn sealed_log(app: &TestApp) -> String {
     let (ok, _, err) = ticketd(&app.pool, &["seed", "--tickets", "150"]).await;
     assert!(ok, "seed failed: {err}");
-    let [req, agent] = users(&app, [("req", "requester"), ("agent", "agent")]).await;
+    let [req, agent] = users(app, [("req", "requester"), ("agent", "agent")]).await;
     let t = app.ticket(&req, "Laptop fan noise").await;
     let id = t["id"].as_i64().unwrap();
     comment(app, id, &agent, false, "We will swap the fan").await;

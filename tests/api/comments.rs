@@ -16,17 +16,12 @@ async fn comment(app: &TestApp, user: &TestUser, body: Value) -> Value {
 }
 
 async fn list(app: &TestApp, user: &TestUser, ticket: i64) -> Vec<Value> {
-    let page = get_ok(
-        &app,
-        &user,
-        &format!("/api/v1/comments/?ticket_id={ticket}"),
-    )
-    .await;
+    let page = get_ok(app, user, &format!("/api/v1/comments/?ticket_id={ticket}")).await;
     page["items"].as_array().cloned().unwrap_or_default()
 }
 
 async fn search_ids(app: &TestApp, user: &TestUser, q: &str) -> Vec<i64> {
-    let page = get_ok(&app, &user, &format!("/api/v1/tickets/search?q={q}")).await;
+    let page = get_ok(app, user, &format!("/api/v1/tickets/search?q={q}")).await;
     page["items"]
         .as_array()
         .map(|items| items.iter().filter_map(|t| t["id"].as_i64()).collect())

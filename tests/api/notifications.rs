@@ -146,7 +146,7 @@ async fn assign(app: &TestApp, ticket: i64, by: &TestUser, to: &TestUser) {
 /// The user's notifications, oldest first.
 async fn notifications_of(app: &TestApp, user: &TestUser) -> Vec<Value> {
     app.settle().await;
-    let page = get_ok(&app, &user, "/api/v1/notifications/?size=100").await;
+    let page = get_ok(app, user, "/api/v1/notifications/?size=100").await;
     let mut items = page["items"].as_array().unwrap().clone();
     items.reverse();
     items
