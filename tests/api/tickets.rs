@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 
 use crate::helpers::{json_of, TestApp};
-use crate::steps::{get_ok, move_to, try_move_to, users};
+use crate::steps::{get_consistent, get_ok, move_to, open_ticket, token_of, try_move_to, users};
 
 #[sqlx::test]
 async fn a_ticket_is_created_read_updated_and_moved_through_its_life(pool: PgPool) {
@@ -498,4 +498,29 @@ async fn a_panic_becomes_a_json_500_without_internals(pool: PgPool) {
     let body = json_of(r, StatusCode::INTERNAL_SERVER_ERROR).await;
     assert_eq!(body["code"], "SERVER_ERROR");
     assert!(!body.to_string().contains("panic"), "{body}");
+}
+
+#[sqlx::test]
+async fn a_read_with_the_token_of_a_write_answers_the_write_within_two_seconds(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let [agent] = users(&app, [("agent", "agent")]).await;
+    let id = open_ticket(&app, &agent, "Read your writes").await;
+    // Write after write, each read straight after with the write's token and no settling:
+    // the list (a read model) already shows the write, answered within the 2 s promise.
+    for i in 0..5 {
+        let title = format!("Renamed {i}");
+        let r = app
+            .patch(
+                &format!("/api/v1/tickets/{id}"),
+                &agent.token,
+                json!({"title": title}),
+            )
+            .await;
+        let token = token_of(&r);
+        assert_eq!(r.status(), StatusCode::OK);
+        let list = get_consistent(&app, &agent, "/api/v1/tickets/", &token).await;
+        let list = json_of(list, StatusCode::OK).await;
+        assert_eq!(list["items"][0]["id"], id);
+        assert_eq!(list["items"][0]["title"], title.as_str(), "write {i}");
+    }
 }
