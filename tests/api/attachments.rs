@@ -49,7 +49,7 @@ async fn upload_raw(
         .expect("upload")
 }
 
-async fn upload(
+pub(crate) async fn upload(
     app: &TestApp,
     user: &TestUser,
     ticket: i64,
