@@ -785,3 +785,36 @@ async fn searching_a_common_word_walks_the_newest_tickets_and_ranks_the_same(poo
     assert_eq!(mine["total"], 1);
     assert_eq!(mine["items"][0]["id"], newest);
 }
+
+/// Every API test that holds a transaction open (`begin()`) stalls the other tests'
+/// projections, so `.config/nextest.toml` must run it alone; this fails when one is missing.
+#[test]
+fn every_test_that_holds_a_transaction_open_runs_alone() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = std::fs::read_to_string(root.join(".config/nextest.toml")).expect("config");
+    let needle = concat!(".begin", "().await");
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(root.join("tests/api")).expect("tests/api") {
+        let path = entry.expect("entry").path();
+        let module = path.file_stem().unwrap().to_string_lossy().to_string();
+        let text = std::fs::read_to_string(&path).expect("source");
+        let mut test = None;
+        for line in text.lines() {
+            if let Some(rest) = line.trim_start().strip_prefix("async fn ") {
+                test = rest.split('(').next().map(str::to_string);
+            }
+            if line.contains(needle) {
+                if let Some(name) = &test {
+                    let filter = format!("test(={module}::{name})");
+                    if !config.contains(&filter) && !missing.contains(&filter) {
+                        missing.push(filter);
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "add to .config/nextest.toml: {missing:?}"
+    );
+}
