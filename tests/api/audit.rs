@@ -147,6 +147,18 @@ fn assert_first_problem(report: &Value, kind: &str, id: &str, sequence: Option<i
     }
 }
 
+/// Seals a seeded log, then tampers with it behind the guards' back (`sql` is given the
+/// sealed ticket's id); the id and the verifier's report, which must call the log broken.
+async fn tampered(pool: &PgPool, sql: impl FnOnce(&str) -> String) -> (String, Value) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let id = sealed_log(&app).await;
+    disable_guards(pool).await;
+    psql(pool, &sql(&id)).await;
+    let (ok, report) = verify(pool).await;
+    assert!(!ok, "the tampering went unnoticed: {report}");
+    (id, report)
+}
+
 #[sqlx::test]
 async fn verify_passes_on_an_untouched_log_of_thousands_of_mixed_events(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
@@ -247,20 +259,14 @@ async fn verify_passes_on_an_untouched_log_of_thousands_of_mixed_events(pool: Pg
 
 #[sqlx::test]
 async fn changing_one_byte_of_one_payload_is_caught_at_that_event(pool: PgPool) {
-    let app = TestApp::spawn(pool.clone()).await;
-    let id = sealed_log(&app).await;
-    disable_guards(&pool).await;
     // `app.ticket` writes the description "details": one byte becomes "detailz".
-    psql(
-        &pool,
-        &format!(
+    let (id, report) = tampered(&pool, |id| {
+        format!(
             "update events set payload = replace(payload::text, '\"details\"', '\"detailz\"')::jsonb
               where aggregate_type = 'ticket' and aggregate_id = '{id}' and sequence = 1"
-        ),
-    )
+        )
+    })
     .await;
-    let (ok, report) = verify(&pool).await;
-    assert!(!ok);
     assert_first_problem(&report, "hash_mismatch", &id, Some(1));
     assert_eq!(
         report["first_problem"]["global_position"],
@@ -280,22 +286,16 @@ async fn changing_one_byte_of_one_payload_is_caught_at_that_event(pool: PgPool) 
 
 #[sqlx::test]
 async fn swapping_two_events_payloads_is_caught_at_both_events(pool: PgPool) {
-    let app = TestApp::spawn(pool.clone()).await;
-    let id = sealed_log(&app).await;
-    disable_guards(&pool).await;
-    psql(
-        &pool,
-        &format!(
+    let (id, report) = tampered(&pool, |id| {
+        format!(
             "update events e set payload = o.payload
                from events o
               where e.aggregate_type = 'ticket' and e.aggregate_id = '{id}'
                 and o.aggregate_type = 'ticket' and o.aggregate_id = '{id}'
                 and ((e.sequence = 3 and o.sequence = 4) or (e.sequence = 4 and o.sequence = 3))"
-        ),
-    )
+        )
+    })
     .await;
-    let (ok, report) = verify(&pool).await;
-    assert!(!ok);
     assert_first_problem(&report, "hash_mismatch", &id, Some(3));
     assert_eq!(report["problem_count"], 2, "{report}");
     assert_eq!(report["problems"][1]["sequence"], 4);
@@ -307,16 +307,7 @@ async fn swapping_two_events_payloads_is_caught_at_both_events(pool: PgPool) {
 
 #[sqlx::test]
 async fn deleting_the_last_event_of_a_stream_is_caught_by_the_seal(pool: PgPool) {
-    let app = TestApp::spawn(pool.clone()).await;
-    let id = sealed_log(&app).await;
-    disable_guards(&pool).await;
-    psql(
-        &pool,
-        &format!("delete from events where aggregate_type = 'ticket' and aggregate_id = '{id}' and sequence = 5"),
-    )
-    .await;
-    let (ok, report) = verify(&pool).await;
-    assert!(!ok);
+    let (id, report) = tampered(&pool, |id| format!("delete from events where aggregate_type = 'ticket' and aggregate_id = '{id}' and sequence = 5")).await;
     assert_first_problem(&report, "seal_head_mismatch", &id, Some(5));
     assert!(report["first_problem"]["detail"]
         .as_str()
@@ -326,16 +317,10 @@ async fn deleting_the_last_event_of_a_stream_is_caught_by_the_seal(pool: PgPool)
 
 #[sqlx::test]
 async fn deleting_a_whole_stream_is_caught_by_the_seal(pool: PgPool) {
-    let app = TestApp::spawn(pool.clone()).await;
-    let id = sealed_log(&app).await;
-    disable_guards(&pool).await;
-    psql(
-        &pool,
-        &format!("delete from events where aggregate_type = 'ticket' and aggregate_id = '{id}'"),
-    )
+    let (id, report) = tampered(&pool, |id| {
+        format!("delete from events where aggregate_type = 'ticket' and aggregate_id = '{id}'")
+    })
     .await;
-    let (ok, report) = verify(&pool).await;
-    assert!(!ok);
     assert_first_problem(&report, "seal_stream_missing", &id, Some(5));
     // Every stream was still chained: only the seal could tell.
     let kinds: Vec<&str> = report["problems"]
@@ -349,16 +334,7 @@ async fn deleting_a_whole_stream_is_caught_by_the_seal(pool: PgPool) {
 
 #[sqlx::test]
 async fn deleting_an_event_in_the_middle_of_a_stream_is_a_gap(pool: PgPool) {
-    let app = TestApp::spawn(pool.clone()).await;
-    let id = sealed_log(&app).await;
-    disable_guards(&pool).await;
-    psql(
-        &pool,
-        &format!("delete from events where aggregate_type = 'ticket' and aggregate_id = '{id}' and sequence = 2"),
-    )
-    .await;
-    let (ok, report) = verify(&pool).await;
-    assert!(!ok);
+    let (id, report) = tampered(&pool, |id| format!("delete from events where aggregate_type = 'ticket' and aggregate_id = '{id}' and sequence = 2")).await;
     assert_first_problem(&report, "sequence_gap", &id, Some(3));
     assert_eq!(
         report["first_problem"]["global_position"],
@@ -368,23 +344,14 @@ async fn deleting_an_event_in_the_middle_of_a_stream_is_a_gap(pool: PgPool) {
 
 #[sqlx::test]
 async fn a_stream_rewritten_with_fresh_hashes_is_caught_by_the_seal(pool: PgPool) {
-    let app = TestApp::spawn(pool.clone()).await;
-    let id = sealed_log(&app).await;
-    disable_guards(&pool).await;
     // The attacker knows the hash function and recomputes the head's hash: the chain holds.
-    psql(
-        &pool,
-        &format!(
+    let (id, report) = tampered(&pool, |id| format!(
             "update events set payload = jsonb_set(payload, '{{TicketStatusChanged,to}}', '\"closed\"')
               where aggregate_type = 'ticket' and aggregate_id = '{id}' and sequence = 5;
              update events set hash = sha256(prev_hash || event_hash_input(aggregate_type, aggregate_id,
                     sequence, event_type, event_version, payload, metadata, recorded_at))
               where aggregate_type = 'ticket' and aggregate_id = '{id}' and sequence = 5;"
-        ),
-    )
-    .await;
-    let (ok, report) = verify(&pool).await;
-    assert!(!ok);
+        )).await;
     assert_first_problem(&report, "seal_head_mismatch", &id, Some(5));
     assert!(report["first_problem"]["detail"]
         .as_str()
