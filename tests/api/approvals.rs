@@ -12,85 +12,11 @@ use sqlx::{Connection, PgPool};
 use ticketd::service::executor::Actor;
 
 use crate::helpers::{json_of, TestApp, TestUser};
-
-const APPROVALS: &str = "/api/v1/approvals";
-
-fn step(name: &str, approvers: &[&TestUser], rule: &str) -> Value {
-    json!({"name": name, "approver_ids": approvers.iter().map(|u| u.id).collect::<Vec<_>>(), "rule": rule})
-}
-
-fn quorum(name: &str, approvers: &[&TestUser], min: u32) -> Value {
-    json!({"name": name, "approver_ids": approvers.iter().map(|u| u.id).collect::<Vec<_>>(),
-           "rule": "quorum", "min_approvals": min})
-}
-
-/// Requests an approval, asserting 201.
-async fn request(app: &TestApp, by: &TestUser, ticket_id: i64, steps: Vec<Value>) -> Value {
-    let r = app
-        .post(
-            APPROVALS,
-            &by.token,
-            json!({"ticket_id": ticket_id, "steps": steps, "reason": "Needs sign-off"}),
-        )
-        .await;
-    json_of(r, StatusCode::CREATED).await
-}
-
-async fn decide(
-    app: &TestApp,
-    who: &TestUser,
-    approval: &Value,
-    decision: &str,
-) -> reqwest::Response {
-    app.post(
-        &format!("{APPROVALS}/{}/decisions", approval["id"].as_str().unwrap()),
-        &who.token,
-        json!({"decision": decision, "comment": format!("{decision} by {}", who.email)}),
-    )
-    .await
-}
-
-async fn delegate(
-    app: &TestApp,
-    who: &TestUser,
-    approval: &Value,
-    to: &TestUser,
-) -> reqwest::Response {
-    app.post(
-        &format!("{APPROVALS}/{}/delegate", approval["id"].as_str().unwrap()),
-        &who.token,
-        json!({"to_user_id": to.id, "comment": "I am on leave"}),
-    )
-    .await
-}
-
-async fn cancel(app: &TestApp, who: &TestUser, approval: &Value) -> reqwest::Response {
-    app.request(
-        Method::POST,
-        &format!("{APPROVALS}/{}/cancel", approval["id"].as_str().unwrap()),
-        Some(&who.token),
-    )
-    .send()
-    .await
-    .unwrap()
-}
-
-async fn move_ticket(app: &TestApp, who: &TestUser, id: i64, status: &str) -> reqwest::Response {
-    app.patch(
-        &format!("/api/v1/tickets/{id}/status"),
-        &who.token,
-        json!({"status": status}),
-    )
-    .await
-}
-
-async fn ticket(app: &TestApp, who: &TestUser, id: i64) -> Value {
-    json_of(
-        app.get(&format!("/api/v1/tickets/{id}"), &who.token).await,
-        StatusCode::OK,
-    )
-    .await
-}
+use crate::steps::{
+    approve, cancel, deactivate, delegate, get_ok, move_to, open_ticket, quorum, reject,
+    request_approval, step, ticket_of, try_cancel, try_decide, try_delegate, try_move_to,
+    try_request_approval, users, APPROVALS,
+};
 
 /// The approval states recorded on a ticket, in order.
 async fn recorded(pool: &PgPool, ticket_id: i64) -> Vec<String> {
@@ -117,12 +43,7 @@ async fn ticket_events(pool: &PgPool) -> i64 {
 
 /// The caller's inbox as (approval id, current step) pairs.
 async fn inbox(app: &TestApp, who: &TestUser) -> Vec<(String, i64)> {
-    let page = json_of(
-        app.get(&format!("{APPROVALS}/?mine=true"), &who.token)
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let page = get_ok(app, who, &format!("{APPROVALS}/?mine=true")).await;
     assert_eq!(page["total"], page["items"].as_array().unwrap().len());
     let mut items: Vec<(String, i64)> = page["items"]
         .as_array()
@@ -146,12 +67,16 @@ fn entry(approval: &Value, step: i64) -> (String, i64) {
 #[sqlx::test]
 async fn a_pending_approval_blocks_work_until_it_is_granted(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let req = app.user("req@example.com", "requester").await;
-    let agent = app.user("agent@example.com", "agent").await;
-    let boss = app.user("boss@example.com", "manager").await;
-    let id = app.ticket(&req, "Open port 443").await["id"]
-        .as_i64()
-        .unwrap();
+    let [req, agent, boss] = users(
+        &app,
+        [
+            ("req", "requester"),
+            ("agent", "agent"),
+            ("boss", "manager"),
+        ],
+    )
+    .await;
+    let id = open_ticket(&app, &req, "Open port 443").await;
 
     let r = app
         .post(
@@ -179,9 +104,12 @@ async fn a_pending_approval_blocks_work_until_it_is_granted(pool: PgPool) {
     assert_eq!(approval["waiting_on"], json!([boss.id]));
     app.settle().await;
 
-    assert_eq!(ticket(&app, &agent, id).await["approval_status"], "pending");
+    assert_eq!(
+        ticket_of(&app, &agent, id).await["approval_status"],
+        "pending"
+    );
     let body = json_of(
-        move_ticket(&app, &agent, id, "in_progress").await,
+        try_move_to(&app, &agent, id, "in_progress").await,
         StatusCode::CONFLICT,
     )
     .await;
@@ -191,15 +119,10 @@ async fn a_pending_approval_blocks_work_until_it_is_granted(pool: PgPool) {
         "{body}"
     );
     // The list shows it too.
-    let list = json_of(
-        app.get("/api/v1/tickets/?approval_status=pending", &agent.token)
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let list = get_ok(&app, &agent, "/api/v1/tickets/?approval_status=pending").await;
     assert_eq!(list["items"][0]["id"], id);
 
-    let r = decide(&app, &boss, &approval, "approve").await;
+    let r = try_decide(&app, &boss, &approval, "approve").await;
     let decided = json_of(r, StatusCode::OK).await;
     assert_eq!(decided["status"], "approved");
     assert_eq!(decided["steps"][0]["status"], "approved");
@@ -212,19 +135,15 @@ async fn a_pending_approval_blocks_work_until_it_is_granted(pool: PgPool) {
     app.settle().await;
 
     assert_eq!(
-        ticket(&app, &agent, id).await["approval_status"],
+        ticket_of(&app, &agent, id).await["approval_status"],
         "approved"
     );
-    let moved = json_of(
-        move_ticket(&app, &agent, id, "in_progress").await,
-        StatusCode::OK,
-    )
-    .await;
+    let moved = move_to(&app, &agent, id, "in_progress").await;
     assert_eq!(moved["status"], "in_progress");
     assert_eq!(recorded(&pool, id).await, vec!["pending", "approved"]);
     // A second decision on a finished approval is a conflict.
     assert_eq!(
-        decide(&app, &boss, &approval, "approve").await.status(),
+        try_decide(&app, &boss, &approval, "approve").await.status(),
         StatusCode::CONFLICT
     );
 }
@@ -232,40 +151,35 @@ async fn a_pending_approval_blocks_work_until_it_is_granted(pool: PgPool) {
 #[sqlx::test]
 async fn cancelling_or_deleting_a_ticket_cancels_its_pending_approval(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let req = app.user("req@example.com", "requester").await;
-    let agent = app.user("agent@example.com", "agent").await;
-    let boss = app.user("boss@example.com", "manager").await;
+    let [req, agent, boss] = users(
+        &app,
+        [
+            ("req", "requester"),
+            ("agent", "agent"),
+            ("boss", "manager"),
+        ],
+    )
+    .await;
     let approval_of = |id: &Value| id["id"].as_str().unwrap().to_string();
     let mut pending = Vec::new();
     for title in ["New laptop", "New phone", "Granted already"] {
         let id = app.ticket(&req, title).await["id"].as_i64().unwrap();
-        let approval = request(&app, &agent, id, vec![step("Manager", &[&boss], "any")]).await;
+        let approval =
+            request_approval(&app, &agent, id, vec![step("Manager", &[&boss], "any")]).await;
         pending.push((id, approval));
     }
     let granted = &pending[2].1;
-    json_of(
-        decide(&app, &boss, granted, "approve").await,
-        StatusCode::OK,
-    )
-    .await;
+    approve(&app, granted, &boss).await;
     app.settle().await;
     assert_eq!(inbox(&app, &boss).await.len(), 2);
 
     // Cancelled by the agent, deleted by its requester, and the decided one cancelled too.
-    json_of(
-        move_ticket(&app, &agent, pending[0].0, "cancelled").await,
-        StatusCode::OK,
-    )
-    .await;
+    move_to(&app, &agent, pending[0].0, "cancelled").await;
     let r = app
         .delete(&format!("/api/v1/tickets/{}", pending[1].0), &req.token)
         .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    json_of(
-        move_ticket(&app, &agent, pending[2].0, "cancelled").await,
-        StatusCode::OK,
-    )
-    .await;
+    move_to(&app, &agent, pending[2].0, "cancelled").await;
     app.settle().await;
     app.settle().await;
 
@@ -273,9 +187,7 @@ async fn cancelling_or_deleting_a_ticket_cancels_its_pending_approval(pool: PgPo
         let app = &app;
         let agent = &agent;
         let path = format!("{APPROVALS}/{}", approval_of(approval));
-        async move {
-            json_of(app.get(&path, &agent.token).await, StatusCode::OK).await["status"].clone()
-        }
+        async move { get_ok(app, agent, &path).await["status"].clone() }
     };
     assert_eq!(status_of(&pending[0].1).await, "cancelled");
     assert_eq!(status_of(&pending[1].1).await, "cancelled");
@@ -326,26 +238,24 @@ async fn cancelling_or_deleting_a_ticket_cancels_its_pending_approval(pool: PgPo
 #[sqlx::test]
 async fn a_rejected_ticket_can_be_cancelled_or_sent_for_a_new_approval(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let req = app.user("req@example.com", "requester").await;
-    let agent = app.user("agent@example.com", "agent").await;
-    let boss = app.user("boss@example.com", "manager").await;
-    let id = app.ticket(&req, "Replace the core switch").await["id"]
-        .as_i64()
-        .unwrap();
+    let [req, agent, boss] = users(
+        &app,
+        [
+            ("req", "requester"),
+            ("agent", "agent"),
+            ("boss", "manager"),
+        ],
+    )
+    .await;
+    let id = open_ticket(&app, &req, "Replace the core switch").await;
 
-    let first = request(&app, &agent, id, vec![step("Manager", &[&boss], "any")]).await;
+    let first = request_approval(&app, &agent, id, vec![step("Manager", &[&boss], "any")]).await;
     // One pending approval at a time.
-    let r = app
-        .post(
-            APPROVALS,
-            &agent.token,
-            json!({"ticket_id": id, "steps": [step("Manager", &[&boss], "any")]}),
-        )
-        .await;
+    let r = try_request_approval(&app, &agent, id, vec![step("Manager", &[&boss], "any")]).await;
     let body = json_of(r, StatusCode::CONFLICT).await;
     assert_eq!(body["approval_id"], first["id"]);
 
-    let rejected = json_of(decide(&app, &boss, &first, "reject").await, StatusCode::OK).await;
+    let rejected = reject(&app, &first, &boss).await;
     assert_eq!(rejected["status"], "rejected");
     assert_eq!(rejected["steps"][0]["status"], "rejected");
     assert_eq!(
@@ -354,30 +264,29 @@ async fn a_rejected_ticket_can_be_cancelled_or_sent_for_a_new_approval(pool: PgP
     );
     app.settle().await;
     assert_eq!(
-        ticket(&app, &agent, id).await["approval_status"],
+        ticket_of(&app, &agent, id).await["approval_status"],
         "rejected"
     );
     assert_eq!(
-        move_ticket(&app, &agent, id, "in_progress").await.status(),
+        try_move_to(&app, &agent, id, "in_progress").await.status(),
         StatusCode::CONFLICT
     );
 
     // Sent for a new approval, which unblocks it once granted.
-    let second = request(&app, &agent, id, vec![step("Director", &[&boss], "any")]).await;
+    let second = request_approval(&app, &agent, id, vec![step("Director", &[&boss], "any")]).await;
     app.settle().await;
-    assert_eq!(ticket(&app, &agent, id).await["approval_status"], "pending");
     assert_eq!(
-        move_ticket(&app, &agent, id, "in_progress").await.status(),
+        ticket_of(&app, &agent, id).await["approval_status"],
+        "pending"
+    );
+    assert_eq!(
+        try_move_to(&app, &agent, id, "in_progress").await.status(),
         StatusCode::CONFLICT
     );
-    json_of(
-        decide(&app, &boss, &second, "approve").await,
-        StatusCode::OK,
-    )
-    .await;
+    approve(&app, &second, &boss).await;
     app.settle().await;
     assert_eq!(
-        move_ticket(&app, &agent, id, "in_progress").await.status(),
+        try_move_to(&app, &agent, id, "in_progress").await.status(),
         StatusCode::OK
     );
     assert_eq!(
@@ -386,44 +295,36 @@ async fn a_rejected_ticket_can_be_cancelled_or_sent_for_a_new_approval(pool: PgP
     );
 
     // Or cancelled after a rejection.
-    let other = app.ticket(&req, "Rewire the office").await["id"]
-        .as_i64()
-        .unwrap();
-    let a = request(&app, &agent, other, vec![step("Manager", &[&boss], "any")]).await;
-    json_of(decide(&app, &boss, &a, "reject").await, StatusCode::OK).await;
+    let other = open_ticket(&app, &req, "Rewire the office").await;
+    let a = request_approval(&app, &agent, other, vec![step("Manager", &[&boss], "any")]).await;
+    reject(&app, &a, &boss).await;
     app.settle().await;
-    let cancelled = json_of(
-        move_ticket(&app, &req, other, "cancelled").await,
-        StatusCode::OK,
-    )
-    .await;
+    let cancelled = move_to(&app, &req, other, "cancelled").await;
     assert_eq!(cancelled["status"], "cancelled");
     assert_eq!(cancelled["approval_status"], "rejected");
     // A finished ticket takes no new approval.
-    let r = app
-        .post(
-            APPROVALS,
-            &agent.token,
-            json!({"ticket_id": other, "steps": [step("Manager", &[&boss], "any")]}),
-        )
-        .await;
+    let r = try_request_approval(&app, &agent, other, vec![step("Manager", &[&boss], "any")]).await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
 }
 
 #[sqlx::test]
 async fn steps_are_decided_in_order_under_the_any_quorum_and_all_rules(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let req = app.user("req@example.com", "requester").await;
-    let agent = app.user("agent@example.com", "agent").await;
-    let m1 = app.user("m1@example.com", "manager").await;
-    let m2 = app.user("m2@example.com", "manager").await;
-    let f1 = app.user("f1@example.com", "agent").await;
-    let f2 = app.user("f2@example.com", "agent").await;
-    let f3 = app.user("f3@example.com", "agent").await;
-    let id = app.ticket(&req, "Buy a new SAN").await["id"]
-        .as_i64()
-        .unwrap();
-    let a = request(
+    let [req, agent, m1, m2, f1, f2, f3] = users(
+        &app,
+        [
+            ("req", "requester"),
+            ("agent", "agent"),
+            ("m1", "manager"),
+            ("m2", "manager"),
+            ("f1", "agent"),
+            ("f2", "agent"),
+            ("f3", "agent"),
+        ],
+    )
+    .await;
+    let id = open_ticket(&app, &req, "Buy a new SAN").await;
+    let a = request_approval(
         &app,
         &agent,
         id,
@@ -438,21 +339,25 @@ async fn steps_are_decided_in_order_under_the_any_quorum_and_all_rules(pool: PgP
     assert_eq!(a["steps"][1]["status"], "waiting");
 
     // A later step's approver must wait for their turn.
-    let body = json_of(decide(&app, &f1, &a, "approve").await, StatusCode::CONFLICT).await;
+    let body = json_of(
+        try_decide(&app, &f1, &a, "approve").await,
+        StatusCode::CONFLICT,
+    )
+    .await;
     assert!(
         body["detail"].as_str().unwrap().contains("not yours"),
         "{body}"
     );
     // Someone on no step is no approver.
     let body = json_of(
-        decide(&app, &agent, &a, "approve").await,
+        try_decide(&app, &agent, &a, "approve").await,
         StatusCode::FORBIDDEN,
     )
     .await;
     assert_eq!(body["code"], "PERMISSION_ERROR");
 
     // any: one approval completes the step.
-    let s = json_of(decide(&app, &m1, &a, "approve").await, StatusCode::OK).await;
+    let s = approve(&app, &a, &m1).await;
     assert_eq!(
         (s["current_step"].as_i64(), s["status"].as_str()),
         (Some(1), Some("pending"))
@@ -461,41 +366,49 @@ async fn steps_are_decided_in_order_under_the_any_quorum_and_all_rules(pool: PgP
     assert_eq!(s["steps"][1]["status"], "pending");
     // m1 is on no later step: 403; m2 (on the board) is early: 409.
     assert_eq!(
-        decide(&app, &m1, &a, "approve").await.status(),
+        try_decide(&app, &m1, &a, "approve").await.status(),
         StatusCode::FORBIDDEN
     );
     assert_eq!(
-        decide(&app, &m2, &a, "approve").await.status(),
+        try_decide(&app, &m2, &a, "approve").await.status(),
         StatusCode::CONFLICT
     );
 
     // quorum: two of three.
-    let s = json_of(decide(&app, &f1, &a, "approve").await, StatusCode::OK).await;
+    let s = approve(&app, &a, &f1).await;
     assert_eq!(s["current_step"], 1);
-    let body = json_of(decide(&app, &f1, &a, "reject").await, StatusCode::CONFLICT).await;
+    let body = json_of(
+        try_decide(&app, &f1, &a, "reject").await,
+        StatusCode::CONFLICT,
+    )
+    .await;
     assert!(
         body["detail"].as_str().unwrap().contains("already decided"),
         "{body}"
     );
-    let s = json_of(decide(&app, &f2, &a, "approve").await, StatusCode::OK).await;
+    let s = approve(&app, &a, &f2).await;
     assert_eq!(s["current_step"], 2);
     assert_eq!(s["steps"][1]["status"], "approved");
     assert_eq!(s["waiting_on"], json!([m2.id, f3.id]));
 
     // all: every approver.
-    let s = json_of(decide(&app, &m2, &a, "approve").await, StatusCode::OK).await;
+    let s = approve(&app, &a, &m2).await;
     assert_eq!(s["status"], "pending");
-    let s = json_of(decide(&app, &f3, &a, "approve").await, StatusCode::OK).await;
+    let s = approve(&app, &a, &f3).await;
     assert_eq!(s["status"], "approved");
     assert_eq!(s["steps"][2]["decisions"].as_array().unwrap().len(), 2);
     app.settle().await;
     assert_eq!(
-        ticket(&app, &agent, id).await["approval_status"],
+        ticket_of(&app, &agent, id).await["approval_status"],
         "approved"
     );
 
     // Finished: nothing more to decide, delegate or cancel.
-    let body = json_of(decide(&app, &f2, &a, "approve").await, StatusCode::CONFLICT).await;
+    let body = json_of(
+        try_decide(&app, &f2, &a, "approve").await,
+        StatusCode::CONFLICT,
+    )
+    .await;
     assert!(
         body["detail"]
             .as_str()
@@ -504,17 +417,17 @@ async fn steps_are_decided_in_order_under_the_any_quorum_and_all_rules(pool: PgP
         "{body}"
     );
     assert_eq!(
-        delegate(&app, &f3, &a, &agent).await.status(),
+        try_delegate(&app, &f3, &a, &agent).await.status(),
         StatusCode::CONFLICT
     );
     assert_eq!(
-        cancel(&app, &agent, &a).await.status(),
+        try_cancel(&app, &agent, &a).await.status(),
         StatusCode::CONFLICT
     );
 
     // One rejection at any step rejects the whole approval.
-    let other = app.ticket(&req, "Second SAN").await["id"].as_i64().unwrap();
-    let b = request(
+    let other = open_ticket(&app, &req, "Second SAN").await;
+    let b = request_approval(
         &app,
         &agent,
         other,
@@ -524,9 +437,9 @@ async fn steps_are_decided_in_order_under_the_any_quorum_and_all_rules(pool: PgP
         ],
     )
     .await;
-    json_of(decide(&app, &m1, &b, "approve").await, StatusCode::OK).await;
-    json_of(decide(&app, &m2, &b, "approve").await, StatusCode::OK).await;
-    let s = json_of(decide(&app, &f3, &b, "reject").await, StatusCode::OK).await;
+    approve(&app, &b, &m1).await;
+    approve(&app, &b, &m2).await;
+    let s = reject(&app, &b, &f3).await;
     assert_eq!(s["status"], "rejected");
     assert_eq!(s["current_step"], 1);
     assert_eq!(s["steps"][1]["status"], "rejected");
@@ -535,25 +448,21 @@ async fn steps_are_decided_in_order_under_the_any_quorum_and_all_rules(pool: PgP
 #[sqlx::test]
 async fn bad_requests_are_refused_with_their_field_and_store_nothing(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let req = app.user("req@example.com", "requester").await;
-    let agent = app.user("agent@example.com", "agent").await;
-    let boss = app.user("boss@example.com", "manager").await;
-    let gone = app.user("gone@example.com", "manager").await;
-    sqlx::query("update users set is_active = false where id = $1")
-        .bind(gone.id)
-        .execute(&pool)
-        .await
-        .unwrap();
-    let id = app.ticket(&req, "A change").await["id"].as_i64().unwrap();
+    let [req, agent, boss, gone] = users(
+        &app,
+        [
+            ("req", "requester"),
+            ("agent", "agent"),
+            ("boss", "manager"),
+            ("gone", "manager"),
+        ],
+    )
+    .await;
+    deactivate(&app, &gone).await;
+    let id = open_ticket(&app, &req, "A change").await;
 
     // Requesters may not request approvals.
-    let r = app
-        .post(
-            APPROVALS,
-            &req.token,
-            json!({"ticket_id": id, "steps": [step("Manager", &[&boss], "any")]}),
-        )
-        .await;
+    let r = try_request_approval(&app, &req, id, vec![step("Manager", &[&boss], "any")]).await;
     assert_eq!(
         json_of(r, StatusCode::FORBIDDEN).await["code"],
         "PERMISSION_ERROR"
@@ -613,13 +522,8 @@ async fn bad_requests_are_refused_with_their_field_and_store_nothing(pool: PgPoo
         assert!(locs.contains(&&loc), "{body} → {answer}");
     }
     // A ticket that does not exist.
-    let r = app
-        .post(
-            APPROVALS,
-            &agent.token,
-            json!({"ticket_id": 999999, "steps": [step("Manager", &[&boss], "any")]}),
-        )
-        .await;
+    let r =
+        try_request_approval(&app, &agent, 999999, vec![step("Manager", &[&boss], "any")]).await;
     assert_eq!(json_of(r, StatusCode::NOT_FOUND).await["code"], "NOT_FOUND");
     let (n,): (i64,) =
         sqlx::query_as("select count(*) from events where aggregate_type = 'approval'")
@@ -628,7 +532,7 @@ async fn bad_requests_are_refused_with_their_field_and_store_nothing(pool: PgPoo
             .unwrap();
     assert_eq!(n, 0, "nothing stored");
 
-    let a = request(&app, &agent, id, vec![step("Manager", &[&boss], "any")]).await;
+    let a = request_approval(&app, &agent, id, vec![step("Manager", &[&boss], "any")]).await;
     let r = app
         .post(
             &format!("{APPROVALS}/{}/decisions", a["id"].as_str().unwrap()),
@@ -638,7 +542,7 @@ async fn bad_requests_are_refused_with_their_field_and_store_nothing(pool: PgPoo
         .await;
     let body = json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(body["detail"][0]["loc"], json!(["body", "decision"]));
-    let r = delegate(&app, &boss, &a, &gone).await;
+    let r = try_delegate(&app, &boss, &a, &gone).await;
     let body = json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(body["detail"][0]["loc"], json!(["body", "to_user_id"]));
     let r = app
@@ -668,14 +572,18 @@ async fn bad_requests_are_refused_with_their_field_and_store_nothing(pool: PgPoo
 #[sqlx::test]
 async fn requesters_see_only_approvals_of_their_tickets_or_on_which_they_decide(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let owner = app.user("owner@example.com", "requester").await;
-    let stranger = app.user("stranger@example.com", "requester").await;
-    let business = app.user("business@example.com", "requester").await;
-    let agent = app.user("agent@example.com", "agent").await;
-    let id = app.ticket(&owner, "New CRM field").await["id"]
-        .as_i64()
-        .unwrap();
-    let a = request(
+    let [owner, stranger, business, agent] = users(
+        &app,
+        [
+            ("owner", "requester"),
+            ("stranger", "requester"),
+            ("business", "requester"),
+            ("agent", "agent"),
+        ],
+    )
+    .await;
+    let id = open_ticket(&app, &owner, "New CRM field").await;
+    let a = request_approval(
         &app,
         &agent,
         id,
@@ -686,14 +594,9 @@ async fn requesters_see_only_approvals_of_their_tickets_or_on_which_they_decide(
     app.settle().await;
 
     for who in [&owner, &business, &agent] {
-        let got = json_of(app.get(&path, &who.token).await, StatusCode::OK).await;
+        let got = get_ok(&app, who, &path).await;
         assert_eq!(got["id"], a["id"]);
-        let list = json_of(
-            app.get(&format!("{APPROVALS}/?ticket_id={id}"), &who.token)
-                .await,
-            StatusCode::OK,
-        )
-        .await;
+        let list = get_ok(&app, who, &format!("{APPROVALS}/?ticket_id={id}")).await;
         assert_eq!(list["total"], 1, "{}", who.email);
     }
     // A stranger cannot tell the approval exists.
@@ -701,48 +604,40 @@ async fn requesters_see_only_approvals_of_their_tickets_or_on_which_they_decide(
         app.get(&path, &stranger.token).await.status(),
         StatusCode::NOT_FOUND
     );
-    let list = json_of(app.get(APPROVALS, &stranger.token).await, StatusCode::OK).await;
+    let list = get_ok(&app, &stranger, APPROVALS).await;
     assert_eq!(list["total"], 0);
     assert_eq!(
-        decide(&app, &stranger, &a, "approve").await.status(),
+        try_decide(&app, &stranger, &a, "approve").await.status(),
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        cancel(&app, &stranger, &a).await.status(),
+        try_cancel(&app, &stranger, &a).await.status(),
         StatusCode::NOT_FOUND
     );
     // The ticket's owner sees it but is no approver.
     assert_eq!(
-        decide(&app, &owner, &a, "approve").await.status(),
+        try_decide(&app, &owner, &a, "approve").await.status(),
         StatusCode::FORBIDDEN
     );
     // An approver who is a requester may decide, but not cancel.
     assert_eq!(
-        cancel(&app, &business, &a).await.status(),
+        try_cancel(&app, &business, &a).await.status(),
         StatusCode::FORBIDDEN
     );
-    let s = json_of(decide(&app, &business, &a, "approve").await, StatusCode::OK).await;
+    let s = approve(&app, &a, &business).await;
     assert_eq!(s["status"], "approved");
     assert_eq!(
-        decide(&app, &business, &a, "approve").await.status(),
+        try_decide(&app, &business, &a, "approve").await.status(),
         StatusCode::CONFLICT
     );
     // Filters by status.
     app.settle().await;
-    let list = json_of(
-        app.get(&format!("{APPROVALS}/?status=approved"), &agent.token)
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let list = get_ok(&app, &agent, &format!("{APPROVALS}/?status=approved")).await;
     assert_eq!(list["total"], 1);
-    let list = json_of(
-        app.get(
-            &format!("{APPROVALS}/?status=pending,rejected"),
-            &agent.token,
-        )
-        .await,
-        StatusCode::OK,
+    let list = get_ok(
+        &app,
+        &agent,
+        &format!("{APPROVALS}/?status=pending,rejected"),
     )
     .await;
     assert_eq!(list["total"], 0);
@@ -751,62 +646,69 @@ async fn requesters_see_only_approvals_of_their_tickets_or_on_which_they_decide(
 #[sqlx::test]
 async fn cancelling_is_for_the_ticket_requester_the_approval_requester_or_staff(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let owner = app.user("owner@example.com", "requester").await;
-    let agent = app.user("agent@example.com", "agent").await;
-    let other_agent = app.user("agent2@example.com", "agent").await;
-    let boss = app.user("boss@example.com", "manager").await;
+    let [owner, agent, other_agent, boss] = users(
+        &app,
+        [
+            ("owner", "requester"),
+            ("agent", "agent"),
+            ("agent2", "agent"),
+            ("boss", "manager"),
+        ],
+    )
+    .await;
 
-    let t1 = app.ticket(&owner, "One").await["id"].as_i64().unwrap();
-    let a1 = request(&app, &agent, t1, vec![step("Manager", &[&boss], "any")]).await;
-    let c = json_of(cancel(&app, &owner, &a1).await, StatusCode::OK).await;
+    let t1 = open_ticket(&app, &owner, "One").await;
+    let a1 = request_approval(&app, &agent, t1, vec![step("Manager", &[&boss], "any")]).await;
+    let c = cancel(&app, &owner, &a1).await;
     assert_eq!(c["status"], "cancelled");
     assert_eq!(c["steps"][0]["status"], "skipped");
     assert_eq!(
-        cancel(&app, &owner, &a1).await.status(),
+        try_cancel(&app, &owner, &a1).await.status(),
         StatusCode::CONFLICT
     );
     app.settle().await;
     // A cancelled approval no longer blocks the ticket.
     assert_eq!(
-        ticket(&app, &agent, t1).await["approval_status"],
+        ticket_of(&app, &agent, t1).await["approval_status"],
         "cancelled"
     );
     assert_eq!(
-        move_ticket(&app, &agent, t1, "in_progress").await.status(),
+        try_move_to(&app, &agent, t1, "in_progress").await.status(),
         StatusCode::OK
     );
 
-    let t2 = app.ticket(&owner, "Two").await["id"].as_i64().unwrap();
-    let a2 = request(&app, &agent, t2, vec![step("Manager", &[&boss], "any")]).await;
-    json_of(cancel(&app, &agent, &a2).await, StatusCode::OK).await;
+    let t2 = open_ticket(&app, &owner, "Two").await;
+    let a2 = request_approval(&app, &agent, t2, vec![step("Manager", &[&boss], "any")]).await;
+    cancel(&app, &agent, &a2).await;
 
-    let t3 = app.ticket(&owner, "Three").await["id"].as_i64().unwrap();
-    let a3 = request(&app, &agent, t3, vec![step("Manager", &[&boss], "any")]).await;
-    json_of(cancel(&app, &other_agent, &a3).await, StatusCode::OK).await;
+    let t3 = open_ticket(&app, &owner, "Three").await;
+    let a3 = request_approval(&app, &agent, t3, vec![step("Manager", &[&boss], "any")]).await;
+    cancel(&app, &other_agent, &a3).await;
     app.settle().await;
-    let list = json_of(
-        app.get(&format!("{APPROVALS}/?status=cancelled"), &boss.token)
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let list = get_ok(&app, &boss, &format!("{APPROVALS}/?status=cancelled")).await;
     assert_eq!(list["total"], 3);
 }
 
 #[sqlx::test]
 async fn the_inbox_shows_exactly_the_steps_waiting_on_its_owner(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let req = app.user("req@example.com", "requester").await;
-    let agent = app.user("agent@example.com", "agent").await;
-    let m1 = app.user("m1@example.com", "manager").await;
-    let m2 = app.user("m2@example.com", "manager").await;
-    let f1 = app.user("f1@example.com", "agent").await;
-    let deputy = app.user("deputy@example.com", "manager").await;
-    let spare = app.user("spare@example.com", "manager").await;
-    let t1 = app.ticket(&req, "One").await["id"].as_i64().unwrap();
-    let t2 = app.ticket(&req, "Two").await["id"].as_i64().unwrap();
-    let t3 = app.ticket(&req, "Three").await["id"].as_i64().unwrap();
-    let a1 = request(
+    let [req, agent, m1, m2, f1, deputy, spare] = users(
+        &app,
+        [
+            ("req", "requester"),
+            ("agent", "agent"),
+            ("m1", "manager"),
+            ("m2", "manager"),
+            ("f1", "agent"),
+            ("deputy", "manager"),
+            ("spare", "manager"),
+        ],
+    )
+    .await;
+    let t1 = open_ticket(&app, &req, "One").await;
+    let t2 = open_ticket(&app, &req, "Two").await;
+    let t3 = open_ticket(&app, &req, "Three").await;
+    let a1 = request_approval(
         &app,
         &agent,
         t1,
@@ -816,8 +718,8 @@ async fn the_inbox_shows_exactly_the_steps_waiting_on_its_owner(pool: PgPool) {
         ],
     )
     .await;
-    let a2 = request(&app, &agent, t2, vec![step("Finance", &[&f1], "any")]).await;
-    let a3 = request(&app, &agent, t3, vec![step("Manager", &[&m1], "any")]).await;
+    let a2 = request_approval(&app, &agent, t2, vec![step("Finance", &[&f1], "any")]).await;
+    let a3 = request_approval(&app, &agent, t3, vec![step("Manager", &[&m1], "any")]).await;
     app.settle().await;
 
     assert_eq!(
@@ -831,12 +733,12 @@ async fn the_inbox_shows_exactly_the_steps_waiting_on_its_owner(pool: PgPool) {
     assert!(inbox(&app, &agent).await.is_empty());
     assert!(inbox(&app, &req).await.is_empty());
 
-    json_of(cancel(&app, &agent, &a3).await, StatusCode::OK).await;
+    cancel(&app, &agent, &a3).await;
     app.settle().await;
     assert_eq!(inbox(&app, &m1).await, vec![entry(&a1, 0)]);
 
     // Delegation moves the place, once.
-    let r = delegate(&app, &m1, &a1, &deputy).await;
+    let r = try_delegate(&app, &m1, &a1, &deputy).await;
     let token = r.headers()["x-consistency-token"]
         .to_str()
         .unwrap()
@@ -860,15 +762,15 @@ async fn the_inbox_shows_exactly_the_steps_waiting_on_its_owner(pool: PgPool) {
     assert_eq!(page["items"][0]["id"], a1["id"]);
     assert!(inbox(&app, &m1).await.is_empty());
     assert_eq!(
-        delegate(&app, &deputy, &a1, &spare).await.status(),
+        try_delegate(&app, &deputy, &a1, &spare).await.status(),
         StatusCode::CONFLICT
     );
     assert_eq!(
-        delegate(&app, &m1, &a1, &spare).await.status(),
+        try_delegate(&app, &m1, &a1, &spare).await.status(),
         StatusCode::CONFLICT
     );
     assert_eq!(
-        decide(&app, &m1, &a1, "approve").await.status(),
+        try_decide(&app, &m1, &a1, "approve").await.status(),
         StatusCode::CONFLICT
     );
     // The delegator still sees the approval (not in the inbox).
@@ -880,13 +782,13 @@ async fn the_inbox_shows_exactly_the_steps_waiting_on_its_owner(pool: PgPool) {
         .await;
     assert_eq!(got.status(), StatusCode::OK);
 
-    json_of(decide(&app, &deputy, &a1, "approve").await, StatusCode::OK).await;
+    approve(&app, &a1, &deputy).await;
     app.settle().await;
     assert!(inbox(&app, &deputy).await.is_empty());
     assert_eq!(inbox(&app, &m2).await, vec![entry(&a1, 0)]);
     assert!(inbox(&app, &f1).await == vec![entry(&a2, 0)]);
 
-    json_of(decide(&app, &m2, &a1, "approve").await, StatusCode::OK).await;
+    approve(&app, &a1, &m2).await;
     app.settle().await;
     assert!(inbox(&app, &m2).await.is_empty());
     assert_eq!(
@@ -894,7 +796,7 @@ async fn the_inbox_shows_exactly_the_steps_waiting_on_its_owner(pool: PgPool) {
         sorted(vec![entry(&a1, 1), entry(&a2, 0)])
     );
 
-    json_of(decide(&app, &f1, &a1, "approve").await, StatusCode::OK).await;
+    approve(&app, &a1, &f1).await;
     app.settle().await;
     assert_eq!(inbox(&app, &f1).await, vec![entry(&a2, 0)]);
     let (rows,): (i64,) = sqlx::query_as("select count(*) from rm_approval_inbox")
@@ -912,24 +814,26 @@ fn sorted(mut v: Vec<(String, i64)>) -> Vec<(String, i64)> {
 #[sqlx::test]
 async fn the_policy_attaches_approvals_to_new_change_requests(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let admin = app.user("admin@example.com", "admin").await;
-    let agent = app.user("agent@example.com", "agent").await;
-    let req = app.user("req@example.com", "requester").await;
-    let m1 = app.user("m1@example.com", "manager").await;
-    let m2 = app.user("m2@example.com", "manager").await;
-    let m3 = app.user("m3@example.com", "manager").await;
-    sqlx::query("update users set is_active = false where id = $1")
-        .bind(m3.id)
-        .execute(&pool)
-        .await
-        .unwrap();
+    let [admin, agent, req, m1, m2, m3] = users(
+        &app,
+        [
+            ("admin", "admin"),
+            ("agent", "agent"),
+            ("req", "requester"),
+            ("m1", "manager"),
+            ("m2", "manager"),
+            ("m3", "manager"),
+        ],
+    )
+    .await;
+    deactivate(&app, &m3).await;
     let policy = format!("{APPROVALS}/policy");
 
     assert_eq!(
         app.get(&policy, &agent.token).await.status(),
         StatusCode::FORBIDDEN
     );
-    let none = json_of(app.get(&policy, &admin.token).await, StatusCode::OK).await;
+    let none = get_ok(&app, &admin, &policy).await;
     assert_eq!(none["steps"], json!([]));
     assert_eq!(none["type"], "change_request");
 
@@ -977,10 +881,7 @@ async fn the_policy_attaches_approvals_to_new_change_requests(pool: PgPool) {
         put(valid.clone(), agent.token.clone()).await.status(),
         StatusCode::FORBIDDEN
     );
-    assert_eq!(
-        json_of(app.get(&policy, &admin.token).await, StatusCode::OK).await["steps"],
-        json!([])
-    );
+    assert_eq!(get_ok(&app, &admin, &policy).await["steps"], json!([]));
     let saved = json_of(
         put(valid.clone(), admin.token.clone()).await,
         StatusCode::OK,
@@ -1001,16 +902,11 @@ async fn the_policy_attaches_approvals_to_new_change_requests(pool: PgPool) {
     let id = t["id"].as_i64().unwrap();
     assert_eq!(t["approval_status"], "pending");
     assert_eq!(
-        move_ticket(&app, &agent, id, "in_progress").await.status(),
+        try_move_to(&app, &agent, id, "in_progress").await.status(),
         StatusCode::CONFLICT
     );
     app.settle().await;
-    let list = json_of(
-        app.get(&format!("{APPROVALS}/?ticket_id={id}"), &req.token)
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let list = get_ok(&app, &req, &format!("{APPROVALS}/?ticket_id={id}")).await;
     assert_eq!(list["total"], 1);
     let a = &list["items"][0];
     assert_eq!(
@@ -1054,11 +950,11 @@ async fn the_policy_attaches_approvals_to_new_change_requests(pool: PgPool) {
 
     // Approving it lets work start.
     let a = list["items"][0].clone();
-    json_of(decide(&app, &m2, &a, "approve").await, StatusCode::OK).await;
-    json_of(decide(&app, &agent, &a, "approve").await, StatusCode::OK).await;
+    approve(&app, &a, &m2).await;
+    approve(&app, &a, &agent).await;
     app.settle().await;
     assert_eq!(
-        move_ticket(&app, &agent, id, "in_progress").await.status(),
+        try_move_to(&app, &agent, id, "in_progress").await.status(),
         StatusCode::OK
     );
 
@@ -1074,18 +970,11 @@ async fn the_policy_attaches_approvals_to_new_change_requests(pool: PgPool) {
         .as_i64()
         .unwrap();
     app.settle().await;
-    let list = json_of(
-        app.get(&format!("{APPROVALS}/?ticket_id={own}"), &admin.token)
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let list = get_ok(&app, &admin, &format!("{APPROVALS}/?ticket_id={own}")).await;
     assert_eq!(list["items"][0]["steps"][0]["approver_ids"], json!([m2.id]));
 
     // Other types get nothing, and an empty policy switches it off.
-    let issue = app.ticket(&req, "Just an issue").await["id"]
-        .as_i64()
-        .unwrap();
+    let issue = open_ticket(&app, &req, "Just an issue").await;
     json_of(
         put(json!({"steps": []}), admin.token.clone()).await,
         StatusCode::OK,
@@ -1102,12 +991,7 @@ async fn the_policy_attaches_approvals_to_new_change_requests(pool: PgPool) {
     assert_eq!(free["approval_status"], "none");
     app.settle().await;
     for t in [issue, free["id"].as_i64().unwrap()] {
-        let list = json_of(
-            app.get(&format!("{APPROVALS}/?ticket_id={t}"), &admin.token)
-                .await,
-            StatusCode::OK,
-        )
-        .await;
+        let list = get_ok(&app, &admin, &format!("{APPROVALS}/?ticket_id={t}")).await;
         assert_eq!(list["total"], 0);
     }
 }
@@ -1150,13 +1034,17 @@ async fn a_crash_between_the_approval_and_the_ticket_update_updates_the_ticket_e
     pool: PgPool,
 ) {
     let app = TestApp::spawn(pool.clone()).await;
-    let req = app.user("req@example.com", "requester").await;
-    let agent = app.user("agent@example.com", "agent").await;
-    let boss = app.user("boss@example.com", "manager").await;
-    let id = app.ticket(&req, "Migrate the mail server").await["id"]
-        .as_i64()
-        .unwrap();
-    let a = request(&app, &agent, id, vec![step("Manager", &[&boss], "any")]).await;
+    let [req, agent, boss] = users(
+        &app,
+        [
+            ("req", "requester"),
+            ("agent", "agent"),
+            ("boss", "manager"),
+        ],
+    )
+    .await;
+    let id = open_ticket(&app, &req, "Migrate the mail server").await;
+    let a = request_approval(&app, &agent, id, vec![step("Manager", &[&boss], "any")]).await;
     app.settle().await;
     assert_eq!(recorded(&pool, id).await, vec!["pending"]);
 
@@ -1250,7 +1138,7 @@ async fn a_crash_between_the_approval_and_the_ticket_update_updates_the_ticket_e
     assert_eq!(ticket_events(&pool).await, events_before);
     assert_eq!(recorded(&pool, id).await, vec!["pending", "approved"]);
     assert_eq!(
-        move_ticket(&app, &agent, id, "in_progress").await.status(),
+        try_move_to(&app, &agent, id, "in_progress").await.status(),
         StatusCode::OK
     );
     rt.shutdown().await;
@@ -1282,11 +1170,17 @@ async fn approval_snapshot(pool: &PgPool) -> (Vec<Value>, Vec<Value>, Vec<Value>
 #[sqlx::test]
 async fn a_rebuild_reproduces_the_same_ticket_states_and_approval_rows(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let req = app.user("req@example.com", "requester").await;
-    let agent = app.user("agent@example.com", "agent").await;
-    let m1 = app.user("m1@example.com", "manager").await;
-    let m2 = app.user("m2@example.com", "manager").await;
-    let deputy = app.user("deputy@example.com", "manager").await;
+    let [req, agent, m1, m2, deputy] = users(
+        &app,
+        [
+            ("req", "requester"),
+            ("agent", "agent"),
+            ("m1", "manager"),
+            ("m2", "manager"),
+            ("deputy", "manager"),
+        ],
+    )
+    .await;
     let mut ids = Vec::new();
     for i in 0..6 {
         ids.push(
@@ -1297,32 +1191,28 @@ async fn a_rebuild_reproduces_the_same_ticket_states_and_approval_rows(pool: PgP
     }
     // approved; rejected then approved again; cancelled; pending with a delegation;
     // mid-way through two steps; untouched.
-    let a0 = request(&app, &agent, ids[0], vec![step("M", &[&m1], "any")]).await;
-    json_of(decide(&app, &m1, &a0, "approve").await, StatusCode::OK).await;
-    let a1 = request(&app, &agent, ids[1], vec![step("M", &[&m1, &m2], "all")]).await;
-    json_of(decide(&app, &m2, &a1, "reject").await, StatusCode::OK).await;
-    let a1b = request(&app, &agent, ids[1], vec![quorum("M", &[&m1, &m2], 1)]).await;
-    json_of(decide(&app, &m1, &a1b, "approve").await, StatusCode::OK).await;
-    let a2 = request(&app, &agent, ids[2], vec![step("M", &[&m1], "any")]).await;
-    json_of(cancel(&app, &req, &a2).await, StatusCode::OK).await;
-    let a3 = request(&app, &agent, ids[3], vec![step("M", &[&m1, &m2], "all")]).await;
-    json_of(delegate(&app, &m1, &a3, &deputy).await, StatusCode::OK).await;
-    let a4 = request(
+    let a0 = request_approval(&app, &agent, ids[0], vec![step("M", &[&m1], "any")]).await;
+    approve(&app, &a0, &m1).await;
+    let a1 = request_approval(&app, &agent, ids[1], vec![step("M", &[&m1, &m2], "all")]).await;
+    reject(&app, &a1, &m2).await;
+    let a1b = request_approval(&app, &agent, ids[1], vec![quorum("M", &[&m1, &m2], 1)]).await;
+    approve(&app, &a1b, &m1).await;
+    let a2 = request_approval(&app, &agent, ids[2], vec![step("M", &[&m1], "any")]).await;
+    cancel(&app, &req, &a2).await;
+    let a3 = request_approval(&app, &agent, ids[3], vec![step("M", &[&m1, &m2], "all")]).await;
+    delegate(&app, &a3, &m1, &deputy).await;
+    let a4 = request_approval(
         &app,
         &agent,
         ids[4],
         vec![step("M", &[&m1], "any"), step("B", &[&m2, &deputy], "all")],
     )
     .await;
-    json_of(decide(&app, &m1, &a4, "approve").await, StatusCode::OK).await;
-    json_of(decide(&app, &deputy, &a4, "approve").await, StatusCode::OK).await;
+    approve(&app, &a4, &m1).await;
+    approve(&app, &a4, &deputy).await;
     app.settle().await;
     for id in [ids[0], ids[1], ids[2]] {
-        json_of(
-            move_ticket(&app, &agent, id, "in_progress").await,
-            StatusCode::OK,
-        )
-        .await;
+        move_to(&app, &agent, id, "in_progress").await;
     }
     app.settle().await;
 
@@ -1364,7 +1254,7 @@ async fn a_rebuild_reproduces_the_same_ticket_states_and_approval_rows(pool: PgP
         "the replayed process manager issued nothing"
     );
     // And the live workers keep going on the swapped-in tables.
-    json_of(decide(&app, &m2, &a4, "approve").await, StatusCode::OK).await;
+    approve(&app, &a4, &m2).await;
     app.settle().await;
     let (status,): (String,) =
         sqlx::query_as("select approval_status from rm_tickets where id = $1")

@@ -10,6 +10,7 @@ use sqlx::PgPool;
 use tokio::io::AsyncWriteExt;
 
 use crate::helpers::{json_of, test_config, TestApp, TestUser};
+use crate::steps::{get_consistent, get_ok, users};
 
 const BOUNDARY: &str = "----ticketd-test-boundary-7MA4YWxkTrZu0gW";
 
@@ -48,7 +49,7 @@ async fn upload_raw(
         .expect("upload")
 }
 
-async fn upload(
+pub(crate) async fn upload(
     app: &TestApp,
     user: &TestUser,
     ticket: i64,
@@ -125,29 +126,6 @@ async fn download(app: &TestApp, user: &TestUser, id: &str) -> Response {
         .await
 }
 
-/// A GET that sends a consistency token, retrying while the answer is 503 (as the
-/// contract asks clients to; a busy test machine can lag more than the 2 s wait).
-async fn get_with_token(
-    app: &TestApp,
-    user: &TestUser,
-    path: &str,
-    token: &reqwest::header::HeaderValue,
-) -> Response {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let r = app
-            .request(Method::GET, path, Some(&user.token))
-            .header("x-consistency-token", token.clone())
-            .send()
-            .await
-            .expect("get");
-        if r.status() != StatusCode::SERVICE_UNAVAILABLE || Instant::now() > deadline {
-            return r;
-        }
-        assert!(r.headers().get("retry-after").is_some());
-    }
-}
-
 async fn ticket_of(app: &TestApp, user: &TestUser) -> i64 {
     app.ticket(user, "Files").await["id"].as_i64().expect("id")
 }
@@ -175,7 +153,7 @@ async fn uploads_of_zero_one_and_limit_bytes_are_kept_and_limit_plus_one_is_refu
             "/api/v1/attachments/{}/download",
             a["id"].as_str().expect("id")
         );
-        let r = get_with_token(&app, &req, &path, &token).await;
+        let r = get_consistent(&app, &req, &path, &token).await;
         assert_eq!(r.status(), StatusCode::OK);
         let bytes = r.bytes().await.expect("bytes");
         assert_eq!(
@@ -203,13 +181,10 @@ async fn uploads_of_zero_one_and_limit_bytes_are_kept_and_limit_plus_one_is_refu
     .await;
     assert_eq!(added_events(&app).await, 3);
     app.settle().await;
-    let list = json_of(
-        app.get(
-            &format!("/api/v1/attachments/?ticket_id={ticket}"),
-            &req.token,
-        )
-        .await,
-        StatusCode::OK,
+    let list = get_ok(
+        &app,
+        &req,
+        &format!("/api/v1/attachments/?ticket_id={ticket}"),
     )
     .await;
     assert_eq!(list.as_array().map(Vec::len), Some(3));
@@ -338,8 +313,7 @@ async fn an_upload_cut_off_halfway_leaves_nothing_behind(pool: PgPool) {
 #[sqlx::test]
 async fn two_uploads_of_the_same_bytes_share_one_blob_that_outlives_the_first_delete(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let req = app.user("req@example.com", "requester").await;
-    let agent = app.user("agent@example.com", "agent").await;
+    let [req, agent] = users(&app, [("req", "requester"), ("agent", "agent")]).await;
     let ticket = ticket_of(&app, &req).await;
     let other_ticket = ticket_of(&app, &agent).await;
     // Large enough to be written in several parts.
@@ -364,8 +338,15 @@ async fn two_uploads_of_the_same_bytes_share_one_blob_that_outlives_the_first_de
         .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     app.settle().await;
-    // Give the collector its chance: the blob must survive, the other attachment uses it.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The collector, run to its end once the removal is counted, keeps the blob: the other
+    // attachment uses it.
+    let deleted = app
+        .state
+        .storage
+        .collect(&app.pool, None)
+        .await
+        .expect("collect");
+    assert_eq!(deleted, 0, "a blob still in use was collected");
     assert_eq!(files_under(&dir).len(), 1);
     assert_eq!(
         download(&app, &req, a_id).await.status(),
@@ -397,9 +378,15 @@ async fn two_uploads_of_the_same_bytes_share_one_blob_that_outlives_the_first_de
 #[sqlx::test]
 async fn another_requester_gets_404_for_metadata_download_list_upload_and_delete(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let owner = app.user("owner@example.com", "requester").await;
-    let other = app.user("other@example.com", "requester").await;
-    let agent = app.user("agent@example.com", "agent").await;
+    let [owner, other, agent] = users(
+        &app,
+        [
+            ("owner", "requester"),
+            ("other", "requester"),
+            ("agent", "agent"),
+        ],
+    )
+    .await;
     let ticket = ticket_of(&app, &owner).await;
     let a = uploaded(&app, &owner, ticket, "secret.txt", b"the secret").await;
     let id = a["id"].as_str().expect("id");
@@ -436,12 +423,7 @@ async fn another_requester_gets_404_for_metadata_download_list_upload_and_delete
     let r = download(&app, &agent, id).await;
     assert_eq!(r.bytes().await.expect("bytes").as_ref(), b"the secret");
     assert_eq!(
-        json_of(
-            app.get(&format!("/api/v1/attachments/{id}"), &owner.token)
-                .await,
-            StatusCode::OK
-        )
-        .await["filename"],
+        get_ok(&app, &owner, &format!("/api/v1/attachments/{id}")).await["filename"],
         "secret.txt"
     );
     let r = app

@@ -12,6 +12,7 @@ use ticketd::service::executor::Actor;
 use uuid::Uuid;
 
 use crate::helpers::{json_of, url_of, TestApp, TestUser};
+use crate::steps::{get_ok, move_to, users};
 
 /// Runs the `ticketd` binary on the test database: (exit success, stdout, stderr).
 async fn ticketd(pool: &PgPool, args: &[&str]) -> (bool, String, String) {
@@ -116,29 +117,17 @@ async fn comment(
     comment_id
 }
 
-async fn status(app: &TestApp, user: &TestUser, id: i64, status: &str) -> Value {
-    let r = app
-        .patch(
-            &format!("/api/v1/tickets/{id}/status"),
-            &user.token,
-            json!({ "status": status }),
-        )
-        .await;
-    json_of(r, StatusCode::OK).await
-}
-
 /// A log with a seeded bulk, one ticket with a known history, and a seal over all of it.
 /// Returns the known ticket's id.
 async fn sealed_log(app: &TestApp) -> String {
     let (ok, _, err) = ticketd(&app.pool, &["seed", "--tickets", "150"]).await;
     assert!(ok, "seed failed: {err}");
-    let req = app.user("req@example.com", "requester").await;
-    let agent = app.user("agent@example.com", "agent").await;
+    let [req, agent] = users(app, [("req", "requester"), ("agent", "agent")]).await;
     let t = app.ticket(&req, "Laptop fan noise").await;
     let id = t["id"].as_i64().unwrap();
     comment(app, id, &agent, false, "We will swap the fan").await;
-    status(app, &agent, id, "in_progress").await;
-    status(app, &agent, id, "resolved").await;
+    move_to(app, &agent, id, "in_progress").await;
+    move_to(app, &agent, id, "resolved").await;
     let (ok, report) = verify(&app.pool).await;
     assert!(ok, "{report}");
     let sealed = seal(&app.pool).await;
@@ -158,13 +147,24 @@ fn assert_first_problem(report: &Value, kind: &str, id: &str, sequence: Option<i
     }
 }
 
+/// Seals a seeded log, then tampers with it behind the guards' back (`sql` is given the
+/// sealed ticket's id); the id and the verifier's report, which must call the log broken.
+async fn tampered(pool: &PgPool, sql: impl FnOnce(&str) -> String) -> (String, Value) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let id = sealed_log(&app).await;
+    disable_guards(pool).await;
+    psql(pool, &sql(&id)).await;
+    let (ok, report) = verify(pool).await;
+    assert!(!ok, "the tampering went unnoticed: {report}");
+    (id, report)
+}
+
 #[sqlx::test]
 async fn verify_passes_on_an_untouched_log_of_thousands_of_mixed_events(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let (ok, _, err) = ticketd(&pool, &["seed", "--tickets", "700"]).await;
     assert!(ok, "seed failed: {err}");
-    let req = app.user("req@example.com", "requester").await;
-    let agent = app.user("agent@example.com", "agent").await;
+    let [req, agent] = users(&app, [("req", "requester"), ("agent", "agent")]).await;
     let mut approval_ticket = 0;
     for i in 0..5 {
         let t = app
@@ -191,7 +191,7 @@ async fn verify_passes_on_an_untouched_log_of_thousands_of_mixed_events(pool: Pg
         json_of(r, StatusCode::OK).await;
         comment(&app, id, &agent, true, "internal: check the warranty").await;
         comment(&app, id, &agent, false, "public reply").await;
-        status(&app, &agent, id, "in_progress").await;
+        move_to(&app, &agent, id, "in_progress").await;
         if i % 2 == 0 {
             let r = app.delete(&path, &req.token).await;
             assert_eq!(r.status(), StatusCode::NO_CONTENT);
@@ -259,20 +259,14 @@ async fn verify_passes_on_an_untouched_log_of_thousands_of_mixed_events(pool: Pg
 
 #[sqlx::test]
 async fn changing_one_byte_of_one_payload_is_caught_at_that_event(pool: PgPool) {
-    let app = TestApp::spawn(pool.clone()).await;
-    let id = sealed_log(&app).await;
-    disable_guards(&pool).await;
     // `app.ticket` writes the description "details": one byte becomes "detailz".
-    psql(
-        &pool,
-        &format!(
+    let (id, report) = tampered(&pool, |id| {
+        format!(
             "update events set payload = replace(payload::text, '\"details\"', '\"detailz\"')::jsonb
               where aggregate_type = 'ticket' and aggregate_id = '{id}' and sequence = 1"
-        ),
-    )
+        )
+    })
     .await;
-    let (ok, report) = verify(&pool).await;
-    assert!(!ok);
     assert_first_problem(&report, "hash_mismatch", &id, Some(1));
     assert_eq!(
         report["first_problem"]["global_position"],
@@ -292,22 +286,16 @@ async fn changing_one_byte_of_one_payload_is_caught_at_that_event(pool: PgPool) 
 
 #[sqlx::test]
 async fn swapping_two_events_payloads_is_caught_at_both_events(pool: PgPool) {
-    let app = TestApp::spawn(pool.clone()).await;
-    let id = sealed_log(&app).await;
-    disable_guards(&pool).await;
-    psql(
-        &pool,
-        &format!(
+    let (id, report) = tampered(&pool, |id| {
+        format!(
             "update events e set payload = o.payload
                from events o
               where e.aggregate_type = 'ticket' and e.aggregate_id = '{id}'
                 and o.aggregate_type = 'ticket' and o.aggregate_id = '{id}'
                 and ((e.sequence = 3 and o.sequence = 4) or (e.sequence = 4 and o.sequence = 3))"
-        ),
-    )
+        )
+    })
     .await;
-    let (ok, report) = verify(&pool).await;
-    assert!(!ok);
     assert_first_problem(&report, "hash_mismatch", &id, Some(3));
     assert_eq!(report["problem_count"], 2, "{report}");
     assert_eq!(report["problems"][1]["sequence"], 4);
@@ -319,16 +307,7 @@ async fn swapping_two_events_payloads_is_caught_at_both_events(pool: PgPool) {
 
 #[sqlx::test]
 async fn deleting_the_last_event_of_a_stream_is_caught_by_the_seal(pool: PgPool) {
-    let app = TestApp::spawn(pool.clone()).await;
-    let id = sealed_log(&app).await;
-    disable_guards(&pool).await;
-    psql(
-        &pool,
-        &format!("delete from events where aggregate_type = 'ticket' and aggregate_id = '{id}' and sequence = 5"),
-    )
-    .await;
-    let (ok, report) = verify(&pool).await;
-    assert!(!ok);
+    let (id, report) = tampered(&pool, |id| format!("delete from events where aggregate_type = 'ticket' and aggregate_id = '{id}' and sequence = 5")).await;
     assert_first_problem(&report, "seal_head_mismatch", &id, Some(5));
     assert!(report["first_problem"]["detail"]
         .as_str()
@@ -338,16 +317,10 @@ async fn deleting_the_last_event_of_a_stream_is_caught_by_the_seal(pool: PgPool)
 
 #[sqlx::test]
 async fn deleting_a_whole_stream_is_caught_by_the_seal(pool: PgPool) {
-    let app = TestApp::spawn(pool.clone()).await;
-    let id = sealed_log(&app).await;
-    disable_guards(&pool).await;
-    psql(
-        &pool,
-        &format!("delete from events where aggregate_type = 'ticket' and aggregate_id = '{id}'"),
-    )
+    let (id, report) = tampered(&pool, |id| {
+        format!("delete from events where aggregate_type = 'ticket' and aggregate_id = '{id}'")
+    })
     .await;
-    let (ok, report) = verify(&pool).await;
-    assert!(!ok);
     assert_first_problem(&report, "seal_stream_missing", &id, Some(5));
     // Every stream was still chained: only the seal could tell.
     let kinds: Vec<&str> = report["problems"]
@@ -361,16 +334,7 @@ async fn deleting_a_whole_stream_is_caught_by_the_seal(pool: PgPool) {
 
 #[sqlx::test]
 async fn deleting_an_event_in_the_middle_of_a_stream_is_a_gap(pool: PgPool) {
-    let app = TestApp::spawn(pool.clone()).await;
-    let id = sealed_log(&app).await;
-    disable_guards(&pool).await;
-    psql(
-        &pool,
-        &format!("delete from events where aggregate_type = 'ticket' and aggregate_id = '{id}' and sequence = 2"),
-    )
-    .await;
-    let (ok, report) = verify(&pool).await;
-    assert!(!ok);
+    let (id, report) = tampered(&pool, |id| format!("delete from events where aggregate_type = 'ticket' and aggregate_id = '{id}' and sequence = 2")).await;
     assert_first_problem(&report, "sequence_gap", &id, Some(3));
     assert_eq!(
         report["first_problem"]["global_position"],
@@ -380,23 +344,14 @@ async fn deleting_an_event_in_the_middle_of_a_stream_is_a_gap(pool: PgPool) {
 
 #[sqlx::test]
 async fn a_stream_rewritten_with_fresh_hashes_is_caught_by_the_seal(pool: PgPool) {
-    let app = TestApp::spawn(pool.clone()).await;
-    let id = sealed_log(&app).await;
-    disable_guards(&pool).await;
     // The attacker knows the hash function and recomputes the head's hash: the chain holds.
-    psql(
-        &pool,
-        &format!(
+    let (id, report) = tampered(&pool, |id| format!(
             "update events set payload = jsonb_set(payload, '{{TicketStatusChanged,to}}', '\"closed\"')
               where aggregate_type = 'ticket' and aggregate_id = '{id}' and sequence = 5;
              update events set hash = sha256(prev_hash || event_hash_input(aggregate_type, aggregate_id,
                     sequence, event_type, event_version, payload, metadata, recorded_at))
               where aggregate_type = 'ticket' and aggregate_id = '{id}' and sequence = 5;"
-        ),
-    )
-    .await;
-    let (ok, report) = verify(&pool).await;
-    assert!(!ok);
+        )).await;
     assert_first_problem(&report, "seal_head_mismatch", &id, Some(5));
     assert!(report["first_problem"]["detail"]
         .as_str()
@@ -465,8 +420,7 @@ async fn capture(app: &TestApp, user: &TestUser, id: i64) -> (DateTime<Utc>, Val
 #[sqlx::test]
 async fn as_of_returns_exactly_the_state_the_ticket_had_then(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let req = app.user("req@example.com", "requester").await;
-    let agent = app.user("agent@example.com", "agent").await;
+    let [req, agent] = users(&app, [("req", "requester"), ("agent", "agent")]).await;
     let before = Utc::now();
     tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     let t = app.ticket(&req, "Badge reader broken").await;
@@ -494,11 +448,11 @@ async fn as_of_returns_exactly_the_state_the_ticket_had_then(pool: PgPool) {
     // One command, two events (the comment and the first response it records).
     comment(&app, id, &agent, false, "On my way").await;
     states.push(capture(&app, &req, id).await);
-    status(&app, &agent, id, "in_progress").await;
+    move_to(&app, &agent, id, "in_progress").await;
     states.push(capture(&app, &req, id).await);
-    status(&app, &agent, id, "resolved").await;
+    move_to(&app, &agent, id, "resolved").await;
     states.push(capture(&app, &req, id).await);
-    status(&app, &req, id, "closed").await;
+    move_to(&app, &req, id, "closed").await;
     states.push(capture(&app, &req, id).await);
 
     for (at, body, etag) in &states {
@@ -553,8 +507,7 @@ fn urlencode(s: &str) -> String {
 #[sqlx::test]
 async fn history_lists_the_events_and_hides_internal_notes_from_requesters(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let req = app.user("req@example.com", "requester").await;
-    let agent = app.user("agent@example.com", "agent").await;
+    let [req, agent] = users(&app, [("req", "requester"), ("agent", "agent")]).await;
     let t = app.ticket(&req, "Printer jams").await;
     let id = t["id"].as_i64().unwrap();
     let note = comment(&app, id, &agent, true, "internal: the requester broke it").await;
@@ -575,10 +528,10 @@ async fn history_lists_the_events_and_hides_internal_notes_from_requesters(pool:
         .await
         .expect("edit");
     comment(&app, id, &agent, false, "Fixed the tray").await;
-    status(&app, &agent, id, "in_progress").await;
+    move_to(&app, &agent, id, "in_progress").await;
     let path = format!("/api/v1/tickets/{id}/history");
 
-    let staff = json_of(app.get(&path, &agent.token).await, StatusCode::OK).await;
+    let staff = get_ok(&app, &agent, &path).await;
     let types: Vec<&str> = staff
         .as_array()
         .unwrap()
@@ -605,7 +558,7 @@ async fn history_lists_the_events_and_hides_internal_notes_from_requesters(pool:
     assert_eq!(staff[5]["data"]["to"], "in_progress");
     assert_eq!(staff[5]["actor_id"], agent.id);
 
-    let mine = json_of(app.get(&path, &req.token).await, StatusCode::OK).await;
+    let mine = get_ok(&app, &req, &path).await;
     let seqs: Vec<i64> = mine
         .as_array()
         .unwrap()
@@ -634,8 +587,7 @@ async fn history_lists_the_events_and_hides_internal_notes_from_requesters(pool:
 #[sqlx::test]
 async fn replay_prints_who_when_and_what_then_the_state(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let req = app.user("req@example.com", "requester").await;
-    let agent = app.user("agent@example.com", "agent").await;
+    let [req, agent] = users(&app, [("req", "requester"), ("agent", "agent")]).await;
     let t = app.ticket(&req, "VPN drops").await;
     let id = t["id"].as_i64().unwrap();
     let path = format!("/api/v1/tickets/{id}");
@@ -653,8 +605,8 @@ async fn replay_prints_who_when_and_what_then_the_state(pool: PgPool) {
         .await;
     json_of(r, StatusCode::OK).await;
     comment(&app, id, &agent, true, "internal: check the concentrator").await;
-    status(&app, &agent, id, "in_progress").await;
-    let now = json_of(app.get(&path, &agent.token).await, StatusCode::OK).await;
+    move_to(&app, &agent, id, "in_progress").await;
+    let now = get_ok(&app, &agent, &path).await;
 
     let id_s = id.to_string();
     let (ok, replay) = ticketd_json(&pool, &["replay", "ticket", &id_s, "--format", "json"]).await;
@@ -723,9 +675,11 @@ async fn replay_prints_who_when_and_what_then_the_state(pool: PgPool) {
 #[sqlx::test]
 async fn replay_of_an_approval_shows_each_decision(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let req = app.user("req@example.com", "requester").await;
-    let boss = app.user("boss@example.com", "manager").await;
-    let sec = app.user("sec@example.com", "agent").await;
+    let [req, boss, sec] = users(
+        &app,
+        [("req", "requester"), ("boss", "manager"), ("sec", "agent")],
+    )
+    .await;
     let t = app.ticket(&req, "New laptop").await;
     let approval = Uuid::new_v4();
     let key = approval.to_string();

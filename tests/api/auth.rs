@@ -5,6 +5,7 @@ use serde_json::json;
 use sqlx::PgPool;
 
 use crate::helpers::{json_of, TestApp, PASSWORD};
+use crate::steps::{get_ok, users};
 
 #[sqlx::test]
 async fn register_creates_a_requester_and_a_duplicate_email_is_409(pool: PgPool) {
@@ -73,11 +74,7 @@ async fn register_reports_every_missing_or_bad_field_with_its_loc(pool: PgPool) 
 async fn login_returns_tokens_and_profile_works_with_them(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let u = app.user("bo@example.com", "agent").await;
-    let me = json_of(
-        app.get("/api/v1/auth/profile", &u.token).await,
-        StatusCode::OK,
-    )
-    .await;
+    let me = get_ok(&app, &u, "/api/v1/auth/profile").await;
     assert_eq!(me["email"], "bo@example.com");
     assert_eq!(me["role"], "agent");
     let r = app
@@ -226,24 +223,26 @@ async fn bad_tokens_are_401_with_www_authenticate(pool: PgPool) {
 async fn repeated_failures_are_throttled_with_retry_after_even_for_unknown_accounts(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.user("gi@example.com", "requester").await;
+    let limit = ticketd::service::auth::ACCOUNT_POLICY.max_failures;
+    assert_eq!(limit, 5, "the documented account limit");
     for email in ["gi@example.com", "nobody@example.com"] {
-        let mut last = StatusCode::OK;
-        for _ in 0..6 {
-            let r = app
-                .request(Method::POST, "/api/v1/auth/login", None)
+        let attempt = || async {
+            app.request(Method::POST, "/api/v1/auth/login", None)
                 .json(&json!({"email": email, "password": "not the password"}))
                 .send()
                 .await
-                .unwrap();
-            last = r.status();
-            if last == StatusCode::TOO_MANY_REQUESTS {
-                assert!(r.headers().get("retry-after").is_some());
-                let body = json_of(r, StatusCode::TOO_MANY_REQUESTS).await;
-                assert_eq!(body["code"], "RATE_LIMITED");
-                break;
-            }
+                .unwrap()
+        };
+        // Exactly `limit` failures are answered as such...
+        for i in 1..=limit {
+            let r = attempt().await;
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{email}, failure {i}");
         }
-        assert_eq!(last, StatusCode::TOO_MANY_REQUESTS, "{email}");
+        // ...and the next attempt is throttled.
+        let r = attempt().await;
+        assert!(r.headers().get("retry-after").is_some());
+        let body = json_of(r, StatusCode::TOO_MANY_REQUESTS).await;
+        assert_eq!(body["code"], "RATE_LIMITED", "{email}");
     }
     // Even the right password is refused while locked.
     let r = app
@@ -258,8 +257,7 @@ async fn repeated_failures_are_throttled_with_retry_after_even_for_unknown_accou
 #[sqlx::test]
 async fn only_admins_create_users_with_roles(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let admin = app.user("admin@example.com", "admin").await;
-    let agent = app.user("agent@example.com", "agent").await;
+    let [admin, agent] = users(&app, [("admin", "admin"), ("agent", "agent")]).await;
     let body = json!({"email": "new@example.com", "password": "long enough pw", "full_name": "New", "role": "manager"});
     assert_eq!(
         app.post("/api/v1/users/", &agent.token, body.clone())

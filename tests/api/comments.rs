@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 
 use crate::helpers::{json_of, TestApp, TestUser};
+use crate::steps::{get_ok, users};
 
 async fn comment(app: &TestApp, user: &TestUser, body: Value) -> Value {
     json_of(
@@ -15,25 +16,12 @@ async fn comment(app: &TestApp, user: &TestUser, body: Value) -> Value {
 }
 
 async fn list(app: &TestApp, user: &TestUser, ticket: i64) -> Vec<Value> {
-    let page = json_of(
-        app.get(
-            &format!("/api/v1/comments/?ticket_id={ticket}"),
-            &user.token,
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+    let page = get_ok(app, user, &format!("/api/v1/comments/?ticket_id={ticket}")).await;
     page["items"].as_array().cloned().unwrap_or_default()
 }
 
 async fn search_ids(app: &TestApp, user: &TestUser, q: &str) -> Vec<i64> {
-    let page = json_of(
-        app.get(&format!("/api/v1/tickets/search?q={q}"), &user.token)
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let page = get_ok(app, user, &format!("/api/v1/tickets/search?q={q}")).await;
     page["items"]
         .as_array()
         .map(|items| items.iter().filter_map(|t| t["id"].as_i64()).collect())
@@ -58,9 +46,15 @@ async fn a_requester_can_neither_write_nor_read_internal_notes_not_even_through_
     pool: PgPool,
 ) {
     let app = TestApp::spawn(pool).await;
-    let req = app.user("req@example.com", "requester").await;
-    let other = app.user("other@example.com", "requester").await;
-    let agent = app.user("agent@example.com", "agent").await;
+    let [req, other, agent] = users(
+        &app,
+        [
+            ("req", "requester"),
+            ("other", "requester"),
+            ("agent", "agent"),
+        ],
+    )
+    .await;
     let ticket = app.ticket(&req, "Laptop will not boot").await["id"]
         .as_i64()
         .expect("id");
@@ -153,8 +147,7 @@ async fn an_edit_keeps_the_previous_text_in_the_event_log_and_search_follows_the
     pool: PgPool,
 ) {
     let app = TestApp::spawn(pool).await;
-    let req = app.user("req@example.com", "requester").await;
-    let agent = app.user("agent@example.com", "agent").await;
+    let [req, agent] = users(&app, [("req", "requester"), ("agent", "agent")]).await;
     let ticket = app.ticket(&req, "Printer trouble").await["id"]
         .as_i64()
         .expect("id");
@@ -209,7 +202,7 @@ async fn an_edit_keeps_the_previous_text_in_the_event_log_and_search_follows_the
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
     app.settle().await;
-    let got = json_of(app.get(&path, &req.token).await, StatusCode::OK).await;
+    let got = get_ok(&app, &req, &path).await;
     assert_eq!(got["content"], "now it works, thanks!");
     assert_eq!(got["edited"], true);
     // The other comment with the same old words is still searchable; after the edit only it is.
@@ -235,8 +228,7 @@ async fn an_edit_keeps_the_previous_text_in_the_event_log_and_search_follows_the
 #[sqlx::test]
 async fn replies_thread_under_their_parent_and_stay_when_it_is_deleted(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let req = app.user("req@example.com", "requester").await;
-    let agent = app.user("agent@example.com", "agent").await;
+    let [req, agent] = users(&app, [("req", "requester"), ("agent", "agent")]).await;
     let ticket = app.ticket(&req, "VPN").await["id"].as_i64().expect("id");
     let elsewhere = app.ticket(&req, "Other").await["id"].as_i64().expect("id");
 
@@ -247,12 +239,7 @@ async fn replies_thread_under_their_parent_and_stay_when_it_is_deleted(pool: PgP
         json!({"ticket_id": ticket, "content": "checking logs", "is_internal": true}),
     )
     .await;
-    let t = json_of(
-        app.get(&format!("/api/v1/tickets/{ticket}"), &req.token)
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let t = get_ok(&app, &req, &format!("/api/v1/tickets/{ticket}")).await;
     assert!(t["first_response_at"].is_null());
 
     let root = comment(
@@ -275,12 +262,7 @@ async fn replies_thread_under_their_parent_and_stay_when_it_is_deleted(pool: PgP
     )
     .await;
     assert_eq!(nested["parent_id"], reply["id"]);
-    let t = json_of(
-        app.get(&format!("/api/v1/tickets/{ticket}"), &req.token)
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let t = get_ok(&app, &req, &format!("/api/v1/tickets/{ticket}")).await;
     assert!(t["first_response_at"].is_string());
     assert_eq!(
         events_of(&app, ticket, "FirstResponseRecorded").await.len(),
@@ -338,10 +320,16 @@ async fn mentions_resolve_to_users_who_can_read_the_comment_and_are_recorded_on_
     pool: PgPool,
 ) {
     let app = TestApp::spawn(pool).await;
-    let req = app.user("req@example.com", "requester").await;
-    let stranger = app.user("stranger@example.com", "requester").await;
-    let agent = app.user("agent@example.com", "agent").await;
-    let lead = app.user("lead@example.com", "manager").await;
+    let [req, stranger, agent, lead] = users(
+        &app,
+        [
+            ("req", "requester"),
+            ("stranger", "requester"),
+            ("agent", "agent"),
+            ("lead", "manager"),
+        ],
+    )
+    .await;
     let ticket = app.ticket(&req, "Mentions").await["id"]
         .as_i64()
         .expect("id");

@@ -278,5 +278,5 @@ pub async fn json_of(r: Response, status: StatusCode) -> Value {
     let got = r.status();
     let body = r.text().await.unwrap_or_default();
     assert_eq!(got, status, "unexpected status; body: {body}");
-    serde_json::from_str(&body).unwrap_or(Value::Null)
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("the body is not JSON ({e}): {body:?}"))
 }

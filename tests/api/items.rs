@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 
 use crate::helpers::{json_of, TestApp};
+use crate::steps::{get_consistent, get_ok, token_of, users};
 
 async fn create(app: &TestApp, token: &str, body: Value) -> Value {
     json_of(
@@ -46,8 +47,7 @@ async fn delete_if(
 #[sqlx::test]
 async fn admins_create_read_change_and_delete_items(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let admin = app.user("root@example.com", "admin").await;
-    let req = app.user("ann@example.com", "requester").await;
+    let [admin, req] = users(&app, [("root", "admin"), ("ann", "requester")]).await;
 
     let r = app
         .post(
@@ -87,30 +87,13 @@ async fn admins_create_read_change_and_delete_items(pool: PgPool) {
         json_of(got, StatusCode::OK).await["description"],
         "ThinkPad"
     );
-    let laptops = json_of(
-        app.get("/api/v1/items?kind=laptop", &req.token).await,
-        StatusCode::OK,
-    )
-    .await;
+    let laptops = get_ok(&app, &req, "/api/v1/items?kind=laptop").await;
     assert_eq!(laptops["total"], 2);
-    let active = json_of(
-        app.get("/api/v1/items?kind=laptop&status=active", &req.token)
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let active = get_ok(&app, &req, "/api/v1/items?kind=laptop&status=active").await;
     assert_eq!(active["total"], 1);
-    let found = json_of(
-        app.get("/api/v1/items?q=mail", &req.token).await,
-        StatusCode::OK,
-    )
-    .await;
+    let found = get_ok(&app, &req, "/api/v1/items?q=mail").await;
     assert_eq!(found["items"][0]["name"], "Mail server");
-    let paged = json_of(
-        app.get("/api/v1/items?size=2&page=2", &req.token).await,
-        StatusCode::OK,
-    )
-    .await;
+    let paged = get_ok(&app, &req, "/api/v1/items?size=2&page=2").await;
     assert_eq!(
         (paged["total"].as_i64(), paged["pages"].as_i64()),
         (Some(3), Some(2))
@@ -192,11 +175,7 @@ async fn a_stale_or_missing_if_match_is_412_and_changes_nothing(pool: PgPool) {
     let r = patch_if(&app, &admin.token, id, Some("1"), json!({})).await;
     assert_eq!(r.status(), StatusCode::PRECONDITION_FAILED);
 
-    let now = json_of(
-        app.get(&format!("/api/v1/items/{id}"), &admin.token).await,
-        StatusCode::OK,
-    )
-    .await;
+    let now = get_ok(&app, &admin, &format!("/api/v1/items/{id}")).await;
     assert_eq!(now["name"], "Core router");
     assert_eq!(now["status"], "active");
     assert_eq!(now["version"], 2);
@@ -205,9 +184,11 @@ async fn a_stale_or_missing_if_match_is_412_and_changes_nothing(pool: PgPool) {
 #[sqlx::test]
 async fn only_admins_write_items_and_bad_input_is_422(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let admin = app.user("root@example.com", "admin").await;
-    let manager = app.user("boss@example.com", "manager").await;
-    let req = app.user("ann@example.com", "requester").await;
+    let [admin, manager, req] = users(
+        &app,
+        [("root", "admin"), ("boss", "manager"), ("ann", "requester")],
+    )
+    .await;
     let item = create(
         &app,
         &admin.token,
@@ -287,10 +268,16 @@ async fn only_admins_write_items_and_bad_input_is_422(pool: PgPool) {
 #[sqlx::test]
 async fn tickets_link_only_existing_items_and_an_item_lists_its_tickets(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let admin = app.user("root@example.com", "admin").await;
-    let ann = app.user("ann@example.com", "requester").await;
-    let bob = app.user("bob@example.com", "requester").await;
-    let agent = app.user("agent@example.com", "agent").await;
+    let [admin, ann, bob, agent] = users(
+        &app,
+        [
+            ("root", "admin"),
+            ("ann", "requester"),
+            ("bob", "requester"),
+            ("agent", "agent"),
+        ],
+    )
+    .await;
     let printer = create(
         &app,
         &admin.token,
@@ -315,11 +302,7 @@ async fn tickets_link_only_existing_items_and_an_item_lists_its_tickets(pool: Pg
     assert_eq!(bad["detail"][0]["loc"], json!(["body", "item_ids"]));
     assert!(bad["detail"][0]["msg"].as_str().unwrap().contains("4242"));
     app.settle().await;
-    let mine = json_of(
-        app.get("/api/v1/tickets/", &ann.token).await,
-        StatusCode::OK,
-    )
-    .await;
+    let mine = get_ok(&app, &ann, "/api/v1/tickets/").await;
     assert_eq!(mine["total"], 0);
 
     let t1 = json_of(
@@ -356,40 +339,20 @@ async fn tickets_link_only_existing_items_and_an_item_lists_its_tickets(pool: Pg
     )
     .await;
     assert_eq!(bad["detail"][0]["loc"], json!(["body", "item_ids"]));
-    let t2now = json_of(
-        app.patch(&t2path, &bob.token, json!({"item_ids": [pid]}))
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    // Linking the item records an event; its token must make the next read see the link.
+    let linked = app
+        .patch(&t2path, &bob.token, json!({"item_ids": [pid]}))
+        .await;
+    let token = token_of(&linked);
+    let t2now = json_of(linked, StatusCode::OK).await;
     assert_eq!(t2now["title"], "Toner low");
     assert_eq!(t2now["item_ids"], json!([pid]));
-    let token = app
-        .patch(&t2path, &bob.token, json!({}))
-        .await
-        .headers()
-        .get("x-consistency-token")
-        .cloned();
 
-    // The item's tickets: staff see both, a requester only their own.
+    // The item's tickets: staff see both, a requester only their own. Read-your-writes: the
+    // token makes the read wait for the projection, so the link just made is there at once.
     let path = format!("/api/v1/items/{pid}/tickets");
-    // Read-your-writes: the token makes the read wait for the projection (a client retries a
-    // 503 after `Retry-After`, as here, when the log is held back longer than the wait).
-    let mut response = None;
-    for _ in 0..5 {
-        let mut r = app.request(Method::GET, &path, Some(&agent.token));
-        if let Some(t) = &token {
-            r = r.header("x-consistency-token", t);
-        }
-        let got = r.send().await.unwrap();
-        if got.status() != StatusCode::SERVICE_UNAVAILABLE {
-            response = Some(got);
-            break;
-        }
-        assert!(got.headers().get("retry-after").is_some());
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    }
-    let all = json_of(response.expect("an answer"), StatusCode::OK).await;
+    let response = get_consistent(&app, &agent, &path, &token).await;
+    let all = json_of(response, StatusCode::OK).await;
     assert_eq!(all["total"], 2);
     let ids: Vec<&Value> = all["items"]
         .as_array()
@@ -398,7 +361,7 @@ async fn tickets_link_only_existing_items_and_an_item_lists_its_tickets(pool: Pg
         .map(|t| &t["id"])
         .collect();
     assert_eq!(ids, vec![&t2["id"], &t1["id"]]);
-    let anns = json_of(app.get(&path, &ann.token).await, StatusCode::OK).await;
+    let anns = get_ok(&app, &ann, &path).await;
     assert_eq!(anns["total"], 1);
     assert_eq!(anns["items"][0]["id"], t1["id"]);
     assert_eq!(

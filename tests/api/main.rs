@@ -21,6 +21,7 @@ mod reports;
 mod role_table;
 mod roles;
 mod serve;
+mod steps;
 mod tickets;
 mod transitions;
 mod users;

@@ -16,6 +16,7 @@ use sqlx::{Connection, PgPool};
 use ticketd::service::executor::Actor;
 
 use crate::helpers::{json_of, url_of, TestApp};
+use crate::steps::{get_ok, open_ticket, users};
 
 /// Asserts the read model holds every ticket exactly once and the counts agree.
 async fn assert_exactly_once(pool: &PgPool) {
@@ -93,8 +94,25 @@ async fn an_event_committed_late_is_projected_and_nothing_is_skipped_or_doubled(
         late_pos < first_other_pos,
         "the held event has the lower position"
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    // Readers wait for the open transaction rather than pass it.
+    // Readers wait for the open transaction rather than pass it: a whole pass of the tickets
+    // projection, run here to its end (it takes the checkpoint row the worker uses), applies
+    // nothing while the held event's transaction is open.
+    {
+        use projections::Projection;
+        let mut conn = sqlx::PgConnection::connect(&url_of(&pool)).await.unwrap();
+        let tickets = projections::tickets::TicketsProjection;
+        let name = projections::Tables::live().name(tickets.name());
+        let (applied, _) = projections::runtime::apply_batch(
+            &mut conn,
+            &tickets,
+            &name,
+            &projections::Tables::live(),
+            1000,
+        )
+        .await
+        .unwrap();
+        assert_eq!(applied, 0, "a pass went past an open transaction");
+    }
     let (n,): (i64,) = sqlx::query_as("select count(*) from rm_tickets")
         .fetch_one(&pool)
         .await
@@ -347,8 +365,7 @@ async fn snapshot(pool: &PgPool) -> (Vec<Value>, Vec<Value>, Vec<Value>) {
 #[sqlx::test]
 async fn a_rebuilt_read_model_is_row_for_row_identical_to_the_incremental_one(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let requester = app.user("req@example.com", "requester").await;
-    let agent = app.user("agent@example.com", "agent").await;
+    let [requester, agent] = users(&app, [("req", "requester"), ("agent", "agent")]).await;
     mixed_history(&app, requester.id, agent.id).await;
     let (events,): (i64,) = sqlx::query_as("select count(*) from events")
         .fetch_one(&pool)
@@ -451,9 +468,13 @@ async fn search_finds_by_word_by_prefix_and_despite_a_typo(pool: PgPool) {
     );
     assert!(titles(&app, &agent.token, "q=elephant").await.is_empty());
     // Ranking: the better match first.
+    // A newer, weaker match follows it, so the order is by rank, not by age.
     app.ticket(&agent, "Printer printer toner printer").await;
+    app.ticket(&agent, "Printer offline since the move").await;
     app.settle().await;
-    assert_eq!(titles(&app, &agent.token, "q=printer").await.len(), 2);
+    let ranked = titles(&app, &agent.token, "q=printer").await;
+    assert_eq!(ranked.len(), 3, "{ranked:?}");
+    assert_eq!(ranked[0], "Printer printer toner printer", "{ranked:?}");
 }
 
 #[sqlx::test]
@@ -461,9 +482,15 @@ async fn filters_combine_totals_and_pages_are_right_and_requesters_see_only_thei
     pool: PgPool,
 ) {
     let app = TestApp::spawn(pool).await;
-    let ann = app.user("ann@example.com", "requester").await;
-    let bob = app.user("bob@example.com", "requester").await;
-    let agent = app.user("agent@example.com", "agent").await;
+    let [ann, bob, agent] = users(
+        &app,
+        [
+            ("ann", "requester"),
+            ("bob", "requester"),
+            ("agent", "agent"),
+        ],
+    )
+    .await;
     for i in 0..25 {
         let who = if i % 5 == 0 { &bob } else { &ann };
         let priority = if i % 2 == 0 { "high" } else { "low" };
@@ -520,11 +547,7 @@ async fn filters_combine_totals_and_pages_are_right_and_requesters_see_only_thei
         .all(|t| t["requester_id"] == bob.id));
     let sneaky = page(&format!("requester_id={}", ann.id), &bob.token).await;
     assert_eq!(sneaky["total"], 0);
-    let search = json_of(
-        app.get("/api/v1/tickets/search?q=T01", &bob.token).await,
-        StatusCode::OK,
-    )
-    .await;
+    let search = get_ok(&app, &bob, "/api/v1/tickets/search?q=T01").await;
     assert!(search["items"]
         .as_array()
         .unwrap()
@@ -690,16 +713,11 @@ async fn expected_ranked_page(pool: &PgPool, tsquery: &str, size: i64) -> Vec<i6
 #[sqlx::test]
 async fn searching_a_common_word_walks_the_newest_tickets_and_ranks_the_same(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let agent = app.user("agent@example.com", "agent").await;
-    let requester = app.user("req@example.com", "requester").await;
+    let [agent, requester] = users(&app, [("agent", "agent"), ("req", "requester")]).await;
     // Thousands of matches for the seed's common words, so that search walks the newest
     // documents instead of fetching every match through the index.
     ticketd::cli::seed::seed(&pool, 12_000).await.unwrap();
-    let newest = app
-        .ticket(&requester, "Colleagues cannot print either")
-        .await["id"]
-        .as_i64()
-        .unwrap();
+    let newest = open_ticket(&app, &requester, "Colleagues cannot print either").await;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let reports = projections::runtime::report(&pool).await.unwrap();
@@ -732,13 +750,10 @@ async fn searching_a_common_word_walks_the_newest_tickets_and_ranks_the_same(poo
         ("restart", "restart:*"),
         ("colleagues report", "colleagu:* & report:*"),
     ] {
-        let page = json_of(
-            app.get(
-                &format!("/api/v1/tickets/search?q={q}&size=50"),
-                &agent.token,
-            )
-            .await,
-            StatusCode::OK,
+        let page = get_ok(
+            &app,
+            &agent,
+            &format!("/api/v1/tickets/search?q={q}&size=50"),
         )
         .await;
         let ids: Vec<i64> = page["items"]
@@ -766,12 +781,40 @@ async fn searching_a_common_word_walks_the_newest_tickets_and_ranks_the_same(poo
         assert_eq!(page["pages"], (page["total"].as_i64().unwrap() + 49) / 50);
     }
     // The newest match is in the ranked window, and a requester's search stays scoped.
-    let mine = json_of(
-        app.get("/api/v1/tickets/search?q=colleagues", &requester.token)
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let mine = get_ok(&app, &requester, "/api/v1/tickets/search?q=colleagues").await;
     assert_eq!(mine["total"], 1);
     assert_eq!(mine["items"][0]["id"], newest);
+}
+
+/// Every API test that holds a transaction open (`begin()`) stalls the other tests'
+/// projections, so `.config/nextest.toml` must run it alone; this fails when one is missing.
+#[test]
+fn every_test_that_holds_a_transaction_open_runs_alone() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = std::fs::read_to_string(root.join(".config/nextest.toml")).expect("config");
+    let needle = concat!(".begin", "().await");
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(root.join("tests/api")).expect("tests/api") {
+        let path = entry.expect("entry").path();
+        let module = path.file_stem().unwrap().to_string_lossy().to_string();
+        let text = std::fs::read_to_string(&path).expect("source");
+        let mut test = None;
+        for line in text.lines() {
+            if let Some(rest) = line.trim_start().strip_prefix("async fn ") {
+                test = rest.split('(').next().map(str::to_string);
+            }
+            if line.contains(needle) {
+                if let Some(name) = &test {
+                    let filter = format!("test(={module}::{name})");
+                    if !config.contains(&filter) && !missing.contains(&filter) {
+                        missing.push(filter);
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "add to .config/nextest.toml: {missing:?}"
+    );
 }

@@ -16,6 +16,7 @@ use ticketd::service::executor::Actor;
 use uuid::Uuid;
 
 use crate::helpers::{json_of, url_of, TestApp, TestUser};
+use crate::steps::{get_ok, users};
 
 fn utc(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -114,10 +115,16 @@ async fn requesters_and_agents_are_refused_every_report_and_only_admins_change_t
     pool: PgPool,
 ) {
     let app = TestApp::spawn(pool).await;
-    let requester = app.user("requester@example.com", "requester").await;
-    let agent = app.user("agent@example.com", "agent").await;
-    let manager = app.user("manager@example.com", "manager").await;
-    let admin = app.user("admin@example.com", "admin").await;
+    let [requester, agent, manager, admin] = users(
+        &app,
+        [
+            ("requester", "requester"),
+            ("agent", "agent"),
+            ("manager", "manager"),
+            ("admin", "admin"),
+        ],
+    )
+    .await;
     let paths = [
         "/api/v1/reports/dashboard",
         "/api/v1/reports/analytics",
@@ -167,11 +174,7 @@ async fn requesters_and_agents_are_refused_every_report_and_only_admins_change_t
         saved["rebuild_command"],
         "ticketd projections rebuild reports"
     );
-    let read = json_of(
-        app.get("/api/v1/reports/sla-policy", &manager.token).await,
-        StatusCode::OK,
-    )
-    .await;
+    let read = get_ok(&app, &manager, "/api/v1/reports/sla-policy").await;
     assert_eq!(read["version"], 1);
     assert_eq!(read["updated_by"], admin.id);
 }
@@ -230,11 +233,7 @@ async fn a_bad_policy_is_refused_field_by_field_and_nothing_is_stored(pool: PgPo
         .await
         .unwrap();
     assert_eq!(n, 0);
-    let read = json_of(
-        app.get("/api/v1/reports/sla-policy", &admin.token).await,
-        StatusCode::OK,
-    )
-    .await;
+    let read = get_ok(&app, &admin, "/api/v1/reports/sla-policy").await;
     assert_eq!(read["version"], 0, "the built-in default is still in force");
     assert_eq!(read["targets"]["critical"]["first_response_minutes"], 30);
 }
@@ -242,10 +241,16 @@ async fn a_bad_policy_is_refused_field_by_field_and_nothing_is_stored(pool: PgPo
 #[sqlx::test]
 async fn the_dashboard_adds_up_a_scripted_history(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let requester = app.user("requester@example.com", "requester").await;
-    let agent = app.user("agent@example.com", "agent").await;
-    let agent2 = app.user("agent2@example.com", "agent").await;
-    let manager = app.user("manager@example.com", "manager").await;
+    let [requester, agent, agent2, manager] = users(
+        &app,
+        [
+            ("requester", "requester"),
+            ("agent", "agent"),
+            ("agent2", "agent"),
+            ("manager", "manager"),
+        ],
+    )
+    .await;
     let (r, a) = (requester.id, agent.id);
     let t0 = Utc::now().trunc_subsecs(0);
     let ago = |h: i64| t0 - Duration::hours(h);
@@ -373,11 +378,7 @@ async fn the_dashboard_adds_up_a_scripted_history(pool: PgPool) {
     }
     app.settle().await;
 
-    let d = json_of(
-        app.get("/api/v1/reports/dashboard", &manager.token).await,
-        StatusCode::OK,
-    )
-    .await;
+    let d = get_ok(&app, &manager, "/api/v1/reports/dashboard").await;
     assert_eq!(
         d["by_status"],
         json!({"open": 2, "in_progress": 1, "pending": 1, "resolved": 3, "closed": 0, "cancelled": 0})
@@ -461,13 +462,10 @@ async fn the_dashboard_adds_up_a_scripted_history(pool: PgPool) {
     );
 
     // A shorter horizon: nothing at risk. A bad one: 422.
-    let d = json_of(
-        app.get(
-            "/api/v1/reports/dashboard?at_risk_minutes=10",
-            &manager.token,
-        )
-        .await,
-        StatusCode::OK,
+    let d = get_ok(
+        &app,
+        &manager,
+        "/api/v1/reports/dashboard?at_risk_minutes=10",
     )
     .await;
     assert_eq!(d["sla"]["at_risk"]["any"], 0);
@@ -580,9 +578,15 @@ async fn sla_clocks_follow_business_hours_and_pauses_and_a_rebuild_applies_a_new
     pool: PgPool,
 ) {
     let app = TestApp::spawn(pool).await;
-    let requester = app.user("requester@example.com", "requester").await;
-    let agent = app.user("agent@example.com", "agent").await;
-    let admin = app.user("admin@example.com", "admin").await;
+    let [requester, agent, admin] = users(
+        &app,
+        [
+            ("requester", "requester"),
+            ("agent", "agent"),
+            ("admin", "admin"),
+        ],
+    )
+    .await;
     let put = |body: Value| {
         app.request(
             Method::PUT,
@@ -693,13 +697,10 @@ async fn sla_clocks_follow_business_hours_and_pauses_and_a_rebuild_applies_a_new
 
     // By week: S1 was created in the week of March 2; everything else in the week of March 9,
     // where S2 missed both targets (at Tuesday 08:00 and 15:00 UTC).
-    let a = json_of(
-        app.get(
-            &format!("/api/v1/reports/analytics?{range}&group_by=week"),
-            &admin.token,
-        )
-        .await,
-        StatusCode::OK,
+    let a = get_ok(
+        &app,
+        &admin,
+        &format!("/api/v1/reports/analytics?{range}&group_by=week"),
     )
     .await;
     let series = a["series"].as_array().unwrap();
@@ -724,13 +725,10 @@ async fn sla_clocks_follow_business_hours_and_pauses_and_a_rebuild_applies_a_new
     assert_eq!(week3["p90_first_response_seconds"], 210_240.0);
     assert_eq!(week3["median_resolution_seconds"], 198_000.0);
     assert_eq!(week3["p90_resolution_seconds"], 314_640.0);
-    let by_day = json_of(
-        app.get(
-            "/api/v1/reports/analytics?from=2026-03-09&to=2026-03-12&group_by=day&status=resolved",
-            &admin.token,
-        )
-        .await,
-        StatusCode::OK,
+    let by_day = get_ok(
+        &app,
+        &admin,
+        "/api/v1/reports/analytics?from=2026-03-09&to=2026-03-12&group_by=day&status=resolved",
     )
     .await;
     let resolved: Vec<i64> = by_day["series"]
@@ -753,11 +751,7 @@ async fn sla_clocks_follow_business_hours_and_pauses_and_a_rebuild_applies_a_new
             .await
             .unwrap();
     assert!(report.events > 0);
-    let doc = json_of(
-        app.get("/api/v1/reports/sla-policy", &admin.token).await,
-        StatusCode::OK,
-    )
-    .await;
+    let doc = get_ok(&app, &admin, "/api/v1/reports/sla-policy").await;
     assert_eq!(doc["applied_to_history"], true);
     let rows = export_rows(&app, &admin, range).await;
     // Around the clock, S1's weekend counts (and its pause still does not).
@@ -797,8 +791,8 @@ async fn sla_clocks_follow_business_hours_and_pauses_and_a_rebuild_applies_a_new
 #[sqlx::test]
 async fn the_csv_export_escapes_cells_and_neutralises_formulas(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let requester = app.user("requester@example.com", "requester").await;
-    let manager = app.user("manager@example.com", "manager").await;
+    let [requester, manager] =
+        users(&app, [("requester", "requester"), ("manager", "manager")]).await;
     let titles = [
         "Printer, third floor",
         "Say \"hello\"",
@@ -912,17 +906,13 @@ fn ticketd(pool: &PgPool, args: &[&str]) -> (bool, String, String) {
 #[sqlx::test]
 async fn the_report_command_prints_the_same_figures_as_the_api(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let requester = app.user("requester@example.com", "requester").await;
-    let manager = app.user("manager@example.com", "manager").await;
+    let [requester, manager] =
+        users(&app, [("requester", "requester"), ("manager", "manager")]).await;
     for t in ["One, with a comma", "=2+2", "Three"] {
         app.ticket(&requester, t).await;
     }
     app.settle().await;
-    let api = json_of(
-        app.get("/api/v1/reports/dashboard", &manager.token).await,
-        StatusCode::OK,
-    )
-    .await;
+    let api = get_ok(&app, &manager, "/api/v1/reports/dashboard").await;
 
     let (ok, out, err) = ticketd(&pool, &["report", "dashboard", "--format", "json"]);
     assert!(ok, "{err}");

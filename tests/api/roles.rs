@@ -11,6 +11,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::helpers::{json_of, TestApp, TestUser, PASSWORD};
+use crate::steps::{request_approval, step};
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
@@ -89,11 +90,7 @@ struct Fixtures {
 }
 
 impl Fixtures {
-    async fn create(
-        app: &TestApp,
-        users: &HashMap<&'static str, TestUser>,
-        doc: &Value,
-    ) -> Fixtures {
+    async fn create(app: &TestApp, users: &HashMap<&'static str, TestUser>) -> Fixtures {
         let requester = &users["requester"];
         let admin = &users["admin"];
         let ticket = app.ticket(requester, "Role matrix fixture").await["id"]
@@ -123,47 +120,38 @@ impl Fixtures {
             ("items", item.to_string()),
             ("users", victim.to_string()),
         ]);
-        // Areas merged from other branches: create a fixture when their create route exists.
-        let has = |path: &str| doc["paths"].get(path).and_then(|p| p.get("post")).is_some();
-        if has("/api/v1/comments") {
-            let r = app
-                .post(
-                    "/api/v1/comments/",
-                    &requester.token,
-                    json!({"ticket_id": ticket, "content": "fixture", "is_internal": false}),
-                )
-                .await;
-            if let Some(id) = r
-                .json::<Value>()
-                .await
-                .ok()
-                .and_then(|v| v["id"].as_str().map(String::from))
-            {
-                by_area.insert("comments", id);
-            }
-        }
-        if has("/api/v1/approvals") {
-            // Every caller is an approver: deciding is for approvers, whatever their role.
-            let approvers: Vec<i64> = ["requester", "agent", "manager", "admin"]
-                .iter()
-                .map(|r| users[*r].id)
-                .collect();
-            let r = app
-                .post(
-                    "/api/v1/approvals/",
-                    &users["agent"].token,
-                    json!({"ticket_id": ticket, "steps": [{"name": "Fixture", "rule": "any", "approver_ids": approvers}]}),
-                )
-                .await;
-            if let Some(id) = r
-                .json::<Value>()
-                .await
-                .ok()
-                .and_then(|v| v["id"].as_str().map(String::from))
-            {
-                by_area.insert("approvals", id);
-            }
-        }
+        // Every area with an `{id}` route gets a fixture; one that cannot be made fails here.
+        let comment = app
+            .post(
+                "/api/v1/comments/",
+                &requester.token,
+                json!({"ticket_id": ticket, "content": "fixture", "is_internal": false}),
+            )
+            .await;
+        let comment = json_of(comment, StatusCode::CREATED).await;
+        by_area.insert("comments", comment["id"].as_str().expect("comment").into());
+        // Every caller is an approver: deciding is for approvers, whatever their role.
+        let approvers: Vec<&TestUser> = ["requester", "agent", "manager", "admin"]
+            .iter()
+            .map(|r| &users[*r])
+            .collect();
+        let approval = request_approval(
+            app,
+            &users["agent"],
+            ticket,
+            vec![step("Fixture", &approvers, "any")],
+        )
+        .await;
+        by_area.insert(
+            "approvals",
+            approval["id"].as_str().expect("approval").into(),
+        );
+        let upload = crate::attachments::upload(app, requester, ticket, "fixture.txt", b"x").await;
+        let attachment = json_of(upload, StatusCode::CREATED).await;
+        by_area.insert(
+            "attachments",
+            attachment["id"].as_str().expect("attachment").into(),
+        );
         Fixtures {
             by_area,
             ticket,
@@ -196,6 +184,7 @@ impl Fixtures {
             "ticket_id" => json!(self.ticket),
             "item_ids" => json!([self.item]),
             "approver_ids" => json!([self.manager]),
+            "approvers" => json!([{"user_id": self.manager}]),
             "assignee_id" | "owner_id" | "to_user_id" | "approver_id" | "user_id" => {
                 json!(self.agent)
             }
@@ -300,6 +289,14 @@ fn example(doc: &Value, schema: &Value, name: &str, fx: &Fixtures, depth: usize)
     }
 }
 
+/// True if the matrix says `rule` hides others' things from `caller` ("own only"), so that
+/// a 404 or 422 may be the right answer to an allowed caller.
+fn hides_others(rule: &roles::RouteRule, caller: Caller) -> bool {
+    let own = rule.note.contains("own") || rule.note.contains("themselves");
+    let for_requesters_only = rule.note.starts_with("requesters:");
+    own && (caller == Caller::Requester || !for_requesters_only)
+}
+
 /// Builds the request for one operation.
 fn build(
     app: &TestApp,
@@ -328,7 +325,8 @@ fn build(
                     &fx.path_value(path, name, &schema, doc),
                 )
             }
-            Some("query") if p["required"] == true => query.push((
+            // A list filter the route needs (`ticket_id`) is sent even where it is optional.
+            Some("query") if p["required"] == true || name == "ticket_id" => query.push((
                 name.into(),
                 scalar_text(&example(doc, &schema, name, fx, 0)),
             )),
@@ -402,8 +400,9 @@ async fn every_route_answers_every_role_as_the_role_matrix_says(pool: PgPool) {
             ));
             continue;
         };
-        let fx = Fixtures::create(&app, &users, &doc).await;
         for caller in Caller::ALL {
+            // Fresh for each caller: an allowed DELETE must find its thing still there.
+            let fx = Fixtures::create(&app, &users).await;
             let token = caller.role().map(|r| users[r.as_str()].token.clone());
             let response = build(&app, &doc, &method, &path, &op, &fx, token.as_deref())
                 .send()
@@ -430,7 +429,11 @@ async fn every_route_answers_every_role_as_the_role_matrix_says(pool: PgPool) {
                         && status != StatusCode::METHOD_NOT_ALLOWED
                         && !status.is_server_error()
                 }
+                // An allowed caller reaches the resource: a 404 or 422 counts only where the
+                // matrix says the route hides others' things from this caller.
                 (true, _) => {
+                    let hidden =
+                        [StatusCode::NOT_FOUND, StatusCode::UNPROCESSABLE_ENTITY].contains(&status);
                     ![
                         StatusCode::UNAUTHORIZED,
                         StatusCode::FORBIDDEN,
@@ -438,6 +441,7 @@ async fn every_route_answers_every_role_as_the_role_matrix_says(pool: PgPool) {
                     ]
                     .contains(&status)
                         && !status.is_server_error()
+                        && (!hidden || hides_others(rule, caller))
                 }
                 (false, Caller::Anonymous) => status == StatusCode::UNAUTHORIZED,
                 (false, _) => status == StatusCode::FORBIDDEN,
@@ -445,7 +449,7 @@ async fn every_route_answers_every_role_as_the_role_matrix_says(pool: PgPool) {
             checked += 1;
             if !ok {
                 let expected = match (rule.allows(caller), caller) {
-                    (true, _) => "allowed (not 401/403)",
+                    (true, _) => "allowed and reaching the resource (not 401/403/404/422)",
                     (false, Caller::Anonymous) => "401",
                     (false, _) => "403",
                 };

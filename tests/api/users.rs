@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 
 use crate::helpers::{json_of, TestApp, PASSWORD};
+use crate::steps::{get_ok, users};
 
 #[sqlx::test]
 async fn agents_list_users_filtered_by_role_and_text_with_paging(pool: PgPool) {
@@ -15,52 +16,34 @@ async fn agents_list_users_filtered_by_role_and_text_with_paging(pool: PgPool) {
     app.user("cy@example.com", "admin").await;
     app.user("dee@example.com", "agent").await;
 
-    let page = json_of(
-        app.get("/api/v1/users/", &agent.token).await,
-        StatusCode::OK,
-    )
-    .await;
+    let page = get_ok(&app, &agent, "/api/v1/users/").await;
     assert_eq!(page["total"], 5);
     assert_eq!(page["pages"], 1);
     assert!(page["items"][0].get("password_hash").is_none());
 
-    let staff = json_of(
-        app.get(
-            "/api/v1/users?role=agent,manager,admin&size=2",
-            &agent.token,
-        )
-        .await,
-        StatusCode::OK,
+    let staff = get_ok(
+        &app,
+        &agent,
+        "/api/v1/users?role=agent,manager,admin&size=2",
     )
     .await;
     assert_eq!(staff["total"], 4);
     assert_eq!(staff["pages"], 2);
     assert_eq!(staff["items"].as_array().unwrap().len(), 2);
-    let page2 = json_of(
-        app.get(
-            "/api/v1/users?role=agent,manager,admin&size=2&page=2",
-            &agent.token,
-        )
-        .await,
-        StatusCode::OK,
+    let page2 = get_ok(
+        &app,
+        &agent,
+        "/api/v1/users?role=agent,manager,admin&size=2&page=2",
     )
     .await;
     assert_eq!(page2["items"].as_array().unwrap().len(), 2);
     assert_eq!(page2["total"], 4);
 
     // `q` matches name or email, case-insensitively; `%` is a literal character.
-    let found = json_of(
-        app.get("/api/v1/users?q=MANAGER", &agent.token).await,
-        StatusCode::OK,
-    )
-    .await;
+    let found = get_ok(&app, &agent, "/api/v1/users?q=MANAGER").await;
     assert_eq!(found["total"], 1);
     assert_eq!(found["items"][0]["email"], "bob.manager@example.com");
-    let none = json_of(
-        app.get("/api/v1/users?q=%25", &agent.token).await,
-        StatusCode::OK,
-    )
-    .await;
+    let none = get_ok(&app, &agent, "/api/v1/users?q=%25").await;
     assert_eq!(none["total"], 0);
 
     let bad = json_of(
@@ -80,33 +63,29 @@ async fn agents_list_users_filtered_by_role_and_text_with_paging(pool: PgPool) {
 #[sqlx::test]
 async fn requesters_cannot_list_users_and_see_only_themselves(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let ann = app.user("ann@example.com", "requester").await;
-    let bob = app.user("bob@example.com", "requester").await;
-    let agent = app.user("agent@example.com", "agent").await;
+    let [ann, bob, agent] = users(
+        &app,
+        [
+            ("ann", "requester"),
+            ("bob", "requester"),
+            ("agent", "agent"),
+        ],
+    )
+    .await;
 
     let r = app.get("/api/v1/users/", &ann.token).await;
     assert_eq!(
         json_of(r, StatusCode::FORBIDDEN).await["code"],
         "PERMISSION_ERROR"
     );
-    let me = json_of(
-        app.get(&format!("/api/v1/users/{}", ann.id), &ann.token)
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let me = get_ok(&app, &ann, &format!("/api/v1/users/{}", ann.id)).await;
     assert_eq!(me["email"], "ann@example.com");
     // Someone else, or nobody at all: the same 404.
     for id in [bob.id, 99_999] {
         let r = app.get(&format!("/api/v1/users/{id}"), &ann.token).await;
         assert_eq!(json_of(r, StatusCode::NOT_FOUND).await["code"], "NOT_FOUND");
     }
-    let other = json_of(
-        app.get(&format!("/api/v1/users/{}", bob.id), &agent.token)
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let other = get_ok(&app, &agent, &format!("/api/v1/users/{}", bob.id)).await;
     assert_eq!(other["role"], "requester");
     assert_eq!(
         app.get("/api/v1/users/99999", &agent.token).await.status(),
@@ -117,9 +96,11 @@ async fn requesters_cannot_list_users_and_see_only_themselves(pool: PgPool) {
 #[sqlx::test]
 async fn admins_change_role_and_name_and_nobody_else_can(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let admin = app.user("root@example.com", "admin").await;
-    let manager = app.user("boss@example.com", "manager").await;
-    let ann = app.user("ann@example.com", "requester").await;
+    let [admin, manager, ann] = users(
+        &app,
+        [("root", "admin"), ("boss", "manager"), ("ann", "requester")],
+    )
+    .await;
     let path = format!("/api/v1/users/{}", ann.id);
 
     for token in [&manager.token, &ann.token] {
@@ -164,7 +145,7 @@ async fn admins_change_role_and_name_and_nobody_else_can(pool: PgPool) {
         let r = app.patch(&path, &admin.token, body.clone()).await;
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     }
-    let u = json_of(app.get(&path, &admin.token).await, StatusCode::OK).await;
+    let u = get_ok(&app, &admin, &path).await;
     assert_eq!(
         (u["role"].as_str(), u["full_name"].as_str()),
         (Some("agent"), Some("Ann Agent"))
@@ -184,8 +165,7 @@ async fn admins_change_role_and_name_and_nobody_else_can(pool: PgPool) {
 #[sqlx::test]
 async fn a_deactivated_user_is_locked_out_at_once(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let admin = app.user("root@example.com", "admin").await;
-    let ann = app.user("ann@example.com", "agent").await;
+    let [admin, ann] = users(&app, [("root", "admin"), ("ann", "agent")]).await;
     let path = format!("/api/v1/users/{}", ann.id);
     assert_eq!(
         app.get("/api/v1/auth/profile", &ann.token).await.status(),
@@ -219,13 +199,9 @@ async fn a_deactivated_user_is_locked_out_at_once(pool: PgPool) {
         StatusCode::UNAUTHORIZED
     );
     // The account stays, inactive.
-    let u = json_of(app.get(&path, &admin.token).await, StatusCode::OK).await;
+    let u = get_ok(&app, &admin, &path).await;
     assert_eq!(u["is_active"], false);
-    let listed = json_of(
-        app.get("/api/v1/users?is_active=false", &admin.token).await,
-        StatusCode::OK,
-    )
-    .await;
+    let listed = get_ok(&app, &admin, "/api/v1/users?is_active=false").await;
     assert_eq!(listed["total"], 1);
 
     // Reactivated, she signs in again; the old refresh token stays revoked.
@@ -342,7 +318,7 @@ async fn the_last_active_admin_can_be_neither_demoted_nor_deactivated(pool: PgPo
 async fn a_user_list_item_has_the_api_md_shape(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let agent = app.user("agent@example.com", "agent").await;
-    let page = json_of(app.get("/api/v1/users", &agent.token).await, StatusCode::OK).await;
+    let page = get_ok(&app, &agent, "/api/v1/users").await;
     let u: &Value = &page["items"][0];
     for key in [
         "id",

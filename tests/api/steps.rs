@@ -1,0 +1,194 @@
+//! Named steps of the API scenarios: each makes one request and, unless its name starts with
+//! `try_`, asserts the status a successful step answers, so a test reads as the story it checks.
+
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::{json_of, TestApp, TestUser};
+
+/// The approvals collection.
+pub const APPROVALS: &str = "/api/v1/approvals";
+
+/// An approval step decided by any one of `approvers` (`rule` "any" or "all").
+pub fn step(name: &str, approvers: &[&TestUser], rule: &str) -> Value {
+    json!({"name": name, "approver_ids": ids(approvers), "rule": rule})
+}
+
+/// An approval step decided once `min` of `approvers` approve.
+pub fn quorum(name: &str, approvers: &[&TestUser], min: u32) -> Value {
+    json!({"name": name, "approver_ids": ids(approvers), "rule": "quorum", "min_approvals": min})
+}
+
+fn ids(users: &[&TestUser]) -> Vec<i64> {
+    users.iter().map(|u| u.id).collect()
+}
+
+fn approval_path(approval: &Value, action: &str) -> String {
+    format!("{APPROVALS}/{}/{action}", approval["id"].as_str().unwrap())
+}
+
+/// GET `path` as `who`, asserting 200; the body.
+pub async fn get_ok(app: &TestApp, who: &TestUser, path: &str) -> Value {
+    json_of(app.get(path, &who.token).await, StatusCode::OK).await
+}
+
+/// `who` opens a ticket titled `title`; its id.
+pub async fn open_ticket(app: &TestApp, who: &TestUser, title: &str) -> i64 {
+    app.ticket(who, title).await["id"].as_i64().unwrap()
+}
+
+/// The ticket `id` as `who` sees it.
+pub async fn ticket_of(app: &TestApp, who: &TestUser, id: i64) -> Value {
+    get_ok(app, who, &format!("/api/v1/tickets/{id}")).await
+}
+
+/// `who` moves ticket `id` to `status`; the answer, whatever it is.
+pub async fn try_move_to(app: &TestApp, who: &TestUser, id: i64, status: &str) -> Response {
+    let path = format!("/api/v1/tickets/{id}/status");
+    app.patch(&path, &who.token, json!({"status": status}))
+        .await
+}
+
+/// `who` moves ticket `id` to `status` (asserting 200); the ticket.
+pub async fn move_to(app: &TestApp, who: &TestUser, id: i64, status: &str) -> Value {
+    json_of(try_move_to(app, who, id, status).await, StatusCode::OK).await
+}
+
+/// `by` asks for an approval of ticket `id` in `steps`; the answer, whatever it is.
+pub async fn try_request_approval(
+    app: &TestApp,
+    by: &TestUser,
+    id: i64,
+    steps: Vec<Value>,
+) -> Response {
+    let body = json!({"ticket_id": id, "steps": steps, "reason": "Needs sign-off"});
+    app.post(APPROVALS, &by.token, body).await
+}
+
+/// `by` asks for an approval of ticket `id` in `steps` (asserting 201); the approval.
+pub async fn request_approval(app: &TestApp, by: &TestUser, id: i64, steps: Vec<Value>) -> Value {
+    json_of(
+        try_request_approval(app, by, id, steps).await,
+        StatusCode::CREATED,
+    )
+    .await
+}
+
+/// `who` decides `approval` ("approve" or "reject"); the answer, whatever it is.
+pub async fn try_decide(
+    app: &TestApp,
+    who: &TestUser,
+    approval: &Value,
+    decision: &str,
+) -> Response {
+    let body = json!({"decision": decision, "comment": format!("{decision} by {}", who.email)});
+    app.post(&approval_path(approval, "decisions"), &who.token, body)
+        .await
+}
+
+/// `who` approves `approval` (asserting 200); the approval.
+pub async fn approve(app: &TestApp, approval: &Value, who: &TestUser) -> Value {
+    json_of(
+        try_decide(app, who, approval, "approve").await,
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// `who` rejects `approval` (asserting 200); the approval.
+pub async fn reject(app: &TestApp, approval: &Value, who: &TestUser) -> Value {
+    json_of(
+        try_decide(app, who, approval, "reject").await,
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// `who` hands their part of `approval` to `to`; the answer, whatever it is.
+pub async fn try_delegate(
+    app: &TestApp,
+    who: &TestUser,
+    approval: &Value,
+    to: &TestUser,
+) -> Response {
+    let body = json!({"to_user_id": to.id, "comment": "I am on leave"});
+    app.post(&approval_path(approval, "delegate"), &who.token, body)
+        .await
+}
+
+/// `who` hands their part of `approval` to `to` (asserting 200); the approval.
+pub async fn delegate(app: &TestApp, approval: &Value, who: &TestUser, to: &TestUser) -> Value {
+    json_of(try_delegate(app, who, approval, to).await, StatusCode::OK).await
+}
+
+/// `who` cancels `approval`; the answer, whatever it is.
+pub async fn try_cancel(app: &TestApp, who: &TestUser, approval: &Value) -> Response {
+    app.request(
+        Method::POST,
+        &approval_path(approval, "cancel"),
+        Some(&who.token),
+    )
+    .send()
+    .await
+    .unwrap()
+}
+
+/// `who` cancels `approval` (asserting 200); the approval.
+pub async fn cancel(app: &TestApp, who: &TestUser, approval: &Value) -> Value {
+    json_of(try_cancel(app, who, approval).await, StatusCode::OK).await
+}
+
+/// Signs up one user per `(name, role)`, in order, as `name@example.com`.
+pub async fn users<const N: usize>(app: &TestApp, cast: [(&str, &str); N]) -> [TestUser; N] {
+    let mut made = Vec::with_capacity(N);
+    for (name, role) in cast {
+        made.push(app.user(&format!("{name}@example.com"), role).await);
+    }
+    made.try_into().unwrap()
+}
+
+/// Marks `user` inactive straight in the database (as an admin would).
+pub async fn deactivate(app: &TestApp, user: &TestUser) {
+    sqlx::query("update users set is_active = false where id = $1")
+        .bind(user.id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+}
+
+/// The consistency token a write answered with; fails if it sent none.
+pub fn token_of(r: &Response) -> reqwest::header::HeaderValue {
+    r.headers()
+        .get("x-consistency-token")
+        .expect("the write answers an x-consistency-token")
+        .clone()
+}
+
+/// Read-your-writes, as promised: a GET carrying `token` answers 200 within 2 s. A 503 (or a
+/// slower answer) fails the test instead of being retried; the tests that hold transactions
+/// open, which would stall this, run apart (`.config/nextest.toml`).
+pub async fn get_consistent(
+    app: &TestApp,
+    who: &TestUser,
+    path: &str,
+    token: &reqwest::header::HeaderValue,
+) -> Response {
+    let started = std::time::Instant::now();
+    let r = app
+        .request(Method::GET, path, Some(&who.token))
+        .header("x-consistency-token", token.clone())
+        .send()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert_ne!(
+        r.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a read with a consistency token gave up after {took:?}"
+    );
+    assert!(
+        took < std::time::Duration::from_millis(2500),
+        "a read with a consistency token took {took:?}"
+    );
+    r
+}
