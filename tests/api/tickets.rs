@@ -410,9 +410,12 @@ async fn thirty_two_concurrent_patches_leave_a_gapless_consistent_stream(pool: P
             other => panic!("patch {i}: {other}"),
         }
     }
-    // Lost races are retried: with four attempts each, most writers get through.
+    // Lost races are retried. A writer gives up only after losing four times, and each loss
+    // is a version another writer won, so at least four get through however the 32 are
+    // scheduled (without retries, one winner per version raced for could be all there is).
+    // `races.rs` shows the retry and the 409 after the last attempt deterministically.
     assert!(
-        won.len() >= 16,
+        won.len() >= 4,
         "only {} of 32 concurrent patches succeeded",
         won.len()
     );
