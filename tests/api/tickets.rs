@@ -382,9 +382,11 @@ async fn thirty_two_concurrent_patches_leave_a_gapless_consistent_stream(pool: P
             other => panic!("patch {i}: {other}"),
         }
     }
-    // Lost races are retried: with four attempts each, most writers get through.
+    // Lost races are retried (four attempts each): many writers get through, where a store
+    // that only refused would let about one per round of the race (two were seen without
+    // the retry, 12 to 20 with it).
     assert!(
-        won.len() >= 16,
+        won.len() >= 6,
         "only {} of 32 concurrent patches succeeded",
         won.len()
     );
