@@ -12,7 +12,7 @@ use ticketd::service::executor::Actor;
 use uuid::Uuid;
 
 use crate::helpers::{json_of, url_of, TestApp, TestUser};
-use crate::steps::{get_ok, move_to, users};
+use crate::steps::{assign, get_ok, move_to, users};
 
 /// Runs the `ticketd` binary on the test database: (exit success, stdout, stderr).
 async fn ticketd(pool: &PgPool, args: &[&str]) -> (bool, String, String) {
@@ -181,14 +181,7 @@ async fn verify_passes_on_an_untouched_log_of_thousands_of_mixed_events(pool: Pg
             )
             .await;
         json_of(r, StatusCode::OK).await;
-        let r = app
-            .patch(
-                &format!("{path}/assign"),
-                &agent.token,
-                json!({"assignee_id": agent.id}),
-            )
-            .await;
-        json_of(r, StatusCode::OK).await;
+        assign(&app, &agent, id, &agent).await;
         comment(&app, id, &agent, true, "internal: check the warranty").await;
         comment(&app, id, &agent, false, "public reply").await;
         move_to(&app, &agent, id, "in_progress").await;
@@ -436,14 +429,7 @@ async fn as_of_returns_exactly_the_state_the_ticket_had_then(pool: PgPool) {
         .await;
     json_of(r, StatusCode::OK).await;
     states.push(capture(&app, &req, id).await);
-    let r = app
-        .patch(
-            &format!("{path}/assign"),
-            &agent.token,
-            json!({"assignee_id": agent.id}),
-        )
-        .await;
-    json_of(r, StatusCode::OK).await;
+    assign(&app, &agent, id, &agent).await;
     states.push(capture(&app, &req, id).await);
     // One command, two events (the comment and the first response it records).
     comment(&app, id, &agent, false, "On my way").await;
@@ -596,14 +582,7 @@ async fn replay_prints_who_when_and_what_then_the_state(pool: PgPool) {
         .await;
     json_of(r, StatusCode::OK).await;
     let (at, after_update, _) = capture(&app, &req, id).await;
-    let r = app
-        .patch(
-            &format!("{path}/assign"),
-            &agent.token,
-            json!({"assignee_id": agent.id}),
-        )
-        .await;
-    json_of(r, StatusCode::OK).await;
+    assign(&app, &agent, id, &agent).await;
     comment(&app, id, &agent, true, "internal: check the concentrator").await;
     move_to(&app, &agent, id, "in_progress").await;
     let now = get_ok(&app, &agent, &path).await;

@@ -787,7 +787,8 @@ async fn searching_a_common_word_walks_the_newest_tickets_and_ranks_the_same(poo
 }
 
 /// Every API test that holds a transaction open (`begin()`) stalls the other tests'
-/// projections, so `.config/nextest.toml` must run it alone; this fails when one is missing.
+/// projections, and a test of the 2-second read-your-writes promise must not be stalled, so
+/// `.config/nextest.toml` must run both kinds alone; this fails when one is missing.
 #[test]
 fn every_test_that_holds_a_transaction_open_runs_alone() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -803,7 +804,8 @@ fn every_test_that_holds_a_transaction_open_runs_alone() {
             if let Some(rest) = line.trim_start().strip_prefix("async fn ") {
                 test = rest.split('(').next().map(str::to_string);
             }
-            if line.contains(needle) {
+            // Tests of the read-your-writes promise must not share the cluster with others.
+            if line.contains(needle) || line.contains(concat!("get_consis", "tent(&app")) {
                 if let Some(name) = &test {
                     let filter = format!("test(={module}::{name})");
                     if !config.contains(&filter) && !missing.contains(&filter) {

@@ -81,6 +81,14 @@ fn status(to: TicketStatus, at: DateTime<Utc>) -> TicketCommand {
     }
 }
 
+/// An assignment to `agent`.
+fn assign_to(agent: i64, at: DateTime<Utc>) -> TicketCommand {
+    TicketCommand::AssignTicket {
+        assignee_id: Some(agent),
+        at,
+    }
+}
+
 /// A public reply by an agent: the ticket's first response if it is the first.
 fn reply(agent: i64, at: DateTime<Utc>) -> TicketCommand {
     TicketCommand::AddComment {
@@ -260,16 +268,7 @@ async fn the_dashboard_adds_up_a_scripted_history(pool: PgPool) {
     // A: high, answered in 30 min, resolved in 2 h.
     let ta = ago(5 * 24);
     let id = open_at(&app, r, "A", Priority::High, TicketType::Incident, ta).await;
-    run(
-        &app,
-        id,
-        a,
-        TicketCommand::AssignTicket {
-            assignee_id: Some(a),
-            at: ta + m(1),
-        },
-    )
-    .await;
+    run(&app, id, a, assign_to(a, ta + m(1))).await;
     run(&app, id, a, reply(a, ta + m(30))).await;
     run(&app, id, a, status(InProgress, ta + m(40))).await;
     run(&app, id, a, status(Resolved, ta + m(120))).await;
@@ -284,16 +283,7 @@ async fn the_dashboard_adds_up_a_scripted_history(pool: PgPool) {
     // C: critical, answered after 2 h (target 30 min), resolved after 10 h (target 4 h).
     let tc = ago(3 * 24);
     let id = open_at(&app, r, "C", Priority::Critical, TicketType::Incident, tc).await;
-    run(
-        &app,
-        id,
-        a,
-        TicketCommand::AssignTicket {
-            assignee_id: Some(a),
-            at: tc + m(1),
-        },
-    )
-    .await;
+    run(&app, id, a, assign_to(a, tc + m(1))).await;
     run(&app, id, a, reply(a, tc + m(120))).await;
     run(&app, id, a, status(InProgress, tc + m(120))).await;
     run(&app, id, a, status(Resolved, tc + m(600))).await;

@@ -192,3 +192,15 @@ pub async fn get_consistent(
     );
     r
 }
+
+/// `who` assigns ticket `id` to `to`; the answer, whatever it is.
+pub async fn try_assign(app: &TestApp, who: &TestUser, id: i64, to: &TestUser) -> Response {
+    let path = format!("/api/v1/tickets/{id}/assign");
+    app.patch(&path, &who.token, json!({"assignee_id": to.id}))
+        .await
+}
+
+/// `who` assigns ticket `id` to `to` (asserting 200); the ticket.
+pub async fn assign(app: &TestApp, who: &TestUser, id: i64, to: &TestUser) -> Value {
+    json_of(try_assign(app, who, id, to).await, StatusCode::OK).await
+}

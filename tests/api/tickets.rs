@@ -5,7 +5,9 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 
 use crate::helpers::{json_of, TestApp};
-use crate::steps::{get_consistent, get_ok, move_to, open_ticket, token_of, try_move_to, users};
+use crate::steps::{
+    get_consistent, get_ok, move_to, open_ticket, token_of, try_assign, try_move_to, users,
+};
 
 #[sqlx::test]
 async fn a_ticket_is_created_read_updated_and_moved_through_its_life(pool: PgPool) {
@@ -35,13 +37,7 @@ async fn a_ticket_is_created_read_updated_and_moved_through_its_life(pool: PgPoo
     assert_eq!(t["version"], 2);
     assert_eq!(t["priority"], "critical");
 
-    let r = app
-        .patch(
-            &format!("/api/v1/tickets/{id}/assign"),
-            &agent.token,
-            json!({"assignee_id": agent.id}),
-        )
-        .await;
+    let r = try_assign(&app, &agent, id, &agent).await;
     assert_eq!(json_of(r, StatusCode::OK).await["assignee_id"], agent.id);
     for status in ["in_progress", "pending", "in_progress", "resolved"] {
         assert_eq!(move_to(&app, &agent, id, status).await["status"], status);
@@ -100,8 +96,8 @@ async fn requesters_get_404_for_other_tickets_and_cannot_assign(pool: PgPool) {
         ],
     )
     .await;
-    let t = app.ticket(&ann, "Ann's laptop").await;
-    let path = format!("/api/v1/tickets/{}", t["id"]);
+    let id = open_ticket(&app, &ann, "Ann's laptop").await;
+    let path = format!("/api/v1/tickets/{id}");
     assert_eq!(
         app.get(&path, &bob.token).await.status(),
         StatusCode::NOT_FOUND
@@ -117,43 +113,19 @@ async fn requesters_get_404_for_other_tickets_and_cannot_assign(pool: PgPool) {
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        app.patch(
-            &format!("{path}/status"),
-            &bob.token,
-            json!({"status": "cancelled"})
-        )
-        .await
-        .status(),
+        try_move_to(&app, &bob, id, "cancelled").await.status(),
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        app.patch(
-            &format!("{path}/assign"),
-            &bob.token,
-            json!({"assignee_id": agent.id})
-        )
-        .await
-        .status(),
+        try_assign(&app, &bob, id, &agent).await.status(),
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        app.patch(
-            &format!("{path}/assign"),
-            &ann.token,
-            json!({"assignee_id": agent.id})
-        )
-        .await
-        .status(),
+        try_assign(&app, &ann, id, &agent).await.status(),
         StatusCode::FORBIDDEN
     );
     assert_eq!(
-        app.patch(
-            &format!("{path}/status"),
-            &ann.token,
-            json!({"status": "in_progress"})
-        )
-        .await
-        .status(),
+        try_move_to(&app, &ann, id, "in_progress").await.status(),
         StatusCode::FORBIDDEN
     );
     assert_eq!(
