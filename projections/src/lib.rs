@@ -3,6 +3,7 @@
 
 pub mod approvals;
 pub mod attachments;
+pub mod batch;
 pub mod comments;
 pub mod log;
 pub mod notifications;

@@ -427,6 +427,20 @@ impl Runtime {
     }
 }
 
+/// How a worker's attempt at the leader lock ended.
+enum Lock {
+    Held(PgConnection),
+    Retry,
+    Stop,
+}
+
+/// How a spell as leader ended.
+enum Led {
+    Stopping,
+    LostLock,
+    Poisoned,
+}
+
 async fn run_worker(
     pool: PgPool,
     config: RuntimeConfig,
@@ -434,150 +448,221 @@ async fn run_worker(
     mut stop: watch::Receiver<bool>,
 ) {
     let name = worker.projection.name();
-    let key = lock_key(name);
     let mut backoff = Duration::from_millis(100);
-    'leadership: loop {
+    loop {
         if *stop.borrow() {
             return;
         }
-        // A dedicated connection holds the session lock; if it dies, the lock goes with it.
-        let mut lock_conn = match PgConnection::connect_with(&pool.connect_options()).await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(projection = name, error = %e, "cannot open the leader connection");
-                sleep_or_stop(&mut stop, config.leader_check).await;
-                continue;
-            }
+        let mut lock_conn = match leader_lock(&pool, &config, name, &mut stop).await {
+            Lock::Held(conn) => conn,
+            Lock::Retry => continue,
+            Lock::Stop => return,
         };
-        loop {
-            let got: Result<(bool,), _> = sqlx::query_as("select pg_try_advisory_lock($1)")
-                .bind(key)
-                .fetch_one(&mut lock_conn)
-                .await;
-            match got {
-                Ok((true,)) => break,
-                Ok((false,)) => {
-                    if sleep_or_stop(&mut stop, config.leader_check).await {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(projection = name, error = %e, "leader connection lost");
-                    sleep_or_stop(&mut stop, config.leader_check).await;
-                    continue 'leadership;
+        tracing::info!(projection = name, "became leader");
+        set_status(&worker, |s| s.leader = true);
+        let led = lead(
+            &pool,
+            &config,
+            &worker,
+            &mut stop,
+            &mut lock_conn,
+            &mut backoff,
+        )
+        .await;
+        match led {
+            Led::Stopping => return,
+            Led::LostLock => {}
+            Led::Poisoned => {
+                if !wait_for_resume(&pool, &config, &worker, &mut stop).await {
+                    return;
                 }
             }
         }
-        tracing::info!(projection = name, "became leader");
-        set_status(&worker, |s| s.leader = true);
-        let mut last_lock_check = tokio::time::Instant::now();
-        loop {
-            if *stop.borrow() {
-                let _ = sqlx::query("select pg_advisory_unlock($1)")
-                    .bind(key)
-                    .execute(&mut lock_conn)
-                    .await;
-                set_status(&worker, |s| s.leader = false);
-                return;
-            }
-            if last_lock_check.elapsed() >= config.leader_check {
-                last_lock_check = tokio::time::Instant::now();
-                if sqlx::query("select 1")
-                    .execute(&mut lock_conn)
-                    .await
-                    .is_err()
-                {
-                    tracing::warn!(
-                        projection = name,
-                        "lost leadership (lock connection closed)"
-                    );
-                    set_status(&worker, |s| s.leader = false);
-                    continue 'leadership;
+    }
+}
+
+/// Takes the projection's session lock on a dedicated connection (if that connection dies,
+/// the lock goes with it), waiting while another process leads.
+async fn leader_lock(
+    pool: &PgPool,
+    config: &RuntimeConfig,
+    name: &str,
+    stop: &mut watch::Receiver<bool>,
+) -> Lock {
+    let mut lock_conn = match PgConnection::connect_with(&pool.connect_options()).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(projection = name, error = %e, "cannot open the leader connection");
+            sleep_or_stop(stop, config.leader_check).await;
+            return Lock::Retry;
+        }
+    };
+    loop {
+        let got: Result<(bool,), _> = sqlx::query_as("select pg_try_advisory_lock($1)")
+            .bind(lock_key(name))
+            .fetch_one(&mut lock_conn)
+            .await;
+        match got {
+            Ok((true,)) => return Lock::Held(lock_conn),
+            Ok((false,)) => {
+                if sleep_or_stop(stop, config.leader_check).await {
+                    return Lock::Stop;
                 }
             }
-            let batch_started = tokio::time::Instant::now();
-            // A pool connection per batch: idle projections hold none.
-            let result = match pool.acquire().await {
-                Ok(mut conn) => {
-                    apply_batch(
-                        &mut conn,
-                        worker.projection.as_ref(),
-                        name,
-                        &Tables::live(),
-                        config.batch_size,
-                    )
-                    .await
-                }
-                Err(e) => Err(ApplyError::Transient(e)),
-            };
-            match result {
-                Ok((n, at)) => {
-                    backoff = Duration::from_millis(100);
-                    worker.checkpoint.send_replace(at);
-                    if n > 0 {
-                        let total =
-                            worker.applied.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
-                        set_status(&worker, |s| {
-                            s.checkpoint = at;
-                            s.events_applied = total;
-                        });
-                    } else {
-                        set_status(&worker, |s| s.checkpoint = at);
-                    }
-                    if n as i64 >= config.batch_size {
-                        continue;
-                    }
-                    tokio::select! {
-                        _ = worker.wake.notified() => {}
-                        _ = tokio::time::sleep(config.poll_interval) => {}
-                        _ = stop.changed() => {}
-                    }
-                    let since = batch_started.elapsed();
-                    if since < config.min_batch_interval {
-                        tokio::time::sleep(config.min_batch_interval - since).await;
-                    }
-                }
-                Err(ApplyError::Transient(e)) => {
-                    tracing::warn!(projection = name, error = %e, retry_in_ms = backoff.as_millis() as u64, "transient projection error; retrying");
-                    set_status(&worker, |s| s.transient_errors += 1);
-                    if sleep_or_stop(&mut stop, backoff).await {
-                        continue;
-                    }
-                    backoff = (backoff * 2).min(config.max_backoff);
-                }
-                Err(poison @ ApplyError::Poison { .. }) => {
-                    let text = poison.to_string();
-                    tracing::error!(projection = name, error = %text, "projection stopped on an event it cannot apply");
-                    mark_stopped(&pool, name, &text).await;
-                    set_status(&worker, |s| {
-                        s.stopped = Some(text.clone());
-                        s.leader = false;
-                    });
-                    let _ = sqlx::query("select pg_advisory_unlock($1)")
-                        .bind(key)
-                        .execute(&mut lock_conn)
-                        .await;
-                    // Wait for an operator (`ticketd projections resume|rebuild`), then lead again.
-                    loop {
-                        if sleep_or_stop(&mut stop, config.leader_check * 2).await {
-                            return;
-                        }
-                        let resumed = match pool.acquire().await {
-                            Ok(mut c) => load_checkpoint(&mut c, name, false)
-                                .await
-                                .ok()
-                                .flatten()
-                                .is_some_and(|(_, status)| status == "running"),
-                            Err(_) => false,
-                        };
-                        if resumed {
-                            tracing::info!(projection = name, "projection resumed");
-                            set_status(&worker, |s| s.stopped = None);
-                            continue 'leadership;
-                        }
-                    }
-                }
+            Err(e) => {
+                tracing::warn!(projection = name, error = %e, "leader connection lost");
+                sleep_or_stop(stop, config.leader_check).await;
+                return Lock::Retry;
             }
+        }
+    }
+}
+
+/// Applies batches while this process holds the lock.
+async fn lead(
+    pool: &PgPool,
+    config: &RuntimeConfig,
+    worker: &Worker,
+    stop: &mut watch::Receiver<bool>,
+    lock_conn: &mut PgConnection,
+    backoff: &mut Duration,
+) -> Led {
+    let name = worker.projection.name();
+    let mut last_lock_check = tokio::time::Instant::now();
+    loop {
+        if *stop.borrow() {
+            unlock(lock_conn, name).await;
+            set_status(worker, |s| s.leader = false);
+            return Led::Stopping;
+        }
+        if last_lock_check.elapsed() >= config.leader_check {
+            last_lock_check = tokio::time::Instant::now();
+            if sqlx::query("select 1")
+                .execute(&mut *lock_conn)
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    projection = name,
+                    "lost leadership (lock connection closed)"
+                );
+                set_status(worker, |s| s.leader = false);
+                return Led::LostLock;
+            }
+        }
+        let batch_started = tokio::time::Instant::now();
+        // A pool connection per batch: idle projections hold none.
+        let result = match pool.acquire().await {
+            Ok(mut conn) => {
+                let projection = worker.projection.as_ref();
+                apply_batch(
+                    &mut conn,
+                    projection,
+                    name,
+                    &Tables::live(),
+                    config.batch_size,
+                )
+                .await
+            }
+            Err(e) => Err(ApplyError::Transient(e)),
+        };
+        match result {
+            Ok((n, at)) => {
+                *backoff = Duration::from_millis(100);
+                record_batch(worker, n, at);
+                if n as i64 >= config.batch_size {
+                    continue;
+                }
+                idle(config, worker, stop, batch_started).await;
+            }
+            Err(ApplyError::Transient(e)) => {
+                tracing::warn!(projection = name, error = %e, retry_in_ms = backoff.as_millis() as u64, "transient projection error; retrying");
+                set_status(worker, |s| s.transient_errors += 1);
+                if sleep_or_stop(stop, *backoff).await {
+                    continue;
+                }
+                *backoff = (*backoff * 2).min(config.max_backoff);
+            }
+            Err(poison @ ApplyError::Poison { .. }) => {
+                let text = poison.to_string();
+                tracing::error!(projection = name, error = %text, "projection stopped on an event it cannot apply");
+                mark_stopped(pool, name, &text).await;
+                set_status(worker, |s| {
+                    s.stopped = Some(text.clone());
+                    s.leader = false;
+                });
+                unlock(lock_conn, name).await;
+                return Led::Poisoned;
+            }
+        }
+    }
+}
+
+async fn unlock(lock_conn: &mut PgConnection, name: &str) {
+    let _ = sqlx::query("select pg_advisory_unlock($1)")
+        .bind(lock_key(name))
+        .execute(&mut *lock_conn)
+        .await;
+}
+
+/// Publishes a batch's new checkpoint and counts its events.
+fn record_batch(worker: &Worker, n: usize, at: Checkpoint) {
+    worker.checkpoint.send_replace(at);
+    if n > 0 {
+        let total = worker.applied.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+        set_status(worker, |s| {
+            s.checkpoint = at;
+            s.events_applied = total;
+        });
+    } else {
+        set_status(worker, |s| s.checkpoint = at);
+    }
+}
+
+/// Waits for a wake-up, the poll interval or the stop, and keeps batches at least
+/// `min_batch_interval` apart.
+async fn idle(
+    config: &RuntimeConfig,
+    worker: &Worker,
+    stop: &mut watch::Receiver<bool>,
+    batch_started: tokio::time::Instant,
+) {
+    tokio::select! {
+        _ = worker.wake.notified() => {}
+        _ = tokio::time::sleep(config.poll_interval) => {}
+        _ = stop.changed() => {}
+    }
+    let since = batch_started.elapsed();
+    if since < config.min_batch_interval {
+        tokio::time::sleep(config.min_batch_interval - since).await;
+    }
+}
+
+/// Waits for an operator (`ticketd projections resume|rebuild`) to let a stopped projection
+/// run again; false if the runtime stops first.
+async fn wait_for_resume(
+    pool: &PgPool,
+    config: &RuntimeConfig,
+    worker: &Worker,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    let name = worker.projection.name();
+    loop {
+        if sleep_or_stop(stop, config.leader_check * 2).await {
+            return false;
+        }
+        let resumed = match pool.acquire().await {
+            Ok(mut c) => load_checkpoint(&mut c, name, false)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|(_, status)| status == "running"),
+            Err(_) => false,
+        };
+        if resumed {
+            tracing::info!(projection = name, "projection resumed");
+            set_status(worker, |s| s.stopped = None);
+            return true;
         }
     }
 }

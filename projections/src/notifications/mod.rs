@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
+use crate::batch::write_json_rows;
 use crate::log::StoredEvent;
 use crate::runtime::{ApplyError, Tables};
 
@@ -197,73 +198,27 @@ fn on_ticket_event(
     let Some(t) = memo.as_mut() else {
         return;
     };
-    let reference = ticket_ref(ticket_id);
-    let readers = Audience::TicketReaders {
-        requester_id: t.requester_id,
+    let notice = TicketNotice {
+        event,
+        ticket_id,
+        readers: Audience::TicketReaders {
+            requester_id: t.requester_id,
+        },
     };
     match decoded {
-        TicketEvent::TicketOpened { .. } => {}
         TicketEvent::TicketUpdated { changes, .. } => {
             if let Some(title) = &changes.title {
                 t.title = title.clone();
             }
         }
         TicketEvent::TicketAssigned { assignee_id, .. } => {
-            t.assignee_id = *assignee_id;
-            if let Some(assignee) = assignee_id {
-                t.follow(*assignee);
-                let message = format!("{reference} was assigned to you: {}", t.title);
-                drafts.push(event, *assignee, || {
-                    draft(
-                        event,
-                        "assigned",
-                        Some(ticket_id),
-                        None,
-                        None,
-                        message,
-                        None,
-                        false,
-                        readers,
-                    )
-                });
-            }
+            notice.assigned(drafts, t, *assignee_id);
         }
         TicketEvent::TicketStatusChanged { from, to, .. } => {
-            let message = format!("{reference} moved from {from} to {to}: {}", t.title);
-            for user in std::iter::once(t.requester_id).chain(t.followers.iter().copied()) {
-                drafts.push(event, user, || {
-                    draft(
-                        event,
-                        "status_changed",
-                        Some(ticket_id),
-                        None,
-                        None,
-                        message.clone(),
-                        None,
-                        false,
-                        readers,
-                    )
-                });
-            }
+            notice.status_changed(drafts, t, *from, *to);
         }
         TicketEvent::TicketDeleted { from, .. } => {
-            let to = TicketStatus::Cancelled;
-            let message = format!("{reference} moved from {from} to {to}: {}", t.title);
-            for user in std::iter::once(t.requester_id).chain(t.followers.iter().copied()) {
-                drafts.push(event, user, || {
-                    draft(
-                        event,
-                        "status_changed",
-                        Some(ticket_id),
-                        None,
-                        None,
-                        message.clone(),
-                        None,
-                        false,
-                        readers,
-                    )
-                });
-            }
+            notice.status_changed(drafts, t, *from, TicketStatus::Cancelled);
         }
         TicketEvent::CommentAdded {
             comment_id,
@@ -273,64 +228,129 @@ fn on_ticket_event(
             mentions,
             ..
         } => {
-            let audience = if *is_internal {
-                Audience::Staff
-            } else {
-                readers
+            let comment = NewComment {
+                id: *comment_id,
+                content,
+                internal: *is_internal,
+                mentions,
             };
-            let text = Some(excerpt(content));
-            let (mention_msg, reply_msg) = if *is_internal {
-                (
-                    format!(
-                        "You were mentioned in an internal note on {reference}: {}",
-                        t.title
-                    ),
-                    format!("New internal note on {reference}: {}", t.title),
-                )
-            } else {
-                (
-                    format!("You were mentioned on {reference}: {}", t.title),
-                    format!("New reply on {reference}: {}", t.title),
-                )
-            };
-            for user in mentions {
-                drafts.push(event, *user, || {
-                    draft(
-                        event,
-                        "mention",
-                        Some(ticket_id),
-                        None,
-                        Some(*comment_id),
-                        mention_msg.clone(),
-                        text.clone(),
-                        *is_internal,
-                        audience,
-                    )
-                });
-            }
-            for user in std::iter::once(t.requester_id).chain(t.followers.iter().copied()) {
-                drafts.push(event, user, || {
-                    draft(
-                        event,
-                        "comment",
-                        Some(ticket_id),
-                        None,
-                        Some(*comment_id),
-                        reply_msg.clone(),
-                        text.clone(),
-                        *is_internal,
-                        audience,
-                    )
-                });
-            }
+            notice.comment_added(drafts, t, &comment);
             t.follow(*author_id);
         }
-        TicketEvent::CommentEdited { .. }
+        TicketEvent::TicketOpened { .. }
+        | TicketEvent::CommentEdited { .. }
         | TicketEvent::CommentDeleted { .. }
         | TicketEvent::FirstResponseRecorded { .. }
         | TicketEvent::AttachmentAdded { .. }
         | TicketEvent::AttachmentRemoved { .. }
         | TicketEvent::ApprovalRecorded { .. } => {}
+    }
+}
+
+/// A comment just added, as its notifications need it.
+struct NewComment<'c> {
+    id: Uuid,
+    content: &'c str,
+    internal: bool,
+    mentions: &'c [i64],
+}
+
+/// What the notifications of one ticket event share: the event, the ticket, who may read it.
+struct TicketNotice<'e> {
+    event: &'e StoredEvent,
+    ticket_id: i64,
+    readers: Audience,
+}
+
+impl TicketNotice<'_> {
+    /// One notification of `kind` to `user`.
+    fn send(
+        &self,
+        drafts: &mut Drafts,
+        user: i64,
+        kind: &'static str,
+        comment: Option<&NewComment<'_>>,
+        message: &str,
+        audience: Audience,
+    ) {
+        drafts.push(self.event, user, || {
+            draft(
+                self.event,
+                kind,
+                Some(self.ticket_id),
+                None,
+                comment.map(|c| c.id),
+                message.to_string(),
+                comment.map(|c| excerpt(c.content)),
+                comment.is_some_and(|c| c.internal),
+                audience,
+            )
+        });
+    }
+
+    /// The requester and every follower.
+    fn everyone(t: &TicketMemo) -> impl Iterator<Item = i64> + '_ {
+        std::iter::once(t.requester_id).chain(t.followers.iter().copied())
+    }
+
+    fn assigned(&self, drafts: &mut Drafts, t: &mut TicketMemo, assignee_id: Option<i64>) {
+        t.assignee_id = assignee_id;
+        if let Some(assignee) = assignee_id {
+            t.follow(assignee);
+            let message = format!(
+                "{} was assigned to you: {}",
+                ticket_ref(self.ticket_id),
+                t.title
+            );
+            self.send(drafts, assignee, "assigned", None, &message, self.readers);
+        }
+    }
+
+    fn status_changed(
+        &self,
+        drafts: &mut Drafts,
+        t: &TicketMemo,
+        from: TicketStatus,
+        to: TicketStatus,
+    ) {
+        let reference = ticket_ref(self.ticket_id);
+        let message = format!("{reference} moved from {from} to {to}: {}", t.title);
+        for user in Self::everyone(t) {
+            self.send(drafts, user, "status_changed", None, &message, self.readers);
+        }
+    }
+
+    fn comment_added(&self, drafts: &mut Drafts, t: &TicketMemo, comment: &NewComment<'_>) {
+        let reference = ticket_ref(self.ticket_id);
+        let (audience, mention_msg, reply_msg) = if comment.internal {
+            (
+                Audience::Staff,
+                format!(
+                    "You were mentioned in an internal note on {reference}: {}",
+                    t.title
+                ),
+                format!("New internal note on {reference}: {}", t.title),
+            )
+        } else {
+            (
+                self.readers,
+                format!("You were mentioned on {reference}: {}", t.title),
+                format!("New reply on {reference}: {}", t.title),
+            )
+        };
+        for user in comment.mentions {
+            self.send(
+                drafts,
+                *user,
+                "mention",
+                Some(comment),
+                &mention_msg,
+                audience,
+            );
+        }
+        for user in Self::everyone(t) {
+            self.send(drafts, user, "comment", Some(comment), &reply_msg, audience);
+        }
     }
 }
 
@@ -416,15 +436,11 @@ enum Decoded {
     Approval(Uuid, ApprovalEvent),
 }
 
-async fn apply_notifications(
-    conn: &mut PgConnection,
-    events: &[StoredEvent],
-    tables: &Tables,
-) -> Result<(), ApplyError> {
-    let rm = tables.name("rm_notifications");
-    let rm_tickets = tables.name("rm_notification_tickets");
-    let rm_approvals = tables.name("rm_notification_approvals");
-
+/// The ticket and approval events of a batch, decoded (other aggregates are not ours).
+fn decode_batch(events: &[StoredEvent]) -> Result<Vec<(&StoredEvent, Decoded)>, ApplyError> {
+    let undecodable = |e: &StoredEvent, err: serde_json::Error| {
+        ApplyError::poison(e, format!("undecodable {}: {err}", e.event_type))
+    };
     let mut decoded = Vec::with_capacity(events.len());
     for e in events {
         match e.aggregate_type.as_str() {
@@ -433,9 +449,8 @@ async fn apply_notifications(
                     .aggregate_id
                     .parse()
                     .map_err(|_| ApplyError::poison(e, "ticket id is not a number"))?;
-                let ev: TicketEvent = serde_json::from_value(e.payload.clone()).map_err(|err| {
-                    ApplyError::poison(e, format!("undecodable {}: {err}", e.event_type))
-                })?;
+                let ev: TicketEvent =
+                    serde_json::from_value(e.payload.clone()).map_err(|err| undecodable(e, err))?;
                 decoded.push((e, Decoded::Ticket(id, ev)));
             }
             "approval" => {
@@ -444,22 +459,30 @@ async fn apply_notifications(
                     .parse()
                     .map_err(|_| ApplyError::poison(e, "approval id is not a UUID"))?;
                 let ev: ApprovalEvent =
-                    serde_json::from_value(e.payload.clone()).map_err(|err| {
-                        ApplyError::poison(e, format!("undecodable {}: {err}", e.event_type))
-                    })?;
+                    serde_json::from_value(e.payload.clone()).map_err(|err| undecodable(e, err))?;
                 decoded.push((e, Decoded::Approval(id, ev)));
             }
             _ => {}
         }
     }
-    if decoded.is_empty() {
-        return Ok(());
-    }
+    Ok(decoded)
+}
 
-    // Load the memory of every ticket and approval in the batch.
+/// What the projection remembers of the tickets and approvals a batch touches.
+struct Memory {
+    tickets: BTreeMap<i64, Option<TicketMemo>>,
+    approvals: BTreeMap<Uuid, Option<ApprovalMemo>>,
+}
+
+/// Loads the memory of every ticket and approval in the batch (and of each approval's ticket).
+async fn load_memory(
+    conn: &mut PgConnection,
+    decoded: &[(&StoredEvent, Decoded)],
+    tables: &Tables,
+) -> Result<Memory, ApplyError> {
     let mut ticket_ids: Vec<i64> = Vec::new();
     let mut approval_ids: Vec<Uuid> = Vec::new();
-    for (_, d) in &decoded {
+    for (_, d) in decoded {
         match d {
             Decoded::Ticket(id, _) => ticket_ids.push(*id),
             Decoded::Approval(id, ev) => {
@@ -472,12 +495,39 @@ async fn apply_notifications(
     }
     approval_ids.sort_unstable();
     approval_ids.dedup();
+    let approvals = load_approval_memos(conn, &approval_ids, tables, &mut ticket_ids).await?;
+    ticket_ids.sort_unstable();
+    ticket_ids.dedup();
+    let mut tickets: BTreeMap<i64, Option<TicketMemo>> =
+        ticket_ids.iter().map(|id| (*id, None)).collect();
+    let stored: Vec<TicketMemo> = sqlx::query_as(&format!(
+        "select ticket_id, requester_id, assignee_id, followers, title from {} where ticket_id = any($1)",
+        tables.name("rm_notification_tickets")
+    ))
+    .bind(&ticket_ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    for memo in stored {
+        tickets.insert(memo.ticket_id, Some(memo));
+    }
+    Ok(Memory { tickets, approvals })
+}
+
+/// The stored memory of `approval_ids` (None for approvals not seen before); each one's
+/// ticket joins `ticket_ids`.
+async fn load_approval_memos(
+    conn: &mut PgConnection,
+    approval_ids: &[Uuid],
+    tables: &Tables,
+    ticket_ids: &mut Vec<i64>,
+) -> Result<BTreeMap<Uuid, Option<ApprovalMemo>>, ApplyError> {
     let mut approvals: BTreeMap<Uuid, Option<ApprovalMemo>> =
         approval_ids.iter().map(|id| (*id, None)).collect();
     let stored: Vec<(Uuid, i64, i64, serde_json::Value)> = sqlx::query_as(&format!(
-        "select approval_id, ticket_id, requested_by, steps from {rm_approvals} where approval_id = any($1)"
+        "select approval_id, ticket_id, requested_by, steps from {} where approval_id = any($1)",
+        tables.name("rm_notification_approvals")
     ))
-    .bind(&approval_ids)
+    .bind(approval_ids)
     .fetch_all(&mut *conn)
     .await?;
     for (approval_id, ticket_id, requested_by, steps) in stored {
@@ -487,54 +537,23 @@ async fn apply_notifications(
                 reason: format!("stored approval steps: {e}"),
             })?;
         ticket_ids.push(ticket_id);
-        approvals.insert(
+        let memo = ApprovalMemo {
             approval_id,
-            Some(ApprovalMemo {
-                approval_id,
-                ticket_id,
-                requested_by,
-                steps,
-            }),
-        );
+            ticket_id,
+            requested_by,
+            steps,
+        };
+        approvals.insert(approval_id, Some(memo));
     }
-    ticket_ids.sort_unstable();
-    ticket_ids.dedup();
-    let mut tickets: BTreeMap<i64, Option<TicketMemo>> =
-        ticket_ids.iter().map(|id| (*id, None)).collect();
-    let stored: Vec<TicketMemo> = sqlx::query_as(&format!(
-        "select ticket_id, requester_id, assignee_id, followers, title from {rm_tickets} where ticket_id = any($1)"
-    ))
-    .bind(&ticket_ids)
-    .fetch_all(&mut *conn)
-    .await?;
-    for memo in stored {
-        tickets.insert(memo.ticket_id, Some(memo));
-    }
+    Ok(approvals)
+}
 
-    // Fold the batch in log order.
-    let mut drafts = Drafts {
-        out: Vec::new(),
-        seen: HashSet::new(),
-    };
-    let mut touched_tickets: HashSet<i64> = HashSet::new();
-    let mut touched_approvals: HashSet<Uuid> = HashSet::new();
-    for (event, d) in &decoded {
-        match d {
-            Decoded::Ticket(id, ev) => {
-                let slot = tickets.entry(*id).or_default();
-                on_ticket_event(&mut drafts, slot, *id, event, ev);
-                touched_tickets.insert(*id);
-            }
-            Decoded::Approval(id, ev) => {
-                let slot = approvals.entry(*id).or_default();
-                on_approval_event(&mut drafts, slot, *id, &tickets, event, ev);
-                touched_approvals.insert(*id);
-            }
-        }
-    }
-
-    // Keep only recipients who may see what they are told about, by their current role.
-    let mut recipients: Vec<i64> = drafts.out.iter().map(|d| d.user_id).collect();
+/// Keeps only recipients who may see what they are told about, by their current role.
+async fn visible<'d>(
+    conn: &mut PgConnection,
+    drafts: &'d [Draft],
+) -> Result<Vec<&'d Draft>, ApplyError> {
+    let mut recipients: Vec<i64> = drafts.iter().map(|d| d.user_id).collect();
     recipients.sort_unstable();
     recipients.dedup();
     let roles: HashMap<i64, Role> = if recipients.is_empty() {
@@ -550,8 +569,7 @@ async fn apply_notifications(
             .collect()
     };
     let is_staff = |user: i64| roles.get(&user).is_some_and(|r| r.is_staff());
-    let notifications: Vec<&Draft> = drafts
-        .out
+    Ok(drafts
         .iter()
         .filter(|d| match d.audience {
             Some(Audience::Named) => true,
@@ -560,76 +578,100 @@ async fn apply_notifications(
             }
             Some(Audience::Staff) | None => is_staff(d.user_id),
         })
-        .collect();
+        .collect())
+}
 
-    // Write the memory and the notifications.
-    let ticket_rows: Vec<&TicketMemo> = tickets
+/// Writes the memory of the touched tickets and approvals.
+async fn write_memory(
+    conn: &mut PgConnection,
+    memory: &Memory,
+    touched_tickets: &HashSet<i64>,
+    touched_approvals: &HashSet<Uuid>,
+    tables: &Tables,
+) -> Result<(), ApplyError> {
+    let ticket_rows: Vec<&TicketMemo> = memory
+        .tickets
         .iter()
         .filter(|(id, _)| touched_tickets.contains(id))
         .filter_map(|(_, m)| m.as_ref())
         .collect();
-    if !ticket_rows.is_empty() {
-        let payload = serde_json::to_value(&ticket_rows).map_err(|e| ApplyError::Poison {
-            position: -1,
-            reason: e.to_string(),
-        })?;
-        sqlx::query(&format!(
-            "insert into {rm_tickets} (ticket_id, requester_id, assignee_id, followers, title)
-             select ticket_id, requester_id, assignee_id, followers, title
-               from jsonb_to_recordset($1) as r(ticket_id bigint, requester_id bigint,
-                    assignee_id bigint, followers bigint[], title text)
-             on conflict (ticket_id) do update set requester_id = excluded.requester_id,
-                assignee_id = excluded.assignee_id, followers = excluded.followers,
-                title = excluded.title"
-        ))
-        .bind(payload)
-        .execute(&mut *conn)
-        .await?;
-    }
-    let approval_rows: Vec<&ApprovalMemo> = approvals
+    let sql = format!(
+        "insert into {} (ticket_id, requester_id, assignee_id, followers, title)
+         select ticket_id, requester_id, assignee_id, followers, title
+           from jsonb_to_recordset($1) as r(ticket_id bigint, requester_id bigint,
+                assignee_id bigint, followers bigint[], title text)
+         on conflict (ticket_id) do update set requester_id = excluded.requester_id,
+            assignee_id = excluded.assignee_id, followers = excluded.followers,
+            title = excluded.title",
+        tables.name("rm_notification_tickets")
+    );
+    write_json_rows(conn, &ticket_rows, &sql).await?;
+    let approval_rows: Vec<&ApprovalMemo> = memory
+        .approvals
         .iter()
         .filter(|(id, _)| touched_approvals.contains(id))
         .filter_map(|(_, m)| m.as_ref())
         .collect();
-    if !approval_rows.is_empty() {
-        let payload = serde_json::to_value(&approval_rows).map_err(|e| ApplyError::Poison {
-            position: -1,
-            reason: e.to_string(),
-        })?;
-        sqlx::query(&format!(
-            "insert into {rm_approvals} (approval_id, ticket_id, requested_by, steps)
-             select approval_id, ticket_id, requested_by, steps
-               from jsonb_to_recordset($1) as r(approval_id uuid, ticket_id bigint,
-                    requested_by bigint, steps jsonb)
-             on conflict (approval_id) do update set steps = excluded.steps"
-        ))
-        .bind(payload)
-        .execute(&mut *conn)
-        .await?;
+    let sql = format!(
+        "insert into {} (approval_id, ticket_id, requested_by, steps)
+         select approval_id, ticket_id, requested_by, steps
+           from jsonb_to_recordset($1) as r(approval_id uuid, ticket_id bigint,
+                requested_by bigint, steps jsonb)
+         on conflict (approval_id) do update set steps = excluded.steps",
+        tables.name("rm_notification_approvals")
+    );
+    write_json_rows(conn, &approval_rows, &sql).await
+}
+
+async fn apply_notifications(
+    conn: &mut PgConnection,
+    events: &[StoredEvent],
+    tables: &Tables,
+) -> Result<(), ApplyError> {
+    let decoded = decode_batch(events)?;
+    if decoded.is_empty() {
+        return Ok(());
     }
-    if !notifications.is_empty() {
-        let payload = serde_json::to_value(&notifications).map_err(|e| ApplyError::Poison {
-            position: -1,
-            reason: e.to_string(),
-        })?;
-        // Ids are drawn in batch order (`order by seq`), and batches commit one at a time.
-        sqlx::query(&format!(
-            "insert into {rm} (user_id, kind, ticket_id, approval_id, comment_id, actor_id,
-                               message, excerpt, internal, source_position, created_at)
-             select user_id, kind, ticket_id, approval_id, comment_id, actor_id,
-                    message, excerpt, internal, source_position, created_at
-               from jsonb_to_recordset($1) as r(seq bigint, user_id bigint, kind text,
-                    ticket_id bigint, approval_id uuid, comment_id uuid, actor_id bigint,
-                    message text, excerpt text, internal boolean, source_position bigint,
-                    created_at timestamptz)
-              order by seq
-             on conflict (user_id, source_position) do nothing"
-        ))
-        .bind(payload)
-        .execute(&mut *conn)
-        .await?;
+    let mut memory = load_memory(conn, &decoded, tables).await?;
+
+    // Fold the batch in log order.
+    let mut drafts = Drafts {
+        out: Vec::new(),
+        seen: HashSet::new(),
+    };
+    let mut touched_tickets: HashSet<i64> = HashSet::new();
+    let mut touched_approvals: HashSet<Uuid> = HashSet::new();
+    for (event, d) in &decoded {
+        match d {
+            Decoded::Ticket(id, ev) => {
+                let slot = memory.tickets.entry(*id).or_default();
+                on_ticket_event(&mut drafts, slot, *id, event, ev);
+                touched_tickets.insert(*id);
+            }
+            Decoded::Approval(id, ev) => {
+                let slot = memory.approvals.entry(*id).or_default();
+                on_approval_event(&mut drafts, slot, *id, &memory.tickets, event, ev);
+                touched_approvals.insert(*id);
+            }
+        }
     }
-    Ok(())
+    let notifications = visible(conn, &drafts.out).await?;
+    write_memory(conn, &memory, &touched_tickets, &touched_approvals, tables).await?;
+    // Ids are drawn in batch order (`order by seq`), and batches commit one at a time.
+    let sql = format!(
+        "insert into {} (user_id, kind, ticket_id, approval_id, comment_id, actor_id,
+                           message, excerpt, internal, source_position, created_at)
+         select user_id, kind, ticket_id, approval_id, comment_id, actor_id,
+                message, excerpt, internal, source_position, created_at
+           from jsonb_to_recordset($1) as r(seq bigint, user_id bigint, kind text,
+                ticket_id bigint, approval_id uuid, comment_id uuid, actor_id bigint,
+                message text, excerpt text, internal boolean, source_position bigint,
+                created_at timestamptz)
+          order by seq
+         on conflict (user_id, source_position) do nothing",
+        tables.name("rm_notifications")
+    );
+    write_json_rows(conn, &notifications, &sql).await
 }
 
 crate::read_model!(
