@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
+use crate::batch::write_json_rows;
 use crate::comments::decode_ticket_events;
 use crate::log::StoredEvent;
 use crate::runtime::{ApplyError, Tables};
@@ -47,13 +48,65 @@ impl AttachmentsProjection {
 
 const TYPES: &[&str] = &["AttachmentAdded", "AttachmentRemoved"];
 
+/// The batch's attachment rows being folded, which ones changed, and how many live
+/// attachments each blob gains or loses.
+#[derive(Default)]
+struct Folding {
+    rows: HashMap<Uuid, AttachmentRow>,
+    touched: Vec<Uuid>,
+    deltas: HashMap<String, i64>,
+}
+
+impl Folding {
+    fn add(&mut self, row: AttachmentRow) {
+        *self.deltas.entry(row.sha256.clone()).or_default() += 1;
+        self.touched.push(row.id);
+        self.rows.insert(row.id, row);
+    }
+
+    /// Marks a live attachment removed; None if there is no such live attachment.
+    fn remove(&mut self, id: Uuid, removed_by: i64, at: DateTime<Utc>) -> Option<()> {
+        let row = self.rows.get_mut(&id).filter(|r| !r.removed)?;
+        row.removed = true;
+        row.removed_by = Some(removed_by);
+        row.removed_at = Some(at);
+        *self.deltas.entry(row.sha256.clone()).or_default() -= 1;
+        self.touched.push(id);
+        Some(())
+    }
+}
+
+/// The stored rows of the attachments a batch removes.
+async fn load_removed(
+    conn: &mut PgConnection,
+    tables: &Tables,
+    decoded: &[(i64, i64, TicketEvent)],
+) -> Result<HashMap<Uuid, AttachmentRow>, ApplyError> {
+    let wanted: Vec<Uuid> = decoded
+        .iter()
+        .filter_map(|(_, _, e)| match e {
+            TicketEvent::AttachmentRemoved { attachment_id, .. } => Some(*attachment_id),
+            _ => None,
+        })
+        .collect();
+    if wanted.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let existing: Vec<AttachmentRow> = sqlx::query_as(&format!(
+        "select {ATTACHMENT_COLUMNS} from {} where id = any($1)",
+        tables.name("rm_attachments")
+    ))
+    .bind(&wanted)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(existing.into_iter().map(|r| (r.id, r)).collect())
+}
+
 async fn apply_attachments(
     conn: &mut PgConnection,
     events: &[StoredEvent],
     tables: &Tables,
 ) -> Result<(), ApplyError> {
-    let rm = tables.name("rm_attachments");
-    let refs_table = tables.name("rm_attachment_refs");
     let decoded = decode_ticket_events(events, TYPES)?;
     if decoded.is_empty() {
         return Ok(());
@@ -62,25 +115,10 @@ async fn apply_attachments(
         .iter()
         .filter(|e| e.aggregate_type == "ticket" && TYPES.contains(&e.event_type.as_str()))
         .collect();
-    let wanted: Vec<Uuid> = decoded
-        .iter()
-        .filter_map(|(_, _, e)| match e {
-            TicketEvent::AttachmentRemoved { attachment_id, .. } => Some(*attachment_id),
-            _ => None,
-        })
-        .collect();
-    let mut rows: HashMap<Uuid, AttachmentRow> = HashMap::new();
-    if !wanted.is_empty() {
-        let existing: Vec<AttachmentRow> = sqlx::query_as(&format!(
-            "select {ATTACHMENT_COLUMNS} from {rm} where id = any($1)"
-        ))
-        .bind(&wanted)
-        .fetch_all(&mut *conn)
-        .await?;
-        rows.extend(existing.into_iter().map(|r| (r.id, r)));
-    }
-    let mut touched: Vec<Uuid> = Vec::new();
-    let mut deltas: HashMap<String, i64> = HashMap::new();
+    let mut folding = Folding {
+        rows: load_removed(conn, tables, &decoded).await?,
+        ..Folding::default()
+    };
     for ((ticket_id, _, event), stored) in decoded.iter().zip(stored) {
         match event {
             TicketEvent::AttachmentAdded {
@@ -91,81 +129,74 @@ async fn apply_attachments(
                 sha256,
                 uploaded_by,
                 at,
-            } => {
-                rows.insert(
-                    *attachment_id,
-                    AttachmentRow {
-                        id: *attachment_id,
-                        ticket_id: *ticket_id,
-                        filename: filename.clone(),
-                        content_type: content_type.clone(),
-                        size: *size,
-                        sha256: sha256.clone(),
-                        uploaded_by: *uploaded_by,
-                        created_at: *at,
-                        removed: false,
-                        removed_by: None,
-                        removed_at: None,
-                    },
-                );
-                *deltas.entry(sha256.clone()).or_default() += 1;
-                touched.push(*attachment_id);
-            }
+            } => folding.add(AttachmentRow {
+                id: *attachment_id,
+                ticket_id: *ticket_id,
+                filename: filename.clone(),
+                content_type: content_type.clone(),
+                size: *size,
+                sha256: sha256.clone(),
+                uploaded_by: *uploaded_by,
+                created_at: *at,
+                removed: false,
+                removed_by: None,
+                removed_at: None,
+            }),
             TicketEvent::AttachmentRemoved {
                 attachment_id,
                 removed_by,
                 at,
                 ..
-            } => {
-                let Some(row) = rows.get_mut(attachment_id).filter(|r| !r.removed) else {
-                    return Err(ApplyError::poison(
-                        stored,
-                        "removal of an unknown attachment",
-                    ));
-                };
-                row.removed = true;
-                row.removed_by = Some(*removed_by);
-                row.removed_at = Some(*at);
-                *deltas.entry(row.sha256.clone()).or_default() -= 1;
-                touched.push(*attachment_id);
-            }
+            } => folding
+                .remove(*attachment_id, *removed_by, *at)
+                .ok_or_else(|| ApplyError::poison(stored, "removal of an unknown attachment"))?,
             _ => {}
         }
     }
-    touched.sort_unstable();
-    touched.dedup();
-    let changed: Vec<&AttachmentRow> = touched.iter().filter_map(|id| rows.get(id)).collect();
-    let payload = serde_json::to_value(&changed).map_err(|e| ApplyError::Poison {
-        position: -1,
-        reason: e.to_string(),
-    })?;
-    sqlx::query(&format!(
-        "insert into {rm} ({ATTACHMENT_COLUMNS})
+    write(conn, tables, folding).await
+}
+
+/// Writes the changed rows and the blobs' reference counts.
+async fn write(
+    conn: &mut PgConnection,
+    tables: &Tables,
+    mut folding: Folding,
+) -> Result<(), ApplyError> {
+    folding.touched.sort_unstable();
+    folding.touched.dedup();
+    let changed: Vec<&AttachmentRow> = folding
+        .touched
+        .iter()
+        .filter_map(|id| folding.rows.get(id))
+        .collect();
+    let sql = format!(
+        "insert into {} ({ATTACHMENT_COLUMNS})
          select {ATTACHMENT_COLUMNS} from jsonb_to_recordset($1) as r(
             id uuid, ticket_id bigint, filename text, content_type text, size bigint,
             sha256 text, uploaded_by bigint, created_at timestamptz, removed boolean,
             removed_by bigint, removed_at timestamptz)
          on conflict (id) do update set
             removed = excluded.removed, removed_by = excluded.removed_by,
-            removed_at = excluded.removed_at"
+            removed_at = excluded.removed_at",
+        tables.name("rm_attachments")
+    );
+    write_json_rows(conn, &changed, &sql).await?;
+    let deltas: Vec<(&String, &i64)> = folding.deltas.iter().filter(|(_, d)| **d != 0).collect();
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let shas: Vec<&str> = deltas.iter().map(|(s, _)| s.as_str()).collect();
+    let ns: Vec<i32> = deltas.iter().map(|(_, d)| **d as i32).collect();
+    sqlx::query(&format!(
+        "insert into {} as r (sha256, refs)
+         select * from unnest($1::text[], $2::int[])
+         on conflict (sha256) do update set refs = r.refs + excluded.refs",
+        tables.name("rm_attachment_refs")
     ))
-    .bind(payload)
+    .bind(shas)
+    .bind(ns)
     .execute(&mut *conn)
     .await?;
-    let deltas: Vec<(String, i64)> = deltas.into_iter().filter(|(_, d)| *d != 0).collect();
-    if !deltas.is_empty() {
-        let shas: Vec<&str> = deltas.iter().map(|(s, _)| s.as_str()).collect();
-        let ns: Vec<i32> = deltas.iter().map(|(_, d)| *d as i32).collect();
-        sqlx::query(&format!(
-            "insert into {refs_table} as r (sha256, refs)
-             select * from unnest($1::text[], $2::int[])
-             on conflict (sha256) do update set refs = r.refs + excluded.refs"
-        ))
-        .bind(shas)
-        .bind(ns)
-        .execute(&mut *conn)
-        .await?;
-    }
     Ok(())
 }
 

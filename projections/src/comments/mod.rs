@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
+use crate::batch::write_json_rows;
 use crate::log::StoredEvent;
 use crate::runtime::{ApplyError, Tables};
 
@@ -141,31 +142,15 @@ fn fold(
     }
 }
 
-async fn apply_comments(
+/// The stored rows of the comments a batch changes but did not create.
+async fn load_changed(
     conn: &mut PgConnection,
-    events: &[StoredEvent],
     tables: &Tables,
-) -> Result<(), ApplyError> {
-    let rm = tables.name("rm_comments");
-    let stored: Vec<&StoredEvent> = events
-        .iter()
-        .filter(|e| {
-            e.aggregate_type == "ticket"
-                && matches!(
-                    e.event_type.as_str(),
-                    "CommentAdded" | "CommentEdited" | "CommentDeleted"
-                )
-        })
-        .collect();
-    let decoded =
-        decode_ticket_events(events, &["CommentAdded", "CommentEdited", "CommentDeleted"])?;
-    if decoded.is_empty() {
-        return Ok(());
-    }
-    // Rows this batch changes but did not create.
+    decoded: &[(i64, i64, TicketEvent)],
+) -> Result<HashMap<Uuid, CommentRow>, ApplyError> {
     let mut created = std::collections::HashSet::new();
     let mut wanted: Vec<Uuid> = Vec::new();
-    for (_, _, event) in &decoded {
+    for (_, _, event) in decoded {
         match event {
             TicketEvent::CommentAdded { comment_id, .. } => {
                 created.insert(*comment_id);
@@ -179,16 +164,34 @@ async fn apply_comments(
             _ => {}
         }
     }
-    let mut rows: HashMap<Uuid, CommentRow> = HashMap::new();
-    if !wanted.is_empty() {
-        let existing: Vec<CommentRow> = sqlx::query_as(&format!(
-            "select {COMMENT_COLUMNS} from {rm} where id = any($1)"
-        ))
-        .bind(&wanted)
-        .fetch_all(&mut *conn)
-        .await?;
-        rows.extend(existing.into_iter().map(|r| (r.id, r)));
+    if wanted.is_empty() {
+        return Ok(HashMap::new());
     }
+    let existing: Vec<CommentRow> = sqlx::query_as(&format!(
+        "select {COMMENT_COLUMNS} from {} where id = any($1)",
+        tables.name("rm_comments")
+    ))
+    .bind(&wanted)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(existing.into_iter().map(|r| (r.id, r)).collect())
+}
+
+async fn apply_comments(
+    conn: &mut PgConnection,
+    events: &[StoredEvent],
+    tables: &Tables,
+) -> Result<(), ApplyError> {
+    const TYPES: &[&str] = &["CommentAdded", "CommentEdited", "CommentDeleted"];
+    let stored: Vec<&StoredEvent> = events
+        .iter()
+        .filter(|e| e.aggregate_type == "ticket" && TYPES.contains(&e.event_type.as_str()))
+        .collect();
+    let decoded = decode_ticket_events(events, TYPES)?;
+    if decoded.is_empty() {
+        return Ok(());
+    }
+    let mut rows = load_changed(conn, tables, &decoded).await?;
     let mut touched: Vec<Uuid> = Vec::new();
     for ((ticket_id, sequence, event), stored) in decoded.iter().zip(stored) {
         if !fold(&mut rows, *ticket_id, *sequence, event) {
@@ -204,12 +207,8 @@ async fn apply_comments(
         }
     }
     let changed: Vec<&CommentRow> = touched.iter().filter_map(|id| rows.get(id)).collect();
-    let payload = serde_json::to_value(&changed).map_err(|e| ApplyError::Poison {
-        position: -1,
-        reason: e.to_string(),
-    })?;
-    sqlx::query(&format!(
-        "insert into {rm} ({COMMENT_COLUMNS})
+    let sql = format!(
+        "insert into {} ({COMMENT_COLUMNS})
          select {COMMENT_COLUMNS} from jsonb_to_recordset($1) as r(
             id uuid, ticket_id bigint, author_id bigint, content text, is_internal boolean,
             parent_id uuid, mentions bigint[], edit_count integer, deleted boolean,
@@ -218,12 +217,10 @@ async fn apply_comments(
             content = excluded.content, mentions = excluded.mentions,
             edit_count = excluded.edit_count, deleted = excluded.deleted,
             deleted_by = excluded.deleted_by, updated_at = excluded.updated_at,
-            version = excluded.version"
-    ))
-    .bind(payload)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+            version = excluded.version",
+        tables.name("rm_comments")
+    );
+    write_json_rows(conn, &changed, &sql).await
 }
 
 crate::read_model!(CommentsProjection, ["rm_comments"], apply_comments);

@@ -257,39 +257,7 @@ pub fn fold(row: Option<ReportRow>, event: &TicketEvent, ctx: &PolicyContext) ->
         ..
     } = event
     {
-        let mut row = ReportRow {
-            id: *id,
-            title: fields.title.clone(),
-            status: TicketStatus::Open.as_str().into(),
-            priority: fields.priority.as_str().into(),
-            ticket_type: fields.ticket_type.as_str().into(),
-            requester_id: *requester_id,
-            assignee_id: None,
-            deleted: false,
-            created_at: at,
-            updated_at: at,
-            first_response_at: None,
-            resolved_at: None,
-            closed_at: None,
-            first_response_seconds: None,
-            resolution_seconds: None,
-            paused_us: 0,
-            paused_seconds: 0,
-            pending_since: None,
-            sla_running_since: Some(at),
-            sla_elapsed_us: 0,
-            first_response_business_seconds: None,
-            resolution_business_seconds: None,
-            first_response_due_at: None,
-            resolution_due_at: None,
-            sla_due_at: None,
-            first_response_breached_at: None,
-            resolution_breached_at: None,
-            reopened: 0,
-            policy_version: ctx.version,
-        };
-        row.settle(at, ctx, false);
-        return Some(row);
+        return Some(ReportRow::opened(*id, *requester_id, fields, at, ctx));
     }
     let mut row = row?;
     let relevant = matches!(
@@ -321,32 +289,7 @@ pub fn fold(row: Option<ReportRow>, event: &TicketEvent, ctx: &PolicyContext) ->
                 row.priority = p.as_str().into();
             }
         }
-        TicketEvent::TicketStatusChanged { to, .. } => {
-            if row.status == TicketStatus::Pending.as_str() {
-                row.leave_pending(t);
-            }
-            match to {
-                TicketStatus::Pending => row.pending_since = Some(t),
-                TicketStatus::Resolved => {
-                    row.resolved_at = Some(t);
-                    row.resolution_seconds = Some(seconds_between(row.created_at, t));
-                    row.resolution_business_seconds = Some(row.sla_elapsed_us / US);
-                }
-                TicketStatus::Closed | TicketStatus::Cancelled => row.closed_at = Some(t),
-                TicketStatus::Open | TicketStatus::InProgress => {}
-            }
-            if matches!(
-                to,
-                TicketStatus::Open | TicketStatus::InProgress | TicketStatus::Pending
-            ) && row.resolved_at.is_some()
-            {
-                row.reopened += 1;
-                row.resolved_at = None;
-                row.resolution_seconds = None;
-                row.resolution_business_seconds = None;
-            }
-            row.status = to.as_str().into();
-        }
+        TicketEvent::TicketStatusChanged { to, .. } => row.move_to(*to, t),
         TicketEvent::TicketAssigned { assignee_id, .. } => row.assignee_id = *assignee_id,
         TicketEvent::TicketDeleted { .. } => {
             if row.status == TicketStatus::Pending.as_str() {
@@ -365,6 +308,79 @@ pub fn fold(row: Option<ReportRow>, event: &TicketEvent, ctx: &PolicyContext) ->
     }
     row.settle(t, ctx, reevaluate);
     Some(row)
+}
+
+impl ReportRow {
+    /// The facts of a ticket just opened, its SLA clock running.
+    fn opened(
+        id: i64,
+        requester_id: i64,
+        fields: &aggregates::ticket::TicketFields,
+        at: DateTime<Utc>,
+        ctx: &PolicyContext,
+    ) -> Self {
+        let mut row = ReportRow {
+            id,
+            title: fields.title.clone(),
+            status: TicketStatus::Open.as_str().into(),
+            priority: fields.priority.as_str().into(),
+            ticket_type: fields.ticket_type.as_str().into(),
+            requester_id,
+            assignee_id: None,
+            deleted: false,
+            created_at: at,
+            updated_at: at,
+            first_response_at: None,
+            resolved_at: None,
+            closed_at: None,
+            first_response_seconds: None,
+            resolution_seconds: None,
+            paused_us: 0,
+            paused_seconds: 0,
+            pending_since: None,
+            sla_running_since: Some(at),
+            sla_elapsed_us: 0,
+            first_response_business_seconds: None,
+            resolution_business_seconds: None,
+            first_response_due_at: None,
+            resolution_due_at: None,
+            sla_due_at: None,
+            first_response_breached_at: None,
+            resolution_breached_at: None,
+            reopened: 0,
+            policy_version: ctx.version,
+        };
+        row.settle(at, ctx, false);
+        row
+    }
+
+    /// A status change at `t`: pauses, resolutions, closes and reopenings.
+    fn move_to(&mut self, to: TicketStatus, t: DateTime<Utc>) {
+        if self.status == TicketStatus::Pending.as_str() {
+            self.leave_pending(t);
+        }
+        match to {
+            TicketStatus::Pending => self.pending_since = Some(t),
+            TicketStatus::Resolved => {
+                self.resolved_at = Some(t);
+                self.resolution_seconds = Some(seconds_between(self.created_at, t));
+                self.resolution_business_seconds = Some(self.sla_elapsed_us / US);
+            }
+            TicketStatus::Closed | TicketStatus::Cancelled => self.closed_at = Some(t),
+            TicketStatus::Open | TicketStatus::InProgress => {}
+        }
+        if matches!(
+            to,
+            TicketStatus::Open | TicketStatus::InProgress | TicketStatus::Pending
+        ) && self.resolved_at.is_some()
+        {
+            self.reopened += 1;
+            self.resolved_at = None;
+            self.resolution_seconds = None;
+            self.resolution_business_seconds = None;
+        }
+        self.status = to.as_str().into();
+    }
 }
 
 /// The key of `rm_report_counts`.
@@ -619,106 +635,133 @@ async fn write_deltas(
         .into_iter()
         .filter(|(_, v)| *v != CountValues::default())
         .collect();
-    if !counts.is_empty() {
-        let table = tables.name("rm_report_counts");
-        let column = |i: usize| -> Vec<i64> { counts.iter().map(|(_, v)| v.0[i]).collect() };
-        sqlx::query(&format!(
-            "insert into {table} as c (status, priority, type, assignee_key, n, fr_due, fr_breached,
-                                       res_due, res_breached, sla_due, sla_breached)
-             select * from unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
-                                  $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[],
-                                  $10::bigint[], $11::bigint[])
-             on conflict (status, priority, type, assignee_key) do update set
-                n = c.n + excluded.n, fr_due = c.fr_due + excluded.fr_due,
-                fr_breached = c.fr_breached + excluded.fr_breached,
-                res_due = c.res_due + excluded.res_due,
-                res_breached = c.res_breached + excluded.res_breached,
-                sla_due = c.sla_due + excluded.sla_due,
-                sla_breached = c.sla_breached + excluded.sla_breached"
-        ))
-        .bind(counts.iter().map(|(k, _)| k.0.as_str()).collect::<Vec<_>>())
-        .bind(counts.iter().map(|(k, _)| k.1.as_str()).collect::<Vec<_>>())
-        .bind(counts.iter().map(|(k, _)| k.2.as_str()).collect::<Vec<_>>())
-        .bind(counts.iter().map(|(k, _)| k.3).collect::<Vec<_>>())
-        .bind(column(0))
-        .bind(column(1))
-        .bind(column(2))
-        .bind(column(3))
-        .bind(column(4))
-        .bind(column(5))
-        .bind(column(6))
-        .execute(&mut *conn)
-        .await?;
-        // Rows that dropped to zero go, so that the table only depends on the state, not on
-        // the batches that led to it (a rebuilt read model equals an incremental one).
-        sqlx::query(&format!(
-            "delete from {table} c
-              using unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) as k(s, p, t, a)
-              where c.status = k.s and c.priority = k.p and c.type = k.t and c.assignee_key = k.a
-                and c.n = 0"
-        ))
-        .bind(counts.iter().map(|(k, _)| k.0.as_str()).collect::<Vec<_>>())
-        .bind(counts.iter().map(|(k, _)| k.1.as_str()).collect::<Vec<_>>())
-        .bind(counts.iter().map(|(k, _)| k.2.as_str()).collect::<Vec<_>>())
-        .bind(counts.iter().map(|(k, _)| k.3).collect::<Vec<_>>())
-        .execute(&mut *conn)
-        .await?;
-    }
+    write_count_deltas(conn, &tables.name("rm_report_counts"), &counts).await?;
     let backlog: Vec<(NaiveDate, i64)> = deltas
         .backlog
         .into_iter()
         .filter(|(_, n)| *n != 0)
         .collect();
-    if !backlog.is_empty() {
-        let table = tables.name("rm_report_backlog");
-        sqlx::query(&format!(
-            "insert into {table} as b (day, n) select * from unnest($1::date[], $2::bigint[])
-             on conflict (day) do update set n = b.n + excluded.n"
-        ))
-        .bind(backlog.iter().map(|(d, _)| *d).collect::<Vec<_>>())
-        .bind(backlog.iter().map(|(_, n)| *n).collect::<Vec<_>>())
-        .execute(&mut *conn)
-        .await?;
-        sqlx::query(&format!(
-            "delete from {table} where day = any($1) and n = 0"
-        ))
-        .bind(backlog.iter().map(|(d, _)| *d).collect::<Vec<_>>())
-        .execute(&mut *conn)
-        .await?;
-    }
+    write_backlog_deltas(conn, &tables.name("rm_report_backlog"), &backlog).await?;
     let daily: Vec<(NaiveDate, DailyValues)> = deltas
         .daily
         .into_iter()
         .filter(|(_, v)| *v != DailyValues::default())
         .collect();
-    if !daily.is_empty() {
-        let table = tables.name("rm_report_daily");
-        let column = |i: usize| -> Vec<i64> { daily.iter().map(|(_, v)| v.0[i]).collect() };
-        sqlx::query(&format!(
-            "insert into {table} as d (day, created, resolved, first_responses, fr_missed, res_missed)
-             select * from unnest($1::date[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
-             on conflict (day) do update set
-                created = d.created + excluded.created, resolved = d.resolved + excluded.resolved,
-                first_responses = d.first_responses + excluded.first_responses,
-                fr_missed = d.fr_missed + excluded.fr_missed,
-                res_missed = d.res_missed + excluded.res_missed"
-        ))
-        .bind(daily.iter().map(|(d, _)| *d).collect::<Vec<_>>())
-        .bind(column(0))
-        .bind(column(1))
-        .bind(column(2))
-        .bind(column(3))
-        .bind(column(4))
-        .execute(&mut *conn)
-        .await?;
-        sqlx::query(&format!(
-            "delete from {table} where day = any($1) and created = 0 and resolved = 0
-                and first_responses = 0 and fr_missed = 0 and res_missed = 0"
-        ))
-        .bind(daily.iter().map(|(d, _)| *d).collect::<Vec<_>>())
-        .execute(&mut *conn)
-        .await?;
+    write_daily_deltas(conn, &tables.name("rm_report_daily"), &daily).await
+}
+
+/// Adds count deltas; rows that drop to zero go, so that the table only depends on the
+/// state, not on the batches that led to it (a rebuilt read model equals an incremental one).
+async fn write_count_deltas(
+    conn: &mut PgConnection,
+    table: &str,
+    counts: &[(CountKey, CountValues)],
+) -> Result<(), ApplyError> {
+    if counts.is_empty() {
+        return Ok(());
     }
+    let column = |i: usize| -> Vec<i64> { counts.iter().map(|(_, v)| v.0[i]).collect() };
+    let statuses = || counts.iter().map(|(k, _)| k.0.as_str()).collect::<Vec<_>>();
+    let priorities = || counts.iter().map(|(k, _)| k.1.as_str()).collect::<Vec<_>>();
+    let types = || counts.iter().map(|(k, _)| k.2.as_str()).collect::<Vec<_>>();
+    let assignees = || counts.iter().map(|(k, _)| k.3).collect::<Vec<_>>();
+    let sql = format!(
+        "insert into {table} as c (status, priority, type, assignee_key, n, fr_due, fr_breached,
+                                   res_due, res_breached, sla_due, sla_breached)
+         select * from unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
+                              $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[],
+                              $10::bigint[], $11::bigint[])
+         on conflict (status, priority, type, assignee_key) do update set
+            n = c.n + excluded.n, fr_due = c.fr_due + excluded.fr_due,
+            fr_breached = c.fr_breached + excluded.fr_breached,
+            res_due = c.res_due + excluded.res_due,
+            res_breached = c.res_breached + excluded.res_breached,
+            sla_due = c.sla_due + excluded.sla_due,
+            sla_breached = c.sla_breached + excluded.sla_breached"
+    );
+    let mut insert = sqlx::query(&sql)
+        .bind(statuses())
+        .bind(priorities())
+        .bind(types())
+        .bind(assignees());
+    for i in 0..7 {
+        insert = insert.bind(column(i));
+    }
+    insert.execute(&mut *conn).await?;
+    sqlx::query(&format!(
+        "delete from {table} c
+          using unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) as k(s, p, t, a)
+          where c.status = k.s and c.priority = k.p and c.type = k.t and c.assignee_key = k.a
+            and c.n = 0"
+    ))
+    .bind(statuses())
+    .bind(priorities())
+    .bind(types())
+    .bind(assignees())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Adds open-backlog deltas per day; days that drop to zero go.
+async fn write_backlog_deltas(
+    conn: &mut PgConnection,
+    table: &str,
+    backlog: &[(NaiveDate, i64)],
+) -> Result<(), ApplyError> {
+    if backlog.is_empty() {
+        return Ok(());
+    }
+    let days: Vec<NaiveDate> = backlog.iter().map(|(d, _)| *d).collect();
+    sqlx::query(&format!(
+        "insert into {table} as b (day, n) select * from unnest($1::date[], $2::bigint[])
+         on conflict (day) do update set n = b.n + excluded.n"
+    ))
+    .bind(&days)
+    .bind(backlog.iter().map(|(_, n)| *n).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(&format!(
+        "delete from {table} where day = any($1) and n = 0"
+    ))
+    .bind(&days)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Adds the daily figures' deltas; days whose figures are all zero go.
+async fn write_daily_deltas(
+    conn: &mut PgConnection,
+    table: &str,
+    daily: &[(NaiveDate, DailyValues)],
+) -> Result<(), ApplyError> {
+    if daily.is_empty() {
+        return Ok(());
+    }
+    let days: Vec<NaiveDate> = daily.iter().map(|(d, _)| *d).collect();
+    let column = |i: usize| -> Vec<i64> { daily.iter().map(|(_, v)| v.0[i]).collect() };
+    let sql = format!(
+        "insert into {table} as d (day, created, resolved, first_responses, fr_missed, res_missed)
+         select * from unnest($1::date[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
+         on conflict (day) do update set
+            created = d.created + excluded.created, resolved = d.resolved + excluded.resolved,
+            first_responses = d.first_responses + excluded.first_responses,
+            fr_missed = d.fr_missed + excluded.fr_missed,
+            res_missed = d.res_missed + excluded.res_missed"
+    );
+    let mut insert = sqlx::query(&sql).bind(&days);
+    for i in 0..5 {
+        insert = insert.bind(column(i));
+    }
+    insert.execute(&mut *conn).await?;
+    sqlx::query(&format!(
+        "delete from {table} where day = any($1) and created = 0 and resolved = 0
+            and first_responses = 0 and fr_missed = 0 and res_missed = 0"
+    ))
+    .bind(&days)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
+use crate::batch::write_json_rows;
 use crate::log::StoredEvent;
 use crate::runtime::{ApplyError, Tables};
 
@@ -92,7 +93,6 @@ fn count_key(row: &TicketRow) -> Option<CountKey> {
 
 /// Folds one event into a row (creating it on `TicketOpened`).
 pub fn fold(row: Option<TicketRow>, event: &TicketEvent, sequence: i64) -> Option<TicketRow> {
-    let at = event.at();
     if let TicketEvent::TicketOpened {
         id,
         requester_id,
@@ -100,67 +100,15 @@ pub fn fold(row: Option<TicketRow>, event: &TicketEvent, sequence: i64) -> Optio
         at,
     } = event
     {
-        return Some(TicketRow {
-            id: *id,
-            title: fields.title.clone(),
-            description: fields.description.clone(),
-            status: TicketStatus::Open.as_str().into(),
-            priority: fields.priority.as_str().into(),
-            priority_rank: priority_rank(fields.priority),
-            ticket_type: fields.ticket_type.as_str().into(),
-            requester_id: *requester_id,
-            assignee_id: None,
-            tags: fields.tags.clone(),
-            item_ids: fields.item_ids.clone(),
-            approval_status: "none".into(),
-            version: sequence,
-            deleted: false,
-            comment_count: 0,
-            attachment_count: 0,
-            public_comments: String::new(),
-            public_comment_texts: Vec::new(),
-            created_at: *at,
-            updated_at: *at,
-            resolved_at: None,
-            first_response_at: None,
-        });
+        return Some(opened_row(*id, *requester_id, fields, *at, sequence));
     }
     let mut row = row?;
     row.version = sequence;
-    row.updated_at = at;
+    row.updated_at = event.at();
     match event {
         TicketEvent::TicketOpened { .. } => {}
-        TicketEvent::TicketUpdated { changes, .. } => {
-            if let Some(v) = &changes.title {
-                row.title = v.clone();
-            }
-            if let Some(v) = &changes.description {
-                row.description = v.clone();
-            }
-            if let Some(p) = changes.priority {
-                row.priority = p.as_str().into();
-                row.priority_rank = priority_rank(p);
-            }
-            if let Some(t) = changes.ticket_type {
-                row.ticket_type = t.as_str().into();
-            }
-            if let Some(v) = &changes.tags {
-                row.tags = v.clone();
-            }
-            if let Some(v) = &changes.item_ids {
-                row.item_ids = v.clone();
-            }
-        }
-        TicketEvent::TicketStatusChanged { to, at, .. } => {
-            row.status = to.as_str().into();
-            match to {
-                TicketStatus::Resolved => row.resolved_at = Some(*at),
-                TicketStatus::Open | TicketStatus::InProgress | TicketStatus::Pending => {
-                    row.resolved_at = None
-                }
-                _ => {}
-            }
-        }
+        TicketEvent::TicketUpdated { changes, .. } => row.update(changes),
+        TicketEvent::TicketStatusChanged { to, at, .. } => row.move_to(*to, *at),
         TicketEvent::TicketAssigned { assignee_id, .. } => row.assignee_id = *assignee_id,
         TicketEvent::TicketDeleted { .. } => {
             row.status = TicketStatus::Cancelled.as_str().into();
@@ -169,58 +117,25 @@ pub fn fold(row: Option<TicketRow>, event: &TicketEvent, sequence: i64) -> Optio
         // Internal notes never enter the search document.
         TicketEvent::CommentAdded {
             comment_id,
-            is_internal,
+            is_internal: false,
             content,
             ..
-        } => {
-            if !is_internal {
-                row.comment_count += 1;
-                row.public_comment_texts.push(CommentText {
-                    id: *comment_id,
-                    text: content.clone(),
-                });
-                row.public_comments = join_texts(&row.public_comment_texts);
-            }
-        }
+        } => row.add_comment(*comment_id, content),
         TicketEvent::CommentEdited {
             comment_id,
-            is_internal,
+            is_internal: false,
             content,
             previous_content,
             ..
-        } => {
-            if !is_internal {
-                match row
-                    .public_comment_texts
-                    .iter_mut()
-                    .find(|c| c.id == *comment_id)
-                {
-                    Some(part) => {
-                        part.text = content.clone();
-                        row.public_comments = join_texts(&row.public_comment_texts);
-                    }
-                    // A row written before per-comment texts were kept.
-                    None => {
-                        row.public_comments =
-                            replace_once(&row.public_comments, previous_content, content)
-                    }
-                }
-            }
-        }
+        } => row.edit_comment(*comment_id, content, previous_content),
         TicketEvent::CommentDeleted {
             comment_id,
-            is_internal,
+            is_internal: false,
             ..
-        } => {
-            if !is_internal {
-                row.comment_count = (row.comment_count - 1).max(0);
-                let before = row.public_comment_texts.len();
-                row.public_comment_texts.retain(|c| c.id != *comment_id);
-                if row.public_comment_texts.len() != before {
-                    row.public_comments = join_texts(&row.public_comment_texts);
-                }
-            }
-        }
+        } => row.delete_comment(*comment_id),
+        TicketEvent::CommentAdded { .. }
+        | TicketEvent::CommentEdited { .. }
+        | TicketEvent::CommentDeleted { .. } => {}
         TicketEvent::FirstResponseRecorded { at, .. } => row.first_response_at = Some(*at),
         TicketEvent::AttachmentAdded { .. } => row.attachment_count += 1,
         TicketEvent::AttachmentRemoved { .. } => {
@@ -231,6 +146,107 @@ pub fn fold(row: Option<TicketRow>, event: &TicketEvent, sequence: i64) -> Optio
         }
     }
     Some(row)
+}
+
+/// The row of a ticket just opened.
+fn opened_row(
+    id: i64,
+    requester_id: i64,
+    fields: &aggregates::ticket::TicketFields,
+    at: DateTime<Utc>,
+    sequence: i64,
+) -> TicketRow {
+    TicketRow {
+        id,
+        title: fields.title.clone(),
+        description: fields.description.clone(),
+        status: TicketStatus::Open.as_str().into(),
+        priority: fields.priority.as_str().into(),
+        priority_rank: priority_rank(fields.priority),
+        ticket_type: fields.ticket_type.as_str().into(),
+        requester_id,
+        assignee_id: None,
+        tags: fields.tags.clone(),
+        item_ids: fields.item_ids.clone(),
+        approval_status: "none".into(),
+        version: sequence,
+        deleted: false,
+        comment_count: 0,
+        attachment_count: 0,
+        public_comments: String::new(),
+        public_comment_texts: Vec::new(),
+        created_at: at,
+        updated_at: at,
+        resolved_at: None,
+        first_response_at: None,
+    }
+}
+
+impl TicketRow {
+    fn update(&mut self, changes: &aggregates::ticket::TicketChanges) {
+        if let Some(v) = &changes.title {
+            self.title = v.clone();
+        }
+        if let Some(v) = &changes.description {
+            self.description = v.clone();
+        }
+        if let Some(p) = changes.priority {
+            self.priority = p.as_str().into();
+            self.priority_rank = priority_rank(p);
+        }
+        if let Some(t) = changes.ticket_type {
+            self.ticket_type = t.as_str().into();
+        }
+        if let Some(v) = &changes.tags {
+            self.tags = v.clone();
+        }
+        if let Some(v) = &changes.item_ids {
+            self.item_ids = v.clone();
+        }
+    }
+
+    fn move_to(&mut self, to: TicketStatus, at: DateTime<Utc>) {
+        self.status = to.as_str().into();
+        match to {
+            TicketStatus::Resolved => self.resolved_at = Some(at),
+            TicketStatus::Open | TicketStatus::InProgress | TicketStatus::Pending => {
+                self.resolved_at = None
+            }
+            _ => {}
+        }
+    }
+
+    fn add_comment(&mut self, id: Uuid, content: &str) {
+        self.comment_count += 1;
+        self.public_comment_texts.push(CommentText {
+            id,
+            text: content.to_string(),
+        });
+        self.public_comments = join_texts(&self.public_comment_texts);
+    }
+
+    fn edit_comment(&mut self, id: Uuid, content: &str, previous_content: &str) {
+        match self.public_comment_texts.iter_mut().find(|c| c.id == id) {
+            Some(part) => {
+                part.text = content.to_string();
+                self.public_comments = join_texts(&self.public_comment_texts);
+            }
+            // A row written before per-comment texts were kept.
+            None => {
+                self.public_comments =
+                    replace_once(&self.public_comments, previous_content, content)
+            }
+        }
+    }
+
+    fn delete_comment(&mut self, id: Uuid) {
+        self.comment_count = (self.comment_count - 1).max(0);
+        let before = self.public_comment_texts.len();
+        self.public_comment_texts.retain(|c| c.id != id);
+        if self.public_comment_texts.len() != before {
+            self.public_comments = join_texts(&self.public_comment_texts);
+        }
+    }
 }
 
 /// The words of a title worth correcting a misspelling towards (lowercase, 3 to 40 letters).
@@ -329,13 +345,11 @@ async fn write_search_documents(
     Ok(())
 }
 
-async fn apply_tickets(
-    conn: &mut PgConnection,
-    events: &[StoredEvent],
-    tables: &Tables,
-) -> Result<(), ApplyError> {
-    let rm = tables.name("rm_tickets");
-    let counts = tables.name("rm_ticket_counts");
+/// A decoded ticket event: ticket id, sequence, event.
+type Decoded = (i64, i64, TicketEvent);
+
+/// The ticket events of a batch, decoded, with their ticket ids (sorted, once each).
+fn decode_batch(events: &[StoredEvent]) -> Result<(Vec<i64>, Vec<Decoded>), ApplyError> {
     let mut ids: Vec<i64> = Vec::new();
     let mut decoded = Vec::with_capacity(events.len());
     for e in events.iter().filter(|e| e.aggregate_type == "ticket") {
@@ -348,25 +362,54 @@ async fn apply_tickets(
         ids.push(id);
         decoded.push((id, e.sequence, event));
     }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok((ids, decoded))
+}
+
+/// The rows of a batch's tickets as stored before it, with what counted and searched them.
+struct Before {
+    rows: BTreeMap<i64, Option<TicketRow>>,
+    counted: HashMap<i64, Option<CountKey>>,
+    words: HashMap<i64, Option<SearchText>>,
+}
+
+async fn load_before(
+    conn: &mut PgConnection,
+    tables: &Tables,
+    ids: &[i64],
+) -> Result<Before, ApplyError> {
+    let existing: Vec<TicketRow> = sqlx::query_as(&format!(
+        "select {TICKET_COLUMNS} from {} where id = any($1)",
+        tables.name("rm_tickets")
+    ))
+    .bind(ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut before = Before {
+        rows: ids.iter().map(|id| (*id, None)).collect(),
+        counted: HashMap::new(),
+        words: HashMap::new(),
+    };
+    for row in existing {
+        before.counted.insert(row.id, count_key(&row));
+        before.words.insert(row.id, search_text(&row));
+        before.rows.insert(row.id, Some(row));
+    }
+    Ok(before)
+}
+
+async fn apply_tickets(
+    conn: &mut PgConnection,
+    events: &[StoredEvent],
+    tables: &Tables,
+) -> Result<(), ApplyError> {
+    let (ids, decoded) = decode_batch(events)?;
     if decoded.is_empty() {
         return Ok(());
     }
-    ids.sort_unstable();
-    ids.dedup();
-    let existing: Vec<TicketRow> = sqlx::query_as(&format!(
-        "select {TICKET_COLUMNS} from {rm} where id = any($1)"
-    ))
-    .bind(&ids)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut rows: BTreeMap<i64, Option<TicketRow>> = ids.iter().map(|id| (*id, None)).collect();
-    let mut before: HashMap<i64, Option<CountKey>> = HashMap::new();
-    let mut words_before: HashMap<i64, Option<SearchText>> = HashMap::new();
-    for row in existing {
-        before.insert(row.id, count_key(&row));
-        words_before.insert(row.id, search_text(&row));
-        rows.insert(row.id, Some(row));
-    }
+    let mut before = load_before(conn, tables, &ids).await?;
+    let mut rows = std::mem::take(&mut before.rows);
     for (id, sequence, event) in &decoded {
         let slot = rows.entry(*id).or_default();
         *slot = fold(slot.take(), event, *sequence);
@@ -375,20 +418,18 @@ async fn apply_tickets(
     if changed.is_empty() {
         return Ok(());
     }
-    let mut deltas: HashMap<CountKey, i64> = HashMap::new();
-    for row in &changed {
-        if let Some(Some(old)) = before.get(&row.id) {
-            *deltas.entry(old.clone()).or_default() -= 1;
-        }
-        if let Some(new) = count_key(row) {
-            *deltas.entry(new).or_default() += 1;
-        }
-    }
-    let payload = serde_json::to_value(&changed).map_err(|e| ApplyError::Poison {
-        position: -1,
-        reason: e.to_string(),
-    })?;
-    sqlx::query(&format!(
+    write_rows(conn, tables, &changed).await?;
+    write_search_documents(conn, tables, &changed, &before.words).await?;
+    write_vocabulary(conn, tables, &changed).await?;
+    write_count_deltas(conn, tables, &changed, &before.counted).await
+}
+
+async fn write_rows(
+    conn: &mut PgConnection,
+    tables: &Tables,
+    changed: &[&TicketRow],
+) -> Result<(), ApplyError> {
+    let sql = format!(
         "insert into {rm} ({TICKET_COLUMNS})
          select {TICKET_COLUMNS} from jsonb_to_recordset($1) as r(
             id bigint, title text, description text, status text, priority text,
@@ -407,12 +448,18 @@ async fn apply_tickets(
             attachment_count = excluded.attachment_count, public_comments = excluded.public_comments,
             public_comment_texts = excluded.public_comment_texts,
             created_at = excluded.created_at, updated_at = excluded.updated_at,
-            resolved_at = excluded.resolved_at, first_response_at = excluded.first_response_at"
-    ))
-    .bind(payload)
-    .execute(&mut *conn)
-    .await?;
-    write_search_documents(conn, tables, &changed, &words_before).await?;
+            resolved_at = excluded.resolved_at, first_response_at = excluded.first_response_at",
+        rm = tables.name("rm_tickets")
+    );
+    write_json_rows(conn, changed, &sql).await
+}
+
+/// The title words of the changed tickets join the vocabulary typos are corrected towards.
+async fn write_vocabulary(
+    conn: &mut PgConnection,
+    tables: &Tables,
+    changed: &[&TicketRow],
+) -> Result<(), ApplyError> {
     let mut words: Vec<String> = changed.iter().flat_map(|r| title_words(&r.title)).collect();
     words.sort_unstable();
     words.dedup();
@@ -425,24 +472,45 @@ async fn apply_tickets(
         .execute(&mut *conn)
         .await?;
     }
-    let deltas: Vec<(CountKey, i64)> = deltas.into_iter().filter(|(_, d)| *d != 0).collect();
-    if !deltas.is_empty() {
-        let statuses: Vec<&str> = deltas.iter().map(|((s, _, _), _)| s.as_str()).collect();
-        let priorities: Vec<&str> = deltas.iter().map(|((_, p, _), _)| p.as_str()).collect();
-        let types: Vec<&str> = deltas.iter().map(|((_, _, t), _)| t.as_str()).collect();
-        let ns: Vec<i64> = deltas.iter().map(|(_, d)| *d).collect();
-        sqlx::query(&format!(
-            "insert into {counts} as c (status, priority, type, n)
-             select * from unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
-             on conflict (status, priority, type) do update set n = c.n + excluded.n"
-        ))
-        .bind(statuses)
-        .bind(priorities)
-        .bind(types)
-        .bind(ns)
-        .execute(&mut *conn)
-        .await?;
+    Ok(())
+}
+
+/// Moves the changed tickets between the counts of their status, priority and type.
+async fn write_count_deltas(
+    conn: &mut PgConnection,
+    tables: &Tables,
+    changed: &[&TicketRow],
+    counted: &HashMap<i64, Option<CountKey>>,
+) -> Result<(), ApplyError> {
+    let mut deltas: HashMap<CountKey, i64> = HashMap::new();
+    for row in changed {
+        if let Some(Some(old)) = counted.get(&row.id) {
+            *deltas.entry(old.clone()).or_default() -= 1;
+        }
+        if let Some(new) = count_key(row) {
+            *deltas.entry(new).or_default() += 1;
+        }
     }
+    let deltas: Vec<(CountKey, i64)> = deltas.into_iter().filter(|(_, d)| *d != 0).collect();
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let statuses: Vec<&str> = deltas.iter().map(|((s, _, _), _)| s.as_str()).collect();
+    let priorities: Vec<&str> = deltas.iter().map(|((_, p, _), _)| p.as_str()).collect();
+    let types: Vec<&str> = deltas.iter().map(|((_, _, t), _)| t.as_str()).collect();
+    let ns: Vec<i64> = deltas.iter().map(|(_, d)| *d).collect();
+    sqlx::query(&format!(
+        "insert into {} as c (status, priority, type, n)
+         select * from unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+         on conflict (status, priority, type) do update set n = c.n + excluded.n",
+        tables.name("rm_ticket_counts")
+    ))
+    .bind(statuses)
+    .bind(priorities)
+    .bind(types)
+    .bind(ns)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
