@@ -1,5 +1,6 @@
-//! Writing a batch's rows in one statement: the rows go to PostgreSQL as one JSON array that
-//! the statement unpacks with `jsonb_to_recordset($1)`.
+//! What every read model does with a batch: decode its events (poison when one cannot be
+//! decoded), and write its rows in one statement as a JSON array that the statement unpacks
+//! with `jsonb_to_recordset($1)`.
 
 use serde::Serialize;
 use sqlx::PgConnection;
@@ -22,4 +23,31 @@ pub async fn write_json_rows<T: Serialize>(
     })?;
     sqlx::query(sql).bind(payload).execute(&mut *conn).await?;
     Ok(())
+}
+
+/// A ticket event of the log, decoded with its ticket id; poison if it cannot be.
+pub fn ticket_event(
+    e: &crate::log::StoredEvent,
+) -> Result<(i64, aggregates::ticket::TicketEvent), ApplyError> {
+    let id: i64 = e
+        .aggregate_id
+        .parse()
+        .map_err(|_| ApplyError::poison(e, "ticket id is not a number"))?;
+    Ok((id, payload(e)?))
+}
+
+/// An approval event of the log, decoded with its approval id; poison if it cannot be.
+pub fn approval_event(
+    e: &crate::log::StoredEvent,
+) -> Result<(uuid::Uuid, aggregates::approval::ApprovalEvent), ApplyError> {
+    let id: uuid::Uuid = e
+        .aggregate_id
+        .parse()
+        .map_err(|_| ApplyError::poison(e, "approval id is not a UUID"))?;
+    Ok((id, payload(e)?))
+}
+
+fn payload<T: serde::de::DeserializeOwned>(e: &crate::log::StoredEvent) -> Result<T, ApplyError> {
+    serde_json::from_value(e.payload.clone())
+        .map_err(|err| ApplyError::poison(e, format!("undecodable {}: {err}", e.event_type)))
 }

@@ -67,6 +67,12 @@ async fn secondary_indexes(
 }
 
 impl Shadow<'_> {
+    /// One batch into the shadow tables, committed on its own.
+    async fn apply(&self, conn: &mut PgConnection) -> Result<(usize, Checkpoint), ApplyError> {
+        let projection = self.projection;
+        apply_batch(conn, projection, &self.name, &self.tables, self.batch_size).await
+    }
+
     /// Fresh shadow tables shaped like the live ones (indexes, defaults, generated columns,
     /// storage parameters), without their secondary indexes, and a fresh checkpoint.
     async fn prepare(&self, conn: &mut PgConnection) -> Result<(), ApplyError> {
@@ -130,14 +136,7 @@ impl Shadow<'_> {
         let mut reached = Checkpoint::default();
         let patience = std::time::Instant::now() + std::time::Duration::from_secs(120);
         loop {
-            let (n, at) = apply_batch(
-                conn,
-                self.projection,
-                &self.name,
-                &self.tables,
-                self.batch_size,
-            )
-            .await?;
+            let (n, at) = self.apply(conn).await?;
             events += n as u64;
             if n > 0 {
                 reached = at;
@@ -193,14 +192,7 @@ impl Shadow<'_> {
         load_checkpoint(&mut tx, name, true).await?;
         let mut events = 0u64;
         loop {
-            let (n, _) = apply_batch(
-                &mut tx,
-                self.projection,
-                &self.name,
-                &self.tables,
-                self.batch_size,
-            )
-            .await?;
+            let (n, _) = self.apply(&mut tx).await?;
             events += n as u64;
             if n == 0 {
                 break;

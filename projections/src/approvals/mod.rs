@@ -152,11 +152,7 @@ fn row_of(id: Uuid, approval: &Approval, version: i64) -> Result<ApprovalRow, Ap
 fn touched(events: &[StoredEvent]) -> Result<BTreeMap<String, i64>, ApplyError> {
     let mut upto = BTreeMap::new();
     for e in events.iter().filter(|e| e.aggregate_type == "approval") {
-        e.aggregate_id
-            .parse::<Uuid>()
-            .map_err(|_| ApplyError::poison(e, "approval id is not a UUID"))?;
-        serde_json::from_value::<ApprovalEvent>(e.payload.clone())
-            .map_err(|err| ApplyError::poison(e, format!("undecodable {}: {err}", e.event_type)))?;
+        crate::batch::approval_event(e)?;
         let newest = upto.entry(e.aggregate_id.clone()).or_insert(e.sequence);
         *newest = (*newest).max(e.sequence);
     }

@@ -57,12 +57,7 @@ pub fn decode_ticket_events(
         .iter()
         .filter(|e| e.aggregate_type == "ticket" && types.contains(&e.event_type.as_str()))
     {
-        let id: i64 = e
-            .aggregate_id
-            .parse()
-            .map_err(|_| ApplyError::poison(e, "ticket id is not a number"))?;
-        let event: TicketEvent = serde_json::from_value(e.payload.clone())
-            .map_err(|err| ApplyError::poison(e, format!("undecodable {}: {err}", e.event_type)))?;
+        let (id, event) = crate::batch::ticket_event(e)?;
         out.push((id, e.sequence, event));
     }
     Ok(out)

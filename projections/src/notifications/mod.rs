@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
-use crate::batch::write_json_rows;
+use crate::batch::{approval_event, ticket_event, write_json_rows};
 use crate::log::StoredEvent;
 use crate::runtime::{ApplyError, Tables};
 
@@ -438,28 +438,15 @@ enum Decoded {
 
 /// The ticket and approval events of a batch, decoded (other aggregates are not ours).
 fn decode_batch(events: &[StoredEvent]) -> Result<Vec<(&StoredEvent, Decoded)>, ApplyError> {
-    let undecodable = |e: &StoredEvent, err: serde_json::Error| {
-        ApplyError::poison(e, format!("undecodable {}: {err}", e.event_type))
-    };
     let mut decoded = Vec::with_capacity(events.len());
     for e in events {
         match e.aggregate_type.as_str() {
             "ticket" => {
-                let id: i64 = e
-                    .aggregate_id
-                    .parse()
-                    .map_err(|_| ApplyError::poison(e, "ticket id is not a number"))?;
-                let ev: TicketEvent =
-                    serde_json::from_value(e.payload.clone()).map_err(|err| undecodable(e, err))?;
+                let (id, ev) = ticket_event(e)?;
                 decoded.push((e, Decoded::Ticket(id, ev)));
             }
             "approval" => {
-                let id: Uuid = e
-                    .aggregate_id
-                    .parse()
-                    .map_err(|_| ApplyError::poison(e, "approval id is not a UUID"))?;
-                let ev: ApprovalEvent =
-                    serde_json::from_value(e.payload.clone()).map_err(|err| undecodable(e, err))?;
+                let (id, ev) = approval_event(e)?;
                 decoded.push((e, Decoded::Approval(id, ev)));
             }
             _ => {}

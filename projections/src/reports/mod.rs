@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
+use crate::batch::{approval_event, ticket_event};
 use crate::log::StoredEvent;
 use crate::reports::sla::{Calendar, SlaPolicy, Target, US};
 use crate::runtime::{ApplyError, Tables};
@@ -515,28 +516,8 @@ async fn apply_reports(
     let mut approvals = Vec::new();
     for e in events {
         match e.aggregate_type.as_str() {
-            "ticket" => {
-                let id: i64 = e
-                    .aggregate_id
-                    .parse()
-                    .map_err(|_| ApplyError::poison(e, "ticket id is not a number"))?;
-                let event: TicketEvent =
-                    serde_json::from_value(e.payload.clone()).map_err(|err| {
-                        ApplyError::poison(e, format!("undecodable {}: {err}", e.event_type))
-                    })?;
-                tickets.push((id, event));
-            }
-            "approval" => {
-                let id: Uuid = e
-                    .aggregate_id
-                    .parse()
-                    .map_err(|_| ApplyError::poison(e, "approval id is not a UUID"))?;
-                let event: ApprovalEvent =
-                    serde_json::from_value(e.payload.clone()).map_err(|err| {
-                        ApplyError::poison(e, format!("undecodable {}: {err}", e.event_type))
-                    })?;
-                approvals.push((id, event));
-            }
+            "ticket" => tickets.push(ticket_event(e)?),
+            "approval" => approvals.push(approval_event(e)?),
             _ => {}
         }
     }
@@ -833,7 +814,6 @@ crate::read_model!(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::reports::sla::{BusinessHours, Week};
     use aggregates::ticket::TicketFields;
     use aggregates::TicketType;
     use chrono::Duration;
@@ -947,21 +927,7 @@ mod tests {
 
     #[test]
     fn business_hours_and_a_priority_change_move_the_due_time() {
-        let nine_to_five = vec![["09:00".to_string(), "17:00".to_string()]];
-        let policy = SlaPolicy {
-            business_hours: Some(BusinessHours {
-                time_zone: "UTC".into(),
-                week: Week {
-                    mon: nine_to_five.clone(),
-                    tue: nine_to_five.clone(),
-                    wed: nine_to_five.clone(),
-                    thu: nine_to_five.clone(),
-                    fri: nine_to_five,
-                    ..Week::default()
-                },
-            }),
-            ..SlaPolicy::default()
-        };
+        let policy = crate::reports::sla::nine_to_five("UTC");
         let ctx = PolicyContext::new(3, policy);
         // Friday 16:00, low: first response due after 480 business minutes = Monday 16:00.
         let row = run(&[opened("2026-03-06T16:00:00Z", Priority::Low)], &ctx);

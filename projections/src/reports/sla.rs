@@ -374,6 +374,26 @@ impl Calendar {
     }
 }
 
+/// A policy with office hours, 09:00 to 17:00 Monday to Friday in `tz` (for tests).
+#[cfg(test)]
+pub(crate) fn nine_to_five(tz: &str) -> SlaPolicy {
+    let hours = vec![["09:00".to_string(), "17:00".to_string()]];
+    SlaPolicy {
+        business_hours: Some(BusinessHours {
+            time_zone: tz.into(),
+            week: Week {
+                mon: hours.clone(),
+                tue: hours.clone(),
+                wed: hours.clone(),
+                thu: hours.clone(),
+                fri: hours,
+                ..Week::default()
+            },
+        }),
+        ..SlaPolicy::default()
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -388,22 +408,7 @@ mod tests {
     }
 
     fn office(tz: &str) -> Calendar {
-        let nine_to_five = vec![["09:00".to_string(), "17:00".to_string()]];
-        SlaPolicy {
-            business_hours: Some(BusinessHours {
-                time_zone: tz.into(),
-                week: Week {
-                    mon: nine_to_five.clone(),
-                    tue: nine_to_five.clone(),
-                    wed: nine_to_five.clone(),
-                    thu: nine_to_five.clone(),
-                    fri: nine_to_five,
-                    ..Week::default()
-                },
-            }),
-            ..SlaPolicy::default()
-        }
-        .calendar()
+        nine_to_five(tz).calendar()
     }
 
     #[test]

@@ -353,12 +353,7 @@ fn decode_batch(events: &[StoredEvent]) -> Result<(Vec<i64>, Vec<Decoded>), Appl
     let mut ids: Vec<i64> = Vec::new();
     let mut decoded = Vec::with_capacity(events.len());
     for e in events.iter().filter(|e| e.aggregate_type == "ticket") {
-        let id: i64 = e
-            .aggregate_id
-            .parse()
-            .map_err(|_| ApplyError::poison(e, "ticket id is not a number"))?;
-        let event: TicketEvent = serde_json::from_value(e.payload.clone())
-            .map_err(|err| ApplyError::poison(e, format!("undecodable {}: {err}", e.event_type)))?;
+        let (id, event) = crate::batch::ticket_event(e)?;
         ids.push(id);
         decoded.push((id, e.sequence, event));
     }
