@@ -4,7 +4,7 @@
 //! poison event stopping its projection (reported by `/readyz`) instead of being skipped.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -170,6 +170,8 @@ struct Worker {
     checkpoint: watch::Sender<Checkpoint>,
     status: Mutex<ProjectionStatus>,
     applied: AtomicU64,
+    /// Test hook: the next batch fails between its read-model write and its commit.
+    fail_after_apply: AtomicBool,
 }
 
 /// Runs every projection of this process.
@@ -253,8 +255,22 @@ pub async fn apply_batch(
     tables: &Tables,
     limit: i64,
 ) -> Result<(usize, Checkpoint), ApplyError> {
+    let never = AtomicBool::new(false);
+    apply_batch_or_fail(conn, projection, name, tables, limit, &never).await
+}
+
+/// [`apply_batch`], failing between the read-model write and the commit (as a crash there
+/// would) when `fail_after_apply` is set and the batch has events; the flag is then cleared.
+async fn apply_batch_or_fail(
+    conn: &mut PgConnection,
+    projection: &dyn Projection,
+    name: &str,
+    tables: &Tables,
+    limit: i64,
+    fail_after_apply: &AtomicBool,
+) -> Result<(usize, Checkpoint), ApplyError> {
     let mut tx = conn.begin().await?;
-    match apply_in(&mut tx, projection, name, tables, limit).await {
+    match apply_in(&mut tx, projection, name, tables, limit, fail_after_apply).await {
         Ok((n, at)) if n > 0 => {
             tx.commit().await?;
             Ok((n, at))
@@ -277,6 +293,7 @@ async fn apply_in(
     name: &str,
     tables: &Tables,
     limit: i64,
+    fail_after_apply: &AtomicBool,
 ) -> Result<(usize, Checkpoint), ApplyError> {
     // Bounded transaction time: a stuck batch must not hold back every other reader.
     // No flush wait at commit: the read-model rows and the checkpoint commit together, so a
@@ -322,7 +339,11 @@ async fn apply_in(
             ApplyError::Transient(db) => ApplyError::from_db(db),
             poison => poison,
         })?;
-    fail_point("after_apply", name)?;
+    if fail_after_apply.swap(false, Ordering::SeqCst) {
+        return Err(ApplyError::Transient(sqlx::Error::Protocol(
+            "fail point after_apply".into(),
+        )));
+    }
     let updated = sqlx::query(
         "update projection_checkpoints
             set last_txid = $2::text::xid8, last_position = $3, updated_at = now()
@@ -340,30 +361,6 @@ async fn apply_in(
         return Ok((0, from));
     }
     Ok((events.len(), last))
-}
-
-/// Test hook: `TICKETD_FAIL_POINT=after_apply` makes the next batch fail between the
-/// read-model write and the commit, as a crash there would; `after_apply:tickets` only the
-/// next batch of the `tickets` projection.
-fn fail_point(name: &str, projection: &str) -> Result<(), ApplyError> {
-    static ARMED: Mutex<Option<String>> = Mutex::new(None);
-    let mut armed = ARMED.lock().unwrap_or_else(|e| e.into_inner());
-    if armed.is_none() {
-        *armed = Some(std::env::var("TICKETD_FAIL_POINT").unwrap_or_default());
-    }
-    let targeted = format!("{name}:{projection}");
-    if armed.as_deref() == Some(name) || armed.as_deref() == Some(targeted.as_str()) {
-        *armed = Some(String::new());
-        return Err(ApplyError::Transient(sqlx::Error::Protocol(format!(
-            "fail point {name}"
-        ))));
-    }
-    Ok(())
-}
-
-/// Arms a fail point programmatically (tests).
-pub fn arm_fail_point(name: &str) {
-    std::env::set_var("TICKETD_FAIL_POINT", name);
 }
 
 /// Marks a projection stopped with its error, visible to `/readyz` and the CLI.
@@ -392,6 +389,7 @@ impl Runtime {
                     checkpoint: watch::channel(Checkpoint::default()).0,
                     status: Mutex::new(ProjectionStatus::default()),
                     applied: AtomicU64::new(0),
+                    fail_after_apply: AtomicBool::new(false),
                 })
             })
             .collect();
@@ -555,12 +553,14 @@ async fn lead(
         let result = match pool.acquire().await {
             Ok(mut conn) => {
                 let projection = worker.projection.as_ref();
-                apply_batch(
+                let (tables, fail) = (Tables::live(), &worker.fail_after_apply);
+                apply_batch_or_fail(
                     &mut conn,
                     projection,
                     name,
-                    &Tables::live(),
+                    &tables,
                     config.batch_size,
+                    fail,
                 )
                 .await
             }
@@ -681,6 +681,18 @@ async fn sleep_or_stop(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
 }
 
 impl RuntimeHandle {
+    /// Test hook: the next batch of projection `name` that has events fails between its
+    /// read-model write and its commit, as a crash there would. False for an unknown name.
+    pub fn fail_next_batch_after_apply(&self, name: &str) -> bool {
+        match self.workers.get(name) {
+            Some(worker) => {
+                worker.fail_after_apply.store(true, Ordering::SeqCst);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Wakes every projection (called after each command this process commits).
     pub fn wake(&self) {
         for w in self.workers.values() {

@@ -132,8 +132,9 @@ async fn an_event_committed_late_is_projected_and_nothing_is_skipped_or_doubled(
 async fn a_crash_between_the_read_model_write_and_the_commit_loses_and_doubles_nothing(
     pool: PgPool,
 ) {
-    projections::runtime::arm_fail_point("after_apply:tickets");
     let app = TestApp::spawn(pool.clone()).await;
+    let runtime = app.state.runtime.as_ref().unwrap();
+    assert!(runtime.fail_next_batch_after_apply("tickets"));
     let agent = app.user("agent@example.com", "agent").await;
     for i in 0..10 {
         let t = app.ticket(&agent, &format!("crash {i}")).await;
