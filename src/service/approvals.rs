@@ -431,7 +431,9 @@ pub async fn on_ticket_created(
     Ok(Committed {
         aggregate,
         version,
-        token: crate::service::tickets::ticket_position(&services.pool, ticket.id, version)
+        token: services
+            .tickets
+            .position_of(&ticket.id.to_string(), version)
             .await
             .or(committed.token),
         appended: 0,

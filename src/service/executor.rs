@@ -217,23 +217,14 @@ where
         })
     }
 
-    /// Where this aggregate's event at `sequence` sits in the log.
+    /// Where this aggregate's event at `sequence` sits in the log (the consistency token of
+    /// the write that appended it).
     pub async fn position_of(&self, id: &str, sequence: usize) -> Option<Checkpoint> {
-        event_position(&self.pool, A::TYPE, id, sequence).await
+        projections::log::event_position(&self.pool, A::TYPE, id, sequence as i64)
+            .await
+            .ok()
+            .flatten()
     }
-}
-
-/// Where an event sits in the log (the consistency token of the write that appended it).
-pub async fn event_position(
-    pool: &PgPool,
-    aggregate_type: &str,
-    id: &str,
-    sequence: usize,
-) -> Option<Checkpoint> {
-    projections::log::event_position(pool, aggregate_type, id, sequence as i64)
-        .await
-        .ok()
-        .flatten()
 }
 
 fn map_store_error<E: std::error::Error>(e: AggregateError<E>) -> CommandError<E> {

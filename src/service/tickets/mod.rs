@@ -7,9 +7,7 @@ pub mod list;
 use aggregates::ticket::{Ticket, TicketCommand, TicketError, TicketFields};
 use aggregates::{ApprovalStatus, Priority, TicketStatus, TicketType};
 use chrono::{DateTime, Utc};
-use projections::Checkpoint;
 use serde::{Deserialize, Deserializer, Serialize};
-use sqlx::PgPool;
 use utoipa::ToSchema;
 
 use crate::service::auth::AuthUser;
@@ -233,14 +231,12 @@ pub async fn execute_visible(
     load_visible(services, user, id).await?;
     let mut committed = execute_checked(services, user, id, expected, command).await?;
     if committed.appended == 0 && committed.token.is_none() {
-        committed.token = ticket_position(&services.pool, id, committed.version).await;
+        committed.token = services
+            .tickets
+            .position_of(&id.to_string(), committed.version)
+            .await;
     }
     Ok(committed)
-}
-
-/// The position in the log of a ticket's event at `version` (for the consistency token).
-pub async fn ticket_position(pool: &PgPool, id: i64, version: usize) -> Option<Checkpoint> {
-    crate::service::executor::event_position(pool, "ticket", &id.to_string(), version).await
 }
 
 /// Opens a ticket with `user` as its requester (the approval policy is applied after, by
