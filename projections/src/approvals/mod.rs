@@ -16,6 +16,7 @@ use serde::Serialize;
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
+use crate::batch::write_json_rows;
 use crate::log::StoredEvent;
 use crate::runtime::{ApplyError, Tables};
 
@@ -194,8 +195,7 @@ async fn write_approvals(
     rm: &str,
     rows: &[ApprovalRow],
 ) -> Result<(), ApplyError> {
-    let payload = serde_json::to_value(rows).map_err(unwritable)?;
-    sqlx::query(&format!(
+    let sql = format!(
         "insert into {rm} ({APPROVAL_COLUMNS})
          select {APPROVAL_COLUMNS}
            from jsonb_to_recordset($1) as r(
@@ -210,11 +210,8 @@ async fn write_approvals(
             reason = excluded.reason, steps = excluded.steps, waiting_on = excluded.waiting_on,
             version = excluded.version, created_at = excluded.created_at,
             updated_at = excluded.updated_at, finished_at = excluded.finished_at"
-    ))
-    .bind(payload)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    );
+    write_json_rows(conn, rows, &sql).await
 }
 
 /// Replaces the inbox rows of the approvals `ids` by `rows`.
@@ -228,21 +225,14 @@ async fn write_inbox(
         .bind(ids)
         .execute(&mut *conn)
         .await?;
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let payload = serde_json::to_value(rows).map_err(unwritable)?;
-    sqlx::query(&format!(
+    let sql = format!(
         "insert into {inbox} (user_id, approval_id, ticket_id, step, step_name, delegated_from, since)
          select user_id, approval_id, ticket_id, step, step_name, delegated_from, since
            from jsonb_to_recordset($1) as r(
                 user_id bigint, approval_id uuid, ticket_id bigint, step integer,
                 step_name text, delegated_from bigint, since timestamptz)"
-    ))
-    .bind(payload)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    );
+    write_json_rows(conn, rows, &sql).await
 }
 
 async fn apply_approvals(
