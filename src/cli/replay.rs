@@ -4,8 +4,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 
-use aggregates::approval::{Approval, ApprovalEvent, StepSpec};
-use aggregates::ticket::{Ticket, TicketChanges, TicketEvent, TicketFields};
+use aggregates::approval::{Approval, ApprovalEvent, ApprovalRequest, StepSpec};
+use aggregates::ticket::{PostedComment, Ticket, TicketChanges, TicketEvent, TicketFields};
 use chrono::{DateTime, SecondsFormat, Utc};
 use cqrs_es::Aggregate;
 use serde::Serialize;
@@ -383,11 +383,11 @@ fn ticket_users(e: &TicketEvent) -> Vec<i64> {
             .chain(previous_assignee_id)
             .copied()
             .collect(),
-        TicketEvent::CommentAdded { author_id, .. } => vec![*author_id],
+        TicketEvent::CommentAdded(PostedComment { author_id, .. }) => vec![*author_id],
         TicketEvent::CommentEdited { editor_id, .. } => vec![*editor_id],
         TicketEvent::CommentDeleted { deleted_by, .. } => vec![*deleted_by],
         TicketEvent::FirstResponseRecorded { responder_id, .. } => vec![*responder_id],
-        TicketEvent::AttachmentAdded { uploaded_by, .. } => vec![*uploaded_by],
+        TicketEvent::AttachmentAdded(file) => vec![file.uploaded_by],
         TicketEvent::AttachmentRemoved { removed_by, .. } => vec![*removed_by],
         _ => vec![],
     }
@@ -414,22 +414,17 @@ fn describe_ticket(before: &Ticket, e: &TicketEvent, names: &Names) -> String {
             "deleted: status {from} → cancelled, hidden from lists{}",
             because(reason)
         ),
-        TicketEvent::CommentAdded { .. }
+        TicketEvent::CommentAdded(_)
         | TicketEvent::CommentEdited { .. }
         | TicketEvent::CommentDeleted { .. }
         | TicketEvent::FirstResponseRecorded { .. } => describe_comment(e, names),
-        TicketEvent::AttachmentAdded {
-            filename,
-            content_type,
-            size,
-            sha256,
-            uploaded_by,
-            ..
-        } => format!(
-            "attachment {} ({content_type}, {size} bytes, sha256 {}) added by {}",
-            quote(filename),
-            short_hash(sha256),
-            names.get(*uploaded_by)
+        TicketEvent::AttachmentAdded(file) => format!(
+            "attachment {} ({}, {} bytes, sha256 {}) added by {}",
+            quote(&file.filename),
+            file.content_type,
+            file.size,
+            short_hash(&file.sha256),
+            names.get(file.uploaded_by)
         ),
         TicketEvent::AttachmentRemoved {
             attachment_id,
@@ -535,26 +530,19 @@ fn describe_assigned(assignee_id: Option<i64>, previous: Option<i64>, names: &Na
 /// What a comment event did; `describe_ticket` hands on only comment events.
 fn describe_comment(e: &TicketEvent, names: &Names) -> String {
     match e {
-        TicketEvent::CommentAdded {
-            comment_id,
-            author_id,
-            content,
-            is_internal,
-            parent_id,
-            ..
-        } => format!(
+        TicketEvent::CommentAdded(c) => format!(
             "{} {} by {}{}: {}",
-            if *is_internal {
+            if c.is_internal {
                 "internal note"
             } else {
                 "comment"
             },
-            comment_id,
-            names.get(*author_id),
-            parent_id
+            c.comment_id,
+            names.get(c.author_id),
+            c.parent_id
                 .map(|p| format!(" in reply to {p}"))
                 .unwrap_or_default(),
-            quote(content)
+            quote(&c.content)
         ),
         TicketEvent::CommentEdited {
             comment_id,
@@ -604,12 +592,12 @@ fn approval_state(a: &Approval, version: i64) -> Value {
 
 fn approval_users(e: &ApprovalEvent) -> Vec<i64> {
     match e {
-        ApprovalEvent::ApprovalRequested {
+        ApprovalEvent::ApprovalRequested(ApprovalRequest {
             ticket_requester_id,
             requested_by,
             steps,
             ..
-        } => {
+        }) => {
             let mut ids = vec![*ticket_requester_id, *requested_by];
             for s in steps {
                 ids.extend(&s.approver_ids);
@@ -669,13 +657,13 @@ fn said(comment: &Option<String>) -> String {
 /// What an approval event changed, given the state before it.
 fn describe_approval(before: &Approval, e: &ApprovalEvent, names: &Names) -> String {
     match e {
-        ApprovalEvent::ApprovalRequested {
+        ApprovalEvent::ApprovalRequested(ApprovalRequest {
             ticket_id,
             requested_by,
             steps,
             reason,
             ..
-        } => format!(
+        }) => format!(
             "requested for ticket {ticket_id} by {}: {}{}",
             names.get(*requested_by),
             describe_steps(steps, names),

@@ -1,7 +1,7 @@
 //! `ticketd seed --tickets N`: realistic tickets and histories, written through the event
 //! log (same events, metadata and hash chain as the API writes) in large batches.
 
-use aggregates::ticket::{TicketEvent, TicketFields};
+use aggregates::ticket::{PostedComment, TicketEvent, TicketFields};
 use aggregates::{Priority, Role, TicketStatus, TicketType};
 use chrono::{DateTime, Duration, Utc};
 use rand::rngs::StdRng;
@@ -212,7 +212,7 @@ fn depth(rng: &mut StdRng, opened: DateTime<Utc>, now: DateTime<Utc>) -> usize {
 
 /// The agent's first public reply.
 fn first_reply(rng: &mut StdRng, comment_id: Uuid, agent: i64, at: DateTime<Utc>) -> TicketEvent {
-    TicketEvent::CommentAdded {
+    TicketEvent::CommentAdded(PostedComment {
         comment_id,
         author_id: agent,
         content: pick(rng, REPLIES).to_string(),
@@ -220,7 +220,7 @@ fn first_reply(rng: &mut StdRng, comment_id: Uuid, agent: i64, at: DateTime<Utc>
         parent_id: None,
         mentions: vec![],
         at,
-    }
+    })
 }
 
 fn moved(

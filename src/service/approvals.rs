@@ -4,7 +4,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use aggregates::approval::{Approval, ApprovalCommand, ApprovalError, Decision, Step, StepSpec};
+use aggregates::approval::{
+    Approval, ApprovalCommand, ApprovalError, ApprovalRequest, Decision, Step, StepSpec,
+};
 use aggregates::ticket::Ticket;
 use aggregates::{ApprovalStatus, TicketType};
 use chrono::{DateTime, Utc};
@@ -360,7 +362,7 @@ pub async fn request_approval(
     let committed = services
         .approvals
         .execute(&id.to_string(), expected, meta.clone(), |_| {
-            ApprovalCommand::RequestApproval {
+            ApprovalCommand::RequestApproval(ApprovalRequest {
                 id,
                 ticket_id: request.ticket.id,
                 ticket_requester_id: request.ticket.requester_id,
@@ -368,7 +370,7 @@ pub async fn request_approval(
                 steps: request.steps.clone(),
                 reason: request.reason.clone(),
                 at,
-            }
+            })
         })
         .await?;
     crate::service::metrics::command_committed();

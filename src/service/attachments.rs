@@ -2,7 +2,7 @@
 //! ticket (pinned so the blob cannot go while the event is written), and reading attachments
 //! back from the `attachments` read model for callers who may see their ticket.
 
-use aggregates::ticket::{Ticket, TicketCommand};
+use aggregates::ticket::{AttachedFile, Ticket, TicketCommand};
 use chrono::Utc;
 pub use projections::attachments::queries::{self, Attachment};
 use uuid::Uuid;
@@ -195,14 +195,16 @@ async fn place_and_record(
             &attachment.ticket_id.to_string(),
             None,
             user.actor.metadata(),
-            |_| TicketCommand::AddAttachment {
-                attachment_id: attachment.id,
-                filename: attachment.filename.clone(),
-                content_type: attachment.content_type.clone(),
-                size: attachment.size,
-                sha256: attachment.sha256.clone(),
-                uploaded_by: user.id,
-                at: attachment.created_at,
+            |_| {
+                TicketCommand::AddAttachment(AttachedFile {
+                    attachment_id: attachment.id,
+                    filename: attachment.filename.clone(),
+                    content_type: attachment.content_type.clone(),
+                    size: attachment.size,
+                    sha256: attachment.sha256.clone(),
+                    uploaded_by: user.id,
+                    at: attachment.created_at,
+                })
             },
         )
         .await

@@ -2,7 +2,7 @@
 //! `ticketd replay`, `GET /tickets/{id}/history` and `GET /tickets/{id}?as_of=`.
 #![allow(clippy::unwrap_used, reason = "tests may unwrap (STYLE.md)")]
 
-use aggregates::approval::{ApprovalCommand, Decision, Rule, StepSpec};
+use aggregates::approval::{ApprovalCommand, ApprovalRequest, Decision, Rule, StepSpec};
 use aggregates::ticket::TicketCommand;
 use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::StatusCode;
@@ -666,7 +666,7 @@ async fn replay_of_an_approval_shows_each_decision(pool: PgPool) {
     app.state
         .approvals
         .execute(&key, Some(0), meta(&req), |_| {
-            ApprovalCommand::RequestApproval {
+            ApprovalCommand::RequestApproval(ApprovalRequest {
                 id: approval,
                 ticket_id: t["id"].as_i64().unwrap(),
                 ticket_requester_id: req.id,
@@ -687,7 +687,7 @@ async fn replay_of_an_approval_shows_each_decision(pool: PgPool) {
                 ],
                 reason: Some("old one died".into()),
                 at: Utc::now(),
-            }
+            })
         })
         .await
         .expect("request");

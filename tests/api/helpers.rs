@@ -213,7 +213,7 @@ impl TestApp {
         approver: i64,
         at: chrono::DateTime<chrono::Utc>,
     ) -> uuid::Uuid {
-        use aggregates::approval::{ApprovalCommand, Rule, StepSpec};
+        use aggregates::approval::{ApprovalCommand, ApprovalRequest, Rule, StepSpec};
         let id = uuid::Uuid::new_v4();
         let steps = vec![StepSpec {
             name: "Manager".into(),
@@ -227,14 +227,16 @@ impl TestApp {
                 &id.to_string(),
                 Some(0),
                 Actor::user(by).metadata(),
-                move |_| ApprovalCommand::RequestApproval {
-                    id,
-                    ticket_id,
-                    ticket_requester_id,
-                    requested_by: by,
-                    steps: steps.clone(),
-                    reason: None,
-                    at,
+                move |_| {
+                    ApprovalCommand::RequestApproval(ApprovalRequest {
+                        id,
+                        ticket_id,
+                        ticket_requester_id,
+                        requested_by: by,
+                        steps: steps.clone(),
+                        reason: None,
+                        at,
+                    })
                 },
             )
             .await

@@ -3,7 +3,7 @@
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use aggregates::approval::{ApprovalCommand, Decision, Rule, StepSpec};
+use aggregates::approval::{ApprovalCommand, ApprovalRequest, Decision, Rule, StepSpec};
 use aggregates::ticket::TicketCommand;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -422,7 +422,7 @@ async fn assignment_replies_mentions_status_and_approvals_notify_everyone_but_th
     app.state
         .approvals
         .execute(&approval.to_string(), Some(0), meta(&agent), |_| {
-            ApprovalCommand::RequestApproval {
+            ApprovalCommand::RequestApproval(ApprovalRequest {
                 id: approval,
                 ticket_id: id,
                 ticket_requester_id: req.id,
@@ -430,7 +430,7 @@ async fn assignment_replies_mentions_status_and_approvals_notify_everyone_but_th
                 steps: steps.clone(),
                 reason: None,
                 at,
-            }
+            })
         })
         .await
         .expect("request"); // boss: approval (agent is the actor)

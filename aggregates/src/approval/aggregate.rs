@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::command::{ApprovalCommand, Decision, Rule, StepSpec};
 use super::error::ApprovalError;
-use super::event::ApprovalEvent;
+use super::event::{ApprovalEvent, ApprovalRequest};
 use crate::types::ApprovalStatus;
 
 /// Where a step is. Serialized as `waiting`, `pending`, `approved`, `rejected`, `skipped`.
@@ -301,22 +301,7 @@ impl Aggregate for Approval {
     fn apply(&mut self, event: ApprovalEvent) {
         self.updated_at = Some(event.at());
         match event {
-            ApprovalEvent::ApprovalRequested {
-                id,
-                ticket_id,
-                ticket_requester_id,
-                requested_by,
-                steps,
-                reason,
-                at,
-            } => {
-                self.id = id;
-                self.ticket_id = ticket_id;
-                self.ticket_requester_id = ticket_requester_id;
-                self.requested_by = requested_by;
-                self.reason = reason;
-                self.requested(steps, at);
-            }
+            ApprovalEvent::ApprovalRequested(request) => self.requested(request),
             ApprovalEvent::DecisionRecorded {
                 step,
                 approver_id,
@@ -369,9 +354,15 @@ impl Step {
 }
 
 impl Approval {
-    fn requested(&mut self, steps: Vec<StepSpec>, at: DateTime<Utc>) {
+    fn requested(&mut self, request: ApprovalRequest) {
+        self.id = request.id;
+        self.ticket_id = request.ticket_id;
+        self.ticket_requester_id = request.ticket_requester_id;
+        self.requested_by = request.requested_by;
+        self.reason = request.reason;
         self.current_step = 0;
-        self.steps = steps
+        self.steps = request
+            .steps
             .into_iter()
             .enumerate()
             .map(|(i, spec)| {
@@ -384,7 +375,7 @@ impl Approval {
             })
             .collect();
         self.status = Some(ApprovalStatus::Pending);
-        self.created_at = Some(at);
+        self.created_at = Some(request.at);
     }
 
     fn on_step(&mut self, step: usize, change: impl FnOnce(&mut Step)) {

@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
+
+use super::event::ApprovalRequest;
 
 /// How the approvals of one step combine. Stored in events: never rename.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -73,15 +74,7 @@ pub enum ApprovalCommand {
     ///
     /// Refused with `InvalidSteps` when there is no step, a step has no approver or the same
     /// approver twice, or a quorum lacks a `min_approvals` in `1..=approvers`.
-    RequestApproval {
-        id: Uuid,
-        ticket_id: i64,
-        ticket_requester_id: i64,
-        requested_by: i64,
-        steps: Vec<StepSpec>,
-        reason: Option<String>,
-        at: DateTime<Utc>,
-    },
+    RequestApproval(ApprovalRequest),
     /// An (effective) approver of the current step approves or rejects it.
     Decide {
         approver_id: i64,

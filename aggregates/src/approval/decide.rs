@@ -16,23 +16,10 @@ impl Approval {
     /// The events `command` records on this approval, or why it is refused.
     pub(super) fn decide(&self, command: ApprovalCommand) -> Decided {
         match command {
-            ApprovalCommand::RequestApproval {
-                id,
-                ticket_id,
-                ticket_requester_id,
-                requested_by,
-                steps,
-                reason,
-                at,
-            } => Ok(vec![ApprovalEvent::ApprovalRequested {
-                id,
-                ticket_id,
-                ticket_requester_id,
-                requested_by,
-                steps: self.new_steps(steps)?,
-                reason,
-                at,
-            }]),
+            ApprovalCommand::RequestApproval(mut request) => {
+                request.steps = self.new_steps(request.steps)?;
+                Ok(vec![ApprovalEvent::ApprovalRequested(request)])
+            }
             ApprovalCommand::Decide {
                 approver_id,
                 decision,

@@ -7,21 +7,26 @@ use uuid::Uuid;
 
 use super::command::{Decision, StepSpec};
 
+/// A request for an approval: the payload of `ApprovalRequested` and of the command that asks
+/// for it (whose steps are checked and normalised before they are recorded).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalRequest {
+    pub id: Uuid,
+    pub ticket_id: i64,
+    pub ticket_requester_id: i64,
+    pub requested_by: i64,
+    pub steps: Vec<StepSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
 /// What happened to an approval. The variant names are the stored `event_type`: never rename.
 /// `step` is always a 0-based index into the requested steps.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ApprovalEvent {
     /// An approval was requested; its first step is now pending. `min_approvals` is kept only on quorum steps.
-    ApprovalRequested {
-        id: Uuid,
-        ticket_id: i64,
-        ticket_requester_id: i64,
-        requested_by: i64,
-        steps: Vec<StepSpec>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        reason: Option<String>,
-        at: DateTime<Utc>,
-    },
+    ApprovalRequested(ApprovalRequest),
     /// An (effective) approver of step `step` approved or rejected it.
     DecisionRecorded {
         step: usize,
@@ -58,7 +63,7 @@ impl ApprovalEvent {
     /// When the event happened, as the command said.
     pub fn at(&self) -> DateTime<Utc> {
         match self {
-            ApprovalEvent::ApprovalRequested { at, .. }
+            ApprovalEvent::ApprovalRequested(ApprovalRequest { at, .. })
             | ApprovalEvent::DecisionRecorded { at, .. }
             | ApprovalEvent::StepCompleted { at, .. }
             | ApprovalEvent::DecisionDelegated { at, .. }
@@ -82,7 +87,7 @@ impl ApprovalEvent {
 impl DomainEvent for ApprovalEvent {
     fn event_type(&self) -> String {
         match self {
-            ApprovalEvent::ApprovalRequested { .. } => "ApprovalRequested",
+            ApprovalEvent::ApprovalRequested(_) => "ApprovalRequested",
             ApprovalEvent::DecisionRecorded { .. } => "DecisionRecorded",
             ApprovalEvent::StepCompleted { .. } => "StepCompleted",
             ApprovalEvent::DecisionDelegated { .. } => "DecisionDelegated",

@@ -11,4 +11,4 @@ mod event;
 pub use aggregate::{Approval, Step, StepDecision, StepDelegation, StepStatus};
 pub use command::{ApprovalCommand, Decision, Rule, StepSpec};
 pub use error::ApprovalError;
-pub use event::ApprovalEvent;
+pub use event::{ApprovalEvent, ApprovalRequest};

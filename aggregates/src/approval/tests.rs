@@ -34,7 +34,7 @@ fn spec(name: &str, approver_ids: &[i64], rule: Rule, min_approvals: Option<u32>
 }
 
 fn request(steps: Vec<StepSpec>) -> ApprovalCommand {
-    ApprovalCommand::RequestApproval {
+    ApprovalCommand::RequestApproval(ApprovalRequest {
         id: approval_id(),
         ticket_id: 7,
         ticket_requester_id: TICKET_REQUESTER,
@@ -42,11 +42,11 @@ fn request(steps: Vec<StepSpec>) -> ApprovalCommand {
         steps,
         reason: Some("New laptop".into()),
         at: at(0),
-    }
+    })
 }
 
 fn requested(steps: Vec<StepSpec>) -> ApprovalEvent {
-    ApprovalEvent::ApprovalRequested {
+    ApprovalEvent::ApprovalRequested(ApprovalRequest {
         id: approval_id(),
         ticket_id: 7,
         ticket_requester_id: TICKET_REQUESTER,
@@ -54,7 +54,7 @@ fn requested(steps: Vec<StepSpec>) -> ApprovalEvent {
         steps,
         reason: Some("New laptop".into()),
         at: at(0),
-    }
+    })
 }
 
 /// Step 1: managers 10 and 11, any. Step 2: finance 20, 21, 22, quorum of 2.

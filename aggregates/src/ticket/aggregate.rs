@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::command::{TicketCommand, TicketFields};
 use super::error::TicketError;
-use super::event::{TicketChanges, TicketEvent};
+use super::event::{PostedComment, TicketChanges, TicketEvent};
 use crate::types::{ApprovalStatus, Priority, TicketStatus, TicketType};
 
 /// What the aggregate remembers of a comment to enforce its rules.
@@ -150,13 +150,13 @@ impl Aggregate for Ticket {
                 self.status = Some(TicketStatus::Cancelled);
                 self.deleted = true;
             }
-            TicketEvent::CommentAdded {
+            TicketEvent::CommentAdded(PostedComment {
                 comment_id,
                 author_id,
                 content,
                 is_internal,
                 ..
-            } => self.comment_added(comment_id, author_id, content, is_internal),
+            }) => self.comment_added(comment_id, author_id, content, is_internal),
             TicketEvent::CommentEdited {
                 comment_id,
                 content,
@@ -166,12 +166,8 @@ impl Aggregate for Ticket {
                 self.comment_changed(comment_id, |c| c.deleted = true)
             }
             TicketEvent::FirstResponseRecorded { at, .. } => self.first_response_at = Some(at),
-            TicketEvent::AttachmentAdded {
-                attachment_id,
-                sha256,
-                ..
-            } => {
-                self.attachments.insert(attachment_id, sha256);
+            TicketEvent::AttachmentAdded(file) => {
+                self.attachments.insert(file.attachment_id, file.sha256);
             }
             TicketEvent::AttachmentRemoved { attachment_id, .. } => {
                 self.attachments.remove(&attachment_id);

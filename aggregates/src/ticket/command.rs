@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::event::AttachedFile;
 use crate::types::{ApprovalStatus, Priority, TicketStatus, TicketType};
 
 /// The editable fields of a ticket, all present (used to open one).
@@ -80,15 +81,7 @@ pub enum TicketCommand {
         at: DateTime<Utc>,
     },
     /// Record an uploaded file's metadata.
-    AddAttachment {
-        attachment_id: Uuid,
-        filename: String,
-        content_type: String,
-        size: i64,
-        sha256: String,
-        uploaded_by: i64,
-        at: DateTime<Utc>,
-    },
+    AddAttachment(AttachedFile),
     /// Remove an attachment.
     RemoveAttachment {
         attachment_id: Uuid,

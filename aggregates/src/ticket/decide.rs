@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::aggregate::Ticket;
 use super::command::{TicketCommand, TicketFields};
 use super::error::TicketError;
-use super::event::{TicketChanges, TicketEvent};
+use super::event::{AttachedFile, PostedComment, TicketChanges, TicketEvent};
 use crate::types::{ApprovalStatus, TicketStatus};
 
 type Decided = Result<Vec<TicketEvent>, TicketError>;
@@ -53,23 +53,7 @@ impl Ticket {
             command @ (TicketCommand::AddComment { .. }
             | TicketCommand::EditComment { .. }
             | TicketCommand::DeleteComment { .. }) => self.decide_on_comment(command),
-            TicketCommand::AddAttachment {
-                attachment_id,
-                filename,
-                content_type,
-                size,
-                sha256,
-                uploaded_by,
-                at,
-            } => self.add_attachment(TicketEvent::AttachmentAdded {
-                attachment_id,
-                filename,
-                content_type,
-                size,
-                sha256,
-                uploaded_by,
-                at,
-            }),
+            TicketCommand::AddAttachment(file) => self.add_attachment(file),
             TicketCommand::RemoveAttachment {
                 attachment_id,
                 removed_by,
@@ -177,7 +161,7 @@ impl Ticket {
             } => {
                 self.require_parent(parent_id)?;
                 let first_response = self.is_first_response(author_id, by_staff, is_internal);
-                let mut events = vec![TicketEvent::CommentAdded {
+                let mut events = vec![TicketEvent::CommentAdded(PostedComment {
                     comment_id,
                     author_id,
                     content,
@@ -185,7 +169,7 @@ impl Ticket {
                     parent_id,
                     mentions,
                     at,
-                }];
+                })];
                 if first_response {
                     events.push(TicketEvent::FirstResponseRecorded {
                         comment_id,
@@ -266,10 +250,9 @@ impl Ticket {
         }])
     }
 
-    /// `added` is the `AttachmentAdded` event the command asks for.
-    fn add_attachment(&self, added: TicketEvent) -> Decided {
+    fn add_attachment(&self, file: AttachedFile) -> Decided {
         self.require_present()?;
-        Ok(vec![added])
+        Ok(vec![TicketEvent::AttachmentAdded(file)])
     }
 
     fn remove_attachment(

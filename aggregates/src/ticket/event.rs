@@ -32,6 +32,32 @@ impl TicketChanges {
     }
 }
 
+/// A new comment: the payload of `CommentAdded`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PostedComment {
+    pub comment_id: Uuid,
+    pub author_id: i64,
+    pub content: String,
+    pub is_internal: bool,
+    pub parent_id: Option<Uuid>,
+    #[serde(default)]
+    pub mentions: Vec<i64>,
+    pub at: DateTime<Utc>,
+}
+
+/// An uploaded file's metadata: the payload of `AttachmentAdded` and of the command that asks
+/// for it. (A newtype variant of this struct serialises exactly like the struct variant it was.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttachedFile {
+    pub attachment_id: Uuid,
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+    pub uploaded_by: i64,
+    pub at: DateTime<Utc>,
+}
+
 /// What happened to a ticket. The variant names are the stored `event_type`: never rename.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum TicketEvent {
@@ -64,16 +90,7 @@ pub enum TicketEvent {
         reason: Option<String>,
         at: DateTime<Utc>,
     },
-    CommentAdded {
-        comment_id: Uuid,
-        author_id: i64,
-        content: String,
-        is_internal: bool,
-        parent_id: Option<Uuid>,
-        #[serde(default)]
-        mentions: Vec<i64>,
-        at: DateTime<Utc>,
-    },
+    CommentAdded(PostedComment),
     CommentEdited {
         comment_id: Uuid,
         editor_id: i64,
@@ -95,15 +112,7 @@ pub enum TicketEvent {
         responder_id: i64,
         at: DateTime<Utc>,
     },
-    AttachmentAdded {
-        attachment_id: Uuid,
-        filename: String,
-        content_type: String,
-        size: i64,
-        sha256: String,
-        uploaded_by: i64,
-        at: DateTime<Utc>,
-    },
+    AttachmentAdded(AttachedFile),
     AttachmentRemoved {
         attachment_id: Uuid,
         sha256: String,
@@ -126,11 +135,11 @@ impl TicketEvent {
             | TicketEvent::TicketStatusChanged { at, .. }
             | TicketEvent::TicketAssigned { at, .. }
             | TicketEvent::TicketDeleted { at, .. }
-            | TicketEvent::CommentAdded { at, .. }
+            | TicketEvent::CommentAdded(PostedComment { at, .. })
             | TicketEvent::CommentEdited { at, .. }
             | TicketEvent::CommentDeleted { at, .. }
             | TicketEvent::FirstResponseRecorded { at, .. }
-            | TicketEvent::AttachmentAdded { at, .. }
+            | TicketEvent::AttachmentAdded(AttachedFile { at, .. })
             | TicketEvent::AttachmentRemoved { at, .. }
             | TicketEvent::ApprovalRecorded { at, .. } => *at,
         }
@@ -139,7 +148,7 @@ impl TicketEvent {
     /// True for events a requester must never see (internal notes and their edits).
     pub fn is_internal(&self) -> bool {
         match self {
-            TicketEvent::CommentAdded { is_internal, .. }
+            TicketEvent::CommentAdded(PostedComment { is_internal, .. })
             | TicketEvent::CommentEdited { is_internal, .. }
             | TicketEvent::CommentDeleted { is_internal, .. } => *is_internal,
             _ => false,
@@ -155,11 +164,11 @@ impl DomainEvent for TicketEvent {
             TicketEvent::TicketStatusChanged { .. } => "TicketStatusChanged",
             TicketEvent::TicketAssigned { .. } => "TicketAssigned",
             TicketEvent::TicketDeleted { .. } => "TicketDeleted",
-            TicketEvent::CommentAdded { .. } => "CommentAdded",
+            TicketEvent::CommentAdded(_) => "CommentAdded",
             TicketEvent::CommentEdited { .. } => "CommentEdited",
             TicketEvent::CommentDeleted { .. } => "CommentDeleted",
             TicketEvent::FirstResponseRecorded { .. } => "FirstResponseRecorded",
-            TicketEvent::AttachmentAdded { .. } => "AttachmentAdded",
+            TicketEvent::AttachmentAdded(_) => "AttachmentAdded",
             TicketEvent::AttachmentRemoved { .. } => "AttachmentRemoved",
             TicketEvent::ApprovalRecorded { .. } => "ApprovalRecorded",
         }

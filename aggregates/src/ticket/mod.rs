@@ -10,4 +10,4 @@ mod event;
 pub use aggregate::{CommentState, Ticket};
 pub use command::{TicketCommand, TicketFields};
 pub use error::TicketError;
-pub use event::{TicketChanges, TicketEvent};
+pub use event::{AttachedFile, PostedComment, TicketChanges, TicketEvent};

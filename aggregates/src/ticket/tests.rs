@@ -321,7 +321,7 @@ fn add_comment(author_id: i64, by_staff: bool, content: &str, is_internal: bool)
 
 /// The `CommentAdded` event `add_comment` records.
 fn comment_added(author_id: i64, content: &str, is_internal: bool) -> TicketEvent {
-    TicketEvent::CommentAdded {
+    TicketEvent::CommentAdded(PostedComment {
         comment_id: COMMENT,
         author_id,
         content: content.into(),
@@ -329,7 +329,7 @@ fn comment_added(author_id: i64, content: &str, is_internal: bool) -> TicketEven
         parent_id: None,
         mentions: vec![],
         at: at(4),
-    }
+    })
 }
 
 #[test]
@@ -422,6 +422,17 @@ fn events_round_trip_through_json_with_type_as_the_wire_name() {
     assert_eq!(json["TicketOpened"]["type"], "incident");
     let back: TicketEvent = serde_json::from_value(json).expect("a TicketOpened event decodes");
     assert_eq!(back, opened());
+}
+
+#[test]
+fn an_attachment_added_event_keeps_its_stored_shape() {
+    let stored = serde_json::json!({"AttachmentAdded": {
+        "attachment_id": "00000000-0000-0000-0000-000000000007",
+        "filename": "a.txt", "content_type": "text/plain", "size": 3,
+        "sha256": "ab", "uploaded_by": 1, "at": "2026-01-05T09:01:00Z"}});
+    let event: TicketEvent =
+        serde_json::from_value(stored.clone()).expect("a stored AttachmentAdded decodes");
+    assert_eq!(serde_json::to_value(&event).ok(), Some(stored));
 }
 
 #[test]

@@ -264,7 +264,7 @@ crate::read_model!(
 
 #[cfg(test)]
 mod tests {
-    use aggregates::approval::{Decision, Rule, StepSpec};
+    use aggregates::approval::{ApprovalRequest, Decision, Rule, StepSpec};
     use chrono::TimeZone;
 
     use super::*;
@@ -284,7 +284,7 @@ mod tests {
     }
 
     fn requested() -> ApprovalEvent {
-        ApprovalEvent::ApprovalRequested {
+        ApprovalEvent::ApprovalRequested(ApprovalRequest {
             id: Uuid::nil(),
             ticket_id: 1001,
             ticket_requester_id: 5,
@@ -305,7 +305,7 @@ mod tests {
             ],
             reason: None,
             at: at(0),
-        }
+        })
     }
 
     #[test]

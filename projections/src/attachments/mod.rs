@@ -5,9 +5,11 @@
 
 pub mod queries;
 
+use queries::Attachment;
+
 use std::collections::HashMap;
 
-use aggregates::ticket::TicketEvent;
+use aggregates::ticket::{AttachedFile, TicketEvent};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgConnection};
@@ -21,17 +23,34 @@ use crate::runtime::{ApplyError, Tables};
 /// One row of `rm_attachments`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, FromRow)]
 pub struct AttachmentRow {
-    pub id: Uuid,
-    pub ticket_id: i64,
-    pub filename: String,
-    pub content_type: String,
-    pub size: i64,
-    pub sha256: String,
-    pub uploaded_by: i64,
-    pub created_at: DateTime<Utc>,
+    /// What the API shows of the file.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub file: Attachment,
     pub removed: bool,
     pub removed_by: Option<i64>,
     pub removed_at: Option<DateTime<Utc>>,
+}
+
+impl AttachmentRow {
+    /// The row an `AttachmentAdded` event on `ticket_id` creates.
+    fn added(ticket_id: i64, file: &AttachedFile) -> Self {
+        AttachmentRow {
+            file: Attachment {
+                id: file.attachment_id,
+                ticket_id,
+                filename: file.filename.clone(),
+                content_type: file.content_type.clone(),
+                size: file.size,
+                sha256: file.sha256.clone(),
+                uploaded_by: file.uploaded_by,
+                created_at: file.at,
+            },
+            removed: false,
+            removed_by: None,
+            removed_at: None,
+        }
+    }
 }
 
 /// Columns of `rm_attachments` in the order of `AttachmentRow`.
@@ -59,9 +78,9 @@ struct Folding {
 
 impl Folding {
     fn add(&mut self, row: AttachmentRow) {
-        *self.deltas.entry(row.sha256.clone()).or_default() += 1;
-        self.touched.push(row.id);
-        self.rows.insert(row.id, row);
+        *self.deltas.entry(row.file.sha256.clone()).or_default() += 1;
+        self.touched.push(row.file.id);
+        self.rows.insert(row.file.id, row);
     }
 
     /// Marks a live attachment removed; None if there is no such live attachment.
@@ -70,7 +89,7 @@ impl Folding {
         row.removed = true;
         row.removed_by = Some(removed_by);
         row.removed_at = Some(at);
-        *self.deltas.entry(row.sha256.clone()).or_default() -= 1;
+        *self.deltas.entry(row.file.sha256.clone()).or_default() -= 1;
         self.touched.push(id);
         Some(())
     }
@@ -99,7 +118,7 @@ async fn load_removed(
     .bind(&wanted)
     .fetch_all(&mut *conn)
     .await?;
-    Ok(existing.into_iter().map(|r| (r.id, r)).collect())
+    Ok(existing.into_iter().map(|r| (r.file.id, r)).collect())
 }
 
 async fn apply_attachments(
@@ -121,27 +140,9 @@ async fn apply_attachments(
     };
     for ((ticket_id, _, event), stored) in decoded.iter().zip(stored) {
         match event {
-            TicketEvent::AttachmentAdded {
-                attachment_id,
-                filename,
-                content_type,
-                size,
-                sha256,
-                uploaded_by,
-                at,
-            } => folding.add(AttachmentRow {
-                id: *attachment_id,
-                ticket_id: *ticket_id,
-                filename: filename.clone(),
-                content_type: content_type.clone(),
-                size: *size,
-                sha256: sha256.clone(),
-                uploaded_by: *uploaded_by,
-                created_at: *at,
-                removed: false,
-                removed_by: None,
-                removed_at: None,
-            }),
+            TicketEvent::AttachmentAdded(file) => {
+                folding.add(AttachmentRow::added(*ticket_id, file))
+            }
             TicketEvent::AttachmentRemoved {
                 attachment_id,
                 removed_by,

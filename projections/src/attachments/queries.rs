@@ -1,13 +1,13 @@
 //! Reading `rm_attachments` as the API shows attachments: one by id, a ticket's files.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// A file attached to a ticket.
-#[derive(Debug, Clone, Serialize, ToSchema, FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, FromRow)]
 pub struct Attachment {
     pub id: Uuid,
     pub ticket_id: i64,

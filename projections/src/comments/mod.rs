@@ -4,10 +4,11 @@
 
 pub mod queries;
 
+use queries::Comment;
+
 use std::collections::HashMap;
 
-use aggregates::ticket::TicketEvent;
-use chrono::{DateTime, Utc};
+use aggregates::ticket::{PostedComment, TicketEvent};
 use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
@@ -19,19 +20,38 @@ use crate::runtime::{ApplyError, Tables};
 /// One row of `rm_comments`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, FromRow)]
 pub struct CommentRow {
-    pub id: Uuid,
-    pub ticket_id: i64,
-    pub author_id: i64,
-    pub content: String,
-    pub is_internal: bool,
-    pub parent_id: Option<Uuid>,
-    pub mentions: Vec<i64>,
+    /// What the API shows of the comment (`edited` is not stored: it is `edit_count > 0`).
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub comment: Comment,
     pub edit_count: i32,
     pub deleted: bool,
     pub deleted_by: Option<i64>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
     pub version: i64,
+}
+
+impl CommentRow {
+    /// The row a `CommentAdded` event (at `sequence` on `ticket_id`) creates.
+    fn posted(ticket_id: i64, sequence: i64, posted: &PostedComment) -> Self {
+        CommentRow {
+            comment: Comment {
+                id: posted.comment_id,
+                ticket_id,
+                author_id: posted.author_id,
+                content: posted.content.clone(),
+                is_internal: posted.is_internal,
+                parent_id: posted.parent_id,
+                mentions: posted.mentions.clone(),
+                edited: false,
+                created_at: posted.at,
+                updated_at: posted.at,
+            },
+            edit_count: 0,
+            deleted: false,
+            deleted_by: None,
+            version: sequence,
+        }
+    }
 }
 
 /// Columns of `rm_comments` in the order of `CommentRow`.
@@ -72,33 +92,9 @@ fn fold(
     event: &TicketEvent,
 ) -> bool {
     match event {
-        TicketEvent::CommentAdded {
-            comment_id,
-            author_id,
-            content,
-            is_internal,
-            parent_id,
-            mentions,
-            at,
-        } => {
-            rows.insert(
-                *comment_id,
-                CommentRow {
-                    id: *comment_id,
-                    ticket_id,
-                    author_id: *author_id,
-                    content: content.clone(),
-                    is_internal: *is_internal,
-                    parent_id: *parent_id,
-                    mentions: mentions.clone(),
-                    edit_count: 0,
-                    deleted: false,
-                    deleted_by: None,
-                    created_at: *at,
-                    updated_at: *at,
-                    version: sequence,
-                },
-            );
+        TicketEvent::CommentAdded(posted) => {
+            let row = CommentRow::posted(ticket_id, sequence, posted);
+            rows.insert(posted.comment_id, row);
             true
         }
         TicketEvent::CommentEdited {
@@ -109,10 +105,11 @@ fn fold(
             ..
         } => match rows.get_mut(comment_id) {
             Some(row) => {
-                row.content = content.clone();
-                row.mentions = mentions.clone();
+                row.comment.content = content.clone();
+                row.comment.mentions = mentions.clone();
+                row.comment.edited = true;
+                row.comment.updated_at = *at;
                 row.edit_count += 1;
-                row.updated_at = *at;
                 row.version = sequence;
                 true
             }
@@ -127,7 +124,7 @@ fn fold(
             Some(row) => {
                 row.deleted = true;
                 row.deleted_by = Some(*deleted_by);
-                row.updated_at = *at;
+                row.comment.updated_at = *at;
                 row.version = sequence;
                 true
             }
@@ -147,7 +144,7 @@ async fn load_changed(
     let mut wanted: Vec<Uuid> = Vec::new();
     for (_, _, event) in decoded {
         match event {
-            TicketEvent::CommentAdded { comment_id, .. } => {
+            TicketEvent::CommentAdded(PostedComment { comment_id, .. }) => {
                 created.insert(*comment_id);
             }
             TicketEvent::CommentEdited { comment_id, .. }
@@ -163,13 +160,13 @@ async fn load_changed(
         return Ok(HashMap::new());
     }
     let existing: Vec<CommentRow> = sqlx::query_as(&format!(
-        "select {COMMENT_COLUMNS} from {} where id = any($1)",
+        "select {COMMENT_COLUMNS}, edit_count > 0 as edited from {} where id = any($1)",
         tables.name("rm_comments")
     ))
     .bind(&wanted)
     .fetch_all(&mut *conn)
     .await?;
-    Ok(existing.into_iter().map(|r| (r.id, r)).collect())
+    Ok(existing.into_iter().map(|r| (r.comment.id, r)).collect())
 }
 
 async fn apply_comments(
@@ -192,7 +189,7 @@ async fn apply_comments(
         if !fold(&mut rows, *ticket_id, *sequence, event) {
             return Err(ApplyError::poison(stored, "event about an unknown comment"));
         }
-        if let TicketEvent::CommentAdded { comment_id, .. }
+        if let TicketEvent::CommentAdded(PostedComment { comment_id, .. })
         | TicketEvent::CommentEdited { comment_id, .. }
         | TicketEvent::CommentDeleted { comment_id, .. } = event
         {

@@ -1,13 +1,13 @@
 //! Reading `rm_comments` as the API shows comments: one by id, a ticket's conversation.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// A comment on a ticket.
-#[derive(Debug, Clone, Serialize, ToSchema, FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, FromRow)]
 pub struct Comment {
     pub id: Uuid,
     pub ticket_id: i64,

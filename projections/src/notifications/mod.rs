@@ -17,8 +17,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use aggregates::approval::ApprovalEvent;
-use aggregates::ticket::TicketEvent;
+use aggregates::approval::{ApprovalEvent, ApprovalRequest};
+use aggregates::ticket::{PostedComment, TicketEvent};
 use aggregates::{Role, TicketStatus};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -220,14 +220,14 @@ fn on_ticket_event(
         TicketEvent::TicketDeleted { from, .. } => {
             notice.status_changed(drafts, t, *from, TicketStatus::Cancelled);
         }
-        TicketEvent::CommentAdded {
+        TicketEvent::CommentAdded(PostedComment {
             comment_id,
             author_id,
             content,
             is_internal,
             mentions,
             ..
-        } => {
+        }) => {
             let comment = NewComment {
                 id: *comment_id,
                 content,
@@ -241,7 +241,7 @@ fn on_ticket_event(
         | TicketEvent::CommentEdited { .. }
         | TicketEvent::CommentDeleted { .. }
         | TicketEvent::FirstResponseRecorded { .. }
-        | TicketEvent::AttachmentAdded { .. }
+        | TicketEvent::AttachmentAdded(_)
         | TicketEvent::AttachmentRemoved { .. }
         | TicketEvent::ApprovalRecorded { .. } => {}
     }
@@ -362,12 +362,12 @@ fn on_approval_event(
     event: &StoredEvent,
     decoded: &ApprovalEvent,
 ) {
-    if let ApprovalEvent::ApprovalRequested {
+    if let ApprovalEvent::ApprovalRequested(ApprovalRequest {
         ticket_id,
         requested_by,
         steps,
         ..
-    } = decoded
+    }) = decoded
     {
         *memo = Some(ApprovalMemo {
             approval_id,
@@ -398,7 +398,7 @@ fn on_approval_event(
         )
     };
     let (recipients, message): (Vec<i64>, String) = match decoded {
-        ApprovalEvent::ApprovalRequested { .. } => match a.steps.first() {
+        ApprovalEvent::ApprovalRequested(_) => match a.steps.first() {
             Some(step) => (step.approver_ids.clone(), waiting(step, "")),
             None => return,
         },
@@ -474,7 +474,7 @@ async fn load_memory(
             Decoded::Ticket(id, _) => ticket_ids.push(*id),
             Decoded::Approval(id, ev) => {
                 approval_ids.push(*id);
-                if let ApprovalEvent::ApprovalRequested { ticket_id, .. } = ev {
+                if let ApprovalEvent::ApprovalRequested(ApprovalRequest { ticket_id, .. }) = ev {
                     ticket_ids.push(*ticket_id);
                 }
             }

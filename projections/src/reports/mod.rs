@@ -27,7 +27,7 @@ pub mod sla;
 
 use std::collections::{BTreeMap, HashMap};
 
-use aggregates::approval::ApprovalEvent;
+use aggregates::approval::{ApprovalEvent, ApprovalRequest};
 use aggregates::ticket::TicketEvent;
 use aggregates::{Priority, TicketStatus};
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
@@ -484,7 +484,7 @@ struct ApprovalRow {
 fn fold_approval(row: Option<ApprovalRow>, id: Uuid, event: &ApprovalEvent) -> Option<ApprovalRow> {
     let at = event.at().trunc_subsecs(6);
     match event {
-        ApprovalEvent::ApprovalRequested { ticket_id, .. } => Some(ApprovalRow {
+        ApprovalEvent::ApprovalRequested(ApprovalRequest { ticket_id, .. }) => Some(ApprovalRow {
             id,
             ticket_id: *ticket_id,
             status: "pending".into(),

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use aggregates::ticket::TicketEvent;
+use aggregates::ticket::{PostedComment, TicketEvent};
 use aggregates::{Priority, TicketStatus};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -115,12 +115,12 @@ pub fn fold(row: Option<TicketRow>, event: &TicketEvent, sequence: i64) -> Optio
             row.deleted = true;
         }
         // Internal notes never enter the search document.
-        TicketEvent::CommentAdded {
+        TicketEvent::CommentAdded(PostedComment {
             comment_id,
             is_internal: false,
             content,
             ..
-        } => row.add_comment(*comment_id, content),
+        }) => row.add_comment(*comment_id, content),
         TicketEvent::CommentEdited {
             comment_id,
             is_internal: false,
@@ -133,11 +133,11 @@ pub fn fold(row: Option<TicketRow>, event: &TicketEvent, sequence: i64) -> Optio
             is_internal: false,
             ..
         } => row.delete_comment(*comment_id),
-        TicketEvent::CommentAdded { .. }
+        TicketEvent::CommentAdded(_)
         | TicketEvent::CommentEdited { .. }
         | TicketEvent::CommentDeleted { .. } => {}
         TicketEvent::FirstResponseRecorded { at, .. } => row.first_response_at = Some(*at),
-        TicketEvent::AttachmentAdded { .. } => row.attachment_count += 1,
+        TicketEvent::AttachmentAdded(_) => row.attachment_count += 1,
         TicketEvent::AttachmentRemoved { .. } => {
             row.attachment_count = (row.attachment_count - 1).max(0)
         }
@@ -550,7 +550,7 @@ mod tests {
     }
 
     fn add(row: TicketRow, id: Uuid, text: &str, internal: bool) -> TicketRow {
-        let event = TicketEvent::CommentAdded {
+        let event = TicketEvent::CommentAdded(PostedComment {
             comment_id: id,
             author_id: 7,
             content: text.into(),
@@ -558,7 +558,7 @@ mod tests {
             parent_id: None,
             mentions: vec![],
             at: row.updated_at,
-        };
+        });
         fold(Some(row), &event, 2).expect("row")
     }
 
