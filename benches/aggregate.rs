@@ -1,6 +1,6 @@
 //! Criterion micro-benchmarks of the Ticket aggregate: `handle` (decide) and `apply` (fold).
 
-use aggregates::ticket::{Ticket, TicketCommand, TicketEvent, TicketFields};
+use aggregates::ticket::{Ticket, TicketChanges, TicketCommand, TicketEvent, TicketFields};
 use aggregates::{Priority, TicketStatus, TicketType};
 use chrono::Utc;
 use cqrs_es::event_sink::EventSink;
@@ -79,12 +79,12 @@ fn bench(c: &mut Criterion) {
             let sink = EventSink::default();
             rt.block_on(t.handle(
                 TicketCommand::UpdateTicket {
-                    title: Some("Printer still on fire".into()),
-                    description: None,
-                    priority: Some(Priority::Critical),
-                    ticket_type: None,
-                    tags: Some(vec!["printer".into(), "fire".into()]),
-                    item_ids: None,
+                    asked: TicketChanges {
+                        title: Some("Printer still on fire".into()),
+                        priority: Some(Priority::Critical),
+                        tags: Some(vec!["printer".into(), "fire".into()]),
+                        ..Default::default()
+                    },
                     at: Utc::now(),
                 },
                 &(),

@@ -255,22 +255,42 @@ pub async fn apply_batch(
     tables: &Tables,
     limit: i64,
 ) -> Result<(usize, Checkpoint), ApplyError> {
-    let never = AtomicBool::new(false);
-    apply_batch_or_fail(conn, projection, name, tables, limit, &never).await
+    let batch = BatchOf {
+        projection,
+        name,
+        tables,
+        limit,
+    };
+    apply_batch_or_fail(conn, &batch, &AtomicBool::new(false)).await
+}
+
+/// One batch's source and target: the projection, its checkpoint name, the tables it writes
+/// and how many events it takes at most.
+struct BatchOf<'a> {
+    projection: &'a dyn Projection,
+    name: &'a str,
+    tables: &'a Tables,
+    limit: i64,
 }
 
 /// [`apply_batch`], failing between the read-model write and the commit (as a crash there
 /// would) when `fail_after_apply` is set and the batch has events; the flag is then cleared.
 async fn apply_batch_or_fail(
     conn: &mut PgConnection,
-    projection: &dyn Projection,
-    name: &str,
-    tables: &Tables,
-    limit: i64,
+    batch: &BatchOf<'_>,
     fail_after_apply: &AtomicBool,
 ) -> Result<(usize, Checkpoint), ApplyError> {
     let mut tx = conn.begin().await?;
-    match apply_in(&mut tx, projection, name, tables, limit, fail_after_apply).await {
+    let applied = apply_in(&mut tx, batch).await.and_then(|(n, at)| {
+        if n > 0 && fail_after_apply.swap(false, Ordering::SeqCst) {
+            Err(ApplyError::Transient(sqlx::Error::Protocol(
+                "fail point after_apply".into(),
+            )))
+        } else {
+            Ok((n, at))
+        }
+    });
+    match applied {
         Ok((n, at)) if n > 0 => {
             tx.commit().await?;
             Ok((n, at))
@@ -289,12 +309,14 @@ async fn apply_batch_or_fail(
 
 async fn apply_in(
     tx: &mut PgConnection,
-    projection: &dyn Projection,
-    name: &str,
-    tables: &Tables,
-    limit: i64,
-    fail_after_apply: &AtomicBool,
+    batch: &BatchOf<'_>,
 ) -> Result<(usize, Checkpoint), ApplyError> {
+    let BatchOf {
+        projection,
+        name,
+        tables,
+        limit,
+    } = *batch;
     // Bounded transaction time: a stuck batch must not hold back every other reader.
     // No flush wait at commit: the read-model rows and the checkpoint commit together, so a
     // batch lost in a crash is lost whole and simply applied again from the older checkpoint.
@@ -339,11 +361,6 @@ async fn apply_in(
             ApplyError::Transient(db) => ApplyError::from_db(db),
             poison => poison,
         })?;
-    if fail_after_apply.swap(false, Ordering::SeqCst) {
-        return Err(ApplyError::Transient(sqlx::Error::Protocol(
-            "fail point after_apply".into(),
-        )));
-    }
     let updated = sqlx::query(
         "update projection_checkpoints
             set last_txid = $2::text::xid8, last_position = $3, updated_at = now()
@@ -552,17 +569,14 @@ async fn lead(
         // A pool connection per batch: idle projections hold none.
         let result = match pool.acquire().await {
             Ok(mut conn) => {
-                let projection = worker.projection.as_ref();
-                let (tables, fail) = (Tables::live(), &worker.fail_after_apply);
-                apply_batch_or_fail(
-                    &mut conn,
-                    projection,
+                let tables = Tables::live();
+                let batch = BatchOf {
+                    projection: worker.projection.as_ref(),
                     name,
-                    &tables,
-                    config.batch_size,
-                    fail,
-                )
-                .await
+                    tables: &tables,
+                    limit: config.batch_size,
+                };
+                apply_batch_or_fail(&mut conn, &batch, &worker.fail_after_apply).await
             }
             Err(e) => Err(ApplyError::Transient(e)),
         };

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aggregates::ticket::{TicketCommand, TicketFields};
+use aggregates::ticket::{TicketChanges, TicketCommand, TicketFields};
 use aggregates::{Priority, TicketStatus, TicketType};
 use chrono::Utc;
 use projections::runtime::RuntimeConfig;
@@ -273,12 +273,11 @@ async fn mixed_history(app: &TestApp, requester: i64, agent: i64) {
             .await;
         let _ = exec
             .execute(&key, None, meta(), |_| TicketCommand::UpdateTicket {
-                title: Some(format!("Renamed {i}")),
-                description: None,
-                priority: Some(Priority::ALL[i * 7 % 4]),
-                ticket_type: None,
-                tags: None,
-                item_ids: None,
+                asked: TicketChanges {
+                    title: Some(format!("Renamed {i}")),
+                    priority: Some(Priority::ALL[i * 7 % 4]),
+                    ..Default::default()
+                },
                 at: Utc::now(),
             })
             .await;

@@ -33,8 +33,9 @@ fn spec(name: &str, approver_ids: &[i64], rule: Rule, min_approvals: Option<u32>
     }
 }
 
-fn request(steps: Vec<StepSpec>) -> ApprovalCommand {
-    ApprovalCommand::RequestApproval(ApprovalRequest {
+/// The request for the test approval with `steps`.
+fn asked(steps: Vec<StepSpec>) -> ApprovalRequest {
+    ApprovalRequest {
         id: approval_id(),
         ticket_id: 7,
         ticket_requester_id: TICKET_REQUESTER,
@@ -42,19 +43,15 @@ fn request(steps: Vec<StepSpec>) -> ApprovalCommand {
         steps,
         reason: Some("New laptop".into()),
         at: at(0),
-    })
+    }
+}
+
+fn request(steps: Vec<StepSpec>) -> ApprovalCommand {
+    ApprovalCommand::RequestApproval(asked(steps))
 }
 
 fn requested(steps: Vec<StepSpec>) -> ApprovalEvent {
-    ApprovalEvent::ApprovalRequested(ApprovalRequest {
-        id: approval_id(),
-        ticket_id: 7,
-        ticket_requester_id: TICKET_REQUESTER,
-        requested_by: REQUESTER,
-        steps,
-        reason: Some("New laptop".into()),
-        at: at(0),
-    })
+    ApprovalEvent::ApprovalRequested(asked(steps))
 }
 
 /// Step 1: managers 10 and 11, any. Step 2: finance 20, 21, 22, quorum of 2.
@@ -111,6 +108,32 @@ fn cancel(by: i64, by_staff: bool) -> ApprovalCommand {
     }
 }
 
+/// `approver_id` approves step `step` at `minute`, completing it.
+fn completes(step: usize, approver_id: i64, minute: u32) -> Vec<ApprovalEvent> {
+    vec![
+        decided(step, approver_id, Decision::Approve, minute),
+        ApprovalEvent::StepCompleted {
+            step,
+            at: at(minute),
+        },
+    ]
+}
+
+/// `approver_id` approves the last step `step` at `minute`, granting the approval.
+fn grants(step: usize, approver_id: i64, minute: u32) -> Vec<ApprovalEvent> {
+    let mut events = completes(step, approver_id, minute);
+    events.push(ApprovalEvent::ApprovalGranted { at: at(minute) });
+    events
+}
+
+/// Given `history`, `command` is refused with `error`.
+fn refused(history: Vec<ApprovalEvent>, command: ApprovalCommand, error: ApprovalError) {
+    ApprovalTest::with(())
+        .given(history)
+        .when(command)
+        .then_expect_error(error);
+}
+
 fn fold(events: Vec<ApprovalEvent>) -> Approval {
     let mut approval = Approval::default();
     for event in events {
@@ -145,26 +168,22 @@ fn min_approvals_is_dropped_where_the_rule_ignores_it() {
 
 #[test]
 fn an_approval_cannot_be_requested_twice() {
-    ApprovalTest::with(())
-        .given(vec![requested(two_steps())])
-        .when(request(two_steps()))
-        .then_expect_error(ApprovalError::AlreadyExists);
+    refused(
+        vec![requested(two_steps())],
+        request(two_steps()),
+        ApprovalError::AlreadyExists,
+    );
 }
 
 #[test]
 fn commands_on_a_missing_approval_are_not_found() {
-    ApprovalTest::with(())
-        .given_no_previous_events()
-        .when(decide(10, Decision::Approve, 1))
-        .then_expect_error(ApprovalError::NotFound);
-    ApprovalTest::with(())
-        .given_no_previous_events()
-        .when(delegate(10, 12, 1))
-        .then_expect_error(ApprovalError::NotFound);
-    ApprovalTest::with(())
-        .given_no_previous_events()
-        .when(cancel(REQUESTER, false))
-        .then_expect_error(ApprovalError::NotFound);
+    refused(
+        vec![],
+        decide(10, Decision::Approve, 1),
+        ApprovalError::NotFound,
+    );
+    refused(vec![], delegate(10, 12, 1), ApprovalError::NotFound);
+    refused(vec![], cancel(REQUESTER, false), ApprovalError::NotFound);
 }
 
 fn invalid(steps: Vec<StepSpec>) -> String {
@@ -212,63 +231,42 @@ fn any_the_first_approval_completes_the_step_and_the_last_grants() {
             None,
         )])])
         .when(decide(11, Decision::Approve, 1))
-        .then_expect_events(vec![
-            decided(0, 11, Decision::Approve, 1),
-            ApprovalEvent::StepCompleted { step: 0, at: at(1) },
-            ApprovalEvent::ApprovalGranted { at: at(1) },
-        ]);
+        .then_expect_events(grants(0, 11, 1));
+}
+
+/// `steps` requested, then the first step approved by `approvers` in turn (minutes 1, 2, ...).
+fn approved_by(steps: Vec<StepSpec>, approvers: &[i64]) -> Vec<ApprovalEvent> {
+    let decisions = approvers
+        .iter()
+        .zip(1..)
+        .map(|(&approver, minute)| decided(0, approver, Decision::Approve, minute));
+    std::iter::once(requested(steps)).chain(decisions).collect()
 }
 
 #[test]
 fn all_waits_for_every_approver() {
-    let steps = vec![spec("Board", &[30, 31, 32], Rule::All, None)];
+    let board = vec![spec("Board", &[30, 31, 32], Rule::All, None)];
     ApprovalTest::with(())
-        .given(vec![
-            requested(steps.clone()),
-            decided(0, 30, Decision::Approve, 1),
-        ])
+        .given(approved_by(board.clone(), &[30]))
         .when(decide(31, Decision::Approve, 2))
         .then_expect_events(vec![decided(0, 31, Decision::Approve, 2)]);
     ApprovalTest::with(())
-        .given(vec![
-            requested(steps),
-            decided(0, 30, Decision::Approve, 1),
-            decided(0, 31, Decision::Approve, 2),
-        ])
+        .given(approved_by(board, &[30, 31]))
         .when(decide(32, Decision::Approve, 3))
-        .then_expect_events(vec![
-            decided(0, 32, Decision::Approve, 3),
-            ApprovalEvent::StepCompleted { step: 0, at: at(3) },
-            ApprovalEvent::ApprovalGranted { at: at(3) },
-        ]);
+        .then_expect_events(grants(0, 32, 3));
 }
 
 #[test]
-fn quorum_below_the_quorum_only_records_the_decision() {
+fn quorum_records_decisions_until_reached_then_completes_the_step() {
+    let finance = vec![spec("Finance", &[20, 21, 22], Rule::Quorum, Some(2))];
     ApprovalTest::with(())
-        .given(vec![requested(vec![spec(
-            "Finance",
-            &[20, 21, 22],
-            Rule::Quorum,
-            Some(2),
-        )])])
+        .given(approved_by(finance.clone(), &[]))
         .when(decide(22, Decision::Approve, 1))
         .then_expect_events(vec![decided(0, 22, Decision::Approve, 1)]);
-}
-
-#[test]
-fn quorum_reached_completes_the_step() {
     ApprovalTest::with(())
-        .given(vec![
-            requested(vec![spec("Finance", &[20, 21, 22], Rule::Quorum, Some(2))]),
-            decided(0, 22, Decision::Approve, 1),
-        ])
+        .given(approved_by(finance, &[22]))
         .when(decide(20, Decision::Approve, 2))
-        .then_expect_events(vec![
-            decided(0, 20, Decision::Approve, 2),
-            ApprovalEvent::StepCompleted { step: 0, at: at(2) },
-            ApprovalEvent::ApprovalGranted { at: at(2) },
-        ]);
+        .then_expect_events(grants(0, 20, 2));
 }
 
 #[test]
@@ -276,19 +274,17 @@ fn completing_a_middle_step_moves_on_without_granting() {
     ApprovalTest::with(())
         .given(vec![requested(two_steps())])
         .when(decide(10, Decision::Approve, 1))
-        .then_expect_events(vec![
-            decided(0, 10, Decision::Approve, 1),
-            ApprovalEvent::StepCompleted { step: 0, at: at(1) },
-        ]);
+        .then_expect_events(completes(0, 10, 1));
 }
 
 #[test]
 fn a_two_step_flow_runs_in_order() {
     // A step-2 approver may not decide during step 1.
-    ApprovalTest::with(())
-        .given(vec![requested(two_steps())])
-        .when(decide(21, Decision::Approve, 1))
-        .then_expect_error(ApprovalError::NotYourTurn);
+    refused(
+        vec![requested(two_steps())],
+        decide(21, Decision::Approve, 1),
+        ApprovalError::NotYourTurn,
+    );
     // Once step 1 is done, they may; the quorum of step 2 grants the approval.
     let history = vec![
         requested(two_steps()),
@@ -299,16 +295,13 @@ fn a_two_step_flow_runs_in_order() {
     ApprovalTest::with(())
         .given(history.clone())
         .when(decide(20, Decision::Approve, 3))
-        .then_expect_events(vec![
-            decided(1, 20, Decision::Approve, 3),
-            ApprovalEvent::StepCompleted { step: 1, at: at(3) },
-            ApprovalEvent::ApprovalGranted { at: at(3) },
-        ]);
+        .then_expect_events(grants(1, 20, 3));
     // A step-1 approver who is not on step 2 is no approver of the current step.
-    ApprovalTest::with(())
-        .given(history)
-        .when(decide(11, Decision::Approve, 3))
-        .then_expect_error(ApprovalError::NotAnApprover);
+    refused(
+        history,
+        decide(11, Decision::Approve, 3),
+        ApprovalError::NotAnApprover,
+    );
 }
 
 #[test]
@@ -393,18 +386,21 @@ fn after_a_rejection_nothing_is_pending() {
             at: at(1),
         },
     ];
-    ApprovalTest::with(())
-        .given(history.clone())
-        .when(decide(11, Decision::Approve, 2))
-        .then_expect_error(ApprovalError::NotPending);
-    ApprovalTest::with(())
-        .given(history.clone())
-        .when(delegate(11, 12, 2))
-        .then_expect_error(ApprovalError::NotPending);
-    ApprovalTest::with(())
-        .given(history.clone())
-        .when(cancel(REQUESTER, false))
-        .then_expect_error(ApprovalError::NotPending);
+    refused(
+        history.clone(),
+        decide(11, Decision::Approve, 2),
+        ApprovalError::NotPending,
+    );
+    refused(
+        history.clone(),
+        delegate(11, 12, 2),
+        ApprovalError::NotPending,
+    );
+    refused(
+        history.clone(),
+        cancel(REQUESTER, false),
+        ApprovalError::NotPending,
+    );
 
     let approval = fold(history);
     assert_eq!(approval.status(), ApprovalStatus::Rejected);
@@ -420,49 +416,38 @@ fn cancelled(by: i64) -> ApprovalEvent {
 }
 
 #[test]
-fn the_requester_may_cancel() {
-    ApprovalTest::with(())
-        .given(vec![requested(two_steps())])
-        .when(cancel(REQUESTER, false))
-        .then_expect_events(vec![cancelled(REQUESTER)]);
-}
-
-#[test]
-fn the_ticket_requester_may_cancel() {
-    ApprovalTest::with(())
-        .given(vec![requested(two_steps())])
-        .when(cancel(TICKET_REQUESTER, false))
-        .then_expect_events(vec![cancelled(TICKET_REQUESTER)]);
-}
-
-#[test]
-fn staff_may_cancel() {
-    ApprovalTest::with(())
-        .given(vec![requested(two_steps())])
-        .when(cancel(50, true))
-        .then_expect_events(vec![cancelled(50)]);
+fn the_requester_the_ticket_requester_and_staff_may_cancel() {
+    for (by, by_staff) in [(REQUESTER, false), (TICKET_REQUESTER, false), (50, true)] {
+        ApprovalTest::with(())
+            .given(vec![requested(two_steps())])
+            .when(cancel(by, by_staff))
+            .then_expect_events(vec![cancelled(by)]);
+    }
 }
 
 #[test]
 fn a_stranger_may_not_cancel() {
-    ApprovalTest::with(())
-        .given(vec![requested(two_steps())])
-        .when(cancel(STRANGER, false))
-        .then_expect_error(ApprovalError::NotAllowed);
+    refused(
+        vec![requested(two_steps())],
+        cancel(STRANGER, false),
+        ApprovalError::NotAllowed,
+    );
     // Not even an approver.
-    ApprovalTest::with(())
-        .given(vec![requested(two_steps())])
-        .when(cancel(10, false))
-        .then_expect_error(ApprovalError::NotAllowed);
+    refused(
+        vec![requested(two_steps())],
+        cancel(10, false),
+        ApprovalError::NotAllowed,
+    );
 }
 
 #[test]
 fn a_cancelled_approval_takes_no_decision() {
     let history = vec![requested(two_steps()), cancelled(REQUESTER)];
-    ApprovalTest::with(())
-        .given(history.clone())
-        .when(decide(10, Decision::Approve, 10))
-        .then_expect_error(ApprovalError::NotPending);
+    refused(
+        history.clone(),
+        decide(10, Decision::Approve, 10),
+        ApprovalError::NotPending,
+    );
     let approval = fold(history);
     assert_eq!(approval.status(), ApprovalStatus::Cancelled);
     assert!(approval
@@ -496,11 +481,7 @@ fn an_approver_may_delegate_and_the_delegate_decides() {
                 .collect(),
         )
         .when(decide(31, Decision::Approve, 3))
-        .then_expect_events(vec![
-            decided(0, 31, Decision::Approve, 3),
-            ApprovalEvent::StepCompleted { step: 0, at: at(3) },
-            ApprovalEvent::ApprovalGranted { at: at(3) },
-        ]);
+        .then_expect_events(grants(0, 31, 3));
 
     let approval = fold(history);
     let step = &approval.steps[0];
@@ -528,56 +509,59 @@ fn a_quorum_keeps_its_count_after_delegation() {
     ApprovalTest::with(())
         .given(history)
         .when(decide(22, Decision::Approve, 3))
-        .then_expect_events(vec![
-            decided(0, 22, Decision::Approve, 3),
-            ApprovalEvent::StepCompleted { step: 0, at: at(3) },
-            ApprovalEvent::ApprovalGranted { at: at(3) },
-        ]);
+        .then_expect_events(grants(0, 22, 3));
 }
 
 #[test]
 fn the_delegator_can_no_longer_decide() {
-    ApprovalTest::with(())
-        .given(vec![requested(two_steps()), delegated(0, 10, 40, 1)])
-        .when(decide(10, Decision::Approve, 2))
-        .then_expect_error(ApprovalError::Delegated);
+    refused(
+        vec![requested(two_steps()), delegated(0, 10, 40, 1)],
+        decide(10, Decision::Approve, 2),
+        ApprovalError::Delegated,
+    );
 }
 
 #[test]
 fn a_decision_is_delegated_only_once() {
     let history = vec![requested(two_steps()), delegated(0, 10, 40, 1)];
     // The delegate may not hand it on.
-    ApprovalTest::with(())
-        .given(history.clone())
-        .when(delegate(40, 41, 2))
-        .then_expect_error(ApprovalError::AlreadyDelegated);
+    refused(
+        history.clone(),
+        delegate(40, 41, 2),
+        ApprovalError::AlreadyDelegated,
+    );
     // Nor may the delegator delegate again.
-    ApprovalTest::with(())
-        .given(history)
-        .when(delegate(10, 41, 2))
-        .then_expect_error(ApprovalError::AlreadyDelegated);
+    refused(
+        history,
+        delegate(10, 41, 2),
+        ApprovalError::AlreadyDelegated,
+    );
 }
 
 #[test]
 fn delegating_to_someone_already_on_the_step_is_refused() {
-    ApprovalTest::with(())
-        .given(vec![requested(two_steps())])
-        .when(delegate(10, 11, 1))
-        .then_expect_error(ApprovalError::InvalidDelegate);
-    ApprovalTest::with(())
-        .given(vec![requested(two_steps())])
-        .when(delegate(10, 10, 1))
-        .then_expect_error(ApprovalError::InvalidDelegate);
+    refused(
+        vec![requested(two_steps())],
+        delegate(10, 11, 1),
+        ApprovalError::InvalidDelegate,
+    );
+    refused(
+        vec![requested(two_steps())],
+        delegate(10, 10, 1),
+        ApprovalError::InvalidDelegate,
+    );
     // 11 took a delegation from nobody, but 10 handed theirs to 40: 40 is effective now.
-    ApprovalTest::with(())
-        .given(vec![requested(two_steps()), delegated(0, 10, 40, 1)])
-        .when(delegate(11, 40, 2))
-        .then_expect_error(ApprovalError::InvalidDelegate);
+    refused(
+        vec![requested(two_steps()), delegated(0, 10, 40, 1)],
+        delegate(11, 40, 2),
+        ApprovalError::InvalidDelegate,
+    );
     // Nor may a place go back to someone who delegated theirs away.
-    ApprovalTest::with(())
-        .given(vec![requested(two_steps()), delegated(0, 10, 40, 1)])
-        .when(delegate(11, 10, 2))
-        .then_expect_error(ApprovalError::InvalidDelegate);
+    refused(
+        vec![requested(two_steps()), delegated(0, 10, 40, 1)],
+        delegate(11, 10, 2),
+        ApprovalError::InvalidDelegate,
+    );
 }
 
 #[test]
@@ -593,14 +577,16 @@ fn only_undecided_approvers_of_the_current_step_may_delegate() {
         ])
         .when(delegate(30, 40, 2))
         .then_expect_error(ApprovalError::AlreadyDecided);
-    ApprovalTest::with(())
-        .given(vec![requested(steps.clone())])
-        .when(delegate(20, 40, 1))
-        .then_expect_error(ApprovalError::NotYourTurn);
-    ApprovalTest::with(())
-        .given(vec![requested(steps)])
-        .when(delegate(STRANGER, 40, 1))
-        .then_expect_error(ApprovalError::NotAnApprover);
+    refused(
+        vec![requested(steps.clone())],
+        delegate(20, 40, 1),
+        ApprovalError::NotYourTurn,
+    );
+    refused(
+        vec![requested(steps)],
+        delegate(STRANGER, 40, 1),
+        ApprovalError::NotAnApprover,
+    );
 }
 
 // --- who may decide ---
@@ -618,15 +604,17 @@ fn the_same_person_cannot_decide_twice() {
 
 #[test]
 fn a_non_approver_cannot_decide() {
-    ApprovalTest::with(())
-        .given(vec![requested(two_steps())])
-        .when(decide(STRANGER, Decision::Approve, 1))
-        .then_expect_error(ApprovalError::NotAnApprover);
+    refused(
+        vec![requested(two_steps())],
+        decide(STRANGER, Decision::Approve, 1),
+        ApprovalError::NotAnApprover,
+    );
     // Neither the requester nor the ticket's requester is an approver by right.
-    ApprovalTest::with(())
-        .given(vec![requested(two_steps())])
-        .when(decide(REQUESTER, Decision::Reject, 1))
-        .then_expect_error(ApprovalError::NotAnApprover);
+    refused(
+        vec![requested(two_steps())],
+        decide(REQUESTER, Decision::Reject, 1),
+        ApprovalError::NotAnApprover,
+    );
 }
 
 // --- helpers and serialization ---
@@ -711,7 +699,8 @@ mod ticket_side {
 
     use super::at;
     use crate::ticket::{Ticket, TicketCommand, TicketError, TicketEvent, TicketFields};
-    use crate::types::{ApprovalStatus, Priority, TicketStatus, TicketType};
+    use crate::types::ApprovalStatus::{self, Approved, Cancelled, Pending, Rejected};
+    use crate::types::{Priority, TicketStatus, TicketType};
     use uuid::Uuid;
 
     type TicketTest = TestFramework<Ticket>;
@@ -784,13 +773,18 @@ mod ticket_side {
             .then_expect_events(vec![]);
     }
 
+    /// The opened ticket, then the approval states recorded on it in turn (minutes 1, 2, ...).
+    fn after(outcomes: &[(Uuid, ApprovalStatus)]) -> Vec<TicketEvent> {
+        let recorded = outcomes
+            .iter()
+            .zip(1..)
+            .map(|(&(id, status), minute)| recorded(id, status, minute));
+        std::iter::once(opened()).chain(recorded).collect()
+    }
+
     #[test]
     fn a_rejected_approval_blocks_work_but_not_cancelling() {
-        let history = vec![
-            opened(),
-            recorded(FIRST, ApprovalStatus::Pending, 1),
-            recorded(FIRST, ApprovalStatus::Rejected, 2),
-        ];
+        let history = after(&[(FIRST, Pending), (FIRST, Rejected)]);
         TicketTest::with(())
             .given(history.clone())
             .when(move_to(TicketStatus::InProgress))
@@ -804,7 +798,7 @@ mod ticket_side {
             .given(vec![
                 opened(),
                 moved(TicketStatus::Open, TicketStatus::InProgress, 1),
-                recorded(FIRST, ApprovalStatus::Pending, 2),
+                recorded(FIRST, Pending, 2),
             ])
             .when(move_to(TicketStatus::Resolved))
             .then_expect_error(TicketError::ApprovalRequired(TicketStatus::Resolved));
@@ -812,52 +806,35 @@ mod ticket_side {
 
     #[test]
     fn a_new_approval_after_a_rejection_can_unblock_the_ticket() {
-        let history = vec![
-            opened(),
-            recorded(FIRST, ApprovalStatus::Pending, 1),
-            recorded(FIRST, ApprovalStatus::Rejected, 2),
-        ];
         TicketTest::with(())
-            .given(history.clone())
-            .when(record(SECOND, ApprovalStatus::Pending, 3))
-            .then_expect_events(vec![recorded(SECOND, ApprovalStatus::Pending, 3)]);
-        let mut history = history;
-        history.extend([
-            recorded(SECOND, ApprovalStatus::Pending, 3),
-            recorded(SECOND, ApprovalStatus::Approved, 4),
+            .given(after(&[(FIRST, Pending), (FIRST, Rejected)]))
+            .when(record(SECOND, Pending, 3))
+            .then_expect_events(vec![recorded(SECOND, Pending, 3)]);
+        let granted = after(&[
+            (FIRST, Pending),
+            (FIRST, Rejected),
+            (SECOND, Pending),
+            (SECOND, Approved),
         ]);
-        leaves_open_for(history, TicketStatus::InProgress);
+        leaves_open_for(granted, TicketStatus::InProgress);
     }
 
     #[test]
     fn a_late_outcome_of_a_superseded_approval_changes_nothing() {
-        let history = vec![
-            opened(),
-            recorded(FIRST, ApprovalStatus::Pending, 1),
-            recorded(FIRST, ApprovalStatus::Rejected, 2),
-            recorded(SECOND, ApprovalStatus::Pending, 3),
-        ];
-        changes_nothing(history, record(FIRST, ApprovalStatus::Approved, 4));
+        let history = after(&[(FIRST, Pending), (FIRST, Rejected), (SECOND, Pending)]);
+        changes_nothing(history, record(FIRST, Approved, 4));
     }
 
     #[test]
     fn a_cancelled_approval_no_longer_blocks() {
-        let history = vec![
-            opened(),
-            recorded(FIRST, ApprovalStatus::Pending, 1),
-            recorded(FIRST, ApprovalStatus::Cancelled, 2),
-        ];
+        let history = after(&[(FIRST, Pending), (FIRST, Cancelled)]);
         leaves_open_for(history, TicketStatus::InProgress);
     }
 
     #[test]
     fn repeating_a_final_state_is_a_no_op() {
-        let history = vec![
-            opened(),
-            recorded(FIRST, ApprovalStatus::Pending, 1),
-            recorded(FIRST, ApprovalStatus::Approved, 2),
-        ];
-        changes_nothing(history, record(FIRST, ApprovalStatus::Approved, 5));
+        let history = after(&[(FIRST, Pending), (FIRST, Approved)]);
+        changes_nothing(history, record(FIRST, Approved, 5));
     }
 }
 
@@ -869,16 +846,19 @@ fn a_finished_approval_cannot_be_cancelled_or_delegated() {
         ApprovalEvent::StepCompleted { step: 0, at: at(1) },
         ApprovalEvent::ApprovalGranted { at: at(1) },
     ];
-    ApprovalTest::with(())
-        .given(granted.clone())
-        .when(cancel(REQUESTER, true))
-        .then_expect_error(ApprovalError::NotPending);
-    ApprovalTest::with(())
-        .given(granted.clone())
-        .when(delegate(10, 40, 2))
-        .then_expect_error(ApprovalError::NotPending);
-    ApprovalTest::with(())
-        .given(granted)
-        .when(decide(10, Decision::Approve, 2))
-        .then_expect_error(ApprovalError::NotPending);
+    refused(
+        granted.clone(),
+        cancel(REQUESTER, true),
+        ApprovalError::NotPending,
+    );
+    refused(
+        granted.clone(),
+        delegate(10, 40, 2),
+        ApprovalError::NotPending,
+    );
+    refused(
+        granted,
+        decide(10, Decision::Approve, 2),
+        ApprovalError::NotPending,
+    );
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::event::AttachedFile;
+use super::event::{AttachedFile, TicketChanges};
 use crate::types::{ApprovalStatus, Priority, TicketStatus, TicketType};
 
 /// The editable fields of a ticket, all present (used to open one).
@@ -31,12 +31,8 @@ pub enum TicketCommand {
     },
     /// Change some fields; fields equal to the current value are ignored.
     UpdateTicket {
-        title: Option<String>,
-        description: Option<String>,
-        priority: Option<Priority>,
-        ticket_type: Option<TicketType>,
-        tags: Option<Vec<String>>,
-        item_ids: Option<Vec<i64>>,
+        /// The fields asked for (absent = leave as is).
+        asked: TicketChanges,
         at: DateTime<Utc>,
     },
     /// Move the ticket through its state machine.

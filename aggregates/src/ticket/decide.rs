@@ -26,25 +26,7 @@ impl Ticket {
                 fields,
                 at,
             } => self.open(id, requester_id, fields, at),
-            TicketCommand::UpdateTicket {
-                title,
-                description,
-                priority,
-                ticket_type,
-                tags,
-                item_ids,
-                at,
-            } => {
-                let asked = TicketChanges {
-                    title,
-                    description,
-                    priority,
-                    ticket_type,
-                    tags,
-                    item_ids,
-                };
-                self.update(asked, at)
-            }
+            TicketCommand::UpdateTicket { asked, at } => self.update(asked, at),
             TicketCommand::ChangeStatus { status, reason, at } => {
                 self.change_status(status, reason, at)
             }

@@ -91,12 +91,13 @@ fn update_records_only_the_fields_that_changed() {
     TicketTest::with(())
         .given(vec![opened()])
         .when(TicketCommand::UpdateTicket {
-            title: Some("Printer on fire".into()),
-            description: None,
-            priority: Some(Priority::Critical),
-            ticket_type: Some(TicketType::Incident),
-            tags: None,
-            item_ids: Some(vec![3]),
+            asked: TicketChanges {
+                title: Some("Printer on fire".into()),
+                priority: Some(Priority::Critical),
+                ticket_type: Some(TicketType::Incident),
+                item_ids: Some(vec![3]),
+                ..Default::default()
+            },
             at: at(2),
         })
         .then_expect_events(vec![TicketEvent::TicketUpdated {
@@ -114,12 +115,10 @@ fn an_update_that_changes_nothing_records_nothing() {
     TicketTest::with(())
         .given(vec![opened()])
         .when(TicketCommand::UpdateTicket {
-            title: Some("Printer on fire".into()),
-            description: None,
-            priority: None,
-            ticket_type: None,
-            tags: None,
-            item_ids: None,
+            asked: TicketChanges {
+                title: Some("Printer on fire".into()),
+                ..Default::default()
+            },
             at: at(2),
         })
         .then_expect_events(vec![]);

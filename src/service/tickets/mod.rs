@@ -4,7 +4,7 @@
 
 pub mod list;
 
-use aggregates::ticket::{Ticket, TicketCommand, TicketError, TicketFields};
+use aggregates::ticket::{Ticket, TicketChanges, TicketCommand, TicketError, TicketFields};
 use aggregates::{ApprovalStatus, Priority, TicketStatus, TicketType};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -306,12 +306,14 @@ pub async fn update(
     let at = Utc::now();
     execute_visible(services, user, id, expected, |_| {
         TicketCommand::UpdateTicket {
-            title: body.title.as_ref().map(|t| t.trim().to_string()),
-            description: body.description.clone(),
-            priority: body.priority,
-            ticket_type: body.ticket_type,
-            tags: tags.clone(),
-            item_ids: body.item_ids.clone(),
+            asked: TicketChanges {
+                title: body.title.as_ref().map(|t| t.trim().to_string()),
+                description: body.description.clone(),
+                priority: body.priority,
+                ticket_type: body.ticket_type,
+                tags: tags.clone(),
+                item_ids: body.item_ids.clone(),
+            },
             at,
         }
     })
