@@ -85,17 +85,22 @@ impl SseClient {
         }
     }
 
-    /// Every event that arrives within `wait`.
-    async fn drain(&mut self, wait: Duration) -> Vec<SseEvent> {
+    /// Every event up to and including the first one `is_marker` accepts. The stream delivers
+    /// in notification order, so what comes before a marker caused later is everything that
+    /// was sent before it: no timeout decides that nothing else arrived.
+    async fn until(&mut self, is_marker: impl Fn(&SseEvent) -> bool) -> Vec<SseEvent> {
         let mut out = Vec::new();
-        let deadline = Instant::now() + wait;
-        while let Some(e) = self
-            .next(deadline.saturating_duration_since(Instant::now()))
-            .await
-        {
+        loop {
+            let e = self
+                .next(Duration::from_secs(10))
+                .await
+                .unwrap_or_else(|| panic!("no marker after {out:?}"));
+            let done = is_marker(&e);
             out.push(e);
+            if done {
+                return out;
+            }
         }
-        out
     }
 }
 
@@ -220,8 +225,12 @@ async fn an_sse_client_gets_a_notification_within_a_second_and_resumes_after_las
     assert_eq!(missed.len(), 3);
 
     // Reconnecting with Last-Event-ID replays exactly what was missed, in order ...
+    // ... and then goes on live: everything before the first live event is the replay.
     let mut stream = SseClient::connect(&app, &agent, Some(first.id)).await;
-    let replayed = stream.drain(Duration::from_millis(700)).await;
+    let last_missed = *missed.last().unwrap();
+    move_to(&app, &lead, id, "pending").await;
+    let mut replayed = stream.until(|e| e.id > last_missed).await;
+    let live = replayed.pop().expect("live again");
     let replayed_ids: Vec<i64> = replayed.iter().map(|e| e.id).collect();
     assert_eq!(replayed_ids, missed);
     assert_eq!(
@@ -231,13 +240,6 @@ async fn an_sse_client_gets_a_notification_within_a_second_and_resumes_after_las
             .collect::<Vec<_>>(),
         vec!["comment", "status_changed", "comment"]
     );
-    // ... and then goes on live.
-    move_to(&app, &lead, id, "pending").await;
-    let live = stream
-        .next(Duration::from_secs(5))
-        .await
-        .expect("live again");
-    assert!(live.id > *missed.last().unwrap());
     assert_eq!(live.data["kind"], "status_changed");
     // Nothing else came after it: the next event is the one a later change makes.
     move_to(&app, &lead, id, "in_progress").await;
@@ -297,13 +299,11 @@ async fn a_requesters_stream_never_carries_an_internal_note(pool: PgPool) {
     .await;
     comment(&app, id, &agent, true, "We are on it", false, vec![]).await;
 
-    // The note comes first in the log: had it been sent, it would arrive before the reply.
-    let reply = stream
-        .next(Duration::from_secs(5))
-        .await
-        .expect("the public reply");
-    let mut got = vec![reply];
-    got.extend(stream.drain(Duration::from_millis(300)).await);
+    // The note comes first in the log: had it been sent, it would arrive before the reply; a
+    // status change after both marks the end of what the two comments sent.
+    move_to(&app, &agent, id, "in_progress").await;
+    let mut got = stream.until(|e| e.data["kind"] == "status_changed").await;
+    got.pop();
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0].data["kind"], "comment");
     assert_eq!(got[0].data["excerpt"], "We are on it");
@@ -315,18 +315,18 @@ async fn a_requesters_stream_never_carries_an_internal_note(pool: PgPool) {
     assert_eq!(
         listed
             .iter()
-            .map(|n| n["excerpt"].as_str().unwrap())
+            .map(|n| n["excerpt"].as_str())
             .collect::<Vec<_>>(),
-        vec!["I can help", "We are on it"]
+        vec![Some("I can help"), Some("We are on it"), None],
+        "two comments and the status change"
     );
     assert!(!listed.iter().any(|n| n.to_string().contains("Secret")));
 
     // Staff hear about it: a following agent as a comment, a mentioned manager as a mention.
-    let mut seen = Vec::new();
-    for _ in 0..2 {
-        seen.extend(helper_stream.next(Duration::from_secs(5)).await);
-    }
-    seen.extend(helper_stream.drain(Duration::from_millis(300)).await);
+    let mut seen = helper_stream
+        .until(|e| e.data["kind"] == "status_changed")
+        .await;
+    seen.pop();
     assert_eq!(seen.len(), 2, "{seen:?}");
     assert_eq!(
         (
@@ -350,18 +350,26 @@ async fn a_requesters_stream_never_carries_an_internal_note(pool: PgPool) {
         .await;
     json_of(r, StatusCode::OK).await;
     let now = notifications_of(&app, &helper).await;
-    assert!(!now.is_empty(), "the public notifications stay listed");
-    assert!(now.iter().all(|n| n["internal"] == false), "{now:?}");
-    let mut replay = SseClient::connect(&app, &helper, Some(0)).await;
-    let replayed = replay.drain(Duration::from_millis(500)).await;
     assert_eq!(
-        replayed.len(),
-        now.len(),
-        "the replay is the list: {replayed:?}"
+        now.iter()
+            .map(|n| (n["kind"].as_str().unwrap(), n["internal"].as_bool()))
+            .collect::<Vec<_>>(),
+        vec![("comment", Some(false)), ("status_changed", Some(false))],
+        "the public notifications stay listed, the internal one is gone"
     );
-    assert!(
-        replayed.iter().all(|e| e.data["internal"] == false),
-        "{replayed:?}"
+    // The replay from the start is the list, then the live marker.
+    let mut replay = SseClient::connect(&app, &helper, Some(0)).await;
+    // (A requester follows no one else's ticket: the marker is a reply on their own.)
+    let own = app.ticket(&helper, "Marker ticket").await;
+    let own = own["id"].as_i64().unwrap();
+    comment(&app, own, &agent, true, "Marker", false, vec![]).await;
+    let mut replayed = replay.until(|e| e.data["excerpt"] == "Marker").await;
+    replayed.pop();
+    let replayed_ids: Vec<i64> = replayed.iter().map(|e| e.id).collect();
+    let listed_ids: Vec<i64> = now.iter().map(|n| n["id"].as_i64().unwrap()).collect();
+    assert_eq!(
+        replayed_ids, listed_ids,
+        "the replay is the list: {replayed:?}"
     );
 }
 
