@@ -84,6 +84,10 @@ pub async fn build_state(config: Config, pool: PgPool, run_projections: bool) ->
                 .clone()
                 .run_collector(pool.clone(), std::time::Duration::from_secs(600)),
         );
+        tokio::spawn(crate::service::idempotency::run_purger(
+            pool.clone(),
+            std::time::Duration::from_secs(3600),
+        ));
     }
     let dummy_hash = crate::service::auth::hash_password(uuid::Uuid::new_v4().to_string()).await?;
     let settings = Settings {

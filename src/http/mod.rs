@@ -24,6 +24,7 @@ pub mod consistency;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod idempotency;
 pub mod items;
 pub mod metrics;
 pub mod notifications;
@@ -84,6 +85,7 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
     let static_dir = state.settings.static_dir.clone();
     let cors = cors_layer(&state.settings.cors_origins);
     let request_id = HeaderName::from_static("x-request-id");
+    let keys = middleware::from_fn_with_state(state.clone(), idempotency::layer);
 
     let api = api
         .merge(health::router())
@@ -145,6 +147,8 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .layer(middleware::from_fn(metrics::track))
         .with_state(state);
+    // Around the whole router, so that a repeated request can rebuild its answer with a GET.
+    let router = Router::new().fallback_service(keys.layer(router));
     NormalizePathLayer::trim_trailing_slash().layer(router)
 }
 
@@ -191,6 +195,7 @@ fn cors_layer(origins: &[String]) -> CorsLayer {
             axum::http::header::AUTHORIZATION,
             axum::http::header::CONTENT_TYPE,
             axum::http::header::IF_MATCH,
+            HeaderName::from_static("idempotency-key"),
             HeaderName::from_static("x-consistency-token"),
             HeaderName::from_static("last-event-id"),
         ])
@@ -199,6 +204,7 @@ fn cors_layer(origins: &[String]) -> CorsLayer {
             axum::http::header::LOCATION,
             HeaderName::from_static("x-consistency-token"),
             HeaderName::from_static("x-request-id"),
+            HeaderName::from_static("idempotent-replayed"),
         ])
         .max_age(Duration::from_secs(600))
 }

@@ -357,7 +357,7 @@ pub async fn request_approval(
     expected: Option<usize>,
     meta: &HashMap<String, String>,
 ) -> Result<Committed<Approval>, CommandError<ApprovalError>> {
-    let at = Utc::now();
+    let at = crate::service::now();
     let id = request.id;
     let committed = services
         .approvals

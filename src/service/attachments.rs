@@ -3,7 +3,6 @@
 //! back from the `attachments` read model for callers who may see their ticket.
 
 use aggregates::ticket::{AttachedFile, Ticket, TicketCommand};
-use chrono::Utc;
 pub use projections::attachments::queries::{self, Attachment};
 use uuid::Uuid;
 
@@ -157,7 +156,7 @@ pub async fn attach(
         size: upload.staged.size as i64,
         sha256: upload.staged.sha256.clone(),
         uploaded_by: user.id,
-        created_at: Utc::now(),
+        created_at: crate::service::now(),
     };
     // Pin first: from here until the projection counts this upload, the blob cannot go.
     sqlx::query("insert into attachment_pins (attachment_id, sha256) values ($1, $2)")
@@ -265,7 +264,7 @@ pub async fn remove(
         TicketCommand::RemoveAttachment {
             attachment_id: id,
             removed_by: user.id,
-            at: Utc::now(),
+            at: crate::service::now(),
         }
     })
     .await?;

@@ -3,7 +3,6 @@
 
 use aggregates::ticket::{Ticket, TicketCommand};
 use aggregates::Role;
-use chrono::Utc;
 pub use projections::comments::queries::{self, Comment};
 use serde::Deserialize;
 use sqlx::PgPool;
@@ -170,7 +169,7 @@ pub async fn add(
     }
     let mentions =
         resolve_mentions(&services.pool, &body.content, body.is_internal, &ticket).await?;
-    let at = Utc::now();
+    let at = crate::service::now();
     let comment = Comment {
         id: Uuid::new_v4(),
         ticket_id: body.ticket_id,
@@ -236,7 +235,7 @@ pub async fn edit(
     let mut comment = load_own(services, user, id).await?;
     let (ticket, _) = load_visible(services, user, comment.ticket_id).await?;
     let mentions = resolve_mentions(&services.pool, &content, comment.is_internal, &ticket).await?;
-    let at = Utc::now();
+    let at = crate::service::now();
     let committed = execute_checked(services, user, comment.ticket_id, None, |_| {
         TicketCommand::EditComment {
             comment_id: id,
@@ -267,7 +266,7 @@ pub async fn delete(
         TicketCommand::DeleteComment {
             comment_id: id,
             deleted_by: user.id,
-            at: Utc::now(),
+            at: crate::service::now(),
         }
     })
     .await

@@ -12,6 +12,7 @@ pub mod consistency;
 pub mod error;
 pub mod executor;
 pub mod history;
+pub mod idempotency;
 pub mod items;
 pub mod metrics;
 pub mod paging;
@@ -30,6 +31,15 @@ use projections::RuntimeHandle;
 use sqlx::PgPool;
 
 pub use error::Error;
+
+/// The current time at PostgreSQL's precision (microseconds). Commands are dated with it, so a
+/// command's answer and the read models its events feed show the same instant.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::DurationRound;
+    let now = chrono::Utc::now();
+    now.duration_trunc(chrono::Duration::microseconds(1))
+        .unwrap_or(now)
+}
 
 /// What the use cases work with: the database, the aggregates' executors, the projection
 /// runtime of this process (if it runs one), the blob store and the sign-in keys.

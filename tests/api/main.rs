@@ -10,6 +10,7 @@ mod cli;
 mod comments;
 mod embedded;
 mod helpers;
+mod idempotency;
 mod items;
 mod layout;
 mod notifications;

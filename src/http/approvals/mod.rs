@@ -9,7 +9,6 @@ use axum::extract::State;
 use axum::http::header::LOCATION;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
 use projections::Checkpoint;
 use serde::Serialize;
 use serde_json::json;
@@ -170,7 +169,7 @@ async fn decide_approval(
 ) -> Result<Response, ApiError> {
     let comment = decision_comment(body.comment)?;
     load_visible(&state, &user, id).await?;
-    let at = Utc::now();
+    let at = crate::service::now();
     let committed = run(&state, &user, id, |_| ApprovalCommand::Decide {
         approver_id: user.id,
         decision: body.decision,
@@ -209,7 +208,7 @@ async fn delegate_approval(
             format!("User {} does not exist or is not active", body.to_user_id),
         ));
     }
-    let at = Utc::now();
+    let at = crate::service::now();
     let committed = run(&state, &user, id, |_| ApprovalCommand::Delegate {
         from_user_id: user.id,
         to_user_id: body.to_user_id,
@@ -233,7 +232,7 @@ async fn cancel_approval(
     AppPath(id): AppPath<Uuid>,
 ) -> Result<Response, ApiError> {
     load_visible(&state, &user, id).await?;
-    let at = Utc::now();
+    let at = crate::service::now();
     let committed = run(&state, &user, id, |_| ApprovalCommand::Cancel {
         by: user.id,
         by_staff: user.is_staff(),

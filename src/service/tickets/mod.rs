@@ -272,7 +272,7 @@ pub async fn open(
         id,
         requester_id: user.id,
         fields,
-        at: Utc::now(),
+        at: crate::service::now(),
     };
     let committed = services
         .tickets
@@ -303,7 +303,7 @@ pub async fn update(
     let item_ids = body.item_ids.as_deref().unwrap_or_default();
     crate::service::items::check_items_exist(&services.pool, item_ids).await?;
     let tags = body.tags.map(clean_tags);
-    let at = Utc::now();
+    let at = crate::service::now();
     execute_visible(services, user, id, expected, |_| {
         TicketCommand::UpdateTicket {
             asked: TicketChanges {
@@ -327,7 +327,7 @@ pub async fn delete(
     id: i64,
     expected: Option<usize>,
 ) -> Result<Committed<Ticket>, Error> {
-    let at = Utc::now();
+    let at = crate::service::now();
     execute_visible(services, user, id, expected, |_| {
         TicketCommand::DeleteTicket { reason: None, at }
     })
@@ -363,7 +363,7 @@ pub async fn change_status(
             ));
         }
     }
-    let at = Utc::now();
+    let at = crate::service::now();
     execute_visible(services, user, id, expected, |_| {
         TicketCommand::ChangeStatus {
             status: body.status,
@@ -408,7 +408,7 @@ pub async fn assign(
             ));
         }
     }
-    let at = Utc::now();
+    let at = crate::service::now();
     execute_visible(services, user, id, expected, |_| {
         TicketCommand::AssignTicket { assignee_id, at }
     })
