@@ -4,6 +4,7 @@ import { createApp } from 'vue'
 import { createPinia } from 'pinia'
 
 import App from './App.vue'
+import i18n from './i18n'
 import router from './router'
 import { connectAuthStore, useAuthStore } from './stores/auth'
 
@@ -12,6 +13,7 @@ const pinia = createPinia()
 
 app.use(pinia)
 app.use(router)
+app.use(i18n)
 
 // The API client takes its bearer token from the auth store and sends the user to the login
 // page when the session can no longer be refreshed.

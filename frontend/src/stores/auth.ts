@@ -9,6 +9,7 @@ import { configureAuth } from '@/api/client'
 import { ApiErrorHandler, type ApiError } from '@/api/errors'
 import type { LoginRequest, ProfileUpdate, RegisterRequest, Role, TokenResponse, User } from '@/api/types'
 import { authApiService } from '@/services'
+import { useDraftsStore } from './drafts'
 
 const ROLE_RANK: Record<Role, number> = { requester: 0, agent: 1, manager: 2, admin: 3 }
 
@@ -98,6 +99,9 @@ export const useAuthStore = defineStore('auth', {
       } catch (error) {
         console.warn('Logout API call failed:', error)
       } finally {
+        // Signing out on purpose (a shared computer) forgets this user's reply drafts; an
+        // expired session keeps them for the next sign-in.
+        useDraftsStore().clearAll(this.user?.id)
         this.clearAuthState()
       }
     },
