@@ -129,6 +129,22 @@ describe('no lost work', () => {
     expect((await ticketNow(ticket.id)).description).toBe('My description')
   })
 
+  it('replies and resolves in one submit', async () => {
+    const ticket = await newTicket('Reply and resolve')
+    const started = await fetch(`${server.baseUrl}/api/v1/tickets/${ticket.id}/status`, {
+      method: 'PATCH',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${admin.access_token}`, 'If-Match': `"${(await ticketNow(ticket.id)).version}"` },
+      body: JSON.stringify({ status: 'in_progress' }),
+    })
+    expect(started.status).toBe(200)
+    await page.goto(`/tickets/${ticket.id}`)
+    await composer().fill('New toner is in')
+    await page.getByTestId('reply-and-resolved').click()
+    await expect.poll(async () => (await ticketNow(ticket.id)).status).toBe('resolved')
+    await expect.poll(() => page.locator('.thread').textContent()).toContain('New toner is in')
+    await expect.poll(() => page.locator('.ticket-head').textContent()).toContain('Resolved')
+  })
+
   it('logged no console error', () => {
     expect(watch.errors).toEqual([])
   })

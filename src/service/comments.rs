@@ -2,9 +2,9 @@
 //! back from the `comments` read model for callers who may see them.
 
 use aggregates::ticket::{Ticket, TicketCommand};
-use aggregates::Role;
+use aggregates::{Role, TicketStatus};
 pub use projections::comments::queries::{self, Comment};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -14,7 +14,7 @@ use crate::service::consistency::fetch_caught_up;
 use crate::service::error::{Error, Validator};
 use crate::service::executor::Committed;
 use crate::service::paging::Page;
-use crate::service::tickets::{execute_checked, load_visible};
+use crate::service::tickets::{check_reason, check_status_allowed, execute_checked, load_visible};
 use crate::service::Services;
 
 /// The most mentions recorded on one comment.
@@ -126,6 +126,21 @@ pub struct CommentCreate {
     pub is_internal: bool,
     /// Reply to this comment (on the same ticket).
     pub parent_id: Option<Uuid>,
+    /// Also move the ticket to this status, in the same command ("reply and resolve"):
+    /// both happen or neither. Requesters may only close, reopen or cancel.
+    pub set_status: Option<TicketStatus>,
+    /// Why the status changes (with `set_status`).
+    #[schema(max_length = 2000)]
+    pub reason: Option<String>,
+}
+
+/// The answer to `POST /comments`: the comment and the ticket's version after it (a reply
+/// with `set_status` also moved the ticket).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CommentCreated {
+    #[serde(flatten)]
+    pub comment: Comment,
+    pub ticket_version: i64,
 }
 
 /// Body of `PATCH /comments/{id}`.
@@ -149,7 +164,11 @@ pub async fn add(
     body: CommentCreate,
 ) -> Result<(Comment, Committed<Ticket>), Error> {
     check_content(&body.content)?;
+    check_reason(body.reason.as_deref())?;
     let (ticket, _) = load_visible(services, user, body.ticket_id).await?;
+    if let Some(status) = body.set_status {
+        check_status_allowed(user, status)?;
+    }
     if body.is_internal && !user.is_staff() {
         return Err(Error::Forbidden(
             "Only agents can write internal notes".into(),
@@ -191,6 +210,7 @@ pub async fn add(
             is_internal: comment.is_internal,
             parent_id: comment.parent_id,
             mentions: comment.mentions.clone(),
+            then_status: body.set_status.map(|s| (s, body.reason.clone())),
             at: comment.created_at,
         }
     })

@@ -109,6 +109,7 @@ async fn comment(
                 is_internal: internal,
                 parent_id: None,
                 mentions: vec![],
+                then_status: None,
                 at: Utc::now(),
             },
         )

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 
 use crate::helpers::{json_of, TestApp, TestUser};
-use crate::steps::{get_ok, users};
+use crate::steps::{get_ok, move_to, open_ticket, ticket_of, users};
 
 async fn comment(app: &TestApp, user: &TestUser, body: Value) -> Value {
     json_of(
@@ -172,7 +172,11 @@ async fn an_edit_keeps_the_previous_text_in_the_event_log_and_search_follows_the
             json!({"content": "now it works, thanks"}),
         )
         .await;
-    assert!(r.headers().get("x-consistency-token").is_some());
+    assert!(
+        r.headers().get("x-consistency-token").is_some(),
+        "{:?}",
+        r.status()
+    );
     let edited = json_of(r, StatusCode::OK).await;
     assert_eq!(edited["content"], "now it works, thanks");
     assert_eq!(edited["edited"], true);
@@ -346,4 +350,67 @@ async fn mentions_resolve_to_users_who_can_read_the_comment_and_are_recorded_on_
     assert_eq!(added[0]["mentions"], json!([req.id, lead.id]));
     assert_eq!(added[1]["mentions"], json!([lead.id]));
     let _ = stranger;
+}
+
+#[sqlx::test]
+async fn a_reply_with_set_status_moves_the_ticket_in_the_same_command_or_not_at_all(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let [ann, agent] = users(&app, [("ann", "requester"), ("ag", "agent")]).await;
+    let id = open_ticket(&app, &ann, "Toner empty").await;
+    move_to(&app, &agent, id, "in_progress").await;
+
+    // Reply and resolve: one command, both events in one transaction, the version after both.
+    let reply = comment(
+        &app,
+        &agent,
+        json!({"ticket_id": id, "content": "New toner is in", "set_status": "resolved",
+               "reason": "Replaced the toner"}),
+    )
+    .await;
+    assert_eq!(reply["content"], "New toner is in");
+    let ticket = ticket_of(&app, &agent, id).await;
+    assert_eq!(ticket["status"], "resolved");
+    assert_eq!(reply["ticket_version"], ticket["version"]);
+    let (txids,): (i64,) = sqlx::query_as(
+        "select count(distinct transaction_id) from events
+          where aggregate_id = $1 and event_type in ('CommentAdded', 'TicketStatusChanged')
+            and payload::text like '%toner%'",
+    )
+    .bind(id.to_string())
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(txids, 1, "the reply and the move are one command");
+
+    // A move the state machine refuses refuses the reply: 409 and no comment.
+    let before = list(&app, &agent, id).await.len();
+    let refused = app
+        .post(
+            "/api/v1/comments/",
+            &agent.token,
+            json!({"ticket_id": id, "content": "Back to work", "set_status": "in_progress"}),
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    assert_eq!(list(&app, &agent, id).await.len(), before);
+
+    // Requesters may reply and close (their ticket is resolved), but not reply and resolve.
+    let other = open_ticket(&app, &ann, "Second").await;
+    let forbidden = app
+        .post(
+            "/api/v1/comments/",
+            &ann.token,
+            json!({"ticket_id": other, "content": "Done", "set_status": "resolved"}),
+        )
+        .await;
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+    assert!(list(&app, &ann, other).await.is_empty());
+    let closed = comment(
+        &app,
+        &ann,
+        json!({"ticket_id": id, "content": "Thanks, works", "set_status": "closed"}),
+    )
+    .await;
+    assert_eq!(closed["content"], "Thanks, works");
+    assert_eq!(ticket_of(&app, &ann, id).await["status"], "closed");
 }

@@ -130,6 +130,7 @@ async fn comment(
                 is_internal: internal,
                 parent_id: None,
                 mentions: mentions.clone(),
+                then_status: None,
                 at,
             },
         )

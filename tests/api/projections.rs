@@ -318,6 +318,7 @@ async fn mixed_history(app: &TestApp, requester: i64, agent: i64) {
                 is_internal: i % 2 == 0,
                 parent_id: None,
                 mentions: vec![],
+                then_status: None,
                 at: Utc::now(),
             })
             .await

@@ -99,6 +99,7 @@ fn reply(agent: i64, at: DateTime<Utc>) -> TicketCommand {
         is_internal: false,
         parent_id: None,
         mentions: vec![],
+        then_status: None,
         at,
     }
 }

@@ -51,7 +51,9 @@ pub enum TicketCommand {
         reason: Option<String>,
         at: DateTime<Utc>,
     },
-    /// Add a comment; `by_staff` says whether the author is an agent or above.
+    /// Add a comment; `by_staff` says whether the author is an agent or above. With
+    /// `then_status`, the ticket also moves to that status (with `reason`) in the same command:
+    /// "reply and resolve" records both or neither.
     AddComment {
         comment_id: Uuid,
         author_id: i64,
@@ -60,6 +62,7 @@ pub enum TicketCommand {
         is_internal: bool,
         parent_id: Option<Uuid>,
         mentions: Vec<i64>,
+        then_status: Option<(TicketStatus, Option<String>)>,
         at: DateTime<Utc>,
     },
     /// Replace a comment's text; the previous text stays in the event log.

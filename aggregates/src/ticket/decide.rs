@@ -139,9 +139,14 @@ impl Ticket {
                 is_internal,
                 parent_id,
                 mentions,
+                then_status,
                 at,
             } => {
                 self.require_parent(parent_id)?;
+                let moved = match then_status {
+                    Some((status, reason)) => self.change_status(status, reason, at)?,
+                    None => Vec::new(),
+                };
                 let first_response = self.is_first_response(author_id, by_staff, is_internal);
                 let mut events = vec![TicketEvent::CommentAdded(PostedComment {
                     comment_id,
@@ -159,6 +164,7 @@ impl Ticket {
                         at,
                     });
                 }
+                events.extend(moved);
                 Ok(events)
             }
             TicketCommand::EditComment {

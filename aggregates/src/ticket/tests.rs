@@ -314,6 +314,7 @@ fn add_comment(author_id: i64, by_staff: bool, content: &str, is_internal: bool)
         is_internal,
         parent_id: None,
         mentions: vec![],
+        then_status: None,
         at: at(4),
     }
 }
@@ -344,6 +345,64 @@ fn the_first_public_staff_reply_records_the_first_response() {
                 at: at(4),
             },
         ]);
+}
+
+/// `add_comment`, then the ticket moves to `status` in the same command.
+fn reply_and_move(status: TicketStatus) -> TicketCommand {
+    match add_comment(9, true, "Fixed: new toner", false) {
+        TicketCommand::AddComment {
+            comment_id,
+            author_id,
+            by_staff,
+            content,
+            is_internal,
+            parent_id,
+            mentions,
+            at,
+            ..
+        } => TicketCommand::AddComment {
+            comment_id,
+            author_id,
+            by_staff,
+            content,
+            is_internal,
+            parent_id,
+            mentions,
+            then_status: Some((status, Some("Replaced the toner".into()))),
+            at,
+        },
+        other => other,
+    }
+}
+
+#[test]
+fn a_reply_and_its_status_change_are_recorded_together() {
+    TicketTest::with(())
+        .given(walked_to(TicketStatus::InProgress))
+        .when(reply_and_move(TicketStatus::Resolved))
+        .then_expect_events(vec![
+            comment_added(9, "Fixed: new toner", false),
+            TicketEvent::FirstResponseRecorded {
+                comment_id: COMMENT,
+                responder_id: 9,
+                at: at(4),
+            },
+            TicketEvent::TicketStatusChanged {
+                from: TicketStatus::InProgress,
+                to: TicketStatus::Resolved,
+                reason: Some("Replaced the toner".into()),
+                at: at(4),
+            },
+        ]);
+    // A move the state machine refuses refuses the reply too: nothing is recorded.
+    TicketTest::with(())
+        .given(walked_to(TicketStatus::Open))
+        .when(reply_and_move(TicketStatus::Closed))
+        .then_expect_error(TicketError::IllegalTransition {
+            from: TicketStatus::Open,
+            to: TicketStatus::Closed,
+            allowed: vec![TicketStatus::InProgress, TicketStatus::Cancelled],
+        });
 }
 
 #[test]
@@ -386,6 +445,7 @@ fn an_edit_keeps_the_previous_text_and_a_reply_needs_a_known_parent() {
             is_internal: false,
             parent_id: Some(Uuid::from_u128(99)),
             mentions: vec![],
+            then_status: None,
             at: at(6),
         })
         .then_expect_error(TicketError::ParentNotFound);

@@ -889,8 +889,19 @@ export interface components {
              * @description Reply to this comment (on the same ticket).
              */
             parent_id?: string | null;
+            /** @description Why the status changes (with `set_status`). */
+            reason?: string | null;
+            set_status?: null | components["schemas"]["TicketStatus"];
             /** Format: int64 */
             ticket_id: number;
+        };
+        /**
+         * @description The answer to `POST /comments`: the comment and the ticket's version after it (a reply
+         *     with `set_status` also moved the ticket).
+         */
+        CommentCreated: components["schemas"]["Comment"] & {
+            /** Format: int64 */
+            ticket_version: number;
         };
         /** @description The page answered by `GET /comments` (OpenAPI name). */
         CommentListResponse: {
@@ -2456,7 +2467,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Comment"];
+                    "application/json": components["schemas"]["CommentCreated"];
                 };
             };
             403: {

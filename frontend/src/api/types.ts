@@ -115,6 +115,7 @@ export type TicketSort =
 // ---------------------------------------------------------------- comments
 
 export type Comment = Schemas['Comment']
+export type CommentCreated = Schemas['CommentCreated']
 export type CommentCreate = Schemas['CommentCreate']
 export type CommentUpdate = Schemas['CommentUpdate']
 export type CommentListResponse = Schemas['CommentListResponse']

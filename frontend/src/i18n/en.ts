@@ -9,6 +9,8 @@ export default {
     placeholderInternal: 'Internal note (requester will not see it)',
     empty: 'Write something first',
     draftRestored: 'Your unsent reply was restored',
+    replyAndResolve: 'Reply and resolve',
+    replyAndWait: 'Reply and wait for customer',
   },
   leave: {
     title: 'Unsent reply',

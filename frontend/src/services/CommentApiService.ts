@@ -1,5 +1,5 @@
 import type { ApiClient } from '@/api/client'
-import type { Comment, CommentCreate, CommentUpdate, PaginatedResponse } from '@/api/types'
+import type { Comment, CommentCreate, CommentCreated, CommentUpdate, PaginatedResponse } from '@/api/types'
 
 /** `/api/v1/comments`: a ticket's thread; replies carry `parent_id`. */
 export class CommentApiService {
@@ -9,7 +9,8 @@ export class CommentApiService {
     return this.apiClient.get('/api/v1/comments/', { params: { ticket_id: ticketId, page, size } })
   }
 
-  async createComment(comment: CommentCreate): Promise<Comment> {
+  /** With `set_status`, the reply and the status change are one command on the ticket. */
+  async createComment(comment: CommentCreate): Promise<CommentCreated> {
     return this.apiClient.post('/api/v1/comments/', comment)
   }
 

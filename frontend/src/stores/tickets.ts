@@ -133,11 +133,30 @@ export const useTicketsStore = defineStore('tickets', () => {
     }
   }
 
-  async function addComment(ticketId: number, content: string, isInternal: boolean, parentId?: string | null): Promise<Comment> {
-    const comment = await run(() =>
-      commentApiService.createComment({ ticket_id: ticketId, content, is_internal: isInternal, parent_id: parentId ?? null }),
+  /** Posts a comment; with `setStatus` the ticket moves in the same command ("reply and resolve"),
+   *  and the ticket and its history are reloaded. */
+  async function addComment(
+    ticketId: number,
+    content: string,
+    isInternal: boolean,
+    parentId?: string | null,
+    setStatus?: TicketStatus,
+  ): Promise<Comment> {
+    const created = await run(() =>
+      commentApiService.createComment({
+        ticket_id: ticketId,
+        content,
+        is_internal: isInternal,
+        parent_id: parentId ?? null,
+        ...(setStatus ? { set_status: setStatus } : {}),
+      }),
     )
+    const { ticket_version: version, ...comment } = created
     comments.value = [...comments.value, comment]
+    if (current.value?.id === ticketId && current.value.version !== version) {
+      void fetchTicket(ticketId)
+      void fetchHistory(ticketId)
+    }
     return comment
   }
 

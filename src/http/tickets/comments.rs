@@ -32,7 +32,7 @@ use crate::http::error::{ApiError, AppJson, AppPath, AppQuery, FieldError, Valid
 use crate::http::state::AppState;
 use crate::http::with_token;
 use crate::service::auth::AuthUser;
-use crate::service::comments::{self, Comment, CommentCreate, CommentUpdate};
+use crate::service::comments::{self, Comment, CommentCreate, CommentCreated, CommentUpdate};
 use crate::service::paging::{paging, Page};
 
 /// The routes of this area.
@@ -76,7 +76,7 @@ async fn wait_for_comments(state: &AppState, headers: &HeaderMap) -> Result<(), 
 
 /// Add a comment or an internal note (agents and up) to a ticket, optionally as a reply.
 #[utoipa::path(post, path = "/", tag = "comments", security(("bearer" = [])), request_body = CommentCreate,
-    responses((status = 201, body = Comment, headers(("Location" = String), ("X-Consistency-Token" = String))),
+    responses((status = 201, body = CommentCreated, headers(("Location" = String), ("X-Consistency-Token" = String))),
               (status = 403, body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody),
               (status = 422, body = crate::http::error::ValidationErrorBody)))]
 async fn create_comment(
@@ -85,8 +85,16 @@ async fn create_comment(
     AppJson(body): AppJson<CommentCreate>,
 ) -> Result<Response, ApiError> {
     let (comment, committed) = comments::add(&state, &user, body).await?;
-    let mut response = comment_response(StatusCode::CREATED, &comment, committed.token);
-    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/comments/{}", comment.id)) {
+    let id = comment.id;
+    let created = CommentCreated {
+        comment,
+        ticket_version: committed.version as i64,
+    };
+    let mut response = with_token(
+        (StatusCode::CREATED, axum::Json(created)).into_response(),
+        committed.token,
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/comments/{id}")) {
         response.headers_mut().insert(LOCATION, v);
     }
     Ok(response)

@@ -334,6 +334,33 @@ pub async fn delete(
     .await
 }
 
+/// 422 unless a status change's reason fits.
+pub fn check_reason(reason: Option<&str>) -> Result<(), Error> {
+    let mut v = Validator::default();
+    v.check(
+        reason.is_none_or(|r| r.chars().count() <= 2000),
+        "reason",
+        "Reason must be at most 2000 characters",
+    );
+    v.finish()
+}
+
+/// 403 unless `user` may move a ticket they can see to `status`: requesters may only close,
+/// reopen or cancel.
+pub fn check_status_allowed(user: &AuthUser, status: TicketStatus) -> Result<(), Error> {
+    if user.is_staff()
+        || matches!(
+            status,
+            TicketStatus::Closed | TicketStatus::Open | TicketStatus::Cancelled
+        )
+    {
+        return Ok(());
+    }
+    Err(Error::Forbidden(
+        "Requesters may only close, reopen or cancel their tickets".into(),
+    ))
+}
+
 /// Moves a ticket through its state machine; requesters may only close, reopen or cancel
 /// their own tickets.
 pub async fn change_status(
@@ -343,26 +370,11 @@ pub async fn change_status(
     expected: Option<usize>,
     body: TicketStatusUpdate,
 ) -> Result<Committed<Ticket>, Error> {
-    let mut v = Validator::default();
-    v.check(
-        body.reason
-            .as_ref()
-            .is_none_or(|r| r.chars().count() <= 2000),
-        "reason",
-        "Reason must be at most 2000 characters",
-    );
-    v.finish()?;
+    check_reason(body.reason.as_deref())?;
     if !user.is_staff() {
         load_visible(services, user, id).await?;
-        if !matches!(
-            body.status,
-            TicketStatus::Closed | TicketStatus::Open | TicketStatus::Cancelled
-        ) {
-            return Err(Error::Forbidden(
-                "Requesters may only close, reopen or cancel their tickets".into(),
-            ));
-        }
     }
+    check_status_allowed(user, body.status)?;
     let at = crate::service::now();
     execute_visible(services, user, id, expected, |_| {
         TicketCommand::ChangeStatus {

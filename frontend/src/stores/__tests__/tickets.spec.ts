@@ -131,16 +131,35 @@ describe('tickets store', () => {
       created_at: '2026-01-01T00:00:00Z',
       updated_at: '2026-01-01T00:00:00Z',
     }
-    comments.createComment.mockResolvedValue(c)
+    comments.createComment.mockResolvedValue({ ...c, ticket_version: 3 })
     comments.updateComment.mockResolvedValue({ ...c, content: 'edited' })
     comments.deleteComment.mockResolvedValue(undefined)
     const store = useTicketsStore()
     await store.addComment(7, 'hello', true)
     expect(comments.createComment).toHaveBeenCalledWith({ ticket_id: 7, content: 'hello', is_internal: true, parent_id: null })
+    expect(store.comments).toEqual([c])
     await store.editComment('c1', 'edited')
     expect(store.comments[0]?.content).toBe('edited')
     await store.removeComment('c1')
     expect(store.comments).toEqual([])
+  })
+
+  it('replies and moves the ticket in one request, then reloads the moved ticket', async () => {
+    const c: Comment = {
+      id: 'c2', ticket_id: 7, author_id: 3, content: 'Fixed', is_internal: false, parent_id: null,
+      mentions: [], edited: false, created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:00Z',
+    }
+    comments.createComment.mockResolvedValue({ ...c, ticket_version: 5 })
+    api.getTicket.mockResolvedValue({ id: 7, version: 5, status: 'resolved' } as TicketDetail)
+    api.getHistory.mockResolvedValue([])
+    const store = useTicketsStore()
+    store.current = { id: 7, version: 2, status: 'in_progress' } as never
+    await store.addComment(7, 'Fixed', false, null, 'resolved')
+    expect(comments.createComment).toHaveBeenCalledWith({
+      ticket_id: 7, content: 'Fixed', is_internal: false, parent_id: null, set_status: 'resolved',
+    })
+    await vi.waitFor(() => expect(store.current?.status).toBe('resolved'))
+    expect(api.getHistory).toHaveBeenCalledWith(7)
   })
 
   it('sorts the history by sequence', async () => {
