@@ -14,6 +14,8 @@ create table idempotency_keys (
     location     text,
     resource     text,
     consistency  text,
+    -- The version the answer named besides the resource (`ticket_version` of a new comment).
+    ticket_version bigint,
     created_at   timestamptz not null default now(),
     primary key (user_id, key)
 );

@@ -32,6 +32,11 @@ const EXEMPT: &[&str] = &[
     "/api/v1/auth/register",
 ];
 
+/// Set by a handler on its answer when the answer names a ticket version beside the resource
+/// (a new comment's `ticket_version`), which a GET of the resource would not show.
+#[derive(Debug, Clone, Copy)]
+pub struct AnsweredTicketVersion(pub i64);
+
 /// The middleware: POSTs with the header go through the key; everything else passes.
 pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let keyed = req.method() == Method::POST
@@ -157,6 +162,10 @@ async fn run(
             resource: resource_of(&path, status, location.as_deref()),
             location,
             consistency: header(response.headers(), CONSISTENCY),
+            ticket_version: response
+                .extensions()
+                .get::<AnsweredTicketVersion>()
+                .map(|v| v.0),
         };
         idempotency::complete(&state.pool, keyed, &outcome).await
     } else {
@@ -208,7 +217,10 @@ async fn replay(parts: &Parts, next: Next, outcome: &Outcome) -> Response {
             }
             let (mut head, body) = fetched.into_parts();
             head.status = status;
-            Response::from_parts(head, body)
+            match outcome.ticket_version {
+                Some(version) => with_ticket_version(head, body, version).await,
+                None => Response::from_parts(head, body),
+            }
         }
     };
     let headers = response.headers_mut();
@@ -225,6 +237,23 @@ async fn replay(parts: &Parts, next: Next, outcome: &Outcome) -> Response {
         HeaderValue::from_static("true"),
     );
     response
+}
+
+/// The GET's JSON object with the `ticket_version` the first answer named.
+async fn with_ticket_version(
+    mut head: axum::http::response::Parts,
+    body: Body,
+    version: i64,
+) -> Response {
+    let bytes = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
+    let mut value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    if let Some(object) = value.as_object_mut() {
+        object.insert("ticket_version".into(), json!(version));
+    }
+    head.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(head, Body::from(value.to_string()))
 }
 
 fn get_request(parts: &Parts, resource: &str, outcome: &Outcome) -> Request {

@@ -37,6 +37,9 @@ pub struct Outcome {
     pub resource: Option<String>,
     /// The `X-Consistency-Token` of the first answer (the rebuilding GET waits for it).
     pub consistency: Option<String>,
+    /// The ticket's version the first answer named beside the resource (a new comment's
+    /// `ticket_version`): the resource's GET does not carry it.
+    pub ticket_version: Option<i64>,
 }
 
 /// What to do with a request that carries a key.
@@ -56,7 +59,7 @@ pub enum Claim {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Produced {
     Ticket { id: String, created: bool },
-    Comment(String),
+    Comment { id: String, ticket_version: i64 },
     Attachment(String),
     Approval { id: String, created: bool },
 }
@@ -92,6 +95,7 @@ struct Held {
     location: Option<String>,
     resource: Option<String>,
     consistency: Option<String>,
+    ticket_version: Option<i64>,
 }
 
 /// Claims `request`'s key, or says why it may not run.
@@ -119,6 +123,7 @@ async fn decide(pool: &PgPool, request: &KeyedRequest, held: Held) -> Result<Cla
             location: held.location,
             resource: held.resource,
             consistency: held.consistency,
+            ticket_version: held.ticket_version,
         }));
     }
     if held.age_secs < ABANDONED_AFTER_SECS {
@@ -149,7 +154,7 @@ async fn take(pool: &PgPool, r: &KeyedRequest, abandoned: Option<&str>) -> Resul
          on conflict (user_id, key) do update set
             request_hash = excluded.request_hash, request_id = excluded.request_id,
             since_txid = excluded.since_txid, status = null, location = null,
-            resource = null, consistency = null, created_at = now()
+            resource = null, consistency = null, ticket_version = null, created_at = now()
           where idempotency_keys.created_at < now() - interval '24 hours'
              or (idempotency_keys.status is null and idempotency_keys.request_id = $5)",
     )
@@ -168,7 +173,7 @@ async fn held(pool: &PgPool, r: &KeyedRequest) -> Result<Option<Held>, Error> {
     sqlx::query_as(
         "select request_hash, request_id, since_txid::text as since_txid,
                 extract(epoch from now() - created_at)::float8 as age_secs,
-                status, location, resource, consistency
+                status, location, resource, consistency, ticket_version
            from idempotency_keys where user_id = $1 and key = $2",
     )
     .bind(r.user_id)
@@ -182,7 +187,8 @@ async fn held(pool: &PgPool, r: &KeyedRequest) -> Result<Option<Held>, Error> {
 pub async fn complete(pool: &PgPool, r: &KeyedRequest, outcome: &Outcome) -> Result<(), Error> {
     sqlx::query(
         "update idempotency_keys
-            set status = $4, location = $5, resource = $6, consistency = $7
+            set status = $4, location = $5, resource = $6, consistency = $7,
+                ticket_version = $8
           where user_id = $1 and key = $2 and request_id = $3 and status is null",
     )
     .bind(r.user_id)
@@ -192,6 +198,7 @@ pub async fn complete(pool: &PgPool, r: &KeyedRequest, outcome: &Outcome) -> Res
     .bind(&outcome.location)
     .bind(&outcome.resource)
     .bind(&outcome.consistency)
+    .bind(outcome.ticket_version)
     .execute(pool)
     .await
     .map_err(Error::internal)?;
@@ -238,20 +245,28 @@ async fn committed(
     request_id: &str,
     since: &str,
 ) -> Result<Option<Produced>, Error> {
-    let first: Option<(String, String, String, serde_json::Value)> = sqlx::query_as(
-        "select aggregate_type, aggregate_id, event_type, payload from events
-          where transaction_id >= $2::text::xid8 and metadata ->> 'request_id' = $1
-          order by transaction_id, global_position limit 1",
+    let first: Option<(String, String, String, serde_json::Value, i64)> = sqlx::query_as(
+        "select e.aggregate_type, e.aggregate_id, e.event_type, e.payload,
+                (select max(later.sequence) from events later
+                  where later.transaction_id = e.transaction_id
+                    and later.aggregate_type = e.aggregate_type
+                    and later.aggregate_id = e.aggregate_id) as version
+           from events e
+          where e.transaction_id >= $2::text::xid8 and e.metadata ->> 'request_id' = $1
+          order by e.transaction_id, e.global_position limit 1",
     )
     .bind(request_id)
     .bind(since)
     .fetch_optional(pool)
     .await
     .map_err(Error::internal)?;
-    Ok(first.and_then(|(aggregate, id, event, payload)| {
+    Ok(first.and_then(|(aggregate, id, event, payload, version)| {
         let inner = |field: &str| payload[&event][field].as_str().map(str::to_string);
         match (aggregate.as_str(), event.as_str()) {
-            ("ticket", "CommentAdded") => inner("comment_id").map(Produced::Comment),
+            ("ticket", "CommentAdded") => inner("comment_id").map(|id| Produced::Comment {
+                id,
+                ticket_version: version,
+            }),
             ("ticket", "AttachmentAdded") => inner("attachment_id").map(Produced::Attachment),
             ("ticket", opened) => Some(Produced::Ticket {
                 id,
@@ -269,11 +284,15 @@ async fn committed(
 impl Outcome {
     /// The answer a create or change gives, rebuilt from what it produced.
     pub fn from_produced(produced: &Produced) -> Self {
+        let ticket_version = match produced {
+            Produced::Comment { ticket_version, .. } => Some(*ticket_version),
+            _ => None,
+        };
         let (status, path) = match produced {
             Produced::Ticket { id, created } => {
                 (if *created { 201 } else { 200 }, format!("tickets/{id}"))
             }
-            Produced::Comment(id) => (201, format!("comments/{id}")),
+            Produced::Comment { id, .. } => (201, format!("comments/{id}")),
             Produced::Attachment(id) => (201, format!("attachments/{id}")),
             Produced::Approval { id, created } => {
                 (if *created { 201 } else { 200 }, format!("approvals/{id}"))
@@ -285,6 +304,7 @@ impl Outcome {
             location: (status == 201).then(|| resource.clone()),
             resource: Some(resource),
             consistency: None,
+            ticket_version,
         }
     }
 }

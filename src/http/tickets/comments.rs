@@ -86,14 +86,20 @@ async fn create_comment(
 ) -> Result<Response, ApiError> {
     let (comment, committed) = comments::add(&state, &user, body).await?;
     let id = comment.id;
+    let ticket_version = committed.version as i64;
     let created = CommentCreated {
         comment,
-        ticket_version: committed.version as i64,
+        ticket_version,
     };
     let mut response = with_token(
         (StatusCode::CREATED, axum::Json(created)).into_response(),
         committed.token,
     );
+    response
+        .extensions_mut()
+        .insert(crate::http::idempotency::AnsweredTicketVersion(
+            ticket_version,
+        ));
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/comments/{id}")) {
         response.headers_mut().insert(LOCATION, v);
     }
