@@ -180,15 +180,32 @@ where
     }
 }
 
-/// Parses JSON bytes into `T`, reporting the failing field.
+/// Parses JSON bytes into `T`, reporting the failing field. Whatever passes can be stored and
+/// read back: strings and keys holding NUL are refused ([`refuse_nul`]), and so are numbers
+/// beyond what an `f64` holds. (Every finite `f64` survives PostgreSQL's `jsonb` round trip,
+/// which prints `1.7976931348623157e308` as 309 plain digits, because serde_json is built with
+/// `float_roundtrip`: its default fast parser overflows on those digits.)
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize(de) {
-        Ok(v) => Ok(v),
+        Ok(v) => {
+            let value: Value = serde_json::from_slice(bytes).map_err(ApiError::internal)?;
+            let mut errors = Vec::new();
+            refuse_nul(&value, &mut vec![json!("body")], &mut errors);
+            if errors.is_empty() {
+                Ok(v)
+            } else {
+                Err(ApiError::Validation(errors))
+            }
+        }
         Err(err) => {
             let path = err.path().clone();
             let inner = err.into_inner();
-            if inner.is_syntax() || inner.is_eof() {
+            if inner.to_string().starts_with("number out of range") {
+                let mut error = serde_field_error("body", &path, String::new());
+                error.msg = "The number is out of range".into();
+                Err(ApiError::Validation(vec![error]))
+            } else if inner.is_syntax() || inner.is_eof() {
                 Err(ApiError::Validation(vec![FieldError {
                     loc: vec![json!("body"), json!(inner.column())],
                     msg: format!(
@@ -208,6 +225,40 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }
 }
 
+const NUL_MESSAGE: &str = "Text may not contain the NUL character";
+
+/// Records every string or object key under `value` that holds NUL, the one character a
+/// UTF-8 PostgreSQL cannot store (`text` refuses the byte, `jsonb` the `\u0000` escape). Lone
+/// surrogates, the other unstorable escapes, never get this far: serde_json refuses them.
+pub fn refuse_nul(value: &Value, loc: &mut Vec<Value>, errors: &mut Vec<FieldError>) {
+    let nul_at = |loc: &[Value]| FieldError {
+        loc: loc.to_vec(),
+        msg: NUL_MESSAGE.into(),
+        kind: "value_error".into(),
+    };
+    match value {
+        Value::String(s) if s.contains('\0') => errors.push(nul_at(loc)),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                loc.push(json!(i));
+                refuse_nul(item, loc, errors);
+                loc.pop();
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                loc.push(json!(key));
+                if key.contains('\0') {
+                    errors.push(nul_at(loc));
+                }
+                refuse_nul(item, loc, errors);
+                loc.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
 /// A query-string extractor answering 422 with `["query", name]`.
 pub struct AppQuery<T>(pub T);
 
@@ -220,6 +271,13 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
+        let nul: Vec<FieldError> = form_urlencoded_parse(query)
+            .filter(|(k, v)| k.contains('\0') || v.contains('\0'))
+            .map(|(k, _)| FieldError::query(&k, NUL_MESSAGE))
+            .collect();
+        if !nul.is_empty() {
+            return Err(ApiError::Validation(nul));
+        }
         let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(query));
         serde_path_to_error::deserialize(de)
             .map(AppQuery)

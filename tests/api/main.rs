@@ -11,6 +11,7 @@ mod comments;
 mod embedded;
 mod helpers;
 mod idempotency;
+mod inputs;
 mod items;
 mod layout;
 mod notifications;
