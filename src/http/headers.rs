@@ -1,0 +1,84 @@
+//! Response headers every answer carries (the Content-Security-Policy of the SPA, `/docs` and
+//! the API, framing, sniffing, referrer, HSTS when enabled, no caching of API answers) and
+//! the deadlines for slow requests (whole request, body inactivity).
+
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY,
+    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+};
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
+
+/// The one Content-Security-Policy of every answer: the SPA, `/docs` and the API. Scripts
+/// only from this origin and never inline (the SPA build emits none; `/docs` loads its
+/// script from `/docs/*`). `style-src` allows `'unsafe-inline'` because the component
+/// library (Element Plus) writes `style` attributes and `<style>` elements at run time;
+/// scripts never get it. Images may be `data:`/`blob:` (icons, previews of attachments).
+pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; \
+     connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; \
+     frame-ancestors 'none'";
+
+/// Two years, subdomains included: what hstspreload.org asks for.
+const HSTS_VALUE: &str = "max-age=63072000; includeSubDomains";
+
+/// Adds the security headers (keeping any a handler chose itself, such as the stricter
+/// policy of attachment downloads). API answers may hold tokens or personal data: no cache
+/// keeps them.
+pub async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
+    let mut response = next.run(req).await;
+    let headers = response.headers_mut();
+    let defaults = [
+        (
+            CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY_VALUE),
+        ),
+        (X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        (X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        (REFERRER_POLICY, HeaderValue::from_static("same-origin")),
+    ];
+    for (name, value) in defaults {
+        headers.entry(name).or_insert(value);
+    }
+    if api {
+        headers
+            .entry(CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-store"));
+    }
+    if state.settings.hsts {
+        headers.insert(
+            STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS_VALUE),
+        );
+    }
+    response
+}
+
+/// The path of the notification stream, which outlives any request deadline (it ends with
+/// its token and sends keep-alives of its own).
+const STREAM_PATH: &str = "/api/v1/notifications/stream";
+
+/// Answers 503 (with `Retry-After`) when a request has not been answered within the
+/// configured time; reading the body counts, streaming the answer does not.
+pub async fn request_deadline(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if req.uri().path() == STREAM_PATH {
+        return next.run(req).await;
+    }
+    let limit: Duration = state.settings.request_timeout;
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Unavailable {
+            detail: "The request took too long".into(),
+            retry_after: 1,
+        }
+        .into_response(),
+    }
+}
