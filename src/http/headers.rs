@@ -62,16 +62,11 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
     response
 }
 
-/// The path of the notification stream, which outlives any request deadline (it ends with
-/// its token and sends keep-alives of its own).
-const STREAM_PATH: &str = "/api/v1/notifications/stream";
-
 /// Answers 503 (with `Retry-After`) when a request has not been answered within the
-/// configured time; reading the body counts, streaming the answer does not.
+/// configured time. The deadline ends with the answer's headers: reading the request body
+/// counts, streaming the answer does not, so the notification stream (which ends with its
+/// token and sends keep-alives of its own) needs no exemption.
 pub async fn request_deadline(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if req.uri().path() == STREAM_PATH {
-        return next.run(req).await;
-    }
     let limit: Duration = state.settings.request_timeout;
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(response) => response,
