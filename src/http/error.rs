@@ -227,36 +227,37 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 const NUL_MESSAGE: &str = "Text may not contain the NUL character";
 
+/// Calls `visit` with the location and value of `value` and of everything under it, depth
+/// first; a value inside an object is located by its key, one in an array by its index.
+pub fn visit_json(value: &Value, loc: &mut Vec<Value>, visit: &mut impl FnMut(&[Value], &Value)) {
+    visit(loc, value);
+    let children: Box<dyn Iterator<Item = (Value, &Value)>> = match value {
+        Value::Array(items) => Box::new(items.iter().enumerate().map(|(i, v)| (json!(i), v))),
+        Value::Object(map) => Box::new(map.iter().map(|(k, v)| (json!(k), v))),
+        _ => return,
+    };
+    for (segment, child) in children {
+        loc.push(segment);
+        visit_json(child, loc, visit);
+        loc.pop();
+    }
+}
+
 /// Records every string or object key under `value` that holds NUL, the one character a
 /// UTF-8 PostgreSQL cannot store (`text` refuses the byte, `jsonb` the `\u0000` escape). Lone
 /// surrogates, the other unstorable escapes, never get this far: serde_json refuses them.
 pub fn refuse_nul(value: &Value, loc: &mut Vec<Value>, errors: &mut Vec<FieldError>) {
-    let nul_at = |loc: &[Value]| FieldError {
-        loc: loc.to_vec(),
-        msg: NUL_MESSAGE.into(),
-        kind: "value_error".into(),
-    };
-    match value {
-        Value::String(s) if s.contains('\0') => errors.push(nul_at(loc)),
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                loc.push(json!(i));
-                refuse_nul(item, loc, errors);
-                loc.pop();
-            }
+    let has_nul = |v: Option<&Value>| v.and_then(Value::as_str).is_some_and(|s| s.contains('\0'));
+    visit_json(value, loc, &mut |loc, value| {
+        // A key with NUL is named by its location's last segment.
+        if has_nul(Some(value)) || (loc.len() > 1 && has_nul(loc.last())) {
+            errors.push(FieldError {
+                loc: loc.to_vec(),
+                msg: NUL_MESSAGE.into(),
+                kind: "value_error".into(),
+            });
         }
-        Value::Object(map) => {
-            for (key, item) in map {
-                loc.push(json!(key));
-                if key.contains('\0') {
-                    errors.push(nul_at(loc));
-                }
-                refuse_nul(item, loc, errors);
-                loc.pop();
-            }
-        }
-        _ => {}
-    }
+    });
 }
 
 /// A query-string extractor answering 422 with `["query", name]`.

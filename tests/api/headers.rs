@@ -85,30 +85,33 @@ async fn hsts_is_sent_only_when_enabled(pool: PgPool) {
 async fn answers_that_carry_tokens_are_not_stored_by_caches(pool: PgPool) {
     let app = with_spa(pool, false).await;
     let [user] = users(&app, [("ann", "requester")]).await;
-    let r = app
-        .request(Method::POST, "/api/v1/auth/login", None)
-        .json(&json!({"email": user.email, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.headers()["cache-control"], "no-store");
-    let r = app
-        .request(Method::POST, "/api/v1/auth/refresh", None)
-        .json(&json!({"refresh_token": user.refresh}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.headers()["cache-control"], "no-store");
-    let r = app
-        .request(Method::POST, "/api/v1/auth/register", None)
-        .json(&json!({"email": "new@example.com", "password": PASSWORD, "full_name": "New"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    assert_eq!(r.headers()["cache-control"], "no-store");
+    let answers = [
+        (
+            "/api/v1/auth/login",
+            json!({"email": user.email, "password": PASSWORD}),
+            StatusCode::OK,
+        ),
+        (
+            "/api/v1/auth/refresh",
+            json!({"refresh_token": user.refresh}),
+            StatusCode::OK,
+        ),
+        (
+            "/api/v1/auth/register",
+            json!({"email": "new@example.com", "password": PASSWORD, "full_name": "New"}),
+            StatusCode::CREATED,
+        ),
+    ];
+    for (path, body, status) in answers {
+        let r = app
+            .request(Method::POST, path, None)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{path}");
+        assert_eq!(r.headers()["cache-control"], "no-store", "{path}");
+    }
 }
 
 #[sqlx::test]

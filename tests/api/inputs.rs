@@ -8,6 +8,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
+use ticketd::http::error::visit_json;
+
 use crate::helpers::{json_of, TestApp};
 use crate::steps::users;
 
@@ -148,27 +150,15 @@ fn write_routes() -> Vec<(&'static str, &'static str, &'static str, Value)> {
     ]
 }
 
-/// The location and a copy of `body` for every string and number leaf under it.
-fn leaves(value: &Value, loc: &mut Vec<Value>, out: &mut Vec<(Vec<Value>, bool)>) {
-    match value {
-        Value::String(_) => out.push((loc.clone(), true)),
-        Value::Number(_) => out.push((loc.clone(), false)),
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                loc.push(json!(i));
-                leaves(item, loc, out);
-                loc.pop();
-            }
-        }
-        Value::Object(map) => {
-            for (key, item) in map {
-                loc.push(json!(key));
-                leaves(item, loc, out);
-                loc.pop();
-            }
-        }
+/// The location of every string (`true`) and number (`false`) leaf of `body`.
+fn leaves(body: &Value) -> Vec<(Vec<Value>, bool)> {
+    let mut out = Vec::new();
+    visit_json(body, &mut vec![], &mut |loc, value| match value {
+        Value::String(_) => out.push((loc.to_vec(), true)),
+        Value::Number(_) => out.push((loc.to_vec(), false)),
         _ => {}
-    }
+    });
+    out
 }
 
 fn slot<'a>(body: &'a mut Value, loc: &[Value]) -> &'a mut Value {
@@ -255,9 +245,7 @@ async fn nul_and_out_of_range_numbers_are_refused_in_every_field_and_nothing_is_
 
     let before = stored(&app).await;
     for (method, _, path, body) in &routes {
-        let mut found = Vec::new();
-        leaves(body, &mut vec![], &mut found);
-        for (loc, is_text) in found {
+        for (loc, is_text) in leaves(body) {
             let mut bad = body.clone();
             let text = if is_text {
                 *slot(&mut bad, &loc) = json!("a\u{0}b");

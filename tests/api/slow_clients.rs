@@ -3,13 +3,13 @@
 
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 use sqlx::PgPool;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::helpers::{test_config, TestApp};
+use crate::notifications::SseClient;
 use crate::steps::users;
 
 /// A server whose deadlines are all one second, with at most `connections` clients at once.
@@ -130,23 +130,7 @@ async fn connections_beyond_the_cap_wait_for_a_free_one(pool: PgPool) {
 async fn the_notification_stream_outlives_the_request_deadline(pool: PgPool) {
     let app = impatient(pool, 1024).await;
     let [agent] = users(&app, [("ag", "agent")]).await;
-    let r = app
-        .request(
-            Method::GET,
-            "/api/v1/notifications/stream",
-            Some(&agent.token),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let mut body = r.bytes_stream();
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(2500);
-    loop {
-        match tokio::time::timeout_at(deadline, body.next()).await {
-            Err(_) => break, // still open after 2.5 request deadlines
-            Ok(Some(Ok(_))) => {}
-            Ok(other) => panic!("the stream ended: {other:?}"),
-        }
-    }
+    let mut stream = SseClient::connect(&app, &agent, None).await;
+    // Still open (nothing arrived, and it did not end) after 2.5 request deadlines.
+    assert!(stream.next(Duration::from_millis(2500)).await.is_none());
 }
