@@ -93,7 +93,8 @@ fn write_routes() -> Vec<(&'static str, &'static str, &'static str, Value)> {
             "/api/v1/comments",
             "/api/v1/comments",
             json!({"ticket_id": 9, "content": "C", "is_internal": false,
-                "parent_id": "00000000-0000-0000-0000-000000000000"}),
+                "parent_id": "00000000-0000-0000-0000-000000000000",
+                "set_status": "resolved", "reason": "R"}),
         ),
         (
             "PATCH",
