@@ -538,7 +538,15 @@ describe.sequential('ticketd journey', () => {
     await evidence(page, '20-phone-ticket-detail')
   })
 
-  it('left no console errors', () => {
+  it('shows the API reference under the Content-Security-Policy', async () => {
+    const response = await adminPage.goto('/docs')
+    expect(response?.status()).toBe(200)
+    expect(response?.headers()['content-security-policy']).toContain("script-src 'self'")
+    await adminPage.waitForLoadState('networkidle')
+    await expect.poll(() => adminPage.getByText('/api/v1/tickets').count()).toBeGreaterThan(0)
+  })
+
+  it('left no console errors or policy violations', () => {
     writeFileSync(join(RESULTS, 'console-errors.txt'), watch.errors.join('\n'))
     expect(watch.errors).toEqual([])
   })

@@ -214,7 +214,23 @@ export async function newUserPage(
     watch.errors.push(`[${options.name}] console: ${text}`)
   })
   page.on('pageerror', (error) => watch.errors.push(`[${options.name}] pageerror: ${error.message}`))
+  await watchContentSecurityPolicy(context, watch, options.name)
   return { context, page }
+}
+
+/** Records every `securitypolicyviolation` of every page of `context` as an error, so that a
+ * Content-Security-Policy the app breaks fails the journey (the listener is installed by the
+ * browser before any page script runs, so the policy cannot block it). */
+export async function watchContentSecurityPolicy(context: BrowserContext, watch: ConsoleWatch, name: string): Promise<void> {
+  await context.exposeBinding('__reportCspViolation', (_source, violation: string) => {
+    watch.errors.push(`[${name}] securitypolicyviolation: ${violation}`)
+  })
+  await context.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (event) => {
+      const report = (window as unknown as { __reportCspViolation: (v: string) => void }).__reportCspViolation
+      report(`${event.effectiveDirective} blocked ${event.blockedURI || 'inline'} at ${event.sourceFile}:${event.lineNumber}`)
+    })
+  })
 }
 
 // ------------------------------------------------------------------ evidence

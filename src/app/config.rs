@@ -53,6 +53,43 @@ pub struct Config {
     /// An S3-compatible bucket for attachment blobs instead of the data directory.
     #[command(flatten)]
     pub s3: S3Config,
+    /// How long clients may take, and how many may be connected.
+    #[command(flatten)]
+    pub limits: Limits,
+    /// Send `Strict-Transport-Security` (`true`/`1`): only behind TLS (see README).
+    #[arg(long, env = "TICKETD_HSTS", action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new(), default_value = "false")]
+    pub hsts: bool,
+}
+
+/// Deadlines for slow clients and a cap on connections (README, "Timeouts").
+#[derive(Debug, Clone, Args)]
+pub struct Limits {
+    /// Seconds a connection may take to send a request's headers, counted from when it opened
+    /// or was answered last (so also how long an idle keep-alive connection stays open).
+    #[arg(long, env = "TICKETD_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+    /// Seconds a request body may go without sending anything.
+    #[arg(long, env = "TICKETD_BODY_TIMEOUT_SECS", default_value_t = 30)]
+    pub body_timeout_secs: u64,
+    /// Seconds from a request's headers to its answer's (uploads included; not the
+    /// notification stream, which has its own keep-alives and ends with its token).
+    #[arg(long, env = "TICKETD_REQUEST_TIMEOUT_SECS", default_value_t = 120)]
+    pub request_timeout_secs: u64,
+    /// Connections served at once; more wait in the listen backlog.
+    #[arg(long, env = "TICKETD_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_timeout_secs: 10,
+            body_timeout_secs: 30,
+            request_timeout_secs: 120,
+            max_connections: 1024,
+        }
+    }
 }
 
 /// An S3-compatible bucket for attachment blobs (needs a build with `--features s3`).
@@ -141,6 +178,8 @@ impl Config {
             admin_password: None,
             db_pool: 8,
             s3: S3Config::default(),
+            limits: Limits::default(),
+            hsts: false,
         }
     }
 

@@ -1,12 +1,18 @@
 //! Connecting to PostgreSQL: the configured server (creating the database if missing), or
 //! the embedded default, a private cluster under `$TICKETD_DATA_DIR/pg` started from the
-//! machine's PostgreSQL binaries.
+//! machine's PostgreSQL binaries. Run as root, the cluster runs as `postgres` (initdb refuses
+//! root); when that account cannot reach the data directory (a checkout in root's home, a
+//! `mktemp -d`), the cluster lives under `/var/lib/ticketd` instead, rather than opening the
+//! user's directories to others.
 
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sha2::{Digest, Sha256};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 
@@ -14,6 +20,9 @@ use crate::service::error::any;
 
 /// The port of the embedded cluster.
 const EMBEDDED_PORT: u16 = 54329;
+
+/// Where root's embedded clusters go when `postgres` cannot reach the data directory.
+const RELOCATED_CLUSTERS: &str = "/var/lib/ticketd";
 
 /// Opens a pool on `url`, creating the database first if it does not exist.
 pub async fn connect(url: &str, max: u32) -> any::Result<PgPool> {
@@ -88,7 +97,8 @@ fn pg_bin(name: &str) -> Option<PathBuf> {
     versions.pop()
 }
 
-fn is_root() -> bool {
+/// Whether this process runs as root (the embedded cluster then runs as `postgres`).
+pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -99,23 +109,60 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-/// Runs a PostgreSQL tool, as the `postgres` user when we are root (initdb refuses root).
-fn run_pg(tool: &Path, args: &[&str]) -> any::Result<()> {
-    let status = if is_root() {
-        Command::new("runuser")
-            .arg("-u")
-            .arg("postgres")
-            .arg("--")
-            .arg(tool)
-            .args(args)
-            .status()?
+/// A PostgreSQL tool, run as the `postgres` user when we are root (initdb and pg_ctl refuse
+/// root).
+fn pg_command(tool: &Path) -> Command {
+    if is_root() {
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(tool);
+        command
     } else {
-        Command::new(tool).args(args).status()?
-    };
+        Command::new(tool)
+    }
+}
+
+/// Runs a PostgreSQL tool (see [`pg_command`]).
+fn run_pg(tool: &Path, args: &[&str]) -> any::Result<()> {
+    let status = pg_command(tool).args(args).status()?;
     if !status.success() {
         return Err(format!("{} failed ({status})", tool.display()).into());
     }
     Ok(())
+}
+
+/// Where the embedded cluster of `data_dir` lives: `data_dir/pg`, unless we are root and the
+/// `postgres` account cannot reach `data_dir`; then `/var/lib/ticketd/pg-<digest of the
+/// path>`, the same on every start.
+pub fn cluster_dir(data_dir: &Path) -> any::Result<PathBuf> {
+    let data_dir = std::fs::canonicalize(data_dir).or_else(|_| {
+        std::fs::create_dir_all(data_dir)?;
+        std::fs::canonicalize(data_dir)
+    })?;
+    let wanted = data_dir.join("pg");
+    if !is_root() || postgres_can_enter(&data_dir) {
+        return Ok(wanted);
+    }
+    let digest = Sha256::digest(data_dir.as_os_str().as_bytes());
+    let base = Path::new(RELOCATED_CLUSTERS);
+    std::fs::create_dir_all(base)?;
+    // Only `postgres`-owned clusters (mode 700) live here: others may pass through.
+    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755))?;
+    let dir = base.join(format!("pg-{}", hex::encode(&digest[..8])));
+    tracing::warn!(
+        data_dir = %data_dir.display(),
+        cluster = %dir.display(),
+        "the postgres account cannot enter the data directory: the embedded cluster lives elsewhere"
+    );
+    Ok(dir)
+}
+
+/// Whether the `postgres` account can traverse every directory down to `dir`.
+fn postgres_can_enter(dir: &Path) -> bool {
+    Command::new("runuser")
+        .args(["-u", "postgres", "--", "test", "-x"])
+        .arg(dir)
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// The embedded cluster this process started; stopped again when the server stops.
@@ -152,12 +199,7 @@ pub fn start_embedded(data_dir: &Path) -> any::Result<EmbeddedPostgres> {
          `apt-get install postgresql`), or set DATABASE_URL to an existing server";
     let initdb = pg_bin("initdb").ok_or(MISSING)?;
     let pg_ctl = pg_bin("pg_ctl").ok_or(MISSING)?;
-    let dir = std::fs::canonicalize(data_dir)
-        .or_else(|_| {
-            std::fs::create_dir_all(data_dir)?;
-            std::fs::canonicalize(data_dir)
-        })?
-        .join("pg");
+    let dir = cluster_dir(data_dir)?;
     let dir_s = dir.to_string_lossy().to_string();
     if !dir.join("PG_VERSION").exists() {
         std::fs::create_dir_all(&dir)?;
@@ -181,7 +223,7 @@ pub fn start_embedded(data_dir: &Path) -> any::Result<EmbeddedPostgres> {
             ],
         )?;
     }
-    let running = Command::new(&pg_ctl)
+    let running = pg_command(&pg_ctl)
         .args(["status", "-D", &dir_s])
         .output()
         .map(|o| o.status.success())

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod db;
+pub mod server;
 pub mod startup;
 pub mod telemetry;
 

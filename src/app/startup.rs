@@ -94,6 +94,9 @@ pub async fn build_state(config: Config, pool: PgPool, run_projections: bool) ->
         max_upload_bytes: config.max_upload_bytes,
         static_dir: config.static_dir.clone(),
         cors_origins: config.cors_origin_list(),
+        request_timeout: std::time::Duration::from_secs(config.limits.request_timeout_secs.max(1)),
+        body_timeout: std::time::Duration::from_secs(config.limits.body_timeout_secs.max(1)),
+        hsts: config.hsts,
     };
     let services = Services {
         pool,
@@ -152,20 +155,14 @@ async fn serve_on(config: Config, pool: PgPool) -> Result<()> {
     let listener = TcpListener::bind(config.addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "ticketd listening");
     let app = crate::http::app(state.clone());
-    axum::serve(
-        listener,
-        axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
-            std::net::SocketAddr,
-        >(app),
-    )
-    .with_graceful_shutdown({
+    crate::app::server::serve(listener, app, &config.limits, {
         let state = state.clone();
         async move {
             shutdown_signal().await;
             crate::http::notifications::close_streams(&state);
         }
     })
-    .await?;
+    .await;
     if let Some(rt) = &state.runtime {
         rt.shutdown().await;
     }

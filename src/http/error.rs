@@ -180,15 +180,32 @@ where
     }
 }
 
-/// Parses JSON bytes into `T`, reporting the failing field.
+/// Parses JSON bytes into `T`, reporting the failing field. Whatever passes can be stored and
+/// read back: strings and keys holding NUL are refused ([`refuse_nul`]), and so are numbers
+/// beyond what an `f64` holds. (Every finite `f64` survives PostgreSQL's `jsonb` round trip,
+/// which prints `1.7976931348623157e308` as 309 plain digits, because serde_json is built with
+/// `float_roundtrip`: its default fast parser overflows on those digits.)
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize(de) {
-        Ok(v) => Ok(v),
+        Ok(v) => {
+            let value: Value = serde_json::from_slice(bytes).map_err(ApiError::internal)?;
+            let mut errors = Vec::new();
+            refuse_nul(&value, &mut vec![json!("body")], &mut errors);
+            if errors.is_empty() {
+                Ok(v)
+            } else {
+                Err(ApiError::Validation(errors))
+            }
+        }
         Err(err) => {
             let path = err.path().clone();
             let inner = err.into_inner();
-            if inner.is_syntax() || inner.is_eof() {
+            if inner.to_string().starts_with("number out of range") {
+                let mut error = serde_field_error("body", &path, String::new());
+                error.msg = "The number is out of range".into();
+                Err(ApiError::Validation(vec![error]))
+            } else if inner.is_syntax() || inner.is_eof() {
                 Err(ApiError::Validation(vec![FieldError {
                     loc: vec![json!("body"), json!(inner.column())],
                     msg: format!(
@@ -208,6 +225,41 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }
 }
 
+const NUL_MESSAGE: &str = "Text may not contain the NUL character";
+
+/// Calls `visit` with the location and value of `value` and of everything under it, depth
+/// first; a value inside an object is located by its key, one in an array by its index.
+pub fn visit_json(value: &Value, loc: &mut Vec<Value>, visit: &mut impl FnMut(&[Value], &Value)) {
+    visit(loc, value);
+    let children: Box<dyn Iterator<Item = (Value, &Value)>> = match value {
+        Value::Array(items) => Box::new(items.iter().enumerate().map(|(i, v)| (json!(i), v))),
+        Value::Object(map) => Box::new(map.iter().map(|(k, v)| (json!(k), v))),
+        _ => return,
+    };
+    for (segment, child) in children {
+        loc.push(segment);
+        visit_json(child, loc, visit);
+        loc.pop();
+    }
+}
+
+/// Records every string or object key under `value` that holds NUL, the one character a
+/// UTF-8 PostgreSQL cannot store (`text` refuses the byte, `jsonb` the `\u0000` escape). Lone
+/// surrogates, the other unstorable escapes, never get this far: serde_json refuses them.
+pub fn refuse_nul(value: &Value, loc: &mut Vec<Value>, errors: &mut Vec<FieldError>) {
+    let has_nul = |v: Option<&Value>| v.and_then(Value::as_str).is_some_and(|s| s.contains('\0'));
+    visit_json(value, loc, &mut |loc, value| {
+        // A key with NUL is named by its location's last segment.
+        if has_nul(Some(value)) || (loc.len() > 1 && has_nul(loc.last())) {
+            errors.push(FieldError {
+                loc: loc.to_vec(),
+                msg: NUL_MESSAGE.into(),
+                kind: "value_error".into(),
+            });
+        }
+    });
+}
+
 /// A query-string extractor answering 422 with `["query", name]`.
 pub struct AppQuery<T>(pub T);
 
@@ -220,6 +272,13 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
+        let nul: Vec<FieldError> = form_urlencoded_parse(query)
+            .filter(|(k, v)| k.contains('\0') || v.contains('\0'))
+            .map(|(k, _)| FieldError::query(&k, NUL_MESSAGE))
+            .collect();
+        if !nul.is_empty() {
+            return Err(ApiError::Validation(nul));
+        }
         let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(query));
         serde_path_to_error::deserialize(de)
             .map(AppQuery)

@@ -23,6 +23,7 @@ pub mod auth;
 pub mod consistency;
 pub mod error;
 pub mod extract;
+pub mod headers;
 pub mod health;
 pub mod idempotency;
 pub mod items;
@@ -48,7 +49,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::services::{ServeDir, ServeFile};
-use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -101,7 +102,8 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
                 }
             }),
         )
-        .route("/docs", axum::routing::get(docs_page));
+        .route("/docs", axum::routing::get(docs_page))
+        .route("/docs/docs.js", axum::routing::get(docs_script));
     // Lets the test-suite prove that a panic becomes a JSON 500 (debug builds only).
     #[cfg(debug_assertions)]
     let api = api.route(
@@ -115,11 +117,21 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
     );
 
     let spa_index = static_dir.join("index.html");
+    // History fallback for navigation paths only: a missing hashed asset is a 404, not the
+    // SPA's index.html.
+    let assets = ServeDir::new(static_dir.join("assets")).fallback(axum::routing::any(not_found));
     let spa = ServeDir::new(&static_dir).fallback(ServeFile::new(spa_index));
+    let body_timeout = state.settings.body_timeout;
     let router = api
         .nest_service("/api", axum::routing::any(api_not_found))
+        .nest_service("/assets", assets)
         .fallback_service(spa)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(RequestBodyTimeoutLayer::new(body_timeout))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            headers::request_deadline,
+        ))
         .layer(middleware::from_fn(log_server_errors))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(cors)
@@ -131,17 +143,9 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
                 .unwrap_or_default();
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            HeaderName::from_static("x-content-type-options"),
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            HeaderName::from_static("x-frame-options"),
-            HeaderValue::from_static("DENY"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            HeaderName::from_static("referrer-policy"),
-            HeaderValue::from_static("same-origin"),
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            headers::security_headers,
         ))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
@@ -154,6 +158,10 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
 
 async fn api_not_found() -> ApiError {
     ApiError::NotFound("No such API route".into())
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("No such file".into())
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
@@ -214,16 +222,28 @@ async fn docs_page(State(_): State<AppState>) -> impl IntoResponse {
     let html = r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ticketd API</title>
 <style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}code{background:#f3f3f3;padding:0 .2rem}h3{margin-bottom:.2rem}.m{display:inline-block;min-width:4rem;font-weight:bold}</style></head>
 <body><h1>ticketd REST API</h1><p>Machine-readable: <a href="/api/v1/openapi.json">/api/v1/openapi.json</a></p><main id="r">Loading…</main>
-<script>
-fetch('/api/v1/openapi.json').then(r=>r.json()).then(d=>{const m=document.getElementById('r');m.textContent='';
+<script src="/docs/docs.js"></script></body></html>"#;
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html,
+    )
+}
+
+/// The script of `/docs`, served from this origin (the Content-Security-Policy allows no
+/// inline script).
+async fn docs_script() -> impl IntoResponse {
+    const SCRIPT: &str = r#"fetch('/api/v1/openapi.json').then(r=>r.json()).then(d=>{const m=document.getElementById('r');m.textContent='';
 for(const [p,ops] of Object.entries(d.paths)){for(const [verb,op] of Object.entries(ops)){const s=document.createElement('section');
 const h=document.createElement('h3');const b=document.createElement('span');b.className='m';b.textContent=verb.toUpperCase();h.append(b,' ',p);
 const t=document.createElement('p');t.textContent=(op.summary||'')+' '+(op.description||'');
 const c=document.createElement('p');c.textContent='Responses: '+Object.keys(op.responses||{}).join(', ');s.append(h,t,c);m.append(s);}}});
-</script></body></html>"#;
+"#;
     (
-        [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        html,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/javascript; charset=utf-8",
+        )],
+        SCRIPT,
     )
 }
 

@@ -3,6 +3,7 @@
 use std::ops::Deref;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::service::Services;
 
@@ -15,6 +16,12 @@ pub struct Settings {
     pub static_dir: PathBuf,
     /// Origins allowed cross-origin.
     pub cors_origins: Vec<String>,
+    /// From a request's headers to its answer's (the notification stream excepted).
+    pub request_timeout: Duration,
+    /// The longest a request body may go without sending anything.
+    pub body_timeout: Duration,
+    /// Whether to send `Strict-Transport-Security` (deployments behind TLS).
+    pub hsts: bool,
 }
 
 /// Everything a request may need.

@@ -84,14 +84,9 @@ impl TestApp {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let app = ticketd::http::app(state.clone());
+        let limits = config.limits.clone();
         let server = tokio::spawn(async move {
-            let _ = axum::serve(
-                listener,
-                axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
-                    std::net::SocketAddr,
-                >(app),
-            )
-            .await;
+            ticketd::app::server::serve(listener, app, &limits, std::future::pending()).await;
         });
         TestApp {
             base: format!("http://{addr}"),

@@ -18,19 +18,23 @@ use crate::steps::{get_ok, move_to, users};
 
 /// One event of a stream.
 #[derive(Debug, Clone)]
-struct SseEvent {
+pub(crate) struct SseEvent {
     id: i64,
     data: Value,
 }
 
 /// A minimal Server-Sent Events client over reqwest.
-struct SseClient {
+pub(crate) struct SseClient {
     body: Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>,
     buffer: String,
 }
 
 impl SseClient {
-    async fn connect(app: &TestApp, user: &TestUser, last_event_id: Option<i64>) -> SseClient {
+    pub(crate) async fn connect(
+        app: &TestApp,
+        user: &TestUser,
+        last_event_id: Option<i64>,
+    ) -> SseClient {
         let mut r = app
             .request(
                 Method::GET,
@@ -54,7 +58,7 @@ impl SseClient {
     }
 
     /// The next event that carries data, or None if none comes within `wait`.
-    async fn next(&mut self, wait: Duration) -> Option<SseEvent> {
+    pub(crate) async fn next(&mut self, wait: Duration) -> Option<SseEvent> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             while let Some(end) = self.buffer.find("\n\n") {

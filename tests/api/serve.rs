@@ -279,8 +279,22 @@ async fn the_docs_page_renders_the_served_document(pool: PgPool) {
     assert!(html.contains("<title>ticketd API</title>"), "{html}");
     assert!(
         html.contains("href=\"/api/v1/openapi.json\"")
-            && html.contains("fetch('/api/v1/openapi.json')"),
-        "the page reads the served document: {html}"
+            && html.contains("<script src=\"/docs/docs.js\"></script>"),
+        "the page loads its script from this origin: {html}"
+    );
+    let script = app
+        .request(Method::GET, "/docs/docs.js", None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status(), StatusCode::OK);
+    assert!(
+        script
+            .text()
+            .await
+            .unwrap()
+            .contains("fetch('/api/v1/openapi.json')"),
+        "the script reads the served document"
     );
     // What the page fetches is there, and has paths to list.
     let doc = app
