@@ -31,15 +31,16 @@ pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
-/// Register a new requester account.
+/// Register a new requester account. Limited per client address.
 #[utoipa::path(post, path = "/register", tag = "auth", request_body = RegisterRequest,
     responses((status = 201, body = User), (status = 409, body = crate::http::error::ErrorBody),
               (status = 422, body = crate::http::error::ValidationErrorBody)))]
 async fn register(
     State(state): State<AppState>,
+    request: Actor,
     AppJson(body): AppJson<RegisterRequest>,
 ) -> Result<Response, ApiError> {
-    let user = users::register(&state.pool, body).await?;
+    let user = sessions::register(&state, &request, body).await?;
     Ok((StatusCode::CREATED, axum::Json(user.public())).into_response())
 }
 
