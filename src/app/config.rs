@@ -227,7 +227,9 @@ impl Config {
             .map(|s| {
                 s.parse::<ipnet::IpNet>()
                     .or_else(|_| s.parse::<IpAddr>().map(ipnet::IpNet::from))
-                    .map_err(|_| format!("TICKETD_TRUSTED_PROXIES: '{s}' is not an address or CIDR range"))
+                    .map_err(|_| {
+                        format!("TICKETD_TRUSTED_PROXIES: '{s}' is not an address or CIDR range")
+                    })
             })
             .collect()
     }

@@ -132,7 +132,9 @@ pub async fn bootstrap_admin(state: &AppState, config: &Config) -> Result<()> {
             tracing::info!(%email, "bootstrap admin ensured");
         }
         (Some(_), None) | (None, Some(_)) => {
-            return Err("set both TICKETD_ADMIN_EMAIL and TICKETD_ADMIN_PASSWORD, or neither".into());
+            return Err(
+                "set both TICKETD_ADMIN_EMAIL and TICKETD_ADMIN_PASSWORD, or neither".into(),
+            );
         }
         (None, None) => {
             if !crate::service::users::admin_exists(&state.pool).await? {

@@ -74,11 +74,7 @@ pub async fn resolve_client_address(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
     if let Some(peer) = peer {
-        let ip = client_address(
-            peer,
-            request.headers(),
-            &state.settings.trusted_proxies,
-        );
+        let ip = client_address(peer, request.headers(), &state.settings.trusted_proxies);
         request.extensions_mut().insert(ClientAddress(ip));
     }
     next.run(request).await

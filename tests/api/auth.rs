@@ -262,11 +262,8 @@ async fn a_token_whose_sub_is_not_the_canonical_user_id_is_401(pool: PgPool) {
         .unwrap()
     };
     let app = &app;
-    let profile = |token: String| async move {
-        app.get("/api/v1/auth/profile", &token)
-            .await
-            .status()
-    };
+    let profile =
+        |token: String| async move { app.get("/api/v1/auth/profile", &token).await.status() };
     assert_eq!(profile(token_for("1")).await, StatusCode::OK);
     for sub in ["01", "+1", " 1", "1 ", "1.0", "0x1"] {
         assert_eq!(

@@ -198,7 +198,11 @@ async fn empty_admin_variables_create_no_admin_and_an_empty_sign_in_is_refused(p
 #[sqlx::test(migrations = false)]
 async fn an_invalid_admin_variable_stops_the_start_with_a_clear_error(pool: PgPool) {
     for (email, password, says) in [
-        ("not-an-email", "long enough pw", "Enter a valid email address"),
+        (
+            "not-an-email",
+            "long enough pw",
+            "Enter a valid email address",
+        ),
         ("boss@example.com", "short", "at least 8 characters"),
         ("boss@example.com", "", "set both"),
     ] {

@@ -121,7 +121,10 @@ async fn an_address_gets_429_after_the_configured_number_of_failures(pool: PgPoo
     // The 4th attempt from that address is refused, whatever the account and password.
     let r = sign_in(&app, &sprayer, "victim@example.com", PASSWORD, None).await;
     let wait = retry_after_of(r).await;
-    assert!((1..=900).contains(&wait), "within the 15-minute window: {wait}");
+    assert!(
+        (1..=900).contains(&wait),
+        "within the 15-minute window: {wait}"
+    );
     // Another address is not.
     let r = sign_in(
         &app,
@@ -148,10 +151,24 @@ async fn x_forwarded_for_names_the_client_only_when_a_trusted_proxy_sends_it(poo
         let r = sign_in(&app, &proxy, "x@example.com", "wrong", Some(forwarded)).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
-    let r = sign_in(&app, &proxy, "al@example.com", PASSWORD, Some("203.0.113.7")).await;
+    let r = sign_in(
+        &app,
+        &proxy,
+        "al@example.com",
+        PASSWORD,
+        Some("203.0.113.7"),
+    )
+    .await;
     retry_after_of(r).await;
     // Another client behind the same proxy is a different address.
-    let r = sign_in(&app, &proxy, "al@example.com", PASSWORD, Some("203.0.113.8")).await;
+    let r = sign_in(
+        &app,
+        &proxy,
+        "al@example.com",
+        PASSWORD,
+        Some("203.0.113.8"),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::OK);
 
     // From an address that is not a trusted proxy the header is ignored: a client cannot
@@ -162,7 +179,14 @@ async fn x_forwarded_for_names_the_client_only_when_a_trusted_proxy_sends_it(poo
         let r = sign_in(&app, &direct, "x@example.com", "wrong", Some(&forwarded)).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
-    let r = sign_in(&app, &direct, "al@example.com", PASSWORD, Some("198.51.100.9")).await;
+    let r = sign_in(
+        &app,
+        &direct,
+        "al@example.com",
+        PASSWORD,
+        Some("198.51.100.9"),
+    )
+    .await;
     retry_after_of(r).await;
 }
 

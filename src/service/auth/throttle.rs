@@ -161,7 +161,12 @@ pub async fn pair_succeeded(pool: &PgPool, keys: &SignInKeys) -> Result<(), Erro
 /// Counts a registration from `client_ip`: 429 once the address has registered `limit` times
 /// within the hour.
 pub async fn registration_attempt(pool: &PgPool, client_ip: &str, limit: u32) -> Result<(), Error> {
-    let (n, wait) = count(pool, &key(&["register", client_ip]), REGISTER_WINDOW_SECONDS).await?;
+    let (n, wait) = count(
+        pool,
+        &key(&["register", client_ip]),
+        REGISTER_WINDOW_SECONDS,
+    )
+    .await?;
     if n > i64::from(limit) {
         return Err(Error::RateLimited {
             detail: "Too many registrations from this address; try again later".into(),
