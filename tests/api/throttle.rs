@@ -145,30 +145,17 @@ async fn x_forwarded_for_names_the_client_only_when_a_trusted_proxy_sends_it(poo
     let app = TestApp::spawn_with(pool, config).await;
     app.user("al@example.com", "requester").await;
     let proxy = client_from([127, 0, 0, 1]);
+    let al_signs_in = |client, from| sign_in(&app, client, "al@example.com", PASSWORD, Some(from));
     // Behind the proxy, 203.0.113.7 fails twice and is refused; anything the client itself put
     // in front of the header, and proxies in the trusted range, are skipped.
     for forwarded in ["203.0.113.7", "1.2.3.4, 203.0.113.7, 10.9.8.7"] {
         let r = sign_in(&app, &proxy, "x@example.com", "wrong", Some(forwarded)).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
-    let r = sign_in(
-        &app,
-        &proxy,
-        "al@example.com",
-        PASSWORD,
-        Some("203.0.113.7"),
-    )
-    .await;
+    let r = al_signs_in(&proxy, "203.0.113.7").await;
     retry_after_of(r).await;
     // Another client behind the same proxy is a different address.
-    let r = sign_in(
-        &app,
-        &proxy,
-        "al@example.com",
-        PASSWORD,
-        Some("203.0.113.8"),
-    )
-    .await;
+    let r = al_signs_in(&proxy, "203.0.113.8").await;
     assert_eq!(r.status(), StatusCode::OK);
 
     // From an address that is not a trusted proxy the header is ignored: a client cannot
@@ -179,14 +166,7 @@ async fn x_forwarded_for_names_the_client_only_when_a_trusted_proxy_sends_it(poo
         let r = sign_in(&app, &direct, "x@example.com", "wrong", Some(&forwarded)).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
-    let r = sign_in(
-        &app,
-        &direct,
-        "al@example.com",
-        PASSWORD,
-        Some("198.51.100.9"),
-    )
-    .await;
+    let r = al_signs_in(&direct, "198.51.100.9").await;
     retry_after_of(r).await;
 }
 
