@@ -31,7 +31,7 @@ pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
-/// Register a new requester account. Limited per client address.
+/// Register a new requester account.
 #[utoipa::path(post, path = "/register", tag = "auth", request_body = RegisterRequest,
     responses((status = 201, body = User), (status = 409, body = crate::http::error::ErrorBody),
               (status = 422, body = crate::http::error::ValidationErrorBody)))]
