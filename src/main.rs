@@ -1,12 +1,10 @@
 //! The `ticketd` binary: server and CLI.
 
-use clap::Parser;
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let _ = dotenvy::dotenv();
     ticketd::app::telemetry::init();
-    let cli = ticketd::app::Cli::parse();
+    let cli = ticketd::app::Cli::from_env();
     match ticketd::app::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -1,6 +1,7 @@
 //! Configuration from the environment (12-factor), with `.env` support (loaded in `main`).
+//! An empty variable counts as unset (`X=` in a `.env` file or `${X:-}` in a compose file).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::Args;
@@ -50,6 +51,16 @@ pub struct Config {
     /// Database pool size.
     #[arg(long, env = "TICKETD_DB_POOL", default_value_t = 16)]
     pub db_pool: u32,
+    /// Comma-separated addresses or CIDR ranges of reverse proxies whose `X-Forwarded-For`
+    /// names the client (none by default: the peer address is the client).
+    #[arg(long, env = "TICKETD_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
+    /// Failed sign-ins from one client address within 15 minutes before it gets 429.
+    #[arg(long, env = "TICKETD_LOGIN_ADDRESS_LIMIT", default_value_t = 100)]
+    pub login_address_limit: u32,
+    /// Registrations from one client address within an hour before it gets 429.
+    #[arg(long, env = "TICKETD_REGISTER_ADDRESS_LIMIT", default_value_t = 20)]
+    pub register_address_limit: u32,
     /// An S3-compatible bucket for attachment blobs instead of the data directory.
     #[command(flatten)]
     pub s3: S3Config,
@@ -177,6 +188,9 @@ impl Config {
             admin_email: None,
             admin_password: None,
             db_pool: 8,
+            trusted_proxies: String::new(),
+            login_address_limit: 100,
+            register_address_limit: 20,
             s3: S3Config::default(),
             limits: Limits::default(),
             hsts: false,
@@ -204,6 +218,22 @@ impl Config {
         }
     }
 
+    /// The trusted proxies as networks (a bare address is a network of one).
+    pub fn trusted_proxy_list(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<ipnet::IpNet>()
+                    .or_else(|_| s.parse::<IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        format!("TICKETD_TRUSTED_PROXIES: '{s}' is not an address or CIDR range")
+                    })
+            })
+            .collect()
+    }
+
     /// The CORS origins as a list.
     pub fn cors_origin_list(&self) -> Vec<String> {
         self.cors_origins
@@ -213,6 +243,24 @@ impl Config {
             .map(String::from)
             .collect()
     }
+}
+
+/// `command` (and its subcommands) with every argument whose environment variable is set but
+/// empty detached from that variable, so that the default (or nothing) applies instead of "".
+pub fn ignore_empty_env(command: clap::Command) -> clap::Command {
+    command
+        .mut_args(|arg| {
+            let empty = arg
+                .get_env()
+                .and_then(std::env::var_os)
+                .is_some_and(|v| v.is_empty());
+            if empty {
+                arg.env(None::<&str>)
+            } else {
+                arg
+            }
+        })
+        .mut_subcommands(ignore_empty_env)
 }
 
 #[cfg(test)]

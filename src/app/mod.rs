@@ -7,7 +7,7 @@ pub mod server;
 pub mod startup;
 pub mod telemetry;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::service::error::any::Result;
 use config::Config;
@@ -20,6 +20,14 @@ pub struct Cli {
     pub config: Config,
     #[command(subcommand)]
     pub command: Cmd,
+}
+
+impl Cli {
+    /// The command line and the environment, an empty variable counting as unset.
+    pub fn from_env() -> Self {
+        let matches = config::ignore_empty_env(Cli::command()).get_matches();
+        Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
 }
 
 /// What to do.

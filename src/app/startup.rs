@@ -97,6 +97,7 @@ pub async fn build_state(config: Config, pool: PgPool, run_projections: bool) ->
         request_timeout: std::time::Duration::from_secs(config.limits.request_timeout_secs.max(1)),
         body_timeout: std::time::Duration::from_secs(config.limits.body_timeout_secs.max(1)),
         hsts: config.hsts,
+        trusted_proxies: config.trusted_proxy_list()?,
     };
     let services = Services {
         pool,
@@ -108,6 +109,10 @@ pub async fn build_state(config: Config, pool: PgPool, run_projections: bool) ->
         dummy_hash,
         user_status: Default::default(),
         dashboards: Default::default(),
+        throttle: crate::service::auth::ThrottleLimits {
+            login_address_limit: config.login_address_limit,
+            register_address_limit: config.register_address_limit,
+        },
     };
     Ok(AppState(Arc::new(App {
         services,
@@ -121,10 +126,17 @@ pub async fn build_state(config: Config, pool: PgPool, run_projections: bool) ->
 pub async fn bootstrap_admin(state: &AppState, config: &Config) -> Result<()> {
     match (&config.admin_email, &config.admin_password) {
         (Some(email), Some(password)) => {
-            crate::service::users::ensure_admin(&state.pool, email, password).await?;
+            crate::service::users::ensure_admin(&state.pool, email, password)
+                .await
+                .map_err(admin_variables_error)?;
             tracing::info!(%email, "bootstrap admin ensured");
         }
-        _ => {
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(
+                "set both TICKETD_ADMIN_EMAIL and TICKETD_ADMIN_PASSWORD, or neither".into(),
+            );
+        }
+        (None, None) => {
             if !crate::service::users::admin_exists(&state.pool).await? {
                 let password = uuid::Uuid::new_v4().simple().to_string();
                 let email = "admin@ticketd.local";
@@ -135,6 +147,21 @@ pub async fn bootstrap_admin(state: &AppState, config: &Config) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A refused bootstrap admin as a startup error naming the variables and every problem.
+fn admin_variables_error(e: crate::service::error::Error) -> crate::service::error::any::Error {
+    match e {
+        crate::service::error::Error::Validation(problems) => {
+            let problems: Vec<String> = problems.into_iter().map(|p| p.msg).collect();
+            format!(
+                "TICKETD_ADMIN_EMAIL / TICKETD_ADMIN_PASSWORD refused: {}",
+                problems.join("; ")
+            )
+            .into()
+        }
+        other => other.into(),
+    }
 }
 
 /// `ticketd serve`: API, SPA and projection workers until Ctrl-C / SIGTERM.

@@ -37,9 +37,10 @@ pub struct RefreshRequest {
               (status = 422, body = crate::http::error::ValidationErrorBody)))]
 async fn register(
     State(state): State<AppState>,
+    request: Actor,
     AppJson(body): AppJson<RegisterRequest>,
 ) -> Result<Response, ApiError> {
-    let user = users::register(&state.pool, body).await?;
+    let user = sessions::register(&state, &request, body).await?;
     Ok((StatusCode::CREATED, axum::Json(user.public())).into_response())
 }
 

@@ -133,6 +133,10 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
             headers::request_deadline,
         ))
         .layer(middleware::from_fn(log_server_errors))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            extract::resolve_client_address,
+        ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(cors)
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {

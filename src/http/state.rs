@@ -22,6 +22,8 @@ pub struct Settings {
     pub body_timeout: Duration,
     /// Whether to send `Strict-Transport-Security` (deployments behind TLS).
     pub hsts: bool,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Everything a request may need.

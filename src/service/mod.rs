@@ -57,6 +57,8 @@ pub struct Services {
     pub user_status: users::StatusCache,
     /// Dashboards computed recently (`reports::DashboardCache::dashboard`).
     pub dashboards: reports::DashboardCache,
+    /// Sign-in and registration limits per client address.
+    pub throttle: auth::ThrottleLimits,
 }
 
 /// Every projection this build runs (the approval process issues commands on `pool`).

@@ -1,13 +1,15 @@
-//! Signing in and staying signed in: a password sign-in (throttled per account and per client
-//! address, equal work for unknown emails) and the exchange of a refresh token for new tokens.
+//! Signing up, signing in and staying signed in: registration (limited per client address), a
+//! password sign-in (throttled per account and client address pair and per address, equal work
+//! for unknown emails) and the exchange of a refresh token for new tokens.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::service::auth::throttle::{self, SignInKeys};
 use crate::service::auth::{self, ACCESS_TOKEN_SECONDS};
 use crate::service::error::Error;
 use crate::service::executor::Actor;
-use crate::service::users::{self, User, UserRecord};
+use crate::service::users::{self, RegisterRequest, User, UserRecord};
 use crate::service::Services;
 
 /// Body of `POST /login`.
@@ -45,21 +47,23 @@ async fn tokens_for(
 }
 
 /// Signs in with email and password from `request`'s address. Throttling runs before the
-/// password hash, and answers the same for unknown users.
+/// password hash, and answers the same for unknown users (see `auth::throttle`).
 pub async fn sign_in(
     services: &Services,
     request: &Actor,
     body: LoginRequest,
 ) -> Result<TokenResponse, Error> {
-    let account_key = format!("account:{}", body.email.trim().to_lowercase());
-    let address_key = format!("address:{}", request.client_ip);
-    for key in [&account_key, &address_key] {
-        if let Some(retry_after) = auth::throttle_check(&services.pool, key).await? {
-            return Err(Error::RateLimited {
-                detail: "Too many failed sign-in attempts; try again later".into(),
-                retry_after,
-            });
-        }
+    let keys = SignInKeys::new(&body.email, &request.client_ip);
+    let state =
+        throttle::sign_in_state(&services.pool, &keys, services.throttle.login_address_limit)
+            .await?;
+    if let Some(retry_after) = state.address_wait {
+        return Err(too_many_failures(retry_after));
+    }
+    if state.pair_locked {
+        // An attempt while refused is one more failure: the wait doubles.
+        let retry_after = throttle::pair_failed(&services.pool, &keys).await?;
+        return Err(too_many_failures(retry_after.unwrap_or(1)));
     }
     let user = users::find_by_email(&services.pool, &body.email).await?;
     let hash = user
@@ -69,16 +73,40 @@ pub async fn sign_in(
     let matches = auth::verify_password(body.password, hash).await?;
     match user {
         Some(user) if matches && user.is_active => {
-            auth::throttle_clear(&services.pool, &account_key).await?;
+            if state.pair_known {
+                throttle::pair_succeeded(&services.pool, &keys).await?;
+            }
             let refresh = auth::issue_refresh_token(&services.pool, user.id, None).await?;
             tokens_for(services, &user, refresh).await
         }
         _ => {
-            auth::throttle_fail(&services.pool, &account_key, &auth::ACCOUNT_POLICY).await?;
-            auth::throttle_fail(&services.pool, &address_key, &auth::ADDRESS_POLICY).await?;
+            throttle::pair_failed(&services.pool, &keys).await?;
+            throttle::address_failed(&services.pool, &keys).await?;
             Err(Error::Unauthorized("Incorrect email or password".into()))
         }
     }
+}
+
+fn too_many_failures(retry_after: u64) -> Error {
+    Error::RateLimited {
+        detail: "Too many failed sign-in attempts; try again later".into(),
+        retry_after,
+    }
+}
+
+/// Registers a requester from `request`'s address (limited per address, see `auth::throttle`).
+pub async fn register(
+    services: &Services,
+    request: &Actor,
+    body: RegisterRequest,
+) -> Result<UserRecord, Error> {
+    throttle::registration_attempt(
+        &services.pool,
+        &request.client_ip,
+        services.throttle.register_address_limit,
+    )
+    .await?;
+    users::register(&services.pool, body).await
 }
 
 /// Spends a refresh token for new tokens (presenting it again revokes its whole login).

@@ -132,8 +132,12 @@ pub async fn insert(
     }
 }
 
-/// Makes sure an admin with this email exists (password reset to the given one).
+/// Makes sure an admin with this email exists (password reset to the given one). The email
+/// and password must pass registration's checks (422 otherwise): never an admin without them.
 pub async fn ensure_admin(pool: &PgPool, email: &str, password: &str) -> Result<(), Error> {
+    let mut v = Validator::default();
+    validate_new_user(&mut v, email, password, "Administrator");
+    v.finish()?;
     let hash = crate::service::auth::hash_password(password.to_string()).await?;
     match find_by_email(pool, email).await? {
         Some(u) => {

@@ -26,6 +26,7 @@ mod roles;
 mod serve;
 mod slow_clients;
 mod steps;
+mod throttle;
 mod tickets;
 mod transitions;
 mod users;

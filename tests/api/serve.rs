@@ -160,6 +160,80 @@ async fn first_start_on_an_empty_database_prints_an_admin_password_that_signs_in
     assert_eq!(admins, 1);
 }
 
+#[sqlx::test(migrations = false)]
+async fn empty_admin_variables_create_no_admin_and_an_empty_sign_in_is_refused(pool: PgPool) {
+    // What `${TICKETD_ADMIN_EMAIL:-}` in a compose file passes: set, but empty.
+    let served = Served::start(
+        &pool,
+        &[
+            ("TICKETD_ADMIN_EMAIL", ""),
+            ("TICKETD_ADMIN_PASSWORD", ""),
+            ("ENVIRONMENT", "production"),
+            ("SECRET_KEY", "k3y-for-a-production-like-start-0123456789"),
+            ("CORS_ORIGINS", ""),
+        ],
+    )
+    .await;
+    for (email, password) in [("", ""), (" ", " ")] {
+        let r = served.login(email, password).await;
+        assert!(
+            matches!(
+                r.status(),
+                StatusCode::UNAUTHORIZED | StatusCode::UNPROCESSABLE_ENTITY
+            ),
+            "{email:?}/{password:?}: {}",
+            r.status()
+        );
+    }
+    // Empty counts as unset: the generated admin, as on a first start without them.
+    let stderr = served.stop();
+    assert!(generated_password(&stderr).is_some(), "{stderr}");
+    let emails: Vec<(String,)> = sqlx::query_as("select email from users")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(emails, [("admin@ticketd.local".to_string(),)]);
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_invalid_admin_variable_stops_the_start_with_a_clear_error(pool: PgPool) {
+    for (email, password, says) in [
+        (
+            "not-an-email",
+            "long enough pw",
+            "Enter a valid email address",
+        ),
+        ("boss@example.com", "short", "at least 8 characters"),
+        ("boss@example.com", "", "set both"),
+    ] {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_ticketd"))
+            .arg("serve")
+            .current_dir(std::env::temp_dir())
+            .env("DATABASE_URL", url_of(&pool))
+            .env("TICKETD_ADDR", "127.0.0.1:0")
+            .env("TICKETD_ADMIN_EMAIL", email)
+            .env("TICKETD_ADMIN_PASSWORD", password)
+            .env("RUST_LOG", "off")
+            .kill_on_drop(true)
+            .output();
+        let out = tokio::time::timeout(Duration::from_secs(60), out)
+            .await
+            .expect("ticketd stops by itself")
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{email:?}/{password:?} started");
+        assert!(
+            stderr.contains("TICKETD_ADMIN") && stderr.contains(says),
+            "{email:?}/{password:?}: {stderr}"
+        );
+    }
+    let (users,): (i64,) = sqlx::query_as("select count(*) from users")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(users, 0);
+}
+
 #[sqlx::test]
 async fn cors_origins_lets_the_listed_origins_in_and_no_other(pool: PgPool) {
     let served = Served::start(

@@ -24,6 +24,18 @@ pub struct Claims {
     pub jti: String,
 }
 
+impl Claims {
+    /// The user id in `sub`, which must be its canonical decimal form: `"01"`, `"+1"` or
+    /// `" 1"` would parse as 1 but are not what this server issues.
+    pub fn user_id(&self) -> Result<i64, Error> {
+        self.sub
+            .parse::<i64>()
+            .ok()
+            .filter(|id| id.to_string() == self.sub)
+            .ok_or_else(|| Error::Unauthorized("Invalid or expired token".into()))
+    }
+}
+
 /// The HS256 keys, held in the application state.
 pub struct JwtKeys {
     encoding: EncodingKey,

@@ -13,9 +13,7 @@ pub use refresh::{
     issue_refresh_token, revoke_family, revoke_user_tokens, rotate_refresh_token,
     REFRESH_TOKEN_DAYS,
 };
-pub use throttle::{
-    throttle_check, throttle_clear, throttle_fail, ThrottlePolicy, ACCOUNT_POLICY, ADDRESS_POLICY,
-};
+pub use throttle::ThrottleLimits;
 
 use aggregates::Role;
 
