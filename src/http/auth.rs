@@ -68,8 +68,7 @@ async fn refresh(
     ))
 }
 
-/// Sign out: the refresh token's whole family is revoked, and with it every access token of
-/// this sign-in, on every server at once.
+/// Sign out: the refresh token's whole family is revoked.
 #[utoipa::path(post, path = "/logout", tag = "auth", request_body = RefreshRequest,
     responses((status = 204)))]
 async fn logout(

@@ -2,6 +2,7 @@
 //! reused refresh token make the session's access tokens 401 on the server that did it at
 //! once, and on a second server with its own bus listener on the same database within a
 //! short bound; a listener that missed the notice catches up on reconnect or reload.
+//! Nothing here sleeps to prove a negative: every wait polls until a deadline.
 
 use std::time::{Duration, Instant};
 
@@ -231,11 +232,11 @@ async fn listeners(pool: &PgPool, n: usize) -> Vec<i32> {
 
 #[sqlx::test]
 async fn a_listener_that_missed_the_notice_catches_up_when_it_reconnects(pool: PgPool) {
-    let a = TestApp::spawn(pool.clone()).await;
     let mut config = test_config(&pool);
-    // No periodic reload in this test; the listener stays away for 2 s when cut off.
+    // No periodic reload in this test; the listeners stay away for 2 s when cut off.
     config.bus.session_reload_secs = 3600;
     config.bus.bus_reconnect_ms = 2000;
+    let a = TestApp::spawn_with(pool.clone(), config.clone()).await;
     let b = TestApp::spawn_with(pool.clone(), config).await;
     let user = a.user("mi@example.com", "requester").await;
     accepted_on_both(&a, &b, &user).await;
@@ -252,6 +253,11 @@ async fn a_listener_that_missed_the_notice_catches_up_when_it_reconnects(pool: P
     }
     logout(&a, &user.refresh).await;
 
+    // A, deaf too, knows at once: it marks what it revoked itself.
+    assert_eq!(
+        profile_status(&a, &user.token).await,
+        StatusCode::UNAUTHORIZED
+    );
     // B reconnects after 2 s and reloads what it may have missed.
     eventually(
         &b,
