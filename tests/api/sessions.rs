@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 
 use crate::helpers::{json_of, test_config, TestApp, TestUser, PASSWORD};
+use crate::steps::set_role;
 
 /// How long another server may take to hear of a change over the bus.
 const BUS_BOUND: Duration = Duration::from_secs(3);
@@ -43,26 +44,31 @@ async fn eventually(app: &TestApp, token: &str, path: &str, status: StatusCode, 
     }
 }
 
-/// Spends a refresh token on `app`; returns the answer's status and body.
-async fn refresh(app: &TestApp, token: &str) -> (StatusCode, Value) {
-    let r = app
-        .request(Method::POST, "/api/v1/auth/refresh", None)
-        .json(&json!({"refresh_token": token}))
+/// Polls until `app` refuses `token`; panics after `within`.
+async fn signed_out_within(app: &TestApp, token: &str, within: Duration) {
+    let profile = "/api/v1/auth/profile";
+    eventually(app, token, profile, StatusCode::UNAUTHORIZED, within).await;
+}
+
+/// POSTs `{refresh_token}` to `/auth/{action}` on `app`.
+async fn with_refresh_token(app: &TestApp, action: &str, token: &str) -> reqwest::Response {
+    app.request(Method::POST, &format!("/api/v1/auth/{action}"), None)
+        .json(&json!({ "refresh_token": token }))
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Spends a refresh token on `app`; returns the answer's status and body.
+async fn refresh(app: &TestApp, token: &str) -> (StatusCode, Value) {
+    let r = with_refresh_token(app, "refresh", token).await;
     let status = r.status();
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
 /// Signs out the session of `refresh_token` on `app`.
 async fn logout(app: &TestApp, refresh_token: &str) {
-    let r = app
-        .request(Method::POST, "/api/v1/auth/logout", None)
-        .json(&json!({"refresh_token": refresh_token}))
-        .send()
-        .await
-        .unwrap();
+    let r = with_refresh_token(app, "logout", refresh_token).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
 }
 
@@ -93,14 +99,7 @@ async fn logout_makes_the_sessions_access_token_401_at_once_here_and_soon_on_ano
     assert_eq!(r.headers()["www-authenticate"], "Bearer");
     let body = json_of(r, StatusCode::UNAUTHORIZED).await;
     assert_eq!(body["code"], "AUTH_ERROR");
-    eventually(
-        &b,
-        &first.token,
-        "/api/v1/auth/profile",
-        StatusCode::UNAUTHORIZED,
-        BUS_BOUND,
-    )
-    .await;
+    signed_out_within(&b, &first.token, BUS_BOUND).await;
     // The other sign-in of the same user is not affected, on either server.
     accepted_on_both(&a, &b, &second).await;
 }
@@ -126,14 +125,7 @@ async fn a_password_change_ends_the_other_sessions_at_once_and_keeps_this_one(po
         profile_status(&a, &other.token).await,
         StatusCode::UNAUTHORIZED
     );
-    eventually(
-        &b,
-        &other.token,
-        "/api/v1/auth/profile",
-        StatusCode::UNAUTHORIZED,
-        BUS_BOUND,
-    )
-    .await;
+    signed_out_within(&b, &other.token, BUS_BOUND).await;
     assert_eq!(
         refresh(&a, &other.refresh).await.0,
         StatusCode::UNAUTHORIZED
@@ -167,14 +159,7 @@ async fn reusing_a_spent_refresh_token_ends_the_sessions_access_tokens_at_once(p
 
     for token in [&victim.token, &newer] {
         assert_eq!(profile_status(&b, token).await, StatusCode::UNAUTHORIZED);
-        eventually(
-            &a,
-            token,
-            "/api/v1/auth/profile",
-            StatusCode::UNAUTHORIZED,
-            BUS_BOUND,
-        )
-        .await;
+        signed_out_within(&a, token, BUS_BOUND).await;
     }
     accepted_on_both(&a, &b, &bystander).await;
 }
@@ -188,14 +173,7 @@ async fn a_demotion_applies_on_another_server_sooner_than_its_status_cache_expir
         let r = server.get("/api/v1/users/", &agent.token).await;
         assert_eq!(r.status(), StatusCode::OK);
     }
-    let r = a
-        .patch(
-            &format!("/api/v1/users/{}", agent.id),
-            &admin.token,
-            json!({"role": "requester"}),
-        )
-        .await;
-    json_of(r, StatusCode::OK).await;
+    set_role(&a, &admin, &agent, "requester").await;
     // Well inside `users::STATUS_TTL` (5 s): only the bus can have told server B.
     eventually(
         &b,
@@ -259,14 +237,7 @@ async fn a_listener_that_missed_the_notice_catches_up_when_it_reconnects(pool: P
         StatusCode::UNAUTHORIZED
     );
     // B reconnects after 2 s and reloads what it may have missed.
-    eventually(
-        &b,
-        &user.token,
-        "/api/v1/auth/profile",
-        StatusCode::UNAUTHORIZED,
-        Duration::from_secs(10),
-    )
-    .await;
+    signed_out_within(&b, &user.token, Duration::from_secs(10)).await;
     listeners(&pool, 2).await;
 }
 
@@ -285,12 +256,5 @@ async fn the_periodic_reload_revokes_a_session_whose_notice_never_came(pool: PgP
         .await
         .unwrap();
 
-    eventually(
-        &app,
-        &user.token,
-        "/api/v1/auth/profile",
-        StatusCode::UNAUTHORIZED,
-        Duration::from_secs(5),
-    )
-    .await;
+    signed_out_within(&app, &user.token, Duration::from_secs(5)).await;
 }
