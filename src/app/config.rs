@@ -71,6 +71,9 @@ pub struct Config {
     #[arg(long, env = "TICKETD_HSTS", action = clap::ArgAction::Set,
           value_parser = clap::builder::BoolishValueParser::new(), default_value = "false")]
     pub hsts: bool,
+    /// The bus between processes (revoked sessions, changed users).
+    #[command(flatten)]
+    pub bus: BusConfig,
 }
 
 /// Deadlines for slow clients and a cap on connections (README, "Timeouts").
@@ -99,6 +102,34 @@ impl Default for Limits {
             body_timeout_secs: 30,
             request_timeout_secs: 120,
             max_connections: 1024,
+        }
+    }
+}
+
+/// Timing of the bus between ticketd processes and of what is kept in sync over it.
+#[derive(Debug, Clone, Args)]
+pub struct BusConfig {
+    /// Seconds between reloads of the revoked sessions (the safety net behind the bus).
+    #[arg(
+        long = "session-reload-secs",
+        env = "TICKETD_SESSION_RELOAD_SECS",
+        default_value_t = 30
+    )]
+    pub session_reload_secs: u64,
+    /// Milliseconds to wait before reconnecting the bus listener after its connection is lost.
+    #[arg(
+        long = "bus-reconnect-ms",
+        env = "TICKETD_BUS_RECONNECT_MS",
+        default_value_t = 1000
+    )]
+    pub bus_reconnect_ms: u64,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        BusConfig {
+            session_reload_secs: 30,
+            bus_reconnect_ms: 1000,
         }
     }
 }
@@ -194,6 +225,7 @@ impl Config {
             s3: S3Config::default(),
             limits: Limits::default(),
             hsts: false,
+            bus: BusConfig::default(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Building the application from its configuration, and `ticketd serve`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use projections::runtime::RuntimeConfig;
 use projections::{Runtime, RuntimeHandle};
@@ -11,8 +12,10 @@ use crate::app::config::Config;
 use crate::app::db;
 use crate::http::state::{App, AppState, Settings};
 use crate::service::auth::JwtKeys;
+use crate::service::bus::BusSettings;
 use crate::service::error::any::Result;
 use crate::service::executor::Executor;
+use crate::service::sessions::{keep_in_sync, SyncSettings};
 use crate::service::Services;
 
 /// The database URL: the configured one, or the embedded cluster's (started if needed).
@@ -108,17 +111,34 @@ pub async fn build_state(config: Config, pool: PgPool, run_projections: bool) ->
         storage,
         dummy_hash,
         user_status: Default::default(),
+        revocations: Default::default(),
+        bus: Default::default(),
         dashboards: Default::default(),
         throttle: crate::service::auth::ThrottleLimits {
             login_address_limit: config.login_address_limit,
             register_address_limit: config.register_address_limit,
         },
     };
+    start_bus(&services, &config).await?;
     Ok(AppState(Arc::new(App {
         services,
         settings,
         shutdown: tokio::sync::watch::channel(false).0,
     })))
+}
+
+/// Loads the revoked sessions and starts the bus listener that keeps them (and the cached user
+/// statuses) current.
+async fn start_bus(services: &Services, config: &Config) -> Result<()> {
+    let sync = SyncSettings {
+        reload_every: Duration::from_secs(config.bus.session_reload_secs.max(1)),
+    };
+    keep_in_sync(services, sync).await?;
+    let bus = BusSettings {
+        reconnect_delay: Duration::from_millis(config.bus.bus_reconnect_ms),
+    };
+    services.bus.start(&services.pool, bus);
+    Ok(())
 }
 
 /// Ensures an admin exists: the configured one, or on a database without any admin, one
@@ -190,6 +210,7 @@ async fn serve_on(config: Config, pool: PgPool) -> Result<()> {
         }
     })
     .await;
+    state.bus.stop();
     if let Some(rt) = &state.runtime {
         rt.shutdown().await;
     }

@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 
 use crate::http::error::{ApiError, AppJson};
 use crate::http::state::AppState;
-use crate::service::auth::{self, AuthUser};
+use crate::service::auth::AuthUser;
 use crate::service::executor::Actor;
 use crate::service::sessions::{self, LoginRequest, TokenResponse};
 use crate::service::users::{self, ProfileUpdate, RegisterRequest, User};
@@ -76,7 +76,7 @@ async fn logout(
     State(state): State<AppState>,
     AppJson(body): AppJson<RefreshRequest>,
 ) -> Result<StatusCode, ApiError> {
-    auth::revoke_family(&state.pool, &body.refresh_token).await?;
+    sessions::sign_out(&state, &body.refresh_token).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -104,8 +104,6 @@ async fn update_profile(
     AppJson(body): AppJson<ProfileUpdate>,
 ) -> Result<axum::Json<User>, ApiError> {
     Ok(axum::Json(
-        users::update_profile(&state.pool, user.id, body)
-            .await?
-            .public(),
+        users::update_profile(&state, &user, body).await?.public(),
     ))
 }

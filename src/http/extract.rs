@@ -126,6 +126,10 @@ impl FromRequestParts<AppState> for AuthUser {
             .or_else(|| header.strip_prefix("bearer "))
             .ok_or_else(|| ApiError::Unauthorized("Not authenticated".into()))?;
         let claims = state.jwt.verify(token.trim())?;
+        // A signed-out session's tokens are out at once; the set is in memory (no query).
+        if state.revocations.is_revoked(claims.sid) {
+            return Err(ApiError::Unauthorized("Invalid or expired token".into()));
+        }
         let id = claims.user_id()?;
         // The token is only as good as the account: a deactivated or deleted user is out at
         // once, and the role is the current one, not the one the token was issued with.
@@ -136,6 +140,7 @@ impl FromRequestParts<AppState> for AuthUser {
         Ok(AuthUser {
             id,
             role,
+            session: Some(claims.sid),
             actor: Actor {
                 user_id: Some(id),
                 ..request_info(parts)

@@ -160,6 +160,8 @@ fn token_expiry(state: &AppState, headers: &HeaderMap) -> Result<DateTime<Utc>, 
 struct StreamState {
     app: AppState,
     user_id: i64,
+    /// The sign-in session of the token that opened the stream.
+    session: Option<uuid::Uuid>,
     staff: bool,
     last_id: i64,
     pending: VecDeque<Notification>,
@@ -188,7 +190,14 @@ impl StreamState {
             if *self.shutdown.borrow() || tokio::time::Instant::now() >= self.ends_at {
                 return None;
             }
-            // A deactivated user's stream ends; a changed role applies at once.
+            // A signed-out session's or a deactivated user's stream ends; a changed role
+            // applies at once.
+            if self
+                .session
+                .is_some_and(|s| self.app.revocations.is_revoked(s))
+            {
+                return None;
+            }
             match self.app.user_status.get(&self.app.pool, self.user_id).await {
                 Ok(Some((role, true))) => self.staff = role.is_staff(),
                 Ok(_) => return None,
@@ -271,6 +280,7 @@ async fn stream_notifications(
     let stream_state = StreamState {
         app: state.clone(),
         user_id: user.id,
+        session: user.session,
         staff: user.is_staff(),
         last_id,
         pending: VecDeque::new(),

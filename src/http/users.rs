@@ -136,13 +136,13 @@ async fn deactivate_user(
 
 async fn apply_change(state: &AppState, id: i64, change: &UserChange) -> Result<User, ApiError> {
     let user = users::change(&state.pool, id, change).await?;
-    // This process stops honouring the user's access tokens at once; others within
-    // `users::STATUS_TTL`.
+    // This process stops honouring the user's access tokens at once; the others when the
+    // change's `UserChanged` reaches them over the bus.
     state.user_status.forget(id);
     if change.is_active == Some(false) {
         // Refresh tokens already fail for inactive users; revoked ones stay dead even if the
         // account is reactivated later.
-        auth::revoke_user_tokens(&state.pool, id).await?;
+        auth::revoke_user_sessions(&state.pool, &state.revocations, id, None).await?;
     }
     Ok(user.public())
 }

@@ -1,12 +1,14 @@
 //! The use cases, free of HTTP: commands through the aggregates (`executor`), tickets and
 //! approvals, the approval process and policy, accounts and sign-in, items, attachment blobs,
-//! history, reports and the SLA policy. Every one answers with `service::Error`.
+//! history, reports and the SLA policy, and the bus between processes. Every one answers with
+//! `service::Error`.
 
 pub mod approval_policy;
 pub mod approval_process;
 pub mod approvals;
 pub mod attachments;
 pub mod auth;
+pub mod bus;
 pub mod comments;
 pub mod consistency;
 pub mod error;
@@ -54,7 +56,11 @@ pub struct Services {
     /// An argon2 hash of a random password, verified for unknown emails (equal timing).
     pub dummy_hash: String,
     /// Users' current role and active flag, checked on every authenticated request.
-    pub user_status: users::StatusCache,
+    pub user_status: Arc<users::StatusCache>,
+    /// Revoked sign-in sessions, checked on every authenticated request.
+    pub revocations: Arc<auth::Revocations>,
+    /// Messages between the ticketd processes on this database (`bus::Message`).
+    pub bus: bus::Bus,
     /// Dashboards computed recently (`reports::DashboardCache::dashboard`).
     pub dashboards: reports::DashboardCache,
     /// Sign-in and registration limits per client address.

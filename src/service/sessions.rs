@@ -1,12 +1,18 @@
 //! Signing up, signing in and staying signed in: registration (limited per client address), a
 //! password sign-in (throttled per account and client address pair and per address, equal work
-//! for unknown emails) and the exchange of a refresh token for new tokens.
+//! for unknown emails), the exchange of a refresh token for new tokens, signing out, and keeping
+//! this process's view of revoked sessions and users current.
+
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast::error::RecvError;
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 use crate::service::auth::throttle::{self, SignInKeys};
 use crate::service::auth::{self, ACCESS_TOKEN_SECONDS};
+use crate::service::bus::{Delivery, Message};
 use crate::service::error::Error;
 use crate::service::executor::Actor;
 use crate::service::users::{self, RegisterRequest, User, UserRecord};
@@ -31,14 +37,15 @@ pub struct TokenResponse {
     pub user: User,
 }
 
-/// New tokens for `user` around a refresh token.
+/// New tokens for `user` in `session` around a refresh token.
 async fn tokens_for(
     services: &Services,
     user: &UserRecord,
+    session: Uuid,
     refresh: String,
 ) -> Result<TokenResponse, Error> {
     Ok(TokenResponse {
-        access_token: services.jwt.issue(user.id, user.role())?,
+        access_token: services.jwt.issue(user.id, user.role(), session)?,
         refresh_token: refresh,
         token_type: "bearer".into(),
         expires_in: ACCESS_TOKEN_SECONDS,
@@ -76,8 +83,8 @@ pub async fn sign_in(
             if state.pair_known {
                 throttle::pair_succeeded(&services.pool, &keys).await?;
             }
-            let refresh = auth::issue_refresh_token(&services.pool, user.id, None).await?;
-            tokens_for(services, &user, refresh).await
+            let (refresh, session) = auth::issue_refresh_token(&services.pool, user.id).await?;
+            tokens_for(services, &user, session, refresh).await
         }
         _ => {
             throttle::pair_failed(&services.pool, &keys).await?;
@@ -111,10 +118,66 @@ pub async fn register(
 
 /// Spends a refresh token for new tokens (presenting it again revokes its whole login).
 pub async fn refresh(services: &Services, refresh_token: &str) -> Result<TokenResponse, Error> {
-    let (user_id, token) = auth::rotate_refresh_token(&services.pool, refresh_token).await?;
-    let user = users::find_by_id(&services.pool, user_id)
+    let rotated =
+        auth::rotate_refresh_token(&services.pool, &services.revocations, refresh_token).await?;
+    let user = users::find_by_id(&services.pool, rotated.user_id)
         .await?
         .filter(|u| u.is_active)
         .ok_or_else(|| Error::Unauthorized("Invalid or expired refresh token".into()))?;
-    tokens_for(services, &user, token).await
+    tokens_for(services, &user, rotated.session, rotated.token).await
+}
+
+/// Signs out: the refresh token's session is revoked, its access tokens with it, on every
+/// process. Unknown tokens are ignored.
+pub async fn sign_out(services: &Services, refresh_token: &str) -> Result<(), Error> {
+    auth::revoke_family(&services.pool, &services.revocations, refresh_token).await
+}
+
+/// How this process keeps its revoked sessions and cached user statuses current.
+#[derive(Debug, Clone, Copy)]
+pub struct SyncSettings {
+    /// The safety net: reload the revoked sessions this often even when the bus is quiet.
+    pub reload_every: Duration,
+}
+
+/// Loads the revoked sessions, then keeps them and the cached user statuses current from the
+/// bus (a resync reloads and forgets every cached status) and reloads every `reload_every`.
+/// The task lives as long as the bus.
+pub async fn keep_in_sync(services: &Services, settings: SyncSettings) -> Result<(), Error> {
+    let mut deliveries = services.bus.subscribe();
+    services.revocations.reload(&services.pool).await?;
+    let pool = services.pool.clone();
+    let revocations = services.revocations.clone();
+    let user_status = services.user_status.clone();
+    services.bus.attach(tokio::spawn(async move {
+        let mut reload = tokio::time::interval(settings.reload_every);
+        reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        reload.tick().await;
+        loop {
+            let resync = tokio::select! {
+                delivery = deliveries.recv() => match delivery {
+                    Ok(Delivery::Message(Message::SessionsRevoked { sessions })) => {
+                        revocations.revoke(sessions);
+                        false
+                    }
+                    Ok(Delivery::Message(Message::UserChanged { user_id })) => {
+                        user_status.forget(user_id);
+                        false
+                    }
+                    Ok(Delivery::Resync) | Err(RecvError::Lagged(_)) => {
+                        user_status.clear();
+                        true
+                    }
+                    Err(RecvError::Closed) => return,
+                },
+                _ = reload.tick() => true,
+            };
+            if resync {
+                if let Err(e) = revocations.reload(&pool).await {
+                    tracing::warn!(error = %e, "reloading the revoked sessions failed");
+                }
+            }
+        }
+    }));
+    Ok(())
 }

@@ -6,7 +6,10 @@ use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgPool};
 use utoipa::ToSchema;
 
+use crate::service::auth::AuthUser;
+use crate::service::bus;
 use crate::service::error::{Error, Validator};
+use crate::service::Services;
 
 /// A user as the API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -275,6 +278,8 @@ pub async fn change(pool: &PgPool, id: i64, change: &UserChange) -> Result<UserR
     .bind(change.full_name.as_deref().map(str::trim))
     .fetch_one(&mut *tx)
     .await?;
+    // Every process forgets the user's cached status when this commits.
+    bus::publish(&mut tx, &bus::Message::UserChanged { user_id: id }).await?;
     tx.commit().await?;
     Ok(updated)
 }
@@ -282,8 +287,8 @@ pub async fn change(pool: &PgPool, id: i64, change: &UserChange) -> Result<UserR
 /// A user's (role, is_active) or None if there is no such user, and when it was read.
 type CachedStatus = (Option<(Role, bool)>, std::time::Instant);
 
-/// How long a user's status may be served from memory. Within one process a change is seen at
-/// once (`StatusCache::forget`); another process sees it within this bound.
+/// How long a user's status may be served from memory. A change is seen at once by every
+/// process (`UserChanged` on the bus, then `StatusCache::forget`); this bound is the safety net.
 pub const STATUS_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The current role and active flag of users, as every authenticated request checks them,
@@ -321,12 +326,20 @@ impl StatusCache {
         Ok(status)
     }
 
-    /// Drops a user's cached status (after a change through this process).
+    /// Drops a user's cached status (after a change, announced on the bus).
     pub fn forget(&self, id: i64) {
         self.entries
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&id);
+    }
+
+    /// Drops every cached status (after the bus may have missed changes).
+    pub fn clear(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 }
 
@@ -356,12 +369,13 @@ pub async fn register(pool: &PgPool, body: RegisterRequest) -> Result<UserRecord
 }
 
 /// Changes the caller's own name or password (a new password needs the current one and
-/// ends the other sessions).
+/// ends the caller's other sessions).
 pub async fn update_profile(
-    pool: &PgPool,
-    user_id: i64,
+    services: &Services,
+    caller: &AuthUser,
     body: ProfileUpdate,
 ) -> Result<UserRecord, Error> {
+    let (pool, user_id) = (&services.pool, caller.id);
     let record = find_by_id(pool, user_id)
         .await?
         .filter(|u| u.is_active)
@@ -383,6 +397,13 @@ pub async fn update_profile(
     if let Some(password) = body.password {
         let current = body.current_password.unwrap_or_default();
         change_password(pool, &record, current, password).await?;
+        crate::service::auth::revoke_user_sessions(
+            pool,
+            &services.revocations,
+            user_id,
+            caller.session,
+        )
+        .await?;
     }
     if let Some(name) = body.full_name {
         sqlx::query("update users set full_name = $2, updated_at = now() where id = $1")
@@ -396,7 +417,7 @@ pub async fn update_profile(
         .ok_or_else(|| Error::not_found("User"))
 }
 
-/// Sets a new password once the current one is confirmed; other sessions end.
+/// Sets a new password once the current one is confirmed.
 async fn change_password(
     pool: &PgPool,
     record: &UserRecord,
@@ -416,5 +437,5 @@ async fn change_password(
         .bind(hash)
         .execute(pool)
         .await?;
-    crate::service::auth::revoke_user_tokens(pool, record.id).await
+    Ok(())
 }

@@ -928,6 +928,7 @@ async fn the_policy_attaches_approvals_to_new_change_requests(pool: PgPool) {
         &ticketd::service::auth::AuthUser {
             id: req.id,
             role: aggregates::Role::Requester,
+            session: None,
             actor: Actor::user(req.id),
         },
         ticketd::service::executor::Committed {

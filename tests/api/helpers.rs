@@ -264,6 +264,7 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
+        self.state.bus.stop();
         if let Some(rt) = &self.state.runtime {
             rt.abort();
         }

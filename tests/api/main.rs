@@ -24,6 +24,7 @@ mod reports;
 mod role_table;
 mod roles;
 mod serve;
+mod sessions;
 mod slow_clients;
 mod steps;
 mod throttle;

@@ -14,7 +14,7 @@ use ticketd::service::executor::Actor;
 use uuid::Uuid;
 
 use crate::helpers::{json_of, TestApp, TestUser};
-use crate::steps::{get_ok, move_to, users};
+use crate::steps::{get_ok, move_to, set_role, users};
 
 /// One event of a stream.
 #[derive(Debug, Clone)]
@@ -346,14 +346,7 @@ async fn a_requesters_stream_never_carries_an_internal_note(pool: PgPool) {
 
     // If the helper becomes a requester, the internal note disappears from their list and
     // their stream too.
-    let r = app
-        .patch(
-            &format!("/api/v1/users/{}", helper.id),
-            &admin.token,
-            json!({"role": "requester"}),
-        )
-        .await;
-    json_of(r, StatusCode::OK).await;
+    set_role(&app, &admin, &helper, "requester").await;
     let now = notifications_of(&app, &helper).await;
     assert_eq!(
         now.iter()

@@ -147,6 +147,15 @@ pub async fn users<const N: usize>(app: &TestApp, cast: [(&str, &str); N]) -> [T
     made.try_into().unwrap()
 }
 
+/// `admin` gives `user` another role through the API (asserting 200).
+pub async fn set_role(app: &TestApp, admin: &TestUser, user: &TestUser, role: &str) {
+    let path = format!("/api/v1/users/{}", user.id);
+    let r = app
+        .patch(&path, &admin.token, json!({ "role": role }))
+        .await;
+    json_of(r, StatusCode::OK).await;
+}
+
 /// Marks `user` inactive straight in the database (as an admin would).
 pub async fn deactivate(app: &TestApp, user: &TestUser) {
     sqlx::query("update users set is_active = false where id = $1")

@@ -22,6 +22,9 @@ pub struct Claims {
     pub nbf: i64,
     pub exp: i64,
     pub jti: String,
+    /// The sign-in session (refresh-token family) the token belongs to: revoking the session
+    /// makes the token fail at once.
+    pub sid: Uuid,
 }
 
 impl Claims {
@@ -59,8 +62,8 @@ impl JwtKeys {
         }
     }
 
-    /// Issues an access token for a user.
-    pub fn issue(&self, user_id: i64, role: Role) -> Result<String, Error> {
+    /// Issues an access token for a user in sign-in session `session`.
+    pub fn issue(&self, user_id: i64, role: Role, session: Uuid) -> Result<String, Error> {
         let now = Utc::now().timestamp();
         let claims = Claims {
             sub: user_id.to_string(),
@@ -70,6 +73,7 @@ impl JwtKeys {
             nbf: now,
             exp: now + ACCESS_TOKEN_SECONDS,
             jti: Uuid::new_v4().to_string(),
+            sid: session,
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(Error::internal)
     }
