@@ -1,5 +1,5 @@
 //! `/api/v1/items`: configuration items and assets. Every signed-in user reads; admins write.
-//! `PATCH` and `DELETE` need `If-Match: <version>`: a stale or missing one is 412 and changes
+//! `PATCH` and `DELETE` need `If-Match: <version>`: a missing one is 428, a stale one 412; either changes
 //! nothing. `GET /{id}/tickets` lists the tickets that refer to an item.
 
 use aggregates::Role;
@@ -77,24 +77,24 @@ pub struct ItemTicketsQuery {
     pub size: Option<i64>,
 }
 
-/// The version `If-Match` names. Required: missing, `*` or unparsable is 412 (we chose 412
-/// over 428 so that clients need to handle one status for every precondition problem).
+/// The version `If-Match` names. Required: missing (or `*`, which names no version) is 428
+/// Precondition Required (RFC 6585); one that is not a version of this item is 412.
 fn required_version(headers: &HeaderMap) -> Result<i64, ApiError> {
-    let missing = || {
-        ApiError::PreconditionFailed(
-            "This change needs an If-Match header with the item's version (its ETag)".into(),
-        )
-    };
     let text = headers
         .get(IF_MATCH)
-        .ok_or_else(missing)?
-        .to_str()
-        .map_err(|_| missing())?
-        .trim();
+        .map(|v| v.to_str().unwrap_or_default().trim())
+        .filter(|text| *text != "*")
+        .ok_or_else(|| {
+            ApiError::PreconditionRequired(
+                "This change needs an If-Match header with the item's version (its ETag)".into(),
+            )
+        })?;
     text.trim_start_matches("W/")
         .trim_matches('"')
         .parse()
-        .map_err(|_| missing())
+        .map_err(|_| {
+            ApiError::PreconditionFailed("If-Match must carry the ETag you received".into())
+        })
 }
 
 fn item_response(status: StatusCode, item: &Item) -> Response {

@@ -14,6 +14,8 @@ macro_rules! page_schema {
             pub page: i64,
             pub size: i64,
             pub pages: i64,
+            /// False when `total` is an estimate.
+            pub total_exact: bool,
         }
     };
 }

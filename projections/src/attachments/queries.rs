@@ -1,4 +1,4 @@
-//! Reading `rm_attachments` as the API shows attachments: one by id, a ticket's files.
+//! Reading `rm_attachments` as the API shows attachments: one by id, a page of a ticket's files.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -35,13 +35,29 @@ pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<Attachment>, sqlx::E
     .await
 }
 
-/// A ticket's live files, oldest first (at most 1,000).
-pub async fn list(pool: &PgPool, ticket_id: i64) -> Result<Vec<Attachment>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "select {COLUMNS} from rm_attachments where ticket_id = $1 and not removed
-          order by created_at, id limit 1000"
-    ))
+/// A page of a ticket's live files, oldest first (`limit` from `offset`), and how many there
+/// are in all.
+pub async fn list(
+    pool: &PgPool,
+    ticket_id: i64,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Attachment>, i64), sqlx::Error> {
+    let total = sqlx::query_scalar(
+        "select count(*) from rm_attachments where ticket_id = $1 and not removed",
+    )
     .bind(ticket_id)
-    .fetch_all(pool)
-    .await
+    .fetch_one(pool)
+    .await?;
+    let sql = format!(
+        "select {COLUMNS} from rm_attachments where ticket_id = $1 and not removed
+          order by created_at, id limit $2 offset $3"
+    );
+    let items = sqlx::query_as(&sql)
+        .bind(ticket_id)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(pool)
+        .await?;
+    Ok((items, total))
 }

@@ -35,11 +35,12 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::http::consistency::wait_for_token;
-use crate::http::error::{ApiError, AppPath, AppQuery, FieldError};
+use crate::http::error::{ApiError, AppPath, AppQuery, FieldError, Validator};
 use crate::http::state::AppState;
 use crate::http::with_token;
 use crate::service::attachments::{self, content_type_for, Attachment, Upload};
 use crate::service::auth::AuthUser;
+use crate::service::paging::{paging, Page};
 use crate::service::storage::{Staged, Storage, StorageError};
 use crate::service::tickets::load_visible;
 
@@ -65,6 +66,13 @@ pub struct AttachmentUpload {
 pub struct AttachmentListQueryParams {
     /// The ticket whose files to list (required).
     pub ticket_id: Option<i64>,
+    pub page: Option<i64>,
+    pub size: Option<i64>,
+}
+
+page_schema! {
+    /// A page of attachments.
+    AttachmentListResponse, Attachment
 }
 
 /// `attachment; filename="<ASCII fallback>"; filename*=UTF-8''<percent-encoded UTF-8>`.
@@ -315,28 +323,26 @@ async fn wait_for_attachments(state: &AppState, headers: &HeaderMap) -> Result<(
     .await
 }
 
-/// A ticket's files, oldest first.
+/// A page of a ticket's files, oldest first.
 #[utoipa::path(get, path = "/", tag = "attachments", security(("bearer" = [])),
     params(AttachmentListQueryParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
-    responses((status = 200, body = Vec<Attachment>), (status = 404, body = crate::http::error::ErrorBody),
+    responses((status = 200, body = AttachmentListResponse), (status = 404, body = crate::http::error::ErrorBody),
               (status = 422, body = crate::http::error::ValidationErrorBody)))]
 async fn list_attachments(
     State(state): State<AppState>,
     user: AuthUser,
     headers: HeaderMap,
     AppQuery(query): AppQuery<AttachmentListQueryParams>,
-) -> Result<axum::Json<Vec<Attachment>>, ApiError> {
-    let Some(ticket_id) = query.ticket_id else {
-        return Err(ApiError::Validation(vec![FieldError {
-            loc: vec![serde_json::json!("query"), serde_json::json!("ticket_id")],
-            msg: "ticket_id is required".into(),
-            kind: "missing".into(),
-        }]));
-    };
+) -> Result<axum::Json<Page<Attachment>>, ApiError> {
+    let mut v = Validator::default();
+    let paging = paging(&mut v, query.page, query.size);
+    let ticket_id = query
+        .ticket_id
+        .ok_or_else(|| ApiError::Validation(vec![FieldError::missing_query("ticket_id")]))?;
+    v.finish()?;
     wait_for_attachments(&state, &headers).await?;
-    Ok(axum::Json(
-        attachments::list(&state, &user, ticket_id).await?,
-    ))
+    let page = attachments::list(&state, &user, ticket_id, paging).await?;
+    Ok(axum::Json(page))
 }
 
 /// One attachment's metadata.

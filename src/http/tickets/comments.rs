@@ -119,13 +119,9 @@ async fn list_comments(
 ) -> Result<axum::Json<Page<Comment>>, ApiError> {
     let mut v = Validator::default();
     let (page, size, offset) = paging(&mut v, query.page, query.size);
-    let Some(ticket_id) = query.ticket_id else {
-        return Err(ApiError::Validation(vec![FieldError {
-            loc: vec![serde_json::json!("query"), serde_json::json!("ticket_id")],
-            msg: "ticket_id is required".into(),
-            kind: "missing".into(),
-        }]));
-    };
+    let ticket_id = query
+        .ticket_id
+        .ok_or_else(|| ApiError::Validation(vec![FieldError::missing_query("ticket_id")]))?;
     v.finish()?;
     wait_for_comments(&state, &headers).await?;
     let page = comments::list(&state, &user, ticket_id, (page, size, offset)).await?;
