@@ -15,6 +15,9 @@ use utoipa_axum::routes;
 
 use crate::http::consistency::wait_for_token;
 use crate::http::error::{ApiError, AppJson, AppPath, AppQuery, Validator};
+use crate::http::responses::{
+    ListErrors, ReadErrors, VersionedCommandErrors, VersionedWriteErrors, WriteErrors,
+};
 use crate::http::state::AppState;
 use crate::http::with_token;
 use crate::service::auth::AuthUser;
@@ -73,7 +76,9 @@ pub struct ItemUpdate {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ItemTicketsQuery {
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     pub size: Option<i64>,
 }
 
@@ -107,8 +112,7 @@ fn item_response(status: StatusCode, item: &Item) -> Response {
 
 /// List items, filtered by `kind`, `status`, `q` (name and description) and `owner_id`.
 #[utoipa::path(get, path = "/", tag = "items", security(("bearer" = [])), params(ItemListQueryParams),
-    responses((status = 200, body = ItemListResponse), (status = 401, body = crate::http::error::ErrorBody),
-              (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 200, body = ItemListResponse), ListErrors))]
 async fn list_items(
     State(state): State<AppState>,
     _user: AuthUser,
@@ -119,8 +123,7 @@ async fn list_items(
 
 /// Create an item (admins).
 #[utoipa::path(post, path = "/", tag = "items", security(("bearer" = [])), request_body = ItemCreate,
-    responses((status = 201, body = Item, headers(("Location" = String), ("ETag" = String))),
-              (status = 403, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 201, body = Item, headers(("Location" = String), ("ETag" = String))), WriteErrors))]
 async fn create_item(
     State(state): State<AppState>,
     user: AuthUser,
@@ -162,7 +165,7 @@ async fn create_item(
 /// One item, with its version as `ETag`.
 #[utoipa::path(get, path = "/{id}", tag = "items", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Item id")),
-    responses((status = 200, body = Item, headers(("ETag" = String))), (status = 404, body = crate::http::error::ErrorBody)))]
+    responses((status = 200, body = Item, headers(("ETag" = String))), ReadErrors))]
 async fn find_item(
     State(state): State<AppState>,
     _user: AuthUser,
@@ -178,9 +181,7 @@ async fn find_item(
 /// changes nothing.
 #[utoipa::path(patch, path = "/{id}", tag = "items", security(("bearer" = [])), request_body = ItemUpdate,
     params(("id" = i64, Path, description = "Item id"), ("If-Match" = String, Header, description = "The item's version (its ETag)")),
-    responses((status = 200, body = Item, headers(("ETag" = String))), (status = 403, body = crate::http::error::ErrorBody),
-              (status = 404, body = crate::http::error::ErrorBody), (status = 412, body = crate::http::error::ErrorBody),
-              (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 200, body = Item, headers(("ETag" = String))), VersionedWriteErrors))]
 async fn update_item(
     State(state): State<AppState>,
     user: AuthUser,
@@ -221,8 +222,7 @@ async fn update_item(
 /// live tickets refer to it.
 #[utoipa::path(delete, path = "/{id}", tag = "items", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Item id"), ("If-Match" = String, Header, description = "The item's version (its ETag)")),
-    responses((status = 204), (status = 403, body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody),
-              (status = 409, body = crate::http::error::ErrorBody), (status = 412, body = crate::http::error::ErrorBody)))]
+    responses((status = 204), VersionedCommandErrors))]
 async fn delete_item(
     State(state): State<AppState>,
     user: AuthUser,
@@ -242,8 +242,7 @@ async fn delete_item(
 #[utoipa::path(get, path = "/{id}/tickets", tag = "items", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Item id"), ItemTicketsQuery,
            ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
-    responses((status = 200, body = TicketListResponse), (status = 404, body = crate::http::error::ErrorBody),
-              (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 200, body = TicketListResponse), ReadErrors))]
 async fn list_item_tickets(
     State(state): State<AppState>,
     user: AuthUser,

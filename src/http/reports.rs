@@ -17,6 +17,7 @@ use utoipa_axum::routes;
 
 use crate::http::consistency::wait_for_token;
 use crate::http::error::{parse_json, ApiError, AppQuery, Validator};
+use crate::http::responses::{ListErrors, WriteErrors};
 use crate::http::state::AppState;
 use crate::service::auth::AuthUser;
 use crate::service::reports::export::{self, Format};
@@ -45,8 +46,7 @@ pub struct DashboardQuery {
 /// read model is still, at most 1 s old while it moves, never older than the
 /// `X-Consistency-Token` sent.
 #[utoipa::path(get, path = "/dashboard", tag = "reports", security(("bearer" = [])), params(DashboardQuery),
-    responses((status = 200, body = Dashboard), (status = 403, body = crate::http::error::ErrorBody),
-              (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 200, body = Dashboard), ListErrors))]
 async fn dashboard(
     State(state): State<AppState>,
     user: AuthUser,
@@ -101,8 +101,7 @@ pub struct AnalyticsQuery {
 /// A time series per day, week or month: created and resolved tickets, median and p90 time to
 /// first response and to resolution, missed targets and SLA breaches, for the filtered tickets.
 #[utoipa::path(get, path = "/analytics", tag = "reports", security(("bearer" = [])), params(AnalyticsQuery),
-    responses((status = 200, body = Analytics), (status = 403, body = crate::http::error::ErrorBody),
-              (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 200, body = Analytics), ListErrors))]
 async fn analytics(
     State(state): State<AppState>,
     user: AuthUser,
@@ -162,8 +161,7 @@ pub struct ExportQuery {
 /// CSV (formula-neutralised) or a JSON array, as an attachment.
 #[utoipa::path(get, path = "/export", tag = "reports", security(("bearer" = [])), params(ExportQuery),
     responses((status = 200, description = "CSV or a JSON array of ExportRow", content_type = "text/csv",
-               headers(("Content-Disposition" = String))),
-              (status = 403, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ValidationErrorBody)))]
+               headers(("Content-Disposition" = String))), ListErrors))]
 async fn export_tickets(
     State(state): State<AppState>,
     user: AuthUser,
@@ -207,7 +205,7 @@ async fn export_tickets(
 /// The SLA policy in force (managers and admins), with whether the report history was
 /// computed with it.
 #[utoipa::path(get, path = "/sla-policy", tag = "reports", security(("bearer" = [])),
-    responses((status = 200, body = PolicyDocument), (status = 403, body = crate::http::error::ErrorBody)))]
+    responses((status = 200, body = PolicyDocument), ListErrors))]
 async fn get_sla_policy(
     State(state): State<AppState>,
     user: AuthUser,
@@ -219,8 +217,7 @@ async fn get_sla_policy(
 /// Replace the SLA policy (admins). It applies to events from now on; run
 /// `ticketd projections rebuild reports` to apply it to the whole history.
 #[utoipa::path(put, path = "/sla-policy", tag = "reports", security(("bearer" = [])), request_body = SlaPolicy,
-    responses((status = 200, body = PolicyDocument), (status = 403, body = crate::http::error::ErrorBody),
-              (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 200, body = PolicyDocument), WriteErrors))]
 async fn put_sla_policy(
     State(state): State<AppState>,
     user: AuthUser,

@@ -11,6 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::http::error::{ApiError, AppJson, AppPath, AppQuery, Validator};
+use crate::http::responses::{CommandErrors, ListErrors, ReadErrors, WriteErrors};
 use crate::http::state::AppState;
 use crate::http::with_token;
 use crate::service::auth::{self, AuthUser};
@@ -50,8 +51,7 @@ fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Opti
 /// List users, filtered by `role` (comma-separated), `q` (name or email) and `is_active`
 /// (agents and up: the assignee picker).
 #[utoipa::path(get, path = "/", tag = "users", security(("bearer" = [])), params(UserListQueryParams),
-    responses((status = 200, body = UserListResponse), (status = 401, body = crate::http::error::ErrorBody),
-              (status = 403, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 200, body = UserListResponse), ListErrors))]
 async fn list_users(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -64,8 +64,7 @@ async fn list_users(
 /// One user. Agents and up see anyone; requesters only themselves (others are 404).
 #[utoipa::path(get, path = "/{id}", tag = "users", security(("bearer" = [])),
     params(("id" = i64, Path, description = "User id")),
-    responses((status = 200, body = User), (status = 401, body = crate::http::error::ErrorBody),
-              (status = 404, body = crate::http::error::ErrorBody)))]
+    responses((status = 200, body = User), ReadErrors))]
 async fn find_user(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -84,9 +83,7 @@ async fn find_user(
 /// at once. The last active admin cannot be demoted or deactivated (409).
 #[utoipa::path(patch, path = "/{id}", tag = "users", security(("bearer" = [])), request_body = UserUpdate,
     params(("id" = i64, Path, description = "User id")),
-    responses((status = 200, body = User), (status = 403, body = crate::http::error::ErrorBody),
-              (status = 404, body = crate::http::error::ErrorBody), (status = 409, body = crate::http::error::ErrorBody),
-              (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 200, body = User), WriteErrors))]
 async fn update_user(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -115,8 +112,7 @@ async fn update_user(
 /// and their access tokens stop working. The account and its history stay.
 #[utoipa::path(delete, path = "/{id}", tag = "users", security(("bearer" = [])),
     params(("id" = i64, Path, description = "User id")),
-    responses((status = 204), (status = 403, body = crate::http::error::ErrorBody),
-              (status = 404, body = crate::http::error::ErrorBody), (status = 409, body = crate::http::error::ErrorBody)))]
+    responses((status = 204), CommandErrors))]
 async fn deactivate_user(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -158,8 +154,7 @@ pub struct UserCreate {
 
 /// Create a user with any role (admins only).
 #[utoipa::path(post, path = "/", tag = "users", security(("bearer" = [])), request_body = UserCreate,
-    responses((status = 201, body = User), (status = 403, body = crate::http::error::ErrorBody),
-              (status = 409, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 201, body = User), WriteErrors))]
 async fn create_user(
     State(state): State<AppState>,
     caller: AuthUser,

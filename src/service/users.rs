@@ -171,7 +171,9 @@ pub struct UserListQueryParams {
     pub q: Option<String>,
     /// Only active (`true`) or only deactivated (`false`) accounts.
     pub is_active: Option<bool>,
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     pub size: Option<i64>,
 }
 

@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::http::consistency::wait_for_token;
 use crate::http::error::{ApiError, AppJson, AppPath, AppQuery};
+use crate::http::responses::{CommandErrors, ListErrors, ReadErrors, WriteErrors};
 use crate::http::state::AppState;
 use crate::http::with_token;
 use crate::service::approval_policy::{self, ApprovalPolicy, ApprovalPolicyUpdate};
@@ -67,9 +68,7 @@ fn approval_response(
 /// Request an approval on a ticket (agents and up, on any ticket). The ticket cannot move to
 /// `in_progress` or `resolved` until it is approved (or the approval is cancelled).
 #[utoipa::path(post, path = "/", tag = "approvals", security(("bearer" = [])), request_body = ApprovalCreate,
-    responses((status = 201, body = ApprovalView, headers(("Location" = String), ("X-Consistency-Token" = String))),
-              (status = 403, body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody),
-              (status = 409, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 201, body = ApprovalView, headers(("Location" = String), ("X-Consistency-Token" = String))), WriteErrors))]
 async fn create_approval(
     State(state): State<AppState>,
     user: AuthUser,
@@ -139,8 +138,7 @@ async fn create_approval(
 /// One approval, loaded from its events.
 #[utoipa::path(get, path = "/{id}", tag = "approvals", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Approval id")),
-    responses((status = 200, body = ApprovalView), (status = 404, body = crate::http::error::ErrorBody),
-              (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 200, body = ApprovalView), ReadErrors))]
 async fn find_approval(
     State(state): State<AppState>,
     user: AuthUser,
@@ -158,9 +156,7 @@ async fn find_approval(
 /// One rejection rejects the approval.
 #[utoipa::path(post, path = "/{id}/decisions", tag = "approvals", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Approval id")), request_body = ApprovalDecisionCreate,
-    responses((status = 200, body = ApprovalView, headers(("X-Consistency-Token" = String))),
-              (status = 403, body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody),
-              (status = 409, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 200, body = ApprovalView, headers(("X-Consistency-Token" = String))), WriteErrors))]
 async fn decide_approval(
     State(state): State<AppState>,
     user: AuthUser,
@@ -190,9 +186,7 @@ async fn decide_approval(
 /// delegate it further.
 #[utoipa::path(post, path = "/{id}/delegate", tag = "approvals", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Approval id")), request_body = ApprovalDelegate,
-    responses((status = 200, body = ApprovalView, headers(("X-Consistency-Token" = String))),
-              (status = 403, body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody),
-              (status = 409, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 200, body = ApprovalView, headers(("X-Consistency-Token" = String))), WriteErrors))]
 async fn delegate_approval(
     State(state): State<AppState>,
     user: AuthUser,
@@ -223,9 +217,7 @@ async fn delegate_approval(
 /// staff. The ticket is no longer blocked by it.
 #[utoipa::path(post, path = "/{id}/cancel", tag = "approvals", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Approval id")),
-    responses((status = 200, body = ApprovalView, headers(("X-Consistency-Token" = String))),
-              (status = 403, body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody),
-              (status = 409, body = crate::http::error::ErrorBody)))]
+    responses((status = 200, body = ApprovalView, headers(("X-Consistency-Token" = String))), CommandErrors))]
 async fn cancel_approval(
     State(state): State<AppState>,
     user: AuthUser,
@@ -249,8 +241,7 @@ async fn cancel_approval(
 /// tickets and those they take part in.
 #[utoipa::path(get, path = "/", tag = "approvals", security(("bearer" = [])),
     params(ApprovalListQueryParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
-    responses((status = 200, body = ApprovalListResponse), (status = 422, body = crate::http::error::ValidationErrorBody),
-              (status = 503, body = crate::http::error::ErrorBody)))]
+    responses((status = 200, body = ApprovalListResponse), ListErrors))]
 async fn list_approvals(
     State(state): State<AppState>,
     user: AuthUser,
@@ -272,7 +263,7 @@ async fn list_approvals(
 /// The approval policy of change requests: the approval every new `change_request` ticket
 /// gets (admins only).
 #[utoipa::path(get, path = "/policy", tag = "approvals", security(("bearer" = [])),
-    responses((status = 200, body = ApprovalPolicy), (status = 403, body = crate::http::error::ErrorBody)))]
+    responses((status = 200, body = ApprovalPolicy), ListErrors))]
 async fn find_approval_policy(
     State(state): State<AppState>,
     user: AuthUser,
@@ -287,8 +278,7 @@ async fn find_approval_policy(
 /// `{"user_id": 7}` or `{"role": "manager"}` (every active user of the role when a ticket
 /// opens, except its requester). An empty `steps` list removes the policy.
 #[utoipa::path(put, path = "/policy", tag = "approvals", security(("bearer" = [])), request_body = ApprovalPolicyUpdate,
-    responses((status = 200, body = ApprovalPolicy), (status = 403, body = crate::http::error::ErrorBody),
-              (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 200, body = ApprovalPolicy), WriteErrors))]
 async fn update_approval_policy(
     State(state): State<AppState>,
     user: AuthUser,

@@ -36,6 +36,7 @@ use uuid::Uuid;
 
 use crate::http::consistency::wait_for_token;
 use crate::http::error::{ApiError, AppPath, AppQuery, FieldError, Validator};
+use crate::http::responses::{CommandErrors, ReadErrors, WriteErrors};
 use crate::http::state::AppState;
 use crate::http::with_token;
 use crate::service::attachments::{self, content_type_for, Attachment, Upload};
@@ -66,7 +67,9 @@ pub struct AttachmentUpload {
 pub struct AttachmentListQueryParams {
     /// The ticket whose files to list (required).
     pub ticket_id: Option<i64>,
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     pub size: Option<i64>,
 }
 
@@ -291,9 +294,7 @@ fn missing(field: &str) -> ApiError {
 /// nothing kept.
 #[utoipa::path(post, path = "/", tag = "attachments", security(("bearer" = [])),
     request_body(content = AttachmentUpload, content_type = "multipart/form-data"),
-    responses((status = 201, body = Attachment, headers(("Location" = String), ("X-Consistency-Token" = String))),
-              (status = 404, body = crate::http::error::ErrorBody), (status = 413, body = crate::http::error::ErrorBody),
-              (status = 415, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 201, body = Attachment, headers(("Location" = String), ("X-Consistency-Token" = String))), WriteErrors))]
 async fn upload_attachment(
     State(state): State<AppState>,
     user: AuthUser,
@@ -326,8 +327,7 @@ async fn wait_for_attachments(state: &AppState, headers: &HeaderMap) -> Result<(
 /// A page of a ticket's files, oldest first.
 #[utoipa::path(get, path = "/", tag = "attachments", security(("bearer" = [])),
     params(AttachmentListQueryParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
-    responses((status = 200, body = AttachmentListResponse), (status = 404, body = crate::http::error::ErrorBody),
-              (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 200, body = AttachmentListResponse), ReadErrors))]
 async fn list_attachments(
     State(state): State<AppState>,
     user: AuthUser,
@@ -348,7 +348,7 @@ async fn list_attachments(
 /// One attachment's metadata.
 #[utoipa::path(get, path = "/{id}", tag = "attachments", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Attachment id"), ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
-    responses((status = 200, body = Attachment), (status = 404, body = crate::http::error::ErrorBody)))]
+    responses((status = 200, body = Attachment), ReadErrors))]
 async fn find_attachment(
     State(state): State<AppState>,
     user: AuthUser,
@@ -363,8 +363,7 @@ async fn find_attachment(
 #[utoipa::path(get, path = "/{id}/download", tag = "attachments", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Attachment id"), ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
     responses((status = 200, description = "The bytes", content_type = "application/octet-stream",
-               headers(("Content-Disposition" = String), ("X-Content-Type-Options" = String))),
-              (status = 404, body = crate::http::error::ErrorBody)))]
+               headers(("Content-Disposition" = String), ("X-Content-Type-Options" = String))), ReadErrors))]
 async fn download_attachment(
     State(state): State<AppState>,
     user: AuthUser,
@@ -401,8 +400,7 @@ async fn download_attachment(
 /// Remove an attachment (its uploader, or staff). The blob goes once no attachment uses it.
 #[utoipa::path(delete, path = "/{id}", tag = "attachments", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Attachment id")),
-    responses((status = 204, headers(("X-Consistency-Token" = String))), (status = 403, body = crate::http::error::ErrorBody),
-              (status = 404, body = crate::http::error::ErrorBody)))]
+    responses((status = 204, headers(("X-Consistency-Token" = String))), CommandErrors))]
 async fn delete_attachment(
     State(state): State<AppState>,
     user: AuthUser,

@@ -10,6 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::http::error::{ApiError, AppPath, AppQuery};
+use crate::http::responses::ReadErrors;
 use crate::http::state::AppState;
 use crate::service::auth::AuthUser;
 use crate::service::history::Bound;
@@ -49,8 +50,7 @@ pub struct HistoryQuery {
 /// their own tickets only, and never internal notes.
 #[utoipa::path(get, path = "/{id}/history", tag = "tickets", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Ticket number"), HistoryQuery),
-    responses((status = 200, body = Vec<HistoryEvent>), (status = 401, body = crate::http::error::ErrorBody),
-              (status = 404, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 200, body = Vec<HistoryEvent>), ReadErrors))]
 #[tracing::instrument(skip_all, fields(ticket_id = %id))]
 async fn ticket_history(
     State(state): State<AppState>,

@@ -19,6 +19,9 @@ use utoipa_axum::routes;
 
 use crate::http::consistency::wait_for_token;
 use crate::http::error::{ApiError, AppJson, AppPath, AppQuery};
+use crate::http::responses::{
+    ConditionalCommandErrors, ConditionalWriteErrors, ListErrors, ReadErrors, WriteErrors,
+};
 use crate::http::state::AppState;
 use crate::http::with_token;
 use crate::service::auth::AuthUser;
@@ -68,8 +71,7 @@ fn ticket_response(status: StatusCode, committed: &Committed<Ticket>) -> Respons
 
 /// Open a ticket. The caller becomes its requester.
 #[utoipa::path(post, path = "/", tag = "tickets", security(("bearer" = [])), request_body = TicketCreate,
-    responses((status = 201, body = TicketDetail, headers(("Location" = String), ("ETag" = String), ("X-Consistency-Token" = String))),
-              (status = 401, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 201, body = TicketDetail, headers(("Location" = String), ("ETag" = String), ("X-Consistency-Token" = String))), WriteErrors))]
 async fn create_ticket(
     State(state): State<AppState>,
     user: AuthUser,
@@ -97,7 +99,7 @@ pub struct TicketFindQuery {
 /// A ticket, loaded from its events (optionally as it was at `as_of`).
 #[utoipa::path(get, path = "/{id}", tag = "tickets", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Ticket number"), TicketFindQuery),
-    responses((status = 200, body = TicketDetail, headers(("ETag" = String))), (status = 404, body = crate::http::error::ErrorBody)))]
+    responses((status = 200, body = TicketDetail, headers(("ETag" = String))), ReadErrors))]
 async fn find_ticket(
     State(state): State<AppState>,
     user: AuthUser,
@@ -123,9 +125,7 @@ async fn find_ticket(
 /// Change a ticket's fields. Requesters may edit their own tickets.
 #[utoipa::path(patch, path = "/{id}", tag = "tickets", security(("bearer" = [])), request_body = TicketUpdate,
     params(("id" = i64, Path, description = "Ticket number"), ("If-Match" = Option<String>, Header, description = "The ETag you hold")),
-    responses((status = 200, body = TicketDetail), (status = 404, body = crate::http::error::ErrorBody),
-              (status = 409, body = crate::http::error::ErrorBody), (status = 412, body = crate::http::error::ErrorBody),
-              (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 200, body = TicketDetail), ConditionalWriteErrors))]
 async fn update_ticket(
     State(state): State<AppState>,
     user: AuthUser,
@@ -141,7 +141,7 @@ async fn update_ticket(
 /// Delete a ticket: it is cancelled and hidden from lists; its history stays.
 #[utoipa::path(delete, path = "/{id}", tag = "tickets", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Ticket number"), ("If-Match" = Option<String>, Header, description = "The ETag you hold")),
-    responses((status = 204), (status = 404, body = crate::http::error::ErrorBody), (status = 409, body = crate::http::error::ErrorBody)))]
+    responses((status = 204), ConditionalCommandErrors))]
 async fn delete_ticket(
     State(state): State<AppState>,
     user: AuthUser,
@@ -160,9 +160,7 @@ async fn delete_ticket(
 /// Requesters may only close, reopen or cancel their own tickets.
 #[utoipa::path(patch, path = "/{id}/status", tag = "tickets", security(("bearer" = [])), request_body = TicketStatusUpdate,
     params(("id" = i64, Path, description = "Ticket number"), ("If-Match" = Option<String>, Header, description = "The ETag you hold")),
-    responses((status = 200, body = TicketDetail), (status = 403, body = crate::http::error::ErrorBody),
-              (status = 404, body = crate::http::error::ErrorBody), (status = 409, body = crate::http::error::ErrorBody),
-              (status = 412, body = crate::http::error::ErrorBody)))]
+    responses((status = 200, body = TicketDetail), ConditionalWriteErrors))]
 async fn change_ticket_status(
     State(state): State<AppState>,
     user: AuthUser,
@@ -178,9 +176,7 @@ async fn change_ticket_status(
 /// Assign a ticket to an agent, or unassign it with `null` (agents and up).
 #[utoipa::path(patch, path = "/{id}/assign", tag = "tickets", security(("bearer" = [])), request_body = TicketAssign,
     params(("id" = i64, Path, description = "Ticket number"), ("If-Match" = Option<String>, Header, description = "The ETag you hold")),
-    responses((status = 200, body = TicketDetail), (status = 403, body = crate::http::error::ErrorBody),
-              (status = 404, body = crate::http::error::ErrorBody), (status = 412, body = crate::http::error::ErrorBody),
-              (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 200, body = TicketDetail), ConditionalWriteErrors))]
 async fn assign_ticket(
     State(state): State<AppState>,
     user: AuthUser,
@@ -197,8 +193,7 @@ async fn assign_ticket(
 /// List tickets (newest first by default). Requesters see only their own.
 #[utoipa::path(get, path = "/", tag = "tickets", security(("bearer" = [])),
     params(TicketListQueryParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
-    responses((status = 200, body = TicketListResponse), (status = 422, body = crate::http::error::ValidationErrorBody),
-              (status = 503, body = crate::http::error::ErrorBody)))]
+    responses((status = 200, body = TicketListResponse), ListErrors))]
 async fn list_tickets(
     State(state): State<AppState>,
     user: AuthUser,
@@ -212,8 +207,7 @@ async fn list_tickets(
 /// for search-as-you-type and trigram matching for misspellings; best match first.
 #[utoipa::path(get, path = "/search", tag = "tickets", security(("bearer" = [])),
     params(TicketListQueryParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
-    responses((status = 200, body = TicketListResponse), (status = 422, body = crate::http::error::ValidationErrorBody),
-              (status = 503, body = crate::http::error::ErrorBody)))]
+    responses((status = 200, body = TicketListResponse), ListErrors))]
 async fn search_tickets(
     State(state): State<AppState>,
     user: AuthUser,

@@ -48,7 +48,9 @@ pub struct TicketListQueryParams {
     /// `created_at`, `-created_at` (default), `updated_at`, `-updated_at`, `priority`,
     /// `-priority`, `relevance`.
     pub sort: Option<String>,
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     pub size: Option<i64>,
 }
 
