@@ -51,7 +51,7 @@ token="$(curl -fsS "$base/api/v1/auth/login" -H 'Content-Type: application/json'
 # - POST /auth/logout: its refresh token is the admin's session; the fuzzer would end it.
 # - GET /notifications/stream: a Server-Sent Events stream never ends, so no response completes.
 status=0
-"$venv/bin/schemathesis" run "$base/api/v1/openapi.json" \
+"$venv/bin/schemathesis" --config-file scripts/schemathesis.toml run "$base/api/v1/openapi.json" \
   --checks all \
   --phases examples,coverage,fuzzing,stateful \
   --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-20}" \
