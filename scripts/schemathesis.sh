@@ -47,12 +47,24 @@ token="$(curl -fsS "$base/api/v1/auth/login" -H 'Content-Type: application/json'
   -d "{\"email\": \"$admin_email\", \"password\": \"$admin_password\"}" |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')"
 
-# Exclusions, each with its reason:
+# Exclusions, each with its reason (more settings, with theirs, in scripts/schemathesis.toml):
 # - POST /auth/logout: its refresh token is the admin's session; the fuzzer would end it.
 # - GET /notifications/stream: a Server-Sent Events stream never ends, so no response completes.
+# - positive_data_acceptance ("schema-valid request rejected"): the server refuses schema-valid
+#   input for reasons JSON Schema cannot state: ids in a body must name existing, active records
+#   (items, owners, assignees, approvers, delegates, parent comments); cross-field rules (an SLA
+#   first-response target not longer than its resolution target, approval steps); a new password
+#   needs the right current one; filters are comma-separated lists of known values and `from`/`to`
+#   a date or an RFC 3339 time; JSON Schema calls 3.0 an integer where serde reads only 3.
+#   Constraints the server does enforce per field (lengths, ranges, patterns) are in the document.
+# - use_after_free ("deleted resource still available"): DELETE on a user deactivates and on a
+#   ticket cancels (API.md); both stay readable by id, by design.
+# Start from a clean slate: Schemathesis would replay the failures it cached last time.
+rm -rf .schemathesis
 status=0
 "$venv/bin/schemathesis" --config-file scripts/schemathesis.toml run "$base/api/v1/openapi.json" \
   --checks all \
+  --exclude-checks positive_data_acceptance,use_after_free \
   --phases examples,coverage,fuzzing,stateful \
   --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-20}" \
   --header "Authorization: Bearer $token" \

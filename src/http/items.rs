@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::http::consistency::wait_for_token;
+use crate::http::consistency::{wait_for_token, ConsistencyHeader};
 use crate::http::error::{ApiError, AppJson, AppPath, AppQuery, Validator};
 use crate::http::responses::{
     ListErrors, ReadErrors, VersionedCommandErrors, VersionedWriteErrors, WriteErrors,
@@ -42,7 +42,9 @@ page_schema! {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ItemCreate {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
+    #[schema(min_length = 1, max_length = 50, pattern = r"\S")]
     pub kind: String,
     pub description: Option<String>,
     /// A JSON object; defaults to `{}`.
@@ -61,7 +63,9 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Er
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ItemUpdate {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
+    #[schema(min_length = 1, max_length = 50, pattern = r"\S")]
     pub kind: Option<String>,
     pub description: Option<String>,
     #[schema(value_type = Option<Object>)]
@@ -82,13 +86,13 @@ pub struct ItemTicketsQuery {
     pub size: Option<i64>,
 }
 
-/// The version `If-Match` names. Required: missing (or `*`, which names no version) is 428
+/// The version `If-Match` names. Required: missing (or empty, or `*`: no version) is 428
 /// Precondition Required (RFC 6585); one that is not a version of this item is 412.
 fn required_version(headers: &HeaderMap) -> Result<i64, ApiError> {
     let text = headers
         .get(IF_MATCH)
         .map(|v| v.to_str().unwrap_or_default().trim())
-        .filter(|text| *text != "*")
+        .filter(|text| !text.is_empty() && *text != "*")
         .ok_or_else(|| {
             ApiError::PreconditionRequired(
                 "This change needs an If-Match header with the item's version (its ETag)".into(),
@@ -241,7 +245,7 @@ async fn delete_item(
 /// The live tickets that refer to an item, newest first. Requesters see only their own.
 #[utoipa::path(get, path = "/{id}/tickets", tag = "items", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Item id"), ItemTicketsQuery,
-           ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
+           ConsistencyHeader),
     responses((status = 200, body = TicketListResponse), ReadErrors))]
 async fn list_item_tickets(
     State(state): State<AppState>,

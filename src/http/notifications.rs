@@ -21,6 +21,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::http::consistency::ConsistencyHeader;
 use crate::http::error::{ApiError, AppPath, AppQuery, FieldError, Validator};
 use crate::http::responses::{CommandErrors, ListErrors};
 use crate::http::state::AppState;
@@ -77,7 +78,7 @@ pub struct NotificationListQueryParams {
 
 /// The caller's notifications, newest first.
 #[utoipa::path(get, path = "/", tag = "notifications", security(("bearer" = [])),
-    params(NotificationListQueryParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
+    params(NotificationListQueryParams, ConsistencyHeader),
     responses((status = 200, body = NotificationListResponse), ListErrors))]
 async fn list_notifications(
     State(state): State<AppState>,

@@ -37,7 +37,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DashboardQuery {
-    /// A running SLA target due within this many minutes counts as at risk (1..=10080, default 60).
+    /// A running SLA target due within this many minutes counts as at risk (default 60).
+    #[param(minimum = 1, maximum = 10080)]
     pub at_risk_minutes: Option<i64>,
 }
 

@@ -36,10 +36,13 @@ page_schema! {
 #[serde(deny_unknown_fields)]
 pub struct UserUpdate {
     #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub role: Option<Role>,
     #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub is_active: Option<bool>,
     #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false, min_length = 1, max_length = 100, pattern = r"\S")]
     pub full_name: Option<String>,
 }
 
@@ -146,8 +149,11 @@ async fn apply_change(state: &AppState, id: i64, change: &UserChange) -> Result<
 /// Body of `POST /users`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UserCreate {
+    #[schema(max_length = 254, pattern = r"^\S+@\S*\.\S*$")]
     pub email: String,
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub full_name: String,
     pub role: Role,
 }

@@ -39,15 +39,6 @@ impl FieldError {
         }
     }
 
-    /// A required query parameter that is missing.
-    pub fn missing_query(field: &str) -> Self {
-        FieldError {
-            loc: vec![json!("query"), json!(field)],
-            msg: format!("{field} is required"),
-            kind: "missing".into(),
-        }
-    }
-
     /// A problem with a query parameter.
     pub fn query(field: &str, msg: impl Into<String>) -> Self {
         FieldError {

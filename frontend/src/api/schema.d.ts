@@ -1423,6 +1423,7 @@ export interface components {
          * @enum {string}
          */
         StepStatus: "waiting" | "pending" | "approved" | "rejected" | "skipped";
+        Tag: string;
         /** @description The targets of one priority. */
         Target: {
             /**
@@ -1432,7 +1433,8 @@ export interface components {
             first_response_minutes: number;
             /**
              * Format: int32
-             * @description Business minutes from creation until the ticket is resolved.
+             * @description Business minutes from creation until the ticket is resolved (not before the first
+             *     response).
              */
             resolution_minutes: number;
         };
@@ -1468,7 +1470,7 @@ export interface components {
             description?: string;
             item_ids?: number[] | null;
             priority?: null | components["schemas"]["Priority"];
-            tags?: string[] | null;
+            tags?: components["schemas"]["Tag"][] | null;
             title: string;
             type?: null | components["schemas"]["TicketType"];
         };
@@ -1578,7 +1580,7 @@ export interface components {
             description?: string | null;
             item_ids?: number[] | null;
             priority?: null | components["schemas"]["Priority"];
-            tags?: string[] | null;
+            tags?: components["schemas"]["Tag"][] | null;
             title?: string | null;
             type?: null | components["schemas"]["TicketType"];
         };
@@ -1629,9 +1631,9 @@ export interface components {
         };
         /** @description Body of `PATCH /users/{id}` (admins). Absent fields stay as they are. */
         UserUpdate: {
-            full_name?: string | null;
-            is_active?: boolean | null;
-            role?: null | components["schemas"]["Role"];
+            full_name?: string;
+            is_active?: boolean;
+            role?: components["schemas"]["Role"];
         };
         /** @description The body of a 422 answer (documented in OpenAPI). */
         ValidationErrorBody: {
@@ -1778,8 +1780,8 @@ export interface operations {
                 size?: number;
             };
             header?: {
-                /** @description Wait until this write is visible */
-                "X-Consistency-Token"?: string | null;
+                /** @description The token a write answered with: wait (up to 2 s, else 503) until it is visible. */
+                "X-Consistency-Token"?: string;
             };
             path?: never;
             cookie?: never;
@@ -2015,15 +2017,15 @@ export interface operations {
     };
     list_attachments: {
         parameters: {
-            query?: {
-                /** @description The ticket whose files to list (required). */
-                ticket_id?: number;
+            query: {
+                /** @description The ticket whose files to list. */
+                ticket_id: number;
                 page?: number;
                 size?: number;
             };
             header?: {
-                /** @description Wait until this write is visible */
-                "X-Consistency-Token"?: string | null;
+                /** @description The token a write answered with: wait (up to 2 s, else 503) until it is visible. */
+                "X-Consistency-Token"?: string;
             };
             path?: never;
             cookie?: never;
@@ -2082,8 +2084,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Wait until this write is visible */
-                "X-Consistency-Token"?: string | null;
+                /** @description The token a write answered with: wait (up to 2 s, else 503) until it is visible. */
+                "X-Consistency-Token"?: string;
             };
             path: {
                 /** @description Attachment id */
@@ -2139,8 +2141,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Wait until this write is visible */
-                "X-Consistency-Token"?: string | null;
+                /** @description The token a write answered with: wait (up to 2 s, else 503) until it is visible. */
+                "X-Consistency-Token"?: string;
             };
             path: {
                 /** @description Attachment id */
@@ -2339,15 +2341,15 @@ export interface operations {
     };
     list_comments: {
         parameters: {
-            query?: {
-                /** @description The ticket whose conversation to list (required). */
-                ticket_id?: number;
+            query: {
+                /** @description The ticket whose conversation to list. */
+                ticket_id: number;
                 page?: number;
                 size?: number;
             };
             header?: {
-                /** @description Wait until this write is visible */
-                "X-Consistency-Token"?: string | null;
+                /** @description The token a write answered with: wait (up to 2 s, else 503) until it is visible. */
+                "X-Consistency-Token"?: string;
             };
             path?: never;
             cookie?: never;
@@ -2406,8 +2408,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Wait until this write is visible */
-                "X-Consistency-Token"?: string | null;
+                /** @description The token a write answered with: wait (up to 2 s, else 503) until it is visible. */
+                "X-Consistency-Token"?: string;
             };
             path: {
                 /** @description Comment id */
@@ -2666,8 +2668,8 @@ export interface operations {
                 size?: number;
             };
             header?: {
-                /** @description Wait until this write is visible */
-                "X-Consistency-Token"?: string | null;
+                /** @description The token a write answered with: wait (up to 2 s, else 503) until it is visible. */
+                "X-Consistency-Token"?: string;
             };
             path: {
                 /** @description Item id */
@@ -2701,8 +2703,8 @@ export interface operations {
                 size?: number;
             };
             header?: {
-                /** @description Wait until this write is visible */
-                "X-Consistency-Token"?: string | null;
+                /** @description The token a write answered with: wait (up to 2 s, else 503) until it is visible. */
+                "X-Consistency-Token"?: string;
             };
             path?: never;
             cookie?: never;
@@ -2840,7 +2842,7 @@ export interface operations {
     dashboard: {
         parameters: {
             query?: {
-                /** @description A running SLA target due within this many minutes counts as at risk (1..=10080, default 60). */
+                /** @description A running SLA target due within this many minutes counts as at risk (default 60). */
                 at_risk_minutes?: number;
             };
             header?: never;
@@ -2967,17 +2969,14 @@ export interface operations {
                 approval_status?: string;
                 created_from?: string;
                 created_to?: string;
-                /**
-                 * @description `created_at`, `-created_at` (default), `updated_at`, `-updated_at`, `priority`,
-                 *     `-priority`, `relevance`.
-                 */
+                /** @description `-created_at` is the default (`relevance` when `q` is given). */
                 sort?: string;
                 page?: number;
                 size?: number;
             };
             header?: {
-                /** @description Wait until this write is visible */
-                "X-Consistency-Token"?: string | null;
+                /** @description The token a write answered with: wait (up to 2 s, else 503) until it is visible. */
+                "X-Consistency-Token"?: string;
             };
             path?: never;
             cookie?: never;
@@ -3050,17 +3049,14 @@ export interface operations {
                 approval_status?: string;
                 created_from?: string;
                 created_to?: string;
-                /**
-                 * @description `created_at`, `-created_at` (default), `updated_at`, `-updated_at`, `priority`,
-                 *     `-priority`, `relevance`.
-                 */
+                /** @description `-created_at` is the default (`relevance` when `q` is given). */
                 sort?: string;
                 page?: number;
                 size?: number;
             };
             header?: {
-                /** @description Wait until this write is visible */
-                "X-Consistency-Token"?: string | null;
+                /** @description The token a write answered with: wait (up to 2 s, else 503) until it is visible. */
+                "X-Consistency-Token"?: string;
             };
             path?: never;
             cookie?: never;
@@ -3084,7 +3080,10 @@ export interface operations {
     find_ticket: {
         parameters: {
             query?: {
-                /** @description Show the ticket as it was at this time (RFC 3339). */
+                /**
+                 * @description The ticket as it was, or the events recorded, by this time (RFC 3339, e.g.
+                 *     `2026-11-26T10:00:00Z`); absent or empty: now.
+                 */
                 as_of?: string;
             };
             header?: never;
@@ -3221,7 +3220,10 @@ export interface operations {
     ticket_history: {
         parameters: {
             query?: {
-                /** @description Only the events recorded by this time (RFC 3339). */
+                /**
+                 * @description The ticket as it was, or the events recorded, by this time (RFC 3339, e.g.
+                 *     `2026-11-26T10:00:00Z`); absent or empty: now.
+                 */
                 as_of?: string;
             };
             header?: never;

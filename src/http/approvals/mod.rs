@@ -17,7 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::http::consistency::wait_for_token;
+use crate::http::consistency::{wait_for_token, ConsistencyHeader};
 use crate::http::error::{ApiError, AppJson, AppPath, AppQuery};
 use crate::http::responses::{CommandErrors, ListErrors, ReadErrors, WriteErrors};
 use crate::http::state::AppState;
@@ -240,7 +240,7 @@ async fn cancel_approval(
 /// current step waits on the caller's decision. Requesters only see approvals of their own
 /// tickets and those they take part in.
 #[utoipa::path(get, path = "/", tag = "approvals", security(("bearer" = [])),
-    params(ApprovalListQueryParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
+    params(ApprovalListQueryParams, ConsistencyHeader),
     responses((status = 200, body = ApprovalListResponse), ListErrors))]
 async fn list_approvals(
     State(state): State<AppState>,

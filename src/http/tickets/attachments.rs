@@ -34,7 +34,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::http::consistency::wait_for_token;
+use crate::http::consistency::{wait_for_token, ConsistencyHeader};
 use crate::http::error::{ApiError, AppPath, AppQuery, FieldError, Validator};
 use crate::http::responses::{CommandErrors, ReadErrors, WriteErrors};
 use crate::http::state::AppState;
@@ -65,8 +65,8 @@ pub struct AttachmentUpload {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AttachmentListQueryParams {
-    /// The ticket whose files to list (required).
-    pub ticket_id: Option<i64>,
+    /// The ticket whose files to list.
+    pub ticket_id: i64,
     #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<i64>,
     #[param(minimum = 1, maximum = 100)]
@@ -326,7 +326,7 @@ async fn wait_for_attachments(state: &AppState, headers: &HeaderMap) -> Result<(
 
 /// A page of a ticket's files, oldest first.
 #[utoipa::path(get, path = "/", tag = "attachments", security(("bearer" = [])),
-    params(AttachmentListQueryParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
+    params(AttachmentListQueryParams, ConsistencyHeader),
     responses((status = 200, body = AttachmentListResponse), ReadErrors))]
 async fn list_attachments(
     State(state): State<AppState>,
@@ -336,9 +336,7 @@ async fn list_attachments(
 ) -> Result<axum::Json<Page<Attachment>>, ApiError> {
     let mut v = Validator::default();
     let paging = paging(&mut v, query.page, query.size);
-    let ticket_id = query
-        .ticket_id
-        .ok_or_else(|| ApiError::Validation(vec![FieldError::missing_query("ticket_id")]))?;
+    let ticket_id = query.ticket_id;
     v.finish()?;
     wait_for_attachments(&state, &headers).await?;
     let page = attachments::list(&state, &user, ticket_id, paging).await?;
@@ -347,7 +345,7 @@ async fn list_attachments(
 
 /// One attachment's metadata.
 #[utoipa::path(get, path = "/{id}", tag = "attachments", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Attachment id"), ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
+    params(("id" = Uuid, Path, description = "Attachment id"), ConsistencyHeader),
     responses((status = 200, body = Attachment), ReadErrors))]
 async fn find_attachment(
     State(state): State<AppState>,
@@ -361,7 +359,7 @@ async fn find_attachment(
 
 /// The file's bytes, streamed, always as a download.
 #[utoipa::path(get, path = "/{id}/download", tag = "attachments", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Attachment id"), ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
+    params(("id" = Uuid, Path, description = "Attachment id"), ConsistencyHeader),
     responses((status = 200, description = "The bytes", content_type = "application/octet-stream",
                headers(("Content-Disposition" = String), ("X-Content-Type-Options" = String))), ReadErrors))]
 async fn download_attachment(

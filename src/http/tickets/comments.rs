@@ -27,8 +27,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::http::consistency::wait_for_token;
-use crate::http::error::{ApiError, AppJson, AppPath, AppQuery, FieldError, Validator};
+use crate::http::consistency::{wait_for_token, ConsistencyHeader};
+use crate::http::error::{ApiError, AppJson, AppPath, AppQuery, Validator};
 use crate::http::responses::{CommandErrors, ReadErrors, WriteErrors};
 use crate::http::state::AppState;
 use crate::http::with_token;
@@ -52,8 +52,8 @@ page_schema! {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CommentListQueryParams {
-    /// The ticket whose conversation to list (required).
-    pub ticket_id: Option<i64>,
+    /// The ticket whose conversation to list.
+    pub ticket_id: i64,
     #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<i64>,
     #[param(minimum = 1, maximum = 100)]
@@ -109,7 +109,7 @@ async fn create_comment(
 
 /// A ticket's conversation, oldest first. Requesters never see internal notes.
 #[utoipa::path(get, path = "/", tag = "comments", security(("bearer" = [])),
-    params(CommentListQueryParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
+    params(CommentListQueryParams, ConsistencyHeader),
     responses((status = 200, body = CommentListResponse), ReadErrors))]
 async fn list_comments(
     State(state): State<AppState>,
@@ -119,9 +119,7 @@ async fn list_comments(
 ) -> Result<axum::Json<Page<Comment>>, ApiError> {
     let mut v = Validator::default();
     let (page, size, offset) = paging(&mut v, query.page, query.size);
-    let ticket_id = query
-        .ticket_id
-        .ok_or_else(|| ApiError::Validation(vec![FieldError::missing_query("ticket_id")]))?;
+    let ticket_id = query.ticket_id;
     v.finish()?;
     wait_for_comments(&state, &headers).await?;
     let page = comments::list(&state, &user, ticket_id, (page, size, offset)).await?;
@@ -130,7 +128,7 @@ async fn list_comments(
 
 /// One comment.
 #[utoipa::path(get, path = "/{id}", tag = "comments", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Comment id"), ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
+    params(("id" = Uuid, Path, description = "Comment id"), ConsistencyHeader),
     responses((status = 200, body = Comment), ReadErrors))]
 async fn find_comment(
     State(state): State<AppState>,

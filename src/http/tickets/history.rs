@@ -37,12 +37,14 @@ pub struct HistoryEvent {
     pub recorded_at: DateTime<Utc>,
 }
 
-/// Query of `GET /tickets/{id}/history`.
+/// Query of `GET /tickets/{id}` and `GET /tickets/{id}/history`: a time to look back to.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
-    /// Only the events recorded by this time (RFC 3339).
+    /// The ticket as it was, or the events recorded, by this time (RFC 3339, e.g.
+    /// `2026-11-26T10:00:00Z`); absent or empty: now.
     #[serde(default, deserialize_with = "crate::service::history::de_as_of")]
+    #[param(value_type = Option<String>)]
     pub as_of: Option<DateTime<Utc>>,
 }
 

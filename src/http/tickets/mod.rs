@@ -11,18 +11,16 @@ use axum::extract::State;
 use axum::http::header::{ETAG, IF_MATCH, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::http::consistency::wait_for_token;
+use crate::http::consistency::{wait_for_token, ConsistencyHeader};
 use crate::http::error::{ApiError, AppJson, AppPath, AppQuery};
 use crate::http::responses::{
     ConditionalCommandErrors, ConditionalWriteErrors, ListErrors, ReadErrors, WriteErrors,
 };
 use crate::http::state::AppState;
+use crate::http::tickets::history::HistoryQuery;
 use crate::http::with_token;
 use crate::service::auth::AuthUser;
 use crate::service::executor::Committed;
@@ -87,24 +85,15 @@ async fn create_ticket(
     Ok(response)
 }
 
-/// Query of `GET /tickets/{id}`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct TicketFindQuery {
-    /// Show the ticket as it was at this time (RFC 3339).
-    #[serde(default, deserialize_with = "crate::service::history::de_as_of")]
-    pub as_of: Option<DateTime<Utc>>,
-}
-
 /// A ticket, loaded from its events (optionally as it was at `as_of`).
 #[utoipa::path(get, path = "/{id}", tag = "tickets", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Ticket number"), TicketFindQuery),
+    params(("id" = i64, Path, description = "Ticket number"), HistoryQuery),
     responses((status = 200, body = TicketDetail, headers(("ETag" = String))), ReadErrors))]
 async fn find_ticket(
     State(state): State<AppState>,
     user: AuthUser,
     AppPath(id): AppPath<i64>,
-    AppQuery(query): AppQuery<TicketFindQuery>,
+    AppQuery(query): AppQuery<HistoryQuery>,
 ) -> Result<Response, ApiError> {
     let (ticket, version) = load_visible(&state, &user, id).await?;
     let (ticket, version) = match query.as_of {
@@ -192,7 +181,7 @@ async fn assign_ticket(
 
 /// List tickets (newest first by default). Requesters see only their own.
 #[utoipa::path(get, path = "/", tag = "tickets", security(("bearer" = [])),
-    params(TicketListQueryParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
+    params(TicketListQueryParams, ConsistencyHeader),
     responses((status = 200, body = TicketListResponse), ListErrors))]
 async fn list_tickets(
     State(state): State<AppState>,
@@ -206,7 +195,7 @@ async fn list_tickets(
 /// Search tickets: full text over title, description and public comments, prefix matching
 /// for search-as-you-type and trigram matching for misspellings; best match first.
 #[utoipa::path(get, path = "/search", tag = "tickets", security(("bearer" = [])),
-    params(TicketListQueryParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
+    params(TicketListQueryParams, ConsistencyHeader),
     responses((status = 200, body = TicketListResponse), ListErrors))]
 async fn search_tickets(
     State(state): State<AppState>,
