@@ -23,6 +23,7 @@ use crate::service::auth::AuthUser;
 use crate::service::reports::export::{self, Format};
 use crate::service::reports::{self, Analytics, Dashboard, GroupBy};
 use crate::service::sla_policy::{self, PolicyDocument};
+use crate::service::tickets::list::TicketListQueryParams;
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -77,26 +78,46 @@ async fn dashboard(
     Ok(axum::Json(d.as_ref()).into_response())
 }
 
-/// Query of `GET /reports/analytics`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
+/// Query of `GET /reports/analytics`: a range, a grouping, and the ticket filters of
+/// `GET /tickets` (documented there).
+#[derive(Debug, Deserialize)]
 pub struct AnalyticsQuery {
-    /// Start: a date (YYYY-MM-DD, UTC) or an RFC 3339 time (default: 30 days before `to`).
     pub from: Option<String>,
-    /// End: a date (included whole) or an RFC 3339 time (exclusive; default: now).
     pub to: Option<String>,
-    /// `day` (default), `week` (from Monday) or `month`.
     pub group_by: Option<String>,
-    /// One status or several, comma-separated.
     pub status: Option<String>,
-    /// One priority or several, comma-separated.
     pub priority: Option<String>,
-    /// One type or several, comma-separated.
     #[serde(rename = "type")]
-    #[param(rename = "type")]
     pub ticket_type: Option<String>,
-    /// An assignee's user id, or `none` for unassigned tickets.
     pub assignee_id: Option<String>,
+}
+
+/// The range and grouping of `GET /reports/analytics` (for the OpenAPI document).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(dead_code, reason = "documents the query; `AnalyticsQuery` reads it")]
+struct AnalyticsRange {
+    /// Start: a date (YYYY-MM-DD, UTC) or an RFC 3339 time (default: 30 days before `to`).
+    from: Option<String>,
+    /// End: a date (included whole) or an RFC 3339 time (exclusive; default: now).
+    to: Option<String>,
+    /// `day` (default), `week` (from Monday) or `month`.
+    group_by: Option<String>,
+}
+
+impl IntoParams for AnalyticsQuery {
+    fn into_params(
+        parameter_in: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        const FILTERS: [&str; 4] = ["status", "priority", "type", "assignee_id"];
+        let mut params = AnalyticsRange::into_params(&parameter_in);
+        params.extend(
+            TicketListQueryParams::into_params(&parameter_in)
+                .into_iter()
+                .filter(|p| FILTERS.contains(&p.name.as_str())),
+        );
+        params
+    }
 }
 
 /// A time series per day, week or month: created and resolved tickets, median and p90 time to

@@ -16,7 +16,7 @@ use crate::http::state::AppState;
 use crate::http::with_token;
 use crate::service::auth::{self, AuthUser};
 use crate::service::paging::Page;
-use crate::service::users::{self, User, UserChange, UserListQueryParams};
+use crate::service::users::{self, RegisterRequest, User, UserChange, UserListQueryParams};
 use aggregates::Role;
 
 /// The routes of this area.
@@ -149,12 +149,9 @@ async fn apply_change(state: &AppState, id: i64, change: &UserChange) -> Result<
 /// Body of `POST /users`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UserCreate {
-    #[schema(max_length = 254, pattern = r"^\S+@\S*\.\S*$")]
-    pub email: String,
-    #[schema(min_length = 8, max_length = 128)]
-    pub password: String,
-    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
-    pub full_name: String,
+    /// Email, password and name, as a registration has them.
+    #[serde(flatten)]
+    pub account: RegisterRequest,
     pub role: Role,
 }
 
@@ -164,14 +161,19 @@ pub struct UserCreate {
 async fn create_user(
     State(state): State<AppState>,
     caller: AuthUser,
-    AppJson(body): AppJson<UserCreate>,
+    AppJson(UserCreate { account, role }): AppJson<UserCreate>,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Admin)?;
     let mut v = Validator::default();
-    users::validate_new_user(&mut v, &body.email, &body.password, &body.full_name);
+    users::validate_new_user(
+        &mut v,
+        &account.email,
+        &account.password,
+        &account.full_name,
+    );
     v.finish()?;
-    let hash = auth::hash_password(body.password).await?;
-    let user = users::insert(&state.pool, &body.email, &body.full_name, &hash, body.role).await?;
+    let hash = auth::hash_password(account.password).await?;
+    let user = users::insert(&state.pool, &account.email, &account.full_name, &hash, role).await?;
     let location = format!("/api/v1/users/{}", user.id);
     Ok((
         StatusCode::CREATED,

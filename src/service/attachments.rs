@@ -246,7 +246,7 @@ pub async fn list(
     (page, size, offset): (i64, i64, i64),
 ) -> Result<Page<Attachment>, Error> {
     load_visible(services, user, ticket_id).await?;
-    let (items, total) = queries::list(&services.pool, ticket_id, size, offset).await?;
+    let (items, total) = queries::list(&services.pool, ticket_id, (size, offset)).await?;
     Ok(Page::new(items, total, page, size))
 }
 

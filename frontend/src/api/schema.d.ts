@@ -1609,10 +1609,7 @@ export interface components {
             role: components["schemas"]["Role"];
         };
         /** @description Body of `POST /users`. */
-        UserCreate: {
-            email: string;
-            full_name: string;
-            password: string;
+        UserCreate: components["schemas"]["RegisterRequest"] & {
             role: components["schemas"]["Role"];
         };
         /** @description A page of users (OpenAPI name). */
@@ -2816,7 +2813,7 @@ export interface operations {
                 priority?: string;
                 /** @description One type or several, comma-separated. */
                 type?: string;
-                /** @description An assignee's user id, or `none` for unassigned tickets. */
+                /** @description An agent's id, or `none` for unassigned tickets. */
                 assignee_id?: string;
             };
             header?: never;

@@ -25,23 +25,12 @@ pub struct Attachment {
 const COLUMNS: &str =
     "id, ticket_id, filename, content_type, size, sha256, uploaded_by, created_at";
 
-/// A live (not removed) attachment.
-pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<Attachment>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "select {COLUMNS} from rm_attachments where id = $1 and not removed"
-    ))
-    .bind(id)
-    .fetch_optional(pool)
-    .await
-}
-
-/// A page of a ticket's live files, oldest first (`limit` from `offset`), and how many there
-/// are in all.
+/// A page of a ticket's live files, oldest first (`limit` of them from `offset`), and how
+/// many there are in all.
 pub async fn list(
     pool: &PgPool,
     ticket_id: i64,
-    limit: i64,
-    offset: i64,
+    (limit, offset): (i64, i64),
 ) -> Result<(Vec<Attachment>, i64), sqlx::Error> {
     let total = sqlx::query_scalar(
         "select count(*) from rm_attachments where ticket_id = $1 and not removed",
@@ -60,4 +49,14 @@ pub async fn list(
         .fetch_all(pool)
         .await?;
     Ok((items, total))
+}
+
+/// A live (not removed) attachment.
+pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<Attachment>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "select {COLUMNS} from rm_attachments where id = $1 and not removed"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
 }

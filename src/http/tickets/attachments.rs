@@ -21,12 +21,14 @@
 
 use axum::body::Body;
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
+use axum::extract::FromRequestParts;
 use axum::extract::{Multipart, State};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE,
     ETAG, LOCATION, X_CONTENT_TYPE_OPTIONS,
 };
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -315,13 +317,17 @@ async fn upload_attachment(
     Ok(response)
 }
 
-async fn wait_for_attachments(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    wait_for_token(
-        state,
-        headers,
-        &[projections::attachments::AttachmentsProjection::NAME],
-    )
-    .await
+/// Honours `X-Consistency-Token` on the attachments read model before a handler runs.
+struct Fresh;
+
+impl FromRequestParts<AppState> for Fresh {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let names = [projections::attachments::AttachmentsProjection::NAME];
+        wait_for_token(state, &parts.headers, &names).await?;
+        Ok(Fresh)
+    }
 }
 
 /// A page of a ticket's files, oldest first.
@@ -331,14 +337,13 @@ async fn wait_for_attachments(state: &AppState, headers: &HeaderMap) -> Result<(
 async fn list_attachments(
     State(state): State<AppState>,
     user: AuthUser,
-    headers: HeaderMap,
+    _fresh: Fresh,
     AppQuery(query): AppQuery<AttachmentListQueryParams>,
 ) -> Result<axum::Json<Page<Attachment>>, ApiError> {
     let mut v = Validator::default();
     let paging = paging(&mut v, query.page, query.size);
     let ticket_id = query.ticket_id;
     v.finish()?;
-    wait_for_attachments(&state, &headers).await?;
     let page = attachments::list(&state, &user, ticket_id, paging).await?;
     Ok(axum::Json(page))
 }
@@ -350,10 +355,9 @@ async fn list_attachments(
 async fn find_attachment(
     State(state): State<AppState>,
     user: AuthUser,
-    headers: HeaderMap,
+    _fresh: Fresh,
     AppPath(id): AppPath<Uuid>,
 ) -> Result<axum::Json<Attachment>, ApiError> {
-    wait_for_attachments(&state, &headers).await?;
     Ok(axum::Json(attachments::load(&state, &user, id).await?))
 }
 
@@ -365,10 +369,9 @@ async fn find_attachment(
 async fn download_attachment(
     State(state): State<AppState>,
     user: AuthUser,
-    headers: HeaderMap,
+    _fresh: Fresh,
     AppPath(id): AppPath<Uuid>,
 ) -> Result<Response, ApiError> {
-    wait_for_attachments(&state, &headers).await?;
     let attachment = attachments::load(&state, &user, id).await?;
     let stream = state
         .storage
@@ -402,10 +405,9 @@ async fn download_attachment(
 async fn delete_attachment(
     State(state): State<AppState>,
     user: AuthUser,
-    headers: HeaderMap,
+    _fresh: Fresh,
     AppPath(id): AppPath<Uuid>,
 ) -> Result<Response, ApiError> {
-    wait_for_attachments(&state, &headers).await?;
     let committed = attachments::remove(&state, &user, id).await?;
     Ok(with_token(
         StatusCode::NO_CONTENT.into_response(),

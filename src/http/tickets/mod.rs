@@ -7,8 +7,9 @@ pub mod history;
 
 use aggregates::ticket::Ticket;
 use aggregates::Role;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
 use axum::http::header::{ETAG, IF_MATCH, LOCATION};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
@@ -55,6 +56,23 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<usize>, ApiError> {
     text.parse().map(Some).map_err(|_| {
         ApiError::PreconditionFailed("If-Match must carry the ETag you received".into())
     })
+}
+
+/// The target of a ticket command: its number and the version `If-Match` names (a malformed
+/// one is kept as the error, for the handler to answer in its own order).
+struct Target {
+    id: i64,
+    expected: Result<Option<usize>, ApiError>,
+}
+
+impl FromRequestParts<AppState> for Target {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let AppPath(id) = AppPath::<i64>::from_request_parts(parts, state).await?;
+        let expected = if_match(&parts.headers);
+        Ok(Target { id, expected })
+    }
 }
 
 /// A ticket response with its `ETag`.
@@ -118,12 +136,10 @@ async fn find_ticket(
 async fn update_ticket(
     State(state): State<AppState>,
     user: AuthUser,
-    AppPath(id): AppPath<i64>,
-    headers: HeaderMap,
+    target: Target,
     AppJson(body): AppJson<TicketUpdate>,
 ) -> Result<Response, ApiError> {
-    let expected = if_match(&headers)?;
-    let committed = tickets::update(&state, &user, id, expected, body).await?;
+    let committed = tickets::update(&state, &user, target.id, target.expected?, body).await?;
     Ok(ticket_response(StatusCode::OK, &committed))
 }
 
@@ -134,11 +150,9 @@ async fn update_ticket(
 async fn delete_ticket(
     State(state): State<AppState>,
     user: AuthUser,
-    AppPath(id): AppPath<i64>,
-    headers: HeaderMap,
+    target: Target,
 ) -> Result<Response, ApiError> {
-    let expected = if_match(&headers)?;
-    let committed = tickets::delete(&state, &user, id, expected).await?;
+    let committed = tickets::delete(&state, &user, target.id, target.expected?).await?;
     Ok(with_token(
         StatusCode::NO_CONTENT.into_response(),
         committed.token,
@@ -153,11 +167,10 @@ async fn delete_ticket(
 async fn change_ticket_status(
     State(state): State<AppState>,
     user: AuthUser,
-    AppPath(id): AppPath<i64>,
-    headers: HeaderMap,
+    target: Target,
     AppJson(body): AppJson<TicketStatusUpdate>,
 ) -> Result<Response, ApiError> {
-    let expected = if_match(&headers)?;
+    let (id, expected) = (target.id, target.expected?);
     let committed = tickets::change_status(&state, &user, id, expected, body).await?;
     Ok(ticket_response(StatusCode::OK, &committed))
 }
@@ -169,13 +182,11 @@ async fn change_ticket_status(
 async fn assign_ticket(
     State(state): State<AppState>,
     user: AuthUser,
-    AppPath(id): AppPath<i64>,
-    headers: HeaderMap,
+    target: Target,
     AppJson(body): AppJson<TicketAssign>,
 ) -> Result<Response, ApiError> {
     // A malformed If-Match is answered after the permission check.
-    let expected = if_match(&headers);
-    let committed = tickets::assign(&state, &user, id, expected, body).await?;
+    let committed = tickets::assign(&state, &user, target.id, target.expected, body).await?;
     Ok(ticket_response(StatusCode::OK, &committed))
 }
 
