@@ -290,7 +290,10 @@ async fn the_docs_page_is_the_builds_reference_page_served_from_our_origin(pool:
             .to_str()
             .unwrap()
             .starts_with("text/html"));
-        let policy = r.headers()["content-security-policy"].to_str().unwrap().to_string();
+        let policy = r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_string();
         assert!(policy.contains("script-src 'self';"), "{policy}");
         assert_eq!(r.text().await.unwrap(), page, "{path}");
     }
