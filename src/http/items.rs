@@ -15,6 +15,7 @@ use utoipa_axum::routes;
 
 use crate::http::consistency::{wait_for_token, ConsistencyHeader};
 use crate::http::error::{ApiError, AppJson, AppPath, AppQuery, Validator};
+use crate::http::idempotency::IdempotencyHeader;
 use crate::http::responses::{
     ListErrors, ReadErrors, VersionedCommandErrors, VersionedWriteErrors, WriteErrors,
 };
@@ -127,7 +128,7 @@ async fn list_items(
 
 /// Create an item (admins).
 #[utoipa::path(post, path = "/", tag = "items", security(("bearer" = [])), request_body = ItemCreate,
-    responses((status = 201, body = Item, headers(("Location" = String), ("ETag" = String))), WriteErrors))]
+    params(IdempotencyHeader), responses((status = 201, body = Item, headers(("Location" = String), ("ETag" = String))), WriteErrors))]
 async fn create_item(
     State(state): State<AppState>,
     user: AuthUser,

@@ -23,6 +23,7 @@ use utoipa_axum::routes;
 
 use crate::http::consistency::ConsistencyHeader;
 use crate::http::error::{ApiError, AppPath, AppQuery, FieldError, Validator};
+use crate::http::idempotency::IdempotencyHeader;
 use crate::http::responses::{CommandErrors, ListErrors};
 use crate::http::state::AppState;
 use crate::http::with_token;
@@ -106,7 +107,7 @@ async fn list_notifications(
 
 /// Mark one of your notifications read (404 for anyone else's).
 #[utoipa::path(post, path = "/{id}/read", tag = "notifications", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Notification id")),
+    params(("id" = i64, Path, description = "Notification id"), IdempotencyHeader),
     responses((status = 204), CommandErrors))]
 async fn mark_read(
     State(state): State<AppState>,
@@ -124,7 +125,7 @@ async fn mark_read(
 
 /// Mark all your notifications read.
 #[utoipa::path(post, path = "/read-all", tag = "notifications", security(("bearer" = [])),
-    responses((status = 204), CommandErrors))]
+    params(IdempotencyHeader), responses((status = 204), CommandErrors))]
 async fn mark_all_read(
     State(state): State<AppState>,
     user: AuthUser,

@@ -11,6 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::http::error::{ApiError, AppJson, AppPath, AppQuery, Validator};
+use crate::http::idempotency::IdempotencyHeader;
 use crate::http::responses::{CommandErrors, ListErrors, ReadErrors, WriteErrors};
 use crate::http::state::AppState;
 use crate::http::with_token;
@@ -157,7 +158,7 @@ pub struct UserCreate {
 
 /// Create a user with any role (admins only).
 #[utoipa::path(post, path = "/", tag = "users", security(("bearer" = [])), request_body = UserCreate,
-    responses((status = 201, body = User), WriteErrors))]
+    params(IdempotencyHeader), responses((status = 201, body = User), WriteErrors))]
 async fn create_user(
     State(state): State<AppState>,
     caller: AuthUser,

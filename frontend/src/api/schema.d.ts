@@ -1802,7 +1802,10 @@ export interface operations {
     create_approval: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description 1 to 255 visible ASCII characters, chosen by the client per intended change. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1916,7 +1919,10 @@ export interface operations {
     cancel_approval: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description 1 to 255 visible ASCII characters, chosen by the client per intended change. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Approval id */
                 id: string;
@@ -1945,7 +1951,10 @@ export interface operations {
     decide_approval: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description 1 to 255 visible ASCII characters, chosen by the client per intended change. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Approval id */
                 id: string;
@@ -1980,7 +1989,10 @@ export interface operations {
     delegate_approval: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description 1 to 255 visible ASCII characters, chosen by the client per intended change. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Approval id */
                 id: string;
@@ -2047,7 +2059,10 @@ export interface operations {
     upload_attachment: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description 1 to 255 visible ASCII characters, chosen by the client per intended change. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2371,7 +2386,10 @@ export interface operations {
     create_comment: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description 1 to 255 visible ASCII characters, chosen by the client per intended change. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2529,7 +2547,10 @@ export interface operations {
     create_item: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description 1 to 255 visible ASCII characters, chosen by the client per intended change. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2725,7 +2746,10 @@ export interface operations {
     mark_all_read: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description 1 to 255 visible ASCII characters, chosen by the client per intended change. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2775,7 +2799,10 @@ export interface operations {
     mark_read: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description 1 to 255 visible ASCII characters, chosen by the client per intended change. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Notification id */
                 id: number;
@@ -2997,7 +3024,10 @@ export interface operations {
     create_ticket: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description 1 to 255 visible ASCII characters, chosen by the client per intended change. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -3320,7 +3350,10 @@ export interface operations {
     create_user: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description 1 to 255 visible ASCII characters, chosen by the client per intended change. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };

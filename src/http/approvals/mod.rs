@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::http::consistency::{wait_for_token, ConsistencyHeader};
 use crate::http::error::{ApiError, AppJson, AppPath, AppQuery};
+use crate::http::idempotency::IdempotencyHeader;
 use crate::http::responses::{CommandErrors, ListErrors, ReadErrors, WriteErrors};
 use crate::http::state::AppState;
 use crate::http::with_token;
@@ -68,7 +69,7 @@ fn approval_response(
 /// Request an approval on a ticket (agents and up, on any ticket). The ticket cannot move to
 /// `in_progress` or `resolved` until it is approved (or the approval is cancelled).
 #[utoipa::path(post, path = "/", tag = "approvals", security(("bearer" = [])), request_body = ApprovalCreate,
-    responses((status = 201, body = ApprovalView, headers(("Location" = String), ("X-Consistency-Token" = String))), WriteErrors))]
+    params(IdempotencyHeader), responses((status = 201, body = ApprovalView, headers(("Location" = String), ("X-Consistency-Token" = String))), WriteErrors))]
 async fn create_approval(
     State(state): State<AppState>,
     user: AuthUser,
@@ -155,7 +156,7 @@ async fn find_approval(
 /// step; 409 when already decided, delegated, not yet this step's turn, or no longer pending.
 /// One rejection rejects the approval.
 #[utoipa::path(post, path = "/{id}/decisions", tag = "approvals", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Approval id")), request_body = ApprovalDecisionCreate,
+    params(("id" = Uuid, Path, description = "Approval id"), IdempotencyHeader), request_body = ApprovalDecisionCreate,
     responses((status = 200, body = ApprovalView, headers(("X-Consistency-Token" = String))), WriteErrors))]
 async fn decide_approval(
     State(state): State<AppState>,
@@ -185,7 +186,7 @@ async fn decide_approval(
 /// Hand your decision on the current step to another user, once. The delegate may not
 /// delegate it further.
 #[utoipa::path(post, path = "/{id}/delegate", tag = "approvals", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Approval id")), request_body = ApprovalDelegate,
+    params(("id" = Uuid, Path, description = "Approval id"), IdempotencyHeader), request_body = ApprovalDelegate,
     responses((status = 200, body = ApprovalView, headers(("X-Consistency-Token" = String))), WriteErrors))]
 async fn delegate_approval(
     State(state): State<AppState>,
@@ -216,7 +217,7 @@ async fn delegate_approval(
 /// Withdraw a pending approval: the ticket's requester, whoever requested the approval, or
 /// staff. The ticket is no longer blocked by it.
 #[utoipa::path(post, path = "/{id}/cancel", tag = "approvals", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Approval id")),
+    params(("id" = Uuid, Path, description = "Approval id"), IdempotencyHeader),
     responses((status = 200, body = ApprovalView, headers(("X-Consistency-Token" = String))), CommandErrors))]
 async fn cancel_approval(
     State(state): State<AppState>,

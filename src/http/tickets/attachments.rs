@@ -38,6 +38,7 @@ use uuid::Uuid;
 
 use crate::http::consistency::{wait_for_token, ConsistencyHeader};
 use crate::http::error::{ApiError, AppPath, AppQuery, FieldError, Validator};
+use crate::http::idempotency::IdempotencyHeader;
 use crate::http::responses::{CommandErrors, ReadErrors, WriteErrors};
 use crate::http::state::AppState;
 use crate::http::with_token;
@@ -296,7 +297,7 @@ fn missing(field: &str) -> ApiError {
 /// nothing kept.
 #[utoipa::path(post, path = "/", tag = "attachments", security(("bearer" = [])),
     request_body(content = AttachmentUpload, content_type = "multipart/form-data"),
-    responses((status = 201, body = Attachment, headers(("Location" = String), ("X-Consistency-Token" = String))), WriteErrors))]
+    params(IdempotencyHeader), responses((status = 201, body = Attachment, headers(("Location" = String), ("X-Consistency-Token" = String))), WriteErrors))]
 async fn upload_attachment(
     State(state): State<AppState>,
     user: AuthUser,

@@ -29,6 +29,7 @@ use uuid::Uuid;
 
 use crate::http::consistency::{wait_for_token, ConsistencyHeader};
 use crate::http::error::{ApiError, AppJson, AppPath, AppQuery, Validator};
+use crate::http::idempotency::IdempotencyHeader;
 use crate::http::responses::{CommandErrors, ReadErrors, WriteErrors};
 use crate::http::state::AppState;
 use crate::http::with_token;
@@ -79,7 +80,7 @@ async fn wait_for_comments(state: &AppState, headers: &HeaderMap) -> Result<(), 
 
 /// Add a comment or an internal note (agents and up) to a ticket, optionally as a reply.
 #[utoipa::path(post, path = "/", tag = "comments", security(("bearer" = [])), request_body = CommentCreate,
-    responses((status = 201, body = CommentCreated, headers(("Location" = String), ("X-Consistency-Token" = String))), WriteErrors))]
+    params(IdempotencyHeader), responses((status = 201, body = CommentCreated, headers(("Location" = String), ("X-Consistency-Token" = String))), WriteErrors))]
 async fn create_comment(
     State(state): State<AppState>,
     user: AuthUser,

@@ -17,6 +17,7 @@ use utoipa_axum::routes;
 
 use crate::http::consistency::{wait_for_token, ConsistencyHeader};
 use crate::http::error::{ApiError, AppJson, AppPath, AppQuery};
+use crate::http::idempotency::IdempotencyHeader;
 use crate::http::responses::{
     ConditionalCommandErrors, ConditionalWriteErrors, ListErrors, ReadErrors, WriteErrors,
 };
@@ -87,7 +88,7 @@ fn ticket_response(status: StatusCode, committed: &Committed<Ticket>) -> Respons
 
 /// Open a ticket. The caller becomes its requester.
 #[utoipa::path(post, path = "/", tag = "tickets", security(("bearer" = [])), request_body = TicketCreate,
-    responses((status = 201, body = TicketDetail, headers(("Location" = String), ("ETag" = String), ("X-Consistency-Token" = String))), WriteErrors))]
+    params(IdempotencyHeader), responses((status = 201, body = TicketDetail, headers(("Location" = String), ("ETag" = String), ("X-Consistency-Token" = String))), WriteErrors))]
 async fn create_ticket(
     State(state): State<AppState>,
     user: AuthUser,
