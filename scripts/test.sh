@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: Rust (aggregates, projections, API against the real PostgreSQL and the real
-# server, CLI), then the SPA's type check, unit tests and the end-to-end journey in Chromium.
+# server, CLI), the contract check (Schemathesis against a real server, scripts/schemathesis.sh),
+# then the SPA's type check, unit tests and the end-to-end journeys in Chromium.
 # Needs PostgreSQL on $TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres):
 # each test creates and drops its own database.
 set -euo pipefail
@@ -8,6 +9,9 @@ cd "$(dirname "$0")/.."
 export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 
 cargo nextest run --workspace --no-fail-fast
+
+cargo build --bin ticketd
+./scripts/schemathesis.sh
 
 if [ -f frontend/package.json ]; then
   (cd frontend && [ -d node_modules ] || npm ci --no-audit --no-fund)

@@ -13,6 +13,7 @@ interface Ticket {
   title: string
   description: string
   priority: string
+  status: string
   version: number
 }
 

@@ -9,6 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::http::error::{ApiError, AppJson};
+use crate::http::responses::{ReadErrors, RegisterErrors, SignInErrors, WriteErrors};
 use crate::http::state::AppState;
 use crate::service::auth::AuthUser;
 use crate::service::executor::Actor;
@@ -33,8 +34,7 @@ pub struct RefreshRequest {
 
 /// Register a new requester account.
 #[utoipa::path(post, path = "/register", tag = "auth", request_body = RegisterRequest,
-    responses((status = 201, body = User), (status = 409, body = crate::http::error::ErrorBody),
-              (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 201, body = User), RegisterErrors))]
 async fn register(
     State(state): State<AppState>,
     request: Actor,
@@ -46,8 +46,7 @@ async fn register(
 
 /// Sign in with email and password. Throttled per account and per client address.
 #[utoipa::path(post, path = "/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = TokenResponse), (status = 401, body = crate::http::error::ErrorBody),
-              (status = 429, body = crate::http::error::ErrorBody)))]
+    responses((status = 200, body = TokenResponse), SignInErrors))]
 async fn login(
     State(state): State<AppState>,
     request: Actor,
@@ -59,7 +58,7 @@ async fn login(
 /// Exchange a refresh token for new tokens. The presented token is spent; presenting it
 /// again revokes every token of its login.
 #[utoipa::path(post, path = "/refresh", tag = "auth", request_body = RefreshRequest,
-    responses((status = 200, body = TokenResponse), (status = 401, body = crate::http::error::ErrorBody)))]
+    responses((status = 200, body = TokenResponse), SignInErrors))]
 async fn refresh(
     State(state): State<AppState>,
     AppJson(body): AppJson<RefreshRequest>,
@@ -71,7 +70,7 @@ async fn refresh(
 
 /// Sign out: the refresh token's whole family is revoked.
 #[utoipa::path(post, path = "/logout", tag = "auth", request_body = RefreshRequest,
-    responses((status = 204)))]
+    responses((status = 204), SignInErrors))]
 async fn logout(
     State(state): State<AppState>,
     AppJson(body): AppJson<RefreshRequest>,
@@ -82,7 +81,7 @@ async fn logout(
 
 /// The signed-in user.
 #[utoipa::path(get, path = "/profile", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, body = User), (status = 401, body = crate::http::error::ErrorBody)))]
+    responses((status = 200, body = User), ReadErrors))]
 async fn get_profile(
     State(state): State<AppState>,
     user: AuthUser,
@@ -96,8 +95,7 @@ async fn get_profile(
 
 /// Change your name or password (a new password needs the current one).
 #[utoipa::path(patch, path = "/profile", tag = "auth", security(("bearer" = [])), request_body = ProfileUpdate,
-    responses((status = 200, body = User), (status = 401, body = crate::http::error::ErrorBody),
-              (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 200, body = User), WriteErrors))]
 async fn update_profile(
     State(state): State<AppState>,
     user: AuthUser,

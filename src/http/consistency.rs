@@ -10,6 +10,19 @@ use crate::http::error::{ApiError, FieldError};
 use crate::http::state::AppState;
 use crate::service::consistency;
 
+/// The `X-Consistency-Token` header a read may send (for the OpenAPI document).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct ConsistencyHeader {
+    /// The token a write answered with: wait (up to 2 s, else 503) until it is visible.
+    #[param(
+        rename = "X-Consistency-Token",
+        nullable = false,
+        pattern = r"^[0-9]{1,18}\.[0-9]{1,18}$"
+    )]
+    pub token: Option<String>,
+}
+
 /// How long a read waits for its consistency token.
 const CONSISTENCY_WAIT: Duration = Duration::from_secs(2);
 

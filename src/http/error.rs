@@ -38,6 +38,9 @@ fn status_and_code(e: &ApiError) -> (StatusCode, &'static str) {
         ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
         ApiError::Conflict { .. } => (StatusCode::CONFLICT, "CONFLICT"),
         ApiError::PreconditionFailed(_) => (StatusCode::PRECONDITION_FAILED, "PRECONDITION_FAILED"),
+        ApiError::PreconditionRequired(_) => {
+            (StatusCode::PRECONDITION_REQUIRED, "PRECONDITION_REQUIRED")
+        }
         ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
         ApiError::UnsupportedMediaType(_) => {
             (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE")
@@ -180,12 +183,22 @@ where
     }
 }
 
-/// Parses JSON bytes into `T`, reporting the failing field. Whatever passes can be stored and
-/// read back: strings and keys holding NUL are refused ([`refuse_nul`]), and so are numbers
-/// beyond what an `f64` holds. (Every finite `f64` survives PostgreSQL's `jsonb` round trip,
-/// which prints `1.7976931348623157e308` as 309 plain digits, because serde_json is built with
+/// Parses a JSON object into `T`, reporting the failing field. Every body of this API is an
+/// object: serde would also read a struct from an array (`[]` for one whose fields all have
+/// defaults), so anything else is refused. Whatever passes can be stored and read back: strings
+/// and keys holding NUL are refused ([`refuse_nul`]), and so are numbers beyond what an `f64`
+/// holds. (Every finite `f64` survives PostgreSQL's `jsonb` round trip, which prints
+/// `1.7976931348623157e308` as 309 plain digits, because serde_json is built with
 /// `float_roundtrip`: its default fast parser overflows on those digits.)
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') && serde_json::from_slice::<Value>(bytes).is_ok() {
+        return Err(ApiError::Validation(vec![FieldError::body(
+            "__root__",
+            "The request body must be a JSON object",
+            "type_error",
+        )]));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize(de) {
         Ok(v) => {

@@ -17,8 +17,8 @@ use crate::http::error::ApiError;
 use crate::http::state::AppState;
 
 /// The Content-Security-Policy with the given `style-src` sources. Scripts only ever come
-/// from this origin and never inline (the SPA build emits none; `/docs` loads its script from
-/// `/docs/*`). Images may be `data:`/`blob:` (icons, previews of attachments).
+/// from this origin and never inline (the SPA build emits none, `/docs` included: its
+/// renderer is a bundle in `/assets/`). Images may be `data:`/`blob:` (icons, previews of attachments).
 macro_rules! policy {
     ($style_src:literal) => {
         concat!(

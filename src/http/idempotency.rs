@@ -32,6 +32,23 @@ const EXEMPT: &[&str] = &[
     "/api/v1/auth/register",
 ];
 
+/// The request header of every POST that creates or changes something (for the OpenAPI
+/// document): the same key from the same user with the same body answers the first answer
+/// again; with another body 422; while the first still runs 409.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyHeader {
+    /// 1 to 255 visible ASCII characters, chosen by the client per intended change.
+    #[param(
+        rename = "Idempotency-Key",
+        nullable = false,
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[!-~]+$"
+    )]
+    pub key: Option<String>,
+}
+
 /// Set by a handler on its answer when the answer names a ticket version beside the resource
 /// (a new comment's `ticket_version`), which a GET of the resource would not show.
 #[derive(Debug, Clone, Copy)]

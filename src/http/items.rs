@@ -1,5 +1,5 @@
 //! `/api/v1/items`: configuration items and assets. Every signed-in user reads; admins write.
-//! `PATCH` and `DELETE` need `If-Match: <version>`: a stale or missing one is 412 and changes
+//! `PATCH` and `DELETE` need `If-Match: <version>`: a missing one is 428, a stale one 412; either changes
 //! nothing. `GET /{id}/tickets` lists the tickets that refer to an item.
 
 use aggregates::Role;
@@ -13,8 +13,12 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::http::consistency::wait_for_token;
+use crate::http::consistency::{wait_for_token, ConsistencyHeader};
 use crate::http::error::{ApiError, AppJson, AppPath, AppQuery, Validator};
+use crate::http::idempotency::IdempotencyHeader;
+use crate::http::responses::{
+    ListErrors, ReadErrors, VersionedCommandErrors, VersionedWriteErrors, WriteErrors,
+};
 use crate::http::state::AppState;
 use crate::http::with_token;
 use crate::service::auth::AuthUser;
@@ -39,7 +43,9 @@ page_schema! {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ItemCreate {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
+    #[schema(min_length = 1, max_length = 50, pattern = r"\S")]
     pub kind: String,
     pub description: Option<String>,
     /// A JSON object; defaults to `{}`.
@@ -58,7 +64,9 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Er
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ItemUpdate {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
+    #[schema(min_length = 1, max_length = 50, pattern = r"\S")]
     pub kind: Option<String>,
     pub description: Option<String>,
     #[schema(value_type = Option<Object>)]
@@ -73,28 +81,30 @@ pub struct ItemUpdate {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ItemTicketsQuery {
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     pub size: Option<i64>,
 }
 
-/// The version `If-Match` names. Required: missing, `*` or unparsable is 412 (we chose 412
-/// over 428 so that clients need to handle one status for every precondition problem).
+/// The version `If-Match` names. Required: missing (or empty, or `*`: no version) is 428
+/// Precondition Required (RFC 6585); one that is not a version of this item is 412.
 fn required_version(headers: &HeaderMap) -> Result<i64, ApiError> {
-    let missing = || {
-        ApiError::PreconditionFailed(
-            "This change needs an If-Match header with the item's version (its ETag)".into(),
-        )
-    };
     let text = headers
         .get(IF_MATCH)
-        .ok_or_else(missing)?
-        .to_str()
-        .map_err(|_| missing())?
-        .trim();
+        .map(|v| v.to_str().unwrap_or_default().trim())
+        .filter(|text| !text.is_empty() && *text != "*")
+        .ok_or_else(|| {
+            ApiError::PreconditionRequired(
+                "This change needs an If-Match header with the item's version (its ETag)".into(),
+            )
+        })?;
     text.trim_start_matches("W/")
         .trim_matches('"')
         .parse()
-        .map_err(|_| missing())
+        .map_err(|_| {
+            ApiError::PreconditionFailed("If-Match must carry the ETag you received".into())
+        })
 }
 
 fn item_response(status: StatusCode, item: &Item) -> Response {
@@ -107,8 +117,7 @@ fn item_response(status: StatusCode, item: &Item) -> Response {
 
 /// List items, filtered by `kind`, `status`, `q` (name and description) and `owner_id`.
 #[utoipa::path(get, path = "/", tag = "items", security(("bearer" = [])), params(ItemListQueryParams),
-    responses((status = 200, body = ItemListResponse), (status = 401, body = crate::http::error::ErrorBody),
-              (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 200, body = ItemListResponse), ListErrors))]
 async fn list_items(
     State(state): State<AppState>,
     _user: AuthUser,
@@ -119,8 +128,7 @@ async fn list_items(
 
 /// Create an item (admins).
 #[utoipa::path(post, path = "/", tag = "items", security(("bearer" = [])), request_body = ItemCreate,
-    responses((status = 201, body = Item, headers(("Location" = String), ("ETag" = String))),
-              (status = 403, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    params(IdempotencyHeader), responses((status = 201, body = Item, headers(("Location" = String), ("ETag" = String))), WriteErrors))]
 async fn create_item(
     State(state): State<AppState>,
     user: AuthUser,
@@ -162,7 +170,7 @@ async fn create_item(
 /// One item, with its version as `ETag`.
 #[utoipa::path(get, path = "/{id}", tag = "items", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Item id")),
-    responses((status = 200, body = Item, headers(("ETag" = String))), (status = 404, body = crate::http::error::ErrorBody)))]
+    responses((status = 200, body = Item, headers(("ETag" = String))), ReadErrors))]
 async fn find_item(
     State(state): State<AppState>,
     _user: AuthUser,
@@ -178,9 +186,7 @@ async fn find_item(
 /// changes nothing.
 #[utoipa::path(patch, path = "/{id}", tag = "items", security(("bearer" = [])), request_body = ItemUpdate,
     params(("id" = i64, Path, description = "Item id"), ("If-Match" = String, Header, description = "The item's version (its ETag)")),
-    responses((status = 200, body = Item, headers(("ETag" = String))), (status = 403, body = crate::http::error::ErrorBody),
-              (status = 404, body = crate::http::error::ErrorBody), (status = 412, body = crate::http::error::ErrorBody),
-              (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 200, body = Item, headers(("ETag" = String))), VersionedWriteErrors))]
 async fn update_item(
     State(state): State<AppState>,
     user: AuthUser,
@@ -221,8 +227,7 @@ async fn update_item(
 /// live tickets refer to it.
 #[utoipa::path(delete, path = "/{id}", tag = "items", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Item id"), ("If-Match" = String, Header, description = "The item's version (its ETag)")),
-    responses((status = 204), (status = 403, body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody),
-              (status = 409, body = crate::http::error::ErrorBody), (status = 412, body = crate::http::error::ErrorBody)))]
+    responses((status = 204), VersionedCommandErrors))]
 async fn delete_item(
     State(state): State<AppState>,
     user: AuthUser,
@@ -241,9 +246,8 @@ async fn delete_item(
 /// The live tickets that refer to an item, newest first. Requesters see only their own.
 #[utoipa::path(get, path = "/{id}/tickets", tag = "items", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Item id"), ItemTicketsQuery,
-           ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
-    responses((status = 200, body = TicketListResponse), (status = 404, body = crate::http::error::ErrorBody),
-              (status = 422, body = crate::http::error::ValidationErrorBody)))]
+           ConsistencyHeader),
+    responses((status = 200, body = TicketListResponse), ReadErrors))]
 async fn list_item_tickets(
     State(state): State<AppState>,
     user: AuthUser,

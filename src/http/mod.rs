@@ -1,6 +1,6 @@
 //! The HTTP surface (axum only): one module or folder per API area, assembled into one router
 //! with the cross-cutting layers (request ids, tracing, panics as JSON 500, body limits, CORS,
-//! trailing-slash normalisation, the SPA with history fallback).
+//! trailing-slash normalisation, the SPA with history fallback, the API reference at `/docs`).
 
 /// Declares the OpenAPI name of a page of `$item` (the body is a `service::paging::Page`):
 /// `page_schema! { /// doc\n ItemListResponse, Item }`.
@@ -14,6 +14,8 @@ macro_rules! page_schema {
             pub page: i64,
             pub size: i64,
             pub pages: i64,
+            /// False when `total` is an estimate.
+            pub total_exact: bool,
         }
     };
 }
@@ -31,6 +33,7 @@ pub mod metrics;
 pub mod notifications;
 pub mod openapi;
 pub mod reports;
+pub mod responses;
 pub mod state;
 pub mod tickets;
 pub mod users;
@@ -38,7 +41,7 @@ pub mod users;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -102,8 +105,8 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
                 }
             }),
         )
-        .route("/docs", axum::routing::get(docs_page))
-        .route("/docs/docs.js", axum::routing::get(docs_script));
+        // The API reference: a page of the SPA build (Swagger UI, bundled from npm).
+        .route_service("/docs", ServeFile::new(static_dir.join("docs.html")));
     // Lets the test-suite prove that a panic becomes a JSON 500 (debug builds only).
     #[cfg(debug_assertions)]
     let api = api.route(
@@ -219,36 +222,6 @@ fn cors_layer(origins: &[String]) -> CorsLayer {
             HeaderName::from_static("idempotent-replayed"),
         ])
         .max_age(Duration::from_secs(600))
-}
-
-async fn docs_page(State(_): State<AppState>) -> impl IntoResponse {
-    // A self-contained reference page rendered from the OpenAPI document in the browser.
-    let html = r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ticketd API</title>
-<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}code{background:#f3f3f3;padding:0 .2rem}h3{margin-bottom:.2rem}.m{display:inline-block;min-width:4rem;font-weight:bold}</style></head>
-<body><h1>ticketd REST API</h1><p>Machine-readable: <a href="/api/v1/openapi.json">/api/v1/openapi.json</a></p><main id="r">Loading…</main>
-<script src="/docs/docs.js"></script></body></html>"#;
-    (
-        [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        html,
-    )
-}
-
-/// The script of `/docs`, served from this origin (the Content-Security-Policy allows no
-/// inline script).
-async fn docs_script() -> impl IntoResponse {
-    const SCRIPT: &str = r#"fetch('/api/v1/openapi.json').then(r=>r.json()).then(d=>{const m=document.getElementById('r');m.textContent='';
-for(const [p,ops] of Object.entries(d.paths)){for(const [verb,op] of Object.entries(ops)){const s=document.createElement('section');
-const h=document.createElement('h3');const b=document.createElement('span');b.className='m';b.textContent=verb.toUpperCase();h.append(b,' ',p);
-const t=document.createElement('p');t.textContent=(op.summary||'')+' '+(op.description||'');
-const c=document.createElement('p');c.textContent='Responses: '+Object.keys(op.responses||{}).join(', ');s.append(h,t,c);m.append(s);}}});
-"#;
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/javascript; charset=utf-8",
-        )],
-        SCRIPT,
-    )
 }
 
 /// Adds `X-Consistency-Token` (and optionally more headers) to a command's response.

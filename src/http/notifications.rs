@@ -21,7 +21,10 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::http::consistency::ConsistencyHeader;
 use crate::http::error::{ApiError, AppPath, AppQuery, FieldError, Validator};
+use crate::http::idempotency::IdempotencyHeader;
+use crate::http::responses::{CommandErrors, ListErrors};
 use crate::http::state::AppState;
 use crate::http::with_token;
 use crate::service::auth::AuthUser;
@@ -68,15 +71,16 @@ pub struct NotificationListResponse {
 pub struct NotificationListQueryParams {
     /// `true`: only unread ones; `false`: only read ones.
     pub unread: Option<bool>,
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     pub size: Option<i64>,
 }
 
 /// The caller's notifications, newest first.
 #[utoipa::path(get, path = "/", tag = "notifications", security(("bearer" = [])),
-    params(NotificationListQueryParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
-    responses((status = 200, body = NotificationListResponse), (status = 401, body = crate::http::error::ErrorBody),
-              (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    params(NotificationListQueryParams, ConsistencyHeader),
+    responses((status = 200, body = NotificationListResponse), ListErrors))]
 async fn list_notifications(
     State(state): State<AppState>,
     user: AuthUser,
@@ -103,8 +107,8 @@ async fn list_notifications(
 
 /// Mark one of your notifications read (404 for anyone else's).
 #[utoipa::path(post, path = "/{id}/read", tag = "notifications", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Notification id")),
-    responses((status = 204), (status = 401, body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody)))]
+    params(("id" = i64, Path, description = "Notification id"), IdempotencyHeader),
+    responses((status = 204), CommandErrors))]
 async fn mark_read(
     State(state): State<AppState>,
     user: AuthUser,
@@ -121,7 +125,7 @@ async fn mark_read(
 
 /// Mark all your notifications read.
 #[utoipa::path(post, path = "/read-all", tag = "notifications", security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = crate::http::error::ErrorBody)))]
+    params(IdempotencyHeader), responses((status = 204), CommandErrors))]
 async fn mark_all_read(
     State(state): State<AppState>,
     user: AuthUser,
@@ -245,8 +249,7 @@ impl StreamState {
 /// expires (reconnect with a fresh one and `Last-Event-ID`).
 #[utoipa::path(get, path = "/stream", tag = "notifications", security(("bearer" = [])),
     params(("Last-Event-ID" = Option<i64>, Header, description = "The last notification id you received")),
-    responses((status = 200, description = "text/event-stream: `id` is the notification id, `data` its JSON", content_type = "text/event-stream"),
-              (status = 401, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 200, description = "text/event-stream: `id` is the notification id, `data` its JSON", content_type = "text/event-stream"), ListErrors))]
 async fn stream_notifications(
     State(state): State<AppState>,
     user: AuthUser,

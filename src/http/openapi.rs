@@ -24,11 +24,15 @@ use utoipa::{Modify, OpenApi};
 )]
 pub struct ApiDoc;
 
+/// Adds the bearer security scheme and the reusable error responses.
 struct BearerAuth;
 
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         if let Some(components) = openapi.components.as_mut() {
+            components
+                .responses
+                .extend(crate::http::responses::components());
             components.add_security_scheme(
                 "bearer",
                 SecurityScheme::Http(

@@ -17,11 +17,13 @@ use utoipa_axum::routes;
 
 use crate::http::consistency::wait_for_token;
 use crate::http::error::{parse_json, ApiError, AppQuery, Validator};
+use crate::http::responses::{ListErrors, WriteErrors};
 use crate::http::state::AppState;
 use crate::service::auth::AuthUser;
 use crate::service::reports::export::{self, Format};
 use crate::service::reports::{self, Analytics, Dashboard, GroupBy};
 use crate::service::sla_policy::{self, PolicyDocument};
+use crate::service::tickets::list::TicketListQueryParams;
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -36,7 +38,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DashboardQuery {
-    /// A running SLA target due within this many minutes counts as at risk (1..=10080, default 60).
+    /// A running SLA target due within this many minutes counts as at risk (default 60).
+    #[param(minimum = 1, maximum = 10080)]
     pub at_risk_minutes: Option<i64>,
 }
 
@@ -45,8 +48,7 @@ pub struct DashboardQuery {
 /// read model is still, at most 1 s old while it moves, never older than the
 /// `X-Consistency-Token` sent.
 #[utoipa::path(get, path = "/dashboard", tag = "reports", security(("bearer" = [])), params(DashboardQuery),
-    responses((status = 200, body = Dashboard), (status = 403, body = crate::http::error::ErrorBody),
-              (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 200, body = Dashboard), ListErrors))]
 async fn dashboard(
     State(state): State<AppState>,
     user: AuthUser,
@@ -76,33 +78,52 @@ async fn dashboard(
     Ok(axum::Json(d.as_ref()).into_response())
 }
 
-/// Query of `GET /reports/analytics`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
+/// Query of `GET /reports/analytics`: a range, a grouping, and the ticket filters of
+/// `GET /tickets` (documented there).
+#[derive(Debug, Deserialize)]
 pub struct AnalyticsQuery {
-    /// Start: a date (YYYY-MM-DD, UTC) or an RFC 3339 time (default: 30 days before `to`).
     pub from: Option<String>,
-    /// End: a date (included whole) or an RFC 3339 time (exclusive; default: now).
     pub to: Option<String>,
-    /// `day` (default), `week` (from Monday) or `month`.
     pub group_by: Option<String>,
-    /// One status or several, comma-separated.
     pub status: Option<String>,
-    /// One priority or several, comma-separated.
     pub priority: Option<String>,
-    /// One type or several, comma-separated.
     #[serde(rename = "type")]
-    #[param(rename = "type")]
     pub ticket_type: Option<String>,
-    /// An assignee's user id, or `none` for unassigned tickets.
     pub assignee_id: Option<String>,
+}
+
+/// The range and grouping of `GET /reports/analytics` (for the OpenAPI document).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(dead_code, reason = "documents the query; `AnalyticsQuery` reads it")]
+struct AnalyticsRange {
+    /// Start: a date (YYYY-MM-DD, UTC) or an RFC 3339 time (default: 30 days before `to`).
+    from: Option<String>,
+    /// End: a date (included whole) or an RFC 3339 time (exclusive; default: now).
+    to: Option<String>,
+    /// `day` (default), `week` (from Monday) or `month`.
+    group_by: Option<String>,
+}
+
+impl IntoParams for AnalyticsQuery {
+    fn into_params(
+        parameter_in: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        const FILTERS: [&str; 4] = ["status", "priority", "type", "assignee_id"];
+        let mut params = AnalyticsRange::into_params(&parameter_in);
+        params.extend(
+            TicketListQueryParams::into_params(&parameter_in)
+                .into_iter()
+                .filter(|p| FILTERS.contains(&p.name.as_str())),
+        );
+        params
+    }
 }
 
 /// A time series per day, week or month: created and resolved tickets, median and p90 time to
 /// first response and to resolution, missed targets and SLA breaches, for the filtered tickets.
 #[utoipa::path(get, path = "/analytics", tag = "reports", security(("bearer" = [])), params(AnalyticsQuery),
-    responses((status = 200, body = Analytics), (status = 403, body = crate::http::error::ErrorBody),
-              (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 200, body = Analytics), ListErrors))]
 async fn analytics(
     State(state): State<AppState>,
     user: AuthUser,
@@ -162,8 +183,7 @@ pub struct ExportQuery {
 /// CSV (formula-neutralised) or a JSON array, as an attachment.
 #[utoipa::path(get, path = "/export", tag = "reports", security(("bearer" = [])), params(ExportQuery),
     responses((status = 200, description = "CSV or a JSON array of ExportRow", content_type = "text/csv",
-               headers(("Content-Disposition" = String))),
-              (status = 403, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ValidationErrorBody)))]
+               headers(("Content-Disposition" = String))), ListErrors))]
 async fn export_tickets(
     State(state): State<AppState>,
     user: AuthUser,
@@ -207,7 +227,7 @@ async fn export_tickets(
 /// The SLA policy in force (managers and admins), with whether the report history was
 /// computed with it.
 #[utoipa::path(get, path = "/sla-policy", tag = "reports", security(("bearer" = [])),
-    responses((status = 200, body = PolicyDocument), (status = 403, body = crate::http::error::ErrorBody)))]
+    responses((status = 200, body = PolicyDocument), ListErrors))]
 async fn get_sla_policy(
     State(state): State<AppState>,
     user: AuthUser,
@@ -219,8 +239,7 @@ async fn get_sla_policy(
 /// Replace the SLA policy (admins). It applies to events from now on; run
 /// `ticketd projections rebuild reports` to apply it to the whole history.
 #[utoipa::path(put, path = "/sla-policy", tag = "reports", security(("bearer" = [])), request_body = SlaPolicy,
-    responses((status = 200, body = PolicyDocument), (status = 403, body = crate::http::error::ErrorBody),
-              (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 200, body = PolicyDocument), WriteErrors))]
 async fn put_sla_policy(
     State(state): State<AppState>,
     user: AuthUser,

@@ -11,11 +11,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::http::error::{ApiError, AppJson, AppPath, AppQuery, Validator};
+use crate::http::idempotency::IdempotencyHeader;
+use crate::http::responses::{CommandErrors, ListErrors, ReadErrors, WriteErrors};
 use crate::http::state::AppState;
 use crate::http::with_token;
 use crate::service::auth::{self, AuthUser};
 use crate::service::paging::Page;
-use crate::service::users::{self, User, UserChange, UserListQueryParams};
+use crate::service::users::{self, RegisterRequest, User, UserChange, UserListQueryParams};
 use aggregates::Role;
 
 /// The routes of this area.
@@ -35,10 +37,13 @@ page_schema! {
 #[serde(deny_unknown_fields)]
 pub struct UserUpdate {
     #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub role: Option<Role>,
     #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub is_active: Option<bool>,
     #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false, min_length = 1, max_length = 100, pattern = r"\S")]
     pub full_name: Option<String>,
 }
 
@@ -50,8 +55,7 @@ fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Opti
 /// List users, filtered by `role` (comma-separated), `q` (name or email) and `is_active`
 /// (agents and up: the assignee picker).
 #[utoipa::path(get, path = "/", tag = "users", security(("bearer" = [])), params(UserListQueryParams),
-    responses((status = 200, body = UserListResponse), (status = 401, body = crate::http::error::ErrorBody),
-              (status = 403, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 200, body = UserListResponse), ListErrors))]
 async fn list_users(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -64,8 +68,7 @@ async fn list_users(
 /// One user. Agents and up see anyone; requesters only themselves (others are 404).
 #[utoipa::path(get, path = "/{id}", tag = "users", security(("bearer" = [])),
     params(("id" = i64, Path, description = "User id")),
-    responses((status = 200, body = User), (status = 401, body = crate::http::error::ErrorBody),
-              (status = 404, body = crate::http::error::ErrorBody)))]
+    responses((status = 200, body = User), ReadErrors))]
 async fn find_user(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -84,9 +87,7 @@ async fn find_user(
 /// at once. The last active admin cannot be demoted or deactivated (409).
 #[utoipa::path(patch, path = "/{id}", tag = "users", security(("bearer" = [])), request_body = UserUpdate,
     params(("id" = i64, Path, description = "User id")),
-    responses((status = 200, body = User), (status = 403, body = crate::http::error::ErrorBody),
-              (status = 404, body = crate::http::error::ErrorBody), (status = 409, body = crate::http::error::ErrorBody),
-              (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 200, body = User), WriteErrors))]
 async fn update_user(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -115,8 +116,7 @@ async fn update_user(
 /// and their access tokens stop working. The account and its history stay.
 #[utoipa::path(delete, path = "/{id}", tag = "users", security(("bearer" = [])),
     params(("id" = i64, Path, description = "User id")),
-    responses((status = 204), (status = 403, body = crate::http::error::ErrorBody),
-              (status = 404, body = crate::http::error::ErrorBody), (status = 409, body = crate::http::error::ErrorBody)))]
+    responses((status = 204), CommandErrors))]
 async fn deactivate_user(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -150,27 +150,31 @@ async fn apply_change(state: &AppState, id: i64, change: &UserChange) -> Result<
 /// Body of `POST /users`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UserCreate {
-    pub email: String,
-    pub password: String,
-    pub full_name: String,
+    /// Email, password and name, as a registration has them.
+    #[serde(flatten)]
+    pub account: RegisterRequest,
     pub role: Role,
 }
 
 /// Create a user with any role (admins only).
 #[utoipa::path(post, path = "/", tag = "users", security(("bearer" = [])), request_body = UserCreate,
-    responses((status = 201, body = User), (status = 403, body = crate::http::error::ErrorBody),
-              (status = 409, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    params(IdempotencyHeader), responses((status = 201, body = User), WriteErrors))]
 async fn create_user(
     State(state): State<AppState>,
     caller: AuthUser,
-    AppJson(body): AppJson<UserCreate>,
+    AppJson(UserCreate { account, role }): AppJson<UserCreate>,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Admin)?;
     let mut v = Validator::default();
-    users::validate_new_user(&mut v, &body.email, &body.password, &body.full_name);
+    users::validate_new_user(
+        &mut v,
+        &account.email,
+        &account.password,
+        &account.full_name,
+    );
     v.finish()?;
-    let hash = auth::hash_password(body.password).await?;
-    let user = users::insert(&state.pool, &body.email, &body.full_name, &hash, body.role).await?;
+    let hash = auth::hash_password(account.password).await?;
+    let user = users::insert(&state.pool, &account.email, &account.full_name, &hash, role).await?;
     let location = format!("/api/v1/users/{}", user.id);
     Ok((
         StatusCode::CREATED,

@@ -104,7 +104,9 @@ pub struct ApprovalListQueryParams {
     /// Only the approvals whose current step waits on the caller (delegated ones included),
     /// the longest-waiting last.
     pub mine: Option<bool>,
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     pub size: Option<i64>,
 }
 

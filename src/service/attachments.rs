@@ -10,6 +10,7 @@ use crate::service::auth::AuthUser;
 use crate::service::consistency::fetch_caught_up;
 use crate::service::error::Error;
 use crate::service::executor::Committed;
+use crate::service::paging::Page;
 use crate::service::storage::Staged;
 use crate::service::tickets::{command_error, execute_checked, load_visible};
 use crate::service::Services;
@@ -237,14 +238,16 @@ pub async fn load(services: &Services, user: &AuthUser, id: Uuid) -> Result<Atta
     Ok(row)
 }
 
-/// A ticket's live files, oldest first (the caller may see the ticket).
+/// A page of a ticket's files, oldest first, if the caller may see the ticket.
 pub async fn list(
     services: &Services,
     user: &AuthUser,
     ticket_id: i64,
-) -> Result<Vec<Attachment>, Error> {
+    (page, size, offset): (i64, i64, i64),
+) -> Result<Page<Attachment>, Error> {
     load_visible(services, user, ticket_id).await?;
-    Ok(queries::list(&services.pool, ticket_id).await?)
+    let (items, total) = queries::list(&services.pool, ticket_id, (size, offset)).await?;
+    Ok(Page::new(items, total, page, size))
 }
 
 /// Removes an attachment as its uploader or staff; the blob is collected once the projection

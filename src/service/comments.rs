@@ -120,6 +120,7 @@ pub async fn resolve_mentions(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CommentCreate {
     pub ticket_id: i64,
+    #[schema(max_length = 20000, pattern = r"\S")]
     pub content: String,
     /// Defaults to `false`; only agents and up may write internal notes.
     #[serde(default)]
@@ -146,6 +147,7 @@ pub struct CommentCreated {
 /// Body of `PATCH /comments/{id}`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CommentUpdate {
+    #[schema(max_length = 20000, pattern = r"\S")]
     pub content: String,
 }
 

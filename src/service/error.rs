@@ -8,14 +8,25 @@ use serde_json::{json, Value};
 /// One entry of a 422 answer.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct FieldError {
-    /// Where the problem is: `["body", "title"]`, `["query", "page"]`, `["path", "id"]`.
-    #[schema(value_type = Vec<Object>)]
+    /// Where the problem is: `["body", "title"]`, `["query", "page"]`, `["path", "id"]`,
+    /// `["body", "steps", 0, "name"]`: names as strings, positions in a list as integers.
+    #[schema(value_type = Vec<LocSegment>)]
     pub loc: Vec<Value>,
     /// What is wrong, for people.
     pub msg: String,
     /// What is wrong, for programs (`missing`, `value_error`, `type_error`, ...).
     #[serde(rename = "type")]
     pub kind: String,
+}
+
+/// One step of a `FieldError.loc` path (documentation only: `loc` is built as JSON values).
+#[derive(utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum LocSegment {
+    /// `body`, `query`, `path`, `header`, or a field name.
+    Name(String),
+    /// A position in a list.
+    Index(u64),
 }
 
 impl FieldError {
@@ -56,6 +67,9 @@ pub enum Error {
     },
     #[error("{0}")]
     PreconditionFailed(String),
+    /// A change that needs `If-Match` came without one (RFC 6585 428).
+    #[error("{0}")]
+    PreconditionRequired(String),
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]

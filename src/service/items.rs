@@ -302,7 +302,9 @@ pub struct ItemListQueryParams {
     /// Words matched against the name and description (case-insensitive, substring).
     pub q: Option<String>,
     pub owner_id: Option<i64>,
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     pub size: Option<i64>,
 }
 

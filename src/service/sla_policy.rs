@@ -2,7 +2,7 @@
 //! a 422 per bad field. Every saved version is kept in `sla_policies`; the newest is in force.
 
 use chrono::{DateTime, Utc};
-use projections::reports::sla::SlaPolicy;
+use projections::reports::sla::{BusinessHours, SlaPolicy, Targets};
 use serde::Serialize;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -18,8 +18,10 @@ pub const REBUILD_COMMAND: &str = "ticketd projections rebuild reports";
 pub struct PolicyDocument {
     /// The version (0 = the built-in default, never saved).
     pub version: i64,
-    #[serde(flatten)]
-    pub policy: SlaPolicy,
+    /// The policy's fields, spelled out (not flattened) so that the document's schema is
+    /// the policy's plus these, not a policy that allows no other field.
+    pub targets: Targets,
+    pub business_hours: Option<BusinessHours>,
     pub updated_at: Option<DateTime<Utc>>,
     pub updated_by: Option<i64>,
     /// False until the report history has been recomputed with this version.
@@ -62,23 +64,27 @@ pub async fn load(pool: &PgPool) -> Result<PolicyDocument, Error> {
     .await?;
     let mut conn = pool.acquire().await?;
     let state = crate::service::reports::policy_state(&mut conn).await?;
-    Ok(match row {
-        None => PolicyDocument {
-            version: 0,
-            policy: SlaPolicy::default(),
-            updated_at: None,
-            updated_by: None,
-            applied_to_history: state.applied_to_history,
-            rebuild_command: REBUILD_COMMAND.into(),
-        },
-        Some((version, json, by, at)) => PolicyDocument {
+    let (version, policy, updated_by, updated_at) = match row {
+        None => (0, SlaPolicy::default(), None, None),
+        Some((version, json, by, at)) => (
             version,
-            policy: serde_json::from_value(json).map_err(Error::internal)?,
-            updated_at: Some(at),
-            updated_by: by,
-            applied_to_history: state.applied_to_history,
-            rebuild_command: REBUILD_COMMAND.into(),
-        },
+            serde_json::from_value(json).map_err(Error::internal)?,
+            by,
+            Some(at),
+        ),
+    };
+    let SlaPolicy {
+        targets,
+        business_hours,
+    } = policy;
+    Ok(PolicyDocument {
+        version,
+        targets,
+        business_hours,
+        updated_at,
+        updated_by,
+        applied_to_history: state.applied_to_history,
+        rebuild_command: REBUILD_COMMAND.into(),
     })
 }
 

@@ -178,7 +178,9 @@ pub struct UserListQueryParams {
     pub q: Option<String>,
     /// Only active (`true`) or only deactivated (`false`) accounts.
     pub is_active: Option<bool>,
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     pub size: Option<i64>,
 }
 
@@ -346,15 +348,20 @@ impl StatusCache {
 /// Body of `POST /register`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterRequest {
+    #[schema(max_length = 254, pattern = r"^\S+@\S*\.\S*$")]
     pub email: String,
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub full_name: String,
 }
 
 /// Body of `PATCH /profile`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ProfileUpdate {
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub full_name: Option<String>,
+    #[schema(min_length = 8, max_length = 128)]
     pub password: Option<String>,
     pub current_password: Option<String>,
 }

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, Response, StatusCode};
-use serde_json::Value;
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use tokio::io::AsyncWriteExt;
@@ -187,7 +187,8 @@ async fn uploads_of_zero_one_and_limit_bytes_are_kept_and_limit_plus_one_is_refu
         &format!("/api/v1/attachments/?ticket_id={ticket}"),
     )
     .await;
-    assert_eq!(list.as_array().map(Vec::len), Some(3));
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(3));
+    assert_eq!(list["total"], 3);
 }
 
 #[sqlx::test]
@@ -444,4 +445,51 @@ async fn another_requester_gets_404_for_metadata_download_list_upload_and_delete
         .delete(&format!("/api/v1/attachments/{id}"), &agent.token)
         .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}
+
+#[sqlx::test]
+async fn the_attachment_list_answers_the_standard_page(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let req = app.user("req@example.com", "requester").await;
+    let ticket = ticket_of(&app, &req).await;
+    for name in ["a.txt", "b.txt", "c.txt"] {
+        uploaded(&app, &req, ticket, name, name.as_bytes()).await;
+    }
+    app.settle().await;
+    let list = |query: String| {
+        let (app, req) = (&app, &req);
+        async move {
+            app.get(
+                &format!("/api/v1/attachments?ticket_id={ticket}{query}"),
+                &req.token,
+            )
+            .await
+        }
+    };
+
+    let first = json_of(list("&size=2".into()).await, StatusCode::OK).await;
+    let names: Vec<&str> = first["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|a| a["filename"].as_str())
+        .collect();
+    assert_eq!(names, ["a.txt", "b.txt"]);
+    assert_eq!(
+        (
+            &first["total"],
+            &first["page"],
+            &first["size"],
+            &first["pages"]
+        ),
+        (&json!(3), &json!(1), &json!(2), &json!(2))
+    );
+    let second = json_of(list("&size=2&page=2".into()).await, StatusCode::OK).await;
+    assert_eq!(second["items"][0]["filename"], "c.txt");
+    assert_eq!(second["items"].as_array().map(Vec::len), Some(1));
+
+    for (query, field) in [("&size=101", "size"), ("&page=0", "page")] {
+        let body = json_of(list(query.into()).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(body["detail"][0]["loc"], json!(["query", field]), "{query}");
+    }
 }

@@ -38,3 +38,47 @@ async fn every_operation_is_documented_with_a_tag_and_responses() {
         }
     }
 }
+
+#[test]
+fn every_operation_documents_the_errors_it_can_answer() {
+    let doc = serde_json::to_value(ticketd::http::openapi()).unwrap();
+    let components = &doc["components"]["responses"];
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            let has = |status: &str| responses.contains_key(status);
+            let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+            let json_body = op["requestBody"]["content"]["application/json"].is_object();
+            let has_params = op["parameters"].as_array().is_some_and(|p| !p.is_empty());
+            if secured {
+                assert!(has("401"), "{method} {path} documents no 401");
+            }
+            if json_body {
+                for status in ["413", "415", "422"] {
+                    assert!(has(status), "{method} {path} documents no {status}");
+                }
+            }
+            if has_params || json_body {
+                assert!(has("422"), "{method} {path} documents no 422");
+            }
+            // Every error answer is one of the shared components, with its body schema.
+            for (status, response) in responses.iter().filter(|(s, _)| s.as_str() >= "400") {
+                let name = response["$ref"].as_str().unwrap_or_default();
+                let name = name.trim_start_matches("#/components/responses/");
+                let schema = &components[name]["content"]["application/json"]["schema"]["$ref"];
+                let expected = if status == "422" {
+                    "ValidationErrorBody"
+                } else {
+                    "ErrorBody"
+                };
+                assert_eq!(
+                    schema.as_str(),
+                    Some(format!("#/components/schemas/{expected}").as_str()),
+                    "{method} {path} {status}"
+                );
+            }
+        }
+    }
+    let loc = &doc["components"]["schemas"]["FieldError"]["properties"]["loc"]["items"];
+    assert_eq!(loc["$ref"], "#/components/schemas/LocSegment", "{loc}");
+}

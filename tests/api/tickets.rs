@@ -499,3 +499,40 @@ async fn a_read_with_the_token_of_a_write_answers_the_write_within_two_seconds(p
         assert_eq!(list["items"][0]["title"], title.as_str(), "write {i}");
     }
 }
+
+#[sqlx::test]
+async fn a_patch_whose_body_is_not_a_json_object_is_422_and_changes_nothing(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let admin = app.user("root@example.com", "admin").await;
+    let ticket = app.ticket(&admin, "Printer").await;
+    let id = ticket["id"].as_i64().expect("id");
+    let paths = [
+        format!("/api/v1/tickets/{id}"),
+        format!("/api/v1/users/{}", admin.id),
+        "/api/v1/auth/profile".to_string(),
+    ];
+    for body in [
+        json!([]),
+        json!([{"title": "x"}]),
+        json!("x"),
+        json!(1),
+        json!(null),
+    ] {
+        for path in &paths {
+            let r = app.patch(path, &admin.token, body.clone()).await;
+            let answer = json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+            assert_eq!(
+                answer["detail"][0]["loc"],
+                json!(["body", "__root__"]),
+                "{path} {body}"
+            );
+        }
+    }
+    let r = app
+        .get(&format!("/api/v1/tickets/{id}"), &admin.token)
+        .await;
+    assert_eq!(
+        json_of(r, StatusCode::OK).await["version"],
+        ticket["version"]
+    );
+}

@@ -1,12 +1,13 @@
 import type { ApiClient } from '@/api/client'
-import type { Attachment } from '@/api/types'
+import type { Attachment, PaginatedResponse } from '@/api/types'
 
-/** `/api/v1/attachments`: multipart upload with progress, list, download as a blob. */
+/** `/api/v1/attachments`: multipart upload with progress, a page of a ticket's files, download as a blob. */
 export class AttachmentApiService {
   constructor(private apiClient: ApiClient) {}
 
-  async listAttachments(ticketId: number): Promise<Attachment[]> {
-    return this.apiClient.get('/api/v1/attachments/', { params: { ticket_id: ticketId } })
+  /** A page of a ticket's files, oldest first (the standard page, like every other list). */
+  async listAttachments(ticketId: number, page = 1, size = 100): Promise<PaginatedResponse<Attachment>> {
+    return this.apiClient.get('/api/v1/attachments/', { params: { ticket_id: ticketId, page, size } })
   }
 
   async getAttachment(attachmentId: string): Promise<Attachment> {

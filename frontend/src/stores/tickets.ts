@@ -173,6 +173,8 @@ export const useTicketsStore = defineStore('tickets', () => {
 
   // ------------------------------------------------------------ attachments
   const attachments = ref<Attachment[]>([])
+  /** How many files the ticket has (the first page of up to 100 is in `attachments`). */
+  const attachmentsTotal = ref(0)
   const attachmentsLoading = ref(false)
   const attachmentsError = ref<ApiError | null>(null)
 
@@ -180,7 +182,9 @@ export const useTicketsStore = defineStore('tickets', () => {
     attachmentsLoading.value = true
     attachmentsError.value = null
     try {
-      attachments.value = await attachmentApiService.listAttachments(ticketId)
+      const page = await attachmentApiService.listAttachments(ticketId)
+      attachments.value = page.items
+      attachmentsTotal.value = page.total
     } catch (e) {
       attachmentsError.value = toApiError(e)
     } finally {
@@ -191,6 +195,7 @@ export const useTicketsStore = defineStore('tickets', () => {
   async function uploadAttachment(ticketId: number, file: File, onProgress?: (percent: number) => void): Promise<Attachment> {
     const attachment = await run(() => attachmentApiService.uploadAttachment(ticketId, file, onProgress))
     attachments.value = [...attachments.value, attachment]
+    attachmentsTotal.value += 1
     return attachment
   }
 
@@ -202,6 +207,7 @@ export const useTicketsStore = defineStore('tickets', () => {
   async function removeAttachment(attachmentId: string): Promise<void> {
     await run(() => attachmentApiService.deleteAttachment(attachmentId))
     attachments.value = attachments.value.filter((a) => a.id !== attachmentId)
+    attachmentsTotal.value = Math.max(0, attachmentsTotal.value - 1)
   }
 
   /** Leaving a ticket: forget it so the next one never flashes stale data. */
@@ -212,6 +218,7 @@ export const useTicketsStore = defineStore('tickets', () => {
     history.value = []
     comments.value = []
     attachments.value = []
+    attachmentsTotal.value = 0
   }
 
   return {
@@ -219,7 +226,7 @@ export const useTicketsStore = defineStore('tickets', () => {
     current, asOf, loading, error, fetchTicket, createTicket, updateTicket, changeStatus, assign, deleteTicket,
     history, historyLoading, historyError, fetchHistory,
     comments, commentsLoading, commentsError, fetchComments, addComment, editComment, removeComment,
-    attachments, attachmentsLoading, attachmentsError, fetchAttachments, uploadAttachment, downloadAttachment, removeAttachment,
+    attachments, attachmentsTotal, attachmentsLoading, attachmentsError, fetchAttachments, uploadAttachment, downloadAttachment, removeAttachment,
     resetCurrent,
   }
 })

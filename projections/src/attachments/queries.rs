@@ -1,4 +1,4 @@
-//! Reading `rm_attachments` as the API shows attachments: one by id, a ticket's files.
+//! Reading `rm_attachments` as the API shows attachments: one by id, a page of a ticket's files.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -25,6 +25,32 @@ pub struct Attachment {
 const COLUMNS: &str =
     "id, ticket_id, filename, content_type, size, sha256, uploaded_by, created_at";
 
+/// A page of a ticket's live files, oldest first (`limit` of them from `offset`), and how
+/// many there are in all.
+pub async fn list(
+    pool: &PgPool,
+    ticket_id: i64,
+    (limit, offset): (i64, i64),
+) -> Result<(Vec<Attachment>, i64), sqlx::Error> {
+    let total = sqlx::query_scalar(
+        "select count(*) from rm_attachments where ticket_id = $1 and not removed",
+    )
+    .bind(ticket_id)
+    .fetch_one(pool)
+    .await?;
+    let sql = format!(
+        "select {COLUMNS} from rm_attachments where ticket_id = $1 and not removed
+          order by created_at, id limit $2 offset $3"
+    );
+    let items = sqlx::query_as(&sql)
+        .bind(ticket_id)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(pool)
+        .await?;
+    Ok((items, total))
+}
+
 /// A live (not removed) attachment.
 pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<Attachment>, sqlx::Error> {
     sqlx::query_as(&format!(
@@ -32,16 +58,5 @@ pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<Attachment>, sqlx::E
     ))
     .bind(id)
     .fetch_optional(pool)
-    .await
-}
-
-/// A ticket's live files, oldest first (at most 1,000).
-pub async fn list(pool: &PgPool, ticket_id: i64) -> Result<Vec<Attachment>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "select {COLUMNS} from rm_attachments where ticket_id = $1 and not removed
-          order by created_at, id limit 1000"
-    ))
-    .bind(ticket_id)
-    .fetch_all(pool)
     .await
 }

@@ -28,8 +28,11 @@ pub const MAX_TARGET_MINUTES: u32 = 525_600;
 #[serde(deny_unknown_fields)]
 pub struct Target {
     /// Business minutes from creation until the first public reply of an agent.
+    #[schema(minimum = 1, maximum = 525600)]
     pub first_response_minutes: u32,
-    /// Business minutes from creation until the ticket is resolved.
+    /// Business minutes from creation until the ticket is resolved (not before the first
+    /// response).
+    #[schema(minimum = 1, maximum = 525600)]
     pub resolution_minutes: u32,
 }
 

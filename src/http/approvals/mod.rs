@@ -17,8 +17,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::http::consistency::wait_for_token;
+use crate::http::consistency::{wait_for_token, ConsistencyHeader};
 use crate::http::error::{ApiError, AppJson, AppPath, AppQuery};
+use crate::http::idempotency::IdempotencyHeader;
+use crate::http::responses::{CommandErrors, ListErrors, ReadErrors, WriteErrors};
 use crate::http::state::AppState;
 use crate::http::with_token;
 use crate::service::approval_policy::{self, ApprovalPolicy, ApprovalPolicyUpdate};
@@ -67,9 +69,7 @@ fn approval_response(
 /// Request an approval on a ticket (agents and up, on any ticket). The ticket cannot move to
 /// `in_progress` or `resolved` until it is approved (or the approval is cancelled).
 #[utoipa::path(post, path = "/", tag = "approvals", security(("bearer" = [])), request_body = ApprovalCreate,
-    responses((status = 201, body = ApprovalView, headers(("Location" = String), ("X-Consistency-Token" = String))),
-              (status = 403, body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody),
-              (status = 409, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    params(IdempotencyHeader), responses((status = 201, body = ApprovalView, headers(("Location" = String), ("X-Consistency-Token" = String))), WriteErrors))]
 async fn create_approval(
     State(state): State<AppState>,
     user: AuthUser,
@@ -139,8 +139,7 @@ async fn create_approval(
 /// One approval, loaded from its events.
 #[utoipa::path(get, path = "/{id}", tag = "approvals", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Approval id")),
-    responses((status = 200, body = ApprovalView), (status = 404, body = crate::http::error::ErrorBody),
-              (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 200, body = ApprovalView), ReadErrors))]
 async fn find_approval(
     State(state): State<AppState>,
     user: AuthUser,
@@ -157,10 +156,8 @@ async fn find_approval(
 /// step; 409 when already decided, delegated, not yet this step's turn, or no longer pending.
 /// One rejection rejects the approval.
 #[utoipa::path(post, path = "/{id}/decisions", tag = "approvals", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Approval id")), request_body = ApprovalDecisionCreate,
-    responses((status = 200, body = ApprovalView, headers(("X-Consistency-Token" = String))),
-              (status = 403, body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody),
-              (status = 409, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    params(("id" = Uuid, Path, description = "Approval id"), IdempotencyHeader), request_body = ApprovalDecisionCreate,
+    responses((status = 200, body = ApprovalView, headers(("X-Consistency-Token" = String))), WriteErrors))]
 async fn decide_approval(
     State(state): State<AppState>,
     user: AuthUser,
@@ -189,10 +186,8 @@ async fn decide_approval(
 /// Hand your decision on the current step to another user, once. The delegate may not
 /// delegate it further.
 #[utoipa::path(post, path = "/{id}/delegate", tag = "approvals", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Approval id")), request_body = ApprovalDelegate,
-    responses((status = 200, body = ApprovalView, headers(("X-Consistency-Token" = String))),
-              (status = 403, body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody),
-              (status = 409, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    params(("id" = Uuid, Path, description = "Approval id"), IdempotencyHeader), request_body = ApprovalDelegate,
+    responses((status = 200, body = ApprovalView, headers(("X-Consistency-Token" = String))), WriteErrors))]
 async fn delegate_approval(
     State(state): State<AppState>,
     user: AuthUser,
@@ -222,10 +217,8 @@ async fn delegate_approval(
 /// Withdraw a pending approval: the ticket's requester, whoever requested the approval, or
 /// staff. The ticket is no longer blocked by it.
 #[utoipa::path(post, path = "/{id}/cancel", tag = "approvals", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Approval id")),
-    responses((status = 200, body = ApprovalView, headers(("X-Consistency-Token" = String))),
-              (status = 403, body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody),
-              (status = 409, body = crate::http::error::ErrorBody)))]
+    params(("id" = Uuid, Path, description = "Approval id"), IdempotencyHeader),
+    responses((status = 200, body = ApprovalView, headers(("X-Consistency-Token" = String))), CommandErrors))]
 async fn cancel_approval(
     State(state): State<AppState>,
     user: AuthUser,
@@ -248,9 +241,8 @@ async fn cancel_approval(
 /// current step waits on the caller's decision. Requesters only see approvals of their own
 /// tickets and those they take part in.
 #[utoipa::path(get, path = "/", tag = "approvals", security(("bearer" = [])),
-    params(ApprovalListQueryParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
-    responses((status = 200, body = ApprovalListResponse), (status = 422, body = crate::http::error::ValidationErrorBody),
-              (status = 503, body = crate::http::error::ErrorBody)))]
+    params(ApprovalListQueryParams, ConsistencyHeader),
+    responses((status = 200, body = ApprovalListResponse), ListErrors))]
 async fn list_approvals(
     State(state): State<AppState>,
     user: AuthUser,
@@ -272,7 +264,7 @@ async fn list_approvals(
 /// The approval policy of change requests: the approval every new `change_request` ticket
 /// gets (admins only).
 #[utoipa::path(get, path = "/policy", tag = "approvals", security(("bearer" = [])),
-    responses((status = 200, body = ApprovalPolicy), (status = 403, body = crate::http::error::ErrorBody)))]
+    responses((status = 200, body = ApprovalPolicy), ListErrors))]
 async fn find_approval_policy(
     State(state): State<AppState>,
     user: AuthUser,
@@ -287,8 +279,7 @@ async fn find_approval_policy(
 /// `{"user_id": 7}` or `{"role": "manager"}` (every active user of the role when a ticket
 /// opens, except its requester). An empty `steps` list removes the policy.
 #[utoipa::path(put, path = "/policy", tag = "approvals", security(("bearer" = [])), request_body = ApprovalPolicyUpdate,
-    responses((status = 200, body = ApprovalPolicy), (status = 403, body = crate::http::error::ErrorBody),
-              (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 200, body = ApprovalPolicy), WriteErrors))]
 async fn update_approval_policy(
     State(state): State<AppState>,
     user: AuthUser,

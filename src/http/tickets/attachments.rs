@@ -21,12 +21,14 @@
 
 use axum::body::Body;
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
+use axum::extract::FromRequestParts;
 use axum::extract::{Multipart, State};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE,
     ETAG, LOCATION, X_CONTENT_TYPE_OPTIONS,
 };
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -34,12 +36,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::http::consistency::wait_for_token;
-use crate::http::error::{ApiError, AppPath, AppQuery, FieldError};
+use crate::http::consistency::{wait_for_token, ConsistencyHeader};
+use crate::http::error::{ApiError, AppPath, AppQuery, FieldError, Validator};
+use crate::http::idempotency::IdempotencyHeader;
+use crate::http::responses::{CommandErrors, ReadErrors, WriteErrors};
 use crate::http::state::AppState;
 use crate::http::with_token;
 use crate::service::attachments::{self, content_type_for, Attachment, Upload};
 use crate::service::auth::AuthUser;
+use crate::service::paging::{paging, Page};
 use crate::service::storage::{Staged, Storage, StorageError};
 use crate::service::tickets::load_visible;
 
@@ -63,8 +68,17 @@ pub struct AttachmentUpload {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AttachmentListQueryParams {
-    /// The ticket whose files to list (required).
-    pub ticket_id: Option<i64>,
+    /// The ticket whose files to list.
+    pub ticket_id: i64,
+    #[param(minimum = 1, maximum = 1000000)]
+    pub page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
+    pub size: Option<i64>,
+}
+
+page_schema! {
+    /// A page of attachments.
+    AttachmentListResponse, Attachment
 }
 
 /// `attachment; filename="<ASCII fallback>"; filename*=UTF-8''<percent-encoded UTF-8>`.
@@ -283,9 +297,7 @@ fn missing(field: &str) -> ApiError {
 /// nothing kept.
 #[utoipa::path(post, path = "/", tag = "attachments", security(("bearer" = [])),
     request_body(content = AttachmentUpload, content_type = "multipart/form-data"),
-    responses((status = 201, body = Attachment, headers(("Location" = String), ("X-Consistency-Token" = String))),
-              (status = 404, body = crate::http::error::ErrorBody), (status = 413, body = crate::http::error::ErrorBody),
-              (status = 415, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    params(IdempotencyHeader), responses((status = 201, body = Attachment, headers(("Location" = String), ("X-Consistency-Token" = String))), WriteErrors))]
 async fn upload_attachment(
     State(state): State<AppState>,
     user: AuthUser,
@@ -306,66 +318,61 @@ async fn upload_attachment(
     Ok(response)
 }
 
-async fn wait_for_attachments(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    wait_for_token(
-        state,
-        headers,
-        &[projections::attachments::AttachmentsProjection::NAME],
-    )
-    .await
+/// Honours `X-Consistency-Token` on the attachments read model before a handler runs.
+struct Fresh;
+
+impl FromRequestParts<AppState> for Fresh {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let names = [projections::attachments::AttachmentsProjection::NAME];
+        wait_for_token(state, &parts.headers, &names).await?;
+        Ok(Fresh)
+    }
 }
 
-/// A ticket's files, oldest first.
+/// A page of a ticket's files, oldest first.
 #[utoipa::path(get, path = "/", tag = "attachments", security(("bearer" = [])),
-    params(AttachmentListQueryParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
-    responses((status = 200, body = Vec<Attachment>), (status = 404, body = crate::http::error::ErrorBody),
-              (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    params(AttachmentListQueryParams, ConsistencyHeader),
+    responses((status = 200, body = AttachmentListResponse), ReadErrors))]
 async fn list_attachments(
     State(state): State<AppState>,
     user: AuthUser,
-    headers: HeaderMap,
+    _fresh: Fresh,
     AppQuery(query): AppQuery<AttachmentListQueryParams>,
-) -> Result<axum::Json<Vec<Attachment>>, ApiError> {
-    let Some(ticket_id) = query.ticket_id else {
-        return Err(ApiError::Validation(vec![FieldError {
-            loc: vec![serde_json::json!("query"), serde_json::json!("ticket_id")],
-            msg: "ticket_id is required".into(),
-            kind: "missing".into(),
-        }]));
-    };
-    wait_for_attachments(&state, &headers).await?;
-    Ok(axum::Json(
-        attachments::list(&state, &user, ticket_id).await?,
-    ))
+) -> Result<axum::Json<Page<Attachment>>, ApiError> {
+    let mut v = Validator::default();
+    let paging = paging(&mut v, query.page, query.size);
+    let ticket_id = query.ticket_id;
+    v.finish()?;
+    let page = attachments::list(&state, &user, ticket_id, paging).await?;
+    Ok(axum::Json(page))
 }
 
 /// One attachment's metadata.
 #[utoipa::path(get, path = "/{id}", tag = "attachments", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Attachment id"), ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
-    responses((status = 200, body = Attachment), (status = 404, body = crate::http::error::ErrorBody)))]
+    params(("id" = Uuid, Path, description = "Attachment id"), ConsistencyHeader),
+    responses((status = 200, body = Attachment), ReadErrors))]
 async fn find_attachment(
     State(state): State<AppState>,
     user: AuthUser,
-    headers: HeaderMap,
+    _fresh: Fresh,
     AppPath(id): AppPath<Uuid>,
 ) -> Result<axum::Json<Attachment>, ApiError> {
-    wait_for_attachments(&state, &headers).await?;
     Ok(axum::Json(attachments::load(&state, &user, id).await?))
 }
 
 /// The file's bytes, streamed, always as a download.
 #[utoipa::path(get, path = "/{id}/download", tag = "attachments", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Attachment id"), ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
+    params(("id" = Uuid, Path, description = "Attachment id"), ConsistencyHeader),
     responses((status = 200, description = "The bytes", content_type = "application/octet-stream",
-               headers(("Content-Disposition" = String), ("X-Content-Type-Options" = String))),
-              (status = 404, body = crate::http::error::ErrorBody)))]
+               headers(("Content-Disposition" = String), ("X-Content-Type-Options" = String))), ReadErrors))]
 async fn download_attachment(
     State(state): State<AppState>,
     user: AuthUser,
-    headers: HeaderMap,
+    _fresh: Fresh,
     AppPath(id): AppPath<Uuid>,
 ) -> Result<Response, ApiError> {
-    wait_for_attachments(&state, &headers).await?;
     let attachment = attachments::load(&state, &user, id).await?;
     let stream = state
         .storage
@@ -395,15 +402,13 @@ async fn download_attachment(
 /// Remove an attachment (its uploader, or staff). The blob goes once no attachment uses it.
 #[utoipa::path(delete, path = "/{id}", tag = "attachments", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Attachment id")),
-    responses((status = 204, headers(("X-Consistency-Token" = String))), (status = 403, body = crate::http::error::ErrorBody),
-              (status = 404, body = crate::http::error::ErrorBody)))]
+    responses((status = 204, headers(("X-Consistency-Token" = String))), CommandErrors))]
 async fn delete_attachment(
     State(state): State<AppState>,
     user: AuthUser,
-    headers: HeaderMap,
+    _fresh: Fresh,
     AppPath(id): AppPath<Uuid>,
 ) -> Result<Response, ApiError> {
-    wait_for_attachments(&state, &headers).await?;
     let committed = attachments::remove(&state, &user, id).await?;
     Ok(with_token(
         StatusCode::NO_CONTENT.into_response(),

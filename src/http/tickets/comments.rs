@@ -27,8 +27,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::http::consistency::wait_for_token;
-use crate::http::error::{ApiError, AppJson, AppPath, AppQuery, FieldError, Validator};
+use crate::http::consistency::{wait_for_token, ConsistencyHeader};
+use crate::http::error::{ApiError, AppJson, AppPath, AppQuery, Validator};
+use crate::http::idempotency::IdempotencyHeader;
+use crate::http::responses::{CommandErrors, ReadErrors, WriteErrors};
 use crate::http::state::AppState;
 use crate::http::with_token;
 use crate::service::auth::AuthUser;
@@ -51,9 +53,11 @@ page_schema! {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CommentListQueryParams {
-    /// The ticket whose conversation to list (required).
-    pub ticket_id: Option<i64>,
+    /// The ticket whose conversation to list.
+    pub ticket_id: i64,
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     pub size: Option<i64>,
 }
 
@@ -76,9 +80,7 @@ async fn wait_for_comments(state: &AppState, headers: &HeaderMap) -> Result<(), 
 
 /// Add a comment or an internal note (agents and up) to a ticket, optionally as a reply.
 #[utoipa::path(post, path = "/", tag = "comments", security(("bearer" = [])), request_body = CommentCreate,
-    responses((status = 201, body = CommentCreated, headers(("Location" = String), ("X-Consistency-Token" = String))),
-              (status = 403, body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody),
-              (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    params(IdempotencyHeader), responses((status = 201, body = CommentCreated, headers(("Location" = String), ("X-Consistency-Token" = String))), WriteErrors))]
 async fn create_comment(
     State(state): State<AppState>,
     user: AuthUser,
@@ -108,9 +110,8 @@ async fn create_comment(
 
 /// A ticket's conversation, oldest first. Requesters never see internal notes.
 #[utoipa::path(get, path = "/", tag = "comments", security(("bearer" = [])),
-    params(CommentListQueryParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
-    responses((status = 200, body = CommentListResponse), (status = 404, body = crate::http::error::ErrorBody),
-              (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    params(CommentListQueryParams, ConsistencyHeader),
+    responses((status = 200, body = CommentListResponse), ReadErrors))]
 async fn list_comments(
     State(state): State<AppState>,
     user: AuthUser,
@@ -119,13 +120,7 @@ async fn list_comments(
 ) -> Result<axum::Json<Page<Comment>>, ApiError> {
     let mut v = Validator::default();
     let (page, size, offset) = paging(&mut v, query.page, query.size);
-    let Some(ticket_id) = query.ticket_id else {
-        return Err(ApiError::Validation(vec![FieldError {
-            loc: vec![serde_json::json!("query"), serde_json::json!("ticket_id")],
-            msg: "ticket_id is required".into(),
-            kind: "missing".into(),
-        }]));
-    };
+    let ticket_id = query.ticket_id;
     v.finish()?;
     wait_for_comments(&state, &headers).await?;
     let page = comments::list(&state, &user, ticket_id, (page, size, offset)).await?;
@@ -134,8 +129,8 @@ async fn list_comments(
 
 /// One comment.
 #[utoipa::path(get, path = "/{id}", tag = "comments", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Comment id"), ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
-    responses((status = 200, body = Comment), (status = 404, body = crate::http::error::ErrorBody)))]
+    params(("id" = Uuid, Path, description = "Comment id"), ConsistencyHeader),
+    responses((status = 200, body = Comment), ReadErrors))]
 async fn find_comment(
     State(state): State<AppState>,
     user: AuthUser,
@@ -149,9 +144,7 @@ async fn find_comment(
 /// Edit a comment's text (its author, or staff). The previous text stays in the history.
 #[utoipa::path(patch, path = "/{id}", tag = "comments", security(("bearer" = [])), request_body = CommentUpdate,
     params(("id" = Uuid, Path, description = "Comment id")),
-    responses((status = 200, body = Comment, headers(("X-Consistency-Token" = String))),
-              (status = 403, body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody),
-              (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 200, body = Comment, headers(("X-Consistency-Token" = String))), WriteErrors))]
 async fn update_comment(
     State(state): State<AppState>,
     user: AuthUser,
@@ -168,8 +161,7 @@ async fn update_comment(
 /// Delete a comment (its author, or staff). A tombstone stays in the history; replies stay.
 #[utoipa::path(delete, path = "/{id}", tag = "comments", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Comment id")),
-    responses((status = 204, headers(("X-Consistency-Token" = String))), (status = 403, body = crate::http::error::ErrorBody),
-              (status = 404, body = crate::http::error::ErrorBody)))]
+    responses((status = 204, headers(("X-Consistency-Token" = String))), CommandErrors))]
 async fn delete_comment(
     State(state): State<AppState>,
     user: AuthUser,

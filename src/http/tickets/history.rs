@@ -10,6 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::http::error::{ApiError, AppPath, AppQuery};
+use crate::http::responses::ReadErrors;
 use crate::http::state::AppState;
 use crate::service::auth::AuthUser;
 use crate::service::history::Bound;
@@ -36,12 +37,14 @@ pub struct HistoryEvent {
     pub recorded_at: DateTime<Utc>,
 }
 
-/// Query of `GET /tickets/{id}/history`.
+/// Query of `GET /tickets/{id}` and `GET /tickets/{id}/history`: a time to look back to.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
-    /// Only the events recorded by this time (RFC 3339).
+    /// The ticket as it was, or the events recorded, by this time (RFC 3339, e.g.
+    /// `2026-11-26T10:00:00Z`); absent or empty: now.
     #[serde(default, deserialize_with = "crate::service::history::de_as_of")]
+    #[param(value_type = Option<String>)]
     pub as_of: Option<DateTime<Utc>>,
 }
 
@@ -49,8 +52,7 @@ pub struct HistoryQuery {
 /// their own tickets only, and never internal notes.
 #[utoipa::path(get, path = "/{id}/history", tag = "tickets", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Ticket number"), HistoryQuery),
-    responses((status = 200, body = Vec<HistoryEvent>), (status = 401, body = crate::http::error::ErrorBody),
-              (status = 404, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 200, body = Vec<HistoryEvent>), ReadErrors))]
 #[tracing::instrument(skip_all, fields(ticket_id = %id))]
 async fn ticket_history(
     State(state): State<AppState>,

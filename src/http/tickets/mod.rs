@@ -7,19 +7,22 @@ pub mod history;
 
 use aggregates::ticket::Ticket;
 use aggregates::Role;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
 use axum::http::header::{ETAG, IF_MATCH, LOCATION};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::http::consistency::wait_for_token;
+use crate::http::consistency::{wait_for_token, ConsistencyHeader};
 use crate::http::error::{ApiError, AppJson, AppPath, AppQuery};
+use crate::http::idempotency::IdempotencyHeader;
+use crate::http::responses::{
+    ConditionalCommandErrors, ConditionalWriteErrors, ListErrors, ReadErrors, WriteErrors,
+};
 use crate::http::state::AppState;
+use crate::http::tickets::history::HistoryQuery;
 use crate::http::with_token;
 use crate::service::auth::AuthUser;
 use crate::service::executor::Committed;
@@ -56,6 +59,23 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<usize>, ApiError> {
     })
 }
 
+/// The target of a ticket command: its number and the version `If-Match` names (a malformed
+/// one is kept as the error, for the handler to answer in its own order).
+struct Target {
+    id: i64,
+    expected: Result<Option<usize>, ApiError>,
+}
+
+impl FromRequestParts<AppState> for Target {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let AppPath(id) = AppPath::<i64>::from_request_parts(parts, state).await?;
+        let expected = if_match(&parts.headers);
+        Ok(Target { id, expected })
+    }
+}
+
 /// A ticket response with its `ETag`.
 fn ticket_response(status: StatusCode, committed: &Committed<Ticket>) -> Response {
     let detail = TicketDetail::from_aggregate(&committed.aggregate, committed.version);
@@ -68,8 +88,7 @@ fn ticket_response(status: StatusCode, committed: &Committed<Ticket>) -> Respons
 
 /// Open a ticket. The caller becomes its requester.
 #[utoipa::path(post, path = "/", tag = "tickets", security(("bearer" = [])), request_body = TicketCreate,
-    responses((status = 201, body = TicketDetail, headers(("Location" = String), ("ETag" = String), ("X-Consistency-Token" = String))),
-              (status = 401, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    params(IdempotencyHeader), responses((status = 201, body = TicketDetail, headers(("Location" = String), ("ETag" = String), ("X-Consistency-Token" = String))), WriteErrors))]
 async fn create_ticket(
     State(state): State<AppState>,
     user: AuthUser,
@@ -85,24 +104,15 @@ async fn create_ticket(
     Ok(response)
 }
 
-/// Query of `GET /tickets/{id}`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct TicketFindQuery {
-    /// Show the ticket as it was at this time (RFC 3339).
-    #[serde(default, deserialize_with = "crate::service::history::de_as_of")]
-    pub as_of: Option<DateTime<Utc>>,
-}
-
 /// A ticket, loaded from its events (optionally as it was at `as_of`).
 #[utoipa::path(get, path = "/{id}", tag = "tickets", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Ticket number"), TicketFindQuery),
-    responses((status = 200, body = TicketDetail, headers(("ETag" = String))), (status = 404, body = crate::http::error::ErrorBody)))]
+    params(("id" = i64, Path, description = "Ticket number"), HistoryQuery),
+    responses((status = 200, body = TicketDetail, headers(("ETag" = String))), ReadErrors))]
 async fn find_ticket(
     State(state): State<AppState>,
     user: AuthUser,
     AppPath(id): AppPath<i64>,
-    AppQuery(query): AppQuery<TicketFindQuery>,
+    AppQuery(query): AppQuery<HistoryQuery>,
 ) -> Result<Response, ApiError> {
     let (ticket, version) = load_visible(&state, &user, id).await?;
     let (ticket, version) = match query.as_of {
@@ -123,33 +133,27 @@ async fn find_ticket(
 /// Change a ticket's fields. Requesters may edit their own tickets.
 #[utoipa::path(patch, path = "/{id}", tag = "tickets", security(("bearer" = [])), request_body = TicketUpdate,
     params(("id" = i64, Path, description = "Ticket number"), ("If-Match" = Option<String>, Header, description = "The ETag you hold")),
-    responses((status = 200, body = TicketDetail), (status = 404, body = crate::http::error::ErrorBody),
-              (status = 409, body = crate::http::error::ErrorBody), (status = 412, body = crate::http::error::ErrorBody),
-              (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 200, body = TicketDetail), ConditionalWriteErrors))]
 async fn update_ticket(
     State(state): State<AppState>,
     user: AuthUser,
-    AppPath(id): AppPath<i64>,
-    headers: HeaderMap,
+    target: Target,
     AppJson(body): AppJson<TicketUpdate>,
 ) -> Result<Response, ApiError> {
-    let expected = if_match(&headers)?;
-    let committed = tickets::update(&state, &user, id, expected, body).await?;
+    let committed = tickets::update(&state, &user, target.id, target.expected?, body).await?;
     Ok(ticket_response(StatusCode::OK, &committed))
 }
 
 /// Delete a ticket: it is cancelled and hidden from lists; its history stays.
 #[utoipa::path(delete, path = "/{id}", tag = "tickets", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Ticket number"), ("If-Match" = Option<String>, Header, description = "The ETag you hold")),
-    responses((status = 204), (status = 404, body = crate::http::error::ErrorBody), (status = 409, body = crate::http::error::ErrorBody)))]
+    responses((status = 204), ConditionalCommandErrors))]
 async fn delete_ticket(
     State(state): State<AppState>,
     user: AuthUser,
-    AppPath(id): AppPath<i64>,
-    headers: HeaderMap,
+    target: Target,
 ) -> Result<Response, ApiError> {
-    let expected = if_match(&headers)?;
-    let committed = tickets::delete(&state, &user, id, expected).await?;
+    let committed = tickets::delete(&state, &user, target.id, target.expected?).await?;
     Ok(with_token(
         StatusCode::NO_CONTENT.into_response(),
         committed.token,
@@ -160,17 +164,14 @@ async fn delete_ticket(
 /// Requesters may only close, reopen or cancel their own tickets.
 #[utoipa::path(patch, path = "/{id}/status", tag = "tickets", security(("bearer" = [])), request_body = TicketStatusUpdate,
     params(("id" = i64, Path, description = "Ticket number"), ("If-Match" = Option<String>, Header, description = "The ETag you hold")),
-    responses((status = 200, body = TicketDetail), (status = 403, body = crate::http::error::ErrorBody),
-              (status = 404, body = crate::http::error::ErrorBody), (status = 409, body = crate::http::error::ErrorBody),
-              (status = 412, body = crate::http::error::ErrorBody)))]
+    responses((status = 200, body = TicketDetail), ConditionalWriteErrors))]
 async fn change_ticket_status(
     State(state): State<AppState>,
     user: AuthUser,
-    AppPath(id): AppPath<i64>,
-    headers: HeaderMap,
+    target: Target,
     AppJson(body): AppJson<TicketStatusUpdate>,
 ) -> Result<Response, ApiError> {
-    let expected = if_match(&headers)?;
+    let (id, expected) = (target.id, target.expected?);
     let committed = tickets::change_status(&state, &user, id, expected, body).await?;
     Ok(ticket_response(StatusCode::OK, &committed))
 }
@@ -178,27 +179,22 @@ async fn change_ticket_status(
 /// Assign a ticket to an agent, or unassign it with `null` (agents and up).
 #[utoipa::path(patch, path = "/{id}/assign", tag = "tickets", security(("bearer" = [])), request_body = TicketAssign,
     params(("id" = i64, Path, description = "Ticket number"), ("If-Match" = Option<String>, Header, description = "The ETag you hold")),
-    responses((status = 200, body = TicketDetail), (status = 403, body = crate::http::error::ErrorBody),
-              (status = 404, body = crate::http::error::ErrorBody), (status = 412, body = crate::http::error::ErrorBody),
-              (status = 422, body = crate::http::error::ValidationErrorBody)))]
+    responses((status = 200, body = TicketDetail), ConditionalWriteErrors))]
 async fn assign_ticket(
     State(state): State<AppState>,
     user: AuthUser,
-    AppPath(id): AppPath<i64>,
-    headers: HeaderMap,
+    target: Target,
     AppJson(body): AppJson<TicketAssign>,
 ) -> Result<Response, ApiError> {
     // A malformed If-Match is answered after the permission check.
-    let expected = if_match(&headers);
-    let committed = tickets::assign(&state, &user, id, expected, body).await?;
+    let committed = tickets::assign(&state, &user, target.id, target.expected, body).await?;
     Ok(ticket_response(StatusCode::OK, &committed))
 }
 
 /// List tickets (newest first by default). Requesters see only their own.
 #[utoipa::path(get, path = "/", tag = "tickets", security(("bearer" = [])),
-    params(TicketListQueryParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
-    responses((status = 200, body = TicketListResponse), (status = 422, body = crate::http::error::ValidationErrorBody),
-              (status = 503, body = crate::http::error::ErrorBody)))]
+    params(TicketListQueryParams, ConsistencyHeader),
+    responses((status = 200, body = TicketListResponse), ListErrors))]
 async fn list_tickets(
     State(state): State<AppState>,
     user: AuthUser,
@@ -211,9 +207,8 @@ async fn list_tickets(
 /// Search tickets: full text over title, description and public comments, prefix matching
 /// for search-as-you-type and trigram matching for misspellings; best match first.
 #[utoipa::path(get, path = "/search", tag = "tickets", security(("bearer" = [])),
-    params(TicketListQueryParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
-    responses((status = 200, body = TicketListResponse), (status = 422, body = crate::http::error::ValidationErrorBody),
-              (status = 503, body = crate::http::error::ErrorBody)))]
+    params(TicketListQueryParams, ConsistencyHeader),
+    responses((status = 200, body = TicketListResponse), ListErrors))]
 async fn search_tickets(
     State(state): State<AppState>,
     user: AuthUser,

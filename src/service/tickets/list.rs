@@ -45,10 +45,12 @@ pub struct TicketListQueryParams {
     pub approval_status: Option<String>,
     pub created_from: Option<DateTime<Utc>>,
     pub created_to: Option<DateTime<Utc>>,
-    /// `created_at`, `-created_at` (default), `updated_at`, `-updated_at`, `priority`,
-    /// `-priority`, `relevance`.
+    /// `-created_at` is the default (`relevance` when `q` is given).
+    #[param(pattern = r"^(-?(created_at|updated_at|priority)|relevance)$")]
     pub sort: Option<String>,
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     pub size: Option<i64>,
 }
 

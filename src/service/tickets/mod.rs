@@ -68,30 +68,54 @@ impl TicketDetail {
     }
 }
 
+/// A tag: 1 to 50 characters, not only spaces (documentation of `tags` items).
+pub struct Tag;
+
+impl utoipa::PartialSchema for Tag {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(50))
+            .pattern(Some(r"\S"))
+            .into()
+    }
+}
+
+impl ToSchema for Tag {}
+
 /// Body of `POST /tickets`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TicketCreate {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub title: String,
     #[serde(default)]
+    #[schema(max_length = 20000)]
     pub description: String,
     /// Defaults to `medium`.
     pub priority: Option<Priority>,
     /// Defaults to `issue`.
     #[serde(rename = "type")]
     pub ticket_type: Option<TicketType>,
+    #[schema(value_type = Option<Vec<Tag>>, max_items = 20)]
     pub tags: Option<Vec<String>>,
+    #[schema(max_items = 50)]
     pub item_ids: Option<Vec<i64>>,
 }
 
 /// Body of `PATCH /tickets/{id}`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TicketUpdate {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub title: Option<String>,
+    #[schema(max_length = 20000)]
     pub description: Option<String>,
     pub priority: Option<Priority>,
     #[serde(rename = "type")]
     pub ticket_type: Option<TicketType>,
+    #[schema(value_type = Option<Vec<Tag>>, max_items = 20)]
     pub tags: Option<Vec<String>>,
+    #[schema(max_items = 50)]
     pub item_ids: Option<Vec<i64>>,
 }
 

@@ -20,10 +20,11 @@ vi.mock('@/services', () => ({
   attachmentApiService: { listAttachments: vi.fn(), uploadAttachment: vi.fn(), downloadAttachment: vi.fn(), deleteAttachment: vi.fn() },
 }))
 
-import { commentApiService, ticketApiService } from '@/services'
+import { attachmentApiService, commentApiService, ticketApiService } from '@/services'
 
 const api = vi.mocked(ticketApiService)
 const comments = vi.mocked(commentApiService)
+const files = vi.mocked(attachmentApiService)
 
 function ticket(overrides: Partial<TicketDetail> = {}): TicketDetail {
   return {
@@ -170,5 +171,26 @@ describe('tickets store', () => {
     const store = useTicketsStore()
     await store.fetchHistory(7)
     expect(store.history.map((h) => h.sequence)).toEqual([1, 2])
+  })
+
+  it('lists attachments from the standard page and keeps its total as files come and go', async () => {
+    const file = (id: string, filename: string) => ({
+      id, ticket_id: 7, filename, content_type: 'text/plain', size: 1, sha256: 'ab', uploaded_by: 3, created_at: '2026-01-01T00:00:00Z',
+    })
+    files.listAttachments.mockResolvedValueOnce({ items: [file('a', 'a.txt'), file('b', 'b.txt')], total: 120, page: 1, size: 100, pages: 2 })
+    files.uploadAttachment.mockResolvedValueOnce(file('c', 'c.txt'))
+    files.deleteAttachment.mockResolvedValueOnce(undefined)
+    const store = useTicketsStore()
+
+    await store.fetchAttachments(7)
+    expect(files.listAttachments).toHaveBeenCalledWith(7)
+    expect(store.attachments.map((a) => a.filename)).toEqual(['a.txt', 'b.txt'])
+    expect(store.attachmentsTotal).toBe(120)
+
+    await store.uploadAttachment(7, new File(['c'], 'c.txt'))
+    expect(store.attachmentsTotal).toBe(121)
+    await store.removeAttachment('a')
+    expect(store.attachments.map((a) => a.filename)).toEqual(['b.txt', 'c.txt'])
+    expect(store.attachmentsTotal).toBe(120)
   })
 })
