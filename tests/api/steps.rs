@@ -37,6 +37,27 @@ pub async fn open_ticket(app: &TestApp, who: &TestUser, title: &str) -> i64 {
     app.ticket(who, title).await["id"].as_i64().unwrap()
 }
 
+/// `who` posts `body` to open a ticket; the answer, whatever it is.
+pub async fn try_open_ticket_with(app: &TestApp, who: &TestUser, body: Value) -> Response {
+    app.post("/api/v1/tickets/", &who.token, body).await
+}
+
+/// `who` opens a ticket from `body` (asserting 201); the ticket.
+pub async fn open_ticket_with(app: &TestApp, who: &TestUser, body: Value) -> Value {
+    json_of(
+        try_open_ticket_with(app, who, body).await,
+        StatusCode::CREATED,
+    )
+    .await
+}
+
+/// The `loc` of every problem a 422 body lists, in order.
+pub fn locs(body: &Value) -> Vec<Value> {
+    let problems = body["detail"].as_array();
+    let problems = problems.unwrap_or_else(|| panic!("no list of problems in {body}"));
+    problems.iter().map(|d| d["loc"].clone()).collect()
+}
+
 /// The ticket `id` as `who` sees it.
 pub async fn ticket_of(app: &TestApp, who: &TestUser, id: i64) -> Value {
     get_ok(app, who, &format!("/api/v1/tickets/{id}")).await
@@ -145,6 +166,41 @@ pub async fn users<const N: usize>(app: &TestApp, cast: [(&str, &str); N]) -> [T
         made.push(app.user(&format!("{name}@example.com"), role).await);
     }
     made.try_into().unwrap()
+}
+
+/// Signs up one user per name, in order, as `name@example.com`, all with `role`.
+pub async fn with_role<const N: usize>(
+    app: &TestApp,
+    role: &str,
+    names: [&str; N],
+) -> [TestUser; N] {
+    users(app, names.map(|name| (name, role))).await
+}
+
+/// The cast of most approval scenarios: requester `req`, agent `agent` and manager `boss`.
+pub async fn requester_agent_and_boss(app: &TestApp) -> [TestUser; 3] {
+    users(
+        app,
+        [
+            ("req", "requester"),
+            ("agent", "agent"),
+            ("boss", "manager"),
+        ],
+    )
+    .await
+}
+
+/// Two requesters, `ann` and `bob`, and the agent `agent`.
+pub async fn ann_bob_and_agent(app: &TestApp) -> [TestUser; 3] {
+    users(
+        app,
+        [
+            ("ann", "requester"),
+            ("bob", "requester"),
+            ("agent", "agent"),
+        ],
+    )
+    .await
 }
 
 /// Marks `user` inactive straight in the database (as an admin would).
