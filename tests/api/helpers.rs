@@ -270,6 +270,22 @@ impl Drop for TestApp {
     }
 }
 
+/// Runs the real `ticketd` binary with `args` against the test database; whether it
+/// succeeded, its standard output and its standard error.
+pub fn ticketd(pool: &PgPool, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ticketd"))
+        .args(args)
+        .env("DATABASE_URL", url_of(pool))
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run ticketd");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
 /// Reads a JSON body, asserting the status first.
 pub async fn json_of(r: Response, status: StatusCode) -> Value {
     let got = r.status();
