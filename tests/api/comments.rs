@@ -391,7 +391,11 @@ async fn a_reply_with_set_status_moves_the_ticket_in_the_same_command_or_not_at_
         )
         .await;
     assert_eq!(refused.status(), StatusCode::CONFLICT);
-    assert_eq!(events_of(&app, id, "CommentAdded").await.len(), 1, "only the first reply");
+    assert_eq!(
+        events_of(&app, id, "CommentAdded").await.len(),
+        1,
+        "only the first reply"
+    );
 
     // Requesters may reply and close (their ticket is resolved), but not reply and resolve.
     let other = open_ticket(&app, &ann, "Second").await;

@@ -15,7 +15,7 @@ use ticketd::service::executor::Actor;
 use uuid::Uuid;
 
 use crate::helpers::{json_of, ticketd, TestApp, TestUser};
-use crate::steps::{get_ok, locs, try_open_ticket_with, users};
+use crate::steps::{get_ok, locs, run_directly, try_open_ticket_with, users};
 
 fn utc(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -56,20 +56,6 @@ async fn open_at(
         .await
         .unwrap();
     id
-}
-
-/// Runs a command on a ticket as `actor`.
-async fn run(app: &TestApp, id: i64, actor: i64, command: TicketCommand) {
-    app.state
-        .tickets
-        .execute(
-            &id.to_string(),
-            None,
-            Actor::user(actor).metadata(),
-            move |_| command.clone(),
-        )
-        .await
-        .unwrap();
 }
 
 fn status(to: TicketStatus, at: DateTime<Utc>) -> TicketCommand {
@@ -115,7 +101,7 @@ async fn try_put_sla_policy(app: &TestApp, who: &TestUser, body: Value) -> reqwe
 /// Runs `commands` on a ticket as `actor`, in order.
 async fn run_all(app: &TestApp, id: i64, actor: i64, commands: Vec<TicketCommand>) {
     for command in commands {
-        run(app, id, actor, command).await;
+        run_directly(app, id, actor, command).await;
     }
 }
 
@@ -256,32 +242,32 @@ async fn the_dashboard_adds_up_a_scripted_history(pool: PgPool) {
     // A: high, answered in 30 min, resolved in 2 h.
     let ta = ago(5 * 24);
     let id = open_at(&app, r, "A", Priority::High, TicketType::Incident, ta).await;
-    run(&app, id, a, assign_to(a, ta + m(1))).await;
-    run(&app, id, a, reply(a, ta + m(30))).await;
-    run(&app, id, a, status(InProgress, ta + m(40))).await;
-    run(&app, id, a, status(Resolved, ta + m(120))).await;
+    run_directly(&app, id, a, assign_to(a, ta + m(1))).await;
+    run_directly(&app, id, a, reply(a, ta + m(30))).await;
+    run_directly(&app, id, a, status(InProgress, ta + m(40))).await;
+    run_directly(&app, id, a, status(Resolved, ta + m(120))).await;
     // B: medium, answered in 1 h, pending 24 h, resolved after 30 h (6 h on the clock).
     let tb = ago(4 * 24);
     let id = open_at(&app, r, "B", Priority::Medium, TicketType::Incident, tb).await;
-    run(&app, id, a, reply(a, tb + m(60))).await;
-    run(&app, id, a, status(InProgress, tb + m(60))).await;
-    run(&app, id, a, status(Pending, tb + m(120))).await;
-    run(&app, id, a, status(InProgress, tb + m(26 * 60))).await;
-    run(&app, id, a, status(Resolved, tb + m(30 * 60))).await;
+    run_directly(&app, id, a, reply(a, tb + m(60))).await;
+    run_directly(&app, id, a, status(InProgress, tb + m(60))).await;
+    run_directly(&app, id, a, status(Pending, tb + m(120))).await;
+    run_directly(&app, id, a, status(InProgress, tb + m(26 * 60))).await;
+    run_directly(&app, id, a, status(Resolved, tb + m(30 * 60))).await;
     // C: critical, answered after 2 h (target 30 min), resolved after 10 h (target 4 h).
     let tc = ago(3 * 24);
     let id = open_at(&app, r, "C", Priority::Critical, TicketType::Incident, tc).await;
-    run(&app, id, a, assign_to(a, tc + m(1))).await;
-    run(&app, id, a, reply(a, tc + m(120))).await;
-    run(&app, id, a, status(InProgress, tc + m(120))).await;
-    run(&app, id, a, status(Resolved, tc + m(600))).await;
+    run_directly(&app, id, a, assign_to(a, tc + m(1))).await;
+    run_directly(&app, id, a, reply(a, tc + m(120))).await;
+    run_directly(&app, id, a, status(InProgress, tc + m(120))).await;
+    run_directly(&app, id, a, status(Resolved, tc + m(600))).await;
     // D: low service request, answered in 10 min, in progress with agent 2 (due in a day).
     let td = ago(2 * 24);
     let id = open_at(&app, r, "D", Priority::Low, TicketType::ServiceRequest, td).await;
     let live_ticket = id;
-    run(&app, id, a, reply(a, td + m(10))).await;
-    run(&app, id, a, status(InProgress, td + m(20))).await;
-    run(
+    run_directly(&app, id, a, reply(a, td + m(10))).await;
+    run_directly(&app, id, a, status(InProgress, td + m(20))).await;
+    run_directly(
         &app,
         id,
         a,
@@ -314,12 +300,12 @@ async fn the_dashboard_adds_up_a_scripted_history(pool: PgPool) {
     // G: medium, pending after 1 h: its clock is paused.
     let tg = ago(6);
     let id = open_at(&app, r, "G", Priority::Medium, TicketType::Incident, tg).await;
-    run(&app, id, a, status(InProgress, tg + m(30))).await;
-    run(&app, id, a, status(Pending, tg + m(60))).await;
+    run_directly(&app, id, a, status(InProgress, tg + m(30))).await;
+    run_directly(&app, id, a, status(Pending, tg + m(60))).await;
     // H: deleted: in no report.
     let th = ago(24);
     let id = open_at(&app, r, "H", Priority::Critical, TicketType::Incident, th).await;
-    run(
+    run_directly(
         &app,
         id,
         a,
@@ -822,7 +808,7 @@ async fn the_report_command_prints_the_same_figures_as_the_api(pool: PgPool) {
     app.settle().await;
     let api = get_ok(&app, &manager, "/api/v1/reports/dashboard").await;
 
-    let (ok, out, err) = ticketd(&pool, &["report", "dashboard", "--format", "json"]);
+    let (ok, out, err) = ticketd(&pool, &["report", "dashboard", "--format", "json"]).await;
     assert!(ok, "{err}");
     let cli: Value = serde_json::from_str(&out).expect("json");
     for key in [
@@ -835,7 +821,7 @@ async fn the_report_command_prints_the_same_figures_as_the_api(pool: PgPool) {
     ] {
         assert_eq!(cli[key], api[key], "{key}");
     }
-    let (ok, out, _) = ticketd(&pool, &["report", "dashboard", "--format", "md"]);
+    let (ok, out, _) = ticketd(&pool, &["report", "dashboard", "--format", "md"]).await;
     assert!(ok);
     assert!(
         out.starts_with("| section | key | value |\n|---|---|---|\n"),
@@ -854,7 +840,8 @@ async fn the_report_command_prints_the_same_figures_as_the_api(pool: PgPool) {
             "--out",
             file.to_str().unwrap(),
         ],
-    );
+    )
+    .await;
     assert!(ok, "{err}");
     let csv = std::fs::read_to_string(&file).unwrap();
     let _ = std::fs::remove_file(&file);
@@ -877,17 +864,18 @@ async fn the_report_command_prints_the_same_figures_as_the_api(pool: PgPool) {
             "--format",
             "csv",
         ],
-    );
+    )
+    .await;
     assert!(ok, "{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 8, "{out}");
     assert!(lines[0].starts_with("period,created,resolved,"));
     assert!(lines[7].starts_with(&format!("{today},3,0,")), "{out}");
-    let (ok, out, _) = ticketd(&pool, &["report", "analytics", "--format", "table"]);
+    let (ok, out, _) = ticketd(&pool, &["report", "analytics", "--format", "table"]).await;
     assert!(ok);
     assert!(out.starts_with("period "), "{out}");
 
-    let (ok, _, err) = ticketd(&pool, &["report", "analytics", "--group-by", "year"]);
+    let (ok, _, err) = ticketd(&pool, &["report", "analytics", "--group-by", "year"]).await;
     assert!(!ok);
     assert!(
         err.contains("--group-by: must be day, week or month"),
