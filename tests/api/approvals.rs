@@ -147,7 +147,7 @@ async fn cancelling_or_deleting_a_ticket_cancels_its_pending_approval(pool: PgPo
     let approval_of = |id: &Value| id["id"].as_str().unwrap().to_string();
     let mut pending = Vec::new();
     for title in ["New laptop", "New phone", "Granted already"] {
-        let id = app.ticket(&req, title).await["id"].as_i64().unwrap();
+        let id = open_ticket(&app, &req, title).await;
         let approval =
             request_approval(&app, &agent, id, vec![step("Manager", &[&boss], "any")]).await;
         pending.push((id, approval));
@@ -1100,11 +1100,7 @@ async fn a_rebuild_reproduces_the_same_ticket_states_and_approval_rows(pool: PgP
     let [m1, m2, deputy] = with_role(&app, "manager", ["m1", "m2", "deputy"]).await;
     let mut ids = Vec::new();
     for i in 0..6 {
-        ids.push(
-            app.ticket(&req, &format!("Change {i}")).await["id"]
-                .as_i64()
-                .unwrap(),
-        );
+        ids.push(open_ticket(&app, &req, &format!("Change {i}")).await);
     }
     // approved; rejected then approved again; cancelled; pending with a delegation;
     // mid-way through two steps; untouched.

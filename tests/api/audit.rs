@@ -12,7 +12,7 @@ use ticketd::service::executor::Actor;
 use uuid::Uuid;
 
 use crate::helpers::{json_of, ticketd, TestApp, TestUser};
-use crate::steps::{assign, comment_directly, get_ok, move_to, run_directly, users};
+use crate::steps::{assign, comment_directly, get_ok, move_to, open_ticket, run_directly, users};
 
 /// Runs the binary and reads its stdout as JSON.
 async fn ticketd_json(pool: &PgPool, args: &[&str]) -> (bool, Value) {
@@ -87,8 +87,7 @@ async fn sealed_log(app: &TestApp) -> String {
     let (ok, _, err) = ticketd(&app.pool, &["seed", "--tickets", "150"]).await;
     assert!(ok, "seed failed: {err}");
     let [req, agent] = users(app, [("req", "requester"), ("agent", "agent")]).await;
-    let t = app.ticket(&req, "Laptop fan noise").await;
-    let id = t["id"].as_i64().unwrap();
+    let id = open_ticket(app, &req, "Laptop fan noise").await;
     comment(app, id, &agent, false, "We will swap the fan").await;
     move_to(app, &agent, id, "in_progress").await;
     move_to(app, &agent, id, "resolved").await;
@@ -390,8 +389,7 @@ async fn as_of_returns_exactly_the_state_the_ticket_had_then(pool: PgPool) {
     let [req, agent] = users(&app, [("req", "requester"), ("agent", "agent")]).await;
     let before = Utc::now();
     tokio::time::sleep(std::time::Duration::from_millis(3)).await;
-    let t = app.ticket(&req, "Badge reader broken").await;
-    let id = t["id"].as_i64().unwrap();
+    let id = open_ticket(&app, &req, "Badge reader broken").await;
     let path = format!("/api/v1/tickets/{id}");
     let mut states = vec![capture(&app, &req, id).await];
     let r = app
@@ -468,8 +466,7 @@ fn urlencode(s: &str) -> String {
 async fn history_lists_the_events_and_hides_internal_notes_from_requesters(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let [req, agent] = users(&app, [("req", "requester"), ("agent", "agent")]).await;
-    let t = app.ticket(&req, "Printer jams").await;
-    let id = t["id"].as_i64().unwrap();
+    let id = open_ticket(&app, &req, "Printer jams").await;
     let note = comment(&app, id, &agent, true, "internal: the requester broke it").await;
     let edit = TicketCommand::EditComment {
         comment_id: note,
@@ -535,8 +532,7 @@ async fn history_lists_the_events_and_hides_internal_notes_from_requesters(pool:
 async fn replay_prints_who_when_and_what_then_the_state(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let [req, agent] = users(&app, [("req", "requester"), ("agent", "agent")]).await;
-    let t = app.ticket(&req, "VPN drops").await;
-    let id = t["id"].as_i64().unwrap();
+    let id = open_ticket(&app, &req, "VPN drops").await;
     let path = format!("/api/v1/tickets/{id}");
     let r = app
         .patch(&path, &req.token, json!({"title": "VPN drops hourly"}))

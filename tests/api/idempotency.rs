@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use ticketd::service::idempotency::request_hash;
 
 use crate::helpers::{json_of, TestApp, TestUser};
-use crate::steps::{request_approval, users};
+use crate::steps::{open_ticket, request_approval, users};
 
 const TICKET: &str = "/api/v1/tickets/";
 
@@ -233,8 +233,7 @@ async fn comments_and_approval_decisions_replay_too(pool: PgPool) {
         [("ann", "requester"), ("ag", "agent"), ("boss", "manager")],
     )
     .await;
-    let ticket = app.ticket(&ann, "Need a laptop").await;
-    let id = ticket["id"].as_i64().unwrap();
+    let id = open_ticket(&app, &ann, "Need a laptop").await;
     let reply = json!({"ticket_id": id, "content": "On it", "is_internal": false});
     let first = post_keyed(&app, &agent, "/api/v1/comments/", "c1", &reply).await;
     let again = post_keyed(&app, &agent, "/api/v1/comments/", "c1", &reply).await;
