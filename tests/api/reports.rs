@@ -74,6 +74,20 @@ fn assign_to(agent: i64, at: DateTime<Utc>) -> TicketCommand {
     }
 }
 
+/// A ticket's usual life, at these times: `agent` answers it, starts work, waits on the
+/// requester (pending), resumes and resolves it.
+fn answered_paused_resolved(agent: i64, at: [&str; 5]) -> Vec<TicketCommand> {
+    use TicketStatus::{InProgress, Pending, Resolved};
+    let [answered, started, paused, resumed, resolved] = at.map(utc);
+    vec![
+        reply(agent, answered),
+        status(InProgress, started),
+        status(Pending, paused),
+        status(InProgress, resumed),
+        status(Resolved, resolved),
+    ]
+}
+
 /// A public reply by an agent: the ticket's first response if it is the first.
 fn reply(agent: i64, at: DateTime<Utc>) -> TicketCommand {
     TicketCommand::AddComment {
@@ -559,13 +573,16 @@ async fn sla_clocks_follow_business_hours_and_pauses_and_a_rebuild_applies_a_new
         (
             "S1",
             "2026-03-06T15:30:00Z",
-            vec![
-                reply(a, utc("2026-03-09T08:20:00Z")),
-                status(InProgress, utc("2026-03-09T08:30:00Z")),
-                status(Pending, utc("2026-03-09T10:00:00Z")),
-                status(InProgress, utc("2026-03-10T13:00:00Z")),
-                status(Resolved, utc("2026-03-10T15:00:00Z")),
-            ],
+            answered_paused_resolved(
+                a,
+                [
+                    "2026-03-09T08:20:00Z",
+                    "2026-03-09T08:30:00Z",
+                    "2026-03-09T10:00:00Z",
+                    "2026-03-10T13:00:00Z",
+                    "2026-03-10T15:00:00Z",
+                ],
+            ),
         ),
         // S2: opened Monday 16:00 local, never answered; its hour is used up at Monday's
         // closing, so the first response is missed at Tuesday's opening (08:00 UTC); 8 h are
@@ -583,13 +600,16 @@ async fn sla_clocks_follow_business_hours_and_pauses_and_a_rebuild_applies_a_new
         (
             "S3",
             "2026-03-10T08:00:00Z",
-            vec![
-                reply(a, utc("2026-03-10T08:30:00Z")),
-                status(InProgress, utc("2026-03-10T08:45:00Z")),
-                status(Pending, utc("2026-03-10T09:00:00Z")),
-                status(InProgress, utc("2026-03-12T08:00:00Z")),
-                status(Resolved, utc("2026-03-12T15:00:00Z")),
-            ],
+            answered_paused_resolved(
+                a,
+                [
+                    "2026-03-10T08:30:00Z",
+                    "2026-03-10T08:45:00Z",
+                    "2026-03-10T09:00:00Z",
+                    "2026-03-12T08:00:00Z",
+                    "2026-03-12T15:00:00Z",
+                ],
+            ),
         ),
     ] {
         let medium = (Priority::Medium, TicketType::Incident);
