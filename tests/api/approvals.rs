@@ -13,9 +13,9 @@ use ticketd::service::executor::Actor;
 
 use crate::helpers::{json_of, TestApp, TestUser};
 use crate::steps::{
-    approve, cancel, deactivate, delegate, get_ok, move_to, open_ticket, quorum, reject,
-    request_approval, step, ticket_of, try_cancel, try_decide, try_delegate, try_move_to,
-    try_request_approval, users, APPROVALS,
+    approve, cancel, deactivate, delegate, get_ok, locs, move_to, open_ticket, open_ticket_with,
+    quorum, reject, request_approval, requester_agent_and_boss, step, ticket_of, try_cancel,
+    try_decide, try_delegate, try_move_to, try_request_approval, users, with_role, APPROVALS,
 };
 
 /// The approval states recorded on a ticket, in order.
@@ -67,15 +67,7 @@ fn entry(approval: &Value, step: i64) -> (String, i64) {
 #[sqlx::test]
 async fn a_pending_approval_blocks_work_until_it_is_granted(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let [req, agent, boss] = users(
-        &app,
-        [
-            ("req", "requester"),
-            ("agent", "agent"),
-            ("boss", "manager"),
-        ],
-    )
-    .await;
+    let [req, agent, boss] = requester_agent_and_boss(&app).await;
     let id = open_ticket(&app, &req, "Open port 443").await;
 
     let r = app
@@ -151,19 +143,11 @@ async fn a_pending_approval_blocks_work_until_it_is_granted(pool: PgPool) {
 #[sqlx::test]
 async fn cancelling_or_deleting_a_ticket_cancels_its_pending_approval(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let [req, agent, boss] = users(
-        &app,
-        [
-            ("req", "requester"),
-            ("agent", "agent"),
-            ("boss", "manager"),
-        ],
-    )
-    .await;
+    let [req, agent, boss] = requester_agent_and_boss(&app).await;
     let approval_of = |id: &Value| id["id"].as_str().unwrap().to_string();
     let mut pending = Vec::new();
     for title in ["New laptop", "New phone", "Granted already"] {
-        let id = app.ticket(&req, title).await["id"].as_i64().unwrap();
+        let id = open_ticket(&app, &req, title).await;
         let approval =
             request_approval(&app, &agent, id, vec![step("Manager", &[&boss], "any")]).await;
         pending.push((id, approval));
@@ -238,15 +222,7 @@ async fn cancelling_or_deleting_a_ticket_cancels_its_pending_approval(pool: PgPo
 #[sqlx::test]
 async fn a_rejected_ticket_can_be_cancelled_or_sent_for_a_new_approval(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let [req, agent, boss] = users(
-        &app,
-        [
-            ("req", "requester"),
-            ("agent", "agent"),
-            ("boss", "manager"),
-        ],
-    )
-    .await;
+    let [req, agent, boss] = requester_agent_and_boss(&app).await;
     let id = open_ticket(&app, &req, "Replace the core switch").await;
 
     let first = request_approval(&app, &agent, id, vec![step("Manager", &[&boss], "any")]).await;
@@ -310,19 +286,9 @@ async fn a_rejected_ticket_can_be_cancelled_or_sent_for_a_new_approval(pool: PgP
 #[sqlx::test]
 async fn steps_are_decided_in_order_under_the_any_quorum_and_all_rules(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let [req, agent, m1, m2, f1, f2, f3] = users(
-        &app,
-        [
-            ("req", "requester"),
-            ("agent", "agent"),
-            ("m1", "manager"),
-            ("m2", "manager"),
-            ("f1", "agent"),
-            ("f2", "agent"),
-            ("f3", "agent"),
-        ],
-    )
-    .await;
+    let [req, agent] = users(&app, [("req", "requester"), ("agent", "agent")]).await;
+    let [m1, m2] = with_role(&app, "manager", ["m1", "m2"]).await;
+    let [f1, f2, f3] = with_role(&app, "agent", ["f1", "f2", "f3"]).await;
     let id = open_ticket(&app, &req, "Buy a new SAN").await;
     let a = request_approval(
         &app,
@@ -513,13 +479,7 @@ async fn bad_requests_are_refused_with_their_field_and_store_nothing(pool: PgPoo
     for (body, loc) in cases {
         let r = app.post(APPROVALS, &agent.token, body.clone()).await;
         let answer = json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await;
-        let locs: Vec<&Value> = answer["detail"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| &d["loc"])
-            .collect();
-        assert!(locs.contains(&&loc), "{body} → {answer}");
+        assert!(locs(&answer).contains(&loc), "{body} → {answer}");
     }
     // A ticket that does not exist.
     let r =
@@ -692,19 +652,10 @@ async fn cancelling_is_for_the_ticket_requester_the_approval_requester_or_staff(
 #[sqlx::test]
 async fn the_inbox_shows_exactly_the_steps_waiting_on_its_owner(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let [req, agent, m1, m2, f1, deputy, spare] = users(
-        &app,
-        [
-            ("req", "requester"),
-            ("agent", "agent"),
-            ("m1", "manager"),
-            ("m2", "manager"),
-            ("f1", "agent"),
-            ("deputy", "manager"),
-            ("spare", "manager"),
-        ],
-    )
-    .await;
+    let [req, agent] = users(&app, [("req", "requester"), ("agent", "agent")]).await;
+    let [m1, m2] = with_role(&app, "manager", ["m1", "m2"]).await;
+    let [f1] = with_role(&app, "agent", ["f1"]).await;
+    let [deputy, spare] = with_role(&app, "manager", ["deputy", "spare"]).await;
     let t1 = open_ticket(&app, &req, "One").await;
     let t2 = open_ticket(&app, &req, "Two").await;
     let t3 = open_ticket(&app, &req, "Three").await;
@@ -814,18 +765,12 @@ fn sorted(mut v: Vec<(String, i64)>) -> Vec<(String, i64)> {
 #[sqlx::test]
 async fn the_policy_attaches_approvals_to_new_change_requests(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let [admin, agent, req, m1, m2, m3] = users(
+    let [admin, agent, req] = users(
         &app,
-        [
-            ("admin", "admin"),
-            ("agent", "agent"),
-            ("req", "requester"),
-            ("m1", "manager"),
-            ("m2", "manager"),
-            ("m3", "manager"),
-        ],
+        [("admin", "admin"), ("agent", "agent"), ("req", "requester")],
     )
     .await;
+    let [m1, m2, m3] = with_role(&app, "manager", ["m1", "m2", "m3"]).await;
     deactivate(&app, &m3).await;
     let policy = format!("{APPROVALS}/policy");
 
@@ -854,12 +799,7 @@ async fn the_policy_attaches_approvals_to_new_change_requests(pool: PgPool) {
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
-    let locs: Vec<Value> = body["detail"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["loc"].clone())
-        .collect();
+    let locs = locs(&body);
     for loc in [
         json!(["body", "steps", 0, "approvers", 0, "user_id"]),
         json!(["body", "steps", 1, "approvers", 0, "role"]),
@@ -891,14 +831,12 @@ async fn the_policy_attaches_approvals_to_new_change_requests(pool: PgPool) {
     assert_eq!(saved["updated_by"], admin.id);
 
     // A new change request gets the approval, and is blocked at once.
-    let r = app
-        .post(
-            "/api/v1/tickets/",
-            &req.token,
-            json!({"title": "Open port 8443", "description": "", "type": "change_request"}),
-        )
-        .await;
-    let t = json_of(r, StatusCode::CREATED).await;
+    let t = open_ticket_with(
+        &app,
+        &req,
+        json!({"title": "Open port 8443", "description": "", "type": "change_request"}),
+    )
+    .await;
     let id = t["id"].as_i64().unwrap();
     assert_eq!(t["approval_status"], "pending");
     assert_eq!(
@@ -960,14 +898,12 @@ async fn the_policy_attaches_approvals_to_new_change_requests(pool: PgPool) {
     );
 
     // A manager's own change request skips them in the role step.
-    let r = app
-        .post(
-            "/api/v1/tickets/",
-            &m1.token,
-            json!({"title": "Patch the VPN", "type": "change_request"}),
-        )
-        .await;
-    let own = json_of(r, StatusCode::CREATED).await["id"]
+    let own = open_ticket_with(
+        &app,
+        &m1,
+        json!({"title": "Patch the VPN", "type": "change_request"}),
+    )
+    .await["id"]
         .as_i64()
         .unwrap();
     app.settle().await;
@@ -981,14 +917,12 @@ async fn the_policy_attaches_approvals_to_new_change_requests(pool: PgPool) {
         StatusCode::OK,
     )
     .await;
-    let r = app
-        .post(
-            "/api/v1/tickets/",
-            &req.token,
-            json!({"title": "Unchecked change", "type": "change_request"}),
-        )
-        .await;
-    let free = json_of(r, StatusCode::CREATED).await;
+    let free = open_ticket_with(
+        &app,
+        &req,
+        json!({"title": "Unchecked change", "type": "change_request"}),
+    )
+    .await;
     assert_eq!(free["approval_status"], "none");
     app.settle().await;
     for t in [issue, free["id"].as_i64().unwrap()] {
@@ -1035,15 +969,7 @@ async fn a_crash_between_the_approval_and_the_ticket_update_updates_the_ticket_e
     pool: PgPool,
 ) {
     let app = TestApp::spawn(pool.clone()).await;
-    let [req, agent, boss] = users(
-        &app,
-        [
-            ("req", "requester"),
-            ("agent", "agent"),
-            ("boss", "manager"),
-        ],
-    )
-    .await;
+    let [req, agent, boss] = requester_agent_and_boss(&app).await;
     let id = open_ticket(&app, &req, "Migrate the mail server").await;
     let a = request_approval(&app, &agent, id, vec![step("Manager", &[&boss], "any")]).await;
     app.settle().await;
@@ -1171,24 +1097,11 @@ async fn approval_snapshot(pool: &PgPool) -> (Vec<Value>, Vec<Value>, Vec<Value>
 #[sqlx::test]
 async fn a_rebuild_reproduces_the_same_ticket_states_and_approval_rows(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let [req, agent, m1, m2, deputy] = users(
-        &app,
-        [
-            ("req", "requester"),
-            ("agent", "agent"),
-            ("m1", "manager"),
-            ("m2", "manager"),
-            ("deputy", "manager"),
-        ],
-    )
-    .await;
+    let [req, agent] = users(&app, [("req", "requester"), ("agent", "agent")]).await;
+    let [m1, m2, deputy] = with_role(&app, "manager", ["m1", "m2", "deputy"]).await;
     let mut ids = Vec::new();
     for i in 0..6 {
-        ids.push(
-            app.ticket(&req, &format!("Change {i}")).await["id"]
-                .as_i64()
-                .unwrap(),
-        );
+        ids.push(open_ticket(&app, &req, &format!("Change {i}")).await);
     }
     // approved; rejected then approved again; cancelled; pending with a delegation;
     // mid-way through two steps; untouched.

@@ -11,25 +11,8 @@ use sqlx::PgPool;
 use ticketd::service::executor::Actor;
 use uuid::Uuid;
 
-use crate::helpers::{json_of, url_of, TestApp, TestUser};
-use crate::steps::{assign, get_ok, move_to, users};
-
-/// Runs the `ticketd` binary on the test database: (exit success, stdout, stderr).
-async fn ticketd(pool: &PgPool, args: &[&str]) -> (bool, String, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_ticketd"))
-        .args(args)
-        .env("DATABASE_URL", url_of(pool))
-        .env("RUST_LOG", "warn")
-        .env_remove("RUST_LOG_FORMAT")
-        .output()
-        .await
-        .expect("run ticketd");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
-}
+use crate::helpers::{json_of, ticketd, TestApp, TestUser};
+use crate::steps::{assign, comment_directly, get_ok, move_to, open_ticket, run_directly, users};
 
 /// Runs the binary and reads its stdout as JSON.
 async fn ticketd_json(pool: &PgPool, args: &[&str]) -> (bool, Value) {
@@ -87,6 +70,7 @@ async fn position(pool: &PgPool, id: &str, seq: i64) -> i64 {
     p
 }
 
+/// `author` comments `text` on the ticket as staff, straight through the aggregate.
 async fn comment(
     app: &TestApp,
     ticket: i64,
@@ -94,28 +78,7 @@ async fn comment(
     internal: bool,
     text: &str,
 ) -> Uuid {
-    let comment_id = Uuid::new_v4();
-    app.state
-        .tickets
-        .execute(
-            &ticket.to_string(),
-            None,
-            Actor::user(author.id).metadata(),
-            |_| TicketCommand::AddComment {
-                comment_id,
-                author_id: author.id,
-                by_staff: true,
-                content: text.into(),
-                is_internal: internal,
-                parent_id: None,
-                mentions: vec![],
-                then_status: None,
-                at: Utc::now(),
-            },
-        )
-        .await
-        .expect("comment");
-    comment_id
+    comment_directly(app, ticket, author, true, text, internal, vec![]).await
 }
 
 /// A log with a seeded bulk, one ticket with a known history, and a seal over all of it.
@@ -124,8 +87,7 @@ async fn sealed_log(app: &TestApp) -> String {
     let (ok, _, err) = ticketd(&app.pool, &["seed", "--tickets", "150"]).await;
     assert!(ok, "seed failed: {err}");
     let [req, agent] = users(app, [("req", "requester"), ("agent", "agent")]).await;
-    let t = app.ticket(&req, "Laptop fan noise").await;
-    let id = t["id"].as_i64().unwrap();
+    let id = open_ticket(app, &req, "Laptop fan noise").await;
     comment(app, id, &agent, false, "We will swap the fan").await;
     move_to(app, &agent, id, "in_progress").await;
     move_to(app, &agent, id, "resolved").await;
@@ -146,6 +108,26 @@ fn assert_first_problem(report: &Value, kind: &str, id: &str, sequence: Option<i
     if let Some(seq) = sequence {
         assert_eq!(first["sequence"], seq, "{report}");
     }
+}
+
+/// The kind of every problem the verifier reported, in order.
+fn kinds(report: &Value) -> Vec<&str> {
+    let problems = report["problems"].as_array();
+    let problems = problems.unwrap_or_else(|| panic!("no problems listed: {report}"));
+    problems
+        .iter()
+        .map(|p| p["kind"].as_str().unwrap())
+        .collect()
+}
+
+/// The type of every event in a list of events, in order.
+fn event_types(events: &Value) -> Vec<&str> {
+    let events = events.as_array();
+    let events = events.unwrap_or_else(|| panic!("not a list of events: {events:?}"));
+    events
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect()
 }
 
 /// Seals a seeded log, then tampers with it behind the guards' back (`sql` is given the
@@ -317,12 +299,7 @@ async fn deleting_a_whole_stream_is_caught_by_the_seal(pool: PgPool) {
     .await;
     assert_first_problem(&report, "seal_stream_missing", &id, Some(5));
     // Every stream was still chained: only the seal could tell.
-    let kinds: Vec<&str> = report["problems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["kind"].as_str().unwrap())
-        .collect();
+    let kinds = kinds(&report);
     assert!(kinds.iter().all(|k| k.starts_with("seal_")), "{report}");
 }
 
@@ -386,12 +363,7 @@ async fn a_seal_kept_outside_catches_tampering_even_when_the_stored_seals_are_re
     )
     .await;
     assert!(!ok);
-    let kinds: Vec<&str> = report["problems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["kind"].as_str().unwrap())
-        .collect();
+    let kinds = kinds(&report);
     assert_eq!(
         kinds,
         ["seal_unknown", "seal_count_mismatch", "seal_root_mismatch"],
@@ -417,8 +389,7 @@ async fn as_of_returns_exactly_the_state_the_ticket_had_then(pool: PgPool) {
     let [req, agent] = users(&app, [("req", "requester"), ("agent", "agent")]).await;
     let before = Utc::now();
     tokio::time::sleep(std::time::Duration::from_millis(3)).await;
-    let t = app.ticket(&req, "Badge reader broken").await;
-    let id = t["id"].as_i64().unwrap();
+    let id = open_ticket(&app, &req, "Badge reader broken").await;
     let path = format!("/api/v1/tickets/{id}");
     let mut states = vec![capture(&app, &req, id).await];
     let r = app
@@ -495,36 +466,22 @@ fn urlencode(s: &str) -> String {
 async fn history_lists_the_events_and_hides_internal_notes_from_requesters(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let [req, agent] = users(&app, [("req", "requester"), ("agent", "agent")]).await;
-    let t = app.ticket(&req, "Printer jams").await;
-    let id = t["id"].as_i64().unwrap();
+    let id = open_ticket(&app, &req, "Printer jams").await;
     let note = comment(&app, id, &agent, true, "internal: the requester broke it").await;
-    app.state
-        .tickets
-        .execute(
-            &id.to_string(),
-            None,
-            Actor::user(agent.id).metadata(),
-            |_| TicketCommand::EditComment {
-                comment_id: note,
-                editor_id: agent.id,
-                content: "internal: paper jam".into(),
-                mentions: vec![],
-                at: Utc::now(),
-            },
-        )
-        .await
-        .expect("edit");
+    let edit = TicketCommand::EditComment {
+        comment_id: note,
+        editor_id: agent.id,
+        content: "internal: paper jam".into(),
+        mentions: vec![],
+        at: Utc::now(),
+    };
+    run_directly(&app, id, agent.id, edit).await;
     comment(&app, id, &agent, false, "Fixed the tray").await;
     move_to(&app, &agent, id, "in_progress").await;
     let path = format!("/api/v1/tickets/{id}/history");
 
     let staff = get_ok(&app, &agent, &path).await;
-    let types: Vec<&str> = staff
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["event_type"].as_str().unwrap())
-        .collect();
+    let types = event_types(&staff);
     assert_eq!(
         types,
         [
@@ -575,8 +532,7 @@ async fn history_lists_the_events_and_hides_internal_notes_from_requesters(pool:
 async fn replay_prints_who_when_and_what_then_the_state(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let [req, agent] = users(&app, [("req", "requester"), ("agent", "agent")]).await;
-    let t = app.ticket(&req, "VPN drops").await;
-    let id = t["id"].as_i64().unwrap();
+    let id = open_ticket(&app, &req, "VPN drops").await;
     let path = format!("/api/v1/tickets/{id}");
     let r = app
         .patch(&path, &req.token, json!({"title": "VPN drops hourly"}))
@@ -706,12 +662,7 @@ async fn replay_of_an_approval_shows_each_decision(pool: PgPool) {
     }
     let (ok, replay) = ticketd_json(&pool, &["replay", "approval", &key, "--format", "json"]).await;
     assert!(ok, "{replay}");
-    let types: Vec<&str> = replay["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["event_type"].as_str().unwrap())
-        .collect();
+    let types = event_types(&replay["events"]);
     assert_eq!(
         types,
         [

@@ -55,9 +55,7 @@ async fn a_requester_can_neither_write_nor_read_internal_notes_not_even_through_
         ],
     )
     .await;
-    let ticket = app.ticket(&req, "Laptop will not boot").await["id"]
-        .as_i64()
-        .expect("id");
+    let ticket = open_ticket(&app, &req, "Laptop will not boot").await;
 
     let note = comment(
         &app,
@@ -148,9 +146,7 @@ async fn an_edit_keeps_the_previous_text_in_the_event_log_and_search_follows_the
 ) {
     let app = TestApp::spawn(pool).await;
     let [req, agent] = users(&app, [("req", "requester"), ("agent", "agent")]).await;
-    let ticket = app.ticket(&req, "Printer trouble").await["id"]
-        .as_i64()
-        .expect("id");
+    let ticket = open_ticket(&app, &req, "Printer trouble").await;
     let c = comment(
         &app,
         &req,
@@ -233,8 +229,8 @@ async fn an_edit_keeps_the_previous_text_in_the_event_log_and_search_follows_the
 async fn replies_thread_under_their_parent_and_stay_when_it_is_deleted(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let [req, agent] = users(&app, [("req", "requester"), ("agent", "agent")]).await;
-    let ticket = app.ticket(&req, "VPN").await["id"].as_i64().expect("id");
-    let elsewhere = app.ticket(&req, "Other").await["id"].as_i64().expect("id");
+    let ticket = open_ticket(&app, &req, "VPN").await;
+    let elsewhere = open_ticket(&app, &req, "Other").await;
 
     // An internal note is no first response; the first public agent reply is.
     comment(
@@ -334,9 +330,7 @@ async fn mentions_resolve_to_users_who_can_read_the_comment_and_are_recorded_on_
         ],
     )
     .await;
-    let ticket = app.ticket(&req, "Mentions").await["id"]
-        .as_i64()
-        .expect("id");
+    let ticket = open_ticket(&app, &req, "Mentions").await;
 
     let text = format!(
         "@Req@Example.com and @{} please; not @stranger@example.com, @nobody@example.com or mail lead@example.com",

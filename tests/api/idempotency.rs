@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use ticketd::service::idempotency::request_hash;
 
 use crate::helpers::{json_of, TestApp, TestUser};
-use crate::steps::{request_approval, users};
+use crate::steps::{open_ticket, request_approval, users};
 
 const TICKET: &str = "/api/v1/tickets/";
 
@@ -41,6 +41,32 @@ async fn post_keyed(
     let text = r.text().await.expect("body");
     let body = serde_json::from_str(&text).unwrap_or_else(|_| json!({ "raw": text }));
     (status, location, etag, body)
+}
+
+/// Leaves `who`'s claim of `key` for creating a ticket from `body` in flight, as a process
+/// that died five minutes ago would: with its request id and the transaction id (`since_txid`,
+/// an SQL expression) from which its writes would be found.
+async fn claim_left_in_flight(
+    app: &TestApp,
+    who: &TestUser,
+    key: &str,
+    body: &Value,
+    request_id: &str,
+    since_txid: &str,
+) {
+    let body = serde_json::to_vec(body).unwrap();
+    let hash = request_hash("POST", "/api/v1/tickets", "application/json", &body);
+    sqlx::query(&format!(
+        "insert into idempotency_keys (user_id, key, request_hash, request_id, since_txid, created_at)
+         values ($1, $2, $3, $4, {since_txid}, now() - interval '5 minutes')"
+    ))
+    .bind(who.id)
+    .bind(key)
+    .bind(&hash)
+    .bind(request_id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
 }
 
 async fn count(app: &TestApp, sql: &str) -> i64 {
@@ -172,21 +198,7 @@ async fn a_create_whose_answer_was_lost_is_answered_from_what_it_wrote(pool: PgP
         .await
         .unwrap();
     let saved = json_of(r, StatusCode::CREATED).await;
-    let hash = request_hash(
-        "POST",
-        "/api/v1/tickets",
-        "application/json",
-        &serde_json::to_vec(&body).unwrap(),
-    );
-    sqlx::query(
-        "insert into idempotency_keys (user_id, key, request_hash, request_id, since_txid, created_at)
-         values ($1, 'lost', $2, 'lost-answer-1', '0'::xid8, now() - interval '5 minutes')",
-    )
-    .bind(ann.id)
-    .bind(&hash)
-    .execute(&app.pool)
-    .await
-    .unwrap();
+    claim_left_in_flight(&app, &ann, "lost", &body, "lost-answer-1", "'0'::xid8").await;
 
     let retry = post_keyed(&app, &ann, TICKET, "lost", &body).await;
     assert_eq!(retry.0, StatusCode::CREATED, "{:?}", retry.3);
@@ -206,22 +218,8 @@ async fn an_abandoned_claim_that_wrote_nothing_runs_again(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let [ann] = users(&app, [("ann", "requester")]).await;
     let body = new_ticket("Never saved");
-    let hash = request_hash(
-        "POST",
-        "/api/v1/tickets",
-        "application/json",
-        &serde_json::to_vec(&body).unwrap(),
-    );
-    sqlx::query(
-        "insert into idempotency_keys (user_id, key, request_hash, request_id, since_txid, created_at)
-         values ($1, 'died', $2, 'died-1', pg_snapshot_xmin(pg_current_snapshot()),
-                 now() - interval '5 minutes')",
-    )
-    .bind(ann.id)
-    .bind(&hash)
-    .execute(&app.pool)
-    .await
-    .unwrap();
+    let now = "pg_snapshot_xmin(pg_current_snapshot())";
+    claim_left_in_flight(&app, &ann, "died", &body, "died-1", now).await;
     let retry = post_keyed(&app, &ann, TICKET, "died", &body).await;
     assert_eq!(retry.0, StatusCode::CREATED, "{:?}", retry.3);
     assert_eq!(tickets_opened(&app).await, 1);
@@ -235,8 +233,7 @@ async fn comments_and_approval_decisions_replay_too(pool: PgPool) {
         [("ann", "requester"), ("ag", "agent"), ("boss", "manager")],
     )
     .await;
-    let ticket = app.ticket(&ann, "Need a laptop").await;
-    let id = ticket["id"].as_i64().unwrap();
+    let id = open_ticket(&app, &ann, "Need a laptop").await;
     let reply = json!({"ticket_id": id, "content": "On it", "is_internal": false});
     let first = post_keyed(&app, &agent, "/api/v1/comments/", "c1", &reply).await;
     let again = post_keyed(&app, &agent, "/api/v1/comments/", "c1", &reply).await;

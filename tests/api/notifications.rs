@@ -4,7 +4,6 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use aggregates::approval::{ApprovalCommand, ApprovalRequest, Decision, Rule, StepSpec};
-use aggregates::ticket::TicketCommand;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use reqwest::{Method, StatusCode};
@@ -14,7 +13,7 @@ use ticketd::service::executor::Actor;
 use uuid::Uuid;
 
 use crate::helpers::{json_of, TestApp, TestUser};
-use crate::steps::{get_ok, move_to, set_role, users};
+use crate::steps::{assign, comment_directly, get_ok, move_to, open_ticket, set_role, users};
 
 /// One event of a stream.
 #[derive(Debug, Clone)]
@@ -35,13 +34,7 @@ impl SseClient {
         user: &TestUser,
         last_event_id: Option<i64>,
     ) -> SseClient {
-        let mut r = app
-            .request(
-                Method::GET,
-                "/api/v1/notifications/stream",
-                Some(&user.token),
-            )
-            .header("accept", "text/event-stream");
+        let mut r = stream_request(app, Some(user)).header("accept", "text/event-stream");
         if let Some(id) = last_event_id {
             r = r.header("last-event-id", id.to_string());
         }
@@ -108,49 +101,10 @@ impl SseClient {
     }
 }
 
-/// Adds a comment through the Ticket aggregate (the comments API lives in its own area).
-async fn comment(
-    app: &TestApp,
-    ticket: i64,
-    author: &TestUser,
-    staff: bool,
-    content: &str,
-    internal: bool,
-    mentions: Vec<i64>,
-) {
-    let comment_id = Uuid::new_v4();
-    let at = chrono::Utc::now();
-    app.state
-        .tickets
-        .execute(
-            &ticket.to_string(),
-            None,
-            Actor::user(author.id).metadata(),
-            |_| TicketCommand::AddComment {
-                comment_id,
-                author_id: author.id,
-                by_staff: staff,
-                content: content.to_string(),
-                is_internal: internal,
-                parent_id: None,
-                mentions: mentions.clone(),
-                then_status: None,
-                at,
-            },
-        )
-        .await
-        .expect("comment");
-}
-
-async fn assign(app: &TestApp, ticket: i64, by: &TestUser, to: &TestUser) {
-    let r = app
-        .patch(
-            &format!("/api/v1/tickets/{ticket}/assign"),
-            &by.token,
-            json!({"assignee_id": to.id}),
-        )
-        .await;
-    json_of(r, StatusCode::OK).await;
+/// A request for `who`'s notification stream (no token for `None`).
+fn stream_request(app: &TestApp, who: Option<&TestUser>) -> reqwest::RequestBuilder {
+    let token = who.map(|u| u.token.as_str());
+    app.request(Method::GET, "/api/v1/notifications/stream", token)
 }
 
 /// The user's notifications, oldest first.
@@ -187,7 +141,7 @@ async fn an_sse_client_gets_a_notification_within_a_second_and_resumes_after_las
             .await;
         id = t["id"].as_i64().unwrap();
         let started = Instant::now();
-        assign(&app, id, &lead, &agent).await;
+        assign(&app, &lead, id, &agent).await;
         let e = stream
             .next(Duration::from_secs(5))
             .await
@@ -218,9 +172,9 @@ async fn an_sse_client_gets_a_notification_within_a_second_and_resumes_after_las
     drop(stream);
 
     // While the client is away: a reply from the requester, a status change, an internal note.
-    comment(&app, id, &req, false, "It is still burning", false, vec![]).await;
+    comment_directly(&app, id, &req, false, "It is still burning", false, vec![]).await;
     move_to(&app, &lead, id, "in_progress").await;
-    comment(&app, id, &lead, true, "Call facilities", true, vec![]).await;
+    comment_directly(&app, id, &lead, true, "Call facilities", true, vec![]).await;
     let missed: Vec<i64> = notifications_of(&app, &agent)
         .await
         .iter()
@@ -283,16 +237,15 @@ async fn a_requesters_stream_never_carries_an_internal_note(pool: PgPool) {
         ],
     )
     .await;
-    let t = app.ticket(&req, "Laptop stolen").await;
-    let id = t["id"].as_i64().unwrap();
-    assign(&app, id, &agent, &agent).await;
-    comment(&app, id, &helper, true, "I can help", false, vec![]).await; // helper now follows
+    let id = open_ticket(&app, &req, "Laptop stolen").await;
+    assign(&app, &agent, id, &agent).await;
+    comment_directly(&app, id, &helper, true, "I can help", false, vec![]).await; // helper now follows
     app.settle().await;
 
     let mut stream = SseClient::connect(&app, &req, None).await;
     let mut helper_stream = SseClient::connect(&app, &helper, None).await;
     // An internal note that even mentions the requester, then a public reply.
-    comment(
+    comment_directly(
         &app,
         id,
         &agent,
@@ -302,7 +255,7 @@ async fn a_requesters_stream_never_carries_an_internal_note(pool: PgPool) {
         vec![req.id, expert.id],
     )
     .await;
-    comment(&app, id, &agent, true, "We are on it", false, vec![]).await;
+    comment_directly(&app, id, &agent, true, "We are on it", false, vec![]).await;
 
     // The note comes first in the log: had it been sent, it would arrive before the reply; a
     // status change after both marks the end of what the two comments sent.
@@ -358,9 +311,8 @@ async fn a_requesters_stream_never_carries_an_internal_note(pool: PgPool) {
     // The replay from the start is the list, then the live marker.
     let mut replay = SseClient::connect(&app, &helper, Some(0)).await;
     // (A requester follows no one else's ticket: the marker is a reply on their own.)
-    let own = app.ticket(&helper, "Marker ticket").await;
-    let own = own["id"].as_i64().unwrap();
-    comment(&app, own, &agent, true, "Marker", false, vec![]).await;
+    let own = open_ticket(&app, &helper, "Marker ticket").await;
+    comment_directly(&app, own, &agent, true, "Marker", false, vec![]).await;
     let mut replayed = replay.until(|e| e.data["excerpt"] == "Marker").await;
     replayed.pop();
     let replayed_ids: Vec<i64> = replayed.iter().map(|e| e.id).collect();
@@ -389,15 +341,15 @@ async fn assignment_replies_mentions_status_and_approvals_notify_everyone_but_th
         ],
     )
     .await;
-    let t = app.ticket(&req, "New VPN account").await;
-    let id = t["id"].as_i64().unwrap();
+    let id = open_ticket(&app, &req, "New VPN account").await;
 
-    assign(&app, id, &lead, &agent).await; // agent: assigned
-    assign(&app, id, &agent, &agent).await; // nobody: the actor assigned themself
+    assign(&app, &lead, id, &agent).await; // agent: assigned
+    assign(&app, &agent, id, &agent).await; // nobody: the actor assigned themself
     move_to(&app, &agent, id, "in_progress").await; // ann: status
-    comment(&app, id, &req, false, "Thanks!", false, vec![]).await; // agent: comment
-                                                                    // A public mention of a manager, and of a requester who cannot see the ticket.
-    comment(
+    comment_directly(&app, id, &req, false, "Thanks!", false, vec![]).await; // agent: comment
+
+    // A public mention of a manager, and of a requester who cannot see the ticket.
+    comment_directly(
         &app,
         id,
         &agent,
@@ -503,10 +455,9 @@ async fn notifications_are_marked_read_one_by_one_or_all_at_once(pool: PgPool) {
         [("ann", "requester"), ("bob", "requester"), ("ag", "agent")],
     )
     .await;
-    let t = app.ticket(&req, "Mouse broken").await;
-    let id = t["id"].as_i64().unwrap();
+    let id = open_ticket(&app, &req, "Mouse broken").await;
     move_to(&app, &agent, id, "in_progress").await;
-    comment(&app, id, &agent, true, "Ordered a new one", false, vec![]).await;
+    comment_directly(&app, id, &agent, true, "Ordered a new one", false, vec![]).await;
     move_to(&app, &agent, id, "resolved").await;
 
     let items = notifications_of(&app, &req).await;
@@ -588,11 +539,7 @@ async fn notifications_are_marked_read_one_by_one_or_all_at_once(pool: PgPool) {
 async fn the_stream_needs_the_authorization_header_and_a_numeric_last_event_id(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let user = app.user("ann@example.com", "requester").await;
-    let r = app
-        .request(Method::GET, "/api/v1/notifications/stream", None)
-        .send()
-        .await
-        .unwrap();
+    let r = stream_request(&app, None).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     // A token in the URL is not a credential.
     let r = app
@@ -605,12 +552,7 @@ async fn the_stream_needs_the_authorization_header_and_a_numeric_last_event_id(p
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    let r = app
-        .request(
-            Method::GET,
-            "/api/v1/notifications/stream",
-            Some(&user.token),
-        )
+    let r = stream_request(&app, Some(&user))
         .header("last-event-id", "yesterday")
         .send()
         .await
@@ -618,15 +560,7 @@ async fn the_stream_needs_the_authorization_header_and_a_numeric_last_event_id(p
     let body = json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(body["detail"][0]["loc"], json!(["header", "Last-Event-ID"]));
     // The stream opens with a retry hint, and proxies are asked not to buffer it.
-    let r = app
-        .request(
-            Method::GET,
-            "/api/v1/notifications/stream",
-            Some(&user.token),
-        )
-        .send()
-        .await
-        .unwrap();
+    let r = stream_request(&app, Some(&user)).send().await.unwrap();
     assert_eq!(r.headers()["x-accel-buffering"], "no");
     let mut body = r.bytes_stream();
     let first = tokio::time::timeout(Duration::from_secs(2), body.next())
@@ -641,15 +575,7 @@ async fn the_stream_needs_the_authorization_header_and_a_numeric_last_event_id(p
 async fn a_deactivated_users_stream_ends(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let [admin, agent] = users(&app, [("root", "admin"), ("ag", "agent")]).await;
-    let r = app
-        .request(
-            Method::GET,
-            "/api/v1/notifications/stream",
-            Some(&agent.token),
-        )
-        .send()
-        .await
-        .unwrap();
+    let r = stream_request(&app, Some(&agent)).send().await.unwrap();
     let mut body = r.bytes_stream();
     let r = app
         .delete(&format!("/api/v1/users/{}", agent.id), &admin.token)
@@ -675,11 +601,10 @@ async fn a_rebuild_gives_the_same_notifications_and_keeps_read_marks(pool: PgPoo
     )
     .await;
     for title in ["One", "Two"] {
-        let t = app.ticket(&req, title).await;
-        let id = t["id"].as_i64().unwrap();
-        assign(&app, id, &boss, &agent).await;
-        comment(&app, id, &agent, true, "internal", true, vec![boss.id]).await;
-        comment(&app, id, &req, false, "public", false, vec![]).await;
+        let id = open_ticket(&app, &req, title).await;
+        assign(&app, &boss, id, &agent).await;
+        comment_directly(&app, id, &agent, true, "internal", true, vec![boss.id]).await;
+        comment_directly(&app, id, &req, false, "public", false, vec![]).await;
         move_to(&app, &agent, id, "in_progress").await;
     }
     let before = notifications_of(&app, &req).await;

@@ -16,7 +16,10 @@ use sqlx::{Connection, PgPool};
 use ticketd::service::executor::Actor;
 
 use crate::helpers::{json_of, url_of, TestApp};
-use crate::steps::{get_ok, open_ticket, users};
+use crate::steps::{
+    ann_bob_and_agent, get_ok, move_to, open_ticket, open_ticket_with, token_of,
+    try_get_with_token, try_open_ticket_with, users,
+};
 
 /// Asserts the read model holds every ticket exactly once and the counts agree.
 async fn assert_exactly_once(pool: &PgPool) {
@@ -439,35 +442,30 @@ async fn search_finds_by_word_by_prefix_and_despite_a_typo(pool: PgPool) {
         app.ticket(&agent, title).await;
     }
     app.settle().await;
-    assert_eq!(
-        titles(&app, &agent.token, "q=printer").await,
-        vec!["Printer jammed on floor three"]
-    );
-    assert_eq!(
-        titles(&app, &agent.token, "q=disconnect").await,
-        vec!["VPN keeps disconnecting"]
-    );
-    assert_eq!(
-        titles(&app, &agent.token, "q=pass").await,
-        vec!["Password reset for payroll"],
-        "prefix"
-    );
-    assert_eq!(
-        titles(&app, &agent.token, "q=payrol").await,
-        vec!["Password reset for payroll"],
-        "prefix of a later word"
-    );
-    assert_eq!(
-        titles(&app, &agent.token, "q=moniter").await,
-        vec!["Monitor flickers"],
-        "typo"
-    );
-    assert_eq!(
-        titles(&app, &agent.token, "q=pritner").await,
-        vec!["Printer jammed on floor three"],
-        "transposed letters"
-    );
-    assert!(titles(&app, &agent.token, "q=elephant").await.is_empty());
+    let no_match: &[&str] = &[];
+    for (query, found, how) in [
+        (
+            "q=printer",
+            &["Printer jammed on floor three"][..],
+            "a word",
+        ),
+        ("q=disconnect", &["VPN keeps disconnecting"], "a stem"),
+        ("q=pass", &["Password reset for payroll"], "prefix"),
+        (
+            "q=payrol",
+            &["Password reset for payroll"],
+            "prefix of a later word",
+        ),
+        ("q=moniter", &["Monitor flickers"], "typo"),
+        (
+            "q=pritner",
+            &["Printer jammed on floor three"],
+            "transposed letters",
+        ),
+        ("q=elephant", no_match, "nothing like it"),
+    ] {
+        assert_eq!(titles(&app, &agent.token, query).await, found, "{how}");
+    }
     // Ranking: the better match first.
     // A newer, weaker match follows it, so the order is by rank, not by age.
     app.ticket(&agent, "Printer printer toner printer").await;
@@ -483,27 +481,15 @@ async fn filters_combine_totals_and_pages_are_right_and_requesters_see_only_thei
     pool: PgPool,
 ) {
     let app = TestApp::spawn(pool).await;
-    let [ann, bob, agent] = users(
-        &app,
-        [
-            ("ann", "requester"),
-            ("bob", "requester"),
-            ("agent", "agent"),
-        ],
-    )
-    .await;
+    let [ann, bob, agent] = ann_bob_and_agent(&app).await;
     for i in 0..25 {
         let who = if i % 5 == 0 { &bob } else { &ann };
         let priority = if i % 2 == 0 { "high" } else { "low" };
-        let r = app.post("/api/v1/tickets/", &who.token, json!({"title": format!("T{i:02}"), "priority": priority, "type": "incident", "tags": [if i % 3 == 0 { "network" } else { "desk" }]})).await;
-        let t = json_of(r, StatusCode::CREATED).await;
+        let tag = if i % 3 == 0 { "network" } else { "desk" };
+        let body = json!({"title": format!("T{i:02}"), "priority": priority, "type": "incident", "tags": [tag]});
+        let t = open_ticket_with(&app, who, body).await;
         if i % 4 == 0 {
-            app.patch(
-                &format!("/api/v1/tickets/{}/status", t["id"]),
-                &agent.token,
-                json!({"status": "in_progress"}),
-            )
-            .await;
+            move_to(&app, &agent, t["id"].as_i64().unwrap(), "in_progress").await;
         }
     }
     app.settle().await;
@@ -571,24 +557,10 @@ async fn a_consistency_token_makes_a_read_wait_for_the_write(pool: PgPool) {
         .execute(&mut *tx)
         .await
         .unwrap();
-    let r = app
-        .post(
-            "/api/v1/tickets/",
-            &u.token,
-            json!({"title": "read my write"}),
-        )
-        .await;
-    let token = r.headers()["x-consistency-token"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let r = try_open_ticket_with(&app, &u, json!({"title": "read my write"})).await;
+    let token = token_of(&r);
     let started = Instant::now();
-    let r = app
-        .request(Method::GET, "/api/v1/tickets/", Some(&u.token))
-        .header("x-consistency-token", &token)
-        .send()
-        .await
-        .unwrap();
+    let r = try_get_with_token(&app, &u, "/api/v1/tickets/", &token).await;
     assert!(
         started.elapsed() >= Duration::from_millis(1500),
         "it waited"
@@ -600,12 +572,7 @@ async fn a_consistency_token_makes_a_read_wait_for_the_write(pool: PgPool) {
     );
     tx.commit().await.unwrap();
     // Once the writer is visible, the same read answers with the change.
-    let r = app
-        .request(Method::GET, "/api/v1/tickets/", Some(&u.token))
-        .header("x-consistency-token", &token)
-        .send()
-        .await
-        .unwrap();
+    let r = try_get_with_token(&app, &u, "/api/v1/tickets/", &token).await;
     let page = json_of(r, StatusCode::OK).await;
     assert_eq!(page["items"][0]["title"], "read my write");
     // And straight after each kind of command too.
@@ -617,20 +584,8 @@ async fn a_consistency_token_makes_a_read_wait_for_the_write(pool: PgPool) {
             json!({"title": "renamed at once"}),
         )
         .await;
-    let token = r.headers()["x-consistency-token"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    let r = app
-        .request(
-            Method::GET,
-            "/api/v1/tickets/search?q=renamed",
-            Some(&u.token),
-        )
-        .header("x-consistency-token", &token)
-        .send()
-        .await
-        .unwrap();
+    let token = token_of(&r);
+    let r = try_get_with_token(&app, &u, "/api/v1/tickets/search?q=renamed", &token).await;
     assert_eq!(
         json_of(r, StatusCode::OK).await["items"][0]["title"],
         "renamed at once"

@@ -3,7 +3,6 @@
 //! policy to the past; CSV escaping; roles; and the `ticketd report` command line.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use aggregates::approval::ApprovalCommand;
 use aggregates::ticket::{TicketCommand, TicketFields};
@@ -15,8 +14,8 @@ use sqlx::PgPool;
 use ticketd::service::executor::Actor;
 use uuid::Uuid;
 
-use crate::helpers::{json_of, url_of, TestApp, TestUser};
-use crate::steps::{get_ok, users};
+use crate::helpers::{json_of, ticketd, TestApp, TestUser};
+use crate::steps::{get_ok, locs, run_directly, try_open_ticket_with, users};
 
 fn utc(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -59,20 +58,6 @@ async fn open_at(
     id
 }
 
-/// Runs a command on a ticket as `actor`.
-async fn run(app: &TestApp, id: i64, actor: i64, command: TicketCommand) {
-    app.state
-        .tickets
-        .execute(
-            &id.to_string(),
-            None,
-            Actor::user(actor).metadata(),
-            move |_| command.clone(),
-        )
-        .await
-        .unwrap();
-}
-
 fn status(to: TicketStatus, at: DateTime<Utc>) -> TicketCommand {
     TicketCommand::ChangeStatus {
         status: to,
@@ -89,6 +74,20 @@ fn assign_to(agent: i64, at: DateTime<Utc>) -> TicketCommand {
     }
 }
 
+/// A ticket's usual life, at these times: `agent` answers it, starts work, waits on the
+/// requester (pending), resumes and resolves it.
+fn answered_paused_resolved(agent: i64, at: [&str; 5]) -> Vec<TicketCommand> {
+    use TicketStatus::{InProgress, Pending, Resolved};
+    let [answered, started, paused, resumed, resolved] = at.map(utc);
+    vec![
+        reply(agent, answered),
+        status(InProgress, started),
+        status(Pending, paused),
+        status(InProgress, resumed),
+        status(Resolved, resolved),
+    ]
+}
+
 /// A public reply by an agent: the ticket's first response if it is the first.
 fn reply(agent: i64, at: DateTime<Utc>) -> TicketCommand {
     TicketCommand::AddComment {
@@ -101,6 +100,22 @@ fn reply(agent: i64, at: DateTime<Utc>) -> TicketCommand {
         mentions: vec![],
         then_status: None,
         at,
+    }
+}
+
+/// `who` replaces the SLA policy with `body`; the answer, whatever it is.
+async fn try_put_sla_policy(app: &TestApp, who: &TestUser, body: Value) -> reqwest::Response {
+    app.request(Method::PUT, "/api/v1/reports/sla-policy", Some(&who.token))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Runs `commands` on a ticket as `actor`, in order.
+async fn run_all(app: &TestApp, id: i64, actor: i64, commands: Vec<TicketCommand>) {
+    for command in commands {
+        run_directly(app, id, actor, command).await;
     }
 }
 
@@ -158,25 +173,14 @@ async fn requesters_and_agents_are_refused_every_report_and_only_admins_change_t
         "high": {"first_response_minutes": 60, "resolution_minutes": 600},
         "critical": {"first_response_minutes": 60, "resolution_minutes": 600}}});
     for user in [&requester, &agent, &manager] {
-        let r = app
-            .request(Method::PUT, "/api/v1/reports/sla-policy", Some(&user.token))
-            .json(&policy)
-            .send()
-            .await
-            .unwrap();
+        let r = try_put_sla_policy(&app, user, policy.clone()).await;
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
     }
-    let r = app
-        .request(
-            Method::PUT,
-            "/api/v1/reports/sla-policy",
-            Some(&admin.token),
-        )
-        .json(&policy)
-        .send()
-        .await
-        .unwrap();
-    let saved = json_of(r, StatusCode::OK).await;
+    let saved = json_of(
+        try_put_sla_policy(&app, &admin, policy).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(saved["version"], 1);
     assert_eq!(saved["targets"]["high"]["resolution_minutes"], 600);
     assert_eq!(
@@ -192,15 +196,7 @@ async fn requesters_and_agents_are_refused_every_report_and_only_admins_change_t
 async fn a_bad_policy_is_refused_field_by_field_and_nothing_is_stored(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let admin = app.user("admin@example.com", "admin").await;
-    let put = |body: Value| {
-        app.request(
-            Method::PUT,
-            "/api/v1/reports/sla-policy",
-            Some(&admin.token),
-        )
-        .json(&body)
-        .send()
-    };
+    let put = |body: Value| try_put_sla_policy(&app, &admin, body);
     let target = json!({"first_response_minutes": 30, "resolution_minutes": 240});
     let r = put(json!({
         "targets": {"low": target, "medium": target, "high": {"first_response_minutes": 0, "resolution_minutes": 240},
@@ -208,17 +204,10 @@ async fn a_bad_policy_is_refused_field_by_field_and_nothing_is_stored(pool: PgPo
         "business_hours": {"time_zone": "Nowhere/Atlantis",
                            "week": {"mon": [["17:00", "09:00"]], "tue": [["09:00", "25:00"]]}}
     }))
-    .await
-    .unwrap();
+    .await;
     let body = json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await;
-    let locs: Vec<Value> = body["detail"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["loc"].clone())
-        .collect();
     assert_eq!(
-        locs,
+        locs(&body),
         vec![
             json!(["body", "targets", "high", "first_response_minutes"]),
             json!(["body", "targets", "critical", "first_response_minutes"]),
@@ -229,9 +218,7 @@ async fn a_bad_policy_is_refused_field_by_field_and_nothing_is_stored(pool: PgPo
         ]
     );
     // Wrong shapes are 422 too, located by serde.
-    let r = put(json!({"targets": {"low": target, "medium": target, "high": target}}))
-        .await
-        .unwrap();
+    let r = put(json!({"targets": {"low": target, "medium": target, "high": target}})).await;
     let body = json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(
         body["detail"][0]["loc"],
@@ -269,32 +256,32 @@ async fn the_dashboard_adds_up_a_scripted_history(pool: PgPool) {
     // A: high, answered in 30 min, resolved in 2 h.
     let ta = ago(5 * 24);
     let id = open_at(&app, r, "A", Priority::High, TicketType::Incident, ta).await;
-    run(&app, id, a, assign_to(a, ta + m(1))).await;
-    run(&app, id, a, reply(a, ta + m(30))).await;
-    run(&app, id, a, status(InProgress, ta + m(40))).await;
-    run(&app, id, a, status(Resolved, ta + m(120))).await;
+    run_directly(&app, id, a, assign_to(a, ta + m(1))).await;
+    run_directly(&app, id, a, reply(a, ta + m(30))).await;
+    run_directly(&app, id, a, status(InProgress, ta + m(40))).await;
+    run_directly(&app, id, a, status(Resolved, ta + m(120))).await;
     // B: medium, answered in 1 h, pending 24 h, resolved after 30 h (6 h on the clock).
     let tb = ago(4 * 24);
     let id = open_at(&app, r, "B", Priority::Medium, TicketType::Incident, tb).await;
-    run(&app, id, a, reply(a, tb + m(60))).await;
-    run(&app, id, a, status(InProgress, tb + m(60))).await;
-    run(&app, id, a, status(Pending, tb + m(120))).await;
-    run(&app, id, a, status(InProgress, tb + m(26 * 60))).await;
-    run(&app, id, a, status(Resolved, tb + m(30 * 60))).await;
+    run_directly(&app, id, a, reply(a, tb + m(60))).await;
+    run_directly(&app, id, a, status(InProgress, tb + m(60))).await;
+    run_directly(&app, id, a, status(Pending, tb + m(120))).await;
+    run_directly(&app, id, a, status(InProgress, tb + m(26 * 60))).await;
+    run_directly(&app, id, a, status(Resolved, tb + m(30 * 60))).await;
     // C: critical, answered after 2 h (target 30 min), resolved after 10 h (target 4 h).
     let tc = ago(3 * 24);
     let id = open_at(&app, r, "C", Priority::Critical, TicketType::Incident, tc).await;
-    run(&app, id, a, assign_to(a, tc + m(1))).await;
-    run(&app, id, a, reply(a, tc + m(120))).await;
-    run(&app, id, a, status(InProgress, tc + m(120))).await;
-    run(&app, id, a, status(Resolved, tc + m(600))).await;
+    run_directly(&app, id, a, assign_to(a, tc + m(1))).await;
+    run_directly(&app, id, a, reply(a, tc + m(120))).await;
+    run_directly(&app, id, a, status(InProgress, tc + m(120))).await;
+    run_directly(&app, id, a, status(Resolved, tc + m(600))).await;
     // D: low service request, answered in 10 min, in progress with agent 2 (due in a day).
     let td = ago(2 * 24);
     let id = open_at(&app, r, "D", Priority::Low, TicketType::ServiceRequest, td).await;
     let live_ticket = id;
-    run(&app, id, a, reply(a, td + m(10))).await;
-    run(&app, id, a, status(InProgress, td + m(20))).await;
-    run(
+    run_directly(&app, id, a, reply(a, td + m(10))).await;
+    run_directly(&app, id, a, status(InProgress, td + m(20))).await;
+    run_directly(
         &app,
         id,
         a,
@@ -327,12 +314,12 @@ async fn the_dashboard_adds_up_a_scripted_history(pool: PgPool) {
     // G: medium, pending after 1 h: its clock is paused.
     let tg = ago(6);
     let id = open_at(&app, r, "G", Priority::Medium, TicketType::Incident, tg).await;
-    run(&app, id, a, status(InProgress, tg + m(30))).await;
-    run(&app, id, a, status(Pending, tg + m(60))).await;
+    run_directly(&app, id, a, status(InProgress, tg + m(30))).await;
+    run_directly(&app, id, a, status(Pending, tg + m(60))).await;
     // H: deleted: in no report.
     let th = ago(24);
     let id = open_at(&app, r, "H", Priority::Critical, TicketType::Incident, th).await;
-    run(
+    run_directly(
         &app,
         id,
         a,
@@ -473,13 +460,8 @@ async fn the_dashboard_adds_up_a_scripted_history(pool: PgPool) {
 
     // The dashboard is cached for a moment, but a client that sends back the consistency
     // token of its write sees it.
-    let r = app
-        .post(
-            "/api/v1/tickets/",
-            &requester.token,
-            json!({"title": "Fresh", "priority": "medium", "type": "issue"}),
-        )
-        .await;
+    let fresh = json!({"title": "Fresh", "priority": "medium", "type": "issue"});
+    let r = try_open_ticket_with(&app, &requester, fresh).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let token = r.headers()["x-consistency-token"].clone();
     let r = app
@@ -578,110 +560,86 @@ async fn sla_clocks_follow_business_hours_and_pauses_and_a_rebuild_applies_a_new
         ],
     )
     .await;
-    let put = |body: Value| {
-        app.request(
-            Method::PUT,
-            "/api/v1/reports/sla-policy",
-            Some(&admin.token),
-        )
-        .json(&body)
-        .send()
-    };
+    let put = |body: Value| try_put_sla_policy(&app, &admin, body);
     // Weekdays 09:00–17:00 Berlin (UTC+1 in early March); medium: 60 min / 8 h.
-    let r = put(office_policy(Some("Europe/Berlin"))).await.unwrap();
+    let r = put(office_policy(Some("Europe/Berlin"))).await;
     assert_eq!(json_of(r, StatusCode::OK).await["version"], 1);
     let (q, a) = (requester.id, agent.id);
     use TicketStatus::*;
 
-    // S1: opened Friday 16:30 local; answered Monday 09:20 (50 business minutes); pending
-    // Monday 11:00 to Tuesday 14:00; resolved Tuesday 16:00 (150 + 120 = 270 minutes).
-    let s1 = open_at(
-        &app,
-        q,
-        "S1",
-        Priority::Medium,
-        TicketType::Incident,
-        utc("2026-03-06T15:30:00Z"),
-    )
-    .await;
-    run(&app, s1, a, reply(a, utc("2026-03-09T08:20:00Z"))).await;
-    run(&app, s1, a, status(InProgress, utc("2026-03-09T08:30:00Z"))).await;
-    run(&app, s1, a, status(Pending, utc("2026-03-09T10:00:00Z"))).await;
-    run(&app, s1, a, status(InProgress, utc("2026-03-10T13:00:00Z"))).await;
-    run(&app, s1, a, status(Resolved, utc("2026-03-10T15:00:00Z"))).await;
-    // S2: opened Monday 16:00 local, never answered; its hour is used up at Monday's closing,
-    // so the first response is missed at Tuesday's opening (08:00 UTC); 8 h are reached
-    // Tuesday 16:00 local; resolved Wednesday 15:00 local after 15 business hours.
-    let s2 = open_at(
-        &app,
-        q,
-        "S2",
-        Priority::Medium,
-        TicketType::Incident,
-        utc("2026-03-09T15:00:00Z"),
-    )
-    .await;
-    run(&app, s2, a, status(InProgress, utc("2026-03-10T07:00:00Z"))).await;
-    run(&app, s2, a, status(Resolved, utc("2026-03-11T14:00:00Z"))).await;
-    // S3: opened Tuesday 09:00 local, answered in 30 min, pending from 10:00 to Thursday
-    // 09:00, resolved Thursday 16:00: exactly its 8 hours, so not missed.
-    let s3 = open_at(
-        &app,
-        q,
-        "S3",
-        Priority::Medium,
-        TicketType::Incident,
-        utc("2026-03-10T08:00:00Z"),
-    )
-    .await;
-    run(&app, s3, a, reply(a, utc("2026-03-10T08:30:00Z"))).await;
-    run(&app, s3, a, status(InProgress, utc("2026-03-10T08:45:00Z"))).await;
-    run(&app, s3, a, status(Pending, utc("2026-03-10T09:00:00Z"))).await;
-    run(&app, s3, a, status(InProgress, utc("2026-03-12T08:00:00Z"))).await;
-    run(&app, s3, a, status(Resolved, utc("2026-03-12T15:00:00Z"))).await;
+    for (title, opened, history) in [
+        // S1: opened Friday 16:30 local; answered Monday 09:20 (50 business minutes); pending
+        // Monday 11:00 to Tuesday 14:00; resolved Tuesday 16:00 (150 + 120 = 270 minutes).
+        (
+            "S1",
+            "2026-03-06T15:30:00Z",
+            answered_paused_resolved(
+                a,
+                [
+                    "2026-03-09T08:20:00Z",
+                    "2026-03-09T08:30:00Z",
+                    "2026-03-09T10:00:00Z",
+                    "2026-03-10T13:00:00Z",
+                    "2026-03-10T15:00:00Z",
+                ],
+            ),
+        ),
+        // S2: opened Monday 16:00 local, never answered; its hour is used up at Monday's
+        // closing, so the first response is missed at Tuesday's opening (08:00 UTC); 8 h are
+        // reached Tuesday 16:00 local; resolved Wednesday 15:00 local after 15 business hours.
+        (
+            "S2",
+            "2026-03-09T15:00:00Z",
+            vec![
+                status(InProgress, utc("2026-03-10T07:00:00Z")),
+                status(Resolved, utc("2026-03-11T14:00:00Z")),
+            ],
+        ),
+        // S3: opened Tuesday 09:00 local, answered in 30 min, pending from 10:00 to Thursday
+        // 09:00, resolved Thursday 16:00: exactly its 8 hours, so not missed.
+        (
+            "S3",
+            "2026-03-10T08:00:00Z",
+            answered_paused_resolved(
+                a,
+                [
+                    "2026-03-10T08:30:00Z",
+                    "2026-03-10T08:45:00Z",
+                    "2026-03-10T09:00:00Z",
+                    "2026-03-12T08:00:00Z",
+                    "2026-03-12T15:00:00Z",
+                ],
+            ),
+        ),
+    ] {
+        let medium = (Priority::Medium, TicketType::Incident);
+        let id = open_at(&app, q, title, medium.0, medium.1, utc(opened)).await;
+        run_all(&app, id, a, history).await;
+    }
     app.settle().await;
 
     let range = "from=2026-03-01&to=2026-03-31";
     let rows = export_rows(&app, &admin, range).await;
     assert_eq!(rows.len(), 3);
+    // Business seconds to the first response and to the resolution, seconds paused, and
+    // whether each target was missed.
     let facts = |row: &Value| {
-        (
-            row["first_response_business_seconds"].clone(),
-            row["resolution_business_seconds"].clone(),
-            row["paused_seconds"].clone(),
-            row["first_response_breached"].clone(),
-            row["resolution_breached"].clone(),
-        )
+        json!([
+            row["first_response_business_seconds"],
+            row["resolution_business_seconds"],
+            row["paused_seconds"],
+            row["first_response_breached"],
+            row["resolution_breached"],
+        ])
     };
     assert_eq!(
         facts(&rows["S1"]),
-        (
-            json!(3000),
-            json!(16200),
-            json!(97200),
-            json!(false),
-            json!(false)
-        )
+        json!([3000, 16200, 97200, false, false])
     );
-    assert_eq!(
-        facts(&rows["S2"]),
-        (
-            json!(null),
-            json!(54000),
-            json!(0),
-            json!(true),
-            json!(true)
-        )
-    );
+    assert_eq!(facts(&rows["S2"]), json!([null, 54000, 0, true, true]));
     assert_eq!(
         facts(&rows["S3"]),
-        (
-            json!(1800),
-            json!(28800),
-            json!(169200),
-            json!(false),
-            json!(false)
-        )
+        json!([1800, 28800, 169200, false, false])
     );
     assert_eq!(rows["S1"]["first_response_seconds"], 233_400);
     assert_eq!(rows["S1"]["resolution_seconds"], 343_800);
@@ -731,7 +689,7 @@ async fn sla_clocks_follow_business_hours_and_pauses_and_a_rebuild_applies_a_new
     assert_eq!(resolved, vec![0, 1, 1, 1]);
 
     // The policy becomes around the clock: nothing changes until the projection is rebuilt.
-    let r = put(office_policy(None)).await.unwrap();
+    let r = put(office_policy(None)).await;
     let doc = json_of(r, StatusCode::OK).await;
     assert_eq!(doc["version"], 2);
     assert_eq!(doc["applied_to_history"], false);
@@ -748,34 +706,13 @@ async fn sla_clocks_follow_business_hours_and_pauses_and_a_rebuild_applies_a_new
     // Around the clock, S1's weekend counts (and its pause still does not).
     assert_eq!(
         facts(&rows["S1"]),
-        (
-            json!(233_400),
-            json!(246_600),
-            json!(97200),
-            json!(true),
-            json!(true)
-        )
+        json!([233_400, 246_600, 97200, true, true])
     );
-    assert_eq!(
-        facts(&rows["S2"]),
-        (
-            json!(null),
-            json!(169_200),
-            json!(0),
-            json!(true),
-            json!(true)
-        )
-    );
+    assert_eq!(facts(&rows["S2"]), json!([null, 169_200, 0, true, true]));
     // S3's pause covered both nights: still exactly 8 hours.
     assert_eq!(
         facts(&rows["S3"]),
-        (
-            json!(1800),
-            json!(28800),
-            json!(169200),
-            json!(false),
-            json!(false)
-        )
+        json!([1800, 28800, 169200, false, false])
     );
 }
 
@@ -880,20 +817,6 @@ async fn the_csv_export_escapes_cells_and_neutralises_formulas(pool: PgPool) {
     }
 }
 
-fn ticketd(pool: &PgPool, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ticketd"))
-        .args(args)
-        .env("DATABASE_URL", url_of(pool))
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run ticketd");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
-}
-
 #[sqlx::test]
 async fn the_report_command_prints_the_same_figures_as_the_api(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
@@ -905,7 +828,7 @@ async fn the_report_command_prints_the_same_figures_as_the_api(pool: PgPool) {
     app.settle().await;
     let api = get_ok(&app, &manager, "/api/v1/reports/dashboard").await;
 
-    let (ok, out, err) = ticketd(&pool, &["report", "dashboard", "--format", "json"]);
+    let (ok, out, err) = ticketd(&pool, &["report", "dashboard", "--format", "json"]).await;
     assert!(ok, "{err}");
     let cli: Value = serde_json::from_str(&out).expect("json");
     for key in [
@@ -918,7 +841,7 @@ async fn the_report_command_prints_the_same_figures_as_the_api(pool: PgPool) {
     ] {
         assert_eq!(cli[key], api[key], "{key}");
     }
-    let (ok, out, _) = ticketd(&pool, &["report", "dashboard", "--format", "md"]);
+    let (ok, out, _) = ticketd(&pool, &["report", "dashboard", "--format", "md"]).await;
     assert!(ok);
     assert!(
         out.starts_with("| section | key | value |\n|---|---|---|\n"),
@@ -937,7 +860,8 @@ async fn the_report_command_prints_the_same_figures_as_the_api(pool: PgPool) {
             "--out",
             file.to_str().unwrap(),
         ],
-    );
+    )
+    .await;
     assert!(ok, "{err}");
     let csv = std::fs::read_to_string(&file).unwrap();
     let _ = std::fs::remove_file(&file);
@@ -960,17 +884,18 @@ async fn the_report_command_prints_the_same_figures_as_the_api(pool: PgPool) {
             "--format",
             "csv",
         ],
-    );
+    )
+    .await;
     assert!(ok, "{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 8, "{out}");
     assert!(lines[0].starts_with("period,created,resolved,"));
     assert!(lines[7].starts_with(&format!("{today},3,0,")), "{out}");
-    let (ok, out, _) = ticketd(&pool, &["report", "analytics", "--format", "table"]);
+    let (ok, out, _) = ticketd(&pool, &["report", "analytics", "--format", "table"]).await;
     assert!(ok);
     assert!(out.starts_with("period "), "{out}");
 
-    let (ok, _, err) = ticketd(&pool, &["report", "analytics", "--group-by", "year"]);
+    let (ok, _, err) = ticketd(&pool, &["report", "analytics", "--group-by", "year"]).await;
     assert!(!ok);
     assert!(
         err.contains("--group-by: must be day, week or month"),

@@ -73,6 +73,28 @@ impl Served {
         self.client.request(method, format!("{}{path}", self.base))
     }
 
+    /// The browser's CORS preflight, from a page of `origin`, for a PATCH of a ticket that
+    /// sends `headers` (if any).
+    async fn preflight(&self, origin: &str, headers: Option<&str>) -> reqwest::Response {
+        let mut r = self
+            .request(Method::OPTIONS, "/api/v1/tickets/1")
+            .header(ORIGIN, origin)
+            .header("access-control-request-method", "PATCH");
+        if let Some(headers) = headers {
+            r = r.header("access-control-request-headers", headers);
+        }
+        r.send().await.expect("preflight")
+    }
+
+    /// GET `/healthz` from a page of `origin`.
+    async fn healthz_from(&self, origin: &str) -> reqwest::Response {
+        self.request(Method::GET, "/healthz")
+            .header(ORIGIN, origin)
+            .send()
+            .await
+            .expect("healthz")
+    }
+
     async fn login(&self, email: &str, password: &str) -> reqwest::Response {
         self.request(Method::POST, "/api/v1/auth/login")
             .json(&json!({"email": email, "password": password}))
@@ -251,13 +273,8 @@ async fn cors_origins_lets_the_listed_origins_in_and_no_other(pool: PgPool) {
     for origin in ["https://desk.example.com", "https://ops.example.com"] {
         // The browser's preflight for a conditional PATCH with a token.
         let r = served
-            .request(Method::OPTIONS, "/api/v1/tickets/1")
-            .header(ORIGIN, origin)
-            .header("access-control-request-method", "PATCH")
-            .header("access-control-request-headers", "authorization,if-match")
-            .send()
-            .await
-            .unwrap();
+            .preflight(origin, Some("authorization,if-match"))
+            .await;
         assert!(r.status().is_success(), "{origin}: {}", r.status());
         let h = r.headers();
         assert_eq!(h[ACCESS_CONTROL_ALLOW_ORIGIN], origin);
@@ -269,12 +286,7 @@ async fn cors_origins_lets_the_listed_origins_in_and_no_other(pool: PgPool) {
             "{headers}"
         );
         // The request itself: the answer is readable and its ETag exposed.
-        let r = served
-            .request(Method::GET, "/healthz")
-            .header(ORIGIN, origin)
-            .send()
-            .await
-            .unwrap();
+        let r = served.healthz_from(origin).await;
         assert_eq!(r.headers()[ACCESS_CONTROL_ALLOW_ORIGIN], origin);
         let exposed = r.headers()[ACCESS_CONTROL_EXPOSE_HEADERS].to_str().unwrap();
         assert!(exposed.contains("etag"), "{exposed}");
@@ -283,23 +295,12 @@ async fn cors_origins_lets_the_listed_origins_in_and_no_other(pool: PgPool) {
         "https://evil.example.com",
         "https://desk.example.com.evil.net",
     ] {
-        let r = served
-            .request(Method::OPTIONS, "/api/v1/tickets/1")
-            .header(ORIGIN, origin)
-            .header("access-control-request-method", "PATCH")
-            .send()
-            .await
-            .unwrap();
+        let r = served.preflight(origin, None).await;
         assert!(
             r.headers().get(ACCESS_CONTROL_ALLOW_ORIGIN).is_none(),
             "{origin} let in"
         );
-        let r = served
-            .request(Method::GET, "/healthz")
-            .header(ORIGIN, origin)
-            .send()
-            .await
-            .unwrap();
+        let r = served.healthz_from(origin).await;
         assert!(r.headers().get(ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
     }
     served.stop();

@@ -1,8 +1,11 @@
 //! Named steps of the API scenarios: each makes one request and, unless its name starts with
 //! `try_`, asserts the status a successful step answers, so a test reads as the story it checks.
 
+use aggregates::ticket::TicketCommand;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
+
+use ticketd::service::executor::Actor;
 
 use crate::helpers::{json_of, TestApp, TestUser};
 
@@ -35,6 +38,27 @@ pub async fn get_ok(app: &TestApp, who: &TestUser, path: &str) -> Value {
 /// `who` opens a ticket titled `title`; its id.
 pub async fn open_ticket(app: &TestApp, who: &TestUser, title: &str) -> i64 {
     app.ticket(who, title).await["id"].as_i64().unwrap()
+}
+
+/// `who` posts `body` to open a ticket; the answer, whatever it is.
+pub async fn try_open_ticket_with(app: &TestApp, who: &TestUser, body: Value) -> Response {
+    app.post("/api/v1/tickets/", &who.token, body).await
+}
+
+/// `who` opens a ticket from `body` (asserting 201); the ticket.
+pub async fn open_ticket_with(app: &TestApp, who: &TestUser, body: Value) -> Value {
+    json_of(
+        try_open_ticket_with(app, who, body).await,
+        StatusCode::CREATED,
+    )
+    .await
+}
+
+/// The `loc` of every problem a 422 body lists, in order.
+pub fn locs(body: &Value) -> Vec<Value> {
+    let problems = body["detail"].as_array();
+    let problems = problems.unwrap_or_else(|| panic!("no list of problems in {body}"));
+    problems.iter().map(|d| d["loc"].clone()).collect()
 }
 
 /// The ticket `id` as `who` sees it.
@@ -156,6 +180,41 @@ pub async fn set_role(app: &TestApp, admin: &TestUser, user: &TestUser, role: &s
     json_of(r, StatusCode::OK).await;
 }
 
+/// Signs up one user per name, in order, as `name@example.com`, all with `role`.
+pub async fn with_role<const N: usize>(
+    app: &TestApp,
+    role: &str,
+    names: [&str; N],
+) -> [TestUser; N] {
+    users(app, names.map(|name| (name, role))).await
+}
+
+/// The cast of most approval scenarios: requester `req`, agent `agent` and manager `boss`.
+pub async fn requester_agent_and_boss(app: &TestApp) -> [TestUser; 3] {
+    users(
+        app,
+        [
+            ("req", "requester"),
+            ("agent", "agent"),
+            ("boss", "manager"),
+        ],
+    )
+    .await
+}
+
+/// Two requesters, `ann` and `bob`, and the agent `agent`.
+pub async fn ann_bob_and_agent(app: &TestApp) -> [TestUser; 3] {
+    users(
+        app,
+        [
+            ("ann", "requester"),
+            ("bob", "requester"),
+            ("agent", "agent"),
+        ],
+    )
+    .await
+}
+
 /// Marks `user` inactive straight in the database (as an admin would).
 pub async fn deactivate(app: &TestApp, user: &TestUser) {
     sqlx::query("update users set is_active = false where id = $1")
@@ -183,12 +242,7 @@ pub async fn get_consistent(
     token: &reqwest::header::HeaderValue,
 ) -> Response {
     let started = std::time::Instant::now();
-    let r = app
-        .request(Method::GET, path, Some(&who.token))
-        .header("x-consistency-token", token.clone())
-        .send()
-        .await
-        .unwrap();
+    let r = try_get_with_token(app, who, path, token).await;
     let took = started.elapsed();
     assert_ne!(
         r.status(),
@@ -202,6 +256,21 @@ pub async fn get_consistent(
     r
 }
 
+/// GET `path` as `who`, carrying the consistency token `token`; the answer, whatever it is
+/// and however long it took.
+pub async fn try_get_with_token(
+    app: &TestApp,
+    who: &TestUser,
+    path: &str,
+    token: &reqwest::header::HeaderValue,
+) -> Response {
+    app.request(Method::GET, path, Some(&who.token))
+        .header("x-consistency-token", token.clone())
+        .send()
+        .await
+        .unwrap()
+}
+
 /// `who` assigns ticket `id` to `to`; the answer, whatever it is.
 pub async fn try_assign(app: &TestApp, who: &TestUser, id: i64, to: &TestUser) -> Response {
     let path = format!("/api/v1/tickets/{id}/assign");
@@ -212,4 +281,46 @@ pub async fn try_assign(app: &TestApp, who: &TestUser, id: i64, to: &TestUser) -
 /// `who` assigns ticket `id` to `to` (asserting 200); the ticket.
 pub async fn assign(app: &TestApp, who: &TestUser, id: i64, to: &TestUser) -> Value {
     json_of(try_assign(app, who, id, to).await, StatusCode::OK).await
+}
+
+/// `actor` runs `command` on ticket `id` straight through the Ticket aggregate, bypassing the
+/// API and its checks (a history dated in the past, a comment flagged at will).
+pub async fn run_directly(app: &TestApp, id: i64, actor: i64, command: TicketCommand) {
+    app.state
+        .tickets
+        .execute(
+            &id.to_string(),
+            None,
+            Actor::user(actor).metadata(),
+            move |_| command.clone(),
+        )
+        .await
+        .expect("the ticket takes the command");
+}
+
+/// `author` comments `content` on ticket `id` straight through the Ticket aggregate, now, as
+/// staff or not, internal or not, mentioning `mentions`; the comment's id.
+pub async fn comment_directly(
+    app: &TestApp,
+    id: i64,
+    author: &TestUser,
+    by_staff: bool,
+    content: &str,
+    internal: bool,
+    mentions: Vec<i64>,
+) -> uuid::Uuid {
+    let comment_id = uuid::Uuid::new_v4();
+    let command = TicketCommand::AddComment {
+        comment_id,
+        author_id: author.id,
+        by_staff,
+        content: content.to_string(),
+        is_internal: internal,
+        parent_id: None,
+        mentions,
+        then_status: None,
+        at: chrono::Utc::now(),
+    };
+    run_directly(app, id, author.id, command).await;
+    comment_id
 }

@@ -6,7 +6,8 @@ use sqlx::PgPool;
 
 use crate::helpers::{json_of, TestApp};
 use crate::steps::{
-    get_consistent, get_ok, move_to, open_ticket, token_of, try_assign, try_move_to, users,
+    ann_bob_and_agent, get_consistent, get_ok, locs, move_to, open_ticket, token_of, try_assign,
+    try_get_with_token, try_move_to, try_open_ticket_with, users,
 };
 
 #[sqlx::test]
@@ -87,15 +88,7 @@ async fn an_illegal_transition_is_409_with_the_allowed_states(pool: PgPool) {
 #[sqlx::test]
 async fn requesters_get_404_for_other_tickets_and_cannot_assign(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let [ann, bob, agent] = users(
-        &app,
-        [
-            ("ann", "requester"),
-            ("bob", "requester"),
-            ("agent", "agent"),
-        ],
-    )
-    .await;
+    let [ann, bob, agent] = ann_bob_and_agent(&app).await;
     let id = open_ticket(&app, &ann, "Ann's laptop").await;
     let path = format!("/api/v1/tickets/{id}");
     assert_eq!(
@@ -217,16 +210,7 @@ async fn delete_cancels_and_hides_the_ticket_but_keeps_its_history(pool: PgPool)
     let path = format!("/api/v1/tickets/{}", t["id"]);
     let r = app.delete(&path, &req.token).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let token = r.headers()["x-consistency-token"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    let list = app
-        .request(Method::GET, "/api/v1/tickets/", Some(&req.token))
-        .header("x-consistency-token", token)
-        .send()
-        .await
-        .unwrap();
+    let list = try_get_with_token(&app, &req, "/api/v1/tickets/", &token_of(&r)).await;
     assert_eq!(json_of(list, StatusCode::OK).await["total"], 0);
     let got = get_ok(&app, &req, &path).await;
     assert_eq!(got["status"], "cancelled");
@@ -243,47 +227,24 @@ async fn bad_input_gets_api_errors(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let u = app.user("req@example.com", "requester").await;
     // Missing and invalid fields.
-    let r = app
-        .post(
-            "/api/v1/tickets/",
-            &u.token,
-            json!({"description": "no title"}),
-        )
-        .await;
-    let body = json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await;
-    assert_eq!(body["detail"][0]["loc"], json!(["body", "title"]));
-    let r = app
-        .post(
-            "/api/v1/tickets/",
-            &u.token,
+    let (title, tags, priority) = (
+        json!(["body", "title"]),
+        json!(["body", "tags"]),
+        json!(["body", "priority"]),
+    );
+    for (body, expected) in [
+        (json!({"description": "no title"}), vec![title.clone()]),
+        (
             json!({"title": "   ", "tags": ["x".repeat(60)]}),
-        )
-        .await;
-    let body = json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await;
-    let locs: Vec<Value> = body["detail"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["loc"].clone())
-        .collect();
-    assert!(
-        locs.contains(&json!(["body", "title"])) && locs.contains(&json!(["body", "tags"])),
-        "{locs:?}"
-    );
-    let r = app
-        .post(
-            "/api/v1/tickets/",
-            &u.token,
-            json!({"title": "x", "priority": "urgent"}),
-        )
-        .await;
-    assert_eq!(
-        json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await["detail"][0]["loc"],
-        json!(["body", "priority"])
-    );
-    let r = app
-        .post("/api/v1/tickets/", &u.token, json!({"title": 5}))
-        .await;
+            vec![title, tags],
+        ),
+        (json!({"title": "x", "priority": "urgent"}), vec![priority]),
+    ] {
+        let r = try_open_ticket_with(&app, &u, body.clone()).await;
+        let answer = json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(locs(&answer), expected, "{body} → {answer}");
+    }
+    let r = try_open_ticket_with(&app, &u, json!({"title": 5})).await;
     assert_eq!(
         json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await["detail"][0]["type"],
         "type_error"

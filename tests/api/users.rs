@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 
 use crate::helpers::{json_of, TestApp, PASSWORD};
-use crate::steps::{get_ok, users};
+use crate::steps::{ann_bob_and_agent, get_ok, users};
 
 #[sqlx::test]
 async fn agents_list_users_filtered_by_role_and_text_with_paging(pool: PgPool) {
@@ -63,15 +63,7 @@ async fn agents_list_users_filtered_by_role_and_text_with_paging(pool: PgPool) {
 #[sqlx::test]
 async fn requesters_cannot_list_users_and_see_only_themselves(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let [ann, bob, agent] = users(
-        &app,
-        [
-            ("ann", "requester"),
-            ("bob", "requester"),
-            ("agent", "agent"),
-        ],
-    )
-    .await;
+    let [ann, bob, agent] = ann_bob_and_agent(&app).await;
 
     let r = app.get("/api/v1/users/", &ann.token).await;
     assert_eq!(
