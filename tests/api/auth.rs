@@ -253,7 +253,7 @@ async fn a_token_whose_sub_is_not_the_canonical_user_id_is_401(pool: PgPool) {
     let secret = app.config.signing_key().unwrap();
     let now = chrono::Utc::now().timestamp();
     let token_for = |sub: &str| {
-        let claims = json!({"sub": sub, "role": "requester", "typ": "access", "iat": now, "nbf": now, "exp": now + 600, "jti": "x"});
+        let claims = json!({"sub": sub, "role": "requester", "typ": "access", "iat": now, "nbf": now, "exp": now + 600, "jti": "x", "sid": uuid::Uuid::new_v4()});
         jsonwebtoken::encode(
             &jsonwebtoken::Header::default(),
             &claims,
