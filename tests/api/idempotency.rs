@@ -74,12 +74,36 @@ async fn count(app: &TestApp, sql: &str) -> i64 {
     n
 }
 
+/// How many events of `event_type` the log holds.
+async fn events_of_type(app: &TestApp, event_type: &str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as("select count(*) from events where event_type = $1")
+        .bind(event_type)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    n
+}
+
 async fn tickets_opened(app: &TestApp) -> i64 {
-    count(
-        app,
-        "select count(*) from events where event_type = 'TicketOpened'",
-    )
-    .await
+    events_of_type(app, "TicketOpened").await
+}
+
+/// POSTs `body` twice under one key: the repeat must answer exactly what the first did
+/// (status, `Location`, `ETag`, body). The first answer.
+async fn post_twice(
+    app: &TestApp,
+    who: &TestUser,
+    path: &str,
+    key: &str,
+    body: &Value,
+) -> (StatusCode, Option<String>, Option<String>, Value) {
+    let first = post_keyed(app, who, path, key, body).await;
+    let again = post_keyed(app, who, path, key, body).await;
+    assert_eq!(
+        again, first,
+        "the repeat answers status, Location, ETag and body again"
+    );
+    first
 }
 
 #[sqlx::test]
@@ -87,13 +111,8 @@ async fn the_same_key_twice_creates_one_ticket_and_answers_the_same_twice(pool: 
     let app = TestApp::spawn(pool).await;
     let [ann] = users(&app, [("ann", "requester")]).await;
     let body = new_ticket("Printer on fire");
-    let first = post_keyed(&app, &ann, TICKET, "create-1", &body).await;
-    let again = post_keyed(&app, &ann, TICKET, "create-1", &body).await;
+    let first = post_twice(&app, &ann, TICKET, "create-1", &body).await;
     assert_eq!(first.0, StatusCode::CREATED, "{:?}", first.3);
-    assert_eq!(
-        again, first,
-        "the repeat answers status, Location, ETag and body again"
-    );
     assert!(first.1.is_some() && first.2.is_some());
     assert_eq!(tickets_opened(&app).await, 1);
 
@@ -235,18 +254,9 @@ async fn comments_and_approval_decisions_replay_too(pool: PgPool) {
     .await;
     let id = open_ticket(&app, &ann, "Need a laptop").await;
     let reply = json!({"ticket_id": id, "content": "On it", "is_internal": false});
-    let first = post_keyed(&app, &agent, "/api/v1/comments/", "c1", &reply).await;
-    let again = post_keyed(&app, &agent, "/api/v1/comments/", "c1", &reply).await;
+    let first = post_twice(&app, &agent, "/api/v1/comments/", "c1", &reply).await;
     assert_eq!(first.0, StatusCode::CREATED, "{:?}", first.3);
-    assert_eq!(again, first);
-    assert_eq!(
-        count(
-            &app,
-            "select count(*) from events where event_type = 'CommentAdded'"
-        )
-        .await,
-        1
-    );
+    assert_eq!(events_of_type(&app, "CommentAdded").await, 1);
 
     let steps = vec![json!({"name": "Manager", "approver_ids": [boss.id], "rule": "any"})];
     let approval = request_approval(&app, &agent, id, steps).await;
@@ -255,22 +265,11 @@ async fn comments_and_approval_decisions_replay_too(pool: PgPool) {
         approval["id"].as_str().unwrap()
     );
     let decision = json!({"decision": "approve"});
-    let first = post_keyed(&app, &boss, &path, "d1", &decision).await;
-    let again = post_keyed(&app, &boss, &path, "d1", &decision).await;
+    // The repeat answers the decision again, not 409 "already decided".
+    let first = post_twice(&app, &boss, &path, "d1", &decision).await;
     assert_eq!(first.0, StatusCode::OK, "{:?}", first.3);
     assert_eq!(first.3["status"], "approved");
-    assert_eq!(
-        again, first,
-        "the decision answers again, not 409 'already decided'"
-    );
-    assert_eq!(
-        count(
-            &app,
-            "select count(*) from events where event_type = 'DecisionRecorded'"
-        )
-        .await,
-        1
-    );
+    assert_eq!(events_of_type(&app, "DecisionRecorded").await, 1);
 }
 
 #[sqlx::test]

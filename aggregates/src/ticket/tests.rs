@@ -306,6 +306,17 @@ const COMMENT: Uuid = Uuid::from_u128(1);
 
 /// Adding comment `COMMENT` at minute 4, as a top-level comment without mentions.
 fn add_comment(author_id: i64, by_staff: bool, content: &str, is_internal: bool) -> TicketCommand {
+    comment_then(author_id, by_staff, content, is_internal, None)
+}
+
+/// `add_comment`, moving the ticket as `then_status` says in the same command.
+fn comment_then(
+    author_id: i64,
+    by_staff: bool,
+    content: &str,
+    is_internal: bool,
+    then_status: Option<(TicketStatus, Option<String>)>,
+) -> TicketCommand {
     TicketCommand::AddComment {
         comment_id: COMMENT,
         author_id,
@@ -314,7 +325,7 @@ fn add_comment(author_id: i64, by_staff: bool, content: &str, is_internal: bool)
         is_internal,
         parent_id: None,
         mentions: vec![],
-        then_status: None,
+        then_status,
         at: at(4),
     }
 }
@@ -347,32 +358,10 @@ fn the_first_public_staff_reply_records_the_first_response() {
         ]);
 }
 
-/// `add_comment`, then the ticket moves to `status` in the same command.
+/// A staff reply that also moves the ticket to `status`.
 fn reply_and_move(status: TicketStatus) -> TicketCommand {
-    match add_comment(9, true, "Fixed: new toner", false) {
-        TicketCommand::AddComment {
-            comment_id,
-            author_id,
-            by_staff,
-            content,
-            is_internal,
-            parent_id,
-            mentions,
-            at,
-            ..
-        } => TicketCommand::AddComment {
-            comment_id,
-            author_id,
-            by_staff,
-            content,
-            is_internal,
-            parent_id,
-            mentions,
-            then_status: Some((status, Some("Replaced the toner".into()))),
-            at,
-        },
-        other => other,
-    }
+    let reason = Some("Replaced the toner".into());
+    comment_then(9, true, "Fixed: new toner", false, Some((status, reason)))
 }
 
 #[test]
