@@ -66,6 +66,39 @@ struct Target {
     expected: Result<Option<usize>, ApiError>,
 }
 
+/// How the OpenAPI document names a `Target`: the ticket number in the path and the optional
+/// `If-Match` header.
+impl utoipa::IntoParams for Target {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, SchemaType, Type};
+        use utoipa::openapi::Required;
+        let number = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)));
+        let etag =
+            ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null]));
+        vec![
+            ParameterBuilder::new()
+                .name("id")
+                .parameter_in(ParameterIn::Path)
+                .description(Some("Ticket number"))
+                .required(Required::True)
+                .schema(Some(number))
+                .build(),
+            ParameterBuilder::new()
+                .name("If-Match")
+                .parameter_in(ParameterIn::Header)
+                .description(Some("The ETag you hold"))
+                .required(Required::False)
+                .schema(Some(etag))
+                .build(),
+        ]
+    }
+}
+
 impl FromRequestParts<AppState> for Target {
     type Rejection = ApiError;
 
@@ -132,7 +165,7 @@ async fn find_ticket(
 
 /// Change a ticket's fields. Requesters may edit their own tickets.
 #[utoipa::path(patch, path = "/{id}", tag = "tickets", security(("bearer" = [])), request_body = TicketUpdate,
-    params(("id" = i64, Path, description = "Ticket number"), ("If-Match" = Option<String>, Header, description = "The ETag you hold")),
+    params(Target),
     responses((status = 200, body = TicketDetail), ConditionalWriteErrors))]
 async fn update_ticket(
     State(state): State<AppState>,
@@ -146,7 +179,7 @@ async fn update_ticket(
 
 /// Delete a ticket: it is cancelled and hidden from lists; its history stays.
 #[utoipa::path(delete, path = "/{id}", tag = "tickets", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Ticket number"), ("If-Match" = Option<String>, Header, description = "The ETag you hold")),
+    params(Target),
     responses((status = 204), ConditionalCommandErrors))]
 async fn delete_ticket(
     State(state): State<AppState>,
@@ -163,7 +196,7 @@ async fn delete_ticket(
 /// Move a ticket through its state machine. 409 lists the allowed states.
 /// Requesters may only close, reopen or cancel their own tickets.
 #[utoipa::path(patch, path = "/{id}/status", tag = "tickets", security(("bearer" = [])), request_body = TicketStatusUpdate,
-    params(("id" = i64, Path, description = "Ticket number"), ("If-Match" = Option<String>, Header, description = "The ETag you hold")),
+    params(Target),
     responses((status = 200, body = TicketDetail), ConditionalWriteErrors))]
 async fn change_ticket_status(
     State(state): State<AppState>,
@@ -178,7 +211,7 @@ async fn change_ticket_status(
 
 /// Assign a ticket to an agent, or unassign it with `null` (agents and up).
 #[utoipa::path(patch, path = "/{id}/assign", tag = "tickets", security(("bearer" = [])), request_body = TicketAssign,
-    params(("id" = i64, Path, description = "Ticket number"), ("If-Match" = Option<String>, Header, description = "The ETag you hold")),
+    params(Target),
     responses((status = 200, body = TicketDetail), ConditionalWriteErrors))]
 async fn assign_ticket(
     State(state): State<AppState>,
