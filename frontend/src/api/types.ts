@@ -157,6 +157,48 @@ export type ItemListParams = QueryOf<'list_items'>
 export type Notification = Schemas['Notification']
 export type NotificationListResponse = Schemas['NotificationListResponse']
 
+// ---------------------------------------------------------------- live (`GET /live`, presence)
+
+/** What a PUT `/tickets/{id}/presence` says: on the ticket, typing into its composer, or gone. */
+export type PresenceState = 'viewing' | 'typing' | 'left'
+
+/** The body of PUT `/tickets/{id}/presence`; `internal` while typing an internal note. */
+export interface PresenceUpdate {
+  state: PresenceState
+  internal?: boolean
+}
+
+/** A `ticket` event: a watched ticket changed (never sent to requesters for internal notes). */
+export interface LiveTicketEvent {
+  ticket_id: number
+  version: number
+  actor_id: number | null
+  actor_name: string | null
+  event_types: string[]
+  summary: string | null
+}
+
+/** One person on a ticket, as a `presence` event lists them. */
+export interface PresenceUser {
+  id: number
+  full_name: string
+  state: Exclude<PresenceState, 'left'>
+  /** Typing an internal note (only staff are told). */
+  internal?: boolean
+}
+
+/** A `presence` event: who is on a watched ticket now. */
+export interface LivePresenceEvent {
+  ticket_id: number
+  users: PresenceUser[]
+}
+
+/** A `queue` event (staff with `queue=true`): some ticket changed. */
+export interface LiveQueueEvent {
+  ticket_id: number
+  version: number
+}
+
 // ---------------------------------------------------------------- compile-time checks
 
 /** The generic page type must stay the contract's page shape, for every list. */

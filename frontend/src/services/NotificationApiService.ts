@@ -6,7 +6,8 @@ import type { Notification, NotificationListResponse } from '@/api/types'
 export class StreamAuthError extends Error {}
 /** The stream cannot work (403, 404, ...): stop trying. */
 export class StreamFatalError extends Error {}
-class StreamRetry extends Error {}
+/** A dropped or refused (5xx, 429) connection: try again later. */
+export class StreamRetry extends Error {}
 
 export interface StreamHandlers {
   onNotification(notification: Notification): void
