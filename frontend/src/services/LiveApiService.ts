@@ -7,7 +7,13 @@ import type {
   Notification,
   PresenceUpdate,
 } from '@/api/types'
-import { StreamAuthError, StreamFatalError, StreamRetry } from './NotificationApiService'
+
+/** The stream answered 401: refresh the token, then reconnect. */
+export class StreamAuthError extends Error {}
+/** The stream cannot work (403, 404, ...): stop trying. */
+export class StreamFatalError extends Error {}
+/** A refused (5xx, 429) connection: try again later. */
+export class StreamRetry extends Error {}
 
 /** What one `/live` connection watches: tickets by id, and every ticket (staff, `queue`). */
 export interface LiveSubscription {

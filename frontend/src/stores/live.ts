@@ -13,8 +13,7 @@ import { defineStore } from 'pinia'
 import { ref } from 'vue'
 import type { LivePresenceEvent, LiveQueueEvent, LiveTicketEvent, Notification, PresenceUser } from '@/api/types'
 import { liveApiService } from '@/services'
-import { liveQuery, type LiveEvent, type LiveSubscription } from '@/services/LiveApiService'
-import { StreamAuthError, StreamFatalError } from '@/services/NotificationApiService'
+import { StreamAuthError, StreamFatalError, liveQuery, type LiveEvent, type LiveSubscription } from '@/services/LiveApiService'
 
 /** `off` (signed out), `connecting` (first attempt), `live`, `offline` (dropped, retrying), `failed`. */
 export type LiveStatus = 'off' | 'connecting' | 'live' | 'offline' | 'failed'

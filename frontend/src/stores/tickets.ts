@@ -129,9 +129,11 @@ export const useTicketsStore = defineStore('tickets', () => {
     return created
   }
 
-  /** Sends the version we showed as `If-Match`: a concurrent edit answers 412. */
-  async function updateTicket(id: number, updates: TicketUpdate): Promise<TicketDetail> {
-    const version = current.value?.id === id ? current.value.version : undefined
+  /** Sends `version` (by default the one we show) as `If-Match`: a concurrent edit answers 412.
+   *  An edit form passes the version it began from, so a change that arrived live meanwhile
+   *  still answers 412 and is merged rather than overwritten. */
+  async function updateTicket(id: number, updates: TicketUpdate, version?: number): Promise<TicketDetail> {
+    version ??= current.value?.id === id ? current.value.version : undefined
     current.value = await run(() => ticketApiService.updateTicket(id, updates, version))
     return current.value
   }

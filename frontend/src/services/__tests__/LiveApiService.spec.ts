@@ -2,8 +2,7 @@
 // places, and the service must turn it into typed events with their ids.
 import { describe, expect, it, vi } from 'vitest'
 import type { StreamingApiClient } from '@/api/client'
-import { LiveApiService, liveQuery, toLiveEvent, type LiveEvent } from '../LiveApiService'
-import { StreamAuthError, StreamFatalError, StreamRetry } from '../NotificationApiService'
+import { LiveApiService, StreamAuthError, StreamFatalError, StreamRetry, liveQuery, toLiveEvent, type LiveEvent } from '../LiveApiService'
 
 function client(token: string | null = 'tok'): StreamingApiClient {
   return {

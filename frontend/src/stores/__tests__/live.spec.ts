@@ -1,8 +1,7 @@
 import { createTestingPinia } from '@pinia/testing'
 import { setActivePinia } from 'pinia'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import type { LiveHandlers, LiveSubscription } from '@/services/LiveApiService'
-import { StreamAuthError, StreamFatalError, StreamRetry } from '@/services/NotificationApiService'
+import { StreamAuthError, StreamFatalError, StreamRetry, type LiveHandlers, type LiveSubscription } from '@/services/LiveApiService'
 import { BACKOFF_MAX_MS, RESUBSCRIBE_DEBOUNCE_MS, STABLE_MS, backoffDelay, useLiveStore } from '../live'
 
 vi.mock('@/services', () => ({ liveApiService: { connect: vi.fn(), refreshSession: vi.fn() } }))
