@@ -48,8 +48,8 @@ async fn register(
 #[utoipa::path(post, path = "/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenResponse), SignInErrors))]
 async fn login(
-    State(state): State<AppState>,
     request: Actor,
+    State(state): State<AppState>,
     AppJson(body): AppJson<LoginRequest>,
 ) -> Result<axum::Json<TokenResponse>, ApiError> {
     Ok(axum::Json(sessions::sign_in(&state, &request, body).await?))

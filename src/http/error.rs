@@ -276,11 +276,7 @@ pub fn refuse_nul(value: &Value, loc: &mut Vec<Value>, errors: &mut Vec<FieldErr
 /// A query-string extractor answering 422 with `["query", name]`.
 pub struct AppQuery<T>(pub T);
 
-impl<S, T> FromRequestParts<S> for AppQuery<T>
-where
-    T: DeserializeOwned,
-    S: Send + Sync,
-{
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for AppQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {

@@ -250,9 +250,9 @@ async fn delete_item(
     responses((status = 200, body = TicketListResponse), ReadErrors))]
 async fn list_item_tickets(
     State(state): State<AppState>,
+    headers: HeaderMap,
     user: AuthUser,
     AppPath(id): AppPath<i64>,
-    headers: HeaderMap,
     AppQuery(query): AppQuery<ItemTicketsQuery>,
 ) -> Result<axum::Json<Page<TicketSummary>>, ApiError> {
     let mut v = Validator::default();

@@ -70,8 +70,8 @@ async fn list_users(
     params(("id" = i64, Path, description = "User id")),
     responses((status = 200, body = User), ReadErrors))]
 async fn find_user(
-    State(state): State<AppState>,
     caller: AuthUser,
+    State(state): State<AppState>,
     AppPath(id): AppPath<i64>,
 ) -> Result<axum::Json<User>, ApiError> {
     if !caller.is_staff() && caller.id != id {

@@ -1578,8 +1578,10 @@ export interface components {
         /** @description Body of `PATCH /tickets/{id}`. */
         TicketUpdate: {
             description?: string | null;
+            /** @description Replaces the linked items. */
             item_ids?: number[] | null;
             priority?: null | components["schemas"]["Priority"];
+            /** @description Replaces the tags. */
             tags?: components["schemas"]["Tag"][] | null;
             title?: string | null;
             type?: null | components["schemas"]["TicketType"];

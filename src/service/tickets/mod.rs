@@ -106,6 +106,12 @@ pub struct TicketCreate {
 /// Body of `PATCH /tickets/{id}`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TicketUpdate {
+    /// Replaces the tags.
+    #[schema(value_type = Option<Vec<Tag>>, max_items = 20)]
+    pub tags: Option<Vec<String>>,
+    /// Replaces the linked items.
+    #[schema(max_items = 50)]
+    pub item_ids: Option<Vec<i64>>,
     #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub title: Option<String>,
     #[schema(max_length = 20000)]
@@ -113,10 +119,6 @@ pub struct TicketUpdate {
     pub priority: Option<Priority>,
     #[serde(rename = "type")]
     pub ticket_type: Option<TicketType>,
-    #[schema(value_type = Option<Vec<Tag>>, max_items = 20)]
-    pub tags: Option<Vec<String>>,
-    #[schema(max_items = 50)]
-    pub item_ids: Option<Vec<i64>>,
 }
 
 /// Body of `PATCH /tickets/{id}/status`.
@@ -245,13 +247,16 @@ pub async fn execute_checked(
 }
 
 /// Runs a command on a ticket the caller may see.
-pub async fn execute_visible(
+pub async fn execute_visible<C>(
     services: &Services,
     user: &AuthUser,
     id: i64,
     expected: Option<usize>,
-    command: impl Fn(&Ticket) -> TicketCommand,
-) -> Result<Committed<Ticket>, Error> {
+    command: C,
+) -> Result<Committed<Ticket>, Error>
+where
+    C: Fn(&Ticket) -> TicketCommand,
+{
     load_visible(services, user, id).await?;
     let mut committed = execute_checked(services, user, id, expected, command).await?;
     if committed.appended == 0 && committed.token.is_none() {
