@@ -39,6 +39,11 @@ export interface LiveListeners {
   presence: (event: LivePresenceEvent) => void
   queue: (event: LiveQueueEvent) => void
   reset: () => void
+  /** A connection opened that does not continue the previous one (first connection, another
+   *  subscription, nothing to resume from): what happened before it is not in the stream, so
+   *  pages reload what they show, quietly. `resumed`: it did start from the last event id (the
+   *  caller's notifications, which do not depend on the subscription, are all in it). */
+  resync: (resumed: boolean) => void
 }
 type ListenerSets = { [K in keyof LiveListeners]: Set<LiveListeners[K]> }
 
@@ -72,6 +77,7 @@ export const useLiveStore = defineStore('live', () => {
     presence: new Set(),
     queue: new Set(),
     reset: new Set(),
+    resync: new Set(),
   }
   let run: Run | null = null
   let resubscribeTimer: ReturnType<typeof setTimeout> | undefined
@@ -199,12 +205,18 @@ export const useLiveStore = defineStore('live', () => {
     await sleep(r, RESUBSCRIBE_DEBOUNCE_MS)
     let attempt = 0
     let refreshed = false
+    /** The query of the last connection that opened: a resume of it with an id loses nothing. */
+    let previous: string | null = null
     while (!r.stop.signal.aborted) {
       const opened = { at: null as number | null }
+      const resumes = lastEventId.value !== null
       const failure = await connectOnce(r, () => {
         opened.at = Date.now()
         refreshed = false
         status.value = 'live'
+        const continues = resumes && previous === r.query
+        previous = r.query
+        if (!continues) emit('resync', resumes)
       })
       if (r.stop.signal.aborted) return
       if (r.resubscribing) {

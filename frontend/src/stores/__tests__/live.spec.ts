@@ -235,4 +235,25 @@ describe('live store', () => {
     expect(backoffDelay(3, () => 0.5)).toBe(6000)
     expect(backoffDelay(40, () => 1)).toBe(BACKOFF_MAX_MS)
   })
+
+  it('asks pages to reload when a connection does not continue the last one, but not after a plain resume', async () => {
+    vi.spyOn(Math, 'random').mockReturnValue(1)
+    const live = useLiveStore()
+    const resyncs: boolean[] = []
+    live.on('resync', (resumed) => resyncs.push(resumed))
+    live.start()
+    const page = live.watch({ tickets: [1] })
+    await advance(RESUBSCRIBE_DEBOUNCE_MS)
+    last().handlers.onOpen() // first connection: nothing to resume from
+    expect(resyncs).toEqual([false])
+    last().handlers.onEvent({ type: 'queue', id: '5.0', data: { ticket_id: 1, version: 2 } })
+    last().fail(new TypeError('network'))
+    await advance(1000)
+    last().handlers.onOpen() // same set, from 5.0: the stream replays what was missed
+    expect(resyncs).toEqual([false])
+    page.set({ tickets: [1, 2] })
+    await advance(RESUBSCRIBE_DEBOUNCE_MS)
+    last().handlers.onOpen() // ticket 2 is new to the stream: its past is not in it
+    expect(resyncs).toEqual([false, true])
+  })
 })
