@@ -13,4 +13,9 @@ pub mod runtime;
 pub mod tickets;
 
 pub use log::{Checkpoint, StoredEvent};
+
+/// The PostgreSQL `NOTIFY` channel the ticketd processes talk on (the server's `service::bus`):
+/// the notifications projection announces its progress there, so that every process's live hub
+/// hands out what the log and the notifications gained, once per process.
+pub const BUS_CHANNEL: &str = "ticketd_bus";
 pub use runtime::{ApplyError, Projection, ProjectionStatus, Runtime, RuntimeHandle, Tables};

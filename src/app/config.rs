@@ -123,6 +123,14 @@ pub struct BusConfig {
         default_value_t = 1000
     )]
     pub bus_reconnect_ms: u64,
+    /// How far back (seconds of log time) a live client may resume with `Last-Event-ID`;
+    /// an older id gets a `reset` event and the client reloads.
+    #[arg(
+        long = "live-retention-secs",
+        env = "TICKETD_LIVE_RETENTION_SECS",
+        default_value_t = 3600
+    )]
+    pub live_retention_secs: u64,
 }
 
 impl Default for BusConfig {
@@ -130,6 +138,7 @@ impl Default for BusConfig {
         BusConfig {
             session_reload_secs: 30,
             bus_reconnect_ms: 1000,
+            live_retention_secs: 3600,
         }
     }
 }

@@ -113,6 +113,9 @@ pub async fn build_state(config: Config, pool: PgPool, run_projections: bool) ->
         user_status: Default::default(),
         revocations: Default::default(),
         bus: Default::default(),
+        live: crate::service::live::Hub::new(Duration::from_secs(
+            config.bus.live_retention_secs.max(1),
+        )),
         dashboards: Default::default(),
         throttle: crate::service::auth::ThrottleLimits {
             login_address_limit: config.login_address_limit,
@@ -137,6 +140,7 @@ async fn start_bus(services: &Services, config: &Config) -> Result<()> {
     let bus = BusSettings {
         reconnect_delay: Duration::from_millis(config.bus.bus_reconnect_ms),
     };
+    services.live.start(&services.pool, &services.bus);
     services.bus.start(&services.pool, bus);
     Ok(())
 }

@@ -29,6 +29,7 @@ pub mod headers;
 pub mod health;
 pub mod idempotency;
 pub mod items;
+pub mod live;
 pub mod metrics;
 pub mod notifications;
 pub mod openapi;
@@ -72,6 +73,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .nest("/api/v1/approvals", approvals::router())
         .nest("/api/v1/items", items::router())
         .nest("/api/v1/notifications", notifications::router())
+        .nest("/api/v1", live::router())
         .nest("/api/v1/reports", reports::router())
 }
 

@@ -5,39 +5,27 @@
 //!
 //! Requesters never see a notification about an internal note, whatever the read model holds.
 
-use std::collections::VecDeque;
-use std::convert::Infallible;
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::http::header::AUTHORIZATION;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::http::consistency::ConsistencyHeader;
-use crate::http::error::{ApiError, AppPath, AppQuery, FieldError, Validator};
+use crate::http::error::{ApiError, AppPath, AppQuery, Validator};
 use crate::http::idempotency::IdempotencyHeader;
+use crate::http::live::{last_event_id, stream, Format};
 use crate::http::responses::{CommandErrors, ListErrors};
 use crate::http::state::AppState;
 use crate::http::with_token;
 use crate::service::auth::AuthUser;
+use crate::service::live::{resume, Interest};
 use projections::notifications::queries::{self, Notification, Reader};
 use projections::notifications::NotificationsProjection;
-
-/// How often an idle stream looks for new rows when this process does not lead the
-/// projection (when it does, a commit wakes the stream at once).
-const STREAM_POLL: Duration = Duration::from_millis(500);
-/// How often an idle stream sends a keep-alive comment.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
-/// At most this many rows per query of a stream.
-const STREAM_BATCH: i64 = 100;
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -147,7 +135,7 @@ fn reader(user: &AuthUser) -> Reader {
 
 /// When the caller's access token expires (the stream ends then; the client reconnects
 /// with a fresh token and `Last-Event-ID`).
-fn token_expiry(state: &AppState, headers: &HeaderMap) -> Result<DateTime<Utc>, ApiError> {
+pub fn token_expiry(state: &AppState, headers: &HeaderMap) -> Result<DateTime<Utc>, ApiError> {
     let token = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -159,89 +147,6 @@ fn token_expiry(state: &AppState, headers: &HeaderMap) -> Result<DateTime<Utc>, 
     let claims = state.jwt.verify(token.trim())?;
     DateTime::from_timestamp(claims.exp, 0)
         .ok_or_else(|| ApiError::Unauthorized("Invalid or expired token".into()))
-}
-
-struct StreamState {
-    app: AppState,
-    user_id: i64,
-    /// The sign-in session of the token that opened the stream.
-    session: Option<uuid::Uuid>,
-    staff: bool,
-    last_id: i64,
-    pending: VecDeque<Notification>,
-    wake: Option<watch::Receiver<projections::Checkpoint>>,
-    shutdown: watch::Receiver<bool>,
-    ends_at: tokio::time::Instant,
-    hello: bool,
-}
-
-impl StreamState {
-    /// The next event, or None when the stream is over.
-    async fn next(&mut self) -> Option<Event> {
-        if self.hello {
-            self.hello = false;
-            return Some(
-                Event::default()
-                    .retry(Duration::from_secs(5))
-                    .comment("connected"),
-            );
-        }
-        loop {
-            if let Some(n) = self.pending.pop_front() {
-                let data = serde_json::to_string(&n).unwrap_or_default();
-                return Some(Event::default().id(n.id.to_string()).data(data));
-            }
-            if *self.shutdown.borrow() || tokio::time::Instant::now() >= self.ends_at {
-                return None;
-            }
-            // A signed-out session's or a deactivated user's stream ends; a changed role
-            // applies at once.
-            if self
-                .session
-                .is_some_and(|s| self.app.revocations.is_revoked(s))
-            {
-                return None;
-            }
-            match self.app.user_status.get(&self.app.pool, self.user_id).await {
-                Ok(Some((role, true))) => self.staff = role.is_staff(),
-                Ok(_) => return None,
-                Err(_) => {}
-            }
-            let seen = self.wake.as_mut().map(|w| *w.borrow_and_update());
-            let reader = Reader {
-                user_id: self.user_id,
-                staff: self.staff,
-            };
-            match queries::rows_after(&self.app.pool, reader, self.last_id, STREAM_BATCH).await {
-                Ok(rows) if !rows.is_empty() => {
-                    self.last_id = rows.last().map_or(self.last_id, |n| n.id);
-                    self.pending.extend(rows);
-                    continue;
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "notification stream query failed"),
-            }
-            let wake = async {
-                match (self.wake.as_mut(), seen) {
-                    (Some(w), Some(seen)) => loop {
-                        if w.changed().await.is_err() {
-                            std::future::pending::<()>().await;
-                        }
-                        if *w.borrow_and_update() != seen {
-                            break;
-                        }
-                    },
-                    _ => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                _ = wake => {}
-                _ = tokio::time::sleep(STREAM_POLL) => {}
-                _ = self.shutdown.changed() => {}
-                _ = tokio::time::sleep_until(self.ends_at) => {}
-            }
-        }
-    }
 }
 
 /// Server-Sent Events of your new notifications. Send `Last-Event-ID` to receive everything
@@ -256,52 +161,27 @@ async fn stream_notifications(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let expires = token_expiry(&state, &headers)?;
-    let last_id = match headers.get("last-event-id") {
-        Some(raw) => raw
-            .to_str()
-            .ok()
-            .and_then(|s| s.trim().parse::<i64>().ok())
-            .filter(|id| *id >= 0)
-            .ok_or_else(|| {
-                ApiError::Validation(vec![FieldError {
-                    loc: vec![
-                        serde_json::json!("header"),
-                        serde_json::json!("Last-Event-ID"),
-                    ],
-                    msg: "Last-Event-ID must be a notification id".into(),
-                    kind: "value_error".into(),
-                }])
-            })?,
-        // Only what happens from now on.
-        None => queries::newest_id(&state.pool, user.id).await?,
-    };
-    let remaining = (expires - Utc::now()).to_std().unwrap_or_default();
-    let wake = state
-        .runtime
-        .as_ref()
-        .and_then(|rt| rt.watch(NotificationsProjection::NAME));
-    let stream_state = StreamState {
-        app: state.clone(),
+    let last_id = last_event_id(&headers, |s| {
+        s.trim().parse::<i64>().ok().filter(|id| *id >= 0)
+    })?;
+    let sub = state.live.subscribe(Interest {
         user_id: user.id,
         session: user.session,
         staff: user.is_staff(),
-        last_id,
-        pending: VecDeque::new(),
-        wake,
-        shutdown: state.shutdown.subscribe(),
-        ends_at: tokio::time::Instant::now() + remaining,
-        hello: true,
-    };
-    let events = futures::stream::unfold(stream_state, |mut s| async move {
-        s.next().await.map(|e| (Ok::<_, Infallible>(e), s))
+        tickets: Vec::new(),
+        queue: false,
+        live: false,
     });
-    let mut response = Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))
-        .into_response();
-    // Ask proxies (nginx) not to buffer the stream.
-    response.headers_mut().insert(
-        HeaderName::from_static("x-accel-buffering"),
-        HeaderValue::from_static("no"),
-    );
-    Ok(response)
+    // Without Last-Event-ID: only what happens from now on.
+    let backlog = match last_id {
+        Some(id) => resume::notifications_after(&state.pool, reader(&user), id, sub.head).await?,
+        None => Vec::new(),
+    };
+    Ok(stream(
+        &state,
+        sub,
+        backlog.into(),
+        expires,
+        Format::Notifications,
+    ))
 }

@@ -19,6 +19,7 @@ use utoipa::{Modify, OpenApi};
         (name = "approvals", description = "Approvals: requests, decisions, delegation, the inbox and the change request policy"),
         (name = "items", description = "Configuration items and assets"),
         (name = "notifications", description = "Your notifications, and their live stream"),
+        (name = "live", description = "One live connection per tab (Server-Sent Events) and presence on tickets"),
         (name = "reports", description = "Dashboard, analytics, exports and the SLA policy (managers and admins)"),
     )
 )]

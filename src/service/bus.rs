@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::service::error::Error;
 
 /// The one PostgreSQL channel every ticketd process listens on.
-pub const CHANNEL: &str = "ticketd_bus";
+pub const CHANNEL: &str = projections::BUS_CHANNEL;
 
 /// `pg_notify` payloads must stay under 8000 bytes: lists are sent in chunks of this many.
 pub const MAX_IDS_PER_MESSAGE: usize = 100;
@@ -33,6 +33,12 @@ pub enum Message {
     SessionsRevoked { sessions: Vec<Uuid> },
     /// A user's role or active flag changed: forget what is cached about them.
     UserChanged { user_id: i64 },
+    /// The notifications projection committed a batch up to `checkpoint` (`<txid>.<position>`):
+    /// the live hubs hand out the events and notifications up to there. Sent by the projections
+    /// crate.
+    LogAdvanced { checkpoint: String },
+    /// Who is on a ticket changed (`ticket_presence`).
+    PresenceChanged { ticket_id: i64 },
 }
 
 /// What subscribers receive.

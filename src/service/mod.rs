@@ -16,6 +16,7 @@ pub mod executor;
 pub mod history;
 pub mod idempotency;
 pub mod items;
+pub mod live;
 pub mod metrics;
 pub mod paging;
 pub mod reports;
@@ -61,6 +62,8 @@ pub struct Services {
     pub revocations: Arc<auth::Revocations>,
     /// Messages between the ticketd processes on this database (`bus::Message`).
     pub bus: bus::Bus,
+    /// The open live connections of this process and what they get (`live::Hub`).
+    pub live: live::Hub,
     /// Dashboards computed recently (`reports::DashboardCache::dashboard`).
     pub dashboards: reports::DashboardCache,
     /// Sign-in and registration limits per client address.

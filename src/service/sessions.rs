@@ -164,6 +164,7 @@ pub async fn keep_in_sync(services: &Services, settings: SyncSettings) -> Result
                         user_status.forget(user_id);
                         false
                     }
+                    Ok(Delivery::Message(_)) => false,
                     Ok(Delivery::Resync) | Err(RecvError::Lagged(_)) => {
                         user_status.clear();
                         true

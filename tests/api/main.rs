@@ -15,6 +15,7 @@ mod idempotency;
 mod inputs;
 mod items;
 mod layout;
+mod live;
 mod notifications;
 mod openapi;
 mod projections;

@@ -173,6 +173,9 @@ pub static ROUTES: &[RouteRule] = &[
     rule("GET", "/api/v1/notifications/stream", SIGNED_IN, "own only; Server-Sent Events"),
     rule("POST", "/api/v1/notifications/read-all", SIGNED_IN, "own only"),
     rule("POST", "/api/v1/notifications/{id}/read", SIGNED_IN, "own only (else 404)"),
+    // live
+    rule("GET", "/api/v1/live", SIGNED_IN, "requesters: own tickets only (else 404), never internal notes; queue=true: staff only (403)"),
+    rule("PUT", "/api/v1/tickets/{id}/presence", SIGNED_IN, "requesters: own tickets only (else 404); internal typing: staff only (403)"),
 ];
 
 /// The rule of a route, if it has one (a trailing slash does not matter).

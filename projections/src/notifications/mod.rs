@@ -616,6 +616,7 @@ async fn apply_notifications(
     tables: &Tables,
 ) -> Result<(), ApplyError> {
     let decoded = decode_batch(events)?;
+    announce_progress(conn, events, tables).await?;
     if decoded.is_empty() {
         return Ok(());
     }
@@ -659,6 +660,30 @@ async fn apply_notifications(
         tables.name("rm_notifications")
     );
     write_json_rows(conn, &notifications, &sql).await
+}
+
+/// Tells every process's live hub, on commit of this batch, how far the log and the
+/// notifications now go: `{"type":"log_advanced","checkpoint":"<txid>.<position>"}` on
+/// [`crate::BUS_CHANNEL`]. A rebuild's shadow run says nothing (its rows are not live yet).
+async fn announce_progress(
+    conn: &mut PgConnection,
+    events: &[StoredEvent],
+    tables: &Tables,
+) -> Result<(), ApplyError> {
+    let Some(last) = events.last() else {
+        return Ok(());
+    };
+    if !tables.suffix().is_empty() {
+        return Ok(());
+    }
+    let payload =
+        serde_json::json!({"type": "log_advanced", "checkpoint": last.checkpoint().to_string()});
+    sqlx::query("select pg_notify($1, $2)")
+        .bind(crate::BUS_CHANNEL)
+        .bind(payload.to_string())
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 crate::read_model!(

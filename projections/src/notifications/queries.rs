@@ -146,3 +146,95 @@ pub async fn mark_all_read(pool: &PgPool, user_id: i64) -> Result<(), sqlx::Erro
     .await?;
     Ok(())
 }
+
+/// A notification with the user it is for (what a live hub routes).
+#[derive(Debug, Clone, FromRow)]
+pub struct Routed {
+    pub user_id: i64,
+    /// The `global_position` of the event that caused it.
+    pub source_position: i64,
+    #[sqlx(flatten)]
+    pub notification: Notification,
+}
+
+/// The notifications caused by the events at `positions` for any of `users`, in id order.
+pub async fn caused_by(
+    pool: &PgPool,
+    positions: &[i64],
+    users: &[i64],
+) -> Result<Vec<Routed>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "select n.user_id, n.source_position, {} where n.source_position = any($1) and n.user_id = any($2)
+          order by n.id",
+        SELECT.trim_start_matches("select ")
+    ))
+    .bind(positions)
+    .bind(users)
+    .fetch_all(pool)
+    .await
+}
+
+/// A notification a reconnecting reader missed, with the transaction that caused it.
+#[derive(Debug, Clone, FromRow)]
+pub struct Missed {
+    /// `transaction_id` of the causing event, as text.
+    pub txid: String,
+    #[sqlx(flatten)]
+    pub notification: Notification,
+}
+
+/// What a reader missed: at most `limit` of their notifications with an id above `after_id`,
+/// caused in a transaction from `from_txid` on and at or before `head`, oldest first.
+pub async fn missed(
+    pool: &PgPool,
+    reader: Reader,
+    (after_id, from_txid): (i64, u64),
+    head: crate::Checkpoint,
+    limit: i64,
+) -> Result<Vec<Missed>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "select e.transaction_id::text as txid, {}
+           join events e on e.global_position = n.source_position
+          where n.user_id = $1 and ($2 or not n.internal) and n.id > $3
+            and e.transaction_id >= $4::text::xid8
+            and (e.transaction_id, e.global_position) <= ($5::text::xid8, $6::bigint)
+          order by n.id limit $7",
+        SELECT.trim_start_matches("select ")
+    ))
+    .bind(reader.user_id)
+    .bind(reader.staff)
+    .bind(after_id)
+    .bind(from_txid.to_string())
+    .bind(head.txid.to_string())
+    .bind(head.position)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Where the event that caused a user's notification `id` stands in the log, and when it was
+/// recorded (None when there is no such notification of theirs).
+pub async fn source_of(
+    pool: &PgPool,
+    user_id: i64,
+    id: i64,
+) -> Result<Option<(crate::Checkpoint, DateTime<Utc>)>, sqlx::Error> {
+    let row: Option<(String, i64, DateTime<Utc>)> = sqlx::query_as(
+        "select e.transaction_id::text, e.global_position, e.recorded_at
+           from rm_notifications n join events e on e.global_position = n.source_position
+          where n.user_id = $1 and n.id = $2",
+    )
+    .bind(user_id)
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(t, p, at)| {
+        (
+            crate::Checkpoint {
+                txid: t.parse().unwrap_or(0),
+                position: p,
+            },
+            at,
+        )
+    }))
+}
