@@ -160,40 +160,39 @@ export type NotificationListResponse = Schemas['NotificationListResponse']
 // ---------------------------------------------------------------- live (`GET /live`, presence)
 
 /** What a PUT `/tickets/{id}/presence` says: on the ticket, typing into its composer, or gone. */
-export type PresenceState = 'viewing' | 'typing' | 'left'
-
+export type PresenceState = Schemas['PresenceState']
 /** The body of PUT `/tickets/{id}/presence`; `internal` while typing an internal note. */
-export interface PresenceUpdate {
-  state: PresenceState
-  internal?: boolean
-}
+export type PresenceUpdate = Schemas['PresenceUpdate']
 
-/** A `ticket` event: a watched ticket changed (never sent to requesters for internal notes). */
+// The payloads of the stream's events are not schemas of the document: the `live` operation's
+// description gives them, and these follow it word for word.
+
+/** `event: ticket` — a watched ticket changed (never sent to requesters for internal notes). */
 export interface LiveTicketEvent {
   ticket_id: number
   version: number
   actor_id: number | null
   actor_name: string | null
+  /** The stored event types of the change, in log order. */
   event_types: string[]
-  summary: string | null
+  /** One line for people ("Bea Agent replied and changed the status to resolved"). */
+  summary: string
 }
 
-/** One person on a ticket, as a `presence` event lists them. */
+/** One person on a ticket. A requester sees someone typing an internal note as viewing. */
 export interface PresenceUser {
   id: number
   full_name: string
   state: Exclude<PresenceState, 'left'>
-  /** Typing an internal note (only staff are told). */
-  internal?: boolean
 }
 
-/** A `presence` event: who is on a watched ticket now. */
+/** `event: presence` — who is on a watched ticket now (sent for each watched ticket on connect). */
 export interface LivePresenceEvent {
   ticket_id: number
   users: PresenceUser[]
 }
 
-/** A `queue` event (staff with `queue=true`): some ticket changed. */
+/** `event: queue` (staff with `queue=true`) — some ticket changed. */
 export interface LiveQueueEvent {
   ticket_id: number
   version: number

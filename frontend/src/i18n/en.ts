@@ -59,8 +59,8 @@ export default {
   presence: {
     label: 'Also on this ticket',
     viewing: '{name} is viewing this ticket',
+    typing: '{name} is typing…',
     typingReply: '{name} is typing a reply…',
-    typingNote: '{name} is typing an internal note…',
   },
   bell: {
     label: 'Notifications',

@@ -22,6 +22,10 @@ export const BACKOFF_BASE_MS = 1000
 export const BACKOFF_MAX_MS = 30_000
 /** How long the set of watched things must stay still before the stream follows it. */
 export const RESUBSCRIBE_DEBOUNCE_MS = 250
+/** The longest timer there is (about 24 days): a wait that only a wake-up ends. */
+const UNTIL_WOKEN_MS = 2 ** 31 - 1
+/** The server takes at most this many tickets per connection (more answers 422). */
+export const MAX_LIVE_TICKETS = 50
 /** A connection open this long was good: the next drop starts the backoff from the beginning. */
 export const STABLE_MS = 10_000
 
@@ -63,6 +67,8 @@ interface Run {
   wake: (() => void) | null
   /** Set when the connection was closed to follow a new subscription. */
   resubscribing: boolean
+  /** Refused for good (a watched ticket is gone or not ours): wait for another subscription. */
+  refused: boolean
 }
 
 export const useLiveStore = defineStore('live', () => {
@@ -92,7 +98,7 @@ export const useLiveStore = defineStore('live', () => {
       w.tickets.forEach((id) => tickets.add(id))
       queue ||= w.queue
     }
-    return { tickets: [...tickets], queue }
+    return { tickets: [...tickets].slice(0, MAX_LIVE_TICKETS), queue }
   }
 
   function watch(initial: Partial<LiveSubscription> = {}): LiveWatch {
@@ -122,6 +128,8 @@ export const useLiveStore = defineStore('live', () => {
         run.resubscribing = true
         run.connection.abort()
       }
+      // A refused subscription may work now (the page of the missing ticket was left).
+      if (run?.refused) run.wake?.()
     }, RESUBSCRIBE_DEBOUNCE_MS)
   }
 
@@ -234,9 +242,19 @@ export const useLiveStore = defineStore('live', () => {
           return
         }
       }
-      if (failure instanceof StreamFatalError || failure instanceof StreamAuthError) {
+      if (failure instanceof StreamAuthError) {
         status.value = 'failed'
         return
+      }
+      if (failure instanceof StreamFatalError) {
+        // 403/404/422: this subscription cannot work (a ticket deleted or not visible); the
+        // next one may.
+        status.value = 'failed'
+        presence.value = {}
+        r.refused = true
+        await sleep(r, UNTIL_WOKEN_MS)
+        r.refused = false
+        continue
       }
       const stable = opened.at !== null && Date.now() - opened.at >= STABLE_MS
       if (stable) attempt = 0
@@ -255,7 +273,7 @@ export const useLiveStore = defineStore('live', () => {
   /** Opens the stream (once per sign-in); it reconnects by itself until `stop`. */
   function start(): void {
     if (run) return
-    const r: Run = { stop: new AbortController(), connection: null, query: null, wake: null, resubscribing: false }
+    const r: Run = { stop: new AbortController(), connection: null, query: null, wake: null, resubscribing: false, refused: false }
     run = r
     status.value = 'connecting'
     window.addEventListener('online', onOnline)

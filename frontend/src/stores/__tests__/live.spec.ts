@@ -2,7 +2,7 @@ import { createTestingPinia } from '@pinia/testing'
 import { setActivePinia } from 'pinia'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { StreamAuthError, StreamFatalError, StreamRetry, type LiveHandlers, type LiveSubscription } from '@/services/LiveApiService'
-import { BACKOFF_MAX_MS, RESUBSCRIBE_DEBOUNCE_MS, STABLE_MS, backoffDelay, useLiveStore } from '../live'
+import { BACKOFF_MAX_MS, MAX_LIVE_TICKETS, RESUBSCRIBE_DEBOUNCE_MS, STABLE_MS, backoffDelay, useLiveStore } from '../live'
 
 vi.mock('@/services', () => ({ liveApiService: { connect: vi.fn(), refreshSession: vi.fn() } }))
 
@@ -72,7 +72,7 @@ describe('live store', () => {
     const page = live.watch({ tickets: [1] })
     await advance(RESUBSCRIBE_DEBOUNCE_MS)
     last().handlers.onOpen()
-    last().handlers.onEvent({ type: 'ticket', id: '10.1', data: { ticket_id: 1, version: 2, actor_id: 3, actor_name: 'Bea', event_types: [], summary: null } })
+    last().handlers.onEvent({ type: 'ticket', id: '10.1', data: { ticket_id: 1, version: 2, actor_id: 3, actor_name: 'Bea', event_types: [], summary: 'Bea replied' } })
 
     // Quick changes are debounced into one reconnect.
     page.set({ tickets: [2] })
@@ -164,14 +164,29 @@ describe('live store', () => {
     expect(live.status).toBe('failed')
   })
 
-  it('stops for good on a 403', async () => {
+  it('after a 403/404 waits for another subscription instead of retrying the refused one', async () => {
     const live = useLiveStore()
     live.start()
+    const page = live.watch({ tickets: [404] })
     await advance(RESUBSCRIBE_DEBOUNCE_MS)
-    last().fail(new StreamFatalError('403'))
+    last().fail(new StreamFatalError('404'))
     await advance(60_000)
     expect(connections).toHaveLength(1)
     expect(live.status).toBe('failed')
+    page.set({ tickets: [5] })
+    await advance(RESUBSCRIBE_DEBOUNCE_MS)
+    expect(connections).toHaveLength(2)
+    expect(last().subscription.tickets).toEqual([5])
+    last().handlers.onOpen()
+    expect(live.status).toBe('live')
+  })
+
+  it('asks for at most 50 tickets, as the server allows', async () => {
+    const live = useLiveStore()
+    live.start()
+    live.watch({ tickets: Array.from({ length: 80 }, (_, i) => i + 1) })
+    await advance(RESUBSCRIBE_DEBOUNCE_MS)
+    expect(last().subscription.tickets).toHaveLength(MAX_LIVE_TICKETS)
   })
 
   it('hands events to listeners, keeps presence per ticket, and tells pages to reload on reset', async () => {
@@ -186,7 +201,7 @@ describe('live store', () => {
     const { onEvent } = last().handlers
     onEvent({ type: 'presence', id: null, data: { ticket_id: 1, users: [{ id: 2, full_name: 'Bea', state: 'viewing' }] } })
     expect(live.presence[1]).toEqual([{ id: 2, full_name: 'Bea', state: 'viewing' }])
-    const event = { ticket_id: 1, version: 3, actor_id: 2, actor_name: 'Bea', event_types: ['TicketUpdated'], summary: null }
+    const event = { ticket_id: 1, version: 3, actor_id: 2, actor_name: 'Bea', event_types: ['TicketUpdated'], summary: 'Bea replied' }
     onEvent({ type: 'ticket', id: '9.0', data: event })
     expect(tickets).toHaveBeenCalledWith(event)
     off()
