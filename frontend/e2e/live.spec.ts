@@ -70,6 +70,8 @@ async function stillSameDocument(page: Page): Promise<boolean> {
   return page.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument === true)
 }
 
+/** The ticket's details panel (comments have Edit buttons of their own). */
+const details = (page: Page) => page.getByRole('region', { name: 'Details' })
 const composer = (page: Page) => page.getByPlaceholder(/^(Write a reply|Internal note)/)
 
 describe('a live ticket', () => {
@@ -160,11 +162,11 @@ describe('a live ticket', () => {
 
   it("merges the agent's edit with the requester's change to another field that arrived live, losing no text", async () => {
     const typed = `Paper tray 2 only ${uniqueWord('d')}\nafter the firmware update\nand only duplex`
-    await agentPage.getByRole('button', { name: 'Edit' }).click()
+    await details(agentPage).getByRole('button', { name: 'Edit' }).click()
     await agentPage.locator('#edit-description').fill(typed)
 
     const title = `Printer jams on duplex ${uniqueWord('t')}`
-    await requesterPage.getByRole('button', { name: 'Edit' }).click()
+    await details(requesterPage).getByRole('button', { name: 'Edit' }).click()
     await requesterPage.locator('#edit-title').fill(title)
     await requesterPage.getByRole('button', { name: 'Save' }).click()
     await expect.poll(async () => (await ticketNow(ticket.id)).title).toBe(title)
@@ -199,7 +201,7 @@ describe('a live ticket', () => {
     const found = await checkA11y(requesterPage, 'live-bell-open')
     expect(found.map((f) => `${f.id}: ${f.nodes.join(', ')}`)).toEqual([])
     await screenshot(requesterPage, 'live-03-bell-open')
-    await panel.getByRole('link', { name: new RegExp(`TKT-${ticket.id}`) }).first().click()
+    await panel.getByRole('link', { name: new RegExp(`New reply on TKT-${ticket.id}`) }).first().click()
     await requesterPage.waitForURL(new RegExp(`/tickets/${ticket.id}$`))
     await expect.poll(() => badge.count(), { timeout: 10_000 }).toBe(0)
     const unread = await api<{ items: Array<{ ticket_id: number | null }> }>(server, 'GET', '/api/v1/notifications/?unread=true&size=100', undefined, rita.access_token)
