@@ -24,7 +24,7 @@ BENCH_DB=${BENCH_DB:-ticketd_live_bench}
 DB="$PGURL/$BENCH_DB"
 PORT=${BENCH_PORT:-18081}
 BASE="http://127.0.0.1:$PORT"
-ulimit -n 65536
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true   # as many as this shell may have
 cargo build --release --bin ticketd >/dev/null
 BIN=${CARGO_TARGET_DIR:-target}/release/ticketd
 work=$(mktemp -d)
@@ -45,7 +45,7 @@ for i in $(seq 1 60); do
 done
 echo ']' >> "$work/users.json"
 
-TICKETD_ADDR=127.0.0.1:$PORT TICKETD_ADMIN_EMAIL=bench@example.com TICKETD_ADMIN_PASSWORD=bench-password-1 \
+TICKETD_ADDR=127.0.0.1:$PORT TICKETD_MAX_CONNECTIONS=4096 TICKETD_ADMIN_EMAIL=bench@example.com TICKETD_ADMIN_PASSWORD=bench-password-1 \
   RUST_LOG=warn $BIN serve & pid=$!
 cpid=
 cleanup() {
