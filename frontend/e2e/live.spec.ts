@@ -174,7 +174,7 @@ describe('a live ticket', () => {
     // It arrived on the agent's page while the form is open: the untouched title follows, the
     // typed description stays.
     await expect.poll(() => agentPage.getByTestId('live-updated').textContent(), { timeout: 10_000 }).toContain(requester.name)
-    await expect.poll(() => agentPage.locator('#edit-title').inputValue()).toBe(title)
+    await expect.poll(() => agentPage.locator('#edit-title').inputValue(), { timeout: 10_000 }).toBe(title)
     expect(await agentPage.locator('#edit-description').inputValue()).toBe(typed)
     await agentPage.getByRole('button', { name: 'Save' }).click()
 

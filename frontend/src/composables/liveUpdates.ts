@@ -4,6 +4,12 @@
  * moving them under the user's cursor.
  */
 
+/** How a store reloads for a live event: quietly (no spinner; an error keeps what is shown), and
+ *  `after` the event (its id as consistency token, so the read models include it). */
+export interface LiveRead {
+  after?: string | null
+}
+
 /** The parts of the ticket page that load separately. */
 export type TicketPart = 'detail' | 'comments' | 'attachments' | 'history' | 'approvals'
 export const TICKET_PARTS: readonly TicketPart[] = ['detail', 'comments', 'attachments', 'history', 'approvals']

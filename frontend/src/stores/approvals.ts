@@ -3,7 +3,7 @@ import { defineStore } from 'pinia'
 import { ref } from 'vue'
 import { toApiError, type ApiError } from '@/api/errors'
 import type { Approval, ApprovalCreate, Decision, PaginatedResponse } from '@/api/types'
-import { mergeRows } from '@/composables/liveUpdates'
+import { mergeRows, type LiveRead } from '@/composables/liveUpdates'
 import { approvalApiService } from '@/services'
 
 export const useApprovalsStore = defineStore('approvals', () => {
@@ -41,12 +41,12 @@ export const useApprovalsStore = defineStore('approvals', () => {
    * cards update in place (one that left the inbox, decided elsewhere, is reloaded by itself and
    * stays where it is), new ones go to `incoming`.
    */
-  async function refreshInbox(changed: Iterable<string>): Promise<void> {
+  async function refreshInbox(changed: Iterable<string>, after?: string | null): Promise<void> {
     const before = inboxChanges
     if (!inbox.value) return
     let fresh: PaginatedResponse<Approval>
     try {
-      fresh = await approvalApiService.listApprovals({ mine: true, ...inboxQuery })
+      fresh = await approvalApiService.listApprovals({ mine: true, ...inboxQuery }, after)
     } catch {
       return
     }
@@ -70,15 +70,18 @@ export const useApprovalsStore = defineStore('approvals', () => {
   const ticketError = ref<ApiError | null>(null)
   let ticketRequest = 0
 
-  /** `quiet` (live): no spinner, an error keeps what is shown. */
-  async function fetchForTicket(ticketId: number, quiet = false): Promise<void> {
+  /** `live`: see `LiveRead`. */
+  async function fetchForTicket(ticketId: number, live?: LiveRead): Promise<void> {
+    const quiet = live !== undefined
     const request = ++ticketRequest
     if (!quiet) {
       ticketLoading.value = true
       ticketError.value = null
     }
     try {
-      const items = (await approvalApiService.listApprovals({ ticket_id: ticketId, size: 100 })).items
+      const params = { ticket_id: ticketId, size: 100 }
+      const answer = live ? await approvalApiService.listApprovals(params, live.after) : await approvalApiService.listApprovals(params)
+      const items = answer.items
       if (request === ticketRequest) forTicket.value = items
     } catch (e) {
       if (!quiet && request === ticketRequest) ticketError.value = toApiError(e)

@@ -36,12 +36,13 @@ export function backoffDelay(attempt: number, random: () => number = Math.random
   return Math.round(ceiling / 2 + (ceiling / 2) * random())
 }
 
-/** The events pages can listen to. */
+/** The events pages can listen to. `at` (ticket, queue) is the event's id, the position in the
+ *  log: as `X-Consistency-Token`, reads include the change. */
 export interface LiveListeners {
   notification: (notification: Notification) => void
-  ticket: (event: LiveTicketEvent) => void
+  ticket: (event: LiveTicketEvent, at: string | null) => void
   presence: (event: LivePresenceEvent) => void
-  queue: (event: LiveQueueEvent) => void
+  queue: (event: LiveQueueEvent, at: string | null) => void
   reset: () => void
   /** A connection opened that does not continue the previous one (first connection, another
    *  subscription, nothing to resume from): what happened before it is not in the stream, so
@@ -167,10 +168,10 @@ export const useLiveStore = defineStore('live', () => {
         emit('notification', event.data)
         break
       case 'ticket':
-        emit('ticket', event.data)
+        emit('ticket', event.data, event.id)
         break
       case 'queue':
-        emit('queue', event.data)
+        emit('queue', event.data, event.id)
         break
     }
   }

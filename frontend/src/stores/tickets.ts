@@ -15,7 +15,7 @@ import type {
   TicketSummary,
   TicketUpdate,
 } from '@/api/types'
-import { mergeRows, patchRow } from '@/composables/liveUpdates'
+import { mergeRows, patchRow, type LiveRead } from '@/composables/liveUpdates'
 import { attachmentApiService, commentApiService, ticketApiService } from '@/services'
 
 export const useTicketsStore = defineStore('tickets', () => {
@@ -52,13 +52,13 @@ export const useTicketsStore = defineStore('tickets', () => {
    * screen in place; rows the page now has that are not shown go to `incoming` rather than moving
    * the list. A changed shown row that left the page (it no longer matches) is reloaded by itself.
    */
-  async function refreshList(changed: Iterable<number>): Promise<void> {
+  async function refreshList(changed: Iterable<number>, after?: string | null): Promise<void> {
     const query = listQuery
     const request = listRequest
     if (!list.value || !query) return
     let fresh: PaginatedResponse<TicketSummary>
     try {
-      fresh = await ticketApiService.searchTickets(query.filters, query.pagination)
+      fresh = await ticketApiService.searchTickets(query.filters, query.pagination, after)
     } catch {
       return // the rows stay as they were; the next event tries again
     }
@@ -161,15 +161,16 @@ export const useTicketsStore = defineStore('tickets', () => {
   const historyError = ref<ApiError | null>(null)
   let historyRequest = 0
 
-  /** `quiet` (live): no spinner, an error keeps what is shown. Only the newest answer is kept. */
-  async function fetchHistory(id: number, quiet = false): Promise<void> {
+  /** `live`: see `LiveRead`. Only the newest answer is kept. */
+  async function fetchHistory(id: number, live?: LiveRead): Promise<void> {
+    const quiet = live !== undefined
     const request = ++historyRequest
     if (!quiet) {
       historyLoading.value = true
       historyError.value = null
     }
     try {
-      const entries = await ticketApiService.getHistory(id)
+      const entries = live ? await ticketApiService.getHistory(id, undefined, live.after) : await ticketApiService.getHistory(id)
       if (request === historyRequest) history.value = [...entries].sort((a, b) => a.sequence - b.sequence)
     } catch (e) {
       if (!quiet && request === historyRequest) historyError.value = toApiError(e)
@@ -185,15 +186,17 @@ export const useTicketsStore = defineStore('tickets', () => {
   /** Bumped by every load and every change of ours: an answer that started before is stale. */
   let commentsRequest = 0
 
-  /** `quiet` (live): no spinner, an error keeps what is shown. */
-  async function fetchComments(ticketId: number, quiet = false): Promise<void> {
+  /** `live`: see `LiveRead`. */
+  async function fetchComments(ticketId: number, live?: LiveRead): Promise<void> {
+    const quiet = live !== undefined
     const request = ++commentsRequest
     if (!quiet) {
       commentsLoading.value = true
       commentsError.value = null
     }
     try {
-      const items = (await commentApiService.listComments(ticketId)).items
+      const page = live ? await commentApiService.listComments(ticketId, 1, 100, live.after) : await commentApiService.listComments(ticketId)
+      const items = page.items
       if (request === commentsRequest) comments.value = items
     } catch (e) {
       if (!quiet && request === commentsRequest) commentsError.value = toApiError(e)
@@ -251,15 +254,18 @@ export const useTicketsStore = defineStore('tickets', () => {
   const attachmentsError = ref<ApiError | null>(null)
   let attachmentsRequest = 0
 
-  /** `quiet` (live): no spinner, an error keeps what is shown. */
-  async function fetchAttachments(ticketId: number, quiet = false): Promise<void> {
+  /** `live`: see `LiveRead`. */
+  async function fetchAttachments(ticketId: number, live?: LiveRead): Promise<void> {
+    const quiet = live !== undefined
     const request = ++attachmentsRequest
     if (!quiet) {
       attachmentsLoading.value = true
       attachmentsError.value = null
     }
     try {
-      const page = await attachmentApiService.listAttachments(ticketId)
+      const page = live
+        ? await attachmentApiService.listAttachments(ticketId, 1, 100, live.after)
+        : await attachmentApiService.listAttachments(ticketId)
       if (request === attachmentsRequest) {
         attachments.value = page.items
         attachmentsTotal.value = page.total

@@ -203,7 +203,7 @@ describe('live store', () => {
     expect(live.presence[1]).toEqual([{ id: 2, full_name: 'Bea', state: 'viewing' }])
     const event = { ticket_id: 1, version: 3, actor_id: 2, actor_name: 'Bea', event_types: ['TicketUpdated'], summary: 'Bea replied' }
     onEvent({ type: 'ticket', id: '9.0', data: event })
-    expect(tickets).toHaveBeenCalledWith(event)
+    expect(tickets).toHaveBeenCalledWith(event, '9.0')
     off()
     onEvent({ type: 'ticket', id: '9.1', data: event })
     expect(tickets).toHaveBeenCalledTimes(1)

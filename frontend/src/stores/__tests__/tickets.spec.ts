@@ -201,8 +201,9 @@ describe('tickets store', () => {
     // Ticket 5 is new, 2 got a new title, 1 was resolved (it no longer matches status=open).
     api.searchTickets.mockResolvedValueOnce({ ...page([summary({ id: 5 }), summary({ id: 3 }), summary({ id: 2, title: 'Renamed', version: 3 })]), total: 4 })
     api.getTicket.mockResolvedValueOnce(ticket({ id: 1, status: 'resolved', version: 4 }))
-    await store.refreshList([5, 2, 1])
-    expect(api.searchTickets).toHaveBeenLastCalledWith({ status: 'open' }, { page: 1, size: 3 })
+    await store.refreshList([5, 2, 1], '812.3')
+    // The reload includes the change that caused it: the event's position is the consistency token.
+    expect(api.searchTickets).toHaveBeenLastCalledWith({ status: 'open' }, { page: 1, size: 3 }, '812.3')
     expect(api.getTicket).toHaveBeenCalledTimes(1)
     expect(api.getTicket).toHaveBeenCalledWith(1)
     expect(store.list?.items.map((t) => [t.id, t.title, t.status])).toEqual([
@@ -251,7 +252,7 @@ describe('tickets store', () => {
     expect(store.current).toMatchObject({ version: 6, status: 'resolved' })
 
     comments.listComments.mockRejectedValueOnce({ response: { status: 500, data: {} } })
-    await store.fetchComments(7, true)
+    await store.fetchComments(7, { after: null })
     expect(store.commentsError).toBeNull()
     expect(store.commentsLoading).toBe(false)
   })
@@ -265,7 +266,7 @@ describe('tickets store', () => {
     comments.listComments.mockImplementationOnce(() => new Promise((resolve) => (listed = resolve)))
     comments.createComment.mockResolvedValue({ ...c('mine'), ticket_version: 2 })
     const store = useTicketsStore()
-    const refresh = store.fetchComments(7, true)
+    const refresh = store.fetchComments(7, { after: '3.0' })
     await store.addComment(7, 'mine', false)
     listed({ items: [c('theirs')], total: 1, page: 1, size: 100, pages: 1 })
     await refresh
