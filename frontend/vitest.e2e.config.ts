@@ -9,5 +9,8 @@ export default defineConfig({
     hookTimeout: 180_000,
     fileParallelism: false,
     reporters: ['verbose'],
+    // The browser and the server share two cores with other work: give every poll the same
+    // 10 s a loaded machine may need (a poll ends as soon as it holds).
+    expect: { poll: { timeout: 10_000 } },
   },
 })

@@ -91,6 +91,16 @@ export function currentConsistencyToken(now = Date.now()): string | null {
   return consistency && now - consistency.at < CONSISTENCY_WINDOW_MS ? consistency.token : null
 }
 
+/**
+ * A read that must include what `token` names: a live event's id (`<txid>.<position>` of the log)
+ * is a consistency token too, so a reload caused by the event waits for the read models to have
+ * it. No token: `config` as it is.
+ */
+export function readAfter(token: string | null | undefined, config?: AxiosRequestConfig): AxiosRequestConfig | undefined {
+  if (!token) return config
+  return { ...config, headers: { ...(config?.headers as Record<string, string> | undefined), 'X-Consistency-Token': token } }
+}
+
 // ------------------------------------------------------------------ single-flight refresh
 
 let refreshInFlight: Promise<string> | null = null

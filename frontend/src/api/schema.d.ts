@@ -374,6 +374,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One connection for everything live. Events: `ticket`
+         *     (`{ticket_id, version, actor_id, actor_name, event_types, summary}`, id `<txid>.<position>`),
+         *     `queue` (`{ticket_id, version}`, id `<txid>.<position>`), `notification` (a Notification,
+         *     id its id), `presence` (`{ticket_id, users: [{id, full_name, state}]}`, no id), `reset` (the
+         *     client reloads: what it missed is older than the retention window). Send `Last-Event-ID` to
+         *     resume without losing or repeating anything. Requesters may watch only their own tickets
+         *     (404 otherwise) and never get internal notes; `queue=true` is for staff (403). The stream
+         *     ends when the access token expires or its session ends; reconnect with `Last-Event-ID`.
+         */
+        get: operations["live"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/notifications": {
         parameters: {
             query?: never;
@@ -619,6 +645,27 @@ export interface paths {
          */
         get: operations["ticket_history"];
         put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tickets/{id}/presence": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Say what you are doing on a ticket: `viewing` (renew at least every 30 s), `typing`
+         *     (`internal: true` for an internal note, staff only) or `left`. Watchers of the ticket get
+         *     a `presence` event; a presence not renewed for 30 s ends.
+         */
+        put: operations["set_presence"];
         post?: never;
         delete?: never;
         options?: never;
@@ -1282,6 +1329,17 @@ export interface components {
             name: string;
             /** @description How the approvals of this step combine. */
             rule: components["schemas"]["Rule"];
+        };
+        /**
+         * @description What the caller is doing on the ticket.
+         * @enum {string}
+         */
+        PresenceState: "viewing" | "typing" | "left";
+        /** @description Body of `PUT /tickets/{id}/presence`. */
+        PresenceUpdate: {
+            /** @description Typing an internal note (staff only): requesters see such a person as viewing. */
+            internal?: boolean;
+            state: components["schemas"]["PresenceState"];
         };
         /**
          * @description How urgent a ticket is; declaration order is the sort order.
@@ -2714,6 +2772,39 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    live: {
+        parameters: {
+            query?: {
+                /** @description A ticket to watch (repeat for more, at most 50): `ticket` and `presence` events. */
+                ticket?: number[];
+                /** @description Staff: a `queue` event whenever any ticket changes (coalesced, at most 4 a second). */
+                queue?: boolean;
+            };
+            header?: {
+                /** @description `<txid>.<position>` or a notification id */
+                "Last-Event-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description text/event-stream */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": unknown;
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["ValidationFailed"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     list_notifications: {
         parameters: {
             query?: {
@@ -3275,6 +3366,38 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            422: components["responses"]["ValidationFailed"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    set_presence: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Ticket number */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PresenceUpdate"];
+            };
+        };
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             503: components["responses"]["Unavailable"];
         };

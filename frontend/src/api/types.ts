@@ -157,6 +157,47 @@ export type ItemListParams = QueryOf<'list_items'>
 export type Notification = Schemas['Notification']
 export type NotificationListResponse = Schemas['NotificationListResponse']
 
+// ---------------------------------------------------------------- live (`GET /live`, presence)
+
+/** What a PUT `/tickets/{id}/presence` says: on the ticket, typing into its composer, or gone. */
+export type PresenceState = Schemas['PresenceState']
+/** The body of PUT `/tickets/{id}/presence`; `internal` while typing an internal note. */
+export type PresenceUpdate = Schemas['PresenceUpdate']
+
+// The payloads of the stream's events are not schemas of the document: the `live` operation's
+// description gives them, and these follow it word for word.
+
+/** `event: ticket` — a watched ticket changed (never sent to requesters for internal notes). */
+export interface LiveTicketEvent {
+  ticket_id: number
+  version: number
+  actor_id: number | null
+  actor_name: string | null
+  /** The stored event types of the change, in log order. */
+  event_types: string[]
+  /** One line for people ("Bea Agent replied and changed the status to resolved"). */
+  summary: string
+}
+
+/** One person on a ticket. A requester sees someone typing an internal note as viewing. */
+export interface PresenceUser {
+  id: number
+  full_name: string
+  state: Exclude<PresenceState, 'left'>
+}
+
+/** `event: presence` — who is on a watched ticket now (sent for each watched ticket on connect). */
+export interface LivePresenceEvent {
+  ticket_id: number
+  users: PresenceUser[]
+}
+
+/** `event: queue` (staff with `queue=true`) — some ticket changed. */
+export interface LiveQueueEvent {
+  ticket_id: number
+  version: number
+}
+
 // ---------------------------------------------------------------- compile-time checks
 
 /** The generic page type must stay the contract's page shape, for every list. */

@@ -21,6 +21,10 @@ export interface MergeResult {
   conflicts: Conflict[]
 }
 
+function copy(value: unknown): unknown {
+  return Array.isArray(value) ? [...value] : value
+}
+
 function same(a: unknown, b: unknown): boolean {
   return JSON.stringify(a ?? null) === JSON.stringify(b ?? null)
 }
@@ -52,4 +56,21 @@ export function settle(result: MergeResult, keepMine: Partial<Record<EditableFie
     if (keepMine[c.field]) changes[c.field] = c.mine
   }
   return changes
+}
+
+/**
+ * A newer ticket arrived (live) while the user edits: fields the user has not touched follow it,
+ * both in the form and in the base; touched fields keep the user's text for the merge on save.
+ * Returns the fields that followed.
+ */
+export function followUntouched(base: EditableTicket, draft: EditableTicket, theirs: EditableTicket): EditableField[] {
+  const followed: EditableField[] = []
+  for (const field of EDITABLE_FIELDS) {
+    if (same(draft[field], base[field]) && !same(theirs[field], base[field])) {
+      draft[field] = copy(theirs[field])
+      base[field] = copy(theirs[field])
+      followed.push(field)
+    }
+  }
+  return followed
 }

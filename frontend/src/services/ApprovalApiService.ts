@@ -1,4 +1,4 @@
-import type { ApiClient } from '@/api/client'
+import { readAfter, type ApiClient } from '@/api/client'
 import type {
   Approval,
   ApprovalCreate,
@@ -16,8 +16,9 @@ export class ApprovalApiService {
     return this.apiClient.post('/api/v1/approvals/', data)
   }
 
-  async listApprovals(params: ApprovalListParams = {}): Promise<PaginatedResponse<Approval>> {
-    return this.apiClient.get('/api/v1/approvals/', { params })
+  /** `after`: a live event's id the answer must include (`X-Consistency-Token`). */
+  async listApprovals(params: ApprovalListParams = {}, after?: string | null): Promise<PaginatedResponse<Approval>> {
+    return this.apiClient.get('/api/v1/approvals/', readAfter(after, { params }))
   }
 
   async getApproval(approvalId: string): Promise<Approval> {

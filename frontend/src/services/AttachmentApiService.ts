@@ -1,4 +1,4 @@
-import type { ApiClient } from '@/api/client'
+import { readAfter, type ApiClient } from '@/api/client'
 import type { Attachment, PaginatedResponse } from '@/api/types'
 
 /** `/api/v1/attachments`: multipart upload with progress, a page of a ticket's files, download as a blob. */
@@ -6,8 +6,8 @@ export class AttachmentApiService {
   constructor(private apiClient: ApiClient) {}
 
   /** A page of a ticket's files, oldest first (the standard page, like every other list). */
-  async listAttachments(ticketId: number, page = 1, size = 100): Promise<PaginatedResponse<Attachment>> {
-    return this.apiClient.get('/api/v1/attachments/', { params: { ticket_id: ticketId, page, size } })
+  async listAttachments(ticketId: number, page = 1, size = 100, after?: string | null): Promise<PaginatedResponse<Attachment>> {
+    return this.apiClient.get('/api/v1/attachments/', readAfter(after, { params: { ticket_id: ticketId, page, size } }))
   }
 
   async getAttachment(attachmentId: string): Promise<Attachment> {

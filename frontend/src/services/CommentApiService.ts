@@ -1,12 +1,13 @@
-import type { ApiClient } from '@/api/client'
+import { readAfter, type ApiClient } from '@/api/client'
 import type { Comment, CommentCreate, CommentCreated, CommentUpdate, PaginatedResponse } from '@/api/types'
 
 /** `/api/v1/comments`: a ticket's thread; replies carry `parent_id`. */
 export class CommentApiService {
   constructor(private apiClient: ApiClient) {}
 
-  async listComments(ticketId: number, page = 1, size = 100): Promise<PaginatedResponse<Comment>> {
-    return this.apiClient.get('/api/v1/comments/', { params: { ticket_id: ticketId, page, size } })
+  /** `after`: a live event's id the answer must include (`X-Consistency-Token`). */
+  async listComments(ticketId: number, page = 1, size = 100, after?: string | null): Promise<PaginatedResponse<Comment>> {
+    return this.apiClient.get('/api/v1/comments/', readAfter(after, { params: { ticket_id: ticketId, page, size } }))
   }
 
   /** With `set_status`, the reply and the status change are one command on the ticket. */

@@ -1,4 +1,4 @@
-import type { ApiClient } from '@/api/client'
+import { readAfter, type ApiClient } from '@/api/client'
 import type {
   PaginatedResponse,
   PaginationParams,
@@ -39,7 +39,12 @@ export class TicketApiService {
   }
 
   // Advanced search and filtering
-  async searchTickets(filters: TicketFilter, pagination: PaginationParams): Promise<PaginatedResponse<TicketSummary>> {
+  /** `after`: a live event's id the answer must include (`X-Consistency-Token`). */
+  async searchTickets(
+    filters: TicketFilter,
+    pagination: PaginationParams,
+    after?: string | null,
+  ): Promise<PaginatedResponse<TicketSummary>> {
     const params = new URLSearchParams()
 
     // Build query parameters
@@ -53,7 +58,8 @@ export class TicketApiService {
       params.append(key, String(value))
     })
 
-    return this.apiClient.get(`/api/v1/tickets/search?${params.toString()}`)
+    const url = `/api/v1/tickets/search?${params.toString()}`
+    return after ? this.apiClient.get(url, readAfter(after)) : this.apiClient.get(url)
   }
 
   // Status management
@@ -66,9 +72,10 @@ export class TicketApiService {
     return this.apiClient.patch(`/api/v1/tickets/${ticketId}/assign`, { assignee_id: assigneeId }, ifMatch(version))
   }
 
-  /** Every event of the ticket, oldest first (`asOf` stops at that time). */
-  async getHistory(ticketId: number, asOf?: string): Promise<TicketHistoryEntry[]> {
-    return this.apiClient.get(`/api/v1/tickets/${ticketId}/history`, asOf ? { params: { as_of: asOf } } : undefined)
+  /** Every event of the ticket, oldest first (`asOf` stops at that time; `after`: a live
+   *  event's id the answer must include). */
+  async getHistory(ticketId: number, asOf?: string, after?: string | null): Promise<TicketHistoryEntry[]> {
+    return this.apiClient.get(`/api/v1/tickets/${ticketId}/history`, readAfter(after, asOf ? { params: { as_of: asOf } } : undefined))
   }
 }
 

@@ -5,6 +5,7 @@ import { AttachmentApiService } from './AttachmentApiService'
 import { AuthApiService } from './AuthApiService'
 import { CommentApiService } from './CommentApiService'
 import { ItemApiService } from './ItemApiService'
+import { LiveApiService } from './LiveApiService'
 import { NotificationApiService } from './NotificationApiService'
 import { ReportApiService } from './ReportApiService'
 import { TicketApiService } from './TicketApiService'
@@ -19,6 +20,7 @@ export const reportApiService = new ReportApiService(apiClient)
 export const userApiService = new UserApiService(apiClient)
 export const itemApiService = new ItemApiService(apiClient)
 export const notificationApiService = new NotificationApiService(apiClient)
+export const liveApiService = new LiveApiService(apiClient)
 
 export {
   ApprovalApiService,
@@ -26,6 +28,7 @@ export {
   AuthApiService,
   CommentApiService,
   ItemApiService,
+  LiveApiService,
   NotificationApiService,
   ReportApiService,
   TicketApiService,

@@ -1,4 +1,4 @@
-/** The bell: the caller's notifications, the unread count and the live SSE stream. */
+/** The bell: the caller's notifications and the unread count (new ones arrive through the live store). */
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
 import { toApiError, type ApiError } from '@/api/errors'
@@ -28,17 +28,24 @@ export const useNotificationsStore = defineStore('notifications', () => {
   const pages = ref(1)
   const loading = ref(false)
   const error = ref<ApiError | null>(null)
-  /** 'off' | 'connecting' | 'live' | 'retrying' | 'failed' */
-  const streamState = ref<'off' | 'connecting' | 'live' | 'retrying' | 'failed'>('off')
   /** The newest live arrival, for the polite live region. */
   const lastArrival = ref<Notification | null>(null)
-  let controller: AbortController | null = null
 
   /** The server's count over all pages (null until the list is loaded: then count this page). */
   const serverUnread = ref<number | null>(null)
   const unreadCount = computed(() => serverUnread.value ?? items.value.filter((n) => !isRead(n)).length)
 
-  async function fetchNotifications(p = 1, size = 20): Promise<void> {
+  let inflight: Promise<void> | null = null
+
+  function fetchNotifications(p = 1, size = 20): Promise<void> {
+    const load = loadPage(p, size).finally(() => {
+      if (inflight === load) inflight = null
+    })
+    inflight = load
+    return load
+  }
+
+  async function loadPage(p: number, size: number): Promise<void> {
     loading.value = true
     error.value = null
     try {
@@ -85,41 +92,35 @@ export const useNotificationsStore = defineStore('notifications', () => {
     lastArrival.value = notification
   }
 
-  /** Opens the stream (once); it reconnects by itself until `stop`. */
-  function start(): void {
-    if (controller) return
-    controller = new AbortController()
-    const signal = controller.signal
-    streamState.value = 'connecting'
-    notificationApiService
-      .stream(
-        {
-          onOpen: () => (streamState.value = 'live'),
-          onNotification: receive,
-          onDisconnect: () => (streamState.value = 'retrying'),
-        },
-        signal,
-      )
-      .then(() => {
-        if (!signal.aborted) streamState.value = 'off'
-      })
-      .catch(() => {
-        // The bell still works from the list; the stream just isn't live.
-        if (!signal.aborted) streamState.value = 'failed'
-      })
-      .finally(() => {
-        if (controller?.signal === signal) controller = null
-      })
-  }
-
-  function stop(): void {
-    controller?.abort()
-    controller = null
-    streamState.value = 'off'
+  /**
+   * Opening a ticket reads its notifications: every unread one about `ticketId` is marked read
+   * (those loaded, and those the server still counts beyond the loaded page).
+   */
+  async function markTicketRead(ticketId: number): Promise<void> {
+    if (serverUnread.value === null) await (inflight ?? fetchNotifications())
+    if (unreadCount.value === 0) return
+    const loaded = new Set(items.value.map((n) => n.id))
+    const ids = new Set(items.value.filter((n) => n.ticket_id === ticketId && !isRead(n)).map((n) => n.id))
+    const loadedUnread = items.value.filter((n) => !isRead(n)).length
+    if (serverUnread.value !== null && serverUnread.value > loadedUnread) {
+      try {
+        const unread = await notificationApiService.listNotifications(1, 100, true)
+        unread.items.filter((n) => n.ticket_id === ticketId && !isRead(n)).forEach((n) => ids.add(n.id))
+      } catch {
+        // the loaded ones still get marked
+      }
+    }
+    for (const id of ids) {
+      try {
+        await markRead(id)
+        if (!loaded.has(id) && serverUnread.value !== null) serverUnread.value = Math.max(0, serverUnread.value - 1)
+      } catch {
+        // it stays unread; the bell shows it
+      }
+    }
   }
 
   function reset(): void {
-    stop()
     items.value = []
     total.value = 0
     serverUnread.value = null
@@ -127,7 +128,7 @@ export const useNotificationsStore = defineStore('notifications', () => {
   }
 
   return {
-    items, total, page, pages, loading, error, streamState, lastArrival, unreadCount,
-    fetchNotifications, markRead, markAllRead, receive, start, stop, reset,
+    items, total, page, pages, loading, error, lastArrival, unreadCount,
+    fetchNotifications, markRead, markAllRead, markTicketRead, receive, reset,
   }
 })

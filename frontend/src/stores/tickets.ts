@@ -15,6 +15,7 @@ import type {
   TicketSummary,
   TicketUpdate,
 } from '@/api/types'
+import { mergeRows, patchRow, type LiveRead } from '@/composables/liveUpdates'
 import { attachmentApiService, commentApiService, ticketApiService } from '@/services'
 
 export const useTicketsStore = defineStore('tickets', () => {
@@ -22,21 +23,63 @@ export const useTicketsStore = defineStore('tickets', () => {
   const list = ref<PaginatedResponse<TicketSummary> | null>(null)
   const listLoading = ref(false)
   const listError = ref<ApiError | null>(null)
+  /** Tickets a live refresh found on this page that are not shown yet (the "N new" bar). */
+  const incoming = ref<number[]>([])
   let listRequest = 0
+  let listQuery: { filters: TicketFilter; pagination: PaginationParams } | null = null
 
   /** Search-as-you-type sends many of these; only the newest answer is kept. */
   async function fetchTickets(filters: TicketFilter, pagination: PaginationParams): Promise<void> {
     const request = ++listRequest
+    listQuery = { filters, pagination }
     listLoading.value = true
     listError.value = null
     try {
       const answer = await ticketApiService.searchTickets(filters, pagination)
-      if (request === listRequest) list.value = answer
+      if (request === listRequest) {
+        list.value = answer
+        incoming.value = []
+      }
     } catch (error) {
       if (request === listRequest) listError.value = toApiError(error)
     } finally {
       if (request === listRequest) listLoading.value = false
     }
+  }
+
+  /**
+   * Live: some tickets changed. Reloads the shown page in the background and updates the rows on
+   * screen in place; rows the page now has that are not shown go to `incoming` rather than moving
+   * the list. A changed shown row that left the page (it no longer matches) is reloaded by itself.
+   */
+  async function refreshList(changed: Iterable<number>, after?: string | null): Promise<void> {
+    const query = listQuery
+    const request = listRequest
+    if (!list.value || !query) return
+    let fresh: PaginatedResponse<TicketSummary>
+    try {
+      fresh = await ticketApiService.searchTickets(query.filters, query.pagination, after)
+    } catch {
+      return // the rows stay as they were; the next event tries again
+    }
+    const freshIds = new Set(fresh.items.map((t) => t.id))
+    const gone = [...new Set(changed)].filter((id) => !freshIds.has(id) && list.value?.items.some((t) => t.id === id))
+    const details = await Promise.all(gone.map((id) => ticketApiService.getTicket(id).catch(() => null)))
+    if (request !== listRequest || !list.value) return // a new search was asked for meanwhile
+    const { rows, incoming: unseen } = mergeRows(list.value.items, fresh.items)
+    const byId = new Map(details.filter((d): d is TicketDetail => d !== null).map((d) => [d.id, d]))
+    list.value = {
+      ...list.value,
+      items: rows.map((row) => (byId.has(row.id) ? patchRow(row, byId.get(row.id)!) : row)),
+      total: fresh.total,
+      pages: fresh.pages,
+    }
+    incoming.value = unseen
+  }
+
+  /** The "show" of the "N new tickets" bar: the page as it is now. */
+  async function showIncoming(): Promise<void> {
+    if (listQuery) await fetchTickets(listQuery.filters, listQuery.pagination)
   }
 
   // ------------------------------------------------------------ one ticket
@@ -60,6 +103,18 @@ export const useTicketsStore = defineStore('tickets', () => {
     }
   }
 
+  /** Live: reloads the open ticket without a spinner; an error keeps what is shown, and an older
+   *  answer than the one shown (a save of ours overtook it) is dropped. */
+  async function refreshTicket(id: number): Promise<void> {
+    if (asOf.value) return
+    try {
+      const answer = await ticketApiService.getTicket(id)
+      if (current.value?.id === id && !asOf.value && answer.version >= current.value.version) current.value = answer
+    } catch {
+      // keep what is shown; the next event tries again
+    }
+  }
+
   async function run<T>(action: () => Promise<T>): Promise<T> {
     try {
       return await action()
@@ -74,9 +129,11 @@ export const useTicketsStore = defineStore('tickets', () => {
     return created
   }
 
-  /** Sends the version we showed as `If-Match`: a concurrent edit answers 412. */
-  async function updateTicket(id: number, updates: TicketUpdate): Promise<TicketDetail> {
-    const version = current.value?.id === id ? current.value.version : undefined
+  /** Sends `version` (by default the one we show) as `If-Match`: a concurrent edit answers 412.
+   *  An edit form passes the version it began from, so a change that arrived live meanwhile
+   *  still answers 412 and is merged rather than overwritten. */
+  async function updateTicket(id: number, updates: TicketUpdate, version?: number): Promise<TicketDetail> {
+    version ??= current.value?.id === id ? current.value.version : undefined
     current.value = await run(() => ticketApiService.updateTicket(id, updates, version))
     return current.value
   }
@@ -102,17 +159,23 @@ export const useTicketsStore = defineStore('tickets', () => {
   const history = ref<TicketHistoryEntry[]>([])
   const historyLoading = ref(false)
   const historyError = ref<ApiError | null>(null)
+  let historyRequest = 0
 
-  async function fetchHistory(id: number): Promise<void> {
-    historyLoading.value = true
-    historyError.value = null
+  /** `live`: see `LiveRead`. Only the newest answer is kept. */
+  async function fetchHistory(id: number, live?: LiveRead): Promise<void> {
+    const quiet = live !== undefined
+    const request = ++historyRequest
+    if (!quiet) {
+      historyLoading.value = true
+      historyError.value = null
+    }
     try {
-      const entries = await ticketApiService.getHistory(id)
-      history.value = [...entries].sort((a, b) => a.sequence - b.sequence)
+      const entries = live ? await ticketApiService.getHistory(id, undefined, live.after) : await ticketApiService.getHistory(id)
+      if (request === historyRequest) history.value = [...entries].sort((a, b) => a.sequence - b.sequence)
     } catch (e) {
-      historyError.value = toApiError(e)
+      if (!quiet && request === historyRequest) historyError.value = toApiError(e)
     } finally {
-      historyLoading.value = false
+      if (!quiet) historyLoading.value = false
     }
   }
 
@@ -120,16 +183,25 @@ export const useTicketsStore = defineStore('tickets', () => {
   const comments = ref<Comment[]>([])
   const commentsLoading = ref(false)
   const commentsError = ref<ApiError | null>(null)
+  /** Bumped by every load and every change of ours: an answer that started before is stale. */
+  let commentsRequest = 0
 
-  async function fetchComments(ticketId: number): Promise<void> {
-    commentsLoading.value = true
-    commentsError.value = null
+  /** `live`: see `LiveRead`. */
+  async function fetchComments(ticketId: number, live?: LiveRead): Promise<void> {
+    const quiet = live !== undefined
+    const request = ++commentsRequest
+    if (!quiet) {
+      commentsLoading.value = true
+      commentsError.value = null
+    }
     try {
-      comments.value = (await commentApiService.listComments(ticketId)).items
+      const page = live ? await commentApiService.listComments(ticketId, 1, 100, live.after) : await commentApiService.listComments(ticketId)
+      const items = page.items
+      if (request === commentsRequest) comments.value = items
     } catch (e) {
-      commentsError.value = toApiError(e)
+      if (!quiet && request === commentsRequest) commentsError.value = toApiError(e)
     } finally {
-      commentsLoading.value = false
+      if (!quiet) commentsLoading.value = false
     }
   }
 
@@ -152,7 +224,8 @@ export const useTicketsStore = defineStore('tickets', () => {
       }),
     )
     const { ticket_version: version, ...comment } = created
-    comments.value = [...comments.value, comment]
+    commentsRequest++
+    comments.value = [...comments.value.filter((c) => c.id !== comment.id), comment]
     if (current.value?.id === ticketId && current.value.version !== version) {
       void fetchTicket(ticketId)
       void fetchHistory(ticketId)
@@ -162,12 +235,14 @@ export const useTicketsStore = defineStore('tickets', () => {
 
   async function editComment(commentId: string, content: string): Promise<Comment> {
     const updated = await run(() => commentApiService.updateComment(commentId, { content }))
+    commentsRequest++
     comments.value = comments.value.map((c) => (c.id === commentId ? updated : c))
     return updated
   }
 
   async function removeComment(commentId: string): Promise<void> {
     await run(() => commentApiService.deleteComment(commentId))
+    commentsRequest++
     comments.value = comments.value.filter((c) => c.id !== commentId)
   }
 
@@ -177,24 +252,35 @@ export const useTicketsStore = defineStore('tickets', () => {
   const attachmentsTotal = ref(0)
   const attachmentsLoading = ref(false)
   const attachmentsError = ref<ApiError | null>(null)
+  let attachmentsRequest = 0
 
-  async function fetchAttachments(ticketId: number): Promise<void> {
-    attachmentsLoading.value = true
-    attachmentsError.value = null
+  /** `live`: see `LiveRead`. */
+  async function fetchAttachments(ticketId: number, live?: LiveRead): Promise<void> {
+    const quiet = live !== undefined
+    const request = ++attachmentsRequest
+    if (!quiet) {
+      attachmentsLoading.value = true
+      attachmentsError.value = null
+    }
     try {
-      const page = await attachmentApiService.listAttachments(ticketId)
-      attachments.value = page.items
-      attachmentsTotal.value = page.total
+      const page = live
+        ? await attachmentApiService.listAttachments(ticketId, 1, 100, live.after)
+        : await attachmentApiService.listAttachments(ticketId)
+      if (request === attachmentsRequest) {
+        attachments.value = page.items
+        attachmentsTotal.value = page.total
+      }
     } catch (e) {
-      attachmentsError.value = toApiError(e)
+      if (!quiet && request === attachmentsRequest) attachmentsError.value = toApiError(e)
     } finally {
-      attachmentsLoading.value = false
+      if (!quiet) attachmentsLoading.value = false
     }
   }
 
   async function uploadAttachment(ticketId: number, file: File, onProgress?: (percent: number) => void): Promise<Attachment> {
     const attachment = await run(() => attachmentApiService.uploadAttachment(ticketId, file, onProgress))
-    attachments.value = [...attachments.value, attachment]
+    attachmentsRequest++
+    attachments.value = [...attachments.value.filter((a) => a.id !== attachment.id), attachment]
     attachmentsTotal.value += 1
     return attachment
   }
@@ -206,12 +292,17 @@ export const useTicketsStore = defineStore('tickets', () => {
 
   async function removeAttachment(attachmentId: string): Promise<void> {
     await run(() => attachmentApiService.deleteAttachment(attachmentId))
+    attachmentsRequest++
     attachments.value = attachments.value.filter((a) => a.id !== attachmentId)
     attachmentsTotal.value = Math.max(0, attachmentsTotal.value - 1)
   }
 
   /** Leaving a ticket: forget it so the next one never flashes stale data. */
   function resetCurrent(): void {
+    // Answers still on their way belong to the ticket we leave.
+    historyRequest++
+    commentsRequest++
+    attachmentsRequest++
     current.value = null
     asOf.value = null
     error.value = null
@@ -222,8 +313,8 @@ export const useTicketsStore = defineStore('tickets', () => {
   }
 
   return {
-    list, listLoading, listError, fetchTickets,
-    current, asOf, loading, error, fetchTicket, createTicket, updateTicket, changeStatus, assign, deleteTicket,
+    list, listLoading, listError, incoming, fetchTickets, refreshList, showIncoming,
+    current, asOf, loading, error, fetchTicket, refreshTicket, createTicket, updateTicket, changeStatus, assign, deleteTicket,
     history, historyLoading, historyError, fetchHistory,
     comments, commentsLoading, commentsError, fetchComments, addComment, editComment, removeComment,
     attachments, attachmentsTotal, attachmentsLoading, attachmentsError, fetchAttachments, uploadAttachment, downloadAttachment, removeAttachment,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { changedFields, mergeEdit, settle, type EditableTicket } from '../ticketMerge'
+import { changedFields, followUntouched, mergeEdit, settle, type EditableTicket } from '../ticketMerge'
 
 const base: EditableTicket = {
   title: 'Printer on fire',
@@ -54,5 +54,19 @@ describe('mergeEdit after a 412', () => {
 describe('changedFields', () => {
   it('lists only what differs from the base', () => {
     expect(changedFields(base, { ...base, type: 'question', tags: [] })).toEqual({ type: 'question', tags: [] })
+  })
+})
+
+describe('followUntouched while editing', () => {
+  it('lets untouched fields follow a live change and keeps what the user typed for the merge on save', () => {
+    const start = { ...base, tags: [...base.tags as string[]] }
+    const draft = { ...start, description: 'My long text' , title: 'My title' }
+    const theirs = { ...base, priority: 'critical', title: 'Their title', description: 'Third floor' }
+    expect(followUntouched(start, draft, theirs)).toEqual(['priority'])
+    expect(draft).toEqual({ ...base, title: 'My title', description: 'My long text', priority: 'critical' })
+    // Saving then merges on top of theirs: my description goes, the title is the one conflict.
+    const result = mergeEdit(start, draft, theirs)
+    expect(result.changes).toEqual({ description: 'My long text' })
+    expect(result.conflicts.map((c) => c.field)).toEqual(['title'])
   })
 })

@@ -109,6 +109,19 @@ describe('TicketApiService', () => {
       )
     })
 
+    it('reads after a live event: its id goes out as the consistency token', async () => {
+      mockApiClient.get.mockResolvedValue({ items: [], total: 0, page: 1, size: 20, pages: 0 })
+      await ticketService.searchTickets({}, { page: 1, size: 20 }, '812.3')
+      expect(mockApiClient.get).toHaveBeenCalledWith('/api/v1/tickets/search?page=1&size=20', {
+        headers: { 'X-Consistency-Token': '812.3' },
+      })
+      mockApiClient.get.mockResolvedValue([])
+      await ticketService.getHistory(3, undefined, '812.4')
+      expect(mockApiClient.get).toHaveBeenLastCalledWith('/api/v1/tickets/3/history', {
+        headers: { 'X-Consistency-Token': '812.4' },
+      })
+    })
+
     it('patches the status and the assignee', async () => {
       mockApiClient.patch.mockResolvedValue({})
       await ticketService.updateTicketStatus(3, { status: TicketStatus.IN_PROGRESS })

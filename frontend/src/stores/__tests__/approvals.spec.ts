@@ -7,6 +7,7 @@ import { useApprovalsStore } from '../approvals'
 vi.mock('@/services', () => ({
   approvalApiService: {
     listApprovals: vi.fn(),
+    getApproval: vi.fn(),
     requestApproval: vi.fn(),
     decide: vi.fn(),
     delegate: vi.fn(),
@@ -74,5 +75,37 @@ describe('approvals store', () => {
     api.decide.mockRejectedValue({ response: { status: 403, data: { detail: 'not an approver', code: 'PERMISSION_ERROR' } } })
     const store = useApprovalsStore()
     await expect(store.decide('ap1', 'reject')).rejects.toMatchObject({ status: 403, code: 'PERMISSION_ERROR' })
+  })
+
+  it('live: updates shown cards in place, keeps one decided elsewhere where it is, and offers new ones', async () => {
+    const inboxPage = (items: Approval[]) => ({ items, total: items.length, page: 1, size: 20, pages: 1 })
+    api.listApprovals.mockResolvedValueOnce(inboxPage([approval({ id: 'a' }), approval({ id: 'b' })]))
+    const store = useApprovalsStore()
+    await store.fetchInbox()
+    // 'c' arrived, 'b' was delegated to me again (new version), 'a' was decided by someone else.
+    api.listApprovals.mockResolvedValueOnce(inboxPage([approval({ id: 'c' }), approval({ id: 'b', version: 2 })]))
+    api.getApproval.mockResolvedValueOnce(approval({ id: 'a', status: 'approved', waiting_on: [] }))
+    await store.refreshInbox(['a', 'b', 'c'])
+    expect(api.getApproval).toHaveBeenCalledWith('a')
+    expect(store.inbox?.items.map((x) => [x.id, x.status, x.version])).toEqual([
+      ['a', 'approved', 1],
+      ['b', 'pending', 2],
+    ])
+    expect(store.incoming).toEqual(['c'])
+  })
+
+  it('live: a background answer begun before my own decision does not bring the card back', async () => {
+    api.listApprovals.mockResolvedValueOnce({ items: [approval({ id: 'a' })], total: 1, page: 1, size: 20, pages: 1 })
+    const store = useApprovalsStore()
+    await store.fetchInbox()
+    let answer!: (value: { items: Approval[]; total: number; page: number; size: number; pages: number }) => void
+    api.listApprovals.mockImplementationOnce(() => new Promise((resolve) => (answer = resolve)))
+    const refresh = store.refreshInbox([])
+    api.decide.mockResolvedValueOnce(approval({ id: 'a', status: 'approved' }))
+    await store.decide('a', 'approve')
+    answer({ items: [approval({ id: 'a' })], total: 1, page: 1, size: 20, pages: 1 })
+    await refresh
+    expect(store.inbox?.items).toEqual([])
+    expect(store.incoming).toEqual([])
   })
 })

@@ -2,11 +2,10 @@ import { createTestingPinia } from '@pinia/testing'
 import { setActivePinia } from 'pinia'
 import { beforeEach, describe, expect, it, vi } from 'vitest'
 import type { Notification } from '@/api/types'
-import type { StreamHandlers } from '@/services/NotificationApiService'
 import { notificationText, useNotificationsStore } from '../notifications'
 
 vi.mock('@/services', () => ({
-  notificationApiService: { listNotifications: vi.fn(), markRead: vi.fn(), markAllRead: vi.fn(), stream: vi.fn() },
+  notificationApiService: { listNotifications: vi.fn(), markRead: vi.fn(), markAllRead: vi.fn() },
 }))
 
 import { notificationApiService } from '@/services'
@@ -51,28 +50,29 @@ describe('notifications store', () => {
     expect(store.items.every((n) => n.read)).toBe(true)
   })
 
-  it('the live stream feeds the bell, without duplicates, until stopped', async () => {
-    let handlers!: StreamHandlers
-    let signal!: AbortSignal
-    api.stream.mockImplementation((h, s) => {
-      handlers = h
-      signal = s
-      return new Promise<void>((resolve) => s.addEventListener('abort', () => resolve()))
-    })
+  it('takes live arrivals once each and announces the newest', async () => {
+    api.listNotifications.mockResolvedValue({ items: [], total: 0, page: 1, size: 20, pages: 0, unread_count: 0 })
     const store = useNotificationsStore()
-    store.start()
-    store.start() // a second start is a no-op
-    expect(api.stream).toHaveBeenCalledTimes(1)
-    handlers.onOpen?.()
-    expect(store.streamState).toBe('live')
-    handlers.onNotification(note(9))
-    handlers.onNotification(note(9))
+    await store.fetchNotifications()
+    store.receive(note(9))
+    store.receive(note(9))
     expect(store.items.map((n) => n.id)).toEqual([9])
     expect(store.unreadCount).toBe(1)
     expect(store.lastArrival?.id).toBe(9)
-    store.stop()
-    expect(signal.aborted).toBe(true)
-    expect(store.streamState).toBe('off')
+  })
+
+  it("opening a ticket marks that ticket's unread notifications read, also those beyond the loaded page", async () => {
+    const other = { ...note(3), ticket_id: 5 }
+    api.listNotifications
+      .mockResolvedValueOnce({ items: [note(1), other, note(2, true)], total: 40, page: 1, size: 20, pages: 2, unread_count: 4 })
+      .mockResolvedValueOnce({ items: [note(1), other, note(30)], total: 3, page: 1, size: 100, pages: 1, unread_count: 4 })
+    api.markRead.mockResolvedValue(undefined)
+    const store = useNotificationsStore()
+    await store.markTicketRead(4) // loads the bell first
+    expect(api.listNotifications).toHaveBeenNthCalledWith(2, 1, 100, true)
+    expect(api.markRead.mock.calls.map(([id]) => id).sort()).toEqual([1, 30])
+    expect(store.unreadCount).toBe(2)
+    expect(store.items.find((n) => n.id === 3)?.read).toBe(false)
   })
 
   it('says what a notification is about', () => {

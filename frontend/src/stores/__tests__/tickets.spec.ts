@@ -193,4 +193,83 @@ describe('tickets store', () => {
     expect(store.attachments.map((a) => a.filename)).toEqual(['b.txt', 'c.txt'])
     expect(store.attachmentsTotal).toBe(120)
   })
+
+  it('live: updates shown rows in place, offers new ones, and reloads a changed row that left the page', async () => {
+    const store = useTicketsStore()
+    api.searchTickets.mockResolvedValueOnce(page([summary({ id: 3 }), summary({ id: 2 }), summary({ id: 1, status: 'open' })]))
+    await store.fetchTickets({ status: 'open' }, { page: 1, size: 3 })
+    // Ticket 5 is new, 2 got a new title, 1 was resolved (it no longer matches status=open).
+    api.searchTickets.mockResolvedValueOnce({ ...page([summary({ id: 5 }), summary({ id: 3 }), summary({ id: 2, title: 'Renamed', version: 3 })]), total: 4 })
+    api.getTicket.mockResolvedValueOnce(ticket({ id: 1, status: 'resolved', version: 4 }))
+    await store.refreshList([5, 2, 1], '812.3')
+    // The reload includes the change that caused it: the event's position is the consistency token.
+    expect(api.searchTickets).toHaveBeenLastCalledWith({ status: 'open' }, { page: 1, size: 3 }, '812.3')
+    expect(api.getTicket).toHaveBeenCalledTimes(1)
+    expect(api.getTicket).toHaveBeenCalledWith(1)
+    expect(store.list?.items.map((t) => [t.id, t.title, t.status])).toEqual([
+      [3, 'VPN down', 'open'],
+      [2, 'Renamed', 'open'],
+      [1, 'VPN down', 'resolved'],
+    ])
+    expect(store.list?.items[2]).toHaveProperty('comment_count', 0)
+    expect(store.list?.total).toBe(4)
+    expect(store.incoming).toEqual([5])
+
+    api.searchTickets.mockResolvedValueOnce(page([summary({ id: 5 }), summary({ id: 3 })]))
+    await store.showIncoming()
+    expect(store.list?.items.map((t) => t.id)).toEqual([5, 3])
+    expect(store.incoming).toEqual([])
+  })
+
+  it('live: drops a background list answer when a new search was asked for meanwhile', async () => {
+    const store = useTicketsStore()
+    api.searchTickets.mockResolvedValueOnce(page([summary({ id: 1 })]))
+    await store.fetchTickets({}, { page: 1, size: 20 })
+    let answer!: (value: ReturnType<typeof page>) => void
+    api.searchTickets.mockImplementationOnce(() => new Promise((resolve) => (answer = resolve)))
+    const refresh = store.refreshList([9])
+    api.searchTickets.mockResolvedValueOnce(page([summary({ id: 2 })]))
+    await store.fetchTickets({ q: 'x' }, { page: 1, size: 20 })
+    answer(page([summary({ id: 9 }), summary({ id: 1 })]))
+    await refresh
+    expect(store.list?.items.map((t) => t.id)).toEqual([2])
+    expect(store.incoming).toEqual([])
+  })
+
+  it('live: a quiet reload keeps the page on errors and never goes back to an older version', async () => {
+    api.getTicket.mockResolvedValueOnce(ticket({ version: 5 }))
+    const store = useTicketsStore()
+    await store.fetchTicket(7)
+    api.getTicket.mockResolvedValueOnce(ticket({ version: 4, title: 'older' }))
+    await store.refreshTicket(7)
+    expect(store.current?.version).toBe(5)
+    api.getTicket.mockRejectedValueOnce({ response: { status: 500, data: {} } })
+    await store.refreshTicket(7)
+    expect(store.current?.version).toBe(5)
+    expect(store.error).toBeNull()
+    api.getTicket.mockResolvedValueOnce(ticket({ version: 6, status: 'resolved' }))
+    await store.refreshTicket(7)
+    expect(store.current).toMatchObject({ version: 6, status: 'resolved' })
+
+    comments.listComments.mockRejectedValueOnce({ response: { status: 500, data: {} } })
+    await store.fetchComments(7, { after: null })
+    expect(store.commentsError).toBeNull()
+    expect(store.commentsLoading).toBe(false)
+  })
+
+  it('live: a comment list that left before our own reply does not wipe the reply out', async () => {
+    const c = (id: string): Comment => ({
+      id, ticket_id: 7, author_id: 3, content: id, is_internal: false, parent_id: null,
+      mentions: [], edited: false, created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:00Z',
+    })
+    let listed!: (value: { items: Comment[]; total: number; page: number; size: number; pages: number }) => void
+    comments.listComments.mockImplementationOnce(() => new Promise((resolve) => (listed = resolve)))
+    comments.createComment.mockResolvedValue({ ...c('mine'), ticket_version: 2 })
+    const store = useTicketsStore()
+    const refresh = store.fetchComments(7, { after: '3.0' })
+    await store.addComment(7, 'mine', false)
+    listed({ items: [c('theirs')], total: 1, page: 1, size: 100, pages: 1 })
+    await refresh
+    expect(store.comments.map((x) => x.id)).toEqual(['mine'])
+  })
 })
