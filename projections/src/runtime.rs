@@ -822,3 +822,19 @@ pub async fn report(pool: &PgPool) -> Result<Vec<ProjectionReport>, sqlx::Error>
     }
     Ok(out)
 }
+
+/// How far projection `name` has got (the start of the log when it never ran).
+pub async fn checkpoint_of(pool: &sqlx::PgPool, name: &str) -> Result<Checkpoint, sqlx::Error> {
+    let row: Option<(String, i64)> = sqlx::query_as(
+        "select last_txid::text, last_position from projection_checkpoints where projection = $1",
+    )
+    .bind(name)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row
+        .map(|(t, p)| Checkpoint {
+            txid: t.parse().unwrap_or(0),
+            position: p,
+        })
+        .unwrap_or_default())
+}

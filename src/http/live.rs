@@ -165,9 +165,9 @@ pub fn last_event_id<T>(
     params(("id" = i64, Path, description = "Ticket number")),
     responses((status = 204), WriteErrors))]
 async fn set_presence(
-    State(state): State<AppState>,
     user: AuthUser,
     AppPath(id): AppPath<i64>,
+    State(state): State<AppState>,
     AppJson(body): AppJson<PresenceUpdate>,
 ) -> Result<StatusCode, ApiError> {
     presence::set(&state, &user, id, &body).await?;

@@ -112,18 +112,7 @@ pub struct Dashboard {
 
 /// The reports projection's checkpoint.
 pub async fn checkpoint(pool: &PgPool) -> Result<Checkpoint, sqlx::Error> {
-    let row: Option<(String, i64)> = sqlx::query_as(
-        "select last_txid::text, last_position from projection_checkpoints where projection = $1",
-    )
-    .bind(super::ReportsProjection::NAME)
-    .fetch_optional(pool)
-    .await?;
-    Ok(row
-        .map(|(t, p)| Checkpoint {
-            txid: t.parse().unwrap_or(0),
-            position: p,
-        })
-        .unwrap_or_default())
+    crate::runtime::checkpoint_of(pool, super::ReportsProjection::NAME).await
 }
 
 const AGE_BUCKETS: [(&str, i64); 4] = [("<1d", 1), ("1-3d", 3), ("3-7d", 7), ("7-30d", 30)];

@@ -127,45 +127,20 @@ pub fn groups(events: &[StoredEvent]) -> Vec<Group> {
     out
 }
 
-/// At most `limit` events in `(after, upto]`: a range the notifications projection has passed,
-/// so no transaction in it can still commit.
+/// At most `limit` events in `(after, upto]` — only those of `tickets` when given: a range the
+/// notifications projection has passed, so no transaction in it can still commit.
 pub async fn read_range(
     pool: &PgPool,
-    after: Checkpoint,
-    upto: Checkpoint,
+    (after, upto): (Checkpoint, Checkpoint),
+    tickets: Option<&[i64]>,
     limit: i64,
 ) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    let ids: Option<Vec<String>> = tickets.map(|t| t.iter().map(i64::to_string).collect());
     sqlx::query_as::<_, StoredEvent>(&format!(
         "select {} from events
           where (transaction_id, global_position) > ($1::text::xid8, $2::bigint)
             and (transaction_id, global_position) <= ($3::text::xid8, $4::bigint)
-          order by transaction_id, global_position
-          limit $5",
-        projections::log::EVENT_COLUMNS
-    ))
-    .bind(after.txid.to_string())
-    .bind(after.position)
-    .bind(upto.txid.to_string())
-    .bind(upto.position)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
-}
-
-/// The ticket events of `tickets` in `(after, upto]` (a reconnecting client's catch-up).
-pub async fn read_tickets_range(
-    pool: &PgPool,
-    tickets: &[i64],
-    after: Checkpoint,
-    upto: Checkpoint,
-    limit: i64,
-) -> Result<Vec<StoredEvent>, sqlx::Error> {
-    let ids: Vec<String> = tickets.iter().map(i64::to_string).collect();
-    sqlx::query_as::<_, StoredEvent>(&format!(
-        "select {} from events
-          where aggregate_type = 'ticket' and aggregate_id = any($6)
-            and (transaction_id, global_position) > ($1::text::xid8, $2::bigint)
-            and (transaction_id, global_position) <= ($3::text::xid8, $4::bigint)
+            and ($6::text[] is null or (aggregate_type = 'ticket' and aggregate_id = any($6)))
           order by transaction_id, global_position
           limit $5",
         projections::log::EVENT_COLUMNS
@@ -210,16 +185,9 @@ pub async fn names(pool: &PgPool, ids: &[i64]) -> Result<HashMap<i64, String>, s
 
 /// How far the notifications projection has gone (the hub's starting point).
 pub async fn notifications_checkpoint(pool: &PgPool) -> Result<Checkpoint, sqlx::Error> {
-    let row: Option<(String, i64)> = sqlx::query_as(
-        "select last_txid::text, last_position from projection_checkpoints where projection = $1",
+    projections::runtime::checkpoint_of(
+        pool,
+        projections::notifications::NotificationsProjection::NAME,
     )
-    .bind(projections::notifications::NotificationsProjection::NAME)
-    .fetch_optional(pool)
-    .await?;
-    Ok(row
-        .map(|(t, p)| Checkpoint {
-            txid: t.parse().unwrap_or(0),
-            position: p,
-        })
-        .unwrap_or_default())
+    .await
 }

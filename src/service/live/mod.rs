@@ -363,7 +363,7 @@ impl Task {
     }
 
     async fn read_batch(&self, head: Checkpoint, users: &[i64]) -> Result<Batch, sqlx::Error> {
-        let events = feed::read_range(&self.pool, head, self.target, BATCH).await?;
+        let events = feed::read_range(&self.pool, (head, self.target), None, BATCH).await?;
         let upto = events.last().map_or(self.target, |e| e.checkpoint());
         let positions: Vec<i64> = events.iter().map(|e| e.global_position).collect();
         let notifications = if positions.is_empty() {

@@ -78,7 +78,7 @@ pub async fn catch_up(
     };
     let mut keyed: Vec<((u64, i64, u8, i64), Item)> = Vec::new();
     if interest.live && !interest.tickets.is_empty() {
-        let events = feed::read_tickets_range(pool, &interest.tickets, after, head, LIMIT).await?;
+        let events = feed::read_range(pool, (after, head), Some(&interest.tickets), LIMIT).await?;
         if events.len() as i64 >= LIMIT {
             return Ok(vec![Item::Reset]);
         }
@@ -96,7 +96,7 @@ pub async fn catch_up(
         }
     }
     if interest.queue {
-        let events = feed::read_range(pool, after, head, LIMIT).await?;
+        let events = feed::read_range(pool, (after, head), None, LIMIT).await?;
         if events.len() as i64 >= LIMIT {
             return Ok(vec![Item::Reset]);
         }
