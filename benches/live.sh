@@ -49,8 +49,8 @@ TICKETD_ADDR=127.0.0.1:$PORT TICKETD_MAX_CONNECTIONS=4096 TICKETD_ADMIN_EMAIL=be
   RUST_LOG=warn $BIN serve & pid=$!
 cpid=
 cleanup() {
-  [ -n "$cpid" ] && kill "$cpid" 2>/dev/null
-  kill $pid 2>/dev/null; wait $pid 2>/dev/null || true
+  if [ -n "$cpid" ]; then kill "$cpid" 2>/dev/null || true; fi
+  kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
