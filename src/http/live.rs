@@ -7,6 +7,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -65,7 +66,7 @@ async fn live(
     headers: HeaderMap,
     uri: axum::http::Uri,
 ) -> Result<Response, ApiError> {
-    let expires = crate::http::notifications::token_expiry(&state, &headers)?;
+    let expires = token_expiry(&state, &headers)?;
     let (tickets, queue) = parse_query(uri.query().unwrap_or_default())?;
     if queue && !user.is_staff() {
         return Err(ApiError::Forbidden("The queue is for staff".into()));
@@ -281,4 +282,20 @@ pub fn stream(
         HeaderValue::from_static("no"),
     );
     response
+}
+
+/// When the caller's access token expires (the stream ends then; the client reconnects
+/// with a fresh token and `Last-Event-ID`).
+pub fn token_expiry(state: &AppState, headers: &HeaderMap) -> Result<DateTime<Utc>, ApiError> {
+    let token = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
+        .ok_or_else(|| ApiError::Unauthorized("Not authenticated".into()))?;
+    let claims = state.jwt.verify(token.trim())?;
+    DateTime::from_timestamp(claims.exp, 0)
+        .ok_or_else(|| ApiError::Unauthorized("Invalid or expired token".into()))
 }

@@ -6,10 +6,8 @@
 //! Requesters never see a notification about an internal note, whatever the read model holds.
 
 use axum::extract::State;
-use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -18,7 +16,7 @@ use utoipa_axum::routes;
 use crate::http::consistency::ConsistencyHeader;
 use crate::http::error::{ApiError, AppPath, AppQuery, Validator};
 use crate::http::idempotency::IdempotencyHeader;
-use crate::http::live::{last_event_id, stream, Format};
+use crate::http::live::{last_event_id, stream, token_expiry, Format};
 use crate::http::responses::{CommandErrors, ListErrors};
 use crate::http::state::AppState;
 use crate::http::with_token;
@@ -131,22 +129,6 @@ fn reader(user: &AuthUser) -> Reader {
         user_id: user.id,
         staff: user.is_staff(),
     }
-}
-
-/// When the caller's access token expires (the stream ends then; the client reconnects
-/// with a fresh token and `Last-Event-ID`).
-pub fn token_expiry(state: &AppState, headers: &HeaderMap) -> Result<DateTime<Utc>, ApiError> {
-    let token = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|h| {
-            h.strip_prefix("Bearer ")
-                .or_else(|| h.strip_prefix("bearer "))
-        })
-        .ok_or_else(|| ApiError::Unauthorized("Not authenticated".into()))?;
-    let claims = state.jwt.verify(token.trim())?;
-    DateTime::from_timestamp(claims.exp, 0)
-        .ok_or_else(|| ApiError::Unauthorized("Invalid or expired token".into()))
 }
 
 /// Server-Sent Events of your new notifications. Send `Last-Event-ID` to receive everything

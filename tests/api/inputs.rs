@@ -148,6 +148,12 @@ fn write_routes() -> Vec<(&'static str, &'static str, &'static str, Value)> {
             json!({"targets": {"low": target, "medium": target, "high": target, "critical": target},
                 "business_hours": {"time_zone": "UTC", "week": {"mon": [["09:00", "17:00"]]}}}),
         ),
+        (
+            "PUT",
+            "/api/v1/tickets/{id}/presence",
+            "/api/v1/tickets/9/presence",
+            json!({"state": "typing", "internal": false}),
+        ),
     ]
 }
 
