@@ -15,8 +15,11 @@ BENCH_DB=${BENCH_DB:-ticketd_bench}
 DB="$PGURL/$BENCH_DB"
 PORT=${BENCH_PORT:-18080}
 BASE="http://127.0.0.1:$PORT"
-cargo build --release --bin ticketd >/dev/null
-BIN=target/release/ticketd
+# TICKETD_BIN runs another build (a baseline); else this tree's release build.
+if [ -z "${TICKETD_BIN:-}" ]; then
+  cargo build --release --bin ticketd >/dev/null
+fi
+BIN=${TICKETD_BIN:-${CARGO_TARGET_DIR:-target}/release/ticketd}
 
 if [ "$mode" = create ] || [ "${KEEP_DB:-0}" != 1 ]; then
   psql -X -q "$PGURL/postgres" -c "drop database if exists $BENCH_DB" >/dev/null

@@ -10,6 +10,7 @@ pub mod notifications;
 pub mod rebuild;
 pub mod reports;
 pub mod runtime;
+pub mod sla;
 pub mod tickets;
 
 pub use log::{Checkpoint, StoredEvent};

@@ -13,6 +13,7 @@ use crate::app::db;
 use crate::http::state::{App, AppState, Settings};
 use crate::service::auth::JwtKeys;
 use crate::service::bus::BusSettings;
+use crate::service::clock::{Clock, SystemClock};
 use crate::service::error::any::Result;
 use crate::service::executor::Executor;
 use crate::service::sessions::{keep_in_sync, SyncSettings};
@@ -59,6 +60,16 @@ pub async fn open_database(config: &Config) -> Result<PgPool> {
 
 /// Builds the state (and, with `run_projections`, starts the projection workers).
 pub async fn build_state(config: Config, pool: PgPool, run_projections: bool) -> Result<AppState> {
+    build_state_with_clock(config, pool, run_projections, Arc::new(SystemClock)).await
+}
+
+/// [`build_state`] with the clock SLA states are judged at (tests fix it).
+pub async fn build_state_with_clock(
+    config: Config,
+    pool: PgPool,
+    run_projections: bool,
+    clock: Arc<dyn Clock>,
+) -> Result<AppState> {
     let secret = config.signing_key()?;
     let runtime: Option<RuntimeHandle> = if run_projections {
         Some(
@@ -121,6 +132,7 @@ pub async fn build_state(config: Config, pool: PgPool, run_projections: bool) ->
             login_address_limit: config.login_address_limit,
             register_address_limit: config.register_address_limit,
         },
+        clock,
     };
     start_bus(&services, &config).await?;
     Ok(AppState(Arc::new(App {

@@ -8,6 +8,7 @@ use aggregates::approval::{Approval, ApprovalEvent, ApprovalRequest, StepSpec};
 use aggregates::ticket::{PostedComment, Ticket, TicketChanges, TicketEvent, TicketFields};
 use chrono::{DateTime, SecondsFormat, Utc};
 use cqrs_es::Aggregate;
+use projections::sla::{policy_in_force, PolicyContext, Sla};
 use serde::Serialize;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -286,8 +287,14 @@ trait Replayable: Aggregate + Default {
     fn users(event: &Self::Event) -> Vec<i64>;
     fn describe(&self, event: &Self::Event, names: &Names) -> String;
     /// The state at `version` (only called once the aggregate exists).
-    fn state(&self, version: i64) -> Result<Value>;
+    fn state(&self, version: i64, sla: Option<Sla>) -> Result<Value>;
     fn exists(&self) -> bool;
+    /// The SLA standing at `now` after `events` (sequence, event), where the aggregate has one.
+    fn standing(
+        events: &[(i64, Self::Event)],
+        ctx: &PolicyContext,
+        now: DateTime<Utc>,
+    ) -> Option<Sla>;
 }
 
 impl Replayable for Ticket {
@@ -299,14 +306,26 @@ impl Replayable for Ticket {
         describe_ticket(self, event, names)
     }
 
-    fn state(&self, version: i64) -> Result<Value> {
+    fn state(&self, version: i64, sla: Option<Sla>) -> Result<Value> {
         Ok(serde_json::to_value(
-            crate::service::tickets::TicketDetail::from_aggregate(self, version as usize),
+            crate::service::tickets::TicketDetail::from_aggregate(
+                self,
+                version as usize,
+                sla.unwrap_or_default(),
+            ),
         )?)
     }
 
     fn exists(&self) -> bool {
         Ticket::exists(self)
+    }
+
+    fn standing(
+        events: &[(i64, TicketEvent)],
+        ctx: &PolicyContext,
+        now: DateTime<Utc>,
+    ) -> Option<Sla> {
+        projections::tickets::queries::standing_after(None, events, ctx, now)
     }
 }
 
@@ -319,12 +338,16 @@ impl Replayable for Approval {
         describe_approval(self, event, names)
     }
 
-    fn state(&self, version: i64) -> Result<Value> {
+    fn state(&self, version: i64, _sla: Option<Sla>) -> Result<Value> {
         Ok(approval_state(self, version))
     }
 
     fn exists(&self) -> bool {
         Approval::exists(self)
+    }
+
+    fn standing(_: &[(i64, ApprovalEvent)], _: &PolicyContext, _: DateTime<Utc>) -> Option<Sla> {
+        None
     }
 }
 
@@ -340,14 +363,24 @@ async fn replay<A: Replayable>(pool: &PgPool, key: String, bound: Bound) -> Resu
     let names = Names::load(pool, users).await?;
     let mut aggregate = A::default();
     let mut out = Vec::with_capacity(entries.len());
+    let mut folded = Vec::with_capacity(entries.len());
     for (entry, event) in entries.iter().zip(events) {
         let summary = aggregate.describe(&event, &names);
         out.push(replayed(entry, &names, summary));
-        aggregate.apply(event);
+        aggregate.apply(event.clone());
+        folded.push((entry.sequence, event));
     }
     let version = entries.last().map_or(0, |e| e.sequence);
     let state = if aggregate.exists() {
-        aggregate.state(version)?
+        // The SLA as it stood at the end of the replay: at `--as-of`, at the last replayed
+        // event of `--until-seq`, else now.
+        let now = match bound {
+            Bound::AsOf(t) => t,
+            Bound::UntilSequence(_) => entries.last().map_or_else(Utc::now, |e| e.recorded_at),
+            Bound::All => Utc::now(),
+        };
+        let ctx = policy_in_force(&mut *pool.acquire().await?).await?;
+        aggregate.state(version, A::standing(&folded, &ctx, now))?
     } else {
         Value::Null
     };

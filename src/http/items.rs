@@ -267,8 +267,8 @@ async fn list_item_tickets(
         &[projections::tickets::TicketsProjection::NAME],
     )
     .await?;
-    let scope = (!user.is_staff()).then_some(user.id);
+    let cx = list::ListContext::of(&state, &user);
     Ok(axum::Json(
-        list::tickets_of_item(&state.pool, id, scope, (page, size, offset)).await?,
+        list::tickets_of_item(&state.pool, id, cx, (page, size, offset)).await?,
     ))
 }

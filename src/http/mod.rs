@@ -38,6 +38,7 @@ pub mod responses;
 pub mod state;
 pub mod tickets;
 pub mod users;
+pub mod views;
 
 use std::time::Duration;
 
@@ -75,6 +76,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .nest("/api/v1/notifications", notifications::router())
         .nest("/api/v1", live::router())
         .nest("/api/v1/reports", reports::router())
+        .nest("/api/v1/views", views::router())
 }
 
 /// The OpenAPI document of every route.

@@ -5,9 +5,8 @@
 //! appends several events (a comment and the first response it records) is all or nothing,
 //! and a clock that stepped back never yields a state with a hole in it.
 
-use aggregates::ticket::{Ticket, TicketEvent};
+use aggregates::ticket::TicketEvent;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use cqrs_es::Aggregate;
 use serde::{Deserialize, Deserializer};
 use sqlx::PgPool;
 
@@ -134,21 +133,20 @@ pub async fn stream(
     Ok(load(pool, aggregate_type, id, bound).await?)
 }
 
-/// The ticket as it was at `as_of` (None if it did not exist yet).
-pub async fn ticket_as_of(
+/// The events (sequence, event) of a ticket as they stood at `as_of`.
+pub async fn ticket_events_as_of(
     pool: &PgPool,
     id: i64,
     as_of: DateTime<Utc>,
-) -> Result<Option<(Ticket, usize)>, Error> {
-    let entries = stream(pool, "ticket", &id.to_string(), Some(as_of)).await?;
-    let mut ticket = Ticket::default();
-    let mut version = 0;
-    for e in entries {
-        let event: TicketEvent = serde_json::from_value(e.payload).map_err(Error::internal)?;
-        ticket.apply(event);
-        version = e.sequence as usize;
-    }
-    Ok(ticket.exists().then_some((ticket, version)))
+) -> Result<Vec<(i64, TicketEvent)>, Error> {
+    stream(pool, "ticket", &id.to_string(), Some(as_of))
+        .await?
+        .into_iter()
+        .map(|e| {
+            let event: TicketEvent = serde_json::from_value(e.payload).map_err(Error::internal)?;
+            Ok((e.sequence, event))
+        })
+        .collect()
 }
 
 /// Parses a point in time: RFC 3339 (`2026-11-26T10:00:00.123456Z`, any offset; a `+` that a

@@ -9,6 +9,7 @@ pub mod approvals;
 pub mod attachments;
 pub mod auth;
 pub mod bus;
+pub mod clock;
 pub mod comments;
 pub mod consistency;
 pub mod error;
@@ -25,6 +26,7 @@ pub mod sla_policy;
 pub mod storage;
 pub mod tickets;
 pub mod users;
+pub mod views;
 
 use std::sync::Arc;
 
@@ -68,6 +70,8 @@ pub struct Services {
     pub dashboards: reports::DashboardCache,
     /// Sign-in and registration limits per client address.
     pub throttle: auth::ThrottleLimits,
+    /// The time SLA states are judged at.
+    pub clock: Arc<dyn clock::Clock>,
 }
 
 /// Every projection this build runs (the approval process issues commands on `pool`).

@@ -2,7 +2,7 @@
 //! a 422 per bad field. Every saved version is kept in `sla_policies`; the newest is in force.
 
 use chrono::{DateTime, Utc};
-use projections::reports::sla::{BusinessHours, SlaPolicy, Targets};
+use projections::sla::policy::{BusinessHours, SlaPolicy, Targets};
 use serde::Serialize;
 use serde_json::{json, Value};
 use sqlx::PgPool;

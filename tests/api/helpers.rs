@@ -2,13 +2,16 @@
 //! The test harness: every test gets its own migrated database (`#[sqlx::test]`), a real
 //! server on a loopback port with the projection workers running, and a reqwest client.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use chrono::{DateTime, Utc};
 
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use ticketd::app::config::Config;
 use ticketd::http::state::AppState;
+use ticketd::service::clock::{Clock, SystemClock};
 use ticketd::service::executor::Actor;
 
 /// Set `TEST_LOG=1` to see the server's logs.
@@ -20,6 +23,27 @@ static TRACING: LazyLock<()> = LazyLock::new(|| {
 
 /// The password every test user gets.
 pub const PASSWORD: &str = "correct horse battery";
+
+/// A clock the test sets: the server judges SLA states at its time.
+pub struct FixedClock(Mutex<DateTime<Utc>>);
+
+impl FixedClock {
+    /// A clock standing at `t`.
+    pub fn at(t: DateTime<Utc>) -> Arc<FixedClock> {
+        Arc::new(FixedClock(Mutex::new(t)))
+    }
+
+    /// Moves the clock to `t`.
+    pub fn set(&self, t: DateTime<Utc>) {
+        *self.0.lock().unwrap() = t;
+    }
+}
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
 
 /// A running server on its own database.
 pub struct TestApp {
@@ -69,6 +93,27 @@ impl TestApp {
 
     /// Starts a server with the given configuration.
     pub async fn spawn_with(pool: PgPool, config: Config) -> TestApp {
+        Self::start(pool, config, Arc::new(SystemClock), true).await
+    }
+
+    /// Starts a server whose SLA states are judged at `clock`'s time.
+    pub async fn spawn_at(pool: PgPool, clock: Arc<FixedClock>) -> TestApp {
+        let config = test_config(&pool);
+        Self::start(pool, config, clock, true).await
+    }
+
+    /// Starts a server that runs no projections: the read models stay as they are.
+    pub async fn spawn_without_projections(pool: PgPool) -> TestApp {
+        let config = test_config(&pool);
+        Self::start(pool, config, Arc::new(SystemClock), false).await
+    }
+
+    async fn start(
+        pool: PgPool,
+        config: Config,
+        clock: Arc<dyn Clock>,
+        run_projections: bool,
+    ) -> TestApp {
         LazyLock::force(&TRACING);
         // `#[sqlx::test]` pools are small; the server gets a pool of its own size.
         let pool = sqlx::postgres::PgPoolOptions::new()
@@ -76,9 +121,14 @@ impl TestApp {
             .connect(&url_of(&pool))
             .await
             .expect("server pool");
-        let state = ticketd::app::startup::build_state(config.clone(), pool.clone(), true)
-            .await
-            .expect("state");
+        let state = ticketd::app::startup::build_state_with_clock(
+            config.clone(),
+            pool.clone(),
+            run_projections,
+            clock,
+        )
+        .await
+        .expect("state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

@@ -19,6 +19,8 @@ fn write_routes() -> Vec<(&'static str, &'static str, &'static str, Value)> {
     let target = json!({"first_response_minutes": 60, "resolution_minutes": 600});
     let step =
         json!({"name": "Manager", "approver_ids": [1], "rule": "quorum", "min_approvals": 1});
+    let view_filters = json!({"q": "Q", "status": "open", "priority": "low", "type": "issue",
+        "assignee_id": "me", "requester_id": 1, "tag": "t", "sla": "breached"});
     vec![
         (
             "POST",
@@ -154,6 +156,20 @@ fn write_routes() -> Vec<(&'static str, &'static str, &'static str, Value)> {
             "/api/v1/tickets/9/presence",
             json!({"state": "typing", "internal": false}),
         ),
+        (
+            "POST",
+            "/api/v1/views",
+            "/api/v1/views",
+            json!({"name": "N", "filters": view_filters, "sort": "sla_due", "columns": ["id"],
+                "position": 1}),
+        ),
+        (
+            "PATCH",
+            "/api/v1/views/{id}",
+            "/api/v1/views/9",
+            json!({"name": "N", "filters": view_filters, "sort": "sla_due", "columns": ["id"],
+                "position": 1}),
+        ),
     ]
 }
 
@@ -176,9 +192,10 @@ fn slot<'a>(body: &'a mut Value, loc: &[Value]) -> &'a mut Value {
 }
 
 /// What the database holds that a refused request could have changed.
-async fn stored(app: &TestApp) -> (i64, i64, i64) {
+async fn stored(app: &TestApp) -> (i64, i64, i64, i64) {
     sqlx::query_as(
-        "select (select count(*) from events), (select count(*) from users), (select count(*) from items)",
+        "select (select count(*) from events), (select count(*) from users), (select count(*) from items),
+                (select count(*) from saved_views)",
     )
     .fetch_one(&app.pool)
     .await

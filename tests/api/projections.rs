@@ -354,7 +354,9 @@ async fn snapshot(pool: &PgPool) -> (Vec<Value>, Vec<Value>, Vec<Value>) {
     .await
     .unwrap();
     let counts: Vec<(Value,)> = sqlx::query_as(
-        "select to_jsonb(c) from (select * from rm_ticket_counts where n <> 0 order by 1, 2, 3) c",
+        "select to_jsonb(c) from (select * from rm_ticket_counts order by 1, 2, 3, 4) c
+         union all
+         select to_jsonb(c) from (select * from rm_ticket_tag_counts order by 1, 2, 3, 4, 5) c",
     )
     .fetch_all(pool)
     .await
@@ -380,7 +382,7 @@ async fn a_rebuilt_read_model_is_row_for_row_identical_to_the_incremental_one(po
     let before = snapshot(&pool).await;
     let indexes = || async {
         let rows: Vec<(String,)> = sqlx::query_as(
-            "select indexdef from pg_indexes where tablename in ('rm_tickets', 'rm_ticket_counts', 'rm_ticket_search', 'rm_search_words') order by 1",
+            "select indexdef from pg_indexes where tablename in ('rm_tickets', 'rm_ticket_counts', 'rm_ticket_tag_counts', 'rm_ticket_search', 'rm_search_words') order by 1",
         )
         .fetch_all(&pool)
         .await

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use aggregates::approval::ApprovalCommand;
-use aggregates::ticket::{TicketCommand, TicketFields};
+use aggregates::ticket::TicketCommand;
 use aggregates::{Priority, TicketStatus, TicketType};
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use reqwest::{Method, StatusCode};
@@ -15,55 +15,13 @@ use ticketd::service::executor::Actor;
 use uuid::Uuid;
 
 use crate::helpers::{json_of, ticketd, TestApp, TestUser};
-use crate::steps::{get_ok, locs, run_directly, try_open_ticket_with, users};
+use crate::steps::{
+    get_ok, locs, office_policy, open_at, reply, run_directly, status, try_open_ticket_with,
+    try_put_sla_policy, users,
+};
 
 fn utc(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-}
-
-/// Opens a ticket at a chosen time through the Ticket aggregate.
-async fn open_at(
-    app: &TestApp,
-    requester: i64,
-    title: &str,
-    priority: Priority,
-    kind: TicketType,
-    at: DateTime<Utc>,
-) -> i64 {
-    let (id,): (i64,) = sqlx::query_as("select nextval('ticket_id_seq')")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    app.state
-        .tickets
-        .create(
-            &id.to_string(),
-            Actor::user(requester).metadata(),
-            TicketCommand::OpenTicket {
-                id,
-                requester_id: requester,
-                fields: TicketFields {
-                    title: title.into(),
-                    description: String::new(),
-                    priority,
-                    ticket_type: kind,
-                    tags: vec![],
-                    item_ids: vec![],
-                },
-                at,
-            },
-        )
-        .await
-        .unwrap();
-    id
-}
-
-fn status(to: TicketStatus, at: DateTime<Utc>) -> TicketCommand {
-    TicketCommand::ChangeStatus {
-        status: to,
-        reason: None,
-        at,
-    }
 }
 
 /// An assignment to `agent`.
@@ -86,30 +44,6 @@ fn answered_paused_resolved(agent: i64, at: [&str; 5]) -> Vec<TicketCommand> {
         status(InProgress, resumed),
         status(Resolved, resolved),
     ]
-}
-
-/// A public reply by an agent: the ticket's first response if it is the first.
-fn reply(agent: i64, at: DateTime<Utc>) -> TicketCommand {
-    TicketCommand::AddComment {
-        comment_id: Uuid::new_v4(),
-        author_id: agent,
-        by_staff: true,
-        content: "Looking into it".into(),
-        is_internal: false,
-        parent_id: None,
-        mentions: vec![],
-        then_status: None,
-        at,
-    }
-}
-
-/// `who` replaces the SLA policy with `body`; the answer, whatever it is.
-async fn try_put_sla_policy(app: &TestApp, who: &TestUser, body: Value) -> reqwest::Response {
-    app.request(Method::PUT, "/api/v1/reports/sla-policy", Some(&who.token))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
 }
 
 /// Runs `commands` on a ticket as `actor`, in order.
@@ -533,17 +467,6 @@ async fn snapshot(pool: &PgPool) -> Vec<String> {
         out.extend(rows.into_iter().map(|(r,)| format!("{table}: {r}")));
     }
     out
-}
-
-fn office_policy(time_zone: Option<&str>) -> Value {
-    let target = |f: u32, r: u32| json!({"first_response_minutes": f, "resolution_minutes": r});
-    let hours = json!([["09:00", "17:00"]]);
-    json!({
-        "targets": {"low": target(240, 960), "medium": target(60, 480),
-                    "high": target(30, 240), "critical": target(15, 120)},
-        "business_hours": time_zone.map(|tz| json!({"time_zone": tz,
-            "week": {"mon": hours, "tue": hours, "wed": hours, "thu": hours, "fri": hours}}))
-    })
 }
 
 #[sqlx::test]

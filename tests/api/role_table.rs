@@ -173,6 +173,14 @@ pub static ROUTES: &[RouteRule] = &[
     rule("GET", "/api/v1/notifications/stream", SIGNED_IN, "own only; Server-Sent Events"),
     rule("POST", "/api/v1/notifications/read-all", SIGNED_IN, "own only"),
     rule("POST", "/api/v1/notifications/{id}/read", SIGNED_IN, "own only (else 404)"),
+    // views
+    rule("GET", "/api/v1/views", STAFF, "own and shared views"),
+    rule("POST", "/api/v1/views", STAFF, "shared ones: managers and up (else 403)"),
+    rule("GET", "/api/v1/views/counts", STAFF, "own and shared views"),
+    rule("GET", "/api/v1/views/{id}", STAFF, "own or shared (others' personal views: 404)"),
+    rule("PATCH", "/api/v1/views/{id}", STAFF, "own; shared ones: managers and up (else 403); others' personal views: 404"),
+    rule("DELETE", "/api/v1/views/{id}", STAFF, "own; shared ones: managers and up (else 403); others' personal views: 404"),
+    rule("GET", "/api/v1/views/{id}/tickets", STAFF, "own or shared (others' personal views: 404)"),
     // live
     rule("GET", "/api/v1/live", SIGNED_IN, "requesters: own tickets only (else 404), never internal notes; queue=true: staff only (403)"),
     rule("PUT", "/api/v1/tickets/{id}/presence", SIGNED_IN, "requesters: own tickets only (else 404); internal typing: staff only (403)"),

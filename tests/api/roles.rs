@@ -90,7 +90,13 @@ struct Fixtures {
 }
 
 impl Fixtures {
-    async fn create(app: &TestApp, users: &HashMap<&'static str, TestUser>) -> Fixtures {
+    /// The things each route needs; for a view's routes (`path`), a view of `caller`'s own.
+    async fn create(
+        app: &TestApp,
+        users: &HashMap<&'static str, TestUser>,
+        caller: Caller,
+        path: &str,
+    ) -> Fixtures {
         let requester = &users["requester"];
         let admin = &users["admin"];
         let ticket = app.ticket(requester, "Role matrix fixture").await["id"]
@@ -152,6 +158,18 @@ impl Fixtures {
             "attachments",
             attachment["id"].as_str().expect("attachment").into(),
         );
+        if path.starts_with("/api/v1/views/{id}") {
+            // A personal view of the caller (of an agent for callers without views).
+            let owner = match caller.role() {
+                Some(role) if role.is_staff() => &users[role.as_str()],
+                _ => &users["agent"],
+            };
+            let view = app
+                .post("/api/v1/views/", &owner.token, json!({"name": "Fixture"}))
+                .await;
+            let view = json_of(view, StatusCode::CREATED).await;
+            by_area.insert("views", view["id"].as_i64().expect("view").to_string());
+        }
         Fixtures {
             by_area,
             ticket,
@@ -402,7 +420,7 @@ async fn every_route_answers_every_role_as_the_role_matrix_says(pool: PgPool) {
         };
         for caller in Caller::ALL {
             // Fresh for each caller: an allowed DELETE must find its thing still there.
-            let fx = Fixtures::create(&app, &users).await;
+            let fx = Fixtures::create(&app, &users, caller, &path).await;
             let token = caller.role().map(|r| users[r.as_str()].token.clone());
             let response = build(&app, &doc, &method, &path, &op, &fx, token.as_deref())
                 .send()

@@ -1,7 +1,9 @@
 //! Named steps of the API scenarios: each makes one request and, unless its name starts with
 //! `try_`, asserts the status a successful step answers, so a test reads as the story it checks.
 
-use aggregates::ticket::TicketCommand;
+use aggregates::ticket::{TicketCommand, TicketFields};
+use aggregates::{Priority, TicketStatus, TicketType};
+use chrono::{DateTime, Utc};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 
@@ -323,4 +325,87 @@ pub async fn comment_directly(
     };
     run_directly(app, id, author.id, command).await;
     comment_id
+}
+
+/// Opens a ticket at a chosen time through the Ticket aggregate.
+pub async fn open_at(
+    app: &TestApp,
+    requester: i64,
+    title: &str,
+    priority: Priority,
+    kind: TicketType,
+    at: DateTime<Utc>,
+) -> i64 {
+    let (id,): (i64,) = sqlx::query_as("select nextval('ticket_id_seq')")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    app.state
+        .tickets
+        .create(
+            &id.to_string(),
+            Actor::user(requester).metadata(),
+            TicketCommand::OpenTicket {
+                id,
+                requester_id: requester,
+                fields: TicketFields {
+                    title: title.into(),
+                    description: String::new(),
+                    priority,
+                    ticket_type: kind,
+                    tags: vec![],
+                    item_ids: vec![],
+                },
+                at,
+            },
+        )
+        .await
+        .unwrap();
+    id
+}
+
+/// A move to `to` at `at`.
+pub fn status(to: TicketStatus, at: DateTime<Utc>) -> TicketCommand {
+    TicketCommand::ChangeStatus {
+        status: to,
+        reason: None,
+        at,
+    }
+}
+
+/// A public reply by an agent: the ticket's first response if it is the first.
+pub fn reply(agent: i64, at: DateTime<Utc>) -> TicketCommand {
+    TicketCommand::AddComment {
+        comment_id: uuid::Uuid::new_v4(),
+        author_id: agent,
+        by_staff: true,
+        content: "Looking into it".into(),
+        is_internal: false,
+        parent_id: None,
+        mentions: vec![],
+        then_status: None,
+        at,
+    }
+}
+
+/// `who` replaces the SLA policy with `body`; the answer, whatever it is.
+pub async fn try_put_sla_policy(app: &TestApp, who: &TestUser, body: Value) -> reqwest::Response {
+    app.request(Method::PUT, "/api/v1/reports/sla-policy", Some(&who.token))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Targets per priority on office hours (09:00-17:00 on weekdays in `time_zone`), or around
+/// the clock without a time zone: low 240/960, medium 60/480, high 30/240, critical 15/120 minutes.
+pub fn office_policy(time_zone: Option<&str>) -> Value {
+    let target = |f: u32, r: u32| json!({"first_response_minutes": f, "resolution_minutes": r});
+    let hours = json!([["09:00", "17:00"]]);
+    json!({
+        "targets": {"low": target(240, 960), "medium": target(60, 480),
+                    "high": target(30, 240), "critical": target(15, 120)},
+        "business_hours": time_zone.map(|tz| json!({"time_zone": tz,
+            "week": {"mon": hours, "tue": hours, "wed": hours, "thu": hours, "fri": hours}}))
+    })
 }

@@ -12,24 +12,17 @@
 //! past under the new policy, rebuild the projection (`ticketd projections rebuild reports`),
 //! which replays every event with the policy in force at the time of the rebuild.
 //!
-//! **The SLA clock** of a ticket runs while it is `open` or `in_progress`, pauses while it is
-//! `pending`, stops when it is resolved, closed, cancelled or deleted, and resumes when it is
-//! reopened. It counts business time only (see [`crate::reports::sla`]). Two targets are measured on
-//! it: first response (stops at the first public reply of an agent) and resolution. A running
-//! target has a `*_due_at` (when it will be missed); a missed one has a `*_breached_at` (when it
-//! was missed). A running clock is missed at query time once `now() > *_due_at`; when the clock
-//! stops or pauses after its due time, `*_breached_at` takes the due time. Changing a ticket's
-//! priority re-evaluates its unstopped targets against the new priority's targets: one that is
-//! now exceeded is missed from the moment of the change, one that no longer is, is not missed.
+//! **The SLA clock** of each ticket is [`crate::sla::clock`], the same clock the ticket list
+//! runs: a running target has a `*_due_at`, a missed one a `*_breached_at`; `sla_due_at` is the
+//! earliest running due time unless a target is already missed.
 
 pub mod queries;
-pub mod sla;
 
 use std::collections::{BTreeMap, HashMap};
 
 use aggregates::approval::{ApprovalEvent, ApprovalRequest};
 use aggregates::ticket::TicketEvent;
-use aggregates::{Priority, TicketStatus};
+use aggregates::TicketStatus;
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgConnection};
@@ -37,8 +30,10 @@ use uuid::Uuid;
 
 use crate::batch::{approval_event, ticket_event};
 use crate::log::StoredEvent;
-use crate::reports::sla::{Calendar, SlaPolicy, Target, US};
 use crate::runtime::{ApplyError, Tables};
+pub use crate::sla::clock::{current_policy, PolicyContext, OPEN_STATUSES};
+use crate::sla::clock::{Phase, SlaClock};
+use crate::sla::policy::US;
 
 /// The facts of one ticket (a row of `rm_report_tickets`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, FromRow)]
@@ -67,21 +62,15 @@ pub struct ReportRow {
     pub paused_us: i64,
     pub paused_seconds: i64,
     pub pending_since: Option<DateTime<Utc>>,
-    /// Start of the SLA clock's current running segment (None while paused or stopped).
-    pub sla_running_since: Option<DateTime<Utc>>,
-    /// Business microseconds on the SLA clock up to `sla_running_since` (or the stop).
-    pub sla_elapsed_us: i64,
     pub first_response_business_seconds: Option<i64>,
     pub resolution_business_seconds: Option<i64>,
-    pub first_response_due_at: Option<DateTime<Utc>>,
-    pub resolution_due_at: Option<DateTime<Utc>>,
     /// The earliest due time of a running target, unless a target is already missed.
     pub sla_due_at: Option<DateTime<Utc>>,
-    pub first_response_breached_at: Option<DateTime<Utc>>,
-    pub resolution_breached_at: Option<DateTime<Utc>>,
     pub reopened: i32,
-    /// The SLA policy version that last computed this row.
-    pub policy_version: i64,
+    /// The SLA clock (running state, due and missed times, policy version).
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub clock: SlaClock,
 }
 
 /// Columns of `rm_report_tickets` in the order of [`ReportRow`].
@@ -102,54 +91,6 @@ const RECORD_TYPES: &str = "id bigint, title text, status text, priority text, t
     resolution_due_at timestamptz, sla_due_at timestamptz, first_response_breached_at timestamptz, \
     resolution_breached_at timestamptz, reopened integer, policy_version bigint";
 
-/// The statuses of the open backlog.
-pub const OPEN_STATUSES: [&str; 3] = ["open", "in_progress", "pending"];
-
-/// The policy a batch is applied with.
-#[derive(Debug, Clone)]
-pub struct PolicyContext {
-    pub version: i64,
-    pub policy: SlaPolicy,
-    pub calendar: Calendar,
-}
-
-impl PolicyContext {
-    /// A context for `policy` at `version`.
-    pub fn new(version: i64, policy: SlaPolicy) -> Self {
-        let calendar = policy.calendar();
-        PolicyContext {
-            version,
-            policy,
-            calendar,
-        }
-    }
-
-    fn target(&self, priority: &str) -> Target {
-        self.policy
-            .targets
-            .of(Priority::parse(priority).unwrap_or(Priority::Medium))
-    }
-}
-
-/// The policy in force: the newest saved one (its id is the version), else the default (0).
-pub async fn current_policy(conn: &mut PgConnection) -> Result<(i64, SlaPolicy), ApplyError> {
-    let row: Option<(i64, serde_json::Value)> =
-        sqlx::query_as("select id, policy from sla_policies order by id desc limit 1")
-            .fetch_optional(conn)
-            .await?;
-    match row {
-        None => Ok((0, SlaPolicy::default())),
-        Some((id, json)) => {
-            serde_json::from_value(json)
-                .map(|p| (id, p))
-                .map_err(|e| ApplyError::Poison {
-                    position: -1,
-                    reason: format!("SLA policy {id} is unreadable: {e}"),
-                })
-        }
-    }
-}
-
 fn is_open(status: &str) -> bool {
     OPEN_STATUSES.contains(&status)
 }
@@ -163,80 +104,24 @@ fn seconds_between(a: DateTime<Utc>, b: DateTime<Utc>) -> i64 {
 }
 
 impl ReportRow {
-    /// True while the resolution target can still run (not resolved, closed, cancelled or deleted).
-    fn resolution_live(&self) -> bool {
-        !self.deleted && is_open(&self.status)
-    }
-
-    fn first_response_live(&self) -> bool {
-        self.resolution_live() && self.first_response_at.is_none()
-    }
-
-    fn running(&self) -> bool {
-        self.resolution_live() && self.status != TicketStatus::Pending.as_str()
-    }
-
-    /// Runs the SLA clock up to `t`; a running target whose due time has passed is missed.
-    fn advance(&mut self, t: DateTime<Utc>, calendar: &Calendar) {
-        if let Some(since) = self.sla_running_since {
-            self.sla_elapsed_us += calendar.business_us(since, t);
-            self.sla_running_since = Some(t);
-        }
-        if let Some(due) = self.first_response_due_at {
-            if due < t {
-                self.first_response_breached_at = Some(due);
-                self.first_response_due_at = None;
-            }
-        }
-        if let Some(due) = self.resolution_due_at {
-            if due < t {
-                self.resolution_breached_at = Some(due);
-                self.resolution_due_at = None;
-            }
-        }
-    }
-
-    /// Sets the running state and due times after an event at `t`. With `reevaluate`
-    /// (a priority change) the unstopped targets are judged again against the new target.
+    /// Settles the clock after an event at `t` changed the row (see [`SlaClock::settle`]).
     fn settle(&mut self, t: DateTime<Utc>, ctx: &PolicyContext, reevaluate: bool) {
-        let running = self.running();
-        self.sla_running_since = running.then_some(t);
-        let target = ctx.target(&self.priority);
-        let elapsed = self.sla_elapsed_us;
-        let fr_target = i64::from(target.first_response_minutes) * 60 * US;
-        let res_target = i64::from(target.resolution_minutes) * 60 * US;
-        let fr_live = self.first_response_live();
-        let res_live = self.resolution_live();
-        if reevaluate {
-            for (live, limit, breached) in [
-                (fr_live, fr_target, &mut self.first_response_breached_at),
-                (res_live, res_target, &mut self.resolution_breached_at),
-            ] {
-                if live {
-                    if elapsed > limit {
-                        breached.get_or_insert(t);
-                    } else {
-                        *breached = None;
-                    }
-                }
-            }
-        }
-        let due = |live: bool, limit: i64, breached: Option<DateTime<Utc>>| {
-            (running && live && breached.is_none())
-                .then(|| ctx.calendar.add_business_us(t, limit - elapsed))
+        let ReportRow {
+            status,
+            deleted,
+            priority,
+            first_response_at,
+            clock,
+            ..
+        } = self;
+        let phase = Phase {
+            status,
+            deleted: *deleted,
+            priority,
+            first_response_at: *first_response_at,
         };
-        self.first_response_due_at = due(fr_live, fr_target, self.first_response_breached_at);
-        self.resolution_due_at = due(res_live, res_target, self.resolution_breached_at);
-        self.sla_due_at =
-            if self.first_response_breached_at.is_some() || self.resolution_breached_at.is_some() {
-                None
-            } else {
-                match (self.first_response_due_at, self.resolution_due_at) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                }
-            };
-        self.policy_version = ctx.version;
+        clock.settle(&phase, t, ctx, reevaluate);
+        self.sla_due_at = self.clock.next_due();
     }
 
     fn leave_pending(&mut self, t: DateTime<Utc>) {
@@ -274,7 +159,7 @@ pub fn fold(row: Option<ReportRow>, event: &TicketEvent, ctx: &PolicyContext) ->
     }
     // Never let the clock run backwards, whatever times the commands carried.
     let t = at.max(row.updated_at);
-    row.advance(t, &ctx.calendar);
+    row.clock.advance(t, &ctx.calendar);
     row.updated_at = t;
     let mut reevaluate = false;
     match event {
@@ -303,7 +188,7 @@ pub fn fold(row: Option<ReportRow>, event: &TicketEvent, ctx: &PolicyContext) ->
         TicketEvent::FirstResponseRecorded { .. } if row.first_response_at.is_none() => {
             row.first_response_at = Some(t);
             row.first_response_seconds = Some(seconds_between(row.created_at, t));
-            row.first_response_business_seconds = Some(row.sla_elapsed_us / US);
+            row.first_response_business_seconds = Some(row.clock.sla_elapsed_us / US);
         }
         _ => {}
     }
@@ -339,17 +224,14 @@ impl ReportRow {
             paused_us: 0,
             paused_seconds: 0,
             pending_since: None,
-            sla_running_since: Some(at),
-            sla_elapsed_us: 0,
             first_response_business_seconds: None,
             resolution_business_seconds: None,
-            first_response_due_at: None,
-            resolution_due_at: None,
             sla_due_at: None,
-            first_response_breached_at: None,
-            resolution_breached_at: None,
             reopened: 0,
-            policy_version: ctx.version,
+            clock: SlaClock {
+                sla_running_since: Some(at),
+                ..SlaClock::default()
+            },
         };
         row.settle(at, ctx, false);
         row
@@ -365,7 +247,7 @@ impl ReportRow {
             TicketStatus::Resolved => {
                 self.resolved_at = Some(t);
                 self.resolution_seconds = Some(seconds_between(self.created_at, t));
-                self.resolution_business_seconds = Some(self.sla_elapsed_us / US);
+                self.resolution_business_seconds = Some(self.clock.sla_elapsed_us / US);
             }
             TicketStatus::Closed | TicketStatus::Cancelled => self.closed_at = Some(t),
             TicketStatus::Open | TicketStatus::InProgress => {}
@@ -412,20 +294,23 @@ fn contribution(row: &ReportRow) -> Contribution {
     let flag = |b: bool| i64::from(open && b);
     let count = CountValues([
         1,
-        flag(row.first_response_due_at.is_some()),
-        flag(row.first_response_breached_at.is_some()),
-        flag(row.resolution_due_at.is_some()),
-        flag(row.resolution_breached_at.is_some()),
+        flag(row.clock.first_response_due_at.is_some()),
+        flag(row.clock.first_response_breached_at.is_some()),
+        flag(row.clock.resolution_due_at.is_some()),
+        flag(row.clock.resolution_breached_at.is_some()),
         flag(row.sla_due_at.is_some()),
-        flag(row.first_response_breached_at.is_some() || row.resolution_breached_at.is_some()),
+        flag(
+            row.clock.first_response_breached_at.is_some()
+                || row.clock.resolution_breached_at.is_some(),
+        ),
     ]);
     let mut daily = vec![(row.created_at.date_naive(), DailyValues([1, 0, 0, 0, 0]))];
     if let Some(r) = row.resolved_at {
-        let missed = i64::from(row.resolution_breached_at.is_some());
+        let missed = i64::from(row.clock.resolution_breached_at.is_some());
         daily.push((r.date_naive(), DailyValues([0, 1, 0, 0, missed])));
     }
     if let Some(f) = row.first_response_at {
-        let missed = i64::from(row.first_response_breached_at.is_some());
+        let missed = i64::from(row.clock.first_response_breached_at.is_some());
         daily.push((f.date_naive(), DailyValues([0, 0, 1, missed, 0])));
     }
     Contribution {
@@ -524,8 +409,7 @@ async fn apply_reports(
     if tickets.is_empty() && approvals.is_empty() {
         return Ok(());
     }
-    let (version, policy) = current_policy(&mut *conn).await?;
-    let ctx = PolicyContext::new(version, policy);
+    let ctx = current_policy(&mut *conn).await?;
     if !tickets.is_empty() {
         apply_tickets(&mut *conn, &tickets, tables, &ctx).await?;
     }
@@ -814,8 +698,9 @@ crate::read_model!(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::sla::policy::SlaPolicy;
     use aggregates::ticket::TicketFields;
-    use aggregates::TicketType;
+    use aggregates::{Priority, TicketType};
     use chrono::Duration;
 
     fn utc(s: &str) -> DateTime<Utc> {
@@ -871,15 +756,15 @@ mod tests {
         assert_eq!(row.paused_seconds, 3 * 3600);
         assert_eq!(row.resolution_seconds, Some(6 * 3600));
         assert_eq!(row.resolution_business_seconds, Some(3 * 3600));
-        assert_eq!(row.resolution_breached_at, None);
+        assert_eq!(row.clock.resolution_breached_at, None);
         // No first response: the 60 running minutes were used up exactly when the ticket went
         // pending at 11:00, so the target was missed the moment the clock resumed at 14:00.
         assert_eq!(
-            row.first_response_breached_at,
+            row.clock.first_response_breached_at,
             Some(utc("2026-03-02T14:00:00Z"))
         );
-        assert_eq!(row.sla_running_since, None);
-        assert_eq!(row.resolution_due_at, None);
+        assert_eq!(row.clock.sla_running_since, None);
+        assert_eq!(row.clock.resolution_due_at, None);
     }
 
     #[test]
@@ -901,12 +786,15 @@ mod tests {
             &ctx,
         );
         assert_eq!(row.first_response_business_seconds, Some(20 * 60));
-        assert_eq!(row.first_response_breached_at, None);
+        assert_eq!(row.clock.first_response_breached_at, None);
         assert_eq!(row.reopened, 1);
         assert_eq!(row.resolved_at, None);
         // 2 h used before the resolution, 2 h left from the reopening.
-        assert_eq!(row.resolution_due_at, Some(utc("2026-03-03T11:00:00Z")));
-        assert_eq!(row.sla_due_at, row.resolution_due_at);
+        assert_eq!(
+            row.clock.resolution_due_at,
+            Some(utc("2026-03-03T11:00:00Z"))
+        );
+        assert_eq!(row.sla_due_at, row.clock.resolution_due_at);
         let paused = fold(
             Some(row),
             &status(Open, InProgress, "2026-03-03T09:10:00Z"),
@@ -920,19 +808,22 @@ mod tests {
             )
         })
         .unwrap();
-        assert_eq!(paused.resolution_due_at, None);
+        assert_eq!(paused.clock.resolution_due_at, None);
         assert_eq!(paused.sla_due_at, None);
         assert_eq!(paused.pending_since, Some(utc("2026-03-03T09:20:00Z")));
     }
 
     #[test]
     fn business_hours_and_a_priority_change_move_the_due_time() {
-        let policy = crate::reports::sla::nine_to_five("UTC");
+        let policy = crate::sla::policy::nine_to_five("UTC");
         let ctx = PolicyContext::new(3, policy);
         // Friday 16:00, low: first response due after 480 business minutes = Monday 16:00.
         let row = run(&[opened("2026-03-06T16:00:00Z", Priority::Low)], &ctx);
-        assert_eq!(row.first_response_due_at, Some(utc("2026-03-09T16:00:00Z")));
-        assert_eq!(row.policy_version, 3);
+        assert_eq!(
+            row.clock.first_response_due_at,
+            Some(utc("2026-03-09T16:00:00Z"))
+        );
+        assert_eq!(row.clock.policy_version, 3);
         // Raised to critical on Monday 09:45 after 1 h 45 min of business time: 30 min target
         // exceeded, missed from the change.
         let raised = fold(
@@ -948,15 +839,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            raised.first_response_breached_at,
+            raised.clock.first_response_breached_at,
             Some(utc("2026-03-09T09:45:00Z"))
         );
-        assert_eq!(raised.first_response_due_at, None);
+        assert_eq!(raised.clock.first_response_due_at, None);
         assert_eq!(raised.sla_due_at, None);
         // Resolution (240 min) is still running: 135 min left from 09:45 → 12:00.
-        assert_eq!(raised.resolution_due_at, Some(utc("2026-03-09T12:00:00Z")));
         assert_eq!(
-            raised.sla_elapsed_us,
+            raised.clock.resolution_due_at,
+            Some(utc("2026-03-09T12:00:00Z"))
+        );
+        assert_eq!(
+            raised.clock.sla_elapsed_us,
             (Duration::minutes(105)).num_microseconds().unwrap()
         );
     }

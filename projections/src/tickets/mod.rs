@@ -1,6 +1,8 @@
-//! The ticket list/search read model (`rm_tickets`, `rm_ticket_counts`, `rm_ticket_search`,
-//! `rm_search_words`).
-//! A batch is folded in memory per ticket, then written with one upsert per table.
+//! The ticket list/search read model (`rm_tickets`, `rm_ticket_counts`,
+//! `rm_ticket_tag_counts`, `rm_ticket_search`, `rm_search_words`).
+//! A batch is folded in memory per ticket, then written with one upsert per table. Each row
+//! carries its ticket's SLA clock ([`crate::sla::clock`], the clock the reports run) and the
+//! marks lists sort and filter by, computed with the SLA policy in force at the batch's start.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -14,6 +16,8 @@ use uuid::Uuid;
 use crate::batch::write_json_rows;
 use crate::log::StoredEvent;
 use crate::runtime::{ApplyError, Tables};
+use crate::sla::clock::{clock_time, current_policy, Phase, PolicyContext, SlaClock, SlaMarks};
+use crate::sla::standing::SlaFacts;
 
 pub mod queries;
 
@@ -46,6 +50,14 @@ pub struct TicketRow {
     pub updated_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub first_response_at: Option<DateTime<Utc>>,
+    /// The SLA clock.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub clock: SlaClock,
+    /// What lists sort and filter the SLA by.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub marks: SlaMarks,
 }
 
 /// One public comment's part of a ticket's search document.
@@ -69,7 +81,9 @@ pub fn priority_rank(p: Priority) -> i16 {
 pub const TICKET_COLUMNS: &str = "id, title, description, status, priority, priority_rank, type, \
     requester_id, assignee_id, tags, item_ids, approval_status, version, deleted, comment_count, \
     attachment_count, public_comments, public_comment_texts, created_at, updated_at, resolved_at, \
-    first_response_at";
+    first_response_at, sla_running_since, sla_elapsed_us, first_response_due_at, resolution_due_at, \
+    first_response_breached_at, resolution_breached_at, policy_version, first_response_warn_at, \
+    resolution_warn_at, sla_due_at, sla_warn_at, sla_breach_at";
 
 /// The `tickets` projection.
 pub struct TicketsProjection;
@@ -79,20 +93,39 @@ impl TicketsProjection {
     pub const NAME: &'static str = "tickets";
 }
 
-type CountKey = (String, String, String);
+/// The key of `rm_ticket_counts`: status, priority, type and assignee (0: unassigned).
+type CountKey = (String, String, String, i64);
 
-fn count_key(row: &TicketRow) -> Option<CountKey> {
-    (!row.deleted).then(|| {
-        (
+/// What a live row adds to the counts tables: one to its key's row (and to its key's row of
+/// each of its tags), and whether it can read `breached` (it has an `sla_breach_at`).
+#[derive(Debug, Clone)]
+struct Counted {
+    key: CountKey,
+    breachable: i64,
+    tags: Vec<String>,
+}
+
+fn counted(row: &TicketRow) -> Option<Counted> {
+    (!row.deleted).then(|| Counted {
+        key: (
             row.status.clone(),
             row.priority.clone(),
             row.ticket_type.clone(),
-        )
+            row.assignee_id.unwrap_or(0),
+        ),
+        breachable: i64::from(row.marks.sla_breach_at.is_some()),
+        tags: row.tags.clone(),
     })
 }
 
-/// Folds one event into a row (creating it on `TicketOpened`).
-pub fn fold(row: Option<TicketRow>, event: &TicketEvent, sequence: i64) -> Option<TicketRow> {
+/// Folds one event into a row (creating it on `TicketOpened`); `ctx` is the SLA policy the
+/// clock runs on.
+pub fn fold(
+    row: Option<TicketRow>,
+    event: &TicketEvent,
+    sequence: i64,
+    ctx: &PolicyContext,
+) -> Option<TicketRow> {
     if let TicketEvent::TicketOpened {
         id,
         requester_id,
@@ -100,11 +133,34 @@ pub fn fold(row: Option<TicketRow>, event: &TicketEvent, sequence: i64) -> Optio
         at,
     } = event
     {
-        return Some(opened_row(*id, *requester_id, fields, *at, sequence));
+        return Some(opened_row(*id, *requester_id, fields, *at, sequence, ctx));
     }
     let mut row = row?;
+    // The events the reports' clock follows; the rest leave it as it is.
+    let clocked = matches!(
+        event,
+        TicketEvent::TicketUpdated { .. }
+            | TicketEvent::TicketStatusChanged { .. }
+            | TicketEvent::TicketAssigned { .. }
+            | TicketEvent::TicketDeleted { .. }
+            | TicketEvent::FirstResponseRecorded { .. }
+    );
+    let t = clock_time(event.at(), row.updated_at);
+    if clocked {
+        row.clock.advance(t, &ctx.calendar);
+    }
+    let priority = row.priority.clone();
     row.version = sequence;
     row.updated_at = event.at();
+    apply_event(&mut row, event);
+    if clocked {
+        row.settle_clock(t, ctx, row.priority != priority);
+    }
+    Some(row)
+}
+
+/// Applies an event's change to the row's own columns.
+fn apply_event(row: &mut TicketRow, event: &TicketEvent) {
     match event {
         TicketEvent::TicketOpened { .. } => {}
         TicketEvent::TicketUpdated { changes, .. } => row.update(changes),
@@ -136,7 +192,9 @@ pub fn fold(row: Option<TicketRow>, event: &TicketEvent, sequence: i64) -> Optio
         TicketEvent::CommentAdded(_)
         | TicketEvent::CommentEdited { .. }
         | TicketEvent::CommentDeleted { .. } => {}
-        TicketEvent::FirstResponseRecorded { at, .. } => row.first_response_at = Some(*at),
+        TicketEvent::FirstResponseRecorded { at, .. } => {
+            row.first_response_at.get_or_insert(*at);
+        }
         TicketEvent::AttachmentAdded(_) => row.attachment_count += 1,
         TicketEvent::AttachmentRemoved { .. } => {
             row.attachment_count = (row.attachment_count - 1).max(0)
@@ -145,7 +203,6 @@ pub fn fold(row: Option<TicketRow>, event: &TicketEvent, sequence: i64) -> Optio
             row.approval_status = status.as_str().into()
         }
     }
-    Some(row)
 }
 
 /// The row of a ticket just opened.
@@ -155,8 +212,9 @@ fn opened_row(
     fields: &aggregates::ticket::TicketFields,
     at: DateTime<Utc>,
     sequence: i64,
+    ctx: &PolicyContext,
 ) -> TicketRow {
-    TicketRow {
+    let mut row = TicketRow {
         id,
         title: fields.title.clone(),
         description: fields.description.clone(),
@@ -179,10 +237,50 @@ fn opened_row(
         updated_at: at,
         resolved_at: None,
         first_response_at: None,
-    }
+        clock: SlaClock {
+            sla_running_since: Some(clock_time(at, at)),
+            ..SlaClock::default()
+        },
+        marks: SlaMarks::default(),
+    };
+    row.settle_clock(clock_time(at, at), ctx, false);
+    row
 }
 
 impl TicketRow {
+    /// Settles the clock after an event at `t` and derives the list's marks from it.
+    fn settle_clock(&mut self, t: DateTime<Utc>, ctx: &PolicyContext, reevaluate: bool) {
+        let TicketRow {
+            status,
+            deleted,
+            priority,
+            first_response_at,
+            clock,
+            ..
+        } = self;
+        let phase = Phase {
+            status,
+            deleted: *deleted,
+            priority,
+            first_response_at: *first_response_at,
+        };
+        clock.settle(&phase, t, ctx, reevaluate);
+        self.marks = clock.marks(&phase, ctx);
+    }
+
+    /// What the row's SLA standing is computed from.
+    pub fn sla_facts(&self) -> SlaFacts {
+        SlaFacts {
+            status: self.status.clone(),
+            deleted: self.deleted,
+            priority: self.priority.clone(),
+            first_response_at: self.first_response_at,
+            resolved_at: self.resolved_at,
+            clock: self.clock.clone(),
+            marks: self.marks.clone(),
+        }
+    }
+
     fn update(&mut self, changes: &aggregates::ticket::TicketChanges) {
         if let Some(v) = &changes.title {
             self.title = v.clone();
@@ -365,7 +463,7 @@ fn decode_batch(events: &[StoredEvent]) -> Result<(Vec<i64>, Vec<Decoded>), Appl
 /// The rows of a batch's tickets as stored before it, with what counted and searched them.
 struct Before {
     rows: BTreeMap<i64, Option<TicketRow>>,
-    counted: HashMap<i64, Option<CountKey>>,
+    counted: HashMap<i64, Option<Counted>>,
     words: HashMap<i64, Option<SearchText>>,
 }
 
@@ -387,7 +485,7 @@ async fn load_before(
         words: HashMap::new(),
     };
     for row in existing {
-        before.counted.insert(row.id, count_key(&row));
+        before.counted.insert(row.id, counted(&row));
         before.words.insert(row.id, search_text(&row));
         before.rows.insert(row.id, Some(row));
     }
@@ -403,11 +501,12 @@ async fn apply_tickets(
     if decoded.is_empty() {
         return Ok(());
     }
+    let ctx = current_policy(&mut *conn).await?;
     let mut before = load_before(conn, tables, &ids).await?;
     let mut rows = std::mem::take(&mut before.rows);
     for (id, sequence, event) in &decoded {
         let slot = rows.entry(*id).or_default();
-        *slot = fold(slot.take(), event, *sequence);
+        *slot = fold(slot.take(), event, *sequence, &ctx);
     }
     let changed: Vec<&TicketRow> = rows.values().flatten().collect();
     if changed.is_empty() {
@@ -432,7 +531,12 @@ async fn write_rows(
             tags text[], item_ids bigint[], approval_status text, version bigint, deleted boolean,
             comment_count integer, attachment_count integer, public_comments text,
             public_comment_texts jsonb, created_at timestamptz, updated_at timestamptz, resolved_at timestamptz,
-            first_response_at timestamptz)
+            first_response_at timestamptz, sla_running_since timestamptz, sla_elapsed_us bigint,
+            first_response_due_at timestamptz, resolution_due_at timestamptz,
+            first_response_breached_at timestamptz, resolution_breached_at timestamptz,
+            policy_version bigint, first_response_warn_at timestamptz,
+            resolution_warn_at timestamptz, sla_due_at timestamptz, sla_warn_at timestamptz,
+            sla_breach_at timestamptz)
          on conflict (id) do update set
             title = excluded.title, description = excluded.description, status = excluded.status,
             priority = excluded.priority, priority_rank = excluded.priority_rank, type = excluded.type,
@@ -443,7 +547,16 @@ async fn write_rows(
             attachment_count = excluded.attachment_count, public_comments = excluded.public_comments,
             public_comment_texts = excluded.public_comment_texts,
             created_at = excluded.created_at, updated_at = excluded.updated_at,
-            resolved_at = excluded.resolved_at, first_response_at = excluded.first_response_at",
+            resolved_at = excluded.resolved_at, first_response_at = excluded.first_response_at,
+            sla_running_since = excluded.sla_running_since, sla_elapsed_us = excluded.sla_elapsed_us,
+            first_response_due_at = excluded.first_response_due_at,
+            resolution_due_at = excluded.resolution_due_at,
+            first_response_breached_at = excluded.first_response_breached_at,
+            resolution_breached_at = excluded.resolution_breached_at,
+            policy_version = excluded.policy_version,
+            first_response_warn_at = excluded.first_response_warn_at,
+            resolution_warn_at = excluded.resolution_warn_at, sla_due_at = excluded.sla_due_at,
+            sla_warn_at = excluded.sla_warn_at, sla_breach_at = excluded.sla_breach_at",
         rm = tables.name("rm_tickets")
     );
     write_json_rows(conn, changed, &sql).await
@@ -470,40 +583,114 @@ async fn write_vocabulary(
     Ok(())
 }
 
-/// Moves the changed tickets between the counts of their status, priority and type.
+/// Signed changes to the counts of one batch: by key, and by tag and key.
+#[derive(Default)]
+struct CountDeltas {
+    keys: HashMap<CountKey, (i64, i64)>,
+    tags: HashMap<(String, CountKey), (i64, i64)>,
+}
+
+impl CountDeltas {
+    fn add(&mut self, c: &Counted, sign: i64) {
+        let d = self.keys.entry(c.key.clone()).or_default();
+        d.0 += sign;
+        d.1 += sign * c.breachable;
+        for tag in &c.tags {
+            let d = self.tags.entry((tag.clone(), c.key.clone())).or_default();
+            d.0 += sign;
+            d.1 += sign * c.breachable;
+        }
+    }
+}
+
+/// Moves the changed tickets between the counts of their status, priority, type and assignee
+/// (and, per tag, of their tags); rows that fall to zero go, so that the tables depend only on
+/// the tickets (a rebuilt read model equals an incremental one).
 async fn write_count_deltas(
     conn: &mut PgConnection,
     tables: &Tables,
     changed: &[&TicketRow],
-    counted: &HashMap<i64, Option<CountKey>>,
+    before: &HashMap<i64, Option<Counted>>,
 ) -> Result<(), ApplyError> {
-    let mut deltas: HashMap<CountKey, i64> = HashMap::new();
+    let mut deltas = CountDeltas::default();
     for row in changed {
-        if let Some(Some(old)) = counted.get(&row.id) {
-            *deltas.entry(old.clone()).or_default() -= 1;
+        if let Some(Some(old)) = before.get(&row.id) {
+            deltas.add(old, -1);
         }
-        if let Some(new) = count_key(row) {
-            *deltas.entry(new).or_default() += 1;
+        if let Some(new) = counted(row) {
+            deltas.add(&new, 1);
         }
     }
-    let deltas: Vec<(CountKey, i64)> = deltas.into_iter().filter(|(_, d)| *d != 0).collect();
+    let keys: Vec<(Option<String>, CountKey, (i64, i64))> = deltas
+        .keys
+        .into_iter()
+        .filter(|(_, d)| *d != (0, 0))
+        .map(|(k, d)| (None, k, d))
+        .collect();
+    write_counts(conn, &tables.name("rm_ticket_counts"), &keys).await?;
+    let tags: Vec<(Option<String>, CountKey, (i64, i64))> = deltas
+        .tags
+        .into_iter()
+        .filter(|(_, d)| *d != (0, 0))
+        .map(|((tag, k), d)| (Some(tag), k, d))
+        .collect();
+    write_counts(conn, &tables.name("rm_ticket_tag_counts"), &tags).await
+}
+
+/// Adds `deltas` (tag, key, (n, breachable)) to a counts table, then removes its rows that
+/// fell to zero. With tags, the table is keyed by the tag first.
+async fn write_counts(
+    conn: &mut PgConnection,
+    table: &str,
+    deltas: &[(Option<String>, CountKey, (i64, i64))],
+) -> Result<(), ApplyError> {
     if deltas.is_empty() {
         return Ok(());
     }
-    let statuses: Vec<&str> = deltas.iter().map(|((s, _, _), _)| s.as_str()).collect();
-    let priorities: Vec<&str> = deltas.iter().map(|((_, p, _), _)| p.as_str()).collect();
-    let types: Vec<&str> = deltas.iter().map(|((_, _, t), _)| t.as_str()).collect();
-    let ns: Vec<i64> = deltas.iter().map(|(_, d)| *d).collect();
+    let tags: Vec<&str> = deltas
+        .iter()
+        .map(|(t, ..)| t.as_deref().unwrap_or_default())
+        .collect();
+    let statuses: Vec<&str> = deltas.iter().map(|(_, k, _)| k.0.as_str()).collect();
+    let priorities: Vec<&str> = deltas.iter().map(|(_, k, _)| k.1.as_str()).collect();
+    let types: Vec<&str> = deltas.iter().map(|(_, k, _)| k.2.as_str()).collect();
+    let assignees: Vec<i64> = deltas.iter().map(|(_, k, _)| k.3).collect();
+    let tagged = deltas[0].0.is_some();
+    let (tag_column, tag_value, tag_match) = if tagged {
+        ("tag, ", "k.tag, ", "c.tag = k.tag and ")
+    } else {
+        ("", "", "")
+    };
+    let keys = "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
+                    as k(tag, status, priority, type, assignee_key)";
     sqlx::query(&format!(
-        "insert into {} as c (status, priority, type, n)
-         select * from unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
-         on conflict (status, priority, type) do update set n = c.n + excluded.n",
-        tables.name("rm_ticket_counts")
+        "insert into {table} as c ({tag_column}status, priority, type, assignee_key, n, breachable)
+         select {tag_value}k.status, k.priority, k.type, k.assignee_key, k.n, k.breachable
+           from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[],
+                       $6::bigint[], $7::bigint[])
+                as k(tag, status, priority, type, assignee_key, n, breachable)
+         on conflict ({tag_column}status, priority, type, assignee_key) do update
+            set n = c.n + excluded.n, breachable = c.breachable + excluded.breachable"
     ))
-    .bind(statuses)
-    .bind(priorities)
-    .bind(types)
-    .bind(ns)
+    .bind(&tags)
+    .bind(&statuses)
+    .bind(&priorities)
+    .bind(&types)
+    .bind(&assignees)
+    .bind(deltas.iter().map(|(_, _, d)| d.0).collect::<Vec<_>>())
+    .bind(deltas.iter().map(|(_, _, d)| d.1).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(&format!(
+        "delete from {table} c using {keys}
+          where {tag_match}c.status = k.status and c.priority = k.priority and c.type = k.type
+            and c.assignee_key = k.assignee_key and c.n = 0"
+    ))
+    .bind(&tags)
+    .bind(&statuses)
+    .bind(&priorities)
+    .bind(&types)
+    .bind(&assignees)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -514,6 +701,7 @@ crate::read_model!(
     [
         "rm_tickets",
         "rm_ticket_counts",
+        "rm_ticket_tag_counts",
         "rm_ticket_search",
         "rm_search_words"
     ],
@@ -527,6 +715,10 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+
+    fn ctx() -> PolicyContext {
+        PolicyContext::new(0, crate::sla::policy::SlaPolicy::default())
+    }
 
     fn opened() -> TicketRow {
         let at = Utc
@@ -546,7 +738,7 @@ mod tests {
             },
             at,
         };
-        fold(None, &event, 1).expect("row")
+        fold(None, &event, 1, &ctx()).expect("row")
     }
 
     fn add(row: TicketRow, id: Uuid, text: &str, internal: bool) -> TicketRow {
@@ -559,7 +751,7 @@ mod tests {
             mentions: vec![],
             at: row.updated_at,
         });
-        fold(Some(row), &event, 2).expect("row")
+        fold(Some(row), &event, 2, &ctx()).expect("row")
     }
 
     #[test]
@@ -579,7 +771,7 @@ mod tests {
             mentions: vec![],
             at: row.updated_at,
         };
-        let row = fold(Some(row), &edit, 3).expect("row");
+        let row = fold(Some(row), &edit, 3, &ctx()).expect("row");
         assert_eq!(row.public_comments, "same words\nchanged");
         let delete = TicketEvent::CommentDeleted {
             comment_id: a,
@@ -587,7 +779,7 @@ mod tests {
             is_internal: false,
             at: row.updated_at,
         };
-        let row = fold(Some(row), &delete, 4).expect("row");
+        let row = fold(Some(row), &delete, 4, &ctx()).expect("row");
         assert_eq!(row.public_comments, "changed");
         assert_eq!(row.comment_count, 1);
         assert!(!row.public_comments.contains("secret"));

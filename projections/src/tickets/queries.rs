@@ -1,11 +1,18 @@
 //! Reads of the ticket list read model: the list and search queries (with the search
-//! planner) behind `GET /tickets`, `/tickets/search` and an item's tickets.
+//! planner) behind `GET /tickets`, `/tickets/search`, an item's tickets and the saved views,
+//! their totals and counts, and a ticket's SLA standing.
 
+use aggregates::ticket::TicketEvent;
 use aggregates::{ApprovalStatus, Priority, TicketStatus, TicketType};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder};
 use utoipa::ToSchema;
+
+use crate::sla::clock::{policy_in_force, PolicyContext};
+use crate::sla::policy::SlaPolicy;
+use crate::sla::standing::{Sla, SlaFacts};
+use crate::tickets::{fold, TicketRow, TICKET_COLUMNS};
 
 /// Relevance ranks the newest this-many matches of a search.
 const RELEVANCE_WINDOW: i64 = 200;
@@ -39,12 +46,37 @@ pub struct TicketSummary {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
+    /// The SLA at the time of the request.
+    #[sqlx(skip)]
+    pub sla: Sla,
 }
 
-/// Columns of `rm_tickets` in the order of `TicketSummary`.
+/// Columns of `rm_tickets` in the order of `TicketSummary`, then what its SLA is computed from.
 const SUMMARY_COLUMNS: &str = "id, title, status, priority, type, requester_id, assignee_id, \
     tags, approval_status, comment_count, attachment_count, version, created_at, updated_at, \
-    resolved_at";
+    resolved_at, deleted, first_response_at, sla_running_since, sla_elapsed_us, \
+    first_response_due_at, resolution_due_at, first_response_breached_at, resolution_breached_at, \
+    policy_version, first_response_warn_at, resolution_warn_at, sla_due_at, sla_warn_at, \
+    sla_breach_at";
+
+/// A list row as read: the summary, and the facts its SLA is computed from.
+#[derive(FromRow)]
+struct SummaryRow {
+    #[sqlx(flatten)]
+    summary: TicketSummary,
+    #[sqlx(flatten)]
+    facts: SlaFacts,
+}
+
+impl SummaryRow {
+    /// The summary with its SLA standing at `now`.
+    fn at(self, now: DateTime<Utc>) -> TicketSummary {
+        TicketSummary {
+            sla: self.facts.standing(now),
+            ..self.summary
+        }
+    }
+}
 
 /// The order of a ticket list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -58,11 +90,13 @@ pub enum TicketSort {
     PriorityDesc,
     /// Best match first (newest first without search words).
     Relevance,
+    /// The earliest SLA due time first; tickets without one last.
+    SlaDue,
 }
 
 impl TicketSort {
     /// Parses `created_at`, `-created_at`, `updated_at`, `-updated_at`, `priority`,
-    /// `-priority` or `relevance`.
+    /// `-priority`, `relevance` or `sla_due`.
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "created_at" => Self::CreatedAsc,
@@ -72,6 +106,7 @@ impl TicketSort {
             "priority" => Self::PriorityAsc,
             "-priority" => Self::PriorityDesc,
             "relevance" => Self::Relevance,
+            "sla_due" => Self::SlaDue,
             _ => return None,
         })
     }
@@ -87,6 +122,25 @@ impl TicketSort {
             Self::PriorityAsc => "priority_rank asc, created_at desc, id desc",
             Self::PriorityDesc => "priority_rank desc, created_at desc, id desc",
             Self::Relevance => "created_at desc, id desc",
+            Self::SlaDue => "sla_due_at asc nulls last, id asc",
+        }
+    }
+}
+
+/// A top-level SLA state a list can be narrowed to (`sla=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlaFilter {
+    Warning,
+    Breached,
+}
+
+impl SlaFilter {
+    /// Parses `warning` or `breached`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "warning" => Some(Self::Warning),
+            "breached" => Some(Self::Breached),
+            _ => None,
         }
     }
 }
@@ -110,6 +164,10 @@ pub struct TicketFilter {
     pub created_to: Option<DateTime<Utc>>,
     /// Search words (trimmed, not empty).
     pub q: Option<String>,
+    /// Top-level SLA states (any of them).
+    pub sla: Vec<SlaFilter>,
+    /// The time SLA states are judged at.
+    pub now: DateTime<Utc>,
     pub sort: TicketSort,
     pub offset: i64,
     pub size: i64,
@@ -126,11 +184,20 @@ impl TicketFilter {
             || self.tag.is_some()
             || self.created_from.is_some()
             || self.created_to.is_some()
+            || !self.sla.is_empty()
     }
 
-    /// Whether the total can be read from `rm_ticket_counts`.
+    /// Whether the total can be read from `rm_ticket_counts` or `rm_ticket_tag_counts` (plus
+    /// a small range of `rm_tickets` for SLA states): only status, priority, type, assignee,
+    /// tag and SLA filters.
     fn countable(&self) -> bool {
-        !self.narrowed() && self.q.is_none()
+        self.q.is_none()
+            && self.requester_scope.is_none()
+            && self.requester_id.is_none()
+            && self.item_id.is_none()
+            && self.approvals.is_empty()
+            && self.created_from.is_none()
+            && self.created_to.is_none()
     }
 
     /// Whether only the words (and the live-ticket condition) apply.
@@ -311,23 +378,12 @@ impl<'a> Search<'a> {
                 .push_bind(item)
                 .push("]::bigint[]");
         }
-        push_one_of(qb, "status", f.statuses.iter().map(|s| s.as_str()));
-        push_one_of(qb, "priority", f.priorities.iter().map(|s| s.as_str()));
-        push_one_of(qb, "type", f.types.iter().map(|s| s.as_str()));
+        push_dimensions(qb, f);
         push_one_of(
             qb,
             "approval_status",
             f.approvals.iter().map(|s| s.as_str()),
         );
-        match f.assignee {
-            Some(Some(id)) => {
-                qb.push(" and assignee_id = ").push_bind(id);
-            }
-            Some(None) => {
-                qb.push(" and assignee_id is null");
-            }
-            None => {}
-        }
         if let Some(tag) = &f.tag {
             qb.push(" and tags @> ").push_bind(vec![tag.to_lowercase()]);
         }
@@ -337,6 +393,7 @@ impl<'a> Search<'a> {
         if let Some(to) = f.created_to {
             qb.push(" and created_at <= ").push_bind(to);
         }
+        push_sla_states(qb, f);
         self.push_text_match(qb);
     }
 
@@ -386,6 +443,55 @@ impl<'a> Search<'a> {
             .push_bind(self.filter.size)
             .push(" offset ")
             .push_bind(self.filter.offset);
+    }
+}
+
+/// Pushes the conditions on the dimensions `rm_ticket_counts` counts by: status, priority,
+/// type and assignee.
+fn push_dimensions(qb: &mut QueryBuilder<'_, Postgres>, f: &TicketFilter) {
+    push_one_of(qb, "status", f.statuses.iter().map(|s| s.as_str()));
+    push_one_of(qb, "priority", f.priorities.iter().map(|s| s.as_str()));
+    push_one_of(qb, "type", f.types.iter().map(|s| s.as_str()));
+    match f.assignee {
+        Some(Some(id)) => {
+            qb.push(" and assignee_id = ").push_bind(id);
+        }
+        Some(None) => {
+            qb.push(" and assignee_id is null");
+        }
+        None => {}
+    }
+}
+
+/// Pushes the condition that the top-level SLA state is one of `f.sla` at `f.now`.
+fn push_sla_states(qb: &mut QueryBuilder<'_, Postgres>, f: &TicketFilter) {
+    if f.sla.is_empty() {
+        return;
+    }
+    qb.push(" and (");
+    for (i, state) in f.sla.iter().enumerate() {
+        if i > 0 {
+            qb.push(" or ");
+        }
+        push_sla_state(qb, *state, f.now);
+    }
+    qb.push(")");
+}
+
+/// The top-level state at `now`, as comparisons with the marks the projection keeps
+/// (`SlaFacts::standing` reads them the same way).
+fn push_sla_state(qb: &mut QueryBuilder<'_, Postgres>, state: SlaFilter, now: DateTime<Utc>) {
+    match state {
+        SlaFilter::Breached => {
+            qb.push("sla_breach_at < ").push_bind(now);
+        }
+        SlaFilter::Warning => {
+            qb.push("(sla_warn_at < ")
+                .push_bind(now)
+                .push(" and sla_due_at >= ")
+                .push_bind(now)
+                .push(")");
+        }
     }
 }
 
@@ -448,14 +554,16 @@ async fn plain_page(
     search.push_select(&mut qb, search.from);
     qb.push(" order by ").push(search.filter.sort.order_by());
     search.push_page(&mut qb);
-    qb.build_query_as().fetch_all(conn).await
+    let rows: Vec<SummaryRow> = qb.build_query_as().fetch_all(conn).await?;
+    let now = search.filter.now;
+    Ok(rows.into_iter().map(|r| r.at(now)).collect())
 }
 
 /// A row of the ranked window, with how many matches the window holds.
 #[derive(FromRow)]
 struct RankedRow {
     #[sqlx(flatten)]
-    summary: TicketSummary,
+    summary: SummaryRow,
     matched: i64,
     /// The window's oldest match and the newest search document, by ticket id.
     oldest_id: i64,
@@ -506,7 +614,8 @@ async fn ranked_page(
         None => ranked_rows(conn, search, search.from).await?,
     };
     found.matched = Some(rows.first().map_or(0, |r| r.matched));
-    Ok((rows.into_iter().map(|r| r.summary).collect(), found))
+    let now = search.filter.now;
+    Ok((rows.into_iter().map(|r| r.summary.at(now)).collect(), found))
 }
 
 /// The page of the newest `RELEVANCE_WINDOW` matches in `source`, best match first.
@@ -592,9 +701,56 @@ impl Search<'_> {
     }
 }
 
-/// The total of a status/priority/type filter, from the counts table.
+/// The exact total of a filter on status, priority, type, assignee and SLA states, from the
+/// counts table: one statement. A state that depends on the time is a small range of the
+/// list's marks: `warning` is among the tickets not yet due, and `breached` is every ticket
+/// with a breach time less those whose breach time is still ahead.
 async fn counted_total(conn: &mut PgConnection, f: &TicketFilter) -> Result<i64, sqlx::Error> {
-    let mut qb = QueryBuilder::new("select sum(n)::bigint from rm_ticket_counts where true");
+    let counts = match f.tag {
+        Some(_) => "rm_ticket_tag_counts",
+        None => "rm_ticket_counts",
+    };
+    let mut qb = QueryBuilder::new("select (0");
+    if f.sla.is_empty() {
+        qb.push(format_args!(
+            " + (select coalesce(sum(n), 0) from {counts} where true"
+        ));
+        push_count_keys(&mut qb, f);
+        qb.push(")");
+    }
+    for state in &f.sla {
+        match state {
+            SlaFilter::Breached => {
+                qb.push(format_args!(
+                    " + (select coalesce(sum(breachable), 0) from {counts} where true"
+                ));
+                push_count_keys(&mut qb, f);
+                qb.push(
+                    ") - (select count(*) from rm_tickets where not deleted and sla_breach_at >= ",
+                )
+                .push_bind(f.now);
+            }
+            SlaFilter::Warning => {
+                qb.push(" + (select count(*) from rm_tickets where not deleted and ");
+                push_sla_state(&mut qb, SlaFilter::Warning, f.now);
+            }
+        }
+        push_dimensions(&mut qb, f);
+        if let Some(tag) = &f.tag {
+            qb.push(" and tags @> ").push_bind(vec![tag.to_lowercase()]);
+        }
+        qb.push(")");
+    }
+    qb.push(")::bigint");
+    qb.build_query_scalar().fetch_one(conn).await
+}
+
+/// Pushes the conditions on the keys of `rm_ticket_counts` or `rm_ticket_tag_counts`
+/// (assignee 0: unassigned).
+fn push_count_keys(qb: &mut QueryBuilder<'_, Postgres>, f: &TicketFilter) {
+    if let Some(tag) = &f.tag {
+        qb.push(" and tag = ").push_bind(tag.to_lowercase());
+    }
     for (column, values) in [
         (
             "status",
@@ -613,8 +769,129 @@ async fn counted_total(conn: &mut PgConnection, f: &TicketFilter) -> Result<i64,
                 .push(")");
         }
     }
-    let total: Option<i64> = qb.build_query_scalar().fetch_one(conn).await?;
-    Ok(total.unwrap_or(0))
+    if let Some(assignee) = f.assignee {
+        qb.push(" and assignee_key = ")
+            .push_bind(assignee.unwrap_or(0));
+    }
+}
+
+/// How many tickets a filter matches, and whether the figure is exact (a search over words
+/// that match thousands of tickets answers the estimate its list shows). Lists show the same
+/// figure as their `total`.
+pub async fn count_tickets(
+    pool: &PgPool,
+    filter: &TicketFilter,
+) -> Result<(i64, bool), sqlx::Error> {
+    if filter.q.is_some() {
+        let first = TicketFilter {
+            offset: 0,
+            size: 1,
+            ..filter.clone()
+        };
+        let page = search_tickets(pool, &first).await?;
+        return Ok((page.total, page.total_exact));
+    }
+    let mut conn = pool.acquire().await?;
+    if filter.countable() {
+        return Ok((counted_total(&mut conn, filter).await?, true));
+    }
+    let search = Search::new(filter, None);
+    let mut qb = search.query("select count(*)");
+    Ok((qb.build_query_scalar().fetch_one(&mut *conn).await?, true))
+}
+
+/// A ticket's SLA standing at `now` as of its `version`: the list row's clock, carried
+/// through the events the projection has not applied yet (those a command just committed)
+/// with the policy in force. A read of a ticket the projection is up to date with costs one
+/// query (the row); a command's answer one more (the events after the row and the policy).
+/// None if the ticket has no events.
+pub async fn ticket_sla(
+    pool: &PgPool,
+    id: i64,
+    version: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<Sla>, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    let row: Option<TicketRow> = sqlx::query_as(&format!(
+        "select {TICKET_COLUMNS} from rm_tickets where id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let applied = row.as_ref().map_or(0, |r| r.version);
+    if applied >= version {
+        return Ok(row.map(|r| r.sla_facts().standing(now)));
+    }
+    let (tail, policy): (serde_json::Value, Option<serde_json::Value>) = sqlx::query_as(
+        "select coalesce((select jsonb_agg(jsonb_build_array(sequence, payload) order by sequence)
+                            from events
+                           where aggregate_type = 'ticket' and aggregate_id = $1
+                             and sequence > $2 and sequence <= $3), '[]'),
+                (select jsonb_build_array(id, policy) from sla_policies order by id desc limit 1)",
+    )
+    .bind(id.to_string())
+    .bind(applied)
+    .bind(version)
+    .fetch_one(&mut *conn)
+    .await?;
+    let decode = |e: serde_json::Error| sqlx::Error::Decode(e.into());
+    let tail: Vec<(i64, serde_json::Value)> = serde_json::from_value(tail).map_err(decode)?;
+    let ctx = match policy {
+        None => PolicyContext::new(0, SlaPolicy::default()),
+        Some(p) => {
+            let (version, policy): (i64, SlaPolicy) = serde_json::from_value(p).map_err(decode)?;
+            PolicyContext::new(version, policy)
+        }
+    };
+    Ok(standing_after(row, &decode_events(tail)?, &ctx, now))
+}
+
+/// The SLA standing at `now` of a ticket whose events (sequence, event) are these, folded
+/// from the start with the policy in force (a ticket as it was at a past time).
+pub async fn sla_of_events(
+    pool: &PgPool,
+    events: &[(i64, TicketEvent)],
+    now: DateTime<Utc>,
+) -> Result<Option<Sla>, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    fold_sla(&mut conn, None, events, now).await
+}
+
+fn decode_events(
+    stored: Vec<(i64, serde_json::Value)>,
+) -> Result<Vec<(i64, TicketEvent)>, sqlx::Error> {
+    stored
+        .into_iter()
+        .map(|(sequence, payload)| {
+            serde_json::from_value(payload)
+                .map(|e| (sequence, e))
+                .map_err(|e| sqlx::Error::Decode(e.into()))
+        })
+        .collect()
+}
+
+async fn fold_sla(
+    conn: &mut PgConnection,
+    row: Option<TicketRow>,
+    events: &[(i64, TicketEvent)],
+    now: DateTime<Utc>,
+) -> Result<Option<Sla>, sqlx::Error> {
+    let ctx = policy_in_force(conn).await?;
+    Ok(standing_after(row, events, &ctx, now))
+}
+
+/// The SLA standing at `now` of `row` (None: a ticket not yet opened) after `events`
+/// (sequence, event), folded as the projection folds them under `ctx`.
+pub fn standing_after(
+    row: Option<TicketRow>,
+    events: &[(i64, TicketEvent)],
+    ctx: &PolicyContext,
+    now: DateTime<Utc>,
+) -> Option<Sla> {
+    let row = events.iter().fold(row, |row, (sequence, event)| {
+        fold(row, event, *sequence, ctx)
+    });
+    row.map(|r| r.sla_facts().standing(now))
 }
 
 /// The planner's estimate of the rows a query returns (`qb` holds `explain (format json) …`).

@@ -6,7 +6,6 @@ pub mod comments;
 pub mod history;
 
 use aggregates::ticket::Ticket;
-use aggregates::Role;
 use axum::extract::{FromRequestParts, State};
 use axum::http::header::{ETAG, IF_MATCH, LOCATION};
 use axum::http::request::Parts;
@@ -109,14 +108,23 @@ impl FromRequestParts<AppState> for Target {
     }
 }
 
-/// A ticket response with its `ETag`.
-fn ticket_response(status: StatusCode, committed: &Committed<Ticket>) -> Response {
-    let detail = TicketDetail::from_aggregate(&committed.aggregate, committed.version);
+/// A ticket response with its `ETag` and its SLA now.
+async fn ticket_response(
+    state: &AppState,
+    status: StatusCode,
+    committed: &Committed<Ticket>,
+) -> Result<Response, ApiError> {
+    let detail = tickets::detail(state, &committed.aggregate, committed.version).await?;
+    Ok(with_token(detail_response(status, detail), committed.token))
+}
+
+fn detail_response(status: StatusCode, detail: TicketDetail) -> Response {
+    let version = detail.version;
     let mut response = (status, axum::Json(detail)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", committed.version)) {
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {
         response.headers_mut().insert(ETAG, v);
     }
-    with_token(response, committed.token)
+    response
 }
 
 /// Open a ticket. The caller becomes its requester.
@@ -130,7 +138,7 @@ async fn create_ticket(
     let committed = tickets::open(&state, &user, body).await?;
     let committed = crate::service::approvals::on_ticket_created(&state, &user, committed).await?;
     let id = committed.aggregate.id;
-    let mut response = ticket_response(StatusCode::CREATED, &committed);
+    let mut response = ticket_response(&state, StatusCode::CREATED, &committed).await?;
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/tickets/{id}")) {
         response.headers_mut().insert(LOCATION, v);
     }
@@ -148,19 +156,13 @@ async fn find_ticket(
     AppQuery(query): AppQuery<HistoryQuery>,
 ) -> Result<Response, ApiError> {
     let (ticket, version) = load_visible(&state, &user, id).await?;
-    let (ticket, version) = match query.as_of {
-        Some(as_of) => crate::service::history::ticket_as_of(&state.pool, id, as_of)
+    let detail = match query.as_of {
+        Some(as_of) => tickets::detail_as_of(&state, id, as_of)
             .await?
             .ok_or_else(|| ApiError::NotFound("The ticket did not exist at that time".into()))?,
-        None => (ticket, version),
+        None => tickets::detail(&state, &ticket, version).await?,
     };
-    let committed = Committed {
-        aggregate: ticket,
-        version,
-        token: None,
-        appended: 0,
-    };
-    Ok(ticket_response(StatusCode::OK, &committed))
+    Ok(detail_response(StatusCode::OK, detail))
 }
 
 /// Change a ticket's fields. Requesters may edit their own tickets.
@@ -174,7 +176,7 @@ async fn update_ticket(
     AppJson(body): AppJson<TicketUpdate>,
 ) -> Result<Response, ApiError> {
     let committed = tickets::update(&state, &user, target.id, target.expected?, body).await?;
-    Ok(ticket_response(StatusCode::OK, &committed))
+    ticket_response(&state, StatusCode::OK, &committed).await
 }
 
 /// Delete a ticket: it is cancelled and hidden from lists; its history stays.
@@ -206,7 +208,7 @@ async fn change_ticket_status(
 ) -> Result<Response, ApiError> {
     let (id, expected) = (target.id, target.expected?);
     let committed = tickets::change_status(&state, &user, id, expected, body).await?;
-    Ok(ticket_response(StatusCode::OK, &committed))
+    ticket_response(&state, StatusCode::OK, &committed).await
 }
 
 /// Assign a ticket to an agent, or unassign it with `null` (agents and up).
@@ -221,7 +223,7 @@ async fn assign_ticket(
 ) -> Result<Response, ApiError> {
     // A malformed If-Match is answered after the permission check.
     let committed = tickets::assign(&state, &user, target.id, target.expected, body).await?;
-    Ok(ticket_response(StatusCode::OK, &committed))
+    ticket_response(&state, StatusCode::OK, &committed).await
 }
 
 /// List tickets (newest first by default). Requesters see only their own.
@@ -263,12 +265,7 @@ async fn search(
         &[projections::tickets::TicketsProjection::NAME],
     )
     .await?;
-    let scope = if user.role == Role::Requester {
-        Some(user.id)
-    } else {
-        None
-    };
     Ok(axum::Json(
-        list::search_tickets(&state.pool, &query, scope).await?,
+        list::search_tickets(&state, &user, &query).await?,
     ))
 }

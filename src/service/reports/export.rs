@@ -124,16 +124,16 @@ fn values(row: &ReportRow, now: DateTime<Utc>) -> [Value; 21] {
         json!(row.paused_seconds),
         json!(row.first_response_business_seconds),
         json!(row.resolution_business_seconds),
-        json!(row.first_response_due_at),
-        json!(row.resolution_due_at),
+        json!(row.clock.first_response_due_at),
+        json!(row.clock.resolution_due_at),
         json!(missed(
-            row.first_response_breached_at,
-            row.first_response_due_at,
+            row.clock.first_response_breached_at,
+            row.clock.first_response_due_at,
             now
         )),
         json!(missed(
-            row.resolution_breached_at,
-            row.resolution_due_at,
+            row.clock.resolution_breached_at,
+            row.clock.resolution_due_at,
             now
         )),
         json!(row.reopened),

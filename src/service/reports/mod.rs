@@ -157,7 +157,7 @@ pub fn parse_filters(
     ticket_type: Option<&str>,
     assignee_id: Option<&str>,
 ) -> TicketFilters {
-    let assignee_id = parse_assignee(v, assignee_id);
+    let assignee_id = parse_assignee(v, assignee_id, None);
     TicketFilters {
         status: parse_list(v, "status", status, TicketStatus::parse),
         priority: parse_list(v, "priority", priority, Priority::parse),

@@ -7,6 +7,9 @@ pub mod list;
 use aggregates::ticket::{Ticket, TicketChanges, TicketCommand, TicketError, TicketFields};
 use aggregates::{ApprovalStatus, Priority, TicketStatus, TicketType};
 use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
+use projections::sla::Sla;
+use projections::tickets::queries::{sla_of_events, ticket_sla};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
@@ -40,11 +43,13 @@ pub struct TicketDetail {
     pub deleted: bool,
     /// The statuses this ticket may move to now.
     pub allowed_transitions: Vec<TicketStatus>,
+    /// The SLA at the time of the request (of `as_of` for a past state).
+    pub sla: Sla,
 }
 
 impl TicketDetail {
-    /// Renders an aggregate at a version.
-    pub fn from_aggregate(t: &Ticket, version: usize) -> Self {
+    /// Renders an aggregate at a version, with its SLA standing.
+    pub fn from_aggregate(t: &Ticket, version: usize, sla: Sla) -> Self {
         TicketDetail {
             id: t.id,
             title: t.title.clone(),
@@ -64,8 +69,47 @@ impl TicketDetail {
             first_response_at: t.first_response_at,
             deleted: t.deleted,
             allowed_transitions: t.allowed_next_states(),
+            sla,
         }
     }
+}
+
+/// A ticket at `version` as responses show it, with its SLA now: the list row's clock,
+/// carried through the events the projection has not applied yet.
+pub async fn detail(
+    services: &Services,
+    t: &Ticket,
+    version: usize,
+) -> Result<TicketDetail, Error> {
+    let now = services.clock.now();
+    // An existing ticket always has a clock; the default (`none`) is never shown.
+    let sla = ticket_sla(&services.pool, t.id, version as i64, now)
+        .await?
+        .unwrap_or_default();
+    Ok(TicketDetail::from_aggregate(t, version, sla))
+}
+
+/// A ticket as it was at `as_of`, with its SLA as it stood then (None if it did not exist).
+pub async fn detail_as_of(
+    services: &Services,
+    id: i64,
+    as_of: DateTime<Utc>,
+) -> Result<Option<TicketDetail>, Error> {
+    let events = crate::service::history::ticket_events_as_of(&services.pool, id, as_of).await?;
+    let mut ticket = Ticket::default();
+    for (_, event) in &events {
+        ticket.apply(event.clone());
+    }
+    let Some(version) = events.last().map(|(sequence, _)| *sequence as usize) else {
+        return Ok(None);
+    };
+    if !ticket.exists() {
+        return Ok(None);
+    }
+    let sla = sla_of_events(&services.pool, &events, as_of)
+        .await?
+        .unwrap_or_default();
+    Ok(Some(TicketDetail::from_aggregate(&ticket, version, sla)))
 }
 
 /// A tag: 1 to 50 characters, not only spaces (documentation of `tags` items).

@@ -1,5 +1,5 @@
-//! Service-level agreements: the policy (targets per priority, optional business hours) and
-//! the pure business-time arithmetic the `reports` projection runs on every ticket.
+//! The SLA policy (targets per priority, optional business hours) and the pure business-time
+//! arithmetic the SLA clock of every ticket runs on.
 //!
 //! Times are `DateTime<Utc>`; durations are integer **microseconds** (the precision of
 //! `timestamptz`), so that a value folded in memory and one reloaded from the database are
