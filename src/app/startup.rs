@@ -133,6 +133,7 @@ pub async fn build_state_with_clock(
             register_address_limit: config.register_address_limit,
         },
         clock,
+        names: Default::default(),
     };
     start_bus(&services, &config).await?;
     Ok(AppState(Arc::new(App {

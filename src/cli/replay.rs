@@ -15,6 +15,7 @@ use sqlx::PgPool;
 
 use crate::service::error::any::Result;
 use crate::service::history::{Bound, HistoryEntry};
+use crate::service::names::{NameMap, Named};
 
 /// How to print a replay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -287,7 +288,7 @@ trait Replayable: Aggregate + Default {
     fn users(event: &Self::Event) -> Vec<i64>;
     fn describe(&self, event: &Self::Event, names: &Names) -> String;
     /// The state at `version` (only called once the aggregate exists).
-    fn state(&self, version: i64, sla: Option<Sla>) -> Result<Value>;
+    fn state(&self, version: i64, sla: Option<Sla>, people: &NameMap) -> Result<Value>;
     fn exists(&self) -> bool;
     /// The SLA standing at `now` after `events` (sequence, event), where the aggregate has one.
     fn standing(
@@ -306,14 +307,14 @@ impl Replayable for Ticket {
         describe_ticket(self, event, names)
     }
 
-    fn state(&self, version: i64, sla: Option<Sla>) -> Result<Value> {
-        Ok(serde_json::to_value(
-            crate::service::tickets::TicketDetail::from_aggregate(
-                self,
-                version as usize,
-                sla.unwrap_or_default(),
-            ),
-        )?)
+    fn state(&self, version: i64, sla: Option<Sla>, people: &NameMap) -> Result<Value> {
+        let mut detail = crate::service::tickets::TicketDetail::from_aggregate(
+            self,
+            version as usize,
+            sla.unwrap_or_default(),
+        );
+        detail.take_names(people);
+        Ok(serde_json::to_value(detail)?)
     }
 
     fn exists(&self) -> bool {
@@ -338,7 +339,7 @@ impl Replayable for Approval {
         describe_approval(self, event, names)
     }
 
-    fn state(&self, version: i64, _sla: Option<Sla>) -> Result<Value> {
+    fn state(&self, version: i64, _sla: Option<Sla>, _people: &NameMap) -> Result<Value> {
         Ok(approval_state(self, version))
     }
 
@@ -360,6 +361,9 @@ async fn replay<A: Replayable>(pool: &PgPool, key: String, bound: Bound) -> Resu
     let total = all.len();
     let entries = crate::service::history::within(all, bound);
     let (events, users) = decode::<A::Event>(&entries, A::users)?;
+    let people = crate::service::names::Names::default()
+        .of(pool, &users.iter().copied().collect::<Vec<_>>())
+        .await?;
     let names = Names::load(pool, users).await?;
     let mut aggregate = A::default();
     let mut out = Vec::with_capacity(entries.len());
@@ -380,7 +384,7 @@ async fn replay<A: Replayable>(pool: &PgPool, key: String, bound: Bound) -> Resu
             Bound::All => Utc::now(),
         };
         let ctx = policy_in_force(&mut *pool.acquire().await?).await?;
-        aggregate.state(version, A::standing(&folded, &ctx, now))?
+        aggregate.state(version, A::standing(&folded, &ctx, now), &people)?
     } else {
         Value::Null
     };

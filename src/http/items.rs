@@ -107,12 +107,17 @@ fn required_version(headers: &HeaderMap) -> Result<i64, ApiError> {
         })
 }
 
-fn item_response(status: StatusCode, item: &Item) -> Response {
-    let mut response = (status, axum::Json(item)).into_response();
+async fn item_response(
+    state: &AppState,
+    status: StatusCode,
+    mut item: Item,
+) -> Result<Response, ApiError> {
+    state.names.fill(&state.pool, &mut item).await?;
+    let mut response = (status, axum::Json(&item)).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", item.version)) {
         response.headers_mut().insert(ETAG, v);
     }
-    response
+    Ok(response)
 }
 
 /// List items, filtered by `kind`, `status`, `q` (name and description) and `owner_id`.
@@ -123,7 +128,9 @@ async fn list_items(
     _user: AuthUser,
     AppQuery(query): AppQuery<ItemListQueryParams>,
 ) -> Result<axum::Json<Page<Item>>, ApiError> {
-    Ok(axum::Json(items::list(&state.pool, &query).await?))
+    let mut page = items::list(&state.pool, &query).await?;
+    state.names.fill(&state.pool, &mut page.items).await?;
+    Ok(axum::Json(page))
 }
 
 /// Create an item (admins).
@@ -157,8 +164,9 @@ async fn create_item(
         },
     )
     .await?;
-    let mut response = item_response(StatusCode::CREATED, &item);
-    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/items/{}", item.id)) {
+    let id = item.id;
+    let mut response = item_response(&state, StatusCode::CREATED, item).await?;
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/items/{id}")) {
         response.headers_mut().insert(LOCATION, v);
     }
     Ok(with_token(
@@ -179,7 +187,7 @@ async fn find_item(
     let item = items::find(&state.pool, id)
         .await?
         .ok_or_else(|| ApiError::not_found("Item"))?;
-    Ok(item_response(StatusCode::OK, &item))
+    item_response(&state, StatusCode::OK, item).await
 }
 
 /// Change an item (admins). Needs `If-Match: <version>`; a stale or missing one is 412 and
@@ -218,7 +226,7 @@ async fn update_item(
     };
     let item = items::update(&state.pool, id, expected, &change).await?;
     Ok(with_token(
-        item_response(StatusCode::OK, &item),
+        item_response(&state, StatusCode::OK, item).await?,
         Some(projections::Checkpoint::default()),
     ))
 }
@@ -269,6 +277,6 @@ async fn list_item_tickets(
     .await?;
     let cx = list::ListContext::of(&state, &user);
     Ok(axum::Json(
-        list::tickets_of_item(&state.pool, id, cx, (page, size, offset)).await?,
+        list::tickets_of_item(&state, id, cx, (page, size, offset)).await?,
     ))
 }

@@ -70,6 +70,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .nest("/api/v1/comments", tickets::comments::router())
         .nest("/api/v1/tickets", tickets::router())
         .nest("/api/v1/tickets", tickets::history::router())
+        .nest("/api/v1/tickets", tickets::policy::router())
         .nest("/api/v1/users", users::router())
         .nest("/api/v1/approvals", approvals::router())
         .nest("/api/v1/items", items::router())

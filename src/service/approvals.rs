@@ -8,13 +8,12 @@ use aggregates::approval::{
     Approval, ApprovalCommand, ApprovalError, ApprovalRequest, Decision, Step, StepSpec,
 };
 use aggregates::ticket::Ticket;
-use aggregates::{ApprovalStatus, TicketType};
+use aggregates::{ApprovalStatus, Priority, TicketType};
 use chrono::{DateTime, Utc};
 use projections::approvals::queries::{self, ApprovalFilter};
 use projections::approvals::ApprovalRow;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sqlx::PgPool;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -23,6 +22,7 @@ use crate::service::approval_process;
 use crate::service::auth::AuthUser;
 use crate::service::error::{capitalise, Error, FieldError, Validator};
 use crate::service::executor::{CommandError, Committed};
+use crate::service::names::{NameMap, Named};
 use crate::service::paging::{paging, Page};
 use crate::service::tickets::list::parse_list;
 use crate::service::Services;
@@ -40,8 +40,13 @@ pub struct ApprovalView {
     pub steps: serde_json::Value,
     /// Who asked for the approval.
     pub requested_by: i64,
+    pub requested_by_name: Option<String>,
     /// The ticket's requester.
     pub ticket_requester_id: i64,
+    pub ticket_requester_name: Option<String>,
+    /// The ticket's title and priority now (`null` if the ticket is gone from the list).
+    pub ticket_title: Option<String>,
+    pub ticket_priority: Option<Priority>,
     pub reason: Option<String>,
     /// Who the current step still waits on (empty once finished).
     pub waiting_on: Vec<i64>,
@@ -63,7 +68,11 @@ impl ApprovalView {
             current_step: a.current_step,
             steps: serde_json::to_value(&a.steps).unwrap_or_default(),
             requested_by: a.requested_by,
+            requested_by_name: None,
             ticket_requester_id: a.ticket_requester_id,
+            ticket_requester_name: None,
+            ticket_title: None,
+            ticket_priority: None,
             reason: a.reason.clone(),
             waiting_on: a.waiting_on(),
             version,
@@ -82,7 +91,11 @@ impl ApprovalView {
             current_step: row.current_step.max(0) as usize,
             steps: row.steps,
             requested_by: row.requested_by,
+            requested_by_name: None,
             ticket_requester_id: row.ticket_requester_id,
+            ticket_requester_name: None,
+            ticket_title: None,
+            ticket_priority: None,
             reason: row.reason,
             waiting_on: row.waiting_on,
             version: row.version,
@@ -133,15 +146,103 @@ pub fn approval_filter(
     Ok((filter, page))
 }
 
-/// A page of approvals of the read model.
+/// A page of approvals of the read model, with names and their tickets' context.
 pub async fn list_approvals(
-    pool: &PgPool,
+    services: &Services,
     filter: &ApprovalFilter,
     page: i64,
 ) -> Result<Page<ApprovalView>, Error> {
-    let (rows, total) = queries::list_approvals(pool, filter).await?;
-    let items = rows.into_iter().map(ApprovalView::from_row).collect();
+    let (rows, total) = queries::list_approvals(&services.pool, filter).await?;
+    let mut items: Vec<ApprovalView> = rows.into_iter().map(ApprovalView::from_row).collect();
+    present(services, &mut items).await?;
     Ok(Page::new(items, total, page, filter.size))
+}
+
+/// Fills what approval responses show beside the ids: the people's names (in the steps too:
+/// `approver_names` beside `approver_ids`, `approver_name` beside each decision's
+/// `approver_id`, `from_user_name`/`to_user_name` in delegations) and each ticket's title and
+/// priority from the ticket list, all in two queries.
+pub async fn present(services: &Services, views: &mut [ApprovalView]) -> Result<(), Error> {
+    services.names.fill(&services.pool, views).await?;
+    let ids: Vec<i64> = views.iter().map(|v| v.ticket_id).collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<(i64, String, String)> =
+        sqlx::query_as("select id, title, priority from rm_tickets where id = any($1)")
+            .bind(&ids)
+            .fetch_all(&services.pool)
+            .await?;
+    let context: HashMap<i64, (String, String)> =
+        rows.into_iter().map(|(id, t, p)| (id, (t, p))).collect();
+    for v in views {
+        if let Some((title, priority)) = context.get(&v.ticket_id) {
+            v.ticket_title = Some(title.clone());
+            v.ticket_priority = Priority::parse(priority);
+        }
+    }
+    Ok(())
+}
+
+/// The user ids in an approval's steps, under these keys (a list, or one id).
+const STEP_PEOPLE: [&str; 4] = ["approver_ids", "approver_id", "from_user_id", "to_user_id"];
+
+/// Calls `f` on every object in `value`, depth first.
+fn each_object(
+    value: &mut serde_json::Value,
+    f: &mut dyn FnMut(&mut serde_json::Map<String, serde_json::Value>),
+) {
+    match value {
+        serde_json::Value::Object(map) => {
+            f(map);
+            map.values_mut().for_each(|v| each_object(v, f));
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| each_object(v, f)),
+        _ => {}
+    }
+}
+
+impl Named for ApprovalView {
+    fn people(&self, ids: &mut Vec<i64>) {
+        ids.push(self.requested_by);
+        ids.push(self.ticket_requester_id);
+        let mut steps = self.steps.clone();
+        each_object(&mut steps, &mut |map| {
+            for key in STEP_PEOPLE {
+                match map.get(key) {
+                    Some(serde_json::Value::Array(list)) => {
+                        ids.extend(list.iter().filter_map(serde_json::Value::as_i64))
+                    }
+                    Some(v) => ids.extend(v.as_i64()),
+                    None => {}
+                }
+            }
+        });
+    }
+    fn take_names(&mut self, names: &NameMap) {
+        self.requested_by_name = names.name(self.requested_by);
+        self.ticket_requester_name = names.name(self.ticket_requester_id);
+        each_object(&mut self.steps, &mut |map| {
+            let mut add = Vec::new();
+            for key in STEP_PEOPLE {
+                let name_key = if key == "approver_ids" {
+                    "approver_names".to_string()
+                } else {
+                    key.replace("_id", "_name")
+                };
+                match map.get(key) {
+                    Some(serde_json::Value::Array(list)) => {
+                        let list: Vec<serde_json::Value> =
+                            list.iter().map(|v| json!(names.of(v.as_i64()))).collect();
+                        add.push((name_key, serde_json::Value::Array(list)));
+                    }
+                    Some(v) => add.push((name_key, json!(names.of(v.as_i64())))),
+                    None => {}
+                }
+            }
+            map.extend(add);
+        });
+    }
 }
 
 /// Body of `POST /approvals`.

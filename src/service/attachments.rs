@@ -10,6 +10,7 @@ use crate::service::auth::AuthUser;
 use crate::service::consistency::fetch_caught_up;
 use crate::service::error::Error;
 use crate::service::executor::Committed;
+use crate::service::names::{NameMap, Named};
 use crate::service::paging::Page;
 use crate::service::storage::Staged;
 use crate::service::tickets::{command_error, execute_checked, load_visible};
@@ -157,6 +158,7 @@ pub async fn attach(
         size: upload.staged.size as i64,
         sha256: upload.staged.sha256.clone(),
         uploaded_by: user.id,
+        uploaded_by_name: None,
         created_at: crate::service::now(),
     };
     // Pin first: from here until the projection counts this upload, the blob cannot go.
@@ -168,6 +170,8 @@ pub async fn attach(
     match place_and_record(services, user, &attachment, upload.staged).await {
         Ok(committed) => {
             crate::service::metrics::command_committed();
+            let mut attachment = attachment;
+            services.names.fill(&services.pool, &mut attachment).await?;
             Ok((attachment, committed))
         }
         Err(e) => {
@@ -235,7 +239,18 @@ pub async fn load(services: &Services, user: &AuthUser, id: Uuid) -> Result<Atta
     load_visible(services, user, row.ticket_id)
         .await
         .map_err(|_| Error::not_found("Attachment"))?;
+    let mut row = row;
+    services.names.fill(&services.pool, &mut row).await?;
     Ok(row)
+}
+
+impl Named for Attachment {
+    fn people(&self, ids: &mut Vec<i64>) {
+        ids.push(self.uploaded_by);
+    }
+    fn take_names(&mut self, names: &NameMap) {
+        self.uploaded_by_name = names.name(self.uploaded_by);
+    }
 }
 
 /// A page of a ticket's files, oldest first, if the caller may see the ticket.
@@ -246,7 +261,8 @@ pub async fn list(
     (page, size, offset): (i64, i64, i64),
 ) -> Result<Page<Attachment>, Error> {
     load_visible(services, user, ticket_id).await?;
-    let (items, total) = queries::list(&services.pool, ticket_id, (size, offset)).await?;
+    let (mut items, total) = queries::list(&services.pool, ticket_id, (size, offset)).await?;
+    services.names.fill(&services.pool, &mut items).await?;
     Ok(Page::new(items, total, page, size))
 }
 

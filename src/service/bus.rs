@@ -33,6 +33,8 @@ pub enum Message {
     SessionsRevoked { sessions: Vec<Uuid> },
     /// A user's role or active flag changed: forget what is cached about them.
     UserChanged { user_id: i64 },
+    /// A user's display name changed: forget the cached name.
+    UserRenamed { user_id: i64 },
     /// The notifications projection committed a batch up to `checkpoint` (`<txid>.<position>`):
     /// the live hubs hand out the events and notifications up to there. Sent by the projections
     /// crate.

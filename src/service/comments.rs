@@ -13,8 +13,11 @@ use crate::service::auth::AuthUser;
 use crate::service::consistency::fetch_caught_up;
 use crate::service::error::{Error, Validator};
 use crate::service::executor::Committed;
+use crate::service::names::{NameMap, Named};
 use crate::service::paging::Page;
-use crate::service::tickets::{check_reason, check_status_allowed, execute_checked, load_visible};
+use crate::service::tickets::{
+    check_reason, check_requester_move, check_status_allowed, execute_checked, load_visible,
+};
 use crate::service::Services;
 
 /// The most mentions recorded on one comment.
@@ -170,6 +173,9 @@ pub async fn add(
     let (ticket, _) = load_visible(services, user, body.ticket_id).await?;
     if let Some(status) = body.set_status {
         check_status_allowed(user, status)?;
+        if !user.is_staff() {
+            check_requester_move(services, &ticket, status).await?;
+        }
     }
     if body.is_internal && !user.is_staff() {
         return Err(Error::Forbidden(
@@ -195,6 +201,7 @@ pub async fn add(
         id: Uuid::new_v4(),
         ticket_id: body.ticket_id,
         author_id: user.id,
+        author_name: None,
         content: body.content,
         is_internal: body.is_internal,
         parent_id: body.parent_id,
@@ -217,6 +224,8 @@ pub async fn add(
         }
     })
     .await?;
+    let mut comment = comment;
+    services.names.fill(&services.pool, &mut comment).await?;
     Ok((comment, committed))
 }
 
@@ -230,8 +239,9 @@ pub async fn list(
     let (page, size, offset) = page;
     load_visible(services, user, ticket_id).await?;
     let with_internal = user.role != Role::Requester;
-    let (items, total) =
+    let (mut items, total) =
         queries::list(&services.pool, ticket_id, with_internal, size, offset).await?;
+    services.names.fill(&services.pool, &mut items).await?;
     Ok(Page::new(items, total, page, size))
 }
 
@@ -308,7 +318,18 @@ pub async fn load(services: &Services, user: &AuthUser, id: Uuid) -> Result<Comm
     if comment.is_internal && !user.is_staff() {
         return Err(Error::not_found("Comment"));
     }
+    let mut comment = comment;
+    services.names.fill(&services.pool, &mut comment).await?;
     Ok(comment)
+}
+
+impl Named for Comment {
+    fn people(&self, ids: &mut Vec<i64>) {
+        ids.push(self.author_id);
+    }
+    fn take_names(&mut self, names: &NameMap) {
+        self.author_name = names.name(self.author_id);
+    }
 }
 
 #[cfg(test)]

@@ -238,3 +238,95 @@ mod tests {
         assert_eq!(prefix_as_of(&rows, key, at(16)), 1);
     }
 }
+
+/// One field an event changed, as history shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct FieldChange {
+    /// `title`, `description`, `status`, `priority`, `type`, `assignee_id`, `tags`,
+    /// `item_ids`, `approval_status`, `deleted` or `comment` (a comment's text).
+    pub field: String,
+    #[schema(value_type = Object, nullable)]
+    pub from: serde_json::Value,
+    #[schema(value_type = Object, nullable)]
+    pub to: serde_json::Value,
+    /// For a user id field: the person's name before and after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_name: Option<String>,
+}
+
+/// The fields of a ticket that history compares before and after each event.
+fn ticket_fields(t: &aggregates::ticket::Ticket) -> [(&'static str, serde_json::Value); 10] {
+    use serde_json::json;
+    [
+        ("title", json!(t.title)),
+        ("description", json!(t.description)),
+        ("status", json!(t.status)),
+        ("priority", json!(t.priority)),
+        ("type", json!(t.ticket_type)),
+        ("assignee_id", json!(t.assignee_id)),
+        ("tags", json!(t.tags)),
+        ("item_ids", json!(t.item_ids)),
+        ("approval_status", json!(t.approval_status)),
+        ("deleted", json!(t.deleted)),
+    ]
+}
+
+/// What each of a ticket's events changed, in the order of `events` (a whole stream from its
+/// first event, or a leading part of it). An event that does not decode changes nothing.
+pub fn ticket_changes(events: &[HistoryEntry]) -> Vec<Vec<FieldChange>> {
+    use cqrs_es::Aggregate;
+    let mut ticket = aggregates::ticket::Ticket::default();
+    let mut out = Vec::with_capacity(events.len());
+    for entry in events {
+        let Ok(event) = TicketEvent::deserialize(&entry.payload) else {
+            out.push(Vec::new());
+            continue;
+        };
+        let before = ticket_fields(&ticket);
+        let comment_before = comment_of(&ticket, &event);
+        let opened = !ticket.exists();
+        ticket.apply(event.clone());
+        let mut changes = Vec::new();
+        if !opened {
+            for ((field, from), (_, to)) in before.into_iter().zip(ticket_fields(&ticket)) {
+                if from != to {
+                    changes.push(FieldChange {
+                        field: field.into(),
+                        from,
+                        to,
+                        from_name: None,
+                        to_name: None,
+                    });
+                }
+            }
+        }
+        let comment_after = comment_of(&ticket, &event);
+        if comment_before.is_some() && comment_before != comment_after {
+            changes.push(FieldChange {
+                field: "comment".into(),
+                from: serde_json::json!(comment_before),
+                to: serde_json::json!(comment_after),
+                from_name: None,
+                to_name: None,
+            });
+        }
+        out.push(changes);
+    }
+    out
+}
+
+/// The live text of the comment an event is about (edits and deletions), if any.
+fn comment_of(ticket: &aggregates::ticket::Ticket, event: &TicketEvent) -> Option<String> {
+    let id = match event {
+        TicketEvent::CommentEdited { comment_id, .. }
+        | TicketEvent::CommentDeleted { comment_id, .. } => comment_id,
+        _ => return None,
+    };
+    ticket
+        .comments
+        .get(id)
+        .filter(|c| !c.deleted)
+        .map(|c| c.content.clone())
+}

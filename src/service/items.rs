@@ -60,6 +60,9 @@ pub struct Item {
     #[schema(value_type = Object)]
     pub attributes: Value,
     pub owner_id: Option<i64>,
+    /// The owner's display name.
+    #[sqlx(skip)]
+    pub owner_name: Option<String>,
     #[sqlx(try_from = "String")]
     pub status: ItemStatus,
     /// Increases with every change; send it back in `If-Match` to change or delete the item.
@@ -359,4 +362,13 @@ pub async fn list(pool: &PgPool, query: &ItemListQueryParams) -> Result<Page<Ite
             .await?
     };
     Ok(Page::new(items, total, page, size))
+}
+
+impl crate::service::names::Named for Item {
+    fn people(&self, ids: &mut Vec<i64>) {
+        ids.extend(self.owner_id);
+    }
+    fn take_names(&mut self, names: &crate::service::names::NameMap) {
+        self.owner_name = names.of(self.owner_id);
+    }
 }

@@ -19,8 +19,10 @@ pub mod idempotency;
 pub mod items;
 pub mod live;
 pub mod metrics;
+pub mod names;
 pub mod paging;
 pub mod reports;
+pub mod requester_policy;
 pub mod sessions;
 pub mod sla_policy;
 pub mod storage;
@@ -72,6 +74,8 @@ pub struct Services {
     pub throttle: auth::ThrottleLimits,
     /// The time SLA states are judged at.
     pub clock: Arc<dyn clock::Clock>,
+    /// People's display names beside their ids in responses.
+    pub names: Arc<names::Names>,
 }
 
 /// Every projection this build runs (the approval process issues commands on `pool`).

@@ -149,6 +149,7 @@ pub async fn keep_in_sync(services: &Services, settings: SyncSettings) -> Result
     let pool = services.pool.clone();
     let revocations = services.revocations.clone();
     let user_status = services.user_status.clone();
+    let names = services.names.clone();
     services.bus.attach(tokio::spawn(async move {
         let mut reload = tokio::time::interval(settings.reload_every);
         reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -162,11 +163,17 @@ pub async fn keep_in_sync(services: &Services, settings: SyncSettings) -> Result
                     }
                     Ok(Delivery::Message(Message::UserChanged { user_id })) => {
                         user_status.forget(user_id);
+                        names.forget(user_id);
+                        false
+                    }
+                    Ok(Delivery::Message(Message::UserRenamed { user_id })) => {
+                        names.forget(user_id);
                         false
                     }
                     Ok(Delivery::Message(_)) => false,
                     Ok(Delivery::Resync) | Err(RecvError::Lagged(_)) => {
                         user_status.clear();
+                        names.clear();
                         true
                     }
                     Err(RecvError::Closed) => return,

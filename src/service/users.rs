@@ -413,11 +413,15 @@ pub async fn update_profile(
         .await?;
     }
     if let Some(name) = body.full_name {
+        let mut tx = pool.begin().await?;
         sqlx::query("update users set full_name = $2, updated_at = now() where id = $1")
             .bind(user_id)
             .bind(name.trim())
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
+        // Every process forgets the cached name when this commits.
+        bus::publish(&mut tx, &bus::Message::UserRenamed { user_id }).await?;
+        tx.commit().await?;
     }
     find_by_id(pool, user_id)
         .await?

@@ -634,5 +634,5 @@ pub async fn tickets(
 ) -> Result<Page<TicketSummary>, Error> {
     let view = find(&services.pool, user, id).await?;
     let (filter, page) = ticket_filter(&view, ListContext::of(services, user), page, size)?;
-    list::run(&services.pool, &filter, page).await
+    list::run(services, &filter, page).await
 }

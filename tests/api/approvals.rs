@@ -778,6 +778,19 @@ async fn the_policy_attaches_approvals_to_new_change_requests(pool: PgPool) {
         app.get(&policy, &agent.token).await.status(),
         StatusCode::FORBIDDEN
     );
+    // Requesters may open change requests on this desk (not by default).
+    let r = app
+        .request(
+            reqwest::Method::PUT,
+            "/api/v1/tickets/requester-policy",
+            Some(&admin.token),
+        )
+        .json(&json!({"priorities": ["low", "medium", "high"],
+            "types": ["issue", "change_request"], "reopen_days": 14}))
+        .send()
+        .await
+        .unwrap();
+    json_of(r, StatusCode::OK).await;
     let none = get_ok(&app, &admin, &policy).await;
     assert_eq!(none["steps"], json!([]));
     assert_eq!(none["type"], "change_request");

@@ -152,6 +152,12 @@ fn write_routes() -> Vec<(&'static str, &'static str, &'static str, Value)> {
         ),
         (
             "PUT",
+            "/api/v1/tickets/requester-policy",
+            "/api/v1/tickets/requester-policy",
+            json!({"priorities": ["low"], "types": ["issue"], "reopen_days": 3}),
+        ),
+        (
+            "PUT",
             "/api/v1/tickets/{id}/presence",
             "/api/v1/tickets/9/presence",
             json!({"state": "typing", "internal": false}),

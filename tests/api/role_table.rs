@@ -122,6 +122,8 @@ pub static ROUTES: &[RouteRule] = &[
     rule("GET", "/api/v1/tickets", SIGNED_IN, "requesters: own tickets only"),
     rule("POST", "/api/v1/tickets", SIGNED_IN, "the caller becomes the requester"),
     rule("GET", "/api/v1/tickets/search", SIGNED_IN, "requesters: own tickets only"),
+    rule("GET", "/api/v1/tickets/requester-policy", SIGNED_IN, "what requesters may choose; the SPA offers only that"),
+    rule("PUT", "/api/v1/tickets/requester-policy", ADMINS, "priorities, types, reopen window"),
     rule("GET", "/api/v1/tickets/{id}", SIGNED_IN, "requesters: own only (else 404)"),
     rule("PATCH", "/api/v1/tickets/{id}", SIGNED_IN, "requesters: own only (else 404)"),
     rule("DELETE", "/api/v1/tickets/{id}", SIGNED_IN, "requesters: own only (else 404)"),

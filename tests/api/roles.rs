@@ -427,6 +427,13 @@ async fn every_route_answers_every_role_as_the_role_matrix_says(pool: PgPool) {
                 .await
                 .expect("request");
             let status = response.status();
+            if path.ends_with("/requester-policy") {
+                // An allowed PUT narrows what the next fixture's requester may choose.
+                sqlx::query("delete from requester_policy")
+                    .execute(&app.pool)
+                    .await
+                    .expect("reset the requester policy");
+            }
             // Streams (SSE, exports) are judged by their status line; don't wait for the body.
             let body = if response.headers().get("content-type").is_some_and(|c| {
                 c.to_str()

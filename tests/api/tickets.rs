@@ -31,12 +31,12 @@ async fn a_ticket_is_created_read_updated_and_moved_through_its_life(pool: PgPoo
         .patch(
             &format!("/api/v1/tickets/{id}"),
             &req.token,
-            json!({"title": "VPN down for everyone", "priority": "critical"}),
+            json!({"title": "VPN down for everyone", "priority": "high"}),
         )
         .await;
     let t = json_of(r, StatusCode::OK).await;
     assert_eq!(t["version"], 2);
-    assert_eq!(t["priority"], "critical");
+    assert_eq!(t["priority"], "high");
 
     let r = try_assign(&app, &agent, id, &agent).await;
     assert_eq!(json_of(r, StatusCode::OK).await["assignee_id"], agent.id);

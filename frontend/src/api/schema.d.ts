@@ -576,6 +576,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tickets/requester-policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The requester policy in force (everyone signed in). */
+        get: operations["get_requester_policy"];
+        /**
+         * Replace the requester policy (admins): the priorities and types requesters may choose, and
+         *     how many days after resolution they may reopen a ticket.
+         */
+        put: operations["put_requester_policy"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tickets/search": {
         parameters: {
             query?: never;
@@ -739,6 +760,84 @@ export interface paths {
         patch: operations["update_user"];
         trace?: never;
     };
+    "/api/v1/views": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your views and the shared ones, in sidebar order (`position`, then id). */
+        get: operations["list_views"];
+        put?: never;
+        /**
+         * Save a view. Its filters and sort follow the ticket list's rules (a bad one is 422 at
+         *     `["body", "filters", <name>]`); `assignee_id: "me"` names whoever runs it. Shared views:
+         *     managers and admins only.
+         */
+        post: operations["create_view"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/views/counts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * How many tickets each of your views and the shared ones shows now, answered from the
+         *     read models (exact unless a view searches words matching thousands of tickets).
+         */
+        get: operations["count_views"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/views/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One view: yours or a shared one (another person's personal view is 404). */
+        get: operations["find_view"];
+        put?: never;
+        post?: never;
+        /** Delete a view: yours, or a shared one as a manager or admin (agents: 403). */
+        delete: operations["delete_view"];
+        options?: never;
+        head?: never;
+        /** Change a view: yours, or a shared one as a manager or admin (agents: 403). */
+        patch: operations["update_view"];
+        trace?: never;
+    };
+    "/api/v1/views/{id}/tickets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The page of tickets a view gives you, in its sort (`me` in its filters is you). */
+        get: operations["list_view_tickets"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -840,16 +939,21 @@ export interface components {
              * @description Who asked for the approval.
              */
             requested_by: number;
+            requested_by_name?: string | null;
             status: components["schemas"]["ApprovalStatus"];
             /** @description The steps in order, with their effective approvers, decisions and delegations. */
             steps: components["schemas"]["Step"][];
             /** Format: int64 */
             ticket_id: number;
+            ticket_priority?: null | components["schemas"]["Priority"];
             /**
              * Format: int64
              * @description The ticket's requester.
              */
             ticket_requester_id: number;
+            ticket_requester_name?: string | null;
+            /** @description The ticket's title and priority now (`null` if the ticket is gone from the list). */
+            ticket_title?: string | null;
             /** Format: date-time */
             updated_at: string;
             /**
@@ -860,6 +964,7 @@ export interface components {
             /** @description Who the current step still waits on (empty once finished). */
             waiting_on: number[];
         };
+        AssigneeRef: number | string;
         /** @description A file attached to a ticket. */
         Attachment: {
             content_type: string;
@@ -880,6 +985,8 @@ export interface components {
             ticket_id: number;
             /** Format: int64 */
             uploaded_by: number;
+            /** @description The uploader's display name (filled by the server from its users). */
+            uploaded_by_name?: string | null;
         };
         /** @description A page of attachments. */
         AttachmentListResponse: {
@@ -919,6 +1026,8 @@ export interface components {
         Comment: {
             /** Format: int64 */
             author_id: number;
+            /** @description The author's display name (filled by the server from its users). */
+            author_name?: string | null;
             content: string;
             /** Format: date-time */
             created_at: string;
@@ -1057,6 +1166,19 @@ export interface components {
             code: string;
             detail: string;
         };
+        /** @description One field an event changed, as history shows it. */
+        FieldChange: {
+            /**
+             * @description `title`, `description`, `status`, `priority`, `type`, `assignee_id`, `tags`,
+             *     `item_ids`, `approval_status`, `deleted` or `comment` (a comment's text).
+             */
+            field: string;
+            from: Record<string, unknown> | null;
+            /** @description For a user id field: the person's name before and after. */
+            from_name?: string | null;
+            to: Record<string, unknown> | null;
+            to_name?: string | null;
+        };
         /** @description One entry of a 422 answer. */
         FieldError: {
             /**
@@ -1081,6 +1203,13 @@ export interface components {
              * @description Who caused it.
              */
             actor_id?: number | null;
+            /** @description Their display name. */
+            actor_name?: string | null;
+            /**
+             * @description The ticket fields this event changed (none for the opening event, whose `data` holds
+             *     the first values); user ids come with `from_name`/`to_name`.
+             */
+            changes: components["schemas"]["FieldChange"][];
             /** @description The event's fields. */
             data: Record<string, unknown>;
             /** @description What happened (`TicketOpened`, `TicketUpdated`, `CommentAdded`...). */
@@ -1090,6 +1219,8 @@ export interface components {
              * @description When it was recorded.
              */
             recorded_at: string;
+            /** @description The same for every event one request recorded (one command, one transaction). */
+            request_id: string;
             /**
              * Format: int64
              * @description The event's position in the ticket's stream (1, 2, 3...).
@@ -1110,6 +1241,8 @@ export interface components {
             name: string;
             /** Format: int64 */
             owner_id?: number | null;
+            /** @description The owner's display name. */
+            owner_name?: string | null;
             status: components["schemas"]["ItemStatus"];
             /** Format: date-time */
             updated_at: string;
@@ -1173,6 +1306,8 @@ export interface components {
              * @description Who caused it.
              */
             actor_id?: number | null;
+            /** @description Their display name. */
+            actor_name?: string | null;
             /** Format: uuid */
             approval_id?: string | null;
             /** Format: uuid */
@@ -1362,6 +1497,32 @@ export interface components {
             full_name: string;
             password: string;
         };
+        /** @description What requesters may choose. */
+        RequesterPolicy: {
+            /** @description The priorities a requester may give a ticket. */
+            priorities: components["schemas"]["Priority"][];
+            /**
+             * Format: int32
+             * @description How many days after its resolution a requester may reopen a ticket (0: never).
+             */
+            reopen_days: number;
+            /** @description The types a requester may give a ticket. */
+            types: components["schemas"]["TicketType"][];
+            /** Format: date-time */
+            updated_at?: string | null;
+            /**
+             * Format: int64
+             * @description The admin who last changed it (`null`: the defaults).
+             */
+            updated_by?: number | null;
+        };
+        /** @description Body of `PUT /admin/requester-policy`. */
+        RequesterPolicyUpdate: {
+            priorities: components["schemas"]["Priority"][];
+            /** Format: int32 */
+            reopen_days: number;
+            types: components["schemas"]["TicketType"][];
+        };
         /**
          * @description What a user may do; declaration order is the privilege order.
          * @enum {string}
@@ -1372,11 +1533,31 @@ export interface components {
          * @enum {string}
          */
         Rule: "any" | "all" | "quorum";
+        /**
+         * @description A ticket's SLA at a glance: both targets, and at top level the earliest unmet target that
+         *     still runs (or was missed while the ticket is open). A stopped ticket reads `breached` at
+         *     top level if it missed a target, else `met` once resolved, else `none`.
+         */
+        Sla: {
+            /**
+             * Format: date-time
+             * @description The top-level target's due time (null while paused or once stopped).
+             */
+            due?: string | null;
+            first_response: components["schemas"]["SlaTarget"];
+            resolution: components["schemas"]["SlaTarget"];
+            state: components["schemas"]["SlaState"];
+        };
         /** @description The SLA policy. Without `business_hours` the clock runs around the clock. */
         SlaPolicy: {
             business_hours?: null | components["schemas"]["BusinessHours"];
             targets: components["schemas"]["Targets"];
         };
+        /**
+         * @description How a target stands.
+         * @enum {string}
+         */
+        SlaState: "ok" | "warning" | "breached" | "paused" | "met" | "none";
         /** @description The SLA state of the open backlog. */
         SlaSummary: {
             /** @description Open tickets with a running target due within `at_risk_minutes` (not yet breached). */
@@ -1395,6 +1576,15 @@ export interface components {
              * @description Open tickets whose clock is paused (`pending`).
              */
             paused: number;
+        };
+        /** @description One target: when it falls (or fell) due, and how it stands. */
+        SlaTarget: {
+            /**
+             * Format: date-time
+             * @description When a running target falls due, or when a missed one was missed; null otherwise.
+             */
+            due?: string | null;
+            state: components["schemas"]["SlaState"];
         };
         /** @description One step of an approval as it stands. */
         Step: {
@@ -1528,6 +1718,12 @@ export interface components {
             description?: string;
             item_ids?: number[] | null;
             priority?: null | components["schemas"]["Priority"];
+            /**
+             * Format: int64
+             * @description Whose ticket it is (agents and up, for a ticket on someone's behalf); the caller when
+             *     absent. A requester naming someone else gets 403.
+             */
+            requester_id?: number | null;
             tags?: components["schemas"]["Tag"][] | null;
             title: string;
             type?: null | components["schemas"]["TicketType"];
@@ -1539,6 +1735,8 @@ export interface components {
             approval_status: components["schemas"]["ApprovalStatus"];
             /** Format: int64 */
             assignee_id?: number | null;
+            /** @description The assignee's display name; `null` when unassigned. */
+            assignee_name?: string | null;
             /** Format: date-time */
             created_at: string;
             /** @description True once deleted (cancelled and hidden from lists). */
@@ -1552,8 +1750,12 @@ export interface components {
             priority: components["schemas"]["Priority"];
             /** Format: int64 */
             requester_id: number;
+            /** @description The requester's display name. */
+            requester_name?: string | null;
             /** Format: date-time */
             resolved_at?: string | null;
+            /** @description The SLA at the time of the request (of `as_of` for a past state). */
+            sla: components["schemas"]["Sla"];
             status: components["schemas"]["TicketStatus"];
             tags: string[];
             title: string;
@@ -1606,6 +1808,8 @@ export interface components {
             approval_status: components["schemas"]["ApprovalStatus"];
             /** Format: int64 */
             assignee_id?: number | null;
+            /** @description The assignee's display name; `null` when unassigned. */
+            assignee_name?: string | null;
             /** Format: int32 */
             attachment_count: number;
             /** Format: int32 */
@@ -1617,8 +1821,12 @@ export interface components {
             priority: components["schemas"]["Priority"];
             /** Format: int64 */
             requester_id: number;
+            /** @description The requester's display name (filled by the server from its users). */
+            requester_name?: string | null;
             /** Format: date-time */
             resolved_at?: string | null;
+            /** @description The SLA at the time of the request. */
+            sla: components["schemas"]["Sla"];
             status: components["schemas"]["TicketStatus"];
             tags: string[];
             title: string;
@@ -1695,6 +1903,112 @@ export interface components {
         /** @description The body of a 422 answer (documented in OpenAPI). */
         ValidationErrorBody: {
             detail: components["schemas"]["FieldError"][];
+        };
+        /** @description A saved view. */
+        View: {
+            columns: components["schemas"]["ViewColumn"][];
+            /** Format: date-time */
+            created_at: string;
+            filters: components["schemas"]["ViewFilters"];
+            /** Format: int64 */
+            id: number;
+            name: string;
+            /**
+             * Format: int64
+             * @description Who keeps it (null for the desk's own views).
+             */
+            owner_id?: number | null;
+            owner_name?: string | null;
+            /**
+             * Format: int32
+             * @description Its place in the sidebar (smallest first).
+             */
+            position: number;
+            /** @description Shared with the whole desk (changed by managers and admins only). */
+            shared: boolean;
+            /** @description The list's sort (`-created_at` when null, `relevance` with `q`). */
+            sort?: string | null;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        /**
+         * @description A column a view's ticket list shows.
+         * @enum {string}
+         */
+        ViewColumn: "id" | "title" | "status" | "priority" | "type" | "requester" | "assignee" | "tags" | "approval_status" | "comment_count" | "attachment_count" | "created_at" | "updated_at" | "resolved_at" | "sla";
+        /** @description How many tickets one view shows now. */
+        ViewCount: {
+            /** Format: int64 */
+            count: number;
+            /**
+             * @description False when the view searches words that match thousands of tickets (an estimate, as
+             *     its list's `total`).
+             */
+            exact: boolean;
+            /** Format: int64 */
+            id: number;
+        };
+        /** @description Body of `POST /views`. */
+        ViewCreate: {
+            /** @description Defaults to id, title, status, priority, requester, assignee, sla, updated_at. */
+            columns?: components["schemas"]["ViewColumn"][] | null;
+            filters?: null | components["schemas"]["ViewFilters"];
+            name: string;
+            /**
+             * Format: int32
+             * @description Defaults to after the last view the caller sees.
+             */
+            position?: number | null;
+            /** @description Managers and admins only. */
+            shared?: boolean | null;
+            sort?: string | null;
+        };
+        /** @description A view's filters: the ticket list's query parameters, checked by the same rules. */
+        ViewFilters: {
+            assignee_id?: null | components["schemas"]["AssigneeRef"];
+            /** @description One priority or several, comma-separated. */
+            priority?: string | null;
+            /** @description Search words. */
+            q?: string | null;
+            /** Format: int64 */
+            requester_id?: number | null;
+            /** @description `warning`, `breached` or both, comma-separated (the top-level SLA state). */
+            sla?: string | null;
+            /** @description One status or several, comma-separated. */
+            status?: string | null;
+            tag?: string | null;
+            /** @description One type or several, comma-separated. */
+            type?: string | null;
+            /** @description Only tickets without an assignee (the list's `assignee_id=none`). */
+            unassigned?: boolean | null;
+        };
+        /** @description A page of saved views (OpenAPI name). */
+        ViewListResponse: {
+            items: components["schemas"]["View"][];
+            /** Format: int64 */
+            page: number;
+            /** Format: int64 */
+            pages: number;
+            /** Format: int64 */
+            size: number;
+            /** Format: int64 */
+            total: number;
+            /** @description False when `total` is an estimate. */
+            total_exact: boolean;
+        };
+        /** @description Body of `PATCH /views/{id}`: absent fields stay as they are; `sort: null` resets the sort. */
+        ViewUpdate: {
+            columns?: components["schemas"]["ViewColumn"][] | null;
+            filters?: null | components["schemas"]["ViewFilters"];
+            name?: string | null;
+            /** Format: int32 */
+            position?: number | null;
+            /**
+             * @description Managers and admins only; a view no longer shared becomes its owner's (or the
+             *     caller's, for the desk's own views).
+             */
+            shared?: boolean | null;
+            sort?: string | null;
         };
         /**
          * @description Opening hours per weekday: each a list of `["HH:MM", "HH:MM"]` local intervals
@@ -2933,7 +3247,7 @@ export interface operations {
                 priority?: string;
                 /** @description One type or several, comma-separated. */
                 type?: string;
-                /** @description An agent's id, or `none` for unassigned tickets. */
+                /** @description An agent's id, `me` for the caller, or `none` for unassigned tickets. */
                 assignee_id?: string;
             };
             header?: never;
@@ -3079,14 +3393,22 @@ export interface operations {
                 priority?: string;
                 /** @description One type or several, comma-separated. */
                 type?: string;
-                /** @description An agent's id, or `none` for unassigned tickets. */
+                /** @description An agent's id, `me` for the caller, or `none` for unassigned tickets. */
                 assignee_id?: string;
                 requester_id?: number;
                 tag?: string;
                 approval_status?: string;
                 created_from?: string;
                 created_to?: string;
-                /** @description `-created_at` is the default (`relevance` when `q` is given). */
+                /**
+                 * @description `warning`, `breached` or both, comma-separated: the top-level SLA state at the time of
+                 *     the request.
+                 */
+                sla?: string;
+                /**
+                 * @description `-created_at` is the default (`relevance` when `q` is given); `sla_due` puts the
+                 *     earliest SLA due time first and tickets without one last.
+                 */
                 sort?: string;
                 page?: number;
                 size?: number;
@@ -3151,6 +3473,61 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    get_requester_policy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RequesterPolicy"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["ValidationFailed"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    put_requester_policy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RequesterPolicyUpdate"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RequesterPolicy"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     search_tickets: {
         parameters: {
             query?: {
@@ -3162,14 +3539,22 @@ export interface operations {
                 priority?: string;
                 /** @description One type or several, comma-separated. */
                 type?: string;
-                /** @description An agent's id, or `none` for unassigned tickets. */
+                /** @description An agent's id, `me` for the caller, or `none` for unassigned tickets. */
                 assignee_id?: string;
                 requester_id?: number;
                 tag?: string;
                 approval_status?: string;
                 created_from?: string;
                 created_to?: string;
-                /** @description `-created_at` is the default (`relevance` when `q` is given). */
+                /**
+                 * @description `warning`, `breached` or both, comma-separated: the top-level SLA state at the time of
+                 *     the request.
+                 */
+                sla?: string;
+                /**
+                 * @description `-created_at` is the default (`relevance` when `q` is given); `sla_due` puts the
+                 *     earliest SLA due time first and tickets without one last.
+                 */
                 sort?: string;
                 page?: number;
                 size?: number;
@@ -3589,6 +3974,216 @@ export interface operations {
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    list_views: {
+        parameters: {
+            query?: {
+                page?: number;
+                size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ViewListResponse"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["ValidationFailed"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    create_view: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description 1 to 255 visible ASCII characters, chosen by the client per intended change. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ViewCreate"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    Location?: string;
+                    "X-Consistency-Token"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["View"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    count_views: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The token a write answered with: wait (up to 2 s, else 503) until it is visible. */
+                "X-Consistency-Token"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ViewCount"][];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["ValidationFailed"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    find_view: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description View id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["View"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["ValidationFailed"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    delete_view: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description View id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    "X-Consistency-Token"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["ValidationFailed"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    update_view: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description View id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ViewUpdate"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    "X-Consistency-Token"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["View"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    list_view_tickets: {
+        parameters: {
+            query?: {
+                page?: number;
+                size?: number;
+            };
+            header?: {
+                /** @description The token a write answered with: wait (up to 2 s, else 503) until it is visible. */
+                "X-Consistency-Token"?: string;
+            };
+            path: {
+                /** @description View id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TicketListResponse"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             422: components["responses"]["ValidationFailed"];
             503: components["responses"]["Unavailable"];
         };

@@ -44,6 +44,7 @@ impl AttachmentRow {
                 size: file.size,
                 sha256: file.sha256.clone(),
                 uploaded_by: file.uploaded_by,
+                uploaded_by_name: None,
                 created_at: file.at,
             },
             removed: false,

@@ -19,6 +19,10 @@ pub struct Attachment {
     /// Lowercase hex sha256 of the content.
     pub sha256: String,
     pub uploaded_by: i64,
+    /// The uploader's display name (filled by the server from its users).
+    #[sqlx(skip)]
+    #[serde(default)]
+    pub uploaded_by_name: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 

@@ -38,6 +38,7 @@ impl CommentRow {
                 id: posted.comment_id,
                 ticket_id,
                 author_id: posted.author_id,
+                author_name: None,
                 content: posted.content.clone(),
                 is_internal: posted.is_internal,
                 parent_id: posted.parent_id,

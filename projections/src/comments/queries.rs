@@ -12,6 +12,10 @@ pub struct Comment {
     pub id: Uuid,
     pub ticket_id: i64,
     pub author_id: i64,
+    /// The author's display name (filled by the server from its users).
+    #[sqlx(skip)]
+    #[serde(default)]
+    pub author_name: Option<String>,
     pub content: String,
     /// An internal note, visible to agents and up only.
     pub is_internal: bool,

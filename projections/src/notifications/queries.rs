@@ -20,6 +20,8 @@ pub struct Notification {
     pub comment_id: Option<Uuid>,
     /// Who caused it.
     pub actor_id: Option<i64>,
+    /// Their display name.
+    pub actor_name: Option<String>,
     /// One line for people.
     pub message: String,
     /// The start of the comment, for replies and mentions.
@@ -32,8 +34,10 @@ pub struct Notification {
 }
 
 const SELECT: &str = "select n.id, n.kind, n.ticket_id, n.approval_id, n.comment_id, n.actor_id,
-        n.message, n.excerpt, n.internal, r.read_at is not null as read, r.read_at, n.created_at
+        a.full_name as actor_name, n.message, n.excerpt, n.internal,
+        r.read_at is not null as read, r.read_at, n.created_at
    from rm_notifications n
+   left join users a on a.id = n.actor_id
    left join notification_reads r on r.user_id = n.user_id and r.source_position = n.source_position";
 
 /// Whose notifications a query reads.

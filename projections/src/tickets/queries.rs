@@ -36,7 +36,13 @@ pub struct TicketSummary {
     #[sqlx(try_from = "String")]
     pub ticket_type: TicketType,
     pub requester_id: i64,
+    /// The requester's display name (filled by the server from its users).
+    #[sqlx(skip)]
+    pub requester_name: Option<String>,
     pub assignee_id: Option<i64>,
+    /// The assignee's display name; `null` when unassigned.
+    #[sqlx(skip)]
+    pub assignee_name: Option<String>,
     pub tags: Vec<String>,
     #[sqlx(try_from = "String")]
     pub approval_status: ApprovalStatus,

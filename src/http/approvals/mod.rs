@@ -2,7 +2,7 @@
 //! them (commands through the Approval aggregate), the list and the approver's inbox (the
 //! `approvals` read model), and the approval policy for new change requests.
 
-use aggregates::approval::{Approval, ApprovalCommand, StepSpec};
+use aggregates::approval::{Approval, ApprovalCommand, Decision, StepSpec};
 use aggregates::ticket::Ticket;
 use aggregates::{Role, TicketType};
 use axum::extract::State;
@@ -56,14 +56,23 @@ pub struct ApprovalListResponse {
 }
 
 /// An approval response with the later of the approval's and the ticket's tokens.
-fn approval_response(
+async fn approval_response(
+    state: &AppState,
     status: StatusCode,
     committed: &Committed<Approval>,
     ticket: Option<Committed<Ticket>>,
-) -> Response {
-    let view = ApprovalView::from_aggregate(&committed.aggregate, committed.version as i64);
+) -> Result<Response, ApiError> {
+    let mut view = [ApprovalView::from_aggregate(
+        &committed.aggregate,
+        committed.version as i64,
+    )];
+    approvals::present(state, &mut view).await?;
+    let [view] = view;
     let token: Option<Checkpoint> = committed.token.max(ticket.and_then(|t| t.token));
-    with_token((status, axum::Json(view)).into_response(), token)
+    Ok(with_token(
+        (status, axum::Json(view)).into_response(),
+        token,
+    ))
 }
 
 /// Request an approval on a ticket (agents and up, on any ticket). The ticket cannot move to
@@ -129,7 +138,8 @@ async fn create_approval(
         .await
         .map_err(approval_error)?;
     let ticket_commit = nudge_ticket(&state, &meta, ticket.id).await;
-    let mut response = approval_response(StatusCode::CREATED, &committed, ticket_commit);
+    let mut response =
+        approval_response(&state, StatusCode::CREATED, &committed, ticket_commit).await?;
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/approvals/{id}")) {
         response.headers_mut().insert(LOCATION, v);
     }
@@ -146,10 +156,10 @@ async fn find_approval(
     AppPath(id): AppPath<Uuid>,
 ) -> Result<axum::Json<ApprovalView>, ApiError> {
     let (approval, version) = load_visible(&state, &user, id).await?;
-    Ok(axum::Json(ApprovalView::from_aggregate(
-        &approval,
-        version as i64,
-    )))
+    let mut view = [ApprovalView::from_aggregate(&approval, version as i64)];
+    approvals::present(&state, &mut view).await?;
+    let [view] = view;
+    Ok(axum::Json(view))
 }
 
 /// Approve or reject the current step. 403 for someone who is not an approver of the current
@@ -165,6 +175,12 @@ async fn decide_approval(
     AppJson(body): AppJson<ApprovalDecisionCreate>,
 ) -> Result<Response, ApiError> {
     let comment = decision_comment(body.comment)?;
+    if body.decision == Decision::Reject && comment.is_none() {
+        return Err(ApiError::field(
+            "comment",
+            "A rejection needs a comment saying why",
+        ));
+    }
     load_visible(&state, &user, id).await?;
     let at = crate::service::now();
     let committed = run(&state, &user, id, |_| ApprovalCommand::Decide {
@@ -180,7 +196,7 @@ async fn decide_approval(
     } else {
         nudge_ticket(&state, &meta, committed.aggregate.ticket_id).await
     };
-    Ok(approval_response(StatusCode::OK, &committed, ticket_commit))
+    approval_response(&state, StatusCode::OK, &committed, ticket_commit).await
 }
 
 /// Hand your decision on the current step to another user, once. The delegate may not
@@ -211,7 +227,7 @@ async fn delegate_approval(
         at,
     })
     .await?;
-    Ok(approval_response(StatusCode::OK, &committed, None))
+    approval_response(&state, StatusCode::OK, &committed, None).await
 }
 
 /// Withdraw a pending approval: the ticket's requester, whoever requested the approval, or
@@ -234,7 +250,7 @@ async fn cancel_approval(
     .await?;
     let meta = user.actor.metadata();
     let ticket_commit = nudge_ticket(&state, &meta, committed.aggregate.ticket_id).await;
-    Ok(approval_response(StatusCode::OK, &committed, ticket_commit))
+    approval_response(&state, StatusCode::OK, &committed, ticket_commit).await
 }
 
 /// List approvals, newest first; `mine=true` gives the caller's inbox: the approvals whose
@@ -257,7 +273,7 @@ async fn list_approvals(
     )
     .await?;
     Ok(axum::Json(
-        approvals::list_approvals(&state.pool, &filter, page).await?,
+        approvals::list_approvals(&state, &filter, page).await?,
     ))
 }
 

@@ -13,7 +13,8 @@ use crate::http::error::{ApiError, AppPath, AppQuery};
 use crate::http::responses::ReadErrors;
 use crate::http::state::AppState;
 use crate::service::auth::AuthUser;
-use crate::service::history::Bound;
+use crate::service::history::{Bound, FieldChange};
+use crate::service::names::{NameMap, Named};
 use crate::service::tickets::load_visible;
 
 /// The routes of this area (nested under `/api/v1/tickets`).
@@ -33,8 +34,32 @@ pub struct HistoryEvent {
     pub data: serde_json::Value,
     /// Who caused it.
     pub actor_id: Option<i64>,
+    /// Their display name.
+    pub actor_name: Option<String>,
+    /// The same for every event one request recorded (one command, one transaction).
+    pub request_id: String,
+    /// The ticket fields this event changed (none for the opening event, whose `data` holds
+    /// the first values); user ids come with `from_name`/`to_name`.
+    pub changes: Vec<FieldChange>,
     /// When it was recorded.
     pub recorded_at: DateTime<Utc>,
+}
+
+impl Named for HistoryEvent {
+    fn people(&self, ids: &mut Vec<i64>) {
+        ids.extend(self.actor_id);
+        for c in self.changes.iter().filter(|c| c.field.ends_with("_id")) {
+            ids.extend(c.from.as_i64());
+            ids.extend(c.to.as_i64());
+        }
+    }
+    fn take_names(&mut self, names: &NameMap) {
+        self.actor_name = names.of(self.actor_id);
+        for c in self.changes.iter_mut().filter(|c| c.field.ends_with("_id")) {
+            c.from_name = names.of(c.from.as_i64());
+            c.to_name = names.of(c.to.as_i64());
+        }
+    }
 }
 
 /// Query of `GET /tickets/{id}` and `GET /tickets/{id}/history`: a time to look back to.
@@ -65,8 +90,9 @@ async fn ticket_history(
     let entries =
         crate::service::history::load(&state.pool, "ticket", &id.to_string(), bound).await?;
     let staff = user.is_staff();
+    let changes = crate::service::history::ticket_changes(&entries);
     let mut out = Vec::with_capacity(entries.len());
-    for e in entries {
+    for (e, changes) in entries.into_iter().zip(changes) {
         if !staff {
             let event = TicketEvent::deserialize(&e.payload).map_err(ApiError::internal)?;
             if event.is_internal() {
@@ -76,10 +102,14 @@ async fn ticket_history(
         out.push(HistoryEvent {
             sequence: e.sequence,
             actor_id: e.actor_id(),
+            actor_name: None,
+            request_id: e.transaction_id.clone(),
+            changes,
             data: e.data(),
             event_type: e.event_type,
             recorded_at: e.recorded_at,
         });
     }
+    state.names.fill(&state.pool, &mut out).await?;
     Ok(axum::Json(out))
 }

@@ -4,6 +4,7 @@
 pub mod attachments;
 pub mod comments;
 pub mod history;
+pub mod policy;
 
 use aggregates::ticket::Ticket;
 use axum::extract::{FromRequestParts, State};

@@ -4,11 +4,11 @@ use aggregates::{ApprovalStatus, Priority, Role, TicketStatus, TicketType};
 use chrono::{DateTime, Utc};
 use projections::tickets::queries::{self, SlaFilter, TicketFilter, TicketPage, TicketSort};
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::service::auth::AuthUser;
 use crate::service::error::{Error, Validator};
+use crate::service::names::{NameMap, Named};
 use crate::service::paging::Page;
 use crate::service::Services;
 
@@ -215,22 +215,22 @@ pub async fn search_tickets(
     query: &TicketListQueryParams,
 ) -> Result<Page<TicketSummary>, Error> {
     let (filter, page) = filter_of(query, ListContext::of(services, user))?;
-    run(&services.pool, &filter, page).await
+    run(services, &filter, page).await
 }
 
-/// The page `filter` gives (page number `page`).
+/// The page `filter` gives (page number `page`), with the people's names.
 pub async fn run(
-    pool: &PgPool,
+    services: &Services,
     filter: &TicketFilter,
     page: i64,
 ) -> Result<Page<TicketSummary>, Error> {
-    let found = queries::search_tickets(pool, filter).await?;
-    Ok(page_of(found, page, filter.size))
+    let found = queries::search_tickets(&services.pool, filter).await?;
+    page_of(services, found, page, filter.size).await
 }
 
 /// The live tickets that refer to an item, newest first (`requester_scope`: only theirs).
 pub async fn tickets_of_item(
-    pool: &PgPool,
+    services: &Services,
     item_id: i64,
     cx: ListContext,
     (page, size, offset): (i64, i64, i64),
@@ -243,12 +243,32 @@ pub async fn tickets_of_item(
         size,
         ..TicketFilter::default()
     };
-    let found = queries::search_tickets(pool, &filter).await?;
-    Ok(page_of(found, page, size))
+    let found = queries::search_tickets(&services.pool, &filter).await?;
+    page_of(services, found, page, size).await
 }
 
-fn page_of(found: TicketPage, page: i64, size: i64) -> Page<TicketSummary> {
+async fn page_of(
+    services: &Services,
+    mut found: TicketPage,
+    page: i64,
+    size: i64,
+) -> Result<Page<TicketSummary>, Error> {
+    services
+        .names
+        .fill(&services.pool, &mut found.items)
+        .await?;
     let mut out = Page::new(found.items, found.total, page, size);
     out.total_exact = found.total_exact;
-    out
+    Ok(out)
+}
+
+impl Named for TicketSummary {
+    fn people(&self, ids: &mut Vec<i64>) {
+        ids.push(self.requester_id);
+        ids.extend(self.assignee_id);
+    }
+    fn take_names(&mut self, names: &NameMap) {
+        self.requester_name = names.name(self.requester_id);
+        self.assignee_name = names.of(self.assignee_id);
+    }
 }

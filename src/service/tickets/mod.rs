@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 use crate::service::auth::AuthUser;
 use crate::service::error::{capitalise, Error, FieldError, Validator};
 use crate::service::executor::{CommandError, Committed};
+use crate::service::names::{NameMap, Named};
 use crate::service::Services;
 
 /// A ticket in full, as the aggregate holds it.
@@ -29,7 +30,11 @@ pub struct TicketDetail {
     #[serde(rename = "type")]
     pub ticket_type: TicketType,
     pub requester_id: i64,
+    /// The requester's display name.
+    pub requester_name: Option<String>,
     pub assignee_id: Option<i64>,
+    /// The assignee's display name; `null` when unassigned.
+    pub assignee_name: Option<String>,
     pub tags: Vec<String>,
     pub item_ids: Vec<i64>,
     pub approval_status: ApprovalStatus,
@@ -58,7 +63,9 @@ impl TicketDetail {
             priority: t.priority.unwrap_or(Priority::Medium),
             ticket_type: t.ticket_type.unwrap_or(TicketType::Issue),
             requester_id: t.requester_id,
+            requester_name: None,
             assignee_id: t.assignee_id,
+            assignee_name: None,
             tags: t.tags.clone(),
             item_ids: t.item_ids.clone(),
             approval_status: t.current_approval_status(),
@@ -86,7 +93,20 @@ pub async fn detail(
     let sla = ticket_sla(&services.pool, t.id, version as i64, now)
         .await?
         .unwrap_or_default();
-    Ok(TicketDetail::from_aggregate(t, version, sla))
+    let mut detail = TicketDetail::from_aggregate(t, version, sla);
+    services.names.fill(&services.pool, &mut detail).await?;
+    Ok(detail)
+}
+
+impl Named for TicketDetail {
+    fn people(&self, ids: &mut Vec<i64>) {
+        ids.push(self.requester_id);
+        ids.extend(self.assignee_id);
+    }
+    fn take_names(&mut self, names: &NameMap) {
+        self.requester_name = names.name(self.requester_id);
+        self.assignee_name = names.of(self.assignee_id);
+    }
 }
 
 /// A ticket as it was at `as_of`, with its SLA as it stood then (None if it did not exist).
@@ -109,7 +129,9 @@ pub async fn detail_as_of(
     let sla = sla_of_events(&services.pool, &events, as_of)
         .await?
         .unwrap_or_default();
-    Ok(Some(TicketDetail::from_aggregate(&ticket, version, sla)))
+    let mut detail = TicketDetail::from_aggregate(&ticket, version, sla);
+    services.names.fill(&services.pool, &mut detail).await?;
+    Ok(Some(detail))
 }
 
 /// A tag: 1 to 50 characters, not only spaces (documentation of `tags` items).
@@ -145,6 +167,9 @@ pub struct TicketCreate {
     pub tags: Option<Vec<String>>,
     #[schema(max_items = 50)]
     pub item_ids: Option<Vec<i64>>,
+    /// Whose ticket it is (agents and up, for a ticket on someone's behalf); the caller when
+    /// absent. A requester naming someone else gets 403.
+    pub requester_id: Option<i64>,
 }
 
 /// Body of `PATCH /tickets/{id}`.
@@ -328,6 +353,7 @@ pub async fn open(
         body.item_ids.as_deref(),
     );
     v.finish()?;
+    let requester_id = requester_of(services, user, &body).await?;
     let item_ids = body.item_ids.unwrap_or_default();
     crate::service::items::check_items_exist(&services.pool, &item_ids).await?;
     let (id,): (i64,) = sqlx::query_as("select nextval('ticket_id_seq')")
@@ -343,7 +369,7 @@ pub async fn open(
     };
     let command = TicketCommand::OpenTicket {
         id,
-        requester_id: user.id,
+        requester_id,
         fields,
         at: crate::service::now(),
     };
@@ -356,7 +382,42 @@ pub async fn open(
     Ok(committed)
 }
 
-/// Changes a ticket's fields (requesters may edit their own tickets).
+/// Whose a new ticket is: the caller, or for staff the active user they name; a requester
+/// also gets only the priority and type the requester policy allows.
+async fn requester_of(
+    services: &Services,
+    user: &AuthUser,
+    body: &TicketCreate,
+) -> Result<i64, Error> {
+    if !user.is_staff() {
+        if body.requester_id.is_some_and(|id| id != user.id) {
+            return Err(Error::Forbidden(
+                "requester_id: only agents can open a ticket for someone else".into(),
+            ));
+        }
+        crate::service::requester_policy::get(&services.pool)
+            .await?
+            .check_fields(body.priority, body.ticket_type)?;
+        return Ok(user.id);
+    }
+    let Some(id) = body.requester_id.filter(|id| *id != user.id) else {
+        return Ok(user.id);
+    };
+    let active: Option<bool> = sqlx::query_scalar("select is_active from users where id = $1")
+        .bind(id)
+        .fetch_optional(&services.pool)
+        .await?;
+    if active != Some(true) {
+        return Err(Error::field(
+            "requester_id",
+            "The requester must be an active user",
+        ));
+    }
+    Ok(id)
+}
+
+/// Changes a ticket's fields (requesters may edit their own tickets, within the requester
+/// policy).
 pub async fn update(
     services: &Services,
     user: &AuthUser,
@@ -376,6 +437,15 @@ pub async fn update(
     let item_ids = body.item_ids.as_deref().unwrap_or_default();
     crate::service::items::check_items_exist(&services.pool, item_ids).await?;
     let tags = body.tags.map(clean_tags);
+    if !user.is_staff() {
+        let (ticket, _) = load_visible(services, user, id).await?;
+        crate::service::requester_policy::get(&services.pool)
+            .await?
+            .check_fields(
+                body.priority.filter(|p| ticket.priority != Some(*p)),
+                body.ticket_type.filter(|t| ticket.ticket_type != Some(*t)),
+            )?;
+    }
     let at = crate::service::now();
     execute_visible(services, user, id, expected, |_| {
         TicketCommand::UpdateTicket {
@@ -434,6 +504,22 @@ pub fn check_status_allowed(user: &AuthUser, status: TicketStatus) -> Result<(),
     ))
 }
 
+/// 403 unless the requester policy lets a requester move `ticket` to `status` now.
+pub async fn check_requester_move(
+    services: &Services,
+    ticket: &Ticket,
+    status: TicketStatus,
+) -> Result<(), Error> {
+    crate::service::requester_policy::get(&services.pool)
+        .await?
+        .check_move(
+            ticket.current_status(),
+            ticket.resolved_at,
+            status,
+            services.clock.now(),
+        )
+}
+
 /// Moves a ticket through its state machine; requesters may only close, reopen or cancel
 /// their own tickets.
 pub async fn change_status(
@@ -445,7 +531,9 @@ pub async fn change_status(
 ) -> Result<Committed<Ticket>, Error> {
     check_reason(body.reason.as_deref())?;
     if !user.is_staff() {
-        load_visible(services, user, id).await?;
+        let (ticket, _) = load_visible(services, user, id).await?;
+        check_status_allowed(user, body.status)?;
+        check_requester_move(services, &ticket, body.status).await?;
     }
     check_status_allowed(user, body.status)?;
     let at = crate::service::now();
