@@ -20,6 +20,42 @@ pub struct User {
     pub role: Role,
     pub is_active: bool,
     pub created_at: DateTime<Utc>,
+    /// The language of the SPA and e-mails: `en` or `de`.
+    pub locale: String,
+    /// `light`, `dark` or `system`.
+    pub theme: String,
+    /// An IANA time zone name (`Europe/Berlin`).
+    pub time_zone: String,
+    /// Which notification kinds reach the person by e-mail and in the app.
+    pub notify: NotifyPreferences,
+}
+
+/// The notification kinds: `assigned`, `comment`, `mention`, `status_changed`,
+/// `approval_requested`.
+pub const NOTIFY_KINDS: [&str; 5] = [
+    "assigned",
+    "comment",
+    "mention",
+    "status_changed",
+    "approval_requested",
+];
+
+/// Which notification kinds a person wants, per channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyPreferences {
+    pub email: Vec<String>,
+    pub in_app: Vec<String>,
+}
+
+impl Default for NotifyPreferences {
+    fn default() -> Self {
+        let all: Vec<String> = NOTIFY_KINDS.iter().map(|k| k.to_string()).collect();
+        NotifyPreferences {
+            email: all.clone(),
+            in_app: all,
+        }
+    }
 }
 
 /// A user row with its password hash (never serialised).
@@ -32,6 +68,10 @@ pub struct UserRecord {
     pub role: String,
     pub is_active: bool,
     pub created_at: DateTime<Utc>,
+    pub locale: String,
+    pub theme: String,
+    pub time_zone: String,
+    pub notify: sqlx::types::Json<NotifyPreferences>,
 }
 
 impl UserRecord {
@@ -44,6 +84,10 @@ impl UserRecord {
             role: self.role(),
             is_active: self.is_active,
             created_at: self.created_at,
+            locale: self.locale.clone(),
+            theme: self.theme.clone(),
+            time_zone: self.time_zone.clone(),
+            notify: self.notify.0.clone(),
         }
     }
 
@@ -53,7 +97,8 @@ impl UserRecord {
     }
 }
 
-const COLUMNS: &str = "id, email, full_name, password_hash, role, is_active, created_at";
+const COLUMNS: &str = "id, email, full_name, password_hash, role, is_active, created_at, \
+    locale, theme, time_zone, notify";
 
 /// Finds a user by email, case-insensitively.
 pub async fn find_by_email(pool: &PgPool, email: &str) -> Result<Option<UserRecord>, Error> {
@@ -364,6 +409,16 @@ pub struct ProfileUpdate {
     #[schema(min_length = 8, max_length = 128)]
     pub password: Option<String>,
     pub current_password: Option<String>,
+    /// `en` or `de`.
+    #[schema(pattern = "^(en|de)$")]
+    pub locale: Option<String>,
+    /// `light`, `dark` or `system`.
+    #[schema(pattern = "^(light|dark|system)$")]
+    pub theme: Option<String>,
+    /// An IANA time zone name, as PostgreSQL knows them.
+    #[schema(min_length = 1, max_length = 64)]
+    pub time_zone: Option<String>,
+    pub notify: Option<NotifyPreferences>,
 }
 
 /// Registers a new requester account.
@@ -400,6 +455,7 @@ pub async fn update_profile(
             );
         }
     }
+    check_preferences(pool, &mut v, &body).await?;
     v.finish()?;
     if let Some(password) = body.password {
         let current = body.current_password.unwrap_or_default();
@@ -423,9 +479,74 @@ pub async fn update_profile(
         bus::publish(&mut tx, &bus::Message::UserRenamed { user_id }).await?;
         tx.commit().await?;
     }
+    if body.locale.is_some()
+        || body.theme.is_some()
+        || body.time_zone.is_some()
+        || body.notify.is_some()
+    {
+        sqlx::query(
+            "update users set locale = coalesce($2, locale), theme = coalesce($3, theme),
+                    time_zone = coalesce($4, time_zone), notify = coalesce($5, notify),
+                    updated_at = now()
+              where id = $1",
+        )
+        .bind(user_id)
+        .bind(&body.locale)
+        .bind(&body.theme)
+        .bind(&body.time_zone)
+        .bind(body.notify.as_ref().map(sqlx::types::Json))
+        .execute(pool)
+        .await?;
+    }
     find_by_id(pool, user_id)
         .await?
         .ok_or_else(|| Error::not_found("User"))
+}
+
+/// Adds a problem to `v` for each preference that is not one of its values.
+async fn check_preferences(
+    pool: &PgPool,
+    v: &mut Validator,
+    body: &ProfileUpdate,
+) -> Result<(), Error> {
+    if let Some(locale) = &body.locale {
+        v.check(
+            matches!(locale.as_str(), "en" | "de"),
+            "locale",
+            "Locale must be en or de",
+        );
+    }
+    if let Some(theme) = &body.theme {
+        v.check(
+            matches!(theme.as_str(), "light" | "dark" | "system"),
+            "theme",
+            "Theme must be light, dark or system",
+        );
+    }
+    if let Some(zone) = &body.time_zone {
+        let known: bool = zone.len() <= 64
+            && sqlx::query_scalar(
+                "select exists (select 1 from pg_timezone_names where name = $1)",
+            )
+            .bind(zone)
+            .fetch_one(pool)
+            .await?;
+        v.check(known, "time_zone", "Unknown time zone");
+    }
+    if let Some(notify) = &body.notify {
+        for (field, kinds) in [("email", &notify.email), ("in_app", &notify.in_app)] {
+            let unknown = kinds.iter().find(|k| !NOTIFY_KINDS.contains(&k.as_str()));
+            v.check(
+                unknown.is_none(),
+                "notify",
+                &format!(
+                    "notify.{field}: unknown kind {}",
+                    unknown.map(String::as_str).unwrap_or_default()
+                ),
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Sets a new password once the current one is confirmed.

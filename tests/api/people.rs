@@ -377,3 +377,59 @@ async fn the_requester_policy_limits_fields_and_the_reopen_window(pool: PgPool) 
     let t = get_ok(&app, &rita, &format!("/api/v1/tickets/{id}")).await;
     assert_eq!(t["status"], json!("closed"));
 }
+
+#[sqlx::test]
+async fn language_theme_time_zone_and_notifications_are_kept_on_the_profile(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let [rita] = users(&app, [("rita", "requester")]).await;
+    let me = get_ok(&app, &rita, "/api/v1/auth/profile").await;
+    assert_eq!(me["locale"], json!("en"));
+    assert_eq!(me["theme"], json!("system"));
+    assert_eq!(me["time_zone"], json!("UTC"));
+    assert_eq!(me["notify"]["email"].as_array().unwrap().len(), 5);
+
+    let r = app
+        .patch(
+            "/api/v1/auth/profile",
+            &rita.token,
+            json!({"locale": "de", "theme": "dark", "time_zone": "Europe/Berlin",
+                "notify": {"email": ["comment"], "in_app": ["comment", "mention"]}}),
+        )
+        .await;
+    let changed = json_of(r, StatusCode::OK).await;
+    assert_eq!(changed["locale"], json!("de"));
+    let me = get_ok(&app, &rita, "/api/v1/auth/profile").await;
+    assert_eq!(me["theme"], json!("dark"));
+    assert_eq!(me["time_zone"], json!("Europe/Berlin"));
+    assert_eq!(
+        me["notify"],
+        json!({"email": ["comment"], "in_app": ["comment", "mention"]})
+    );
+
+    // Each bad value is named, and nothing changes.
+    let r = app
+        .patch(
+            "/api/v1/auth/profile",
+            &rita.token,
+            json!({"locale": "fr", "theme": "pink", "time_zone": "Mars/Olympus",
+                "notify": {"email": ["spam"], "in_app": []}}),
+        )
+        .await;
+    let body = json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let fields: Vec<Value> = body["detail"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["loc"][1].clone())
+        .collect();
+    assert_eq!(
+        fields,
+        vec![
+            json!("locale"),
+            json!("theme"),
+            json!("time_zone"),
+            json!("notify")
+        ]
+    );
+    assert_eq!(get_ok(&app, &rita, "/api/v1/auth/profile").await, me);
+}

@@ -1350,6 +1350,11 @@ export interface components {
              */
             unread_count: number;
         };
+        /** @description Which notification kinds a person wants, per channel. */
+        NotifyPreferences: {
+            email: string[];
+            in_app: string[];
+        };
         /** @description One period of an analytics series. */
         Period: {
             /**
@@ -1485,7 +1490,14 @@ export interface components {
         ProfileUpdate: {
             current_password?: string | null;
             full_name?: string | null;
+            /** @description `en` or `de`. */
+            locale?: string | null;
+            notify?: null | components["schemas"]["NotifyPreferences"];
             password?: string | null;
+            /** @description `light`, `dark` or `system`. */
+            theme?: string | null;
+            /** @description An IANA time zone name, as PostgreSQL knows them. */
+            time_zone?: string | null;
         };
         /** @description Body of `POST /refresh` and `POST /logout`. */
         RefreshRequest: {
@@ -1874,7 +1886,15 @@ export interface components {
             /** Format: int64 */
             id: number;
             is_active: boolean;
+            /** @description The language of the SPA and e-mails: `en` or `de`. */
+            locale: string;
+            /** @description Which notification kinds reach the person by e-mail and in the app. */
+            notify: components["schemas"]["NotifyPreferences"];
             role: components["schemas"]["Role"];
+            /** @description `light`, `dark` or `system`. */
+            theme: string;
+            /** @description An IANA time zone name (`Europe/Berlin`). */
+            time_zone: string;
         };
         /** @description Body of `POST /users`. */
         UserCreate: components["schemas"]["RegisterRequest"] & {
