@@ -14,6 +14,30 @@ pub struct RebuildReport {
     pub seconds: f64,
 }
 
+/// Rebuilds `projection` unless a rebuild of it runs already (anywhere: a session advisory
+/// lock on a connection of its own, released when it closes, so a crashed rebuild frees it);
+/// `None` when one runs. While it runs, `runtime::report` shows the shadow checkpoint
+/// (`<name>__rebuild`) with this lock's holder as its leader.
+pub async fn rebuild_exclusive(
+    pool: &PgPool,
+    projection: &dyn Projection,
+    batch_size: i64,
+) -> Result<Option<RebuildReport>, ApplyError> {
+    let key = crate::runtime::lock_key(&format!("{}__rebuild", projection.name()));
+    let mut guard = PgConnection::connect_with(&pool.connect_options()).await?;
+    let (got,): (bool,) = sqlx::query_as("select pg_try_advisory_lock($1)")
+        .bind(key)
+        .fetch_one(&mut guard)
+        .await?;
+    if !got {
+        return Ok(None);
+    }
+    let result = rebuild(pool, projection, batch_size).await;
+    // Closing the connection releases the lock.
+    let _ = guard.close().await;
+    result.map(Some)
+}
+
 /// Rebuilds `projection` from the start of the log and swaps the result in.
 pub async fn rebuild(
     pool: &PgPool,

@@ -189,7 +189,7 @@ pub struct RuntimeHandle {
     shutdown: watch::Sender<bool>,
 }
 
-fn lock_key(name: &str) -> i64 {
+pub(crate) fn lock_key(name: &str) -> i64 {
     // A stable 64-bit key per projection name (FNV-1a; std's hasher is randomised).
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in b"ticketd.projection.".iter().chain(name.as_bytes()) {

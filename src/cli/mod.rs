@@ -185,7 +185,9 @@ async fn projections_cmd(pool: PgPool, command: ProjectionsCmd) -> Result<()> {
                 .find(|p| p.name() == name)
                 .ok_or_else(|| format!("no projection named {name}"))?;
             projections::runtime::ensure_checkpoint(&pool, projection.name()).await?;
-            let report = projections::rebuild::rebuild(&pool, projection.as_ref(), 5000).await?;
+            let report = projections::rebuild::rebuild_exclusive(&pool, projection.as_ref(), 5000)
+                .await?
+                .ok_or_else(|| format!("a rebuild of {name} is already running"))?;
             out(&format!(
                 "rebuilt {name}: {} events in {:.2}s ({:.0} events/s), checkpoint {}",
                 report.events,

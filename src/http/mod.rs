@@ -20,6 +20,7 @@ macro_rules! page_schema {
     };
 }
 
+pub mod admin;
 pub mod approvals;
 pub mod auth;
 pub mod consistency;
@@ -78,6 +79,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .nest("/api/v1", live::router())
         .nest("/api/v1/reports", reports::router())
         .nest("/api/v1/views", views::router())
+        .nest("/api/v1/admin", admin::router())
 }
 
 /// The OpenAPI document of every route.

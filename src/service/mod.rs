@@ -20,6 +20,7 @@ pub mod items;
 pub mod live;
 pub mod metrics;
 pub mod names;
+pub mod operations;
 pub mod paging;
 pub mod reports;
 pub mod requester_policy;
@@ -76,6 +77,8 @@ pub struct Services {
     pub clock: Arc<dyn clock::Clock>,
     /// People's display names beside their ids in responses.
     pub names: Arc<names::Names>,
+    /// The projection rebuilds this process started (`operations`).
+    pub rebuilds: Arc<operations::Rebuilds>,
 }
 
 /// Every projection this build runs (the approval process issues commands on `pool`).

@@ -18,6 +18,7 @@ mod layout;
 mod live;
 mod notifications;
 mod openapi;
+mod operations;
 mod people;
 mod projections;
 mod races;

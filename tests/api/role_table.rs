@@ -146,6 +146,9 @@ pub static ROUTES: &[RouteRule] = &[
     rule("GET", "/api/v1/reports/dashboard", MANAGERS, ""),
     rule("GET", "/api/v1/reports/analytics", MANAGERS, "group_by day, week or month; ticket filters"),
     rule("GET", "/api/v1/reports/export", MANAGERS, "CSV or JSON, streamed"),
+    // admin
+    rule("GET", "/api/v1/admin/projections", ADMINS, "position, lag, leader, rebuild progress"),
+    rule("POST", "/api/v1/admin/projections/{name}/rebuild", ADMINS, "202; 409 while one runs"),
     rule("GET", "/api/v1/reports/sla-policy", MANAGERS, ""),
     rule("PUT", "/api/v1/reports/sla-policy", ADMINS, "rebuild `reports` to apply it to the past"),
     // approvals

@@ -125,6 +125,8 @@ impl Fixtures {
             ("tickets", ticket.to_string()),
             ("items", item.to_string()),
             ("users", victim.to_string()),
+            // A small read model: an allowed rebuild of it ends at once.
+            ("projections", "attachments".to_string()),
         ]);
         // Every area with an `{id}` route gets a fixture; one that cannot be made fails here.
         let comment = app

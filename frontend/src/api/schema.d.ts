@@ -4,6 +4,44 @@
  */
 
 export interface paths {
+    "/api/v1/admin/projections": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every projection: its position, lag, status, leader and rebuild (admins). */
+        get: operations["list_projections"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/projections/{name}/rebuild": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rebuild a projection from the whole log in the background (admins): the read model keeps
+         *     serving until the rebuilt one is swapped in. 202 at once; the progress is in
+         *     `GET /admin/projections`. 409 while a rebuild of it runs.
+         */
+        post: operations["rebuild_projection"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/approvals": {
         parameters: {
             query?: never;
@@ -1499,6 +1537,59 @@ export interface components {
             /** @description An IANA time zone name, as PostgreSQL knows them. */
             time_zone?: string | null;
         };
+        /** @description One projection as admins see it. */
+        ProjectionState: {
+            /** @description Why it stopped, when it failed. */
+            error?: string | null;
+            /**
+             * Format: int64
+             * @description Events committed after its checkpoint (capped at 1,000,000).
+             */
+            lag_events: number;
+            /**
+             * Format: double
+             * @description Age of the oldest event not yet applied, in seconds.
+             */
+            lag_seconds: number;
+            /** @description The database session that runs it (`pid … from …`), `null` when none does. */
+            leader?: string | null;
+            name: string;
+            /**
+             * Format: int64
+             * @description The log position it has applied up to.
+             */
+            position: number;
+            rebuild: components["schemas"]["RebuildState"];
+            /** @description `running`, `paused` or `failed`. */
+            status: string;
+        };
+        /** @description A rebuild as the API shows it. */
+        RebuildState: {
+            /**
+             * Format: int64
+             * @description How far the rebuild has read the log (a log position, which counts events).
+             */
+            done_events: number;
+            /** @description Why the last rebuild started by this process failed. */
+            error?: string | null;
+            /**
+             * Format: date-time
+             * @description When the last rebuild started by this process finished, and how.
+             */
+            finished_at?: string | null;
+            /** @description True while a rebuild of this projection runs (in any process). */
+            running: boolean;
+            /**
+             * Format: date-time
+             * @description When this process started it (`null` when another process did, or none ran).
+             */
+            started_at?: string | null;
+            /**
+             * Format: int64
+             * @description Where the log ends now (the position the rebuild works towards).
+             */
+            total_events: number;
+        };
         /** @description Body of `POST /refresh` and `POST /logout`. */
         RefreshRequest: {
             refresh_token: string;
@@ -2155,6 +2246,58 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    list_projections: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectionState"][];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["ValidationFailed"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    rebuild_projection: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Projection name (`tickets`, `reports`...) */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectionState"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["ValidationFailed"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     list_approvals: {
         parameters: {
             query?: {
