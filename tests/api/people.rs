@@ -433,3 +433,31 @@ async fn language_theme_time_zone_and_notifications_are_kept_on_the_profile(pool
     );
     assert_eq!(get_ok(&app, &rita, "/api/v1/auth/profile").await, me);
 }
+
+#[sqlx::test]
+async fn german_words_are_found_with_or_without_their_umlauts(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let [rita, alex] = users(&app, [("rita", "requester"), ("alex", "agent")]).await;
+    let id = app
+        .ticket(&rita, "Überweisung an die Hauptstraße fehlgeschlagen")
+        .await["id"]
+        .clone();
+    app.ticket(&rita, "Printer on the second floor").await;
+    app.settle().await;
+    for q in [
+        "Überweisung",
+        "uberweisung",
+        "hauptstrasse",
+        "Hauptstraße fehlgeschl",
+        "überw",
+    ] {
+        let page = get_ok(&app, &alex, &format!("/api/v1/tickets/search?q={q}")).await;
+        let ids: Vec<&Value> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| &t["id"])
+            .collect();
+        assert_eq!(ids, vec![&id], "q={q}");
+    }
+}

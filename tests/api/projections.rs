@@ -654,9 +654,9 @@ async fn an_event_that_cannot_be_applied_stops_the_projection_and_readyz_says_so
 async fn expected_ranked_page(pool: &PgPool, tsquery: &str, size: i64) -> Vec<i64> {
     let rows: Vec<(i64,)> = sqlx::query_as(
         "select id from (
-             select t.id, t.created_at, ts_rank_cd(s.document, to_tsquery('english', $1)) as rank
+             select t.id, t.created_at, ts_rank_cd(s.document, ticketd_tsquery($1)) as rank
                from rm_tickets t join rm_ticket_search s on s.ticket_id = t.id
-              where not t.deleted and s.document @@ to_tsquery('english', $1)
+              where not t.deleted and s.document @@ ticketd_tsquery($1)
               order by s.opened_at desc, s.ticket_id desc limit 200) w
           order by rank desc, created_at desc, id desc limit $2",
     )
@@ -726,7 +726,7 @@ async fn searching_a_common_word_walks_the_newest_tickets_and_ranks_the_same(poo
         assert_eq!(page["total_exact"], false, "q={q}: {}", page["total"]);
         let total = page["total"].as_i64().unwrap();
         let (actual,): (i64,) = sqlx::query_as(
-            "select count(*) from rm_ticket_search where document @@ to_tsquery('english', $1)",
+            "select count(*) from rm_ticket_search where document @@ ticketd_tsquery($1)",
         )
         .bind(tsquery)
         .fetch_one(&pool)

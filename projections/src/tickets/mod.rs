@@ -426,9 +426,9 @@ async fn write_search_documents(
     sqlx::query(&format!(
         "insert into {search} (ticket_id, opened_at, document)
          select id, opened,
-                setweight(to_tsvector('english', title), 'A') ||
-                setweight(to_tsvector('english', description), 'B') ||
-                setweight(to_tsvector('english', comments), 'C')
+                setweight(ticketd_tsvector(title), 'A') ||
+                setweight(ticketd_tsvector(description), 'B') ||
+                setweight(ticketd_tsvector(comments), 'C')
            from unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[])
                 as u(id, opened, title, description, comments)
          on conflict (ticket_id) do update set document = excluded.document"

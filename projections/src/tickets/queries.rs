@@ -407,7 +407,7 @@ impl<'a> Search<'a> {
         match &self.text {
             TextMatch::Nothing => {}
             TextMatch::Words(tsq) => {
-                qb.push(" and s.document @@ to_tsquery('english', ")
+                qb.push(" and s.document @@ ticketd_tsquery(")
                     .push_bind(tsq.clone())
                     .push(")");
             }
@@ -424,7 +424,7 @@ impl<'a> Search<'a> {
                 qb.push("0::real");
             }
             TextMatch::Words(tsq) => {
-                qb.push("ts_rank_cd(s.document, to_tsquery('english', ")
+                qb.push("ts_rank_cd(s.document, ticketd_tsquery(")
                     .push_bind(tsq.clone())
                     .push("))");
             }
@@ -955,7 +955,7 @@ impl SearchPlan {
         for part in parts {
             let mut qb = QueryBuilder::new(
                 "explain (format json) select 1 from rm_ticket_search
-                  where document @@ to_tsquery('english', ",
+                  where document @@ ticketd_tsquery(",
             );
             qb.push_bind(part.to_string()).push(")");
             upper = upper.min(explain_rows(conn, qb).await?);
