@@ -6,7 +6,10 @@ import { createPinia } from 'pinia'
 import App from './App.vue'
 import i18n from './i18n'
 import router from './router'
+import { apiClient } from './api/client'
+import { learnNames } from './composables/learnNames'
 import { connectAuthStore, useAuthStore } from './stores/auth'
+import { useUsersStore } from './stores/users'
 
 const app = createApp(App)
 const pinia = createPinia()
@@ -19,6 +22,13 @@ app.use(i18n)
 // page when the session can no longer be refreshed.
 const auth = useAuthStore(pinia)
 connectAuthStore(auth, router)
+
+// Responses name the people beside their ids: remember the names for every screen.
+const users = useUsersStore(pinia)
+apiClient.instance.interceptors.response.use((response) => {
+  if (response.data && typeof response.data === 'object') learnNames(response.data, users.learn)
+  return response
+})
 
 // Refresh the cached user (role, name) once per load; a dead session ends at the login page.
 if (auth.isAuthenticated) {

@@ -12,6 +12,12 @@ export const useUsersStore = defineStore('users', () => {
   const error = ref<ApiError | null>(null)
   const byId = reactive(new Map<number, User>())
   const pendingIds = new Set<number>()
+  /** Names learnt from responses (`*_name` beside `*_id`): every role sees the people on its tickets. */
+  const names = reactive(new Map<number, string>())
+
+  function learn(id: number, name: string): void {
+    if (names.get(id) !== name) names.set(id, name)
+  }
   let listRequest = 0
 
   function remember(users: User[]): void {
@@ -51,7 +57,7 @@ export const useUsersStore = defineStore('users', () => {
     if (auth.user) byId.set(auth.user.id, auth.user)
     if (!auth.isStaff) return
     const wanted = [...new Set(ids)].filter(
-      (id): id is number => typeof id === 'number' && !byId.has(id) && !pendingIds.has(id),
+      (id): id is number => typeof id === 'number' && !byId.has(id) && !names.has(id) && !pendingIds.has(id),
     )
     await Promise.all(
       wanted.map(async (id) => {
@@ -71,7 +77,7 @@ export const useUsersStore = defineStore('users', () => {
     if (id === null || id === undefined) return 'Unassigned'
     const auth = useAuthStore()
     if (auth.user?.id === id) return `${auth.user.full_name} (you)`
-    return byId.get(id)?.full_name ?? `User #${id}`
+    return byId.get(id)?.full_name ?? names.get(id) ?? `User #${id}`
   }
 
   async function run(action: () => Promise<User>): Promise<User> {
@@ -101,5 +107,5 @@ export const useUsersStore = defineStore('users', () => {
     }
   }
 
-  return { list, loading, error, byId, fetchUsers, search, ensure, nameOf, createUser, updateUser, deactivateUser }
+  return { list, loading, error, byId, names, learn, fetchUsers, search, ensure, nameOf, createUser, updateUser, deactivateUser }
 })

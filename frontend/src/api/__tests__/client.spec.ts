@@ -14,7 +14,7 @@ import {
 } from '../client'
 import { AxiosHeaders, type InternalAxiosRequestConfig } from 'axios'
 
-const user = { id: 1, email: 'a@example.com', full_name: 'A', role: 'agent' as const, is_active: true, created_at: '2026-01-01T00:00:00Z' }
+const user = { id: 1, email: 'a@example.com', full_name: 'A', role: 'agent' as const, is_active: true, created_at: '2026-01-01T00:00:00Z', locale: 'en', theme: 'system', time_zone: 'UTC', notify: { email: [], in_app: [] } }
 
 function tokens(access: string, refresh: string): TokenResponse {
   return { access_token: access, refresh_token: refresh, token_type: 'bearer', expires_in: 900, user }

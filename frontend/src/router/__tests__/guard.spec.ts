@@ -15,7 +15,7 @@ function to(path: string, meta: RouteLocationNormalized['meta'] = {}, query = {}
 function signIn(role: Role): void {
   const auth = useAuthStore()
   auth.isAuthenticated = true
-  auth.user = { id: 1, email: 'x@example.com', full_name: 'X', role, is_active: true, created_at: '' }
+  auth.user = { id: 1, email: 'x@example.com', full_name: 'X', role, is_active: true, created_at: '', locale: 'en', theme: 'system', time_zone: 'UTC', notify: { email: [], in_app: [] } }
 }
 
 describe('router guard', () => {

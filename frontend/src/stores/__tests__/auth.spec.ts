@@ -15,7 +15,7 @@ vi.mock('@/services', () => ({
 
 import { authApiService } from '@/services'
 
-const user = { id: 3, email: 'r@example.com', full_name: 'Rita', role: 'requester' as const, is_active: true, created_at: '2026-01-01T00:00:00Z' }
+const user = { id: 3, email: 'r@example.com', full_name: 'Rita', role: 'requester' as const, is_active: true, created_at: '2026-01-01T00:00:00Z', locale: 'en', theme: 'system', time_zone: 'UTC', notify: { email: [], in_app: [] } }
 const login = vi.mocked(authApiService.login)
 const logout = vi.mocked(authApiService.logout)
 const register = vi.mocked(authApiService.register)

@@ -165,8 +165,8 @@ describe('tickets store', () => {
 
   it('sorts the history by sequence', async () => {
     api.getHistory.mockResolvedValue([
-      { sequence: 2, event_type: 'StatusChanged', data: {}, actor_id: 1, recorded_at: '2026-01-02T00:00:00Z' },
-      { sequence: 1, event_type: 'TicketOpened', data: {}, actor_id: 3, recorded_at: '2026-01-01T00:00:00Z' },
+      { sequence: 2, event_type: 'StatusChanged', data: {}, actor_id: 1, recorded_at: '2026-01-02T00:00:00Z', changes: [], request_id: '2' },
+      { sequence: 1, event_type: 'TicketOpened', data: {}, actor_id: 3, recorded_at: '2026-01-01T00:00:00Z', changes: [], request_id: '1' },
     ])
     const store = useTicketsStore()
     await store.fetchHistory(7)
