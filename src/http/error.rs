@@ -30,7 +30,7 @@ pub struct ValidationErrorBody {
     pub detail: Vec<FieldError>,
 }
 
-fn status_and_code(e: &ApiError) -> (StatusCode, &'static str) {
+pub fn status_and_code(e: &ApiError) -> (StatusCode, &'static str) {
     match e {
         ApiError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR"),
         ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "AUTH_ERROR"),

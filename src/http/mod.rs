@@ -31,6 +31,7 @@ pub mod health;
 pub mod idempotency;
 pub mod items;
 pub mod live;
+pub mod macros;
 pub mod metrics;
 pub mod notifications;
 pub mod openapi;
@@ -72,6 +73,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .nest("/api/v1/tickets", tickets::router())
         .nest("/api/v1/tickets", tickets::history::router())
         .nest("/api/v1/tickets", tickets::policy::router())
+        .nest("/api/v1/tickets", tickets::actions::router())
+        .nest("/api/v1/macros", macros::router())
         .nest("/api/v1/users", users::router())
         .nest("/api/v1/approvals", approvals::router())
         .nest("/api/v1/items", items::router())

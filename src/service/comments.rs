@@ -202,6 +202,7 @@ pub async fn add(
         ticket_id: body.ticket_id,
         author_id: user.id,
         author_name: None,
+        content_html: String::new(),
         content: body.content,
         is_internal: body.is_internal,
         parent_id: body.parent_id,
@@ -224,9 +225,20 @@ pub async fn add(
         }
     })
     .await?;
-    let mut comment = comment;
-    services.names.fill(&services.pool, &mut comment).await?;
+    let mut comment = [comment];
+    present(services, &mut comment).await?;
+    let [comment] = comment;
     Ok((comment, committed))
+}
+
+/// What comment responses show beside the stored fields: the author's name and the text
+/// rendered (`content_html`).
+pub async fn present(services: &Services, comments: &mut [Comment]) -> Result<(), Error> {
+    services.names.fill(&services.pool, comments).await?;
+    for c in comments {
+        c.content_html = crate::service::markdown::render(&c.content);
+    }
+    Ok(())
 }
 
 /// A page of a ticket's conversation, oldest first; requesters never see internal notes.
@@ -241,7 +253,7 @@ pub async fn list(
     let with_internal = user.role != Role::Requester;
     let (mut items, total) =
         queries::list(&services.pool, ticket_id, with_internal, size, offset).await?;
-    services.names.fill(&services.pool, &mut items).await?;
+    present(services, &mut items).await?;
     Ok(Page::new(items, total, page, size))
 }
 
@@ -279,6 +291,7 @@ pub async fn edit(
     })
     .await?;
     if committed.appended > 0 {
+        comment.content_html = crate::service::markdown::render(&content);
         comment.content = content;
         comment.mentions = mentions;
         comment.edited = true;
@@ -318,8 +331,9 @@ pub async fn load(services: &Services, user: &AuthUser, id: Uuid) -> Result<Comm
     if comment.is_internal && !user.is_staff() {
         return Err(Error::not_found("Comment"));
     }
-    let mut comment = comment;
-    services.names.fill(&services.pool, &mut comment).await?;
+    let mut comment = [comment];
+    present(services, &mut comment).await?;
+    let [comment] = comment;
     Ok(comment)
 }
 

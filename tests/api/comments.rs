@@ -411,3 +411,36 @@ async fn a_reply_with_set_status_moves_the_ticket_in_the_same_command_or_not_at_
     assert_eq!(closed["content"], "Thanks, works");
     assert_eq!(ticket_of(&app, &ann, id).await["status"], "closed");
 }
+
+#[sqlx::test]
+async fn markdown_is_stored_as_written_and_rendered_without_anything_that_runs(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let [rita, alex] = crate::steps::users(&app, [("rita", "requester"), ("alex", "agent")]).await;
+    let id = crate::steps::open_ticket(&app, &rita, "Markdown").await;
+    let text = "**Fixed** in [the docs](https://example.com/a) and [this](javascript:alert(1))\n\n\
+                <script>alert(1)</script>\n\n<img src=x onerror=\"alert(1)\"> <a href=\"#\" onclick=\"x()\">c</a>";
+    let r = app
+        .post(
+            "/api/v1/comments/",
+            &alex.token,
+            serde_json::json!({"ticket_id": id, "content": text}),
+        )
+        .await;
+    let created = json_of(r, StatusCode::CREATED).await;
+    app.settle().await;
+    let listed =
+        crate::steps::get_ok(&app, &rita, &format!("/api/v1/comments/?ticket_id={id}")).await;
+    for c in [&created, &listed["items"][0]] {
+        assert_eq!(c["content"], serde_json::json!(text), "stored as written");
+        let html = c["content_html"].as_str().unwrap();
+        assert!(html.contains("<strong>Fixed</strong>"), "{html}");
+        assert!(html.contains("href=\"https://example.com/a\""), "{html}");
+        assert!(
+            html.contains("rel=\"noopener noreferrer nofollow\""),
+            "{html}"
+        );
+        for bad in ["<script", "javascript:", "onerror", "onclick"] {
+            assert!(!html.contains(bad), "{bad} in {html}");
+        }
+    }
+}

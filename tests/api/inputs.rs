@@ -19,6 +19,8 @@ fn write_routes() -> Vec<(&'static str, &'static str, &'static str, Value)> {
     let target = json!({"first_response_minutes": 60, "resolution_minutes": 600});
     let step =
         json!({"name": "Manager", "approver_ids": [1], "rule": "quorum", "min_approvals": 1});
+    let actions = json!({"status": "open", "reason": "R", "priority": "low", "assignee_id": 1,
+        "add_tags": ["t"], "remove_tags": ["u"]});
     let view_filters = json!({"q": "Q", "status": "open", "priority": "low", "type": "issue",
         "assignee_id": "me", "requester_id": 1, "tag": "t", "sla": "breached"});
     vec![
@@ -168,6 +170,25 @@ fn write_routes() -> Vec<(&'static str, &'static str, &'static str, Value)> {
             "/api/v1/views",
             json!({"name": "N", "filters": view_filters, "sort": "sla_due", "columns": ["id"],
                 "position": 1}),
+        ),
+        (
+            "POST",
+            "/api/v1/macros",
+            "/api/v1/macros",
+            json!({"name": "N", "content": "C", "is_internal": false, "changes": actions, "shared": false}),
+        ),
+        (
+            "PATCH",
+            "/api/v1/macros/{id}",
+            "/api/v1/macros/9",
+            json!({"name": "N", "content": "C", "is_internal": true, "changes": actions}),
+        ),
+        (
+            "POST",
+            "/api/v1/tickets/bulk",
+            "/api/v1/tickets/bulk",
+            json!({"ticket_ids": [9], "versions": {"9": 1}, "changes": actions,
+                "comment": {"content": "C", "is_internal": false}, "macro_id": 9}),
         ),
         (
             "PATCH",

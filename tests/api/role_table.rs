@@ -122,6 +122,8 @@ pub static ROUTES: &[RouteRule] = &[
     rule("GET", "/api/v1/tickets", SIGNED_IN, "requesters: own tickets only"),
     rule("POST", "/api/v1/tickets", SIGNED_IN, "the caller becomes the requester"),
     rule("GET", "/api/v1/tickets/search", SIGNED_IN, "requesters: own tickets only"),
+    rule("POST", "/api/v1/tickets/bulk", STAFF, "up to 100 tickets; each answers for itself"),
+    rule("POST", "/api/v1/tickets/{id}/macros/{macro_id}", STAFF, "own or shared macros; reply and changes in one command"),
     rule("GET", "/api/v1/tickets/requester-policy", SIGNED_IN, "what requesters may choose; the SPA offers only that"),
     rule("PUT", "/api/v1/tickets/requester-policy", ADMINS, "priorities, types, reopen window"),
     rule("GET", "/api/v1/tickets/{id}", SIGNED_IN, "requesters: own only (else 404)"),
@@ -179,6 +181,12 @@ pub static ROUTES: &[RouteRule] = &[
     rule("POST", "/api/v1/notifications/read-all", SIGNED_IN, "own only"),
     rule("POST", "/api/v1/notifications/{id}/read", SIGNED_IN, "own only (else 404)"),
     // views
+    // macros
+    rule("GET", "/api/v1/macros", STAFF, "own and shared macros"),
+    rule("POST", "/api/v1/macros", STAFF, "shared ones: managers and up (else 403)"),
+    rule("GET", "/api/v1/macros/{id}", STAFF, "own or shared (others' personal macros: 404)"),
+    rule("PATCH", "/api/v1/macros/{id}", STAFF, "own; shared ones: managers and up (else 403); others' personal macros: 404"),
+    rule("DELETE", "/api/v1/macros/{id}", STAFF, "own; shared ones: managers and up (else 403); others' personal macros: 404"),
     rule("GET", "/api/v1/views", STAFF, "own and shared views"),
     rule("POST", "/api/v1/views", STAFF, "shared ones: managers and up (else 403)"),
     rule("GET", "/api/v1/views/counts", STAFF, "own and shared views"),

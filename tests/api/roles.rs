@@ -172,6 +172,17 @@ impl Fixtures {
             let view = json_of(view, StatusCode::CREATED).await;
             by_area.insert("views", view["id"].as_i64().expect("view").to_string());
         }
+        if path.starts_with("/api/v1/macros/{id}") || path.contains("/macros/{macro_id}") {
+            // A personal macro of the caller (of an agent for callers without macros).
+            let owner = match caller.role() {
+                Some(role) if role.is_staff() => &users[role.as_str()],
+                _ => &users["agent"],
+            };
+            let body = json!({"name": "Fixture", "content": "Hello {{requester.name}}"});
+            let m = app.post("/api/v1/macros/", &owner.token, body).await;
+            let m = json_of(m, StatusCode::CREATED).await;
+            by_area.insert("macros", m["id"].as_i64().expect("macro").to_string());
+        }
         Fixtures {
             by_area,
             ticket,
@@ -202,6 +213,8 @@ impl Fixtures {
     fn by_name(&self, name: &str) -> Option<Value> {
         Some(match name {
             "ticket_id" => json!(self.ticket),
+            "ticket_ids" => json!([self.ticket]),
+            "changes" => json!({"add_tags": ["matrix"]}),
             "item_ids" => json!([self.item]),
             "approver_ids" => json!([self.manager]),
             "approvers" => json!([{"user_id": self.manager}]),

@@ -94,4 +94,8 @@ pub enum TicketCommand {
         status: ApprovalStatus,
         at: DateTime<Utc>,
     },
+    /// Several commands as one (a macro: a reply and changes; one ticket of a bulk action):
+    /// each is decided on the state the ones before it leave, and their events are recorded
+    /// together or not at all. The first refusal refuses the whole batch.
+    Batch(Vec<TicketCommand>),
 }

@@ -46,7 +46,21 @@ impl Ticket {
                 status,
                 at,
             } => self.record_approval(approval_id, status, at),
+            TicketCommand::Batch(commands) => self.batch(commands),
         }
+    }
+
+    fn batch(&self, commands: Vec<TicketCommand>) -> Decided {
+        let mut state = self.clone();
+        let mut out = Vec::new();
+        for command in commands {
+            let events = state.decide(command)?;
+            for event in &events {
+                cqrs_es::Aggregate::apply(&mut state, event.clone());
+            }
+            out.extend(events);
+        }
+        Ok(out)
     }
 
     fn open(&self, id: i64, requester_id: i64, fields: TicketFields, at: DateTime<Utc>) -> Decided {

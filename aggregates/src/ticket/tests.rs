@@ -501,3 +501,71 @@ fn every_illegal_move_is_refused_naming_the_allowed_states() {
         }
     }
 }
+
+#[test]
+fn a_batch_records_every_command_in_order_on_the_state_the_earlier_ones_leave() {
+    let comment_id = Uuid::nil();
+    TicketTest::with(())
+        .given(vec![opened()])
+        .when(TicketCommand::Batch(vec![
+            TicketCommand::AssignTicket {
+                assignee_id: Some(2),
+                at: at(1),
+            },
+            status(TicketStatus::InProgress),
+            TicketCommand::AddComment {
+                comment_id,
+                author_id: 2,
+                by_staff: true,
+                content: "On it".into(),
+                is_internal: false,
+                parent_id: None,
+                mentions: vec![],
+                then_status: None,
+                at: at(1),
+            },
+            // Resolved is only reachable from in_progress: the status change above counts.
+            status(TicketStatus::Resolved),
+        ]))
+        .then_expect_events(vec![
+            TicketEvent::TicketAssigned {
+                assignee_id: Some(2),
+                previous_assignee_id: None,
+                at: at(1),
+            },
+            moved(TicketStatus::Open, TicketStatus::InProgress),
+            TicketEvent::CommentAdded(PostedComment {
+                comment_id,
+                author_id: 2,
+                content: "On it".into(),
+                is_internal: false,
+                parent_id: None,
+                mentions: vec![],
+                at: at(1),
+            }),
+            TicketEvent::FirstResponseRecorded {
+                comment_id,
+                responder_id: 2,
+                at: at(1),
+            },
+            moved(TicketStatus::InProgress, TicketStatus::Resolved),
+        ]);
+}
+
+#[test]
+fn a_batch_with_one_refused_command_records_nothing() {
+    TicketTest::with(())
+        .given(vec![opened()])
+        .when(TicketCommand::Batch(vec![
+            TicketCommand::AssignTicket {
+                assignee_id: Some(2),
+                at: at(1),
+            },
+            status(TicketStatus::Closed),
+        ]))
+        .then_expect_error(TicketError::IllegalTransition {
+            from: TicketStatus::Open,
+            to: TicketStatus::Closed,
+            allowed: vec![TicketStatus::InProgress, TicketStatus::Cancelled],
+        });
+}

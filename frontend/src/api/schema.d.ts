@@ -438,6 +438,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/macros": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your macros and the shared ones, shared first, then by name. */
+        get: operations["list_macros"];
+        put?: never;
+        /**
+         * Save a macro: a reply with placeholders (`{{ticket.id}}`, `{{ticket.title}}`,
+         *     `{{requester.name}}`, `{{agent.name}}`) and changes. Shared macros: managers and admins.
+         */
+        post: operations["create_macro"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/macros/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One macro: yours or a shared one (another person's personal macro is 404). */
+        get: operations["find_macro"];
+        put?: never;
+        post?: never;
+        /** Delete a macro: your own; shared ones only as a manager or admin. */
+        delete: operations["delete_macro"];
+        options?: never;
+        head?: never;
+        /** Change a macro: your own; shared ones only as a manager or admin. */
+        patch: operations["update_macro"];
+        trace?: never;
+    };
     "/api/v1/notifications": {
         parameters: {
             query?: never;
@@ -614,6 +654,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tickets/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change up to 100 tickets at once: the same changes, comment or macro on each, each ticket
+         *     its own command with the rules of a single request. 200 with every ticket's own result
+         *     (legal moves are made, the others say why not); 422 when the request itself is wrong.
+         */
+        post: operations["bulk_action"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tickets/requester-policy": {
         parameters: {
             query?: never;
@@ -705,6 +766,26 @@ export interface paths {
         get: operations["ticket_history"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tickets/{id}/macros/{macro_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Apply a macro to a ticket: its reply (placeholders filled) and its changes, one request by
+         *     one person, committed together or not at all. `If-Match` is honoured.
+         */
+        post: operations["apply_macro"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1054,6 +1135,54 @@ export interface components {
             /** Format: int64 */
             count: number;
         };
+        /** @description A comment added to every ticket of a bulk request. */
+        BulkComment: {
+            content: string;
+            is_internal?: boolean;
+        };
+        /** @description Body of `POST /tickets/bulk`. */
+        BulkRequest: {
+            /** @description The changes (`{}` for none: a comment or macro only). */
+            changes: components["schemas"]["TicketActions"];
+            comment?: null | components["schemas"]["BulkComment"];
+            /**
+             * Format: int64
+             * @description A macro applied to every ticket (its reply and changes, before `changes`).
+             */
+            macro_id?: number | null;
+            /** @description The tickets, 1 to 100, each once. */
+            ticket_ids: number[];
+            /**
+             * @description The version of each ticket the agent saw (`{"<ticket_id>": <version>}`): a ticket
+             *     changed since gets 412 and is left as it is.
+             */
+            versions?: {
+                [key: string]: number;
+            };
+        };
+        /** @description The answer of `POST /tickets/bulk`. */
+        BulkResponse: {
+            results: components["schemas"]["BulkResult"][];
+        };
+        /** @description What one ticket of a bulk request got. */
+        BulkResult: {
+            /** @description The error code (`CONFLICT`, `PRECONDITION_FAILED`...). */
+            code?: string | null;
+            /** @description Why it was refused. */
+            detail?: string | null;
+            /**
+             * Format: int32
+             * @description The HTTP status this ticket alone would have got (200, 403, 404, 409, 412, 422).
+             */
+            status: number;
+            /** Format: int64 */
+            ticket_id: number;
+            /**
+             * Format: int64
+             * @description The ticket's version after the change (200 only).
+             */
+            version?: number | null;
+        };
         /** @description When the SLA clock runs: a weekly calendar in a time zone. */
         BusinessHours: {
             /** @description An IANA time zone name, e.g. `Europe/Berlin`. */
@@ -1066,7 +1195,10 @@ export interface components {
             author_id: number;
             /** @description The author's display name (filled by the server from its users). */
             author_name?: string | null;
+            /** @description Markdown, as written. */
             content: string;
+            /** @description `content` rendered and sanitised (filled by the server). */
+            content_html?: string;
             /** Format: date-time */
             created_at: string;
             /** @description True once the text has been edited (earlier texts are in the ticket's history). */
@@ -1336,6 +1468,58 @@ export interface components {
         LoginRequest: {
             email: string;
             password: string;
+        };
+        /** @description A macro as the API shows it. */
+        Macro: {
+            changes: components["schemas"]["TicketActions"];
+            /** @description The reply (Markdown with placeholders); empty for a macro that only changes fields. */
+            content: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: int64 */
+            id: number;
+            /** @description The reply is an internal note. */
+            is_internal: boolean;
+            name: string;
+            /**
+             * Format: int64
+             * @description Whose personal macro it is (`null` for shared ones).
+             */
+            owner_id?: number | null;
+            owner_name?: string | null;
+            shared: boolean;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        /** @description Body of `POST /macros`. */
+        MacroCreate: {
+            changes?: components["schemas"]["TicketActions"];
+            content?: string;
+            is_internal?: boolean;
+            name: string;
+            /** @description Shared with the whole desk (managers and admins). */
+            shared?: boolean;
+        };
+        /** @description A page of macros (OpenAPI name). */
+        MacroListResponse: {
+            items: components["schemas"]["Macro"][];
+            /** Format: int64 */
+            page: number;
+            /** Format: int64 */
+            pages: number;
+            /** Format: int64 */
+            size: number;
+            /** Format: int64 */
+            total: number;
+            /** @description False when `total` is an estimate. */
+            total_exact: boolean;
+        };
+        /** @description Body of `PATCH /macros/{id}`: absent fields stay as they are. */
+        MacroUpdate: {
+            changes?: null | components["schemas"]["TicketActions"];
+            content?: string | null;
+            is_internal?: boolean | null;
+            name?: string | null;
         };
         /** @description Something the caller should know about. */
         Notification: {
@@ -1807,6 +1991,20 @@ export interface components {
             high: components["schemas"]["Target"];
             low: components["schemas"]["Target"];
             medium: components["schemas"]["Target"];
+        };
+        /** @description What a macro (or a bulk action) changes on a ticket; absent fields stay as they are. */
+        TicketActions: {
+            add_tags?: string[];
+            /**
+             * @description `"me"` (whoever applies it), an agent's id, or `null` to unassign; absent leaves the
+             *     assignee as it is.
+             */
+            assignee_id?: Record<string, unknown> | null;
+            priority?: null | components["schemas"]["Priority"];
+            /** @description Why the status changes (bulk actions). */
+            reason?: string | null;
+            remove_tags?: string[];
+            status?: null | components["schemas"]["TicketStatus"];
         };
         /** @description Body of `PATCH /tickets/{id}/assign`. */
         TicketAssign: {
@@ -3282,6 +3480,154 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    list_macros: {
+        parameters: {
+            query?: {
+                page?: number;
+                size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MacroListResponse"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["ValidationFailed"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    create_macro: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description 1 to 255 visible ASCII characters, chosen by the client per intended change. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MacroCreate"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Macro"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    find_macro: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Macro id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Macro"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["ValidationFailed"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    delete_macro: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Macro id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["ValidationFailed"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    update_macro: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Macro id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MacroUpdate"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Macro"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     list_notifications: {
         parameters: {
             query?: {
@@ -3636,6 +3982,40 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    bulk_action: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description 1 to 255 visible ASCII characters, chosen by the client per intended change. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkResponse"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     get_requester_policy: {
         parameters: {
             query?: never;
@@ -3914,6 +4294,44 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            422: components["responses"]["ValidationFailed"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    apply_macro: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The ETag you hold */
+                "If-Match"?: string | null;
+                /** @description 1 to 255 visible ASCII characters, chosen by the client per intended change. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description Ticket number */
+                id: number;
+                /** @description Macro id */
+                macro_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    ETag?: string;
+                    "X-Consistency-Token"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TicketDetail"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["ValidationFailed"];
             503: components["responses"]["Unavailable"];
         };

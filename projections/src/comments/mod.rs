@@ -39,6 +39,7 @@ impl CommentRow {
                 ticket_id,
                 author_id: posted.author_id,
                 author_name: None,
+                content_html: String::new(),
                 content: posted.content.clone(),
                 is_internal: posted.is_internal,
                 parent_id: posted.parent_id,

@@ -16,7 +16,12 @@ pub struct Comment {
     #[sqlx(skip)]
     #[serde(default)]
     pub author_name: Option<String>,
+    /// Markdown, as written.
     pub content: String,
+    /// `content` rendered and sanitised (filled by the server).
+    #[sqlx(skip)]
+    #[serde(default)]
+    pub content_html: String,
     /// An internal note, visible to agents and up only.
     pub is_internal: bool,
     /// The comment this one replies to.

@@ -1,6 +1,7 @@
 //! `/api/v1/tickets`: the write API (commands through the Ticket aggregate) and the list and
 //! search API (the `tickets` read model).
 
+pub mod actions;
 pub mod attachments;
 pub mod comments;
 pub mod history;
@@ -110,7 +111,7 @@ impl FromRequestParts<AppState> for Target {
 }
 
 /// A ticket response with its `ETag` and its SLA now.
-async fn ticket_response(
+pub(crate) async fn ticket_response(
     state: &AppState,
     status: StatusCode,
     committed: &Committed<Ticket>,

@@ -537,6 +537,24 @@ pub async fn change_status(
     .await
 }
 
+/// 422 unless `assignee_id` is an active agent (or none: unassigned).
+pub async fn check_assignee(pool: &sqlx::PgPool, assignee_id: Option<i64>) -> Result<(), Error> {
+    let Some(assignee) = assignee_id else {
+        return Ok(());
+    };
+    let ok = crate::service::users::find_by_id(pool, assignee)
+        .await?
+        .is_some_and(|u| u.is_active && u.role().is_staff());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::field(
+            "assignee_id",
+            "The assignee must be an active agent",
+        ))
+    }
+}
+
 /// Assigns a ticket to an active agent, or unassigns it (agents and up). `expected` is the
 /// version the caller holds, or why it could not be read (answered after the permission
 /// check, so that requesters learn nothing more).
@@ -560,17 +578,7 @@ pub async fn assign(
             "missing",
         )]));
     };
-    if let Some(assignee) = assignee_id {
-        let ok = crate::service::users::find_by_id(&services.pool, assignee)
-            .await?
-            .is_some_and(|u| u.is_active && u.role().is_staff());
-        if !ok {
-            return Err(Error::field(
-                "assignee_id",
-                "The assignee must be an active agent",
-            ));
-        }
-    }
+    check_assignee(&services.pool, assignee_id).await?;
     let at = crate::service::now();
     execute_visible(services, user, id, expected, |_| {
         TicketCommand::AssignTicket { assignee_id, at }
