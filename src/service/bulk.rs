@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use aggregates::ticket::{Ticket, TicketCommand};
 use aggregates::Role;
+use futures::StreamExt;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -20,6 +21,8 @@ use crate::service::Services;
 
 /// Most tickets in one bulk request.
 pub const MAX_TICKETS: usize = 100;
+/// Tickets of one bulk request worked on at once.
+const CONCURRENCY: usize = 4;
 
 /// A comment added to every ticket of a bulk request.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -123,11 +126,14 @@ pub async fn run(
     user.require(Role::Agent)?;
     let ids = body.ticket_ids.clone();
     let plan = plan(services, user, body).await?;
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        out.push((id, one(services, user, &plan, id).await));
-    }
-    Ok(out)
+    // A few tickets at a time (each its own command and transaction), answered in the
+    // order given.
+    let plan = &plan;
+    Ok(futures::stream::iter(ids)
+        .map(|id| async move { (id, one(services, user, plan, id).await) })
+        .buffered(CONCURRENCY)
+        .collect()
+        .await)
 }
 
 async fn one(
