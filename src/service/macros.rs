@@ -60,6 +60,28 @@ pub struct TicketActions {
     pub remove_tags: Vec<String>,
 }
 
+/// Changes in a request body: a JSON object only (serde would also take a list).
+pub fn actions_object<'de, D: Deserializer<'de>>(d: D) -> Result<TicketActions, D::Error> {
+    let value = Value::deserialize(d)?;
+    if !value.is_object() {
+        return Err(serde::de::Error::custom("changes must be an object"));
+    }
+    serde_json::from_value(value).map_err(serde::de::Error::custom)
+}
+
+/// Changes in a PATCH body: an object, or `null` / absent for no change.
+fn actions_object_or_null<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<TicketActions>, D::Error> {
+    let value = Value::deserialize(d)?;
+    if value.is_null() {
+        return Ok(None);
+    }
+    actions_object(value)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
 /// A field that is there, even as `null` (absent stays `None`).
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
     Value::deserialize(d).map(Some)
@@ -222,7 +244,7 @@ pub struct MacroCreate {
     pub content: String,
     #[serde(default)]
     pub is_internal: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "actions_object")]
     pub changes: TicketActions,
     /// Shared with the whole desk (managers and admins).
     #[serde(default)]
@@ -238,6 +260,7 @@ pub struct MacroUpdate {
     #[schema(max_length = 20000)]
     pub content: Option<String>,
     pub is_internal: Option<bool>,
+    #[serde(default, deserialize_with = "actions_object_or_null")]
     pub changes: Option<TicketActions>,
 }
 

@@ -360,6 +360,13 @@ fn check(user: &AuthUser, fields: &Checked<'_>) -> Result<(), Error> {
             kind: "value_error".into(),
         });
     }
+    if filters.sla.as_deref().is_some_and(|s| s.trim().is_empty()) {
+        problems.push(FieldError {
+            loc: vec![json!("body"), json!("filters"), json!("sla")],
+            msg: "sla is warning, breached or both (leave it out for any)".into(),
+            kind: "value_error".into(),
+        });
+    }
     let sort = fields.sort.flatten();
     let cx = ListContext {
         caller: user.id,

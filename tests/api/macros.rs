@@ -133,7 +133,25 @@ async fn a_bad_macro_is_refused_field_by_field_and_nothing_is_saved(pool: PgPool
         )
         .await;
     json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    // Changes are an object, never a list.
+    let r = app
+        .post(
+            &format!("{MACROS}/"),
+            &alex.token,
+            json!({"name": "N", "changes": [null, null]}),
+        )
+        .await;
+    json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert!(names(&app, &alex).await.is_empty());
+    let ok = save(&app, &alex, json!({"name": "Ok"})).await;
+    let r = app
+        .patch(
+            &format!("{MACROS}/{}", ok["id"]),
+            &alex.token,
+            json!({"changes": [null]}),
+        )
+        .await;
+    json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await;
 }
 
 #[sqlx::test]

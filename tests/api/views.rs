@@ -499,3 +499,18 @@ async fn counts_equal_the_tickets_each_view_lists_and_me_is_whoever_asks(pool: P
         .iter()
         .all(|t| t["assignee_id"].is_null()));
 }
+
+#[sqlx::test]
+async fn an_empty_sla_filter_is_refused_not_saved(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let [alex] = users(&app, [("alex", "agent")]).await;
+    let r = try_save(
+        &app,
+        &alex,
+        json!({"name": "Empty", "filters": {"sla": ""}}),
+    )
+    .await;
+    let body = json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(locs(&body), vec![json!(["body", "filters", "sla"])]);
+    assert!(!names(&app, &alex).await.contains(&"Empty".to_string()));
+}
