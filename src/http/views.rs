@@ -94,13 +94,7 @@ async fn count_views(
     user: AuthUser,
     headers: HeaderMap,
 ) -> Result<axum::Json<Vec<ViewCount>>, ApiError> {
-    user.require(aggregates::Role::Agent)?;
-    wait_for_token(
-        &state,
-        &headers,
-        &[projections::tickets::TicketsProjection::NAME],
-    )
-    .await?;
+    agent_reading_the_list(&state, &user, &headers).await?;
     Ok(axum::Json(views::counts(&state, &user).await?))
 }
 
@@ -154,13 +148,22 @@ async fn list_view_tickets(
     headers: HeaderMap,
     AppQuery(query): AppQuery<ViewPageQuery>,
 ) -> Result<axum::Json<Page<TicketSummary>>, ApiError> {
-    user.require(aggregates::Role::Agent)?;
-    wait_for_token(
-        &state,
-        &headers,
-        &[projections::tickets::TicketsProjection::NAME],
-    )
-    .await?;
+    agent_reading_the_list(&state, &user, &headers).await?;
     let page = views::tickets(&state, &user, id, query.page, query.size).await?;
     Ok(axum::Json(page))
+}
+
+/// Agents and up, once the ticket list has applied the caller's consistency token.
+async fn agent_reading_the_list(
+    state: &AppState,
+    user: &AuthUser,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    user.require(aggregates::Role::Agent)?;
+    wait_for_token(
+        state,
+        headers,
+        &[projections::tickets::TicketsProjection::NAME],
+    )
+    .await
 }

@@ -18,6 +18,7 @@ pub mod history;
 pub mod idempotency;
 pub mod items;
 pub mod live;
+pub mod memo;
 pub mod metrics;
 pub mod names;
 pub mod operations;

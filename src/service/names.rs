@@ -8,12 +8,13 @@
 //! for a message missed in between.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use sqlx::PgPool;
 
 use crate::service::error::Error;
+use crate::service::memo::UserMemo;
 
 /// How long a name may be served from memory without being read again.
 pub const NAME_TTL: Duration = Duration::from_secs(60);
@@ -76,27 +77,50 @@ impl<T: Named> Named for Option<T> {
     }
 }
 
+/// `Named` for a ticket type with `requester_id`/`_name` and `assignee_id`/`_name` fields.
+macro_rules! named_ticket {
+    ($t:ty) => {
+        impl $crate::service::names::Named for $t {
+            fn people(&self, ids: &mut Vec<i64>) {
+                ids.push(self.requester_id);
+                ids.extend(self.assignee_id);
+            }
+            fn take_names(&mut self, names: &$crate::service::names::NameMap) {
+                self.requester_name = names.name(self.requester_id);
+                self.assignee_name = names.of(self.assignee_id);
+            }
+        }
+    };
+}
+pub(crate) use named_ticket;
+
 /// The process's cache of display names.
-#[derive(Default)]
-pub struct Names {
-    entries: Mutex<HashMap<i64, (Arc<str>, Instant)>>,
+pub struct Names(UserMemo<Arc<str>>);
+
+impl Default for Names {
+    fn default() -> Self {
+        Names(UserMemo::new(NAME_TTL, MAX_CACHED))
+    }
+}
+
+impl std::ops::Deref for Names {
+    type Target = UserMemo<Arc<str>>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl Names {
     /// The names of `ids`: from memory where fresh, the rest in one query.
     pub async fn of(&self, pool: &PgPool, ids: &[i64]) -> Result<NameMap, Error> {
-        let now = Instant::now();
         let mut found = HashMap::with_capacity(ids.len());
         let mut missing = Vec::new();
-        {
-            let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            for &id in ids {
-                match entries.get(&id) {
-                    Some((name, at)) if now.duration_since(*at) < NAME_TTL => {
-                        found.insert(id, name.clone());
-                    }
-                    _ => missing.push(id),
+        for &id in ids {
+            match self.fresh(id) {
+                Some(name) => {
+                    found.insert(id, name);
                 }
+                None => missing.push(id),
             }
         }
         if !missing.is_empty() {
@@ -107,18 +131,10 @@ impl Names {
                     .bind(&missing)
                     .fetch_all(pool)
                     .await?;
-            let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            if entries.len() + rows.len() > MAX_CACHED {
-                entries.retain(|_, (_, at)| now.duration_since(*at) < NAME_TTL);
-                if entries.len() + rows.len() > MAX_CACHED {
-                    entries.clear();
-                }
-            }
-            for (id, name) in rows {
-                let name: Arc<str> = name.into();
-                entries.insert(id, (name.clone(), now));
-                found.insert(id, name);
-            }
+            let rows: Vec<(i64, Arc<str>)> =
+                rows.into_iter().map(|(id, n)| (id, n.into())).collect();
+            found.extend(rows.iter().cloned());
+            self.keep(rows);
         }
         Ok(NameMap(found))
     }
@@ -133,21 +149,5 @@ impl Names {
         let names = self.of(pool, &ids).await?;
         value.take_names(&names);
         Ok(())
-    }
-
-    /// Forgets one person's name (renamed, announced on the bus).
-    pub fn forget(&self, id: i64) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&id);
-    }
-
-    /// Forgets every name (the bus may have missed a rename).
-    pub fn clear(&self) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
     }
 }

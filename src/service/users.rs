@@ -331,9 +331,6 @@ pub async fn change(pool: &PgPool, id: i64, change: &UserChange) -> Result<UserR
     Ok(updated)
 }
 
-/// A user's (role, is_active) or None if there is no such user, and when it was read.
-type CachedStatus = (Option<(Role, bool)>, std::time::Instant);
-
 /// How long a user's status may be served from memory. A change is seen at once by every
 /// process (`UserChanged` on the bus, then `StatusCache::forget`); this bound is the safety net.
 pub const STATUS_TTL: std::time::Duration = std::time::Duration::from_secs(5);
@@ -341,22 +338,26 @@ pub const STATUS_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 /// The current role and active flag of users, as every authenticated request checks them,
 /// cached briefly so that a request costs no query. This is what stops a deactivated or
 /// demoted user's access token (a JWT, valid 15 minutes) from working at once.
-#[derive(Default)]
-pub struct StatusCache {
-    entries: std::sync::Mutex<std::collections::HashMap<i64, CachedStatus>>,
+pub struct StatusCache(crate::service::memo::UserMemo<Option<(Role, bool)>>);
+
+impl Default for StatusCache {
+    fn default() -> Self {
+        StatusCache(crate::service::memo::UserMemo::new(STATUS_TTL, 10_000))
+    }
+}
+
+impl std::ops::Deref for StatusCache {
+    type Target = crate::service::memo::UserMemo<Option<(Role, bool)>>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl StatusCache {
     /// The user's current (role, is_active), or None if no such user exists.
     pub async fn get(&self, pool: &PgPool, id: i64) -> Result<Option<(Role, bool)>, Error> {
-        let now = std::time::Instant::now();
-        {
-            let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((status, at)) = entries.get(&id) {
-                if now.duration_since(*at) < STATUS_TTL {
-                    return Ok(*status);
-                }
-            }
+        if let Some(status) = self.fresh(id) {
+            return Ok(status);
         }
         let row: Option<(String, bool)> =
             sqlx::query_as("select role, is_active from users where id = $1")
@@ -365,28 +366,8 @@ impl StatusCache {
                 .await?;
         let status =
             row.map(|(role, active)| (Role::parse(&role).unwrap_or(Role::Requester), active));
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= 10_000 {
-            entries.retain(|_, (_, at)| now.duration_since(*at) < STATUS_TTL);
-        }
-        entries.insert(id, (status, now));
+        self.keep([(id, status)]);
         Ok(status)
-    }
-
-    /// Drops a user's cached status (after a change, announced on the bus).
-    pub fn forget(&self, id: i64) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&id);
-    }
-
-    /// Drops every cached status (after the bus may have missed changes).
-    pub fn clear(&self) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
     }
 }
 

@@ -154,6 +154,19 @@ impl TicketEvent {
             _ => false,
         }
     }
+
+    /// True for the events an SLA clock follows (the ticket's fields, status, assignee,
+    /// deletion and its first response); comments and files leave it as it is.
+    pub fn moves_the_sla_clock(&self) -> bool {
+        matches!(
+            self,
+            TicketEvent::TicketUpdated { .. }
+                | TicketEvent::TicketStatusChanged { .. }
+                | TicketEvent::TicketAssigned { .. }
+                | TicketEvent::TicketDeleted { .. }
+                | TicketEvent::FirstResponseRecorded { .. }
+        )
+    }
 }
 
 impl DomainEvent for TicketEvent {

@@ -106,21 +106,9 @@ fn seconds_between(a: DateTime<Utc>, b: DateTime<Utc>) -> i64 {
 impl ReportRow {
     /// Settles the clock after an event at `t` changed the row (see [`SlaClock::settle`]).
     fn settle(&mut self, t: DateTime<Utc>, ctx: &PolicyContext, reevaluate: bool) {
-        let ReportRow {
-            status,
-            deleted,
-            priority,
-            first_response_at,
-            clock,
-            ..
-        } = self;
-        let phase = Phase {
-            status,
-            deleted: *deleted,
-            priority,
-            first_response_at: *first_response_at,
-        };
-        clock.settle(&phase, t, ctx, reevaluate);
+        let (status, priority) = (&self.status, &self.priority);
+        let phase = Phase::of(status, self.deleted, priority, self.first_response_at);
+        self.clock.settle(&phase, t, ctx, reevaluate);
         self.sla_due_at = self.clock.next_due();
     }
 
@@ -146,14 +134,7 @@ pub fn fold(row: Option<ReportRow>, event: &TicketEvent, ctx: &PolicyContext) ->
         return Some(ReportRow::opened(*id, *requester_id, fields, at, ctx));
     }
     let mut row = row?;
-    let relevant = matches!(
-        event,
-        TicketEvent::TicketUpdated { .. }
-            | TicketEvent::TicketStatusChanged { .. }
-            | TicketEvent::TicketAssigned { .. }
-            | TicketEvent::TicketDeleted { .. }
-            | TicketEvent::FirstResponseRecorded { .. }
-    );
+    let relevant = event.moves_the_sla_clock();
     if !relevant {
         return Some(row);
     }

@@ -92,7 +92,22 @@ pub struct Phase<'a> {
     pub first_response_at: Option<DateTime<Utc>>,
 }
 
-impl Phase<'_> {
+impl<'a> Phase<'a> {
+    /// The phase of a row with these fields.
+    pub fn of(
+        status: &'a str,
+        deleted: bool,
+        priority: &'a str,
+        first_response_at: Option<DateTime<Utc>>,
+    ) -> Self {
+        Phase {
+            status,
+            deleted,
+            priority,
+            first_response_at,
+        }
+    }
+
     /// True while the resolution target can still run (not resolved, closed, cancelled or
     /// deleted).
     pub fn resolution_live(&self) -> bool {

@@ -137,14 +137,7 @@ pub fn fold(
     }
     let mut row = row?;
     // The events the reports' clock follows; the rest leave it as it is.
-    let clocked = matches!(
-        event,
-        TicketEvent::TicketUpdated { .. }
-            | TicketEvent::TicketStatusChanged { .. }
-            | TicketEvent::TicketAssigned { .. }
-            | TicketEvent::TicketDeleted { .. }
-            | TicketEvent::FirstResponseRecorded { .. }
-    );
+    let clocked = event.moves_the_sla_clock();
     let t = clock_time(event.at(), row.updated_at);
     if clocked {
         row.clock.advance(t, &ctx.calendar);
@@ -250,22 +243,10 @@ fn opened_row(
 impl TicketRow {
     /// Settles the clock after an event at `t` and derives the list's marks from it.
     fn settle_clock(&mut self, t: DateTime<Utc>, ctx: &PolicyContext, reevaluate: bool) {
-        let TicketRow {
-            status,
-            deleted,
-            priority,
-            first_response_at,
-            clock,
-            ..
-        } = self;
-        let phase = Phase {
-            status,
-            deleted: *deleted,
-            priority,
-            first_response_at: *first_response_at,
-        };
-        clock.settle(&phase, t, ctx, reevaluate);
-        self.marks = clock.marks(&phase, ctx);
+        let (status, priority) = (&self.status, &self.priority);
+        let phase = Phase::of(status, self.deleted, priority, self.first_response_at);
+        self.clock.settle(&phase, t, ctx, reevaluate);
+        self.marks = self.clock.marks(&phase, ctx);
     }
 
     /// What the row's SLA standing is computed from.

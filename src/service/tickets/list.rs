@@ -8,7 +8,6 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::service::auth::AuthUser;
 use crate::service::error::{Error, Validator};
-use crate::service::names::{NameMap, Named};
 use crate::service::paging::Page;
 use crate::service::Services;
 
@@ -262,13 +261,4 @@ async fn page_of(
     Ok(out)
 }
 
-impl Named for TicketSummary {
-    fn people(&self, ids: &mut Vec<i64>) {
-        ids.push(self.requester_id);
-        ids.extend(self.assignee_id);
-    }
-    fn take_names(&mut self, names: &NameMap) {
-        self.requester_name = names.name(self.requester_id);
-        self.assignee_name = names.of(self.assignee_id);
-    }
-}
+crate::service::names::named_ticket!(TicketSummary);

@@ -16,7 +16,6 @@ use utoipa::ToSchema;
 use crate::service::auth::AuthUser;
 use crate::service::error::{capitalise, Error, FieldError, Validator};
 use crate::service::executor::{CommandError, Committed};
-use crate::service::names::{NameMap, Named};
 use crate::service::Services;
 
 /// A ticket in full, as the aggregate holds it.
@@ -98,16 +97,7 @@ pub async fn detail(
     Ok(detail)
 }
 
-impl Named for TicketDetail {
-    fn people(&self, ids: &mut Vec<i64>) {
-        ids.push(self.requester_id);
-        ids.extend(self.assignee_id);
-    }
-    fn take_names(&mut self, names: &NameMap) {
-        self.requester_name = names.name(self.requester_id);
-        self.assignee_name = names.of(self.assignee_id);
-    }
-}
+crate::service::names::named_ticket!(TicketDetail);
 
 /// A ticket as it was at `as_of`, with its SLA as it stood then (None if it did not exist).
 pub async fn detail_as_of(
