@@ -33,7 +33,6 @@ const PENDING = new Set([
   'views/AdminItemsView.vue',
   'views/AdminUsersView.vue',
   'views/ProfileView.vue',
-  'views/TicketCreateView.vue',
   'components/ticket/ApprovalPanel.vue',
   'components/ticket/ApprovalRequestForm.vue',
   'components/ticket/AttachmentPanel.vue',
