@@ -39,10 +39,6 @@ const PENDING = new Set([
   'components/ticket/CommentNode.vue',
   'components/ticket/CommentThread.vue',
   'components/ticket/StatusActions.vue',
-  'components/FileDrop.vue',
-  'components/ItemPicker.vue',
-  'components/MultiUserPicker.vue',
-  'components/StateBlock.vue',
 ])
 
 function vueFiles(dir: string): string[] {

@@ -377,6 +377,20 @@ const de: Catalogue = {
     titleTooLong: 'Höchstens 200 Zeichen',
     descriptionRequired: 'Beschreiben Sie das Problem oder Anliegen',
   },
+  shared: {
+    dropHint: 'Dateien hierher ziehen oder',
+    chooseFiles: 'Dateien auswählen',
+    tryAgain: 'Erneut versuchen',
+    loading: 'Wird geladen…',
+    nothingYet: 'Noch nichts vorhanden.',
+    searchItems: 'Objekte suchen',
+    itemsFailed: 'Objekte konnten nicht geladen werden',
+    noItems: 'Keine passenden Objekte',
+    items: 'Konfigurationsobjekte',
+    searchUsers: 'Name oder E-Mail eingeben',
+    usersFailed: 'Benutzer konnten nicht geladen werden',
+    noUsers: 'Keine passenden Benutzer',
+  },
 }
 
 export default de

@@ -375,4 +375,18 @@ export default {
     titleTooLong: 'At most 200 characters',
     descriptionRequired: 'Describe the problem or request',
   },
+  shared: {
+    dropHint: 'Drag files here, or',
+    chooseFiles: 'choose files',
+    tryAgain: 'Try again',
+    loading: 'Loading…',
+    nothingYet: 'Nothing here yet.',
+    searchItems: 'Search items',
+    itemsFailed: 'Could not load items',
+    noItems: 'No matching items',
+    items: 'Configuration items',
+    searchUsers: 'Type a name or email',
+    usersFailed: 'Could not load users',
+    noUsers: 'No matching users',
+  },
 } as const
