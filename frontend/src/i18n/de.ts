@@ -186,6 +186,7 @@ const de: Catalogue = {
     home: 'ticketd Startseite',
     profile: 'Profil',
     signOut: 'Abmelden',
+    policies: 'Richtlinien',
   },
   errors: {
     codes: {

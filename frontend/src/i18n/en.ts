@@ -184,6 +184,7 @@ export default {
     home: 'ticketd home',
     profile: 'Profile',
     signOut: 'Sign out',
+    policies: 'Policies',
   },
   errors: {
     codes: {

@@ -6,6 +6,8 @@
 import { computed, ref } from 'vue'
 import { createI18n } from 'vue-i18n'
 import elDe from 'element-plus/es/locale/lang/de'
+// Element Plus's date pickers name days and months through dayjs: give it German too.
+import 'dayjs/locale/de'
 import elEn from 'element-plus/es/locale/lang/en'
 import en from './en'
 import de from './de'
@@ -66,8 +68,20 @@ export function setTimeZone(zone: string | null | undefined): void {
   timeZone.value = valid
 }
 
+/** Element Plus's German catalogue names the weekdays of its date picker in English: fixed here. */
+const elDeComplete = {
+  ...elDe,
+  el: {
+    ...elDe.el,
+    datepicker: {
+      ...elDe.el.datepicker,
+      weeksFull: { sun: 'Sonntag', mon: 'Montag', tue: 'Dienstag', wed: 'Mittwoch', thu: 'Donnerstag', fri: 'Freitag', sat: 'Samstag' },
+    },
+  },
+}
+
 /** Element Plus's catalogue for the current locale (for `<el-config-provider>`). */
-export const elementLocale = computed(() => (i18n.global.locale.value === 'de' ? elDe : elEn))
+export const elementLocale = computed(() => (i18n.global.locale.value === 'de' ? elDeComplete : elEn))
 
 if (typeof document !== 'undefined') document.documentElement.lang = i18n.global.locale.value
 
