@@ -293,7 +293,7 @@ const de: Catalogue = {
   approvalInbox: {
     requestedBy: 'Angefordert von {name}',
     ticketBy: 'Ticket von {name}',
-    age: 'wartet {age}',
+    age: 'angefragt {age}',
     step: 'Schritt {n} von {total}: {name}',
     approvers: 'Freigebende',
     approve: 'Genehmigen',

@@ -291,7 +291,7 @@ export default {
   approvalInbox: {
     requestedBy: 'Requested by {name}',
     ticketBy: 'Ticket by {name}',
-    age: 'waiting {age}',
+    age: 'asked {age}',
     step: 'Step {n} of {total}: {name}',
     approvers: 'Approvers',
     approve: 'Approve',
