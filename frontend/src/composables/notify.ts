@@ -21,12 +21,6 @@ export function errorText(error: ApiError): string {
   return error.message
 }
 
-/** A field error of a 422 for the current language (`errors.field` outside English). */
-export function fieldErrorText(messages: string[] | undefined): string {
-  if (!messages?.length) return ''
-  return i18n.global.locale.value === 'en' ? messages.join(' ') : i18n.global.t('errors.field')
-}
-
 export function notifyError(error: ApiError | string): void {
   const message = typeof error === 'string' ? error : errorText(error)
   ElMessage({ message, type: 'error', duration: 5000, showClose: true })

@@ -50,3 +50,16 @@ describe('i18n', () => {
     expect(errorText({ message: 'odd', code: 'SOMETHING_NEW' })).toBe('odd')
   })
 })
+
+describe('field errors', () => {
+  it('show the server text in English and the catalogue text otherwise', async () => {
+    const { fieldError } = await import('@/api/errors')
+    const error = { message: 'Validation error', code: 'VALIDATION_ERROR', status: 422, field_errors: { title: ['String should have at most 200 characters'] } }
+    expect(fieldError(error, 'title')).toBe('String should have at most 200 characters')
+    setLocale('de')
+    expect(fieldError(error, 'title')).toBe('Dieser Wert ist ungültig.')
+    // A form's own check (no status) keeps its wording.
+    expect(fieldError({ message: 'x', field_errors: { name: ['Bitte einen Namen'] } }, 'name')).toBe('Bitte einen Namen')
+    expect(fieldError(error, 'other')).toBeUndefined()
+  })
+})
