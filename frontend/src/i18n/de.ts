@@ -289,6 +289,7 @@ const de: Catalogue = {
     rebuildProgress: 'Fortschritt des Neuaufbaus',
     lastChanged: 'Zuletzt geändert {when} von {name}',
     invalidHours: 'Jeder Zeitraum muss nach seinem Beginn enden.',
+    historyTitle: 'Berichtshistorie',
   },
   approvalInbox: {
     requestedBy: 'Angefordert von {name}',

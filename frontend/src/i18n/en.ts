@@ -287,6 +287,7 @@ export default {
     rebuildProgress: 'Rebuild progress',
     lastChanged: 'Last changed {when} by {name}',
     invalidHours: 'Each period must end after it starts.',
+    historyTitle: 'Report history',
   },
   approvalInbox: {
     requestedBy: 'Requested by {name}',
