@@ -26,10 +26,7 @@ const ALLOWED = new Set(['ticketd', 'TKT', 'CSV', 'JSON', 'SLA', 'ID', 'B', 'KB'
 const PENDING = new Set([
   'views/TicketListView.vue',
   'views/TicketDetailView.vue',
-  'views/LoginView.vue',
   'views/RegisterView.vue',
-  'views/ForbiddenView.vue',
-  'views/NotFoundView.vue',
   'views/AdminItemsView.vue',
   'views/AdminUsersView.vue',
   'views/ProfileView.vue',

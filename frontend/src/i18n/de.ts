@@ -418,6 +418,26 @@ const de: Catalogue = {
     browserZone: 'Browser ({zone})',
     saved: 'Einstellungen gespeichert',
   },
+  pages: {
+    forbiddenTitle: 'Nicht erlaubt',
+    forbiddenText: 'Ihre Rolle gibt keinen Zugriff auf diese Seite.',
+    backToTickets: 'Zurück zu den Tickets',
+    notFoundTitle: 'Seite nicht gefunden',
+    notFoundText: 'Unter dieser Adresse gibt es nichts.',
+    goToTickets: 'Zu den Tickets',
+  },
+  login: {
+    title: 'Anmelden',
+    email: 'E-Mail',
+    password: 'Passwort',
+    emailRequired: 'Geben Sie Ihre E-Mail-Adresse ein',
+    passwordRequired: 'Geben Sie Ihr Passwort ein',
+    wrong: 'E-Mail oder Passwort ist falsch.',
+    tooMany: 'Zu viele Versuche. Warten Sie eine Minute und versuchen Sie es erneut.',
+    submit: 'Anmelden',
+    newHere: 'Neu hier?',
+    register: 'Konto erstellen',
+  },
 }
 
 export default de
