@@ -438,6 +438,23 @@ const de: Catalogue = {
     newHere: 'Neu hier?',
     register: 'Konto erstellen',
   },
+  register: {
+    title: 'Konto erstellen',
+    fullName: 'Vollständiger Name',
+    email: 'E-Mail',
+    password: 'Passwort',
+    confirm: 'Passwort wiederholen',
+    nameRequired: 'Geben Sie Ihren Namen ein',
+    emailRequired: 'Geben Sie Ihre E-Mail-Adresse ein',
+    emailInvalid: 'Geben Sie eine gültige E-Mail-Adresse ein',
+    passwordRequired: 'Wählen Sie ein Passwort',
+    passwordShort: 'Mindestens 8 Zeichen',
+    differ: 'Die Passwörter stimmen nicht überein',
+    exists: 'Ein Konto mit dieser E-Mail-Adresse gibt es bereits.',
+    submit: 'Konto erstellen',
+    haveAccount: 'Schon ein Konto?',
+    signIn: 'Anmelden',
+  },
 }
 
 export default de
