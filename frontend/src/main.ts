@@ -5,6 +5,7 @@ import { createPinia } from 'pinia'
 
 import App from './App.vue'
 import i18n from './i18n'
+import { applyProfilePreferences } from './composables/preferences'
 import router from './router'
 import { apiClient } from './api/client'
 import { learnNames } from './composables/learnNames'
@@ -29,6 +30,9 @@ apiClient.instance.interceptors.response.use((response) => {
   if (response.data && typeof response.data === 'object') learnNames(response.data, users.learn)
   return response
 })
+
+// The signed-in person's language, theme and time zone follow their profile.
+applyProfilePreferences(auth)
 
 // Refresh the cached user (role, name) once per load; a dead session ends at the login page.
 if (auth.isAuthenticated) {

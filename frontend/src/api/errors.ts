@@ -4,6 +4,8 @@
  * keyed by the last element of each `loc`, so forms can show them by their fields.
  */
 
+import i18n from '@/i18n'
+
 export interface ApiError {
   message: string
   code?: string
@@ -117,7 +119,12 @@ export function toApiError(error: unknown): ApiError {
 
 /** The first message for `field` of a 422, for an Element Plus `<el-form-item :error>`. */
 export function fieldError(error: ApiError | null | undefined, field: string): string | undefined {
-  return error?.field_errors?.[field]?.join(' ') || undefined
+  const messages = error?.field_errors?.[field]
+  if (!messages?.length) return undefined
+  // The server words its field errors in English: other languages show the catalogue's text
+  // (client-side checks are worded by the form itself and have no status).
+  if (error?.status === 422 && i18n.global.locale.value !== 'en') return i18n.global.t('errors.field')
+  return messages.join(' ')
 }
 
 /**

@@ -211,3 +211,19 @@ export type _PageShapes = [
   Assert<IsPage<ItemListResponse, Item>>,
   Assert<IsPage<NotificationListResponse, Notification>>,
 ]
+
+// ---------------------------------------------------------------- issue 17: policies and operations
+export type SlaPolicy = Schemas['SlaPolicy']
+export type SlaPolicyDocument = Schemas['PolicyDocument']
+export type SlaTargets = Schemas['Targets']
+export type BusinessHours = Schemas['BusinessHours']
+export type Week = Schemas['Week']
+export type ApprovalPolicy = Schemas['ApprovalPolicy']
+export type ApprovalPolicyUpdate = Schemas['ApprovalPolicyUpdate']
+export type PolicyStep = Schemas['PolicyStep']
+export type PolicyApprover = Schemas['PolicyApprover']
+export type RequesterPolicy = Schemas['RequesterPolicy']
+export type RequesterPolicyUpdate = Schemas['RequesterPolicyUpdate']
+export type ProjectionState = Schemas['ProjectionState']
+export type AnalyticsPeriod = Schemas['Period']
+export type GroupBy = Schemas['GroupBy']

@@ -77,6 +77,32 @@ export const routes = [
     component: () => import('../views/AdminItemsView.vue'),
     meta: { minRole: 'admin' as Role, title: 'Items' },
   },
+  // ---- issue 17: analytics and the admin policies
+  {
+    path: '/analytics',
+    name: 'analytics',
+    component: () => import('../views/AnalyticsView.vue'),
+    meta: { minRole: 'manager' as Role, title: 'Analytics' },
+  },
+  {
+    path: '/admin/sla-policy',
+    name: 'admin-sla-policy',
+    component: () => import('../views/AdminSlaPolicyView.vue'),
+    meta: { minRole: 'admin' as Role, title: 'SLA policy' },
+  },
+  {
+    path: '/admin/approval-policy',
+    name: 'admin-approval-policy',
+    component: () => import('../views/AdminApprovalPolicyView.vue'),
+    meta: { minRole: 'admin' as Role, title: 'Approval policy' },
+  },
+  {
+    path: '/admin/requester-policy',
+    name: 'admin-requester-policy',
+    component: () => import('../views/AdminRequesterPolicyView.vue'),
+    meta: { minRole: 'admin' as Role, title: 'Requester policy' },
+  },
+  // ---- end issue 17
   {
     path: '/profile',
     name: 'profile',

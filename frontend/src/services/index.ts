@@ -1,5 +1,6 @@
 /** One instance of each service, all on the application's single Axios client. */
 import { apiClient } from '@/api/client'
+import { AdminApiService } from './AdminApiService'
 import { ApprovalApiService } from './ApprovalApiService'
 import { AttachmentApiService } from './AttachmentApiService'
 import { AuthApiService } from './AuthApiService'
@@ -21,8 +22,10 @@ export const userApiService = new UserApiService(apiClient)
 export const itemApiService = new ItemApiService(apiClient)
 export const notificationApiService = new NotificationApiService(apiClient)
 export const liveApiService = new LiveApiService(apiClient)
+export const adminApiService = new AdminApiService(apiClient)
 
 export {
+  AdminApiService,
   ApprovalApiService,
   AttachmentApiService,
   AuthApiService,

@@ -104,10 +104,22 @@ export const useApprovalsStore = defineStore('approvals', () => {
     }
   }
 
+  /** Pending approvals waiting on me (the menu's badge): `GET /approvals?mine=true&status=pending`'s total. */
+  const waitingCount = ref(0)
+  async function fetchWaitingCount(): Promise<void> {
+    try {
+      const page = await approvalApiService.listApprovals({ mine: true, status: 'pending', page: 1, size: 1 })
+      waitingCount.value = page.total
+    } catch {
+      // The badge is a hint: a failed count keeps the last one.
+    }
+  }
+
   async function run(action: () => Promise<Approval>): Promise<Approval> {
     try {
       const approval = await action()
       replace(approval)
+      void fetchWaitingCount()
       return approval
     } catch (e) {
       throw toApiError(e)
@@ -124,6 +136,6 @@ export const useApprovalsStore = defineStore('approvals', () => {
   return {
     inbox, inboxLoading, inboxError, incoming, fetchInbox, refreshInbox, showIncoming,
     forTicket, ticketLoading, ticketError, fetchForTicket,
-    requestApproval, decide, delegate, cancel,
+    requestApproval, decide, delegate, cancel, waitingCount, fetchWaitingCount,
   }
 })

@@ -2,7 +2,8 @@
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
 import { toApiError, type ApiError } from '@/api/errors'
-import type { Dashboard } from '@/api/types'
+import type { Analytics, Dashboard } from '@/api/types'
+import { PRIORITIES, STATUSES, TYPES } from '@/composables/format'
 import { reportApiService } from '@/services'
 
 export interface Count {
@@ -38,6 +39,23 @@ export function toCounts(value: unknown): Count[] {
   return []
 }
 
+/** Counts in a fixed order (workflow order of statuses and priorities); unknown keys last. */
+export function inOrder(counts: Count[], order: readonly string[]): Count[] {
+  const rank = (key: string) => {
+    const i = order.indexOf(key)
+    return i === -1 ? order.length : i
+  }
+  const byKey = new Map(counts.map((c) => [c.key, c]))
+  // Every known key is shown, even at zero, so the axis never changes shape.
+  const all = [...order.map((key) => byKey.get(key) ?? { key, count: 0 }), ...counts.filter((c) => !order.includes(c.key))]
+  return all.sort((a, b) => rank(a.key) - rank(b.key))
+}
+
+/** Largest first; unassigned (`none`) first of all, since it is what a manager acts on. */
+export function byCountDesc(counts: Count[]): Count[] {
+  return [...counts].sort((a, b) => (a.key === 'none' ? -1 : b.key === 'none' ? 1 : b.count - a.count))
+}
+
 export function toDaily(value: Array<{ date: string; created: number; resolved: number }> | undefined): DailyPoint[] {
   return (value ?? []).map((p) => ({ date: p.date.slice(0, 10), created: p.created, resolved: p.resolved }))
 }
@@ -60,11 +78,11 @@ export const useDashboardStore = defineStore('dashboard', () => {
     }
   }
 
-  const byStatus = computed(() => toCounts(data.value?.by_status))
+  const byStatus = computed(() => inOrder(toCounts(data.value?.by_status), STATUSES))
   /** The open backlog (open, in progress, pending) by priority, type, assignee (`none`) and age. */
-  const byPriority = computed(() => toCounts(data.value?.by_priority))
-  const byType = computed(() => toCounts(data.value?.by_type))
-  const byAssignee = computed(() => toCounts(data.value?.by_assignee))
+  const byPriority = computed(() => inOrder(toCounts(data.value?.by_priority), PRIORITIES))
+  const byType = computed(() => inOrder(toCounts(data.value?.by_type), TYPES))
+  const byAssignee = computed(() => byCountDesc(toCounts(data.value?.by_assignee)))
   const backlogByAge = computed(() => toCounts(data.value?.backlog_by_age))
   /** Created vs resolved per UTC day, the last 30 days. */
   const daily = computed(() => toDaily(data.value?.created_vs_resolved))
@@ -74,6 +92,21 @@ export const useDashboardStore = defineStore('dashboard', () => {
   const pendingApprovals = computed(() => data.value?.pending_approvals ?? null)
   const medianFirstResponse = computed(() => data.value?.median_first_response_seconds ?? null)
   const medianResolve = computed(() => data.value?.median_resolution_seconds ?? null)
+
+  /** Created vs resolved per day over a chosen range (`GET /reports/analytics`). */
+  const range = ref<Analytics | null>(null)
+  const rangeError = ref<ApiError | null>(null)
+  async function fetchRange(from: string, to: string): Promise<void> {
+    rangeError.value = null
+    try {
+      range.value = await reportApiService.getAnalytics({ from, to, group_by: 'day' })
+    } catch (e) {
+      rangeError.value = toApiError(e)
+    }
+  }
+  const rangeDaily = computed<DailyPoint[]>(() =>
+    (range.value?.series ?? []).map((p) => ({ date: p.period.slice(0, 10), created: p.created, resolved: p.resolved })),
+  )
 
   /** `{blob, filename}` of every ticket as CSV; the view saves it. */
   async function exportCsv(from?: string, to?: string): Promise<{ blob: Blob; filename: string }> {
@@ -93,7 +126,7 @@ export const useDashboardStore = defineStore('dashboard', () => {
   }
 
   return {
-    data, loading, error, exporting, fetchDashboard, exportCsv,
+    data, loading, error, exporting, fetchDashboard, exportCsv, range, rangeError, fetchRange, rangeDaily,
     byStatus, byPriority, byType, byAssignee, backlogByAge, daily, totalTickets,
     openBacklog, slaBreaches, pendingApprovals, medianFirstResponse, medianResolve,
   }

@@ -5,7 +5,7 @@ import type { Dashboard } from '@/api/types'
 import { toCounts, useDashboardStore } from '../dashboard'
 
 vi.mock('@/services', () => ({
-  reportApiService: { getDashboard: vi.fn(), exportTickets: vi.fn() },
+  reportApiService: { getDashboard: vi.fn(), exportTickets: vi.fn(), getAnalytics: vi.fn() },
 }))
 
 import { reportApiService } from '@/services'
@@ -30,6 +30,19 @@ describe('dashboard store', () => {
     expect(toCounts(undefined)).toEqual([])
   })
 
+  it('orders statuses and priorities by workflow, assignees by size with unassigned first', async () => {
+    api.getDashboard.mockResolvedValue({
+      by_status: { closed: 1, cancelled: 2, open: 5, resolved: 3, pending: 4, in_progress: 6 },
+      by_priority: { critical: 1, high: 2, low: 3, medium: 4 },
+      by_assignee: { '7': 2, none: 368, '9': 40 },
+    } as unknown as Dashboard)
+    const store = useDashboardStore()
+    await store.fetchDashboard()
+    expect(store.byStatus.map((c) => c.key)).toEqual(['open', 'in_progress', 'pending', 'resolved', 'closed', 'cancelled'])
+    expect(store.byPriority.map((c) => c.key)).toEqual(['low', 'medium', 'high', 'critical'])
+    expect(store.byAssignee.map((c) => c.key)).toEqual(['none', '9', '7'])
+  })
+
   it('exposes the figures of the dashboard', async () => {
     // Only the fields this test reads; the rest of the contract's Dashboard is left out.
     api.getDashboard.mockResolvedValue({
@@ -45,7 +58,12 @@ describe('dashboard store', () => {
     const store = useDashboardStore()
     await store.fetchDashboard()
     expect(store.totalTickets).toBe(3)
-    expect(store.byPriority).toEqual([{ key: 'high', count: 3 }])
+    expect(store.byPriority).toEqual([
+      { key: 'low', count: 0 },
+      { key: 'medium', count: 0 },
+      { key: 'high', count: 3 },
+      { key: 'critical', count: 0 },
+    ])
     expect(store.backlogByAge).toEqual([{ key: '<1d', count: 2 }])
     expect(store.openBacklog).toBe(2)
     expect(store.pendingApprovals).toBe(1)
