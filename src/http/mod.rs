@@ -21,6 +21,7 @@ macro_rules! page_schema {
 }
 
 pub mod approvals;
+pub mod assets;
 pub mod auth;
 pub mod consistency;
 pub mod error;
@@ -53,7 +54,6 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::services::{ServeDir, ServeFile};
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
@@ -110,7 +110,7 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
             }),
         )
         // The API reference: a page of the SPA build (Swagger UI, bundled from npm).
-        .route_service("/docs", ServeFile::new(static_dir.join("docs.html")));
+        .route("/docs", assets::docs_page(&static_dir));
     // Lets the test-suite prove that a panic becomes a JSON 500 (debug builds only).
     #[cfg(debug_assertions)]
     let api = api.route(
@@ -123,16 +123,11 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
         }),
     );
 
-    let spa_index = static_dir.join("index.html");
-    // History fallback for navigation paths only: a missing hashed asset is a 404, not the
-    // SPA's index.html.
-    let assets = ServeDir::new(static_dir.join("assets")).fallback(axum::routing::any(not_found));
-    let spa = ServeDir::new(&static_dir).fallback(ServeFile::new(spa_index));
     let body_timeout = state.settings.body_timeout;
-    let router = api
-        .nest_service("/api", axum::routing::any(api_not_found))
-        .nest_service("/assets", assets)
-        .fallback_service(spa)
+    let router = assets::mount(
+        api.nest_service("/api", axum::routing::any(api_not_found)),
+        &static_dir,
+    )
         .layer(DefaultBodyLimit::max(max_body))
         .layer(RequestBodyTimeoutLayer::new(body_timeout))
         .layer(middleware::from_fn_with_state(
@@ -169,10 +164,6 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
 
 async fn api_not_found() -> ApiError {
     ApiError::NotFound("No such API route".into())
-}
-
-async fn not_found() -> ApiError {
-    ApiError::NotFound("No such file".into())
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
