@@ -2,7 +2,7 @@
  * Two `ticketd serve` processes (A and B) on one database behind nginx with the template from
  * deploy/, as scripts/two-process.sh starts them: requests go round robin; each security header
  * arrives exactly once; /metrics is not exposed; an event caused on A reaches an SSE client of B
- * within 1 s; and after `kill -9` of the process that leads the projections the other takes the
+ * within 1 s, and so does presence set on A; and after `kill -9` of the process that leads the projections the other takes the
  * lead and a ticket created afterwards is listed within 5 s.
  */
 import { execFileSync } from 'node:child_process'
@@ -28,7 +28,7 @@ function raw(url: string, headers: Record<string, string> = {}): Promise<{ statu
   return new Promise((done, fail) => {
     const req = request(url, { headers }, (res) => {
       const lines: [string, string][] = []
-      for (let i = 0; i < res.rawHeaders.length; i += 2) lines.push([res.rawHeaders[i].toLowerCase(), res.rawHeaders[i + 1]])
+      for (let i = 0; i < res.rawHeaders.length; i += 2) lines.push([(res.rawHeaders[i] ?? '').toLowerCase(), res.rawHeaders[i + 1] ?? ''])
       let body = ''
       res.setEncoding('latin1')
       res.on('data', (chunk: string) => (body += chunk))
@@ -81,6 +81,44 @@ function leaders(): string[] {
 
 let token = ''
 
+/** An SSE client of `GET /api/v1/live` on one process: every event with the time it arrived. */
+async function listen(base: string, query: string): Promise<{ events: { type: string; data: string; at: number }[]; close: () => Promise<void> }> {
+  const controller = new AbortController()
+  const stream = await fetch(`${base}/api/v1/live?${query}`, {
+    headers: { Authorization: `Bearer ${token}`, Accept: 'text/event-stream' },
+    signal: controller.signal,
+  })
+  expect(stream.status).toBe(200)
+  const reader = stream.body!.getReader()
+  const decoder = new TextDecoder()
+  const events: { type: string; data: string; at: number }[] = []
+  let buffer = ''
+  const reading = (async () => {
+    for (;;) {
+      const { value, done } = await reader.read()
+      if (done) return
+      buffer += decoder.decode(value, { stream: true })
+      let end: number
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, end)
+        buffer = buffer.slice(end + 2)
+        const type = block.match(/^event: ?(.*)$/m)?.[1]
+        const data = block.match(/^data: ?(.*)$/m)?.[1]
+        if (type && data) events.push({ type, data, at: Date.now() })
+      }
+    }
+  })().catch(() => undefined)
+  // Let the subscription settle before anything is caused elsewhere.
+  await new Promise((r) => setTimeout(r, 300))
+  return {
+    events,
+    close: async () => {
+      controller.abort()
+      await reading
+    },
+  }
+}
+
 beforeAll(async () => {
   const response = await fetch(`${nginx}/api/v1/auth/login`, {
     method: 'POST',
@@ -129,47 +167,49 @@ describe('two ticketd processes behind nginx', () => {
   })
 
   it('delivers an event caused on A to an SSE client of B within 1 s', async () => {
-    const controller = new AbortController()
-    const stream = await fetch(`${processes.b.url}/api/v1/live?queue=true`, {
-      headers: { Authorization: `Bearer ${token}`, Accept: 'text/event-stream' },
-      signal: controller.signal,
-    })
-    expect(stream.status).toBe(200)
-    const reader = stream.body!.getReader()
-    const decoder = new TextDecoder()
-    let buffer = ''
-    const seen: { ticketId: number; at: number }[] = []
-    const reading = (async () => {
-      for (;;) {
-        const { value, done } = await reader.read()
-        if (done) return
-        buffer += decoder.decode(value, { stream: true })
-        let end: number
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, end)
-          buffer = buffer.slice(end + 2)
-          const type = block.match(/^event: ?(.*)$/m)?.[1]
-          const data = block.match(/^data: ?(.*)$/m)?.[1]
-          if (type === 'queue' && data) seen.push({ ticketId: (JSON.parse(data) as { ticket_id: number }).ticket_id, at: Date.now() })
-        }
-      }
-    })().catch(() => undefined)
-    // Let the subscription settle, then cause the change on A.
-    await new Promise((r) => setTimeout(r, 300))
+    const client = await listen(processes.b.url, 'queue=true')
     const created = await call<{ id: number }>(processes.a.url, 'POST', '/api/v1/tickets', token, {
       title: 'Caused on process A',
       description: 'An SSE client of process B should hear of this.',
     })
     expect(created.status).toBe(201)
     const committedAt = Date.now()
-    await expect
-      .poll(() => seen.find((e) => e.ticketId === created.body.id), { timeout: 1000, interval: 20 })
-      .toBeTruthy()
-    const latency = seen.find((e) => e.ticketId === created.body.id)!.at - committedAt
+    const heard = () => client.events.find((e) => e.type === 'queue' && (JSON.parse(e.data) as { ticket_id: number }).ticket_id === created.body.id)
+    await expect.poll(heard, { timeout: 1000, interval: 20 }).toBeTruthy()
+    const latency = heard()!.at - committedAt
     console.log(`event from process A reached the SSE client of process B after ${latency} ms`)
     expect(latency).toBeLessThanOrEqual(1000)
-    controller.abort()
-    await reading
+    await client.close()
+  })
+
+  it('shows on B who is on a ticket by way of A (presence) within 1 s', async () => {
+    const email = `presence-${Date.now()}@example.com`
+    const registered = await fetch(`${processes.a.url}/api/v1/auth/register`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ email, password: 'correct-horse-battery-9', full_name: 'Petra Presence' }),
+    })
+    expect(registered.status).toBe(201)
+    const signedIn = await fetch(`${processes.a.url}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ email, password: 'correct-horse-battery-9' }),
+    })
+    expect(signedIn.status).toBe(200)
+    const requester = ((await signedIn.json()) as { access_token: string }).access_token
+    const ticket = await call<{ id: number }>(processes.a.url, 'POST', '/api/v1/tickets', requester, {
+      title: 'Somebody is looking',
+      description: 'Presence set on A, seen on B.',
+    })
+    expect(ticket.status).toBe(201)
+    const client = await listen(processes.b.url, `ticket=${ticket.body.id}`)
+    const setAt = Date.now()
+    const put = await call(processes.a.url, 'PUT', `/api/v1/tickets/${ticket.body.id}/presence`, requester, { state: 'viewing' })
+    expect(put.status).toBeLessThan(300)
+    const seen = () => client.events.find((e) => e.type === 'presence' && e.data.includes('Petra Presence'))
+    await expect.poll(seen, { timeout: 1000, interval: 20 }).toBeTruthy()
+    console.log(`presence set on process A reached the SSE client of process B after ${seen()!.at - setAt} ms`)
+    await client.close()
   })
 
   it('fails over: kill -9 of the projection leader, a ticket created afterwards is listed within 5 s', async () => {
@@ -177,7 +217,7 @@ describe('two ticketd processes behind nginx', () => {
     const before = leaders()
     const counts = new Map<string, number>()
     for (const app of before) counts.set(app, (counts.get(app) ?? 0) + 1)
-    const leaderApp = [...counts.entries()].sort((x, y) => y[1] - x[1])[0][0]
+    const leaderApp = [...counts.entries()].sort((x, y) => y[1] - x[1])[0]?.[0]
     const [victim, survivor] = leaderApp === processes.a.app ? [processes.a, processes.b] : [processes.b, processes.a]
     console.log(`projection locks before the kill: ${JSON.stringify(Object.fromEntries(counts))}; killing ${victim.app}`)
 
