@@ -128,19 +128,25 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
         api.nest_service("/api", axum::routing::any(api_not_found)),
         &static_dir,
     )
-        .layer(DefaultBodyLimit::max(max_body))
-        .layer(RequestBodyTimeoutLayer::new(body_timeout))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            headers::request_deadline,
-        ))
-        .layer(middleware::from_fn(log_server_errors))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            extract::resolve_client_address,
-        ))
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(cors)
+    .layer(DefaultBodyLimit::max(max_body))
+    .layer(RequestBodyTimeoutLayer::new(body_timeout))
+    .layer(middleware::from_fn_with_state(
+        state.clone(),
+        headers::request_deadline,
+    ))
+    .layer(middleware::from_fn(log_server_errors))
+    .layer(middleware::from_fn_with_state(
+        state.clone(),
+        extract::resolve_client_address,
+    ))
+    .layer(CatchPanicLayer::custom(panic_response));
+    // No origin allowed (the default): no CORS layer, so no `Vary: origin` and no
+    // `Access-Control-Expose-Headers` on every answer (about 3 KB over the login page's requests).
+    let router = match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    let router = router
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req
                 .headers()
@@ -187,12 +193,15 @@ async fn log_server_errors(req: Request, next: Next) -> Response {
     response
 }
 
-fn cors_layer(origins: &[String]) -> CorsLayer {
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
     let origins: Vec<HeaderValue> = origins
         .iter()
         .filter_map(|o| HeaderValue::from_str(o).ok())
         .collect();
-    CorsLayer::new()
+    if origins.is_empty() {
+        return None;
+    }
+    let layer = CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_methods([
             Method::GET,
@@ -216,7 +225,8 @@ fn cors_layer(origins: &[String]) -> CorsLayer {
             HeaderName::from_static("x-request-id"),
             HeaderName::from_static("idempotent-replayed"),
         ])
-        .max_age(Duration::from_secs(600))
+        .max_age(Duration::from_secs(600));
+    Some(layer)
 }
 
 /// Adds `X-Consistency-Token` (and optionally more headers) to a command's response.
