@@ -6,7 +6,7 @@ export default defineConfig((env) =>
   mergeConfig(viteConfig(env), {
     test: {
       environment: 'jsdom',
-      exclude: [...configDefaults.exclude, 'e2e/**'],
+      exclude: [...configDefaults.exclude, 'e2e/**', 'e2e-cluster/**'],
       root: fileURLToPath(new URL('./', import.meta.url)),
       css: false,
       server: { deps: { inline: ['element-plus'] } },

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: Rust (aggregates, projections, API against the real PostgreSQL and the real
 # server, CLI), the contract check (Schemathesis against a real server, scripts/schemathesis.sh),
-# then the SPA's type check, unit tests and the end-to-end journeys in Chromium.
+# then the SPA's type check, unit tests and the end-to-end journeys in Chromium, the same
+# journey through nginx in front of two ticketd processes (scripts/two-process.sh), and the
+# validation of the compose stack (scripts/check-deploy.sh).
 # Needs PostgreSQL on $TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres):
 # each test creates and drops its own database.
 set -euo pipefail
@@ -22,4 +24,9 @@ if [ -f frontend/package.json ]; then
   cargo build --bin ticketd
   target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
   (cd frontend && TICKETD_BIN="$target_dir/debug/ticketd" npm run test:e2e --if-present)
+  # Production as people run it: nginx (deploy/) in front of two ticketd processes.
+  TICKETD_BIN="$target_dir/debug/ticketd" ./scripts/two-process.sh
 fi
+
+# The compose stack and the nginx template are valid.
+./scripts/check-deploy.sh

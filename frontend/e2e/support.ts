@@ -21,9 +21,26 @@ export interface Server {
   database: string
   adminEmail: string
   adminPassword: string
-  process: ChildProcess
+  /** Absent when the run uses a server started elsewhere (`TICKETD_E2E_BASE_URL`). */
+  process?: ChildProcess
   dataDir: string
   logFile: string
+}
+
+/**
+ * A server somebody else started and stops (scripts/two-process.sh: nginx in front of two
+ * `ticketd serve` processes): `TICKETD_E2E_BASE_URL` with the admin it was seeded with in
+ * `TICKETD_E2E_ADMIN_EMAIL` / `TICKETD_E2E_ADMIN_PASSWORD`. Unset: each spec starts its own.
+ */
+export function externalServer(): Server | undefined {
+  const baseUrl = process.env.TICKETD_E2E_BASE_URL
+  if (!baseUrl) return undefined
+  const adminEmail = process.env.TICKETD_E2E_ADMIN_EMAIL
+  const adminPassword = process.env.TICKETD_E2E_ADMIN_PASSWORD
+  if (!adminEmail || !adminPassword) {
+    throw new Error('TICKETD_E2E_BASE_URL needs TICKETD_E2E_ADMIN_EMAIL and TICKETD_E2E_ADMIN_PASSWORD')
+  }
+  return { baseUrl: baseUrl.replace(/\/$/, ''), database: '', adminEmail, adminPassword, dataDir: '', logFile: '' }
 }
 
 function freePort(): Promise<number> {
@@ -57,6 +74,8 @@ async function waitForHealth(baseUrl: string, child: ChildProcess, timeoutMs: nu
 
 /** Starts `$TICKETD_BIN serve` (default `../target/debug/ticketd`) on its own database and port. */
 export async function startServer(): Promise<Server> {
+  const external = externalServer()
+  if (external) return external
   const bin = resolve(FRONTEND, process.env.TICKETD_BIN ?? '../target/debug/ticketd')
   if (!existsSync(bin)) throw new Error(`ticketd binary not found at ${bin} (set TICKETD_BIN or run cargo build)`)
   const staticDir = join(FRONTEND, 'dist')
@@ -111,6 +130,7 @@ export async function startServer(): Promise<Server> {
 export async function stopServer(server: Server | undefined): Promise<void> {
   if (!server) return
   const child = server.process
+  if (!child) return
   if (child.exitCode === null && child.signalCode === null) {
     const exited = new Promise<void>((r) => child.once('exit', () => r()))
     child.kill('SIGTERM')

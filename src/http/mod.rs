@@ -22,6 +22,7 @@ macro_rules! page_schema {
 
 pub mod admin;
 pub mod approvals;
+pub mod assets;
 pub mod auth;
 pub mod consistency;
 pub mod error;
@@ -55,7 +56,6 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::services::{ServeDir, ServeFile};
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
@@ -116,7 +116,7 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
             }),
         )
         // The API reference: a page of the SPA build (Swagger UI, bundled from npm).
-        .route_service("/docs", ServeFile::new(static_dir.join("docs.html")));
+        .route("/docs", assets::docs_page(&static_dir));
     // Lets the test-suite prove that a panic becomes a JSON 500 (debug builds only).
     #[cfg(debug_assertions)]
     let api = api.route(
@@ -129,29 +129,30 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
         }),
     );
 
-    let spa_index = static_dir.join("index.html");
-    // History fallback for navigation paths only: a missing hashed asset is a 404, not the
-    // SPA's index.html.
-    let assets = ServeDir::new(static_dir.join("assets")).fallback(axum::routing::any(not_found));
-    let spa = ServeDir::new(&static_dir).fallback(ServeFile::new(spa_index));
     let body_timeout = state.settings.body_timeout;
-    let router = api
-        .nest_service("/api", axum::routing::any(api_not_found))
-        .nest_service("/assets", assets)
-        .fallback_service(spa)
-        .layer(DefaultBodyLimit::max(max_body))
-        .layer(RequestBodyTimeoutLayer::new(body_timeout))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            headers::request_deadline,
-        ))
-        .layer(middleware::from_fn(log_server_errors))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            extract::resolve_client_address,
-        ))
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(cors)
+    let router = assets::mount(
+        api.nest_service("/api", axum::routing::any(api_not_found)),
+        &static_dir,
+    )
+    .layer(DefaultBodyLimit::max(max_body))
+    .layer(RequestBodyTimeoutLayer::new(body_timeout))
+    .layer(middleware::from_fn_with_state(
+        state.clone(),
+        headers::request_deadline,
+    ))
+    .layer(middleware::from_fn(log_server_errors))
+    .layer(middleware::from_fn_with_state(
+        state.clone(),
+        extract::resolve_client_address,
+    ))
+    .layer(CatchPanicLayer::custom(panic_response));
+    // No origin allowed (the default): no CORS layer, so no `Vary: origin` and no
+    // `Access-Control-Expose-Headers` on every answer (about 3 KB over the login page's requests).
+    let router = match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    let router = router
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req
                 .headers()
@@ -177,10 +178,6 @@ async fn api_not_found() -> ApiError {
     ApiError::NotFound("No such API route".into())
 }
 
-async fn not_found() -> ApiError {
-    ApiError::NotFound("No such file".into())
-}
-
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a handler panicked");
     ApiError::Internal("panic".into()).into_response()
@@ -202,12 +199,15 @@ async fn log_server_errors(req: Request, next: Next) -> Response {
     response
 }
 
-fn cors_layer(origins: &[String]) -> CorsLayer {
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
     let origins: Vec<HeaderValue> = origins
         .iter()
         .filter_map(|o| HeaderValue::from_str(o).ok())
         .collect();
-    CorsLayer::new()
+    if origins.is_empty() {
+        return None;
+    }
+    let layer = CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_methods([
             Method::GET,
@@ -231,7 +231,8 @@ fn cors_layer(origins: &[String]) -> CorsLayer {
             HeaderName::from_static("x-request-id"),
             HeaderName::from_static("idempotent-replayed"),
         ])
-        .max_age(Duration::from_secs(600))
+        .max_age(Duration::from_secs(600));
+    Some(layer)
 }
 
 /// Adds `X-Consistency-Token` (and optionally more headers) to a command's response.

@@ -135,3 +135,59 @@ async fn a_missing_asset_is_404_and_navigation_paths_get_the_app(pool: PgPool) {
         );
     }
 }
+
+/// A hashed asset the build compressed: the `.br` and `.gz` files beside it are sent as they
+/// are to a client that accepts them, cached for a year as immutable; pages are revalidated;
+/// a missing asset's 404 is never cached as immutable.
+#[sqlx::test]
+async fn assets_are_sent_precompressed_and_immutable_pages_revalidated(pool: PgPool) {
+    let app = with_spa(pool, false).await;
+    let assets = app.config.static_dir.join("assets");
+    std::fs::write(assets.join("app-1.js.br"), b"brotli bytes").unwrap();
+    std::fs::write(assets.join("app-1.js.gz"), b"gzip bytes").unwrap();
+    let fetch = |path: &'static str, encoding: &'static str| {
+        app.request(Method::GET, path, None)
+            .header("accept-encoding", encoding)
+            .send()
+    };
+
+    for (encoding, sent, body) in [
+        ("br, gzip", Some("br"), "brotli bytes"),
+        ("gzip", Some("gzip"), "gzip bytes"),
+        ("identity", None, "console.log(1)"),
+    ] {
+        let r = fetch("/assets/app-1.js", encoding).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{encoding}");
+        assert_eq!(
+            r.headers()
+                .get("content-encoding")
+                .map(|v| v.to_str().unwrap()),
+            sent,
+            "{encoding}"
+        );
+        assert_eq!(
+            r.headers()["cache-control"],
+            "public, max-age=31536000, immutable"
+        );
+        assert_eq!(r.headers()["vary"], "accept-encoding");
+        assert!(r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("javascript"));
+        assert_eq!(r.text().await.unwrap(), body, "{encoding}");
+    }
+
+    for path in ["/", "/login", "/tickets/42", "/docs"] {
+        let r = fetch(path, "br, gzip").await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert_eq!(r.headers()["cache-control"], "no-cache", "{path}");
+    }
+
+    let r = fetch("/assets/app-2.js", "br, gzip").await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let cache = r
+        .headers()
+        .get("cache-control")
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert!(!cache.unwrap_or_default().contains("immutable"));
+}
