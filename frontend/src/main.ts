@@ -7,10 +7,7 @@ import App from './App.vue'
 import i18n from './i18n'
 import { applyProfilePreferences } from './composables/preferences'
 import router from './router'
-import { apiClient } from './api/client'
-import { learnNames } from './composables/learnNames'
 import { connectAuthStore, useAuthStore } from './stores/auth'
-import { useUsersStore } from './stores/users'
 
 const app = createApp(App)
 const pinia = createPinia()
@@ -23,13 +20,6 @@ app.use(i18n)
 // page when the session can no longer be refreshed.
 const auth = useAuthStore(pinia)
 connectAuthStore(auth, router)
-
-// Responses name the people beside their ids: remember the names for every screen.
-const users = useUsersStore(pinia)
-apiClient.instance.interceptors.response.use((response) => {
-  if (response.data && typeof response.data === 'object') learnNames(response.data, users.learn)
-  return response
-})
 
 // The signed-in person's language, theme and time zone follow their profile.
 applyProfilePreferences(auth)

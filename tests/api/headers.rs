@@ -125,6 +125,15 @@ async fn a_missing_asset_is_404_and_navigation_paths_get_the_app(pool: PgPool) {
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let r = get(&app, "/assets/app-1.js").await;
     assert_eq!(r.status(), StatusCode::OK);
+    // A script is no document: nosniff, and none of the policy headers.
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    for name in [
+        "content-security-policy",
+        "x-frame-options",
+        "referrer-policy",
+    ] {
+        assert!(r.headers().get(name).is_none(), "{name} on an asset");
+    }
     assert_eq!(r.text().await.unwrap(), "console.log(1)");
     for path in ["/", "/tickets/42", "/approvals/inbox"] {
         let r = get(&app, path).await;

@@ -14,7 +14,7 @@ export function applyProfilePreferences(auth: AuthStore): void {
   watch(
     () => [auth.user?.locale, auth.user?.theme, auth.user?.time_zone] as const,
     ([locale, theme, zone]) => {
-      if (locale === 'en' || locale === 'de') setLocale(locale)
+      if (locale === 'en' || locale === 'de') void setLocale(locale)
       if (theme === 'light' || theme === 'dark' || theme === 'system') setTheme(theme)
       setTimeZone(zone)
     },
@@ -24,7 +24,7 @@ export function applyProfilePreferences(auth: AuthStore): void {
 
 /** Switches now and saves on the profile when signed in (a failed save keeps the local choice). */
 export async function choosePreference(auth: AuthStore, change: { locale?: Locale; theme?: Theme }): Promise<void> {
-  if (change.locale) setLocale(change.locale)
+  if (change.locale) await setLocale(change.locale)
   if (change.theme) setTheme(change.theme)
   if (auth.isAuthenticated) await auth.updateProfile(change)
 }

@@ -24,8 +24,12 @@ media?.addEventListener?.('change', (e) => {
 /** Whether the page is dark right now (charts read this for their colours). */
 export const isDark = computed(() => theme.value === 'dark' || (theme.value === 'system' && systemDark.value))
 
+let darkStyles: Promise<unknown> | null = null
+
 function apply(): void {
   if (typeof document === 'undefined') return
+  // Element Plus's dark variables load the first time the page turns dark (not for light pages).
+  if (isDark.value) darkStyles ??= import('element-plus/theme-chalk/dark/css-vars.css')
   document.documentElement.classList.toggle('dark', isDark.value)
   document.documentElement.style.colorScheme = isDark.value ? 'dark' : 'light'
 }

@@ -3,14 +3,10 @@
  * The chosen locale and time zone also drive dates and numbers (`formatDateTime`, `n()`), and
  * Element Plus's own strings (date pickers, pagination) through `elementLocale`.
  */
-import { computed, ref } from 'vue'
+import { computed, ref, shallowRef } from 'vue'
 import { createI18n } from 'vue-i18n'
-import elDe from 'element-plus/es/locale/lang/de'
-// Element Plus's date pickers name days and months through dayjs: give it German too.
-import 'dayjs/locale/de'
 import elEn from 'element-plus/es/locale/lang/en'
 import en from './en'
-import de from './de'
 import { LOCALES, type Catalogue, type Locale } from './catalogue'
 
 export type MessageSchema = Catalogue
@@ -33,9 +29,10 @@ const numberFormats = {
 
 export const i18n = createI18n<[MessageSchema], Locale, false>({
   legacy: false,
-  locale: initialLocale(),
+  locale: 'en',
   fallbackLocale: 'en',
-  messages: { en: en as MessageSchema, de },
+  // German is loaded when chosen (`setLocale`): the sign-in page carries English only.
+  messages: { en: en as MessageSchema } as Record<Locale, MessageSchema>,
   numberFormats: { en: numberFormats, de: numberFormats },
   // A missing key shows as the key; tests catch those (i18n.spec.ts, the German e2e run).
   missingWarn: false,
@@ -49,7 +46,22 @@ export function currentLocale(): Locale {
   return i18n.global.locale.value
 }
 
-export function setLocale(locale: Locale): void {
+/** Element Plus's German catalogue, once loaded. */
+const elementDe = shallowRef<typeof elEn | null>(null)
+let german: Promise<void> | null = null
+
+/** Loads the German catalogues (the SPA's, Element Plus's and dayjs's) once. */
+function loadGerman(): Promise<void> {
+  german ??= import('./german').then((m) => {
+    i18n.global.setLocaleMessage('de', m.messages)
+    elementDe.value = m.element
+  })
+  return german
+}
+
+/** Switches the language (loading German first when needed). */
+export async function setLocale(locale: Locale): Promise<void> {
+  if (locale === 'de') await loadGerman()
   i18n.global.locale.value = locale
   if (typeof localStorage !== 'undefined') localStorage.setItem(STORAGE_KEY, locale)
   if (typeof document !== 'undefined') document.documentElement.lang = locale
@@ -68,21 +80,10 @@ export function setTimeZone(zone: string | null | undefined): void {
   timeZone.value = valid
 }
 
-/** Element Plus's German catalogue names the weekdays of its date picker in English: fixed here. */
-const elDeComplete = {
-  ...elDe,
-  el: {
-    ...elDe.el,
-    datepicker: {
-      ...elDe.el.datepicker,
-      weeksFull: { sun: 'Sonntag', mon: 'Montag', tue: 'Dienstag', wed: 'Mittwoch', thu: 'Donnerstag', fri: 'Freitag', sat: 'Samstag' },
-    },
-  },
-}
-
 /** Element Plus's catalogue for the current locale (for `<el-config-provider>`). */
-export const elementLocale = computed(() => (i18n.global.locale.value === 'de' ? elDeComplete : elEn))
+export const elementLocale = computed(() => (i18n.global.locale.value === 'de' && elementDe.value ? elementDe.value : elEn))
 
-if (typeof document !== 'undefined') document.documentElement.lang = i18n.global.locale.value
+if (typeof document !== 'undefined') document.documentElement.lang = 'en'
+if (initialLocale() === 'de') void setLocale('de')
 
 export default i18n

@@ -1,3 +1,4 @@
+import { apiClient } from '@/api/client'
 import type { ApiClient } from '@/api/client'
 import type { LoginRequest, ProfileUpdate, RegisterRequest, TokenResponse, User } from '@/api/types'
 
@@ -25,3 +26,6 @@ export class AuthApiService {
     return this.apiClient.patch('/api/v1/auth/profile', update)
   }
 }
+
+/** The one instance (on the application's client); also re-exported by `@/services`. */
+export const authApiService = new AuthApiService(apiClient)

@@ -12,7 +12,7 @@ import { ReportApiService } from './ReportApiService'
 import { TicketApiService } from './TicketApiService'
 import { UserApiService } from './UserApiService'
 
-export const authApiService = new AuthApiService(apiClient)
+export { authApiService } from './AuthApiService'
 export const ticketApiService = new TicketApiService(apiClient)
 export const commentApiService = new CommentApiService(apiClient)
 export const attachmentApiService = new AttachmentApiService(apiClient)

@@ -8,7 +8,7 @@ import type { Router } from 'vue-router'
 import { configureAuth } from '@/api/client'
 import { ApiErrorHandler, type ApiError } from '@/api/errors'
 import type { LoginRequest, ProfileUpdate, RegisterRequest, Role, TokenResponse, User } from '@/api/types'
-import { authApiService } from '@/services'
+import { authApiService } from '@/services/AuthApiService'
 import { useDraftsStore } from './drafts'
 
 const ROLE_RANK: Record<Role, number> = { requester: 0, agent: 1, manager: 2, admin: 3 }

@@ -3,6 +3,8 @@ import { defineStore } from 'pinia'
 import { reactive, ref } from 'vue'
 import { toApiError, type ApiError } from '@/api/errors'
 import type { PaginatedResponse, Role, User, UserCreate, UserListParams, UserUpdate } from '@/api/types'
+import { apiClient } from '@/api/client'
+import { learnNames } from '@/composables/learnNames'
 import { userApiService } from '@/services'
 import { useAuthStore } from './auth'
 
@@ -18,6 +20,13 @@ export const useUsersStore = defineStore('users', () => {
   function learn(id: number, name: string): void {
     if (names.get(id) !== name) names.set(id, name)
   }
+
+  // Responses name the people beside their ids: every answer from now on teaches the names.
+  // (Created with the first screen that shows people, before it asks for anything.)
+  apiClient.instance.interceptors.response.use((response) => {
+    if (response.data && typeof response.data === 'object') learnNames(response.data, learn)
+    return response
+  })
   let listRequest = 0
 
   function remember(users: User[]): void {

@@ -42,7 +42,9 @@ function mountCard() {
   return mount(ApprovalCard, { props: { approval, showTicket: true }, global: { plugins: [router, pinia, i18n] } })
 }
 
-afterEach(() => setLocale('en'))
+afterEach(async () => {
+  await setLocale('en')
+})
 
 describe('ApprovalCard', () => {
   it('shows the title, requester, priority, reason, age and step', () => {
@@ -70,8 +72,8 @@ describe('ApprovalCard', () => {
     expect(approvalApiService.decide).toHaveBeenCalledWith('a1', { decision: 'reject', comment: 'Too risky' })
   })
 
-  it('speaks German', () => {
-    setLocale('de')
+  it('speaks German', async () => {
+    await setLocale('de')
     const text = mountCard().text()
     expect(text).toContain('Ticket von Rita Requester')
     expect(text).toContain('Kritisch')

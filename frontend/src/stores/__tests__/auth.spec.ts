@@ -3,7 +3,7 @@ import { setActivePinia } from 'pinia'
 import { beforeEach, describe, expect, it, vi } from 'vitest'
 import { roleAtLeast, useAuthStore } from '../auth'
 
-vi.mock('@/services', () => ({
+vi.mock('@/services/AuthApiService', () => ({
   authApiService: {
     login: vi.fn(),
     logout: vi.fn(),
@@ -13,7 +13,7 @@ vi.mock('@/services', () => ({
   },
 }))
 
-import { authApiService } from '@/services'
+import { authApiService } from '@/services/AuthApiService'
 
 const user = { id: 3, email: 'r@example.com', full_name: 'Rita', role: 'requester' as const, is_active: true, created_at: '2026-01-01T00:00:00Z', locale: 'en', theme: 'system', time_zone: 'UTC', notify: { email: [], in_app: [] } }
 const login = vi.mocked(authApiService.login)
