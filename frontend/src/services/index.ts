@@ -6,10 +6,12 @@ import { AuthApiService } from './AuthApiService'
 import { CommentApiService } from './CommentApiService'
 import { ItemApiService } from './ItemApiService'
 import { LiveApiService } from './LiveApiService'
+import { MacroApiService } from './MacroApiService'
 import { NotificationApiService } from './NotificationApiService'
 import { ReportApiService } from './ReportApiService'
 import { TicketApiService } from './TicketApiService'
 import { UserApiService } from './UserApiService'
+import { ViewApiService } from './ViewApiService'
 
 export const authApiService = new AuthApiService(apiClient)
 export const ticketApiService = new TicketApiService(apiClient)
@@ -21,6 +23,8 @@ export const userApiService = new UserApiService(apiClient)
 export const itemApiService = new ItemApiService(apiClient)
 export const notificationApiService = new NotificationApiService(apiClient)
 export const liveApiService = new LiveApiService(apiClient)
+export const viewApiService = new ViewApiService(apiClient)
+export const macroApiService = new MacroApiService(apiClient)
 
 export {
   ApprovalApiService,
@@ -29,8 +33,10 @@ export {
   CommentApiService,
   ItemApiService,
   LiveApiService,
+  MacroApiService,
   NotificationApiService,
   ReportApiService,
   TicketApiService,
   UserApiService,
+  ViewApiService,
 }
