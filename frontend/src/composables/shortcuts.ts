@@ -5,7 +5,8 @@
  */
 import { onBeforeUnmount, onMounted } from 'vue'
 
-export type KeyHandler = (event: KeyboardEvent) => void
+/** Returns `false` to leave the key to the browser (e.g. Enter on a focused link). */
+export type KeyHandler = (event: KeyboardEvent) => unknown
 
 /** The keys a shortcut can be written with: `j`, `Enter`, `?`, `g v`, `mod+k`. */
 export type Bindings = Record<string, KeyHandler>
@@ -69,8 +70,7 @@ export function useShortcuts(bindings: Bindings | (() => Bindings)): void {
     if (event.defaultPrevented) return
     const name = matcher.match(event)
     if (!name) return
-    event.preventDefault()
-    get()[name]?.(event)
+    if (get()[name]?.(event) !== false) event.preventDefault()
   }
   onMounted(() => window.addEventListener('keydown', onKey))
   onBeforeUnmount(() => window.removeEventListener('keydown', onKey))

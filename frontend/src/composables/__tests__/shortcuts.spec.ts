@@ -58,4 +58,12 @@ describe('useShortcuts', () => {
     window.dispatchEvent(new KeyboardEvent('keydown', { key: 'j' }))
     expect(j).toHaveBeenCalledTimes(1)
   })
+
+  it('leaves the key to the browser when the binding answers false', () => {
+    const wrapper = mount(defineComponent({ setup: () => (useShortcuts({ Enter: () => false }), () => h('div')) }), { attachTo: document.body })
+    const event = new KeyboardEvent('keydown', { key: 'Enter', cancelable: true })
+    window.dispatchEvent(event)
+    expect(event.defaultPrevented).toBe(false)
+    wrapper.unmount()
+  })
 })
