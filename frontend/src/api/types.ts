@@ -111,6 +111,26 @@ export type TicketSort =
   | 'priority'
   | '-priority'
   | 'relevance'
+  | 'sla_due'
+
+export type Sla = Schemas['Sla']
+export type SlaState = Schemas['SlaState']
+export type BulkRequest = Schemas['BulkRequest']
+export type BulkResult = Schemas['BulkResult']
+export type BulkResponse = Schemas['BulkResponse']
+export type TicketActions = Schemas['TicketActions']
+
+// ---------------------------------------------------------------- saved views and macros
+
+export type SavedView = Schemas['View']
+export type ViewColumn = Schemas['ViewColumn']
+export type ViewCount = Schemas['ViewCount']
+export type ViewCreate = Schemas['ViewCreate']
+export type ViewUpdate = Schemas['ViewUpdate']
+export type ViewFilters = Schemas['ViewFilters']
+export type Macro = Schemas['Macro']
+export type MacroCreate = Schemas['MacroCreate']
+export type MacroUpdate = Schemas['MacroUpdate']
 
 // ---------------------------------------------------------------- comments
 

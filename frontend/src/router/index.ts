@@ -54,6 +54,12 @@ export const routes = [
     meta: { title: 'Approvals' },
   },
   {
+    path: '/macros',
+    name: 'macros',
+    component: () => import('../views/MacrosView.vue'),
+    meta: { minRole: 'agent' as Role, title: 'Macros' },
+  },
+  {
     path: '/dashboard',
     name: 'dashboard',
     component: () => import('../views/DashboardView.vue'),

@@ -1,5 +1,7 @@
 import { readAfter, type ApiClient } from '@/api/client'
 import type {
+  BulkRequest,
+  BulkResponse,
   PaginatedResponse,
   PaginationParams,
   TicketCreate,
@@ -70,6 +72,16 @@ export class TicketApiService {
   // Assignment operations
   async assignTicket(ticketId: number, assigneeId: number | null, version?: number): Promise<TicketDetail> {
     return this.apiClient.patch(`/api/v1/tickets/${ticketId}/assign`, { assignee_id: assigneeId }, ifMatch(version))
+  }
+
+  /** Each ticket its own command; the answer lists what each got. */
+  async bulk(request: BulkRequest): Promise<BulkResponse> {
+    return this.apiClient.post('/api/v1/tickets/bulk', request)
+  }
+
+  /** The macro's reply and changes in one request (`If-Match`: the version shown). */
+  async applyMacro(ticketId: number, macroId: number, version?: number): Promise<TicketDetail> {
+    return this.apiClient.post(`/api/v1/tickets/${ticketId}/macros/${macroId}`, {}, ifMatch(version))
   }
 
   /** Every event of the ticket, oldest first (`asOf` stops at that time; `after`: a live

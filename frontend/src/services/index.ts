@@ -7,10 +7,12 @@ import { AuthApiService } from './AuthApiService'
 import { CommentApiService } from './CommentApiService'
 import { ItemApiService } from './ItemApiService'
 import { LiveApiService } from './LiveApiService'
+import { MacroApiService } from './MacroApiService'
 import { NotificationApiService } from './NotificationApiService'
 import { ReportApiService } from './ReportApiService'
 import { TicketApiService } from './TicketApiService'
 import { UserApiService } from './UserApiService'
+import { ViewApiService } from './ViewApiService'
 
 export { authApiService } from './AuthApiService'
 export const ticketApiService = new TicketApiService(apiClient)
@@ -23,6 +25,8 @@ export const itemApiService = new ItemApiService(apiClient)
 export const notificationApiService = new NotificationApiService(apiClient)
 export const liveApiService = new LiveApiService(apiClient)
 export const adminApiService = new AdminApiService(apiClient)
+export const viewApiService = new ViewApiService(apiClient)
+export const macroApiService = new MacroApiService(apiClient)
 
 export {
   AdminApiService,
@@ -32,8 +36,10 @@ export {
   CommentApiService,
   ItemApiService,
   LiveApiService,
+  MacroApiService,
   NotificationApiService,
   ReportApiService,
   TicketApiService,
   UserApiService,
+  ViewApiService,
 }

@@ -46,6 +46,7 @@ describe('TicketApiService', () => {
         deleted: false,
         version: 1,
         resolved_at: null,
+        sla: { state: 'none' as const, first_response: { state: 'none' as const }, resolution: { state: 'none' as const } },
         created_at: new Date().toISOString(),
         updated_at: new Date().toISOString()
       }

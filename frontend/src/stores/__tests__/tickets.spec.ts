@@ -45,14 +45,15 @@ function ticket(overrides: Partial<TicketDetail> = {}): TicketDetail {
     created_at: '2026-01-01T00:00:00Z',
     updated_at: '2026-01-01T00:00:00Z',
     resolved_at: null,
+    sla: { state: 'none' as const, first_response: { state: 'none' as const }, resolution: { state: 'none' as const } },
     ...overrides,
   }
 }
 
 function summary(overrides: Partial<TicketSummary> = {}): TicketSummary {
-  const { id, title, status, priority, type, requester_id, assignee_id, tags, approval_status, version, created_at, updated_at } = ticket()
+  const { id, title, status, priority, type, requester_id, assignee_id, tags, approval_status, version, created_at, updated_at, sla } = ticket()
   return {
-    id, title, status, priority, type, requester_id, assignee_id, tags, approval_status, version, created_at, updated_at,
+    id, title, status, priority, type, requester_id, assignee_id, tags, approval_status, version, created_at, updated_at, sla,
     comment_count: 0,
     attachment_count: 0,
     ...overrides,

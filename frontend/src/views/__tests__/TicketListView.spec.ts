@@ -45,16 +45,16 @@ describe('TicketListView keeps search, filters, sort and page in the URL', () =>
   afterEach(() => vi.useRealTimers())
 
   it('loads what the URL says', async () => {
-    const { store } = await setup('/tickets?q=vpn&status=open&assignee_id=none&sort=-priority&page=2&size=50')
+    const { store } = await setup('/tickets?q=vpn&status=open&assignee_id=none&sort=-priority&sla=breached&page=2&size=100')
     expect(store.fetchTickets).toHaveBeenLastCalledWith(
-      { q: 'vpn', status: 'open', assignee_id: 'none', sort: '-priority' },
-      { page: 2, size: 50 },
+      { q: 'vpn', status: 'open', assignee_id: 'none', sla: 'breached', sort: '-priority' },
+      { page: 2, size: 100 },
     )
   })
 
   it('ignores values it does not know', async () => {
     const { store } = await setup('/tickets?status=bogus&page=-3&size=7')
-    expect(store.fetchTickets).toHaveBeenLastCalledWith({}, { page: 1, size: 20 })
+    expect(store.fetchTickets).toHaveBeenLastCalledWith({}, { page: 1, size: 50 })
   })
 
   it('puts typed search text into the URL after a pause, back on page 1', async () => {
@@ -64,7 +64,7 @@ describe('TicketListView keeps search, filters, sort and page in the URL', () =>
     vi.advanceTimersByTime(350)
     await flushPromises()
     expect(router.currentRoute.value.query).toEqual({ q: 'print', status: 'open' })
-    expect(store.fetchTickets).toHaveBeenLastCalledWith({ q: 'print', status: 'open' }, { page: 1, size: 20 })
+    expect(store.fetchTickets).toHaveBeenLastCalledWith({ q: 'print', status: 'open' }, { page: 1, size: 50 })
   })
 
   it('Back restores the earlier search text', async () => {
@@ -83,6 +83,7 @@ function row(id: number, version = 1): TicketSummary {
   return {
     id, title: `T${id}`, status: 'open', priority: 'medium', type: 'issue', requester_id: 2, assignee_id: null, tags: [],
     approval_status: 'none', comment_count: 0, attachment_count: 0, version, created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:00Z',
+    sla: { state: 'none' as const, first_response: { state: 'none' as const }, resolution: { state: 'none' as const } },
   }
 }
 
