@@ -356,7 +356,7 @@ describe.sequential('ticketd journey', () => {
     const page = requesterPage
     await ensureSignedIn(page, requester)
     await openTicket(page, ticketId)
-    await expect.poll(() => page.getByText(replyText).count(), { timeout: 15_000 }).toBe(1)
+    await expect.poll(() => page.locator('.thread').getByText(replyText).count(), { timeout: 15_000 }).toBe(1)
     expect(await page.getByText(noteText).count()).toBe(0)
     expect(await page.getByText('Internal note').count()).toBe(0)
     await evidence(page, '10-ticket-detail-requester-after')
