@@ -60,26 +60,46 @@ pub struct TicketActions {
     pub remove_tags: Vec<String>,
 }
 
-/// Changes in a request body: a JSON object only (serde would also take a list).
+/// Changes in a request body: a JSON object only (serde would also take a list). The fields
+/// are read through the same map, so an error still names its field.
 pub fn actions_object<'de, D: Deserializer<'de>>(d: D) -> Result<TicketActions, D::Error> {
-    let value = Value::deserialize(d)?;
-    if !value.is_object() {
-        return Err(serde::de::Error::custom("changes must be an object"));
+    struct Object;
+    impl<'de> serde::de::Visitor<'de> for Object {
+        type Value = TicketActions;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object of changes")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            map: A,
+        ) -> Result<TicketActions, A::Error> {
+            TicketActions::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+        }
     }
-    serde_json::from_value(value).map_err(serde::de::Error::custom)
+    d.deserialize_map(Object)
 }
 
 /// Changes in a PATCH body: an object, or `null` / absent for no change.
 fn actions_object_or_null<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<TicketActions>, D::Error> {
-    let value = Value::deserialize(d)?;
-    if value.is_null() {
-        return Ok(None);
+    struct Maybe;
+    impl<'de> serde::de::Visitor<'de> for Maybe {
+        type Value = Option<TicketActions>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object of changes or null")
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            actions_object(d).map(Some)
+        }
     }
-    actions_object(value)
-        .map(Some)
-        .map_err(serde::de::Error::custom)
+    d.deserialize_option(Maybe)
 }
 
 /// A field that is there, even as `null` (absent stays `None`).

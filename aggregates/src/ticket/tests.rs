@@ -44,6 +44,15 @@ fn moved(from: TicketStatus, to: TicketStatus) -> TicketEvent {
     }
 }
 
+/// What moving an open ticket straight to closed is refused with.
+fn open_to_closed_refused() -> TicketError {
+    TicketError::IllegalTransition {
+        from: TicketStatus::Open,
+        to: TicketStatus::Closed,
+        allowed: vec![TicketStatus::InProgress, TicketStatus::Cancelled],
+    }
+}
+
 fn status(to: TicketStatus) -> TicketCommand {
     TicketCommand::ChangeStatus {
         status: to,
@@ -183,11 +192,7 @@ fn an_illegal_move_is_refused_with_the_allowed_states() {
     TicketTest::with(())
         .given(vec![opened()])
         .when(status(TicketStatus::Closed))
-        .then_expect_error(TicketError::IllegalTransition {
-            from: TicketStatus::Open,
-            to: TicketStatus::Closed,
-            allowed: vec![TicketStatus::InProgress, TicketStatus::Cancelled],
-        });
+        .then_expect_error(open_to_closed_refused());
 }
 
 #[test]
@@ -387,11 +392,7 @@ fn a_reply_and_its_status_change_are_recorded_together() {
     TicketTest::with(())
         .given(walked_to(TicketStatus::Open))
         .when(reply_and_move(TicketStatus::Closed))
-        .then_expect_error(TicketError::IllegalTransition {
-            from: TicketStatus::Open,
-            to: TicketStatus::Closed,
-            allowed: vec![TicketStatus::InProgress, TicketStatus::Cancelled],
-        });
+        .then_expect_error(open_to_closed_refused());
 }
 
 #[test]
@@ -563,9 +564,5 @@ fn a_batch_with_one_refused_command_records_nothing() {
             },
             status(TicketStatus::Closed),
         ]))
-        .then_expect_error(TicketError::IllegalTransition {
-            from: TicketStatus::Open,
-            to: TicketStatus::Closed,
-            allowed: vec![TicketStatus::InProgress, TicketStatus::Cancelled],
-        });
+        .then_expect_error(open_to_closed_refused());
 }
