@@ -503,16 +503,21 @@ fn every_illegal_move_is_refused_naming_the_allowed_states() {
     }
 }
 
+/// Assign the ticket to agent 2.
+fn assign_to_agent() -> TicketCommand {
+    TicketCommand::AssignTicket {
+        assignee_id: Some(2),
+        at: at(1),
+    }
+}
+
 #[test]
 fn a_batch_records_every_command_in_order_on_the_state_the_earlier_ones_leave() {
     let comment_id = Uuid::nil();
     TicketTest::with(())
         .given(vec![opened()])
         .when(TicketCommand::Batch(vec![
-            TicketCommand::AssignTicket {
-                assignee_id: Some(2),
-                at: at(1),
-            },
+            assign_to_agent(),
             status(TicketStatus::InProgress),
             TicketCommand::AddComment {
                 comment_id,
@@ -558,10 +563,7 @@ fn a_batch_with_one_refused_command_records_nothing() {
     TicketTest::with(())
         .given(vec![opened()])
         .when(TicketCommand::Batch(vec![
-            TicketCommand::AssignTicket {
-                assignee_id: Some(2),
-                at: at(1),
-            },
+            assign_to_agent(),
             status(TicketStatus::Closed),
         ]))
         .then_expect_error(open_to_closed_refused());
