@@ -46,7 +46,7 @@ pub struct BulkRequest {
     #[serde(default)]
     pub versions: HashMap<String, i64>,
     /// The changes (`{}` for none: a comment or macro only).
-    #[serde(deserialize_with = "macros::actions_object")]
+    #[serde(deserialize_with = "crate::service::objects::object")]
     pub changes: TicketActions,
     pub comment: Option<BulkComment>,
     /// A macro applied to every ticket (its reply and changes, before `changes`).

@@ -60,48 +60,6 @@ pub struct TicketActions {
     pub remove_tags: Vec<String>,
 }
 
-/// Changes in a request body: a JSON object only (serde would also take a list). The fields
-/// are read through the same map, so an error still names its field.
-pub fn actions_object<'de, D: Deserializer<'de>>(d: D) -> Result<TicketActions, D::Error> {
-    struct Object;
-    impl<'de> serde::de::Visitor<'de> for Object {
-        type Value = TicketActions;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("an object of changes")
-        }
-        fn visit_map<A: serde::de::MapAccess<'de>>(
-            self,
-            map: A,
-        ) -> Result<TicketActions, A::Error> {
-            TicketActions::deserialize(serde::de::value::MapAccessDeserializer::new(map))
-        }
-    }
-    d.deserialize_map(Object)
-}
-
-/// Changes in a PATCH body: an object, or `null` / absent for no change.
-fn actions_object_or_null<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<TicketActions>, D::Error> {
-    struct Maybe;
-    impl<'de> serde::de::Visitor<'de> for Maybe {
-        type Value = Option<TicketActions>;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("an object of changes or null")
-        }
-        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
-            actions_object(d).map(Some)
-        }
-    }
-    d.deserialize_option(Maybe)
-}
-
 /// A field that is there, even as `null` (absent stays `None`).
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
     Value::deserialize(d).map(Some)
@@ -264,7 +222,7 @@ pub struct MacroCreate {
     pub content: String,
     #[serde(default)]
     pub is_internal: bool,
-    #[serde(default, deserialize_with = "actions_object")]
+    #[serde(default, deserialize_with = "crate::service::objects::object")]
     pub changes: TicketActions,
     /// Shared with the whole desk (managers and admins).
     #[serde(default)]
@@ -280,7 +238,7 @@ pub struct MacroUpdate {
     #[schema(max_length = 20000)]
     pub content: Option<String>,
     pub is_internal: Option<bool>,
-    #[serde(default, deserialize_with = "actions_object_or_null")]
+    #[serde(default, deserialize_with = "crate::service::objects::object_or_null")]
     pub changes: Option<TicketActions>,
 }
 

@@ -24,6 +24,7 @@ pub mod markdown;
 pub mod memo;
 pub mod metrics;
 pub mod names;
+pub mod objects;
 pub mod operations;
 pub mod paging;
 pub mod reports;

@@ -261,6 +261,7 @@ pub struct ViewCreate {
     #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
     /// Defaults to no filter (every live ticket).
+    #[serde(default, deserialize_with = "crate::service::objects::object_or_null")]
     pub filters: Option<ViewFilters>,
     #[schema(pattern = r"^(-?(created_at|updated_at|priority)|relevance|sla_due)$")]
     pub sort: Option<String>,
@@ -285,6 +286,7 @@ pub struct ViewUpdate {
     #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
     /// Replaces every filter.
+    #[serde(default, deserialize_with = "crate::service::objects::object_or_null")]
     pub filters: Option<ViewFilters>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, pattern = r"^(-?(created_at|updated_at|priority)|relevance|sla_due)$")]

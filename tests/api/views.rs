@@ -514,3 +514,26 @@ async fn an_empty_sla_filter_is_refused_not_saved(pool: PgPool) {
     assert_eq!(locs(&body), vec![json!(["body", "filters", "sla"])]);
     assert!(!names(&app, &alex).await.contains(&"Empty".to_string()));
 }
+
+#[sqlx::test]
+async fn filters_given_as_a_list_are_refused(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let [alex] = users(&app, [("alex", "agent")]).await;
+    let r = try_save(
+        &app,
+        &alex,
+        json!({"name": "List", "filters": [null, null]}),
+    )
+    .await;
+    json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let view = save(&app, &alex, json!({"name": "Fine"})).await;
+    let r = app
+        .patch(
+            &format!("{VIEWS}/{}", id_of(&view)),
+            &alex.token,
+            json!({"filters": [null]}),
+        )
+        .await;
+    json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert!(!names(&app, &alex).await.contains(&"List".to_string()));
+}
