@@ -154,7 +154,9 @@ async fn start_bus(services: &Services, config: &Config) -> Result<()> {
     let bus = BusSettings {
         reconnect_delay: Duration::from_millis(config.bus.bus_reconnect_ms),
     };
-    services.live.start(&services.pool, &services.bus);
+    services
+        .live
+        .start(&services.pool, &services.bus, services.names.clone());
     services.bus.start(&services.pool, bus);
     Ok(())
 }

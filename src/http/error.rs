@@ -191,51 +191,56 @@ where
 /// `1.7976931348623157e308` as 309 plain digits, because serde_json is built with
 /// `float_roundtrip`: its default fast parser overflows on those digits.)
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    refuse_non_object(bytes)?;
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    let parsed = serde_path_to_error::deserialize(de).map_err(body_error)?;
+    let value: Value = serde_json::from_slice(bytes).map_err(ApiError::internal)?;
+    let mut errors = Vec::new();
+    refuse_nul(&value, &mut vec![json!("body")], &mut errors);
+    if errors.is_empty() {
+        Ok(parsed)
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+/// 422 for well-formed JSON that is not an object (malformed JSON is the parser's to name).
+fn refuse_non_object(bytes: &[u8]) -> Result<(), ApiError> {
+    /// `{`, the first character of a JSON object.
+    const OBJECT_START: u8 = 0x7b;
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-    if first.is_some_and(|b| *b != b'{') && serde_json::from_slice::<Value>(bytes).is_ok() {
+    if first.is_some_and(|b| *b != OBJECT_START) && serde_json::from_slice::<Value>(bytes).is_ok() {
         return Err(ApiError::Validation(vec![FieldError::body(
             "__root__",
             "The request body must be a JSON object",
             "type_error",
         )]));
     }
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    match serde_path_to_error::deserialize(de) {
-        Ok(v) => {
-            let value: Value = serde_json::from_slice(bytes).map_err(ApiError::internal)?;
-            let mut errors = Vec::new();
-            refuse_nul(&value, &mut vec![json!("body")], &mut errors);
-            if errors.is_empty() {
-                Ok(v)
-            } else {
-                Err(ApiError::Validation(errors))
-            }
+    Ok(())
+}
+
+/// A body that does not deserialize, as the 422 naming where: a number out of range, malformed
+/// JSON (by column), or the field that has the wrong value.
+fn body_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = err.path().clone();
+    let inner = err.into_inner();
+    let error = if inner.to_string().starts_with("number out of range") {
+        let mut error = serde_field_error("body", &path, String::new());
+        error.msg = "The number is out of range".into();
+        error
+    } else if inner.is_syntax() || inner.is_eof() {
+        FieldError {
+            loc: vec![json!("body"), json!(inner.column())],
+            msg: format!(
+                "Malformed JSON: {}",
+                clean_serde_message(&inner.to_string())
+            ),
+            kind: "json_invalid".into(),
         }
-        Err(err) => {
-            let path = err.path().clone();
-            let inner = err.into_inner();
-            if inner.to_string().starts_with("number out of range") {
-                let mut error = serde_field_error("body", &path, String::new());
-                error.msg = "The number is out of range".into();
-                Err(ApiError::Validation(vec![error]))
-            } else if inner.is_syntax() || inner.is_eof() {
-                Err(ApiError::Validation(vec![FieldError {
-                    loc: vec![json!("body"), json!(inner.column())],
-                    msg: format!(
-                        "Malformed JSON: {}",
-                        clean_serde_message(&inner.to_string())
-                    ),
-                    kind: "json_invalid".into(),
-                }]))
-            } else {
-                Err(ApiError::Validation(vec![serde_field_error(
-                    "body",
-                    &path,
-                    inner.to_string(),
-                )]))
-            }
-        }
-    }
+    } else {
+        serde_field_error("body", &path, inner.to_string())
+    };
+    ApiError::Validation(vec![error])
 }
 
 const NUL_MESSAGE: &str = "Text may not contain the NUL character";

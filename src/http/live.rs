@@ -96,8 +96,14 @@ async fn live(
         }
     }
     if let Some(from) = from {
-        let missed =
-            resume::catch_up(&state.pool, &interest, from, sub.head, state.live.retention).await?;
+        let missed = resume::catch_up(
+            (&state.pool, &state.names),
+            &interest,
+            from,
+            sub.head,
+            state.live.retention,
+        )
+        .await?;
         backlog.extend(missed);
     }
     Ok(stream(&state, sub, backlog, expires, Format::Live))

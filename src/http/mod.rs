@@ -93,14 +93,18 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The whole application, ready to serve.
 pub fn app(state: AppState) -> NormalizePath<Router> {
+    let keys = middleware::from_fn_with_state(state.clone(), idempotency::layer);
+    let router = with_layers(routes(&state), &state);
+    // Around the whole router, so that a repeated request can rebuild its answer with a GET.
+    let router = Router::new().fallback_service(keys.layer(router));
+    NormalizePathLayer::trim_trailing_slash().layer(router)
+}
+
+/// Every route: the API with its document and reference page, the probes, and the SPA.
+fn routes(state: &AppState) -> Router<AppState> {
     let (api, doc) = api_router().split_for_parts();
     let doc_json = serde_json::to_string(&doc).unwrap_or_else(|_| "{}".into());
-    let max_body = state.settings.max_upload_bytes as usize + 64 * 1024;
     let static_dir = state.settings.static_dir.clone();
-    let cors = cors_layer(&state.settings.cors_origins);
-    let request_id = HeaderName::from_static("x-request-id");
-    let keys = middleware::from_fn_with_state(state.clone(), idempotency::layer);
-
     let api = api
         .merge(health::router())
         .route(
@@ -128,31 +132,37 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
             ""
         }),
     );
-
-    let body_timeout = state.settings.body_timeout;
-    let router = assets::mount(
+    assets::mount(
         api.nest_service("/api", axum::routing::any(api_not_found)),
         &static_dir,
     )
-    .layer(DefaultBodyLimit::max(max_body))
-    .layer(RequestBodyTimeoutLayer::new(body_timeout))
-    .layer(middleware::from_fn_with_state(
-        state.clone(),
-        headers::request_deadline,
-    ))
-    .layer(middleware::from_fn(log_server_errors))
-    .layer(middleware::from_fn_with_state(
-        state.clone(),
-        extract::resolve_client_address,
-    ))
-    .layer(CatchPanicLayer::custom(panic_response));
+}
+
+/// The layers every request passes (innermost first): body limits and deadlines, logging,
+/// the client address, panics, CORS, tracing, security headers, request ids, metrics.
+fn with_layers(router: Router<AppState>, state: &AppState) -> Router {
+    let max_body = state.settings.max_upload_bytes as usize + 64 * 1024;
+    let request_id = HeaderName::from_static("x-request-id");
+    let router = router
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(RequestBodyTimeoutLayer::new(state.settings.body_timeout))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            headers::request_deadline,
+        ))
+        .layer(middleware::from_fn(log_server_errors))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            extract::resolve_client_address,
+        ))
+        .layer(CatchPanicLayer::custom(panic_response));
     // No origin allowed (the default): no CORS layer, so no `Vary: origin` and no
     // `Access-Control-Expose-Headers` on every answer (about 3 KB over the login page's requests).
-    let router = match cors {
+    let router = match cors_layer(&state.settings.cors_origins) {
         Some(cors) => router.layer(cors),
         None => router,
     };
-    let router = router
+    router
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req
                 .headers()
@@ -168,10 +178,7 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .layer(middleware::from_fn(metrics::track))
-        .with_state(state);
-    // Around the whole router, so that a repeated request can rebuild its answer with a GET.
-    let router = Router::new().fallback_service(keys.layer(router));
-    NormalizePathLayer::trim_trailing_slash().layer(router)
+        .with_state(state.clone())
 }
 
 async fn api_not_found() -> ApiError {

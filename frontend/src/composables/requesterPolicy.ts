@@ -1,6 +1,6 @@
 /** What requesters may choose (GET /tickets/requester-policy), read once per page load. */
 import { ref } from 'vue'
-import { apiClient } from '@/api/client'
+import { adminApiService } from '@/services'
 import type { components } from '@/api/schema'
 
 export type RequesterPolicy = components['schemas']['RequesterPolicy']
@@ -10,8 +10,8 @@ let loading: Promise<RequesterPolicy | null> | null = null
 
 export function useRequesterPolicy() {
   if (!policy.value && !loading) {
-    loading = apiClient
-      .get<RequesterPolicy>('/api/v1/tickets/requester-policy')
+    loading = adminApiService
+      .getRequesterPolicy()
       .then((p) => (policy.value = p))
       .catch(() => null)
       .finally(() => {

@@ -1,13 +1,13 @@
 //! What the live hub reads from the log and hands out: a `ticket` change per transaction and
 //! ticket (with what a requester may see of it), and the queue's `{ticket_id, version}`.
 
-use std::collections::HashMap;
-
 use aggregates::ticket::TicketEvent;
 use projections::{Checkpoint, StoredEvent};
 use serde::Serialize;
 use sqlx::PgPool;
 use utoipa::ToSchema;
+
+use crate::service::names::NameMap;
 
 /// `event: ticket` — a watched ticket changed.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -45,13 +45,13 @@ pub struct Group {
 impl Group {
     /// The change as a reader sees it: staff see everything; others nothing internal (None when
     /// nothing is left).
-    pub fn change_for(&self, staff: bool, names: &HashMap<i64, String>) -> Option<TicketChange> {
+    pub fn change_for(&self, staff: bool, names: &NameMap) -> Option<TicketChange> {
         let parts: Vec<&(String, bool, String)> =
             self.parts.iter().filter(|p| staff || !p.1).collect();
         if parts.is_empty() {
             return None;
         }
-        let actor_name = self.actor_id.and_then(|id| names.get(&id).cloned());
+        let actor_name = names.of(self.actor_id);
         let doings: Vec<&str> = parts
             .iter()
             .map(|p| p.2.as_str())
@@ -168,19 +168,6 @@ pub async fn recorded_at(
     .bind(at.position)
     .fetch_optional(pool)
     .await
-}
-
-/// The display names of `ids`.
-pub async fn names(pool: &PgPool, ids: &[i64]) -> Result<HashMap<i64, String>, sqlx::Error> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows: Vec<(i64, String)> =
-        sqlx::query_as("select id, full_name from users where id = any($1)")
-            .bind(ids)
-            .fetch_all(pool)
-            .await?;
-    Ok(rows.into_iter().collect())
 }
 
 /// How far the notifications projection has gone (the hub's starting point).

@@ -26,6 +26,8 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::service::bus::{Bus, Delivery, Message};
+use crate::service::error::Error;
+use crate::service::names::{NameMap, Names};
 use feed::{Group, QueueChange, TicketChange};
 use presence::Presence;
 
@@ -218,10 +220,11 @@ impl Hub {
     }
 
     /// Starts the hub's task (it lives as long as the bus).
-    pub fn start(&self, pool: &PgPool, bus: &Bus) {
+    pub fn start(&self, pool: &PgPool, bus: &Bus, names: Arc<Names>) {
         let task = Task {
             hub: self.inner.clone(),
             pool: pool.clone(),
+            names,
             target: Checkpoint::default(),
             dirty_presence: HashSet::new(),
         };
@@ -243,6 +246,8 @@ impl Hub {
 struct Task {
     hub: Arc<Inner>,
     pool: PgPool,
+    /// The process's name cache (the actors of the changes handed out).
+    names: Arc<Names>,
     /// Where the notifications projection has got to: the hub reads up to here.
     target: Checkpoint,
     dirty_presence: HashSet<i64>,
@@ -363,7 +368,7 @@ impl Task {
         }
     }
 
-    async fn read_batch(&self, head: Checkpoint, users: &[i64]) -> Result<Batch, sqlx::Error> {
+    async fn read_batch(&self, head: Checkpoint, users: &[i64]) -> Result<Batch, Error> {
         let events = feed::read_range(&self.pool, (head, self.target), None, BATCH).await?;
         let upto = events.last().map_or(self.target, |e| e.checkpoint());
         let positions: Vec<i64> = events.iter().map(|e| e.global_position).collect();
@@ -376,7 +381,7 @@ impl Task {
         let mut actors: Vec<i64> = groups.iter().filter_map(|g| g.actor_id).collect();
         actors.sort_unstable();
         actors.dedup();
-        let names = feed::names(&self.pool, &actors).await?;
+        let names = self.names.of(&self.pool, &actors).await?;
         let txids: HashMap<i64, Checkpoint> = events
             .iter()
             .map(|e| (e.global_position, e.checkpoint()))
@@ -471,7 +476,7 @@ impl Task {
 }
 
 /// One group to its watchers (`ticket`) and to the queue (`queue`, coalesced).
-fn hand_out_group(r: &mut Registry, g: &Group, names: &HashMap<i64, String>) {
+fn hand_out_group(r: &mut Registry, g: &Group, names: &NameMap) {
     let watchers: Vec<u64> = r
         .by_ticket
         .get(&g.ticket_id)
@@ -501,5 +506,5 @@ struct Batch {
     groups: Vec<Group>,
     /// (the causing transaction, the notification), in id order.
     notifications: Vec<(u64, queries::Routed)>,
-    names: HashMap<i64, String>,
+    names: NameMap,
 }

@@ -22,6 +22,7 @@ use sqlx::PgPool;
 use super::feed::{self, QueueChange};
 use super::{Interest, Item};
 use crate::service::error::Error;
+use crate::service::names::Names;
 
 /// At most this much is caught up; more answers `reset` (the client reloads).
 const LIMIT: i64 = 1000;
@@ -52,7 +53,7 @@ impl ResumeFrom {
 
 /// What `interest` missed after `from`, up to `head`, in the order the hub would have sent it.
 pub async fn catch_up(
-    pool: &PgPool,
+    (pool, names): (&PgPool, &Names),
     interest: &Interest,
     from: ResumeFrom,
     head: Checkpoint,
@@ -85,7 +86,7 @@ pub async fn catch_up(
         let groups = feed::groups(&events);
         let mut actors: Vec<i64> = groups.iter().filter_map(|g| g.actor_id).collect();
         actors.dedup();
-        let names = feed::names(pool, &actors).await?;
+        let names = names.of(pool, &actors).await?;
         for g in &groups {
             if let Some(change) = g.change_for(interest.staff, &names) {
                 keyed.push((
