@@ -1,6 +1,6 @@
 //! `/api/v1/users`: the user directory (agents and up; requesters see only themselves) and
-//! user management (admins: create, change role or name, deactivate). The last active admin
-//! can be neither demoted nor deactivated.
+//! user management (admins: create, change role or name, deactivate; agents and managers may
+//! create requesters). The last active admin can be neither demoted nor deactivated.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -156,7 +156,8 @@ pub struct UserCreate {
     pub role: Role,
 }
 
-/// Create a user with any role (admins only).
+/// Create a user: admins with any role; agents and managers create requesters only (a customer
+/// who phoned in, for a ticket on their behalf), any other role is 403 naming the field.
 #[utoipa::path(post, path = "/", tag = "users", security(("bearer" = [])), request_body = UserCreate,
     params(IdempotencyHeader), responses((status = 201, body = User), WriteErrors))]
 async fn create_user(
@@ -164,7 +165,15 @@ async fn create_user(
     caller: AuthUser,
     AppJson(UserCreate { account, role }): AppJson<UserCreate>,
 ) -> Result<Response, ApiError> {
-    caller.require(Role::Admin)?;
+    caller.require(Role::Agent)?;
+    if role != Role::Requester {
+        caller.require(Role::Admin).map_err(|_| {
+            ApiError::Forbidden(format!(
+                "role: only admins may create a user with the role {}",
+                role.as_str()
+            ))
+        })?;
+    }
     let mut v = Validator::default();
     users::validate_new_user(
         &mut v,

@@ -300,6 +300,50 @@ async fn an_agent_opens_a_ticket_for_a_requester_who_then_sees_it_as_their_own(p
 }
 
 #[sqlx::test]
+async fn an_agent_adds_a_new_customer_as_a_requester_but_no_staff_member(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let [alex, mia] = users(&app, [("alex", "agent"), ("mia", "manager")]).await;
+    let account = |email: &str, role: &str| json!({"email": email, "password": "Phoned-in-2026!", "full_name": "Paula Phone", "role": role});
+    let r = app
+        .post(
+            "/api/v1/users/",
+            &alex.token,
+            account("paula@example.com", "requester"),
+        )
+        .await;
+    let paula = json_of(r, StatusCode::CREATED).await;
+    assert_eq!(paula["role"], "requester");
+    let body = json!({"title": "Printer jams", "requester_id": paula["id"]});
+    let t = open_ticket_with(&app, &alex, body).await;
+    assert_eq!(t["requester_name"], "Paula Phone");
+    let paula = app.login("paula@example.com", "Phoned-in-2026!").await;
+    app.settle().await;
+    let mine = get_ok(&app, &paula, "/api/v1/tickets/").await;
+    assert_eq!(mine["items"][0]["id"], t["id"]);
+
+    // Staff accounts stay with the admins: the refusal names the field and stores nobody.
+    for (caller, role) in [(&alex, "agent"), (&mia, "admin"), (&mia, "manager")] {
+        let r = app
+            .post(
+                "/api/v1/users/",
+                &caller.token,
+                account("sneaky@example.com", role),
+            )
+            .await;
+        let body = json_of(r, StatusCode::FORBIDDEN).await;
+        assert!(
+            body["detail"].as_str().unwrap().starts_with("role:"),
+            "{body}"
+        );
+    }
+    let stored: i64 = sqlx::query_scalar("select count(*) from users where email like 'sneaky%'")
+        .fetch_one(&app.pool)
+        .await
+        .expect("count");
+    assert_eq!(stored, 0);
+}
+
+#[sqlx::test]
 async fn the_requester_policy_limits_fields_and_the_reopen_window(pool: PgPool) {
     let clock = FixedClock::at(Utc::now());
     let app = TestApp::spawn_at(pool, clock.clone()).await;

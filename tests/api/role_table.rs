@@ -164,7 +164,7 @@ pub static ROUTES: &[RouteRule] = &[
     rule("POST", "/api/v1/approvals/{id}/cancel", SIGNED_IN, "the ticket's requester, whoever requested it, or staff (else 403)"),
     // users
     rule("GET", "/api/v1/users", STAFF, "filters role, q, is_active"),
-    rule("POST", "/api/v1/users", ADMINS, "any role"),
+    rule("POST", "/api/v1/users", STAFF, "admins: any role; agents and managers: requesters only (else 403)"),
     rule("GET", "/api/v1/users/{id}", SIGNED_IN, "requesters: themselves only (else 404)"),
     rule("PATCH", "/api/v1/users/{id}", ADMINS, "the last active admin cannot be demoted or deactivated (409)"),
     rule("DELETE", "/api/v1/users/{id}", ADMINS, "deactivates; never the last active admin (409)"),

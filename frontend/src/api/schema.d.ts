@@ -846,7 +846,10 @@ export interface paths {
          */
         get: operations["list_users"];
         put?: never;
-        /** Create a user with any role (admins only). */
+        /**
+         * Create a user: admins with any role; agents and managers create requesters only (a customer
+         *     who phoned in, for a ticket on their behalf), any other role is 403 naming the field.
+         */
         post: operations["create_user"];
         delete?: never;
         options?: never;
