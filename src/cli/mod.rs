@@ -2,6 +2,7 @@
 //! Each works on the pool `app` opens and calls services, never handlers.
 
 pub mod audit;
+pub mod privacy;
 pub mod replay;
 pub mod report;
 pub mod seed;
@@ -44,6 +45,11 @@ pub enum Command {
     Report {
         #[command(subcommand)]
         command: report::ReportCmd,
+    },
+    /// Erase or export a person's personal data.
+    Privacy {
+        #[command(subcommand)]
+        command: privacy::PrivacyCmd,
     },
 }
 
@@ -102,6 +108,9 @@ pub async fn run(pool: PgPool, command: Command) -> Result<()> {
         Command::Audit { command } => audit::cli(&pool, command).await,
         Command::Replay { command } => replay::cli(&pool, command).await,
         Command::Report { command } => report::run(&pool, command).await,
+        Command::Privacy { .. } => {
+            Err("`privacy` needs the whole configuration (run through `app::run`)".into())
+        }
     }
 }
 

@@ -41,6 +41,8 @@ pub enum Message {
     LogAdvanced { checkpoint: String },
     /// Who is on a ticket changed (`ticket_presence`).
     PresenceChanged { ticket_id: i64 },
+    /// A person was erased: every process drops their data key from its cache.
+    KeyDestroyed { person_id: i64 },
 }
 
 /// What subscribers receive.

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, AggregateError, EventStore};
-use postgres_es::PostgresEventRepository;
 use projections::{Checkpoint, RuntimeHandle};
 use rand::Rng;
 use sqlx::PgPool;
 
 use crate::service::error::Error;
+use crate::service::sealing::SealingRepository;
 
 /// How many times a lost race is retried before answering 409.
 const MAX_ATTEMPTS: usize = 4;
@@ -77,7 +77,7 @@ impl Actor {
 
 /// Runs commands for one aggregate type.
 pub struct Executor<A: Aggregate> {
-    store: PersistedEventStore<PostgresEventRepository, A>,
+    store: PersistedEventStore<SealingRepository, A>,
     pool: PgPool,
     runtime: std::sync::OnceLock<RuntimeHandle>,
 }
@@ -89,7 +89,8 @@ where
 {
     /// An executor on `pool` (no queries: projections tail the log instead).
     pub fn new(pool: PgPool) -> Self {
-        let repo = PostgresEventRepository::new(pool.clone());
+        // Personal fields are sealed on the way in and opened on the way out (`sealing`).
+        let repo = SealingRepository::new(pool.clone());
         Executor {
             store: PersistedEventStore::new_event_store(repo),
             pool,

@@ -69,7 +69,7 @@ pub async fn load(
         Bound::UntilSequence(n) => Some(n),
         _ => None,
     };
-    let entries: Vec<HistoryEntry> = sqlx::query_as(
+    let mut entries: Vec<HistoryEntry> = sqlx::query_as(
         "select sequence, event_type, payload, metadata, recorded_at, global_position,
                 transaction_id::text
            from events
@@ -82,6 +82,13 @@ pub async fn load(
     .bind(until_seq)
     .fetch_all(pool)
     .await?;
+    // Sealed personal fields open here, or read "[erased]" (privacy).
+    let mut values: Vec<&mut serde_json::Value> = Vec::with_capacity(entries.len() * 2);
+    for e in &mut entries {
+        values.push(&mut e.payload);
+        values.push(&mut e.metadata);
+    }
+    projections::log::open_values(pool, &mut values).await?;
     Ok(within(entries, bound))
 }
 
