@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use sqlx::{PgConnection, PgExecutor, PgPool};
 
 use crate::cipher::{DataKey, MasterKey};
+use crate::rules::{self, Owner, METADATA_FIELDS};
 use crate::{ERASED, PERSON, SEALED_TAG};
 
 /// What the cache knows of a person.
@@ -16,6 +17,8 @@ use crate::{ERASED, PERSON, SEALED_TAG};
 enum Slot {
     Key(DataKey),
     Erased,
+    /// No key when last looked (nothing sealed for them yet).
+    Absent,
 }
 
 /// The master key and the cache of unwrapped data keys.
@@ -129,6 +132,11 @@ impl Keyring {
         .bind(persons)
         .fetch_all(db)
         .await?;
+        for person in persons {
+            if !rows.iter().any(|(p, _)| p == person) {
+                self.remember(*person, Slot::Absent);
+            }
+        }
         for (person, wrapped) in rows {
             match wrapped {
                 None => self.remember(person, Slot::Erased),
@@ -151,6 +159,18 @@ impl Keyring {
         db: impl PgExecutor<'c>,
         values: &mut [&mut Value],
     ) -> Result<(), sqlx::Error> {
+        let missing = self.missing(values);
+        if !missing.is_empty() {
+            self.load(db, &missing).await?;
+        }
+        for v in values.iter_mut() {
+            visit_sealed(v, &mut |s| *s = Value::String(self.open_one(s)));
+        }
+        Ok(())
+    }
+
+    /// The people of the sealed values in `values` whose keys are not cached.
+    fn missing(&self, values: &mut [&mut Value]) -> Vec<i64> {
         let mut missing = HashSet::new();
         for v in values.iter_mut() {
             visit_sealed(v, &mut |s| {
@@ -161,14 +181,7 @@ impl Keyring {
                 }
             });
         }
-        if !missing.is_empty() {
-            let persons: Vec<i64> = missing.into_iter().collect();
-            self.load(db, &persons).await?;
-        }
-        for v in values.iter_mut() {
-            visit_sealed(v, &mut |s| *s = Value::String(self.open_one(s)));
-        }
-        Ok(())
+        missing.into_iter().collect()
     }
 
     fn open_one(&self, sealed: &Value) -> String {
@@ -180,7 +193,7 @@ impl Keyring {
                 tracing::warn!(person, "a sealed value does not open with its person's key");
                 ERASED.into()
             }),
-            Some(Slot::Erased) | None => ERASED.into(),
+            Some(Slot::Erased | Slot::Absent) | None => ERASED.into(),
         }
     }
 
@@ -195,7 +208,7 @@ impl Keyring {
             match self.cached(person) {
                 Some(Slot::Key(k)) => return Ok(Some(k)),
                 Some(Slot::Erased) => return Ok(None),
-                None => {}
+                Some(Slot::Absent) | None => {}
             }
             let (key, wrapped) = self.master.issue(person);
             let issued: Option<i64> = sqlx::query_scalar(&format!(
@@ -280,4 +293,194 @@ pub fn sealed(key: &DataKey, person: i64, text: &str) -> Value {
 /// Whether `v` is a sealed value.
 pub fn is_sealed(v: &Value) -> bool {
     parse_sealed(v).is_some()
+}
+
+/// One stored event, as [`Keyring::open_events`] sees it.
+pub struct EventView<'a> {
+    pub aggregate_type: &'a str,
+    pub aggregate_id: &'a str,
+    pub event_type: &'a str,
+    pub payload: &'a mut Value,
+    pub metadata: &'a mut Value,
+}
+
+/// What the events read so far say about a stream's people.
+#[derive(Default)]
+struct Owners {
+    requester: Option<i64>,
+    authors: HashMap<String, i64>,
+}
+
+impl Owners {
+    fn learn(&mut self, event_type: &str, payload: &Value) {
+        match event_type {
+            "TicketOpened" => {
+                self.requester = payload
+                    .pointer("/TicketOpened/requester_id")
+                    .and_then(Value::as_i64);
+            }
+            "CommentAdded" => {
+                let id = payload
+                    .pointer("/CommentAdded/comment_id")
+                    .and_then(Value::as_str);
+                let author = payload
+                    .pointer("/CommentAdded/author_id")
+                    .and_then(Value::as_i64);
+                if let (Some(id), Some(author)) = (id, author) {
+                    self.authors.insert(id.to_string(), author);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn owner(&self, owner: Owner, payload: &Value, metadata: &Value) -> Option<i64> {
+        match owner {
+            Owner::Field(ptr) => payload.pointer(ptr).and_then(Value::as_i64),
+            Owner::Actor => actor_of(metadata),
+            Owner::Requester => self.requester,
+            Owner::CommentAuthor(ptr) => payload
+                .pointer(ptr)
+                .and_then(Value::as_str)
+                .and_then(|c| self.authors.get(c).copied()),
+        }
+    }
+}
+
+/// The acting user of an event (metadata `user_id`).
+pub fn actor_of(metadata: &Value) -> Option<i64> {
+    match metadata.get("user_id") {
+        Some(Value::String(s)) => s.parse().ok(),
+        Some(Value::Number(n)) => n.as_i64(),
+        _ => None,
+    }
+}
+
+/// Whether `v` is personal text stored in plaintext (an event older than encryption).
+fn plaintext(v: Option<&Value>) -> bool {
+    v.and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty() && s != ERASED)
+}
+
+impl Keyring {
+    /// Opens the sealed values of `events` (see [`Keyring::open`]) and then redacts, as the
+    /// upcaster of events older than encryption, their plaintext personal fields whose person is
+    /// erased. A ticket's requester and a comment's author are learnt from the events given
+    /// (whole streams resolve them all; a field whose person cannot be told stays, and the read
+    /// models are redacted by the projections' erasure instead).
+    /// `db` (a pool or a connection) is only acquired when a key is not cached.
+    pub async fn open_events(
+        &self,
+        mut db: Db<'_>,
+        events: &mut [EventView<'_>],
+    ) -> Result<(), sqlx::Error> {
+        {
+            let mut values: Vec<&mut Value> = Vec::with_capacity(events.len() * 2);
+            for e in events.iter_mut() {
+                values.push(&mut *e.payload);
+                values.push(&mut *e.metadata);
+            }
+            let missing = self.missing(&mut values);
+            if !missing.is_empty() {
+                self.load(db.conn().await?, &missing).await?;
+            }
+            for v in values.iter_mut() {
+                visit_sealed(v, &mut |s| *s = Value::String(self.open_one(s)));
+            }
+        }
+        // (event index, in the metadata?, pointer, person)
+        let mut todo: Vec<(usize, bool, String, i64)> = Vec::new();
+        let mut streams: HashMap<(String, String), Owners> = HashMap::new();
+        for (i, e) in events.iter().enumerate() {
+            let owners = streams
+                .entry((e.aggregate_type.to_string(), e.aggregate_id.to_string()))
+                .or_default();
+            owners.learn(e.event_type, e.payload);
+            if let Some(rule) = rules::rule(e.aggregate_type, e.event_type) {
+                let fields = rule
+                    .fields
+                    .iter()
+                    .filter(|f| plaintext(e.payload.pointer(f)));
+                let mut fields = fields.peekable();
+                if fields.peek().is_some() {
+                    if let Some(person) = owners.owner(rule.owner, e.payload, e.metadata) {
+                        todo.extend(fields.map(|f| (i, false, f.to_string(), person)));
+                    }
+                }
+            }
+            if let Some(person) = actor_of(e.metadata) {
+                for f in METADATA_FIELDS {
+                    if plaintext(e.metadata.get(*f)) {
+                        todo.push((i, true, format!("/{f}"), person));
+                    }
+                }
+            }
+        }
+        if todo.is_empty() {
+            return Ok(());
+        }
+        let mut unknown: Vec<i64> = todo
+            .iter()
+            .map(|t| t.3)
+            .filter(|p| self.cached(*p).is_none())
+            .collect();
+        unknown.sort_unstable();
+        unknown.dedup();
+        if !unknown.is_empty() {
+            self.load(db.conn().await?, &unknown).await?;
+        }
+        for (i, in_metadata, ptr, person) in todo {
+            if !matches!(self.cached(person), Some(Slot::Erased)) {
+                continue;
+            }
+            let e = &mut events[i];
+            let target = if in_metadata {
+                &mut *e.metadata
+            } else {
+                &mut *e.payload
+            };
+            if let Some(slot) = target.pointer_mut(&ptr) {
+                *slot = Value::String(ERASED.into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where keys are read from: a connection, or a pool acquired from on first use only.
+pub enum Db<'a> {
+    Conn(&'a mut PgConnection),
+    Pool(
+        &'a PgPool,
+        Option<sqlx::pool::PoolConnection<sqlx::Postgres>>,
+    ),
+}
+
+impl Db<'_> {
+    async fn conn(&mut self) -> Result<&mut PgConnection, sqlx::Error> {
+        match self {
+            Db::Conn(c) => Ok(&mut **c),
+            Db::Pool(pool, slot) => {
+                if slot.is_none() {
+                    *slot = Some(pool.acquire().await?);
+                }
+                match slot {
+                    Some(c) => Ok(&mut **c),
+                    None => Err(sqlx::Error::PoolClosed),
+                }
+            }
+        }
+    }
+}
+
+impl<'a> From<&'a PgPool> for Db<'a> {
+    fn from(pool: &'a PgPool) -> Self {
+        Db::Pool(pool, None)
+    }
+}
+
+impl<'a> From<&'a mut PgConnection> for Db<'a> {
+    fn from(conn: &'a mut PgConnection) -> Self {
+        Db::Conn(conn)
+    }
 }

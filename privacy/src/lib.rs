@@ -12,7 +12,7 @@ pub mod keyring;
 pub mod rules;
 
 pub use cipher::{CipherError, DataKey, MasterKey};
-pub use keyring::{install, is_sealed, keyring, sealed, Keyring};
+pub use keyring::{actor_of, install, is_sealed, keyring, sealed, Db, EventView, Keyring};
 
 /// What a value sealed under a destroyed key reads as.
 pub const ERASED: &str = "[erased]";

@@ -91,23 +91,29 @@ pub async fn read_after(
     .bind(limit)
     .fetch_all(&mut *conn)
     .await?;
-    open_events(conn, &mut events).await?;
+    open_events(privacy::Db::Conn(conn), &mut events).await?;
     Ok(events)
 }
 
 /// Opens the sealed personal fields of `events` (payload and metadata) in place: the text, or
-/// `"[erased]"` for a destroyed key. Every reader of the log goes through here or
+/// `"[erased]"` for a destroyed key; plaintext of events older than encryption is redacted
+/// when its person is erased (the upcaster). Every reader of the log goes through here or
 /// [`open_values`].
 pub async fn open_events(
-    conn: impl sqlx::PgExecutor<'_>,
+    db: privacy::Db<'_>,
     events: &mut [StoredEvent],
 ) -> Result<(), sqlx::Error> {
-    let mut values: Vec<&mut Value> = Vec::with_capacity(events.len() * 2);
-    for e in events.iter_mut() {
-        values.push(&mut e.payload);
-        values.push(&mut e.metadata);
-    }
-    open_values(conn, &mut values).await
+    let mut views: Vec<privacy::EventView<'_>> = events
+        .iter_mut()
+        .map(|e| privacy::EventView {
+            aggregate_type: &e.aggregate_type,
+            aggregate_id: &e.aggregate_id,
+            event_type: &e.event_type,
+            payload: &mut e.payload,
+            metadata: &mut e.metadata,
+        })
+        .collect();
+    privacy::keyring().open_events(db, &mut views).await
 }
 
 /// Opens the sealed values inside `values` (event payloads or metadata read by hand).

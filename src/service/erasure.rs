@@ -388,8 +388,23 @@ async fn origins_of(pool: &PgPool, user_id: i64) -> Result<Vec<ExportOrigin>, Er
     .bind(user_id.to_string())
     .fetch_all(pool)
     .await?;
-    let mut values: Vec<&mut Value> = rows.iter_mut().map(|r| &mut r.0).collect();
-    projections::log::open_values(pool, &mut values).await?;
+    let mut nothing: Vec<Value> = vec![Value::Null; rows.len()];
+    let mut views: Vec<privacy::EventView<'_>> = rows
+        .iter_mut()
+        .zip(nothing.iter_mut())
+        .map(|((metadata,), payload)| privacy::EventView {
+            aggregate_type: "",
+            aggregate_id: "",
+            event_type: "",
+            payload,
+            metadata,
+        })
+        .collect();
+    // Opened, and redacted when the person is erased (their requests from before encryption).
+    privacy::keyring()
+        .open_events(pool.into(), &mut views)
+        .await?;
+    drop(views);
     let text = |m: &Value, k: &str| {
         m.get(k)
             .and_then(Value::as_str)
@@ -402,7 +417,10 @@ async fn origins_of(pool: &PgPool, user_id: i64) -> Result<Vec<ExportOrigin>, Er
             client_ip: text(m, "client_ip"),
             user_agent: text(m, "user_agent"),
         })
-        .filter(|o| !(o.client_ip.is_empty() && o.user_agent.is_empty()))
+        .filter(|o| {
+            let nothing = |s: &str| s.is_empty() || s == privacy::ERASED;
+            !(nothing(&o.client_ip) && nothing(&o.user_agent))
+        })
         .collect();
     origins.sort();
     origins.dedup();

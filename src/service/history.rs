@@ -82,13 +82,21 @@ pub async fn load(
     .bind(until_seq)
     .fetch_all(pool)
     .await?;
-    // Sealed personal fields open here, or read "[erased]" (privacy).
-    let mut values: Vec<&mut serde_json::Value> = Vec::with_capacity(entries.len() * 2);
-    for e in &mut entries {
-        values.push(&mut e.payload);
-        values.push(&mut e.metadata);
-    }
-    projections::log::open_values(pool, &mut values).await?;
+    // Sealed personal fields open here, or read "[erased]" (privacy); so does the plaintext of
+    // an erased person in events older than encryption.
+    let mut views: Vec<privacy::EventView<'_>> = entries
+        .iter_mut()
+        .map(|e| privacy::EventView {
+            aggregate_type,
+            aggregate_id: id,
+            event_type: &e.event_type,
+            payload: &mut e.payload,
+            metadata: &mut e.metadata,
+        })
+        .collect();
+    privacy::keyring()
+        .open_events(pool.into(), &mut views)
+        .await?;
     Ok(within(entries, bound))
 }
 

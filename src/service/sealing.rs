@@ -71,15 +71,22 @@ impl SealingRepository {
         mut events: Vec<SerializedEvent>,
         whole_stream: bool,
     ) -> Result<Vec<SerializedEvent>, PersistenceError> {
-        let mut values: Vec<&mut Value> = Vec::with_capacity(events.len() * 2);
-        for e in &mut events {
-            values.push(&mut e.payload);
-            values.push(&mut e.metadata);
-        }
+        let mut views: Vec<privacy::EventView<'_>> = events
+            .iter_mut()
+            .map(|e| privacy::EventView {
+                aggregate_type: &e.aggregate_type,
+                aggregate_id: &e.aggregate_id,
+                event_type: &e.event_type,
+                payload: &mut e.payload,
+                metadata: &mut e.metadata,
+            })
+            .collect();
+        let unavailable = |e: sqlx::Error| PersistenceError::UnknownError(Box::new(e));
         privacy::keyring()
-            .open(&self.pool, &mut values)
+            .open_events((&self.pool).into(), &mut views)
             .await
-            .map_err(|e| PersistenceError::UnknownError(Box::new(e)))?;
+            .map_err(unavailable)?;
+        drop(views);
         if let Some(first) = events.first() {
             if first.aggregate_type == "ticket" {
                 let mut facts = self.facts_lock();
@@ -194,11 +201,7 @@ impl SealingRepository {
 
 /// The acting user of an event (metadata `user_id`).
 fn actor(event: &SerializedEvent) -> Option<i64> {
-    match event.metadata.get("user_id") {
-        Some(Value::String(s)) => s.parse().ok(),
-        Some(Value::Number(n)) => n.as_i64(),
-        _ => None,
-    }
+    privacy::actor_of(&event.metadata)
 }
 
 /// Seals the non-empty strings at `pointers` of `value` under `person`'s key; an erased

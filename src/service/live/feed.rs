@@ -153,7 +153,7 @@ pub async fn read_range(
     .bind(ids)
     .fetch_all(pool)
     .await?;
-    projections::log::open_events(pool, &mut events).await?;
+    projections::log::open_events(pool.into(), &mut events).await?;
     Ok(events)
 }
 
