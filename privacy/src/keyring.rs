@@ -15,7 +15,7 @@ use crate::{ERASED, PERSON, SEALED_TAG};
 /// What the cache knows of a person.
 #[derive(Clone)]
 enum Slot {
-    Key(DataKey),
+    Key(Arc<DataKey>),
     Erased,
     /// No key when last looked (nothing sealed for them yet).
     Absent,
@@ -141,7 +141,7 @@ impl Keyring {
             match wrapped {
                 None => self.remember(person, Slot::Erased),
                 Some(w) => match self.master.unwrap(person, &w) {
-                    Ok(key) => self.remember(person, Slot::Key(key)),
+                    Ok(key) => self.remember(person, Slot::Key(Arc::new(key))),
                     Err(_) => {
                         tracing::error!(person, "a data key does not unwrap with the master key")
                     }
@@ -203,7 +203,7 @@ impl Keyring {
         &self,
         pool: &PgPool,
         person: i64,
-    ) -> Result<Option<DataKey>, sqlx::Error> {
+    ) -> Result<Option<Arc<DataKey>>, sqlx::Error> {
         for _ in 0..2 {
             match self.cached(person) {
                 Some(Slot::Key(k)) => return Ok(Some(k)),
@@ -228,6 +228,7 @@ impl Keyring {
             .fetch_optional(pool)
             .await?;
             if issued.is_some() {
+                let key = Arc::new(key);
                 self.remember(person, Slot::Key(key.clone()));
                 return Ok(Some(key));
             }

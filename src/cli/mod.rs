@@ -30,6 +30,10 @@ pub enum Command {
         /// How many tickets.
         #[arg(long, default_value_t = 1000)]
         tickets: u64,
+        /// Write the personal fields in plaintext, as events were written before encryption
+        /// (to measure what sealing costs, or to try the upcaster and erasure of old data).
+        #[arg(long)]
+        plaintext: bool,
     },
     /// Verify the tamper-evident log and record seals.
     Audit {
@@ -104,7 +108,7 @@ pub async fn run(pool: PgPool, command: Command) -> Result<()> {
                 },
         } => create_user(&pool, email, password, full_name, role).await,
         Command::Projections { command } => projections_cmd(pool, command).await,
-        Command::Seed { tickets } => seed::seed(&pool, tickets).await,
+        Command::Seed { tickets, plaintext } => seed::seed(&pool, tickets, !plaintext).await,
         Command::Audit { command } => audit::cli(&pool, command).await,
         Command::Replay { command } => replay::cli(&pool, command).await,
         Command::Report { command } => report::run(&pool, command).await,

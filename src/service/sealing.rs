@@ -168,6 +168,15 @@ impl SealingRepository {
         .or_else(|| actor(event)))
     }
 
+    /// The events of one new stream (written outside the executor, by the seed) with their
+    /// personal fields sealed, as `persist` would store them.
+    pub async fn seal_new_stream<A: Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        self.sealed::<A>(events).await
+    }
+
     /// `events` with their personal fields sealed.
     async fn sealed<A: Aggregate>(
         &self,
