@@ -354,6 +354,17 @@ const de: Catalogue = {
     roleConfirm: '{name} zur Rolle „{role}“ ändern? Das ändert sofort, was die Person sehen und tun kann.',
     roleConfirmButton: 'Rolle ändern',
     roleChanged: '{name} hat jetzt die Rolle „{role}“',
+    erase: 'Personenbezogene Daten löschen',
+    eraseTitle: 'Personenbezogene Daten löschen',
+    eraseConfirm:
+      'Alles Personenbezogene über {name} löschen? Name, E-Mail, Geschriebenes und Dateien werden überall endgültig unlesbar, und die Person kann sich nicht mehr anmelden. Die Historie bleibt überprüfbar.',
+    eraseButton: 'Endgültig löschen',
+    erased: 'Die personenbezogenen Daten von {name} sind gelöscht',
+  },
+  privacy: {
+    title: 'Ihre Daten',
+    explain: 'Alles, was dieser Helpdesk über Sie speichert (Profil, Tickets, Kommentare, Dateinamen, Freigaben, Benachrichtigungen), als JSON-Datei.',
+    download: 'Meine Daten herunterladen',
   },
   create: {
     title: 'Neues Ticket',

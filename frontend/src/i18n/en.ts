@@ -352,6 +352,17 @@ export default {
     roleConfirm: 'Make {name} {role}? This changes what they can see and do at once.',
     roleConfirmButton: 'Change role',
     roleChanged: '{name} is now {role}',
+    erase: 'Erase personal data',
+    eraseTitle: 'Erase personal data',
+    eraseConfirm:
+      'Erase everything personal about {name}? Their name, email, what they wrote and their files become unreadable everywhere, for good, and they can no longer sign in. The history stays verifiable.',
+    eraseButton: 'Erase for good',
+    erased: 'The personal data of {name} is erased',
+  },
+  privacy: {
+    title: 'Your data',
+    explain: 'Everything this desk holds about you (profile, tickets, comments, file names, approvals, notifications), as a JSON file.',
+    download: 'Download my data',
   },
   create: {
     title: 'New ticket',
