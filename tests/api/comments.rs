@@ -372,8 +372,9 @@ async fn a_reply_with_set_status_moves_the_ticket_in_the_same_command_or_not_at_
     assert_eq!(reply["ticket_version"], ticket["version"]);
     let (txids,): (i64,) = sqlx::query_as(
         "select count(distinct transaction_id) from events
-          where aggregate_id = $1 and event_type in ('CommentAdded', 'TicketStatusChanged')
-            and payload::text like '%toner%'",
+          where aggregate_type = 'ticket' and aggregate_id = $1
+            and (event_type = 'CommentAdded'
+                 or payload -> 'TicketStatusChanged' ->> 'to' = 'resolved')",
     )
     .bind(id.to_string())
     .fetch_one(&app.pool)
