@@ -431,7 +431,8 @@ async fn the_event_log_refuses_update_and_delete(pool: PgPool) {
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(n, 1);
+    // The ticket and the requester's `DataKeyIssued` (their first sealed text).
+    assert_eq!(n, 2);
 }
 
 #[sqlx::test]
