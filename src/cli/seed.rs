@@ -237,6 +237,34 @@ fn moved(
     }
 }
 
+/// A ticket's events as they are stored: serialized with the seed's metadata, and sealed by
+/// `sealing` when given.
+async fn stored_stream(
+    id: i64,
+    events: Vec<(TicketEvent, i64)>,
+    sealing: Option<&crate::service::sealing::SealingRepository>,
+) -> Result<Vec<cqrs_es::persist::SerializedEvent>> {
+    let mut stream = Vec::with_capacity(events.len());
+    for (i, (event, actor)) in events.into_iter().enumerate() {
+        stream.push(cqrs_es::persist::SerializedEvent::new(
+            id.to_string(),
+            i + 1,
+            "ticket".into(),
+            cqrs_es::DomainEvent::event_type(&event),
+            "1.0".into(),
+            serde_json::to_value(&event)?,
+            json!({"user_id": actor.to_string(), "request_id": "seed", "client_ip": "", "user_agent": "ticketd seed"}),
+        ));
+    }
+    match sealing {
+        Some(s) => Ok(s
+            .seal_new_stream::<aggregates::ticket::Ticket>(&stream)
+            .await
+            .map_err(|e| e.to_string())?),
+        None => Ok(stream),
+    }
+}
+
 /// Writes `n` tickets with their histories, their personal fields sealed unless `seal` is false.
 pub async fn seed(pool: &PgPool, n: u64, seal: bool) -> Result<()> {
     let sealing = crate::service::sealing::SealingRepository::new(pool.clone());
@@ -269,28 +297,8 @@ pub async fn seed(pool: &PgPool, n: u64, seal: bool) -> Result<()> {
             let index = (done + k as u64) as i64;
             let opened = first_open
                 + Duration::milliseconds(index * spacing_ms + rng.gen_range(0..spacing_ms.max(1)));
-            let mut stream = Vec::new();
-            for (i, (event, actor)) in history(&mut rng, id, opened, now, &requesters, &agents)
-                .into_iter()
-                .enumerate()
-            {
-                stream.push(cqrs_es::persist::SerializedEvent::new(
-                    id.to_string(),
-                    i + 1,
-                    "ticket".into(),
-                    cqrs_es::DomainEvent::event_type(&event),
-                    "1.0".into(),
-                    serde_json::to_value(&event)?,
-                    json!({"user_id": actor.to_string(), "request_id": "seed", "client_ip": "", "user_agent": "ticketd seed"}),
-                ));
-            }
-            if seal {
-                stream = sealing
-                    .seal_new_stream::<aggregates::ticket::Ticket>(&stream)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-            for e in stream {
+            let events = history(&mut rng, id, opened, now, &requesters, &agents);
+            for e in stored_stream(id, events, seal.then_some(&sealing)).await? {
                 agg_ids.push(e.aggregate_id);
                 seqs.push(e.sequence as i64);
                 types.push(e.event_type);
