@@ -218,10 +218,14 @@ pub async fn run(pool: &PgPool, command: ReportCmd) -> Result<()> {
             let (from, to) = export::bounds(from, to);
             let mut w = sink(&common.out)?;
             let mut chunks = Box::pin(export::stream(pool.clone(), from, to, common.format.into()));
+            let progress = Progress::new("report tickets", "bytes", None);
             while let Some(chunk) = chunks.next().await {
-                w.write_all(&chunk?)?;
+                let chunk = chunk?;
+                w.write_all(&chunk)?;
+                progress.add(chunk.len() as u64);
             }
             w.flush()?;
+            progress.finish(progress.done());
         }
     }
     Ok(())
