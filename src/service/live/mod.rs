@@ -290,7 +290,7 @@ impl Task {
             Message::PresenceChanged { ticket_id } => {
                 self.dirty_presence.insert(ticket_id);
             }
-            Message::UserRenamed { .. } => {}
+            Message::UserRenamed { .. } | Message::PoliciesChanged => {}
             Message::SessionsRevoked { sessions } => {
                 let mut r = self.hub.lock();
                 let ended: Vec<u64> = r
