@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, AggregateError, EventStore};
-use postgres_es::PostgresEventRepository;
 use projections::{Checkpoint, RuntimeHandle};
 use rand::Rng;
 use sqlx::PgPool;
 
 use crate::service::error::Error;
+use crate::service::event_store::{capture_position, EventRepository};
 
 /// How many times a lost race is retried before answering 409.
 const MAX_ATTEMPTS: usize = 4;
@@ -77,7 +77,7 @@ impl Actor {
 
 /// Runs commands for one aggregate type.
 pub struct Executor<A: Aggregate> {
-    store: PersistedEventStore<PostgresEventRepository, A>,
+    store: PersistedEventStore<EventRepository, A>,
     pool: PgPool,
     runtime: std::sync::OnceLock<RuntimeHandle>,
 }
@@ -89,7 +89,7 @@ where
 {
     /// An executor on `pool` (no queries: projections tail the log instead).
     pub fn new(pool: PgPool) -> Self {
-        let repo = PostgresEventRepository::new(pool.clone());
+        let repo = EventRepository::new(pool.clone());
         Executor {
             store: PersistedEventStore::new_event_store(repo),
             pool,
@@ -154,10 +154,15 @@ where
             }
             let aggregate = ctx.aggregate.clone();
             let appended = events.len();
-            match self.store.commit(events, ctx, metadata.clone()).await {
+            let (committed, at) =
+                capture_position(self.store.commit(events, ctx, metadata.clone())).await;
+            match committed {
                 Ok(_) => {
                     let new_version = version + appended;
-                    let token = self.position_of(id, new_version).await;
+                    let token = match at {
+                        Some(at) => Some(at),
+                        None => self.position_of(id, new_version).await,
+                    };
                     if let Some(rt) = self.runtime.get() {
                         rt.wake();
                     }
@@ -201,11 +206,12 @@ where
         let events = sink.collect().await;
         let aggregate = ctx.aggregate.clone();
         let appended = events.len();
-        self.store
-            .commit(events, ctx, metadata)
-            .await
-            .map_err(map_store_error)?;
-        let token = self.position_of(id, appended).await;
+        let (committed, at) = capture_position(self.store.commit(events, ctx, metadata)).await;
+        committed.map_err(map_store_error)?;
+        let token = match at {
+            Some(at) => Some(at),
+            None => self.position_of(id, appended).await,
+        };
         if let Some(rt) = self.runtime.get() {
             rt.wake();
         }

@@ -14,6 +14,7 @@ pub mod clock;
 pub mod comments;
 pub mod consistency;
 pub mod error;
+pub mod event_store;
 pub mod executor;
 pub mod history;
 pub mod idempotency;
