@@ -641,6 +641,10 @@ const de: Catalogue = {
       profile: 'Profil',
     },
   },
+  people: {
+    you: '{name} (Sie)',
+    unknown: 'Unbekannte Person',
+  },
   titles: {
     login: 'Anmelden',
     register: 'Konto anlegen',
@@ -871,6 +875,7 @@ const de: Catalogue = {
   newRequester: {
     toggle: 'Neue anfragende Person',
     existing: 'Vorhandene Person wählen',
+    create: 'Person anlegen',
     name: 'Vollständiger Name',
     email: 'E-Mail',
     password: 'Erstes Passwort',

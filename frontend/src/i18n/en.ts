@@ -639,6 +639,10 @@ export default {
       profile: 'Profile',
     },
   },
+  people: {
+    you: '{name} (you)',
+    unknown: 'Unknown person',
+  },
   titles: {
     login: 'Sign in',
     register: 'Create an account',
@@ -869,6 +873,7 @@ export default {
   newRequester: {
     toggle: 'New requester',
     existing: 'Pick an existing person',
+    create: 'Create requester',
     name: 'Full name',
     email: 'Email',
     password: 'Initial password',
