@@ -9,8 +9,7 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
-import en from '../src/i18n/en'
-import de from '../src/i18n/de'
+import { untranslated } from './untranslated'
 import { FRONTEND, api, checkA11y, launchBrowser, login, newUserPage, startServer, stopServer, uniqueWord, type ConsoleWatch, type Server, type Session } from './support'
 
 const SHOTS = join(FRONTEND, 'e2e', 'screenshots')
@@ -52,39 +51,6 @@ async function newTicket(title: string, priority: string, token: string, extra: 
   const { status, body } = await api<{ id: number }>(server, 'POST', '/api/v1/tickets/', { title, description: 'e2e', priority, type: 'issue', ...extra }, token)
   expect(status).toBe(201)
   return body.id
-}
-
-/** Every leaf of a catalogue as `path → text`. */
-function leaves(tree: unknown, prefix = ''): Map<string, string> {
-  const out = new Map<string, string>()
-  for (const [key, value] of Object.entries(tree as Record<string, unknown>)) {
-    const path = prefix ? `${prefix}.${key}` : key
-    if (typeof value === 'string') out.set(path, value)
-    else for (const [k, v] of leaves(value, path)) out.set(k, v)
-  }
-  return out
-}
-const english = leaves(en)
-const german = leaves(de)
-/** English texts that a German page must not show: those that differ in German, without
- *  placeholders, at least two words or one long word. */
-const englishOnly = [...english.entries()]
-  .filter(([key, text]) => german.get(key) !== text && !text.includes('{') && !text.includes('|'))
-  .map(([, text]) => text.replace(/[.…:]+$/, ''))
-  .filter((text) => text.includes(' ') || text.length >= 8)
-  .filter((text) => ![...german.values()].some((g) => g.includes(text)))
-
-async function untranslated(page: Page): Promise<string[]> {
-  const text = await page.evaluate(() => {
-    const visible = document.body.innerText
-    const labels = Array.from(document.querySelectorAll('[aria-label],[placeholder],[title]'))
-      .map((e) => [e.getAttribute('aria-label'), e.getAttribute('placeholder'), e.getAttribute('title')].join('\n'))
-      .join('\n')
-    return `${visible}\n${labels}`
-  })
-  const rawKeys = [...english.keys()].filter((key) => key.includes('.') && text.includes(key))
-  const words = englishOnly.filter((phrase) => new RegExp(`(^|[^\\p{L}])${phrase.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}($|[^\\p{L}])`, 'u').test(text))
-  return [...rawKeys.map((k) => `key ${k}`), ...words.map((w) => `English "${w}"`)]
 }
 
 describe('issue 17: dashboard, policies, approvals, German, dark', () => {

@@ -4,6 +4,7 @@
 pub mod approvals;
 pub mod attachments;
 pub mod batch;
+pub mod catch_up;
 pub mod comments;
 pub mod log;
 pub mod notifications;

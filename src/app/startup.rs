@@ -136,6 +136,7 @@ pub async fn build_state_with_clock(
         clock,
         names: Default::default(),
         rebuilds: Default::default(),
+        policies: Default::default(),
     };
     start_bus(&services, &config).await?;
     Ok(AppState(Arc::new(App {

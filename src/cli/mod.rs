@@ -3,9 +3,12 @@
 
 pub mod audit;
 pub mod privacy;
+pub mod progress;
 pub mod replay;
 pub mod report;
 pub mod seed;
+
+use std::sync::Arc;
 
 use clap::Subcommand;
 use sqlx::PgPool;
@@ -198,9 +201,13 @@ async fn projections_cmd(pool: PgPool, command: ProjectionsCmd) -> Result<()> {
                 .find(|p| p.name() == name)
                 .ok_or_else(|| format!("no projection named {name}"))?;
             projections::runtime::ensure_checkpoint(&pool, projection.name()).await?;
-            let report = projections::rebuild::rebuild_exclusive(&pool, projection.as_ref(), 5000)
-                .await?
-                .ok_or_else(|| format!("a rebuild of {name} is already running"))?;
+            let (progress, ticker) = rebuild_progress(&pool, &name).await?;
+            let result =
+                projections::rebuild::rebuild_exclusive(&pool, projection.as_ref(), 5000).await;
+            ticker.abort();
+            let report =
+                result?.ok_or_else(|| format!("a rebuild of {name} is already running"))?;
+            progress.finish(report.checkpoint.position.max(0) as u64);
             out(&format!(
                 "rebuilt {name}: {} events in {:.2}s ({:.0} events/s), checkpoint {}",
                 report.events,
@@ -211,6 +218,34 @@ async fn projections_cmd(pool: PgPool, command: ProjectionsCmd) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Shows a rebuild's progress (its shadow checkpoint's log position against the log's end, as
+/// `/admin/projections` does) until the returned task is aborted.
+async fn rebuild_progress(
+    pool: &PgPool,
+    name: &str,
+) -> Result<(Arc<progress::Progress>, tokio::task::JoinHandle<()>)> {
+    let (head,): (Option<i64>,) = sqlx::query_as("select max(global_position) from events")
+        .fetch_one(pool)
+        .await?;
+    let head = head.unwrap_or(0).max(0) as u64;
+    let progress = Arc::new(progress::Progress::new(
+        &format!("rebuild {name}"),
+        "events",
+        Some(head),
+    ));
+    let (pool, shadow, shown) = (pool.clone(), format!("{name}__rebuild"), progress.clone());
+    let ticker = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            if let Ok(at) = projections::runtime::checkpoint_of(&pool, &shadow).await {
+                let done = (at.position.max(0) as u64).min(head);
+                shown.set(done.max(shown.done()));
+            }
+        }
+    });
+    Ok((progress, ticker))
 }
 
 /// Writes a line of command output to stdout.

@@ -8,8 +8,10 @@ use chrono::{Duration, Utc};
 use clap::{Args, Subcommand, ValueEnum};
 use futures::StreamExt;
 
+use projections::catch_up::{catch_up, Driver};
 use sqlx::PgPool;
 
+use crate::cli::progress::Progress;
 use crate::service::error::any::Result;
 use crate::service::error::{Error, Validator};
 use crate::service::reports::export::{self, Format};
@@ -112,8 +114,52 @@ fn invalid(e: Error) -> crate::service::error::any::Error {
     }
 }
 
+/// Brings the reports read model up to the head of the log before reading it (it advances only
+/// while a process runs its projection: without this, a report after `seed` with no server
+/// running would show zeros and say nothing), and says on stderr how current the figures are.
+async fn bring_up_to_date(pool: &PgPool) -> Result<()> {
+    let projection = projections::reports::ReportsProjection;
+    let mut shown: Option<Progress> = None;
+    let mut progress = |done: u64, total: u64| {
+        shown
+            .get_or_insert_with(|| Progress::new("reports", "events", Some(total)))
+            .set(done);
+    };
+    let caught = catch_up(pool, &projection, 5000, &mut progress)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(p) = &shown {
+        p.finish(caught.behind);
+    }
+    let newest: Option<chrono::DateTime<Utc>> =
+        sqlx::query_scalar("select recorded_at from events where global_position = $1")
+            .bind(caught.checkpoint.position)
+            .fetch_optional(pool)
+            .await?;
+    let as_of = newest.map_or_else(|| "an empty log".to_string(), |t| t.to_rfc3339());
+    let how = match (caught.driver, caught.reached) {
+        (_, false) => "NOT current: a transaction left open somewhere holds the log back; \
+                       these figures miss the newest events"
+            .to_string(),
+        (Driver::Current, true) => "current with the log".to_string(),
+        (Driver::Here, true) => {
+            format!(
+                "current with the log ({} events applied now)",
+                caught.behind
+            )
+        }
+        (Driver::Leader, true) => {
+            "current with the log (brought up to date by the running server)".to_string()
+        }
+    };
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "figures as of {as_of}: {how}");
+    Ok(())
+}
+
 /// Runs a report command.
 pub async fn run(pool: &PgPool, command: ReportCmd) -> Result<()> {
+    bring_up_to_date(pool).await?;
     match command {
         ReportCmd::Dashboard {
             common,
@@ -172,10 +218,14 @@ pub async fn run(pool: &PgPool, command: ReportCmd) -> Result<()> {
             let (from, to) = export::bounds(from, to);
             let mut w = sink(&common.out)?;
             let mut chunks = Box::pin(export::stream(pool.clone(), from, to, common.format.into()));
+            let progress = Progress::new("report tickets", "bytes", None);
             while let Some(chunk) = chunks.next().await {
-                w.write_all(&chunk?)?;
+                let chunk = chunk?;
+                w.write_all(&chunk)?;
+                progress.add(chunk.len() as u64);
             }
             w.flush()?;
+            progress.finish(progress.done());
         }
     }
     Ok(())

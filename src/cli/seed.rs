@@ -10,6 +10,7 @@ use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::cli::progress::Progress;
 use crate::service::error::any::Result;
 
 const SUBJECTS: &[&str] = &[
@@ -279,6 +280,7 @@ pub async fn seed(pool: &PgPool, n: u64, seal: bool) -> Result<()> {
     let spacing_ms = span_minutes * 60_000 / n.max(1) as i64;
     let first_open = now - Duration::minutes(span_minutes) - Duration::minutes(10);
     let batch_tickets: u64 = 1000;
+    let progress = Progress::new("seed", "tickets", Some(n));
     let mut done = 0u64;
     let mut total_events = 0usize;
     while done < n {
@@ -320,16 +322,9 @@ pub async fn seed(pool: &PgPool, n: u64, seal: bool) -> Result<()> {
         .execute(pool)
         .await?;
         done += count;
-        if done % 50_000 == 0 || done == n {
-            let secs = started.elapsed().as_secs_f64();
-            tracing::info!(
-                tickets = done,
-                events = total_events,
-                events_per_s = (total_events as f64 / secs) as u64,
-                "seeding"
-            );
-        }
+        progress.set(done);
     }
+    progress.finish(done);
     let secs = started.elapsed().as_secs_f64();
     crate::cli::out(&format!(
         "seeded {n} tickets ({total_events} events) in {secs:.1}s: {:.0} events/s",

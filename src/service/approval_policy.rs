@@ -112,10 +112,11 @@ pub async fn save(
     steps: &[PolicyStep],
     by: i64,
 ) -> Result<ApprovalPolicy, Error> {
+    let mut tx = pool.begin().await?;
     if steps.is_empty() {
         sqlx::query("delete from approval_policies where ticket_type = $1")
             .bind(ticket_type.as_str())
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
     } else {
         let json = serde_json::to_value(steps).map_err(Error::internal)?;
@@ -128,9 +129,11 @@ pub async fn save(
         .bind(ticket_type.as_str())
         .bind(json)
         .bind(by)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
     }
+    crate::service::bus::publish(&mut tx, &crate::service::bus::Message::PoliciesChanged).await?;
+    tx.commit().await?;
     load(pool, ticket_type).await
 }
 

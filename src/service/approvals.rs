@@ -492,7 +492,7 @@ pub async fn on_ticket_created(
     if ticket.ticket_type != Some(TicketType::ChangeRequest) {
         return Ok(committed);
     }
-    let policy = approval_policy::load(&services.pool, TicketType::ChangeRequest).await?;
+    let policy = services.policies.change_approval(&services.pool).await?;
     if policy.steps.is_empty() {
         return Ok(committed);
     }

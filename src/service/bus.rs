@@ -41,6 +41,9 @@ pub enum Message {
     LogAdvanced { checkpoint: String },
     /// Who is on a ticket changed (`ticket_presence`).
     PresenceChanged { ticket_id: i64 },
+    /// The requester policy or an approval policy changed: forget the cached copies
+    /// (`policies::PolicyCache`).
+    PoliciesChanged,
     /// A person was erased: every process drops their data key from its cache.
     KeyDestroyed { person_id: i64 },
 }

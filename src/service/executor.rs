@@ -12,6 +12,7 @@ use rand::Rng;
 use sqlx::PgPool;
 
 use crate::service::error::Error;
+use crate::service::event_store::capture_position;
 use crate::service::sealing::SealingRepository;
 
 /// How many times a lost race is retried before answering 409.
@@ -89,7 +90,8 @@ where
 {
     /// An executor on `pool` (no queries: projections tail the log instead).
     pub fn new(pool: PgPool) -> Self {
-        // Personal fields are sealed on the way in and opened on the way out (`sealing`).
+        // Personal fields are sealed on the way in and opened on the way out (`sealing`),
+        // around the repository that appends in one round trip (`event_store`).
         let repo = SealingRepository::new(pool.clone());
         Executor {
             store: PersistedEventStore::new_event_store(repo),
@@ -155,10 +157,15 @@ where
             }
             let aggregate = ctx.aggregate.clone();
             let appended = events.len();
-            match self.store.commit(events, ctx, metadata.clone()).await {
+            let (committed, at) =
+                capture_position(self.store.commit(events, ctx, metadata.clone())).await;
+            match committed {
                 Ok(_) => {
                     let new_version = version + appended;
-                    let token = self.position_of(id, new_version).await;
+                    let token = match at {
+                        Some(at) => Some(at),
+                        None => self.position_of(id, new_version).await,
+                    };
                     if let Some(rt) = self.runtime.get() {
                         rt.wake();
                     }
@@ -202,11 +209,12 @@ where
         let events = sink.collect().await;
         let aggregate = ctx.aggregate.clone();
         let appended = events.len();
-        self.store
-            .commit(events, ctx, metadata)
-            .await
-            .map_err(map_store_error)?;
-        let token = self.position_of(id, appended).await;
+        let (committed, at) = capture_position(self.store.commit(events, ctx, metadata)).await;
+        committed.map_err(map_store_error)?;
+        let token = match at {
+            Some(at) => Some(at),
+            None => self.position_of(id, appended).await,
+        };
         if let Some(rt) = self.runtime.get() {
             rt.wake();
         }

@@ -15,6 +15,7 @@ pub mod comments;
 pub mod consistency;
 pub mod erasure;
 pub mod error;
+pub mod event_store;
 pub mod executor;
 pub mod history;
 pub mod idempotency;
@@ -28,6 +29,7 @@ pub mod names;
 pub mod objects;
 pub mod operations;
 pub mod paging;
+pub mod policies;
 pub mod reports;
 pub mod requester_policy;
 pub mod sealing;
@@ -86,6 +88,8 @@ pub struct Services {
     pub names: Arc<names::Names>,
     /// The projection rebuilds this process started (`operations`).
     pub rebuilds: Arc<operations::Rebuilds>,
+    /// The requester and approval policies, kept in memory (`policies`).
+    pub policies: Arc<policies::PolicyCache>,
 }
 
 /// Every projection this build runs (the approval process issues commands on `pool`).

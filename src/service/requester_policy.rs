@@ -110,6 +110,7 @@ pub async fn put(
     let mut types: Vec<&str> = body.types.iter().map(|t| t.as_str()).collect();
     types.sort_unstable();
     types.dedup();
+    let mut tx = pool.begin().await?;
     sqlx::query(
         "insert into requester_policy (priorities, types, reopen_days, updated_by)
          values ($1, $2, $3, $4)
@@ -121,8 +122,10 @@ pub async fn put(
     .bind(&types)
     .bind(body.reopen_days as i32)
     .bind(admin_id)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
+    crate::service::bus::publish(&mut tx, &crate::service::bus::Message::PoliciesChanged).await?;
+    tx.commit().await?;
     get(pool).await
 }
 

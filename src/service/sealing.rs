@@ -1,4 +1,4 @@
-//! The one place events are sealed on their way into the log: postgres-es's repository wrapped
+//! The one place events are sealed on their way into the log: the event repository wrapped
 //! so that, before the insert, the personal fields of each serialized event (`privacy::rules`)
 //! and the metadata's client address and user agent are replaced by values sealed under their
 //! person's key, and after a load they are opened again. The aggregates never see ciphertext.
@@ -10,10 +10,11 @@ use cqrs_es::persist::{
     PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
 };
 use cqrs_es::Aggregate;
-use postgres_es::PostgresEventRepository;
 use privacy::rules::{self, Owner, METADATA_FIELDS};
 use serde_json::Value;
 use sqlx::PgPool;
+
+use crate::service::event_store::EventRepository;
 
 /// Streams whose facts are remembered at most (then the memory starts over).
 const MAX_STREAMS: usize = 50_000;
@@ -49,9 +50,9 @@ impl StreamFacts {
     }
 }
 
-/// [`PostgresEventRepository`] with sealing on persist and opening on load.
+/// [`EventRepository`] with sealing on persist and opening on load.
 pub struct SealingRepository {
-    inner: PostgresEventRepository,
+    inner: EventRepository,
     pool: PgPool,
     facts: Mutex<HashMap<String, StreamFacts>>,
 }
@@ -59,7 +60,7 @@ pub struct SealingRepository {
 impl SealingRepository {
     pub fn new(pool: PgPool) -> Self {
         SealingRepository {
-            inner: PostgresEventRepository::new(pool.clone()),
+            inner: EventRepository::new(pool.clone()),
             pool,
             facts: Mutex::new(HashMap::new()),
         }

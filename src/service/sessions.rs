@@ -150,6 +150,7 @@ pub async fn keep_in_sync(services: &Services, settings: SyncSettings) -> Result
     let revocations = services.revocations.clone();
     let user_status = services.user_status.clone();
     let names = services.names.clone();
+    let policies = services.policies.clone();
     services.bus.attach(tokio::spawn(async move {
         let mut reload = tokio::time::interval(settings.reload_every);
         reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -170,6 +171,10 @@ pub async fn keep_in_sync(services: &Services, settings: SyncSettings) -> Result
                         names.forget(user_id);
                         false
                     }
+                    Ok(Delivery::Message(Message::PoliciesChanged)) => {
+                        policies.forget();
+                        false
+                    }
                     // An erasure destroyed this person's key: no process may keep it.
                     Ok(Delivery::Message(Message::KeyDestroyed { person_id })) => {
                         privacy::keyring().forget(person_id);
@@ -180,6 +185,7 @@ pub async fn keep_in_sync(services: &Services, settings: SyncSettings) -> Result
                         user_status.clear();
                         names.clear();
                         privacy::keyring().forget_all();
+                        policies.forget();
                         true
                     }
                     Err(RecvError::Closed) => return,

@@ -251,3 +251,77 @@ async fn user_create_refuses_a_bad_role_or_a_short_password_and_creates_nothing(
     }
     assert_eq!(user_count(&pool).await, before, "nothing created");
 }
+
+/// The dashboard's status counts as the command line prints them (`--format json`).
+async fn reported_open_tickets(pool: &PgPool) -> (i64, String) {
+    let (ok, out, err) = ticketd(pool, &["report", "dashboard", "--format", "json"]).await;
+    assert!(ok, "{err}");
+    let d: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let total = d["by_status"]
+        .as_object()
+        .expect("by_status")
+        .values()
+        .map(|n| n.as_i64().unwrap_or(0))
+        .sum();
+    (total, err)
+}
+
+#[sqlx::test]
+async fn a_report_after_seeding_without_a_server_shows_the_seeded_tickets_and_says_how_current(
+    pool: PgPool,
+) {
+    let (ok, _, err) = ticketd(&pool, &["seed", "--tickets", "300"]).await;
+    assert!(ok, "{err}");
+    // Seeding says how far it got (plain lines when stderr is not a terminal).
+    assert!(err.contains("seed: 300/300 tickets (100%)"), "{err}");
+    // Nobody ran the reports projection: the command brings it up to the head of the log.
+    let (total, err) = reported_open_tickets(&pool).await;
+    assert_eq!(total, 300, "{err}");
+    assert!(err.contains("reports: "), "progress: {err}");
+    assert!(err.contains("current with the log ("), "{err}");
+    // A second run finds it current and applies nothing.
+    let (total, err) = reported_open_tickets(&pool).await;
+    assert_eq!(total, 300);
+    assert!(err.contains(": current with the log\n"), "{err}");
+}
+
+#[sqlx::test]
+async fn a_report_while_a_server_leads_the_projection_waits_for_it(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let requester = app.user("rita@example.com", "requester").await;
+    for title in ["one", "two", "three"] {
+        app.ticket(&requester, title).await;
+    }
+    // No settling first: the command must not report before the server's projection has
+    // passed the newest ticket, and must not apply it itself while the server leads.
+    let (total, err) = reported_open_tickets(&pool).await;
+    assert_eq!(total, 3, "{err}");
+    assert!(
+        err.contains("current with the log (brought up to date by the running server)")
+            || err.contains(": current with the log\n"),
+        "{err}"
+    );
+}
+
+#[sqlx::test]
+async fn rebuild_and_verify_show_their_progress(pool: PgPool) {
+    let (ok, _, err) = ticketd(&pool, &["seed", "--tickets", "200"]).await;
+    assert!(ok, "{err}");
+    let (ok, out, err) = ticketd(&pool, &["audit", "verify"]).await;
+    assert!(ok, "{out}{err}");
+    let last = err
+        .lines()
+        .rfind(|l| l.starts_with("audit: "))
+        .unwrap_or_default();
+    assert!(
+        last.contains("events (100%)") && last.contains("done in"),
+        "{err}"
+    );
+    let (ok, _, err) = ticketd(&pool, &["projections", "rebuild", "tickets"]).await;
+    assert!(ok, "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("rebuild tickets: ") && l.contains("(100%)")),
+        "{err}"
+    );
+}

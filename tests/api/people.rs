@@ -505,3 +505,41 @@ async fn german_words_are_found_with_or_without_their_umlauts(pool: PgPool) {
         assert_eq!(ids, vec![&id], "q={q}");
     }
 }
+
+#[sqlx::test]
+async fn a_policy_change_reaches_the_cached_copy_of_another_server(pool: PgPool) {
+    let a = TestApp::spawn(pool.clone()).await;
+    let b = TestApp::spawn(pool).await;
+    let [rita, root] = users(&a, [("rita", "requester"), ("root", "admin")]).await;
+    let wants_high = || json!({"title": "printer", "priority": "high"});
+    // Server b learns the policy (high is allowed by default) and keeps it.
+    let r = b.post("/api/v1/tickets/", &rita.token, wants_high()).await;
+    json_of(r, StatusCode::CREATED).await;
+    // The admin narrows it on server a: a applies it at once, b as soon as the bus tells it.
+    let r = a
+        .request(
+            reqwest::Method::PUT,
+            "/api/v1/tickets/requester-policy",
+            Some(&root.token),
+        )
+        .json(&json!({"priorities": ["low"], "types": ["issue"], "reopen_days": 14}))
+        .send()
+        .await
+        .unwrap();
+    json_of(r, StatusCode::OK).await;
+    let r = a.post("/api/v1/tickets/", &rita.token, wants_high()).await;
+    json_of(r, StatusCode::FORBIDDEN).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let r = b.post("/api/v1/tickets/", &rita.token, wants_high()).await;
+        if r.status() == StatusCode::FORBIDDEN {
+            break;
+        }
+        assert_eq!(r.status(), StatusCode::CREATED);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server b still applies the old policy after 5 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

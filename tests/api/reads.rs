@@ -87,7 +87,12 @@ async fn lists_and_search_answer_from_the_old_copy_during_a_rebuild_then_the_new
     assert_eq!(titles(&app, &agent, search).await, (old, 3));
 
     hold.commit().await.unwrap();
-    let out = rebuild.wait_with_output().expect("rebuild");
+    // Waited for off the runtime's thread: the server in this test process must keep running
+    // (its projection worker may be the next to take the checkpoint row, and must let it go).
+    let out = tokio::task::spawn_blocking(move || rebuild.wait_with_output())
+        .await
+        .expect("join")
+        .expect("rebuild");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -12,6 +12,10 @@ export interface ApiError {
   details?: any // eslint-disable-line @typescript-eslint/no-explicit-any -- seed shape
   status?: number
   field_errors?: Record<string, string[]>
+  /** The 422 entries' `type` per field (`missing`, `value_error`, ...): picks the catalogue text. */
+  field_types?: Record<string, string[]>
+  /** The field a 403 names (`priority: requesters may not ...`). */
+  field?: string
 }
 
 export class ApiErrorHandler {
@@ -26,7 +30,8 @@ export class ApiErrorHandler {
           message: 'Validation error',
           code: 'VALIDATION_ERROR',
           status,
-          field_errors: this.extractFieldErrors(data.detail)
+          field_errors: this.extractFieldErrors(data.detail),
+          field_types: this.extractFieldTypes(data.detail),
         }
       }
 
@@ -41,10 +46,14 @@ export class ApiErrorHandler {
 
       // Handle authorization errors (403)
       if (status === 403) {
+        // A refusal of one field's value names it first: `priority: requesters may not ...`.
+        const detail = typeof data?.detail === 'string' ? data.detail : ''
+        const field = /^([a-z_]+): /.exec(detail)?.[1]
         return {
           message: 'Access denied',
           code: 'PERMISSION_ERROR',
-          status
+          status,
+          ...(field ? { field } : {}),
         }
       }
 
@@ -89,6 +98,18 @@ export class ApiErrorHandler {
     }
   }
 
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the 422 body
+  private static extractFieldTypes(details: any[]): Record<string, string[]> {
+    const types: Record<string, string[]> = {}
+    if (!Array.isArray(details)) return types
+    for (const error of details) {
+      if (!error?.loc || !error.type) continue
+      const field = error.loc[error.loc.length - 1]
+      ;(types[field] ??= []).push(String(error.type))
+    }
+    return types
+  }
+
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- seed signature
   private static extractFieldErrors(details: any[]): Record<string, string[]> {
     const fieldErrors: Record<string, string[]> = {}
@@ -122,9 +143,31 @@ export function fieldError(error: ApiError | null | undefined, field: string): s
   const messages = error?.field_errors?.[field]
   if (!messages?.length) return undefined
   // The server words its field errors in English: other languages show the catalogue's text
-  // (client-side checks are worded by the form itself and have no status).
-  if (error?.status === 422 && i18n.global.locale.value !== 'en') return i18n.global.t('errors.field')
+  // for the entry's type (client-side checks are worded by the form itself and have no status).
+  if (error?.status === 422 && i18n.global.locale.value !== 'en') {
+    return i18n.global.t(error.field_types?.[field]?.includes('missing') ? 'errors.required' : 'errors.field')
+  }
   return messages.join(' ')
+}
+
+/** A field's name as people read it (`priority` → "Priority"), for messages naming a field. */
+function fieldLabel(field: string): string {
+  const key = `history.fields.${field}`
+  return i18n.global.te(key) ? i18n.global.t(key) : field
+}
+
+/**
+ * The text a person reads for a failed call. A 403 naming a field says which, in every language;
+ * otherwise the server's English message in English, the catalogue's text for its code
+ * (`errors.codes.*`) in any other language.
+ */
+export function errorText(error: ApiError): string {
+  if (error.code === 'PERMISSION_ERROR' && error.field) {
+    return i18n.global.t('errors.forbiddenField', { field: fieldLabel(error.field) })
+  }
+  const key = `errors.codes.${error.code ?? ''}`
+  if (i18n.global.locale.value !== 'en' && error.code && i18n.global.te(key)) return i18n.global.t(key)
+  return error.message
 }
 
 /**

@@ -4,21 +4,12 @@
  */
 import { ElMessage } from 'element-plus/es/components/message/index'
 import 'element-plus/es/components/message/style/css'
-import type { ApiError } from '@/api/errors'
-import i18n from '@/i18n'
+import { errorText, type ApiError } from '@/api/errors'
+
+export { errorText }
 
 export function notifySuccess(message: string): void {
   ElMessage({ message, type: 'success', duration: 2500, showClose: true })
-}
-
-/**
- * The text a person reads for a failed call: the server's English message in English, the
- * catalogue's text for its code (`errors.codes.*`) in any other language.
- */
-export function errorText(error: ApiError): string {
-  const key = `errors.codes.${error.code ?? ''}`
-  if (i18n.global.locale.value !== 'en' && error.code && i18n.global.te(key)) return i18n.global.t(key)
-  return error.message
 }
 
 export function notifyError(error: ApiError | string): void {

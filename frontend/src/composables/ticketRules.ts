@@ -20,22 +20,15 @@ export function blockedByApproval(target: TicketStatus, approvalStatus: string |
   return (approvalStatus === 'pending' || approvalStatus === 'rejected') && (target === 'in_progress' || target === 'resolved')
 }
 
-/** Verb for the button that moves a ticket to `target` from `from`. */
-export function moveLabel(from: TicketStatus, target: TicketStatus): string {
-  switch (target) {
-    case 'in_progress':
-      return from === 'pending' ? 'Resume work' : 'Start work'
-    case 'pending':
-      return 'Set pending'
-    case 'resolved':
-      return 'Resolve'
-    case 'closed':
-      return 'Close'
-    case 'open':
-      return 'Reopen'
-    case 'cancelled':
-      return 'Cancel ticket'
-    default:
-      return target
+/** The catalogue key (`statusActions.moves.*`) of the button that moves a ticket to `target` from `from`. */
+export function moveKey(from: TicketStatus, target: TicketStatus): string {
+  const verb: Record<TicketStatus, string> = {
+    in_progress: from === 'pending' ? 'resume' : 'start',
+    pending: 'pending',
+    resolved: 'resolve',
+    closed: 'close',
+    open: 'reopen',
+    cancelled: 'cancel',
   }
+  return `statusActions.moves.${verb[target]}`
 }

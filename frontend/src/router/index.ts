@@ -1,5 +1,7 @@
+import { watch } from 'vue'
 import { createRouter, createWebHistory, type RouteLocationNormalized } from 'vue-router'
 import type { Role } from '@/api/types'
+import i18n from '@/i18n'
 import { roleAtLeast, useAuthStore } from '@/stores/auth'
 
 declare module 'vue-router' {
@@ -10,6 +12,7 @@ declare module 'vue-router' {
     guestOnly?: boolean
     /** The lowest role that may open the page (requester < agent < manager < admin). */
     minRole?: Role
+    /** The page's title: a catalogue key (`titles.*`). */
     title?: string
   }
 }
@@ -20,112 +23,112 @@ export const routes = [
     path: '/login',
     name: 'login',
     component: () => import('../views/LoginView.vue'),
-    meta: { public: true, guestOnly: true, title: 'Sign in' },
+    meta: { public: true, guestOnly: true, title: 'titles.login' },
   },
   {
     path: '/register',
     name: 'register',
     component: () => import('../views/RegisterView.vue'),
-    meta: { public: true, guestOnly: true, title: 'Create an account' },
+    meta: { public: true, guestOnly: true, title: 'titles.register' },
   },
   {
     path: '/tickets',
     name: 'tickets',
     component: () => import('../views/TicketListView.vue'),
-    meta: { title: 'Tickets' },
+    meta: { title: 'titles.tickets' },
   },
   {
     path: '/tickets/new',
     name: 'ticket-new',
     component: () => import('../views/TicketCreateView.vue'),
-    meta: { title: 'New ticket' },
+    meta: { title: 'titles.newTicket' },
   },
   {
     path: '/tickets/:id(\\d+)',
     name: 'ticket',
     component: () => import('../views/TicketDetailView.vue'),
     props: (route: RouteLocationNormalized) => ({ id: Number(route.params.id) }),
-    meta: { title: 'Ticket' },
+    meta: { title: 'titles.ticket' },
   },
   {
     path: '/approvals',
     name: 'approvals',
     component: () => import('../views/ApprovalsInboxView.vue'),
-    meta: { title: 'Approvals' },
+    meta: { title: 'titles.approvals' },
   },
   {
     path: '/macros',
     name: 'macros',
     component: () => import('../views/MacrosView.vue'),
-    meta: { minRole: 'agent' as Role, title: 'Macros' },
+    meta: { minRole: 'agent' as Role, title: 'titles.macros' },
   },
   {
     path: '/dashboard',
     name: 'dashboard',
     component: () => import('../views/DashboardView.vue'),
-    meta: { minRole: 'manager' as Role, title: 'Dashboard' },
+    meta: { minRole: 'manager' as Role, title: 'titles.dashboard' },
   },
   {
     path: '/notifications',
     name: 'notifications',
     component: () => import('../views/NotificationsView.vue'),
-    meta: { title: 'Notifications' },
+    meta: { title: 'titles.notifications' },
   },
   {
     path: '/admin/users',
     name: 'admin-users',
     component: () => import('../views/AdminUsersView.vue'),
-    meta: { minRole: 'admin' as Role, title: 'Users' },
+    meta: { minRole: 'admin' as Role, title: 'titles.users' },
   },
   {
     path: '/admin/items',
     name: 'admin-items',
     component: () => import('../views/AdminItemsView.vue'),
-    meta: { minRole: 'admin' as Role, title: 'Items' },
+    meta: { minRole: 'admin' as Role, title: 'titles.items' },
   },
   // ---- issue 17: analytics and the admin policies
   {
     path: '/analytics',
     name: 'analytics',
     component: () => import('../views/AnalyticsView.vue'),
-    meta: { minRole: 'manager' as Role, title: 'Analytics' },
+    meta: { minRole: 'manager' as Role, title: 'titles.analytics' },
   },
   {
     path: '/admin/sla-policy',
     name: 'admin-sla-policy',
     component: () => import('../views/AdminSlaPolicyView.vue'),
-    meta: { minRole: 'admin' as Role, title: 'SLA policy' },
+    meta: { minRole: 'admin' as Role, title: 'titles.slaPolicy' },
   },
   {
     path: '/admin/approval-policy',
     name: 'admin-approval-policy',
     component: () => import('../views/AdminApprovalPolicyView.vue'),
-    meta: { minRole: 'admin' as Role, title: 'Approval policy' },
+    meta: { minRole: 'admin' as Role, title: 'titles.approvalPolicy' },
   },
   {
     path: '/admin/requester-policy',
     name: 'admin-requester-policy',
     component: () => import('../views/AdminRequesterPolicyView.vue'),
-    meta: { minRole: 'admin' as Role, title: 'Requester policy' },
+    meta: { minRole: 'admin' as Role, title: 'titles.requesterPolicy' },
   },
   // ---- end issue 17
   {
     path: '/profile',
     name: 'profile',
     component: () => import('../views/ProfileView.vue'),
-    meta: { title: 'Profile' },
+    meta: { title: 'titles.profile' },
   },
   {
     path: '/forbidden',
     name: 'forbidden',
     component: () => import('../views/ForbiddenView.vue'),
-    meta: { title: 'Not allowed' },
+    meta: { title: 'titles.forbidden' },
   },
   {
     path: '/:pathMatch(.*)*',
     name: 'not-found',
     component: () => import('../views/NotFoundView.vue'),
-    meta: { public: true, title: 'Not found' },
+    meta: { public: true, title: 'titles.notFound' },
   },
 ]
 
@@ -160,8 +163,12 @@ const router = createRouter({
 
 router.beforeEach(guard)
 
-router.afterEach((to) => {
-  document.title = to.meta.title ? `${to.meta.title} · ticketd` : 'ticketd'
-})
+/** The tab's title in the current language (again when the language changes). */
+function setTitle(): void {
+  const key = router.currentRoute.value.meta.title
+  document.title = key ? `${i18n.global.t(key)} · ticketd` : 'ticketd'
+}
+router.afterEach(setTitle)
+watch(i18n.global.locale, setTitle)
 
 export default router

@@ -36,8 +36,9 @@ export class TicketApiService {
     return this.apiClient.patch(`/api/v1/tickets/${ticketId}`, updates, ifMatch(version))
   }
 
-  async deleteTicket(ticketId: number): Promise<void> {
-    return this.apiClient.delete(`/api/v1/tickets/${ticketId}`)
+  /** Admins: the ticket is cancelled and hidden from lists (`If-Match`: the version shown). */
+  async deleteTicket(ticketId: number, version?: number): Promise<void> {
+    return this.apiClient.delete(`/api/v1/tickets/${ticketId}`, ifMatch(version))
   }
 
   // Advanced search and filtering

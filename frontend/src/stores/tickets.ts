@@ -150,8 +150,9 @@ export const useTicketsStore = defineStore('tickets', () => {
     return current.value
   }
 
-  async function deleteTicket(id: number): Promise<void> {
-    await run(() => ticketApiService.deleteTicket(id))
+  async function deleteTicket(id: number, version?: number): Promise<void> {
+    version ??= current.value?.id === id ? current.value.version : undefined
+    await run(() => ticketApiService.deleteTicket(id, version))
     if (current.value?.id === id) current.value = null
   }
 

@@ -6,6 +6,7 @@ import type { PaginatedResponse, Role, User, UserCreate, UserListParams, UserUpd
 import { apiClient } from '@/api/client'
 import { learnNames } from '@/composables/learnNames'
 import { userApiService } from '@/services'
+import i18n from '@/i18n'
 import { useAuthStore } from './auth'
 
 export const useUsersStore = defineStore('users', () => {
@@ -60,7 +61,7 @@ export const useUsersStore = defineStore('users', () => {
     }
   }
 
-  /** Loads names the UI needs; requesters may not read users, so they see "User #id". */
+  /** Loads names the UI needs; requesters may not read users: they learn names from responses. */
   async function ensure(ids: Array<number | null | undefined>): Promise<void> {
     const auth = useAuthStore()
     if (auth.user) byId.set(auth.user.id, auth.user)
@@ -74,7 +75,7 @@ export const useUsersStore = defineStore('users', () => {
         try {
           byId.set(id, await userApiService.getUser(id))
         } catch {
-          // unknown or hidden: shown as "User #id"
+          // unknown or hidden: shown as an unknown person
         } finally {
           pendingIds.delete(id)
         }
@@ -83,10 +84,11 @@ export const useUsersStore = defineStore('users', () => {
   }
 
   function nameOf(id: number | null | undefined): string {
-    if (id === null || id === undefined) return 'Unassigned'
+    const { t } = i18n.global
+    if (id === null || id === undefined) return t('queue.unassigned')
     const auth = useAuthStore()
-    if (auth.user?.id === id) return `${auth.user.full_name} (you)`
-    return byId.get(id)?.full_name ?? names.get(id) ?? `User #${id}`
+    if (auth.user?.id === id) return t('people.you', { name: auth.user.full_name })
+    return byId.get(id)?.full_name ?? names.get(id) ?? t('people.unknown')
   }
 
   async function run(action: () => Promise<User>): Promise<User> {
@@ -100,7 +102,12 @@ export const useUsersStore = defineStore('users', () => {
     }
   }
 
-  const createUser = (data: UserCreate) => run(() => userApiService.createUser(data))
+  /** A new user is known at once (a picker shows their name before any search finds them). */
+  async function createUser(data: UserCreate): Promise<User> {
+    const user = await run(() => userApiService.createUser(data))
+    remember([user])
+    return user
+  }
   const updateUser = (id: number, update: UserUpdate) => run(() => userApiService.updateUser(id, update))
 
   async function deactivateUser(id: number): Promise<void> {

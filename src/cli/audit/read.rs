@@ -1,6 +1,7 @@
 //! Reading the log: the key space cut into ranges, each read page by page on its own connection.
 
 use std::ops::Bound;
+use std::sync::Arc;
 
 use futures::TryStreamExt;
 use sqlx::{PgPool, Postgres, QueryBuilder};
@@ -8,6 +9,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 use super::report::Problem;
 use super::scan::{Key, Range, Scan, Target};
 use super::ReadArgs;
+use crate::cli::progress::Progress;
 use crate::service::error::any::Result;
 
 /// A query whose `where` clause is under construction: each condition is joined with `and`.
@@ -168,6 +170,7 @@ pub(super) async fn scan_range(
     mut scan: Scan,
     range: Range,
     page: i64,
+    progress: &Progress,
 ) -> Result<Scan> {
     const COLUMNS: &str =
         "select aggregate_type, aggregate_id, sequence, event_type, event_version,
@@ -202,6 +205,7 @@ pub(super) async fn scan_range(
             count += 1;
         }
         drop(rows);
+        progress.add(count as u64);
         if count < page {
             scan.finish_stream();
             scan.flush(pool, Some(&range)).await?;
@@ -224,12 +228,21 @@ pub(super) async fn scan(
     let ranges = split(pool, read.jobs()).await?;
     let page = read.page_size();
     tracing::debug!(?ranges, "reading the log in key ranges");
+    let (total,): (Option<i64>,) = sqlx::query_as("select max(global_position) from events")
+        .fetch_one(pool)
+        .await?;
+    let progress = Arc::new(Progress::new(
+        "audit",
+        "events",
+        Some(total.unwrap_or(0).max(0) as u64),
+    ));
     let mut handles = Vec::with_capacity(ranges.len());
     for range in ranges {
         let pool = pool.clone();
         let part = Scan::new(targets.clone());
+        let progress = progress.clone();
         handles.push(tokio::spawn(async move {
-            scan_range(&pool, part, range, page)
+            scan_range(&pool, part, range, page, &progress)
                 .await
                 .map_err(|e| e.to_string())
         }));
@@ -243,5 +256,6 @@ pub(super) async fn scan(
         all.merge(part);
     }
     all.finish_targets();
+    progress.finish(progress.done());
     Ok(all)
 }

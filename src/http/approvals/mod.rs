@@ -315,7 +315,8 @@ async fn update_approval_policy(
             ..s
         })
         .collect();
-    Ok(axum::Json(
-        approval_policy::save(&state.pool, TicketType::ChangeRequest, &steps, user.id).await?,
-    ))
+    let saved =
+        approval_policy::save(&state.pool, TicketType::ChangeRequest, &steps, user.id).await?;
+    state.policies.forget();
+    Ok(axum::Json(saved))
 }

@@ -41,7 +41,8 @@ async fn put_requester_policy(
 ) -> Result<axum::Json<RequesterPolicy>, ApiError> {
     user.require(Role::Admin)?;
     let body: RequesterPolicyUpdate = parse_json(&body)?;
-    Ok(axum::Json(
-        requester_policy::put(&state.pool, user.id, body).await?,
-    ))
+    let policy = requester_policy::put(&state.pool, user.id, body).await?;
+    // This process's next command sees it at once; the others when the bus says so.
+    state.policies.forget();
+    Ok(axum::Json(policy))
 }

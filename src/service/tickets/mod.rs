@@ -385,7 +385,9 @@ async fn requester_of(
                 "requester_id: only agents can open a ticket for someone else".into(),
             ));
         }
-        crate::service::requester_policy::get(&services.pool)
+        services
+            .policies
+            .requester(&services.pool)
             .await?
             .check_fields(body.priority, body.ticket_type)?;
         return Ok(user.id);
@@ -429,7 +431,9 @@ pub async fn update(
     let tags = body.tags.map(clean_tags);
     if !user.is_staff() {
         let (ticket, _) = load_visible(services, user, id).await?;
-        crate::service::requester_policy::get(&services.pool)
+        services
+            .policies
+            .requester(&services.pool)
             .await?
             .check_fields(
                 body.priority.filter(|p| ticket.priority != Some(*p)),
@@ -500,7 +504,9 @@ pub async fn check_requester_move(
     ticket: &Ticket,
     status: TicketStatus,
 ) -> Result<(), Error> {
-    crate::service::requester_policy::get(&services.pool)
+    services
+        .policies
+        .requester(&services.pool)
         .await?
         .check_move(
             ticket.current_status(),

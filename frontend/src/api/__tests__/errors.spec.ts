@@ -1,6 +1,7 @@
 import { AxiosError, AxiosHeaders } from 'axios'
 import { describe, expect, it } from 'vitest'
-import { allowedStatesOf, ApiErrorHandler, fieldError, toApiError } from '../errors'
+import { setLocale } from '@/i18n'
+import { allowedStatesOf, ApiErrorHandler, errorText, fieldError, toApiError } from '../errors'
 
 /** An Axios error as the client would reject with. */
 function httpError(status: number, data: unknown): AxiosError {
@@ -35,9 +36,38 @@ describe('ApiErrorHandler', () => {
         approver_ids: ['At least one approver'],
         size: ['At most 100'],
       },
+      field_types: {
+        title: ['missing', 'too_short'],
+        approver_ids: ['value_error'],
+        size: ['less_than_equal'],
+      },
     })
     expect(fieldError(error, 'title')).toBe('Title is required Too short')
     expect(fieldError(error, 'email')).toBeUndefined()
+  })
+
+  it('words field errors and a refused field from the catalogue outside English', async () => {
+    const error = ApiErrorHandler.handle(
+      httpError(422, {
+        detail: [
+          { loc: ['body', 'title'], msg: 'Title is required', type: 'missing' },
+          { loc: ['body', 'size'], msg: 'At most 100', type: 'value_error' },
+        ],
+      }),
+    )
+    const refused = ApiErrorHandler.handle(
+      httpError(403, { detail: 'priority: requesters may not choose the priority critical', code: 'PERMISSION_ERROR' }),
+    )
+    expect(refused.field).toBe('priority')
+    expect(errorText(refused)).toBe('You may not set this value of Priority.')
+    await setLocale('de')
+    try {
+      expect(fieldError(error, 'title')).toBe('Dieses Feld ist erforderlich.')
+      expect(fieldError(error, 'size')).toBe('Dieser Wert ist ungültig.')
+      expect(errorText(refused)).toBe('Diesen Wert für „Priorität“ dürfen Sie nicht setzen.')
+    } finally {
+      await setLocale('en')
+    }
   })
 
   it('maps 401, 403 and 404 to their codes', () => {
