@@ -18,6 +18,7 @@ else
 fi
 
 secrets=(POSTGRES_PASSWORD='p@ss:w/rd#1' SECRET_KEY="$(printf 'k%.0s' {1..64})"
+         TICKETD_MASTER_KEY=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=
          TICKETD_ADMIN_EMAIL=admin@example.com TICKETD_ADMIN_PASSWORD=correct-horse-9)
 env -i PATH="$PATH" "${secrets[@]}" "${compose[@]}" -f docker-compose.yml config >"$work/compose.yml"
 grep -q 'replicas: 2' "$work/compose.yml"
