@@ -16,6 +16,7 @@ PORT=${BENCH_PORT:-18090}
 N=${N:-20000}
 ROUNDS=${ROUNDS:-3}
 SECONDS_EACH=${SECONDS_EACH:-10}
+PARTS=${PARTS:-create rebuild}
 export SECRET_KEY=bench-secret-key-0123456789abcdefghijklmnop RUST_LOG=warn
 
 fresh_db() {
@@ -42,11 +43,14 @@ rebuild_run() { # binary db label
   echo "rebuild $3: $out"
 }
 
-echo "== creation over HTTP, $ROUNDS rounds of ${SECONDS_EACH}s each"
-for _ in $(seq 1 "$ROUNDS"); do
-  create_run "$BASE_BIN" "without encryption (baseline build)"
-  create_run "$BIN" "with encryption"
-done
+if [[ " $PARTS " == *" create "* ]]; then
+  echo "== creation over HTTP, $ROUNDS rounds of ${SECONDS_EACH}s each"
+  for _ in $(seq 1 "$ROUNDS"); do
+    create_run "$BASE_BIN" "without encryption (baseline build)"
+    create_run "$BIN" "with encryption"
+  done
+fi
+[[ " $PARTS " == *" rebuild "* ]] || exit 0
 
 echo "== seeding $N tickets three times: plaintext by each build, and sealed"
 # The baseline knows fewer migrations: it keeps a database of its own.

@@ -25,6 +25,8 @@ enum Slot {
 pub struct Keyring {
     master: MasterKey,
     cache: RwLock<HashMap<i64, Slot>>,
+    /// Everyone erased (few people: read once, again after an erasure anywhere).
+    erased: RwLock<Option<Arc<HashSet<i64>>>>,
 }
 
 static CURRENT: RwLock<Option<Arc<Keyring>>> = RwLock::new(None);
@@ -74,6 +76,7 @@ impl Keyring {
         Keyring {
             master,
             cache: RwLock::new(HashMap::new()),
+            erased: RwLock::new(None),
         }
     }
 
@@ -105,6 +108,29 @@ impl Keyring {
         if let Ok(mut cache) = self.cache.write() {
             cache.remove(&person);
         }
+        self.forget_erased();
+    }
+
+    fn forget_erased(&self) {
+        if let Ok(mut erased) = self.erased.write() {
+            *erased = None;
+        }
+    }
+
+    /// The people erased so far (read once, and again after [`Keyring::forget`]).
+    async fn erased_people(&self, db: &mut Db<'_>) -> Result<Arc<HashSet<i64>>, sqlx::Error> {
+        if let Some(set) = self.erased.read().ok().and_then(|e| e.clone()) {
+            return Ok(set);
+        }
+        let ids: Vec<i64> =
+            sqlx::query_scalar("select person_id from person_keys where wrapped_key is null")
+                .fetch_all(db.conn().await?)
+                .await?;
+        let set = Arc::new(ids.into_iter().collect::<HashSet<i64>>());
+        if let Ok(mut erased) = self.erased.write() {
+            *erased = Some(set.clone());
+        }
+        Ok(set)
     }
 
     /// Forgets every cached key (after missed bus messages).
@@ -112,6 +138,7 @@ impl Keyring {
         if let Ok(mut cache) = self.cache.write() {
             cache.clear();
         }
+        self.forget_erased();
     }
 
     fn cached(&self, person: i64) -> Option<Slot> {
@@ -163,19 +190,20 @@ impl Keyring {
         if !missing.is_empty() {
             self.load(db, &missing).await?;
         }
-        for v in values.iter_mut() {
-            visit_sealed(v, &mut |s| *s = Value::String(self.open_one(s)));
-        }
+        self.open_cached(values);
         Ok(())
     }
 
     /// The people of the sealed values in `values` whose keys are not cached.
     fn missing(&self, values: &mut [&mut Value]) -> Vec<i64> {
         let mut missing = HashSet::new();
+        let Ok(cache) = self.cache.read() else {
+            return Vec::new();
+        };
         for v in values.iter_mut() {
             visit_sealed(v, &mut |s| {
                 if let Some((person, _)) = parse_sealed(s) {
-                    if self.cached(person).is_none() {
+                    if !cache.contains_key(&person) {
                         missing.insert(person);
                     }
                 }
@@ -184,16 +212,13 @@ impl Keyring {
         missing.into_iter().collect()
     }
 
-    fn open_one(&self, sealed: &Value) -> String {
-        let Some((person, body)) = parse_sealed(sealed) else {
-            return ERASED.into();
+    /// Replaces every sealed value inside `values` by its text (one look at the cache).
+    fn open_cached(&self, values: &mut [&mut Value]) {
+        let Ok(cache) = self.cache.read() else {
+            return;
         };
-        match self.cached(person) {
-            Some(Slot::Key(key)) => key.open(person, body).unwrap_or_else(|_| {
-                tracing::warn!(person, "a sealed value does not open with its person's key");
-                ERASED.into()
-            }),
-            Some(Slot::Erased | Slot::Absent) | None => ERASED.into(),
+        for v in values.iter_mut() {
+            visit_sealed(v, &mut |s| *s = Value::String(open_one(&cache, s)));
         }
     }
 
@@ -385,64 +410,12 @@ impl Keyring {
             if !missing.is_empty() {
                 self.load(db.conn().await?, &missing).await?;
             }
-            for v in values.iter_mut() {
-                visit_sealed(v, &mut |s| *s = Value::String(self.open_one(s)));
-            }
+            self.open_cached(&mut values);
         }
-        // (event index, in the metadata?, pointer, person)
-        let mut todo: Vec<(usize, bool, String, i64)> = Vec::new();
-        let mut streams: HashMap<(String, String), Owners> = HashMap::new();
-        for (i, e) in events.iter().enumerate() {
-            let owners = streams
-                .entry((e.aggregate_type.to_string(), e.aggregate_id.to_string()))
-                .or_default();
-            owners.learn(e.event_type, e.payload);
-            if let Some(rule) = rules::rule(e.aggregate_type, e.event_type) {
-                let fields = rule
-                    .fields
-                    .iter()
-                    .filter(|f| plaintext(e.payload.pointer(f)));
-                let mut fields = fields.peekable();
-                if fields.peek().is_some() {
-                    if let Some(person) = owners.owner(rule.owner, e.payload, e.metadata) {
-                        todo.extend(fields.map(|f| (i, false, f.to_string(), person)));
-                    }
-                }
-            }
-            if let Some(person) = actor_of(e.metadata) {
-                for f in METADATA_FIELDS {
-                    if plaintext(e.metadata.get(*f)) {
-                        todo.push((i, true, format!("/{f}"), person));
-                    }
-                }
-            }
-        }
-        if todo.is_empty() {
-            return Ok(());
-        }
-        let mut unknown: Vec<i64> = todo
-            .iter()
-            .map(|t| t.3)
-            .filter(|p| self.cached(*p).is_none())
-            .collect();
-        unknown.sort_unstable();
-        unknown.dedup();
-        if !unknown.is_empty() {
-            self.load(db.conn().await?, &unknown).await?;
-        }
-        for (i, in_metadata, ptr, person) in todo {
-            if !matches!(self.cached(person), Some(Slot::Erased)) {
-                continue;
-            }
-            let e = &mut events[i];
-            let target = if in_metadata {
-                &mut *e.metadata
-            } else {
-                &mut *e.payload
-            };
-            if let Some(slot) = target.pointer_mut(&ptr) {
-                *slot = Value::String(ERASED.into());
-            }
+        // Events older than encryption: only when someone is erased at all.
+        let erased = self.erased_people(&mut db).await?;
+        if !erased.is_empty() {
+            redact_plaintext(events, &erased);
         }
         Ok(())
     }
@@ -483,5 +456,61 @@ impl<'a> From<&'a PgPool> for Db<'a> {
 impl<'a> From<&'a mut PgConnection> for Db<'a> {
     fn from(conn: &'a mut PgConnection) -> Self {
         Db::Conn(conn)
+    }
+}
+
+/// Redacts the plaintext personal fields of `events` (older than encryption) whose person is in
+/// `erased`. A ticket's requester and a comment's author are learnt from the events given.
+fn redact_plaintext(events: &mut [EventView<'_>], erased: &HashSet<i64>) {
+    // (event index, in the metadata?, pointer)
+    let mut todo: Vec<(usize, bool, String)> = Vec::new();
+    let mut streams: HashMap<(&str, &str), Owners> = HashMap::new();
+    for (i, e) in events.iter().enumerate() {
+        let owners = streams
+            .entry((e.aggregate_type, e.aggregate_id))
+            .or_default();
+        owners.learn(e.event_type, e.payload);
+        if let Some(rule) = rules::rule(e.aggregate_type, e.event_type) {
+            let person = owners.owner(rule.owner, e.payload, e.metadata);
+            if person.is_some_and(|p| erased.contains(&p)) {
+                let fields = rule
+                    .fields
+                    .iter()
+                    .filter(|f| plaintext(e.payload.pointer(f)));
+                todo.extend(fields.map(|f| (i, false, f.to_string())));
+            }
+        }
+        if actor_of(e.metadata).is_some_and(|p| erased.contains(&p)) {
+            for f in METADATA_FIELDS {
+                if plaintext(e.metadata.get(*f)) {
+                    todo.push((i, true, format!("/{f}")));
+                }
+            }
+        }
+    }
+    for (i, in_metadata, ptr) in todo {
+        let e = &mut events[i];
+        let target = if in_metadata {
+            &mut *e.metadata
+        } else {
+            &mut *e.payload
+        };
+        if let Some(slot) = target.pointer_mut(&ptr) {
+            *slot = Value::String(ERASED.into());
+        }
+    }
+}
+
+/// The text of one sealed value, with the cache in hand.
+fn open_one(cache: &HashMap<i64, Slot>, sealed: &Value) -> String {
+    let Some((person, body)) = parse_sealed(sealed) else {
+        return ERASED.into();
+    };
+    match cache.get(&person) {
+        Some(Slot::Key(key)) => key.open(person, body).unwrap_or_else(|_| {
+            tracing::warn!(person, "a sealed value does not open with its person's key");
+            ERASED.into()
+        }),
+        Some(Slot::Erased | Slot::Absent) | None => ERASED.into(),
     }
 }
