@@ -79,7 +79,7 @@ pub async fn read_after(
     after: Checkpoint,
     limit: i64,
 ) -> Result<Vec<StoredEvent>, sqlx::Error> {
-    sqlx::query_as::<_, StoredEvent>(&format!(
+    let mut events = sqlx::query_as::<_, StoredEvent>(&format!(
         "select {EVENT_COLUMNS} from events
           where (transaction_id, global_position) > ($1::text::xid8, $2::bigint)
             and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
@@ -89,8 +89,39 @@ pub async fn read_after(
     .bind(after.txid.to_string())
     .bind(after.position)
     .bind(limit)
-    .fetch_all(conn)
-    .await
+    .fetch_all(&mut *conn)
+    .await?;
+    open_events(privacy::Db::Conn(conn), &mut events).await?;
+    Ok(events)
+}
+
+/// Opens the sealed personal fields of `events` (payload and metadata) in place: the text, or
+/// `"[erased]"` for a destroyed key; plaintext of events older than encryption is redacted
+/// when its person is erased (the upcaster). Every reader of the log goes through here or
+/// [`open_values`].
+pub async fn open_events(
+    db: privacy::Db<'_>,
+    events: &mut [StoredEvent],
+) -> Result<(), sqlx::Error> {
+    let mut views: Vec<privacy::EventView<'_>> = events
+        .iter_mut()
+        .map(|e| privacy::EventView {
+            aggregate_type: &e.aggregate_type,
+            aggregate_id: &e.aggregate_id,
+            event_type: &e.event_type,
+            payload: &mut e.payload,
+            metadata: &mut e.metadata,
+        })
+        .collect();
+    privacy::keyring().open_events(db, &mut views).await
+}
+
+/// Opens the sealed values inside `values` (event payloads or metadata read by hand).
+pub async fn open_values(
+    conn: impl sqlx::PgExecutor<'_>,
+    values: &mut [&mut Value],
+) -> Result<(), sqlx::Error> {
+    privacy::keyring().open(conn, values).await
 }
 
 /// The checkpoint of a `(transaction_id::text, global_position)` row.

@@ -98,12 +98,87 @@ pub trait Projection: Send + Sync + 'static {
         events: &'a [StoredEvent],
         tables: &'a Tables,
     ) -> BoxFuture<'a, Result<(), ApplyError>>;
+    /// Rewrites what this read model holds of an erased person (`PersonErased`), inside the
+    /// caller's transaction, after every earlier event was applied. Most hold nothing personal.
+    fn erase<'a>(
+        &'a self,
+        _conn: &'a mut PgConnection,
+        _person: i64,
+        _tables: &'a Tables,
+    ) -> BoxFuture<'a, Result<(), ApplyError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// The person a `PersonErased` event of the `person` stream erases.
+pub fn erased_person(event: &StoredEvent) -> Option<i64> {
+    (event.aggregate_type == privacy::PERSON && event.event_type == "PersonErased")
+        .then(|| event.payload.pointer("/PersonErased/person_id")?.as_i64())
+        .flatten()
+}
+
+/// Applies `events` in order, stopping at each erasure to let the projection rewrite what it
+/// holds of that person before the events after it.
+pub async fn apply_with_erasures(
+    projection: &dyn Projection,
+    conn: &mut PgConnection,
+    events: &[StoredEvent],
+    tables: &Tables,
+) -> Result<(), ApplyError> {
+    let mut start = 0;
+    for (i, e) in events.iter().enumerate() {
+        if let Some(person) = erased_person(e) {
+            if start < i {
+                projection
+                    .apply(&mut *conn, &events[start..i], tables)
+                    .await?;
+            }
+            projection.erase(&mut *conn, person, tables).await?;
+            start = i + 1;
+        }
+    }
+    if start < events.len() {
+        projection
+            .apply(&mut *conn, &events[start..], tables)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Implements [`Projection`] for a read model: its type (with a `NAME` constant), the tables
-/// it owns, and the `async fn(conn, events, tables)` that applies a batch.
+/// it owns, the `async fn(conn, events, tables)` that applies a batch and, for read models
+/// holding personal data, `erase = async fn(conn, person, tables)`.
 #[macro_export]
 macro_rules! read_model {
+    ($ty:ty, [$($table:expr),+ $(,)?], $apply:path, erase = $erase:path) => {
+        impl $crate::Projection for $ty {
+            fn name(&self) -> &'static str {
+                Self::NAME
+            }
+
+            fn tables(&self) -> &'static [&'static str] {
+                &[$($table),+]
+            }
+
+            fn apply<'a>(
+                &'a self,
+                conn: &'a mut sqlx::PgConnection,
+                events: &'a [$crate::StoredEvent],
+                tables: &'a $crate::Tables,
+            ) -> futures::future::BoxFuture<'a, Result<(), $crate::ApplyError>> {
+                Box::pin($apply(conn, events, tables))
+            }
+
+            fn erase<'a>(
+                &'a self,
+                conn: &'a mut sqlx::PgConnection,
+                person: i64,
+                tables: &'a $crate::Tables,
+            ) -> futures::future::BoxFuture<'a, Result<(), $crate::ApplyError>> {
+                Box::pin($erase(conn, person, tables))
+            }
+        }
+    };
     ($ty:ty, [$($table:expr),+ $(,)?], $apply:path) => {
         impl $crate::Projection for $ty {
             fn name(&self) -> &'static str {
@@ -354,8 +429,7 @@ async fn apply_in(
     let Some(last) = events.last().map(StoredEvent::checkpoint) else {
         return Ok((0, from));
     };
-    projection
-        .apply(&mut *tx, &events, tables)
+    apply_with_erasures(projection, &mut *tx, &events, tables)
         .await
         .map_err(|e| match e {
             ApplyError::Transient(db) => ApplyError::from_db(db),

@@ -24,6 +24,10 @@ pub struct Config {
     /// HS256 key for access tokens (≥ 32 bytes; required in production).
     #[arg(long, env = "SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
+    /// The master key that wraps every person's data key: 32 random bytes, base64 (required in
+    /// production; development derives one). Keep it apart from the database backups.
+    #[arg(long, env = "TICKETD_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
     /// `development` (default) or `production`.
     #[arg(long, env = "ENVIRONMENT", value_enum, default_value = "development")]
     pub environment: Environment,
@@ -219,6 +223,7 @@ impl Config {
         Config {
             database_url: Some(url.to_string()),
             secret_key: Some("test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz".into()),
+            master_key: None,
             environment: Environment::Development,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             cors_origins: String::new(),
@@ -256,6 +261,26 @@ impl Config {
                     Ok(key.clone())
                 }
             }
+        }
+    }
+
+    /// The keyring for personal data, enforcing the production policy like [`Config::signing_key`]:
+    /// a master key is required there; a malformed one is refused everywhere; development
+    /// without one derives the development key and says so.
+    pub fn keyring(&self) -> Result<privacy::Keyring, String> {
+        match (&self.master_key, self.environment) {
+            (None, Environment::Production) => {
+                Err("TICKETD_MASTER_KEY must be set when ENVIRONMENT=production".into())
+            }
+            (None, Environment::Development) => {
+                tracing::warn!(
+                    "TICKETD_MASTER_KEY is not set: personal data is encrypted with the development master key"
+                );
+                Ok(privacy::Keyring::new(privacy::MasterKey::development()))
+            }
+            (Some(key), _) => privacy::MasterKey::from_base64(key)
+                .map(privacy::Keyring::new)
+                .map_err(|e| e.to_string()),
         }
     }
 
@@ -307,6 +332,21 @@ pub fn ignore_empty_env(command: clap::Command) -> clap::Command {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn master_keys_are_required_in_production_and_checked_everywhere() {
+        let mut c = Config::for_database("postgres://x");
+        assert!(c.keyring().is_ok_and(|k| k.is_development()));
+        c.master_key = Some("not base64!".into());
+        assert!(c.keyring().is_err());
+        c.master_key = Some("c2hvcnQ=".into());
+        assert!(c.keyring().is_err());
+        c.environment = Environment::Production;
+        c.master_key = None;
+        assert!(c.keyring().is_err());
+        c.master_key = Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into());
+        assert!(c.keyring().is_ok_and(|k| !k.is_development()));
+    }
 
     #[test]
     fn production_refuses_missing_short_and_well_known_keys() {

@@ -64,6 +64,12 @@ pub async fn run(cli: Cli) -> Result<()> {
             } else {
                 startup::open_database(&config).await?
             };
+            startup::install_keyring(&config, &pool).await?;
+            if let crate::cli::Command::Privacy { command } = command {
+                // Erasure deletes files too: it needs the configured attachment store.
+                let state = startup::build_state(config, pool, false).await?;
+                return crate::cli::privacy::run(&state, command).await;
+            }
             crate::cli::run(pool, command).await
         }
     }

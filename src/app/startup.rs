@@ -71,6 +71,7 @@ pub async fn build_state_with_clock(
     clock: Arc<dyn Clock>,
 ) -> Result<AppState> {
     let secret = config.signing_key()?;
+    install_keyring(&config, &pool).await?;
     let runtime: Option<RuntimeHandle> = if run_projections {
         Some(
             Runtime::new(
@@ -145,6 +146,15 @@ pub async fn build_state_with_clock(
     })))
 }
 
+/// Makes the configured keyring this process's, after checking that its master key opens the
+/// data keys already stored (a wrong key fails here, loudly, not as "[erased]" everywhere).
+pub async fn install_keyring(config: &Config, pool: &PgPool) -> Result<()> {
+    let keyring = config.keyring()?;
+    keyring.check(pool).await?;
+    privacy::install(Arc::new(keyring));
+    Ok(())
+}
+
 /// Loads the revoked sessions and starts the bus listener that keeps them (and the cached user
 /// statuses) current.
 async fn start_bus(services: &Services, config: &Config) -> Result<()> {
@@ -209,6 +219,7 @@ fn admin_variables_error(e: crate::service::error::Error) -> crate::service::err
 pub async fn serve(config: Config) -> Result<()> {
     // Refuse a weak key in production before touching anything.
     config.signing_key()?;
+    config.keyring()?;
     let (pool, embedded) = open_database_with(&config).await?;
     let result = serve_on(config, pool).await;
     if let Some(e) = embedded {

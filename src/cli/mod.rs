@@ -2,6 +2,7 @@
 //! Each works on the pool `app` opens and calls services, never handlers.
 
 pub mod audit;
+pub mod privacy;
 pub mod progress;
 pub mod replay;
 pub mod report;
@@ -32,6 +33,10 @@ pub enum Command {
         /// How many tickets.
         #[arg(long, default_value_t = 1000)]
         tickets: u64,
+        /// Write the personal fields in plaintext, as events were written before encryption
+        /// (to measure what sealing costs, or to try the upcaster and erasure of old data).
+        #[arg(long)]
+        plaintext: bool,
     },
     /// Verify the tamper-evident log and record seals.
     Audit {
@@ -47,6 +52,11 @@ pub enum Command {
     Report {
         #[command(subcommand)]
         command: report::ReportCmd,
+    },
+    /// Erase or export a person's personal data.
+    Privacy {
+        #[command(subcommand)]
+        command: privacy::PrivacyCmd,
     },
 }
 
@@ -101,10 +111,13 @@ pub async fn run(pool: PgPool, command: Command) -> Result<()> {
                 },
         } => create_user(&pool, email, password, full_name, role).await,
         Command::Projections { command } => projections_cmd(pool, command).await,
-        Command::Seed { tickets } => seed::seed(&pool, tickets).await,
+        Command::Seed { tickets, plaintext } => seed::seed(&pool, tickets, !plaintext).await,
         Command::Audit { command } => audit::cli(&pool, command).await,
         Command::Replay { command } => replay::cli(&pool, command).await,
         Command::Report { command } => report::run(&pool, command).await,
+        Command::Privacy { .. } => {
+            Err("`privacy` needs the whole configuration (run through `app::run`)".into())
+        }
     }
 }
 

@@ -238,8 +238,29 @@ fn moved(
     }
 }
 
-/// Writes `n` tickets with their histories.
-pub async fn seed(pool: &PgPool, n: u64) -> Result<()> {
+/// Writes `n` tickets with their histories, their personal fields sealed unless `seal` is false.
+/// One ticket's history as the rows the event store writes (before sealing).
+fn serialized_stream(
+    id: i64,
+    history: Vec<(TicketEvent, i64)>,
+) -> Result<Vec<cqrs_es::persist::SerializedEvent>> {
+    let mut stream = Vec::with_capacity(history.len());
+    for (i, (event, actor)) in history.into_iter().enumerate() {
+        stream.push(cqrs_es::persist::SerializedEvent::new(
+            id.to_string(),
+            i + 1,
+            "ticket".into(),
+            cqrs_es::DomainEvent::event_type(&event),
+            "1.0".into(),
+            serde_json::to_value(&event)?,
+            json!({"user_id": actor.to_string(), "request_id": "seed", "client_ip": "", "user_agent": "ticketd seed"}),
+        ));
+    }
+    Ok(stream)
+}
+
+pub async fn seed(pool: &PgPool, n: u64, seal: bool) -> Result<()> {
+    let sealing = crate::service::sealing::SealingRepository::new(pool.clone());
     let started = std::time::Instant::now();
     let requesters = ensure_seed_users(pool, Role::Requester, 200, "requester").await?;
     let agents = ensure_seed_users(pool, Role::Agent, 20, "agent").await?;
@@ -270,15 +291,20 @@ pub async fn seed(pool: &PgPool, n: u64) -> Result<()> {
             let index = (done + k as u64) as i64;
             let opened = first_open
                 + Duration::milliseconds(index * spacing_ms + rng.gen_range(0..spacing_ms.max(1)));
-            for (i, (event, actor)) in history(&mut rng, id, opened, now, &requesters, &agents)
-                .into_iter()
-                .enumerate()
-            {
-                agg_ids.push(id.to_string());
-                seqs.push(i as i64 + 1);
-                types.push(cqrs_es::DomainEvent::event_type(&event));
-                payloads.push(serde_json::to_value(&event)?);
-                metas.push(json!({"user_id": actor.to_string(), "request_id": "seed", "client_ip": "", "user_agent": "ticketd seed"}));
+            let mut stream =
+                serialized_stream(id, history(&mut rng, id, opened, now, &requesters, &agents))?;
+            if seal {
+                stream = sealing
+                    .seal_new_stream::<aggregates::ticket::Ticket>(&stream)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            for e in stream {
+                agg_ids.push(e.aggregate_id);
+                seqs.push(e.sequence as i64);
+                types.push(e.event_type);
+                payloads.push(e.payload);
+                metas.push(e.metadata);
             }
         }
         total_events += agg_ids.len();

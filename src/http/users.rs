@@ -16,6 +16,7 @@ use crate::http::responses::{CommandErrors, ListErrors, ReadErrors, WriteErrors}
 use crate::http::state::AppState;
 use crate::http::with_token;
 use crate::service::auth::{self, AuthUser};
+use crate::service::erasure::{self, ErasureReport, PersonalData};
 use crate::service::paging::Page;
 use crate::service::users::{self, RegisterRequest, User, UserChange, UserListQueryParams};
 use aggregates::Role;
@@ -25,6 +26,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_users, create_user))
         .routes(routes!(find_user, update_user, deactivate_user))
+        .routes(routes!(erase_user))
+        .routes(routes!(export_user))
 }
 
 page_schema! {
@@ -132,6 +135,42 @@ async fn deactivate_user(
         StatusCode::NO_CONTENT.into_response(),
         Some(projections::Checkpoint::default()),
     ))
+}
+
+/// Erase a person's personal data (admins; GDPR Art. 17): their data key is destroyed, so
+/// their name, email, the text of their tickets and comments and their file names read
+/// `"[erased]"` everywhere (responses, search, history, exports); their account can no longer
+/// sign in and their files are deleted. The event log and its hash chain stay intact. The last
+/// active admin cannot be erased (409).
+#[utoipa::path(post, path = "/{id}/erase", tag = "users", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "User id")),
+    responses((status = 200, body = ErasureReport), CommandErrors))]
+async fn erase_user(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    AppPath(id): AppPath<i64>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Admin)?;
+    let (report, token) = erasure::erase(&state, Some(caller.id), id).await?;
+    Ok(with_token(axum::Json(report).into_response(), token))
+}
+
+/// Everything ticketd holds about a person, as JSON (admins, or the person themselves; GDPR
+/// Art. 15/20): profile, the tickets they requested, their comments, file names, approvals and
+/// notifications. Nothing anyone else wrote.
+#[utoipa::path(get, path = "/{id}/export", tag = "users", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "User id")),
+    responses((status = 200, body = PersonalData), ReadErrors))]
+async fn export_user(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    AppPath(id): AppPath<i64>,
+) -> Result<axum::Json<PersonalData>, ApiError> {
+    // Someone else's data is not there for anyone but admins (404: ids cannot be probed).
+    if caller.id != id && caller.role != Role::Admin {
+        return Err(ApiError::not_found("User"));
+    }
+    Ok(axum::Json(erasure::export(&state.pool, id).await?))
 }
 
 async fn apply_change(state: &AppState, id: i64, change: &UserChange) -> Result<User, ApiError> {

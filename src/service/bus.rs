@@ -44,6 +44,8 @@ pub enum Message {
     /// The requester policy or an approval policy changed: forget the cached copies
     /// (`policies::PolicyCache`).
     PoliciesChanged,
+    /// A person was erased: every process drops their data key from its cache.
+    KeyDestroyed { person_id: i64 },
 }
 
 /// What subscribers receive.

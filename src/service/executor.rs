@@ -1,4 +1,4 @@
-//! Running commands against aggregates: load, handle, commit through postgres-es, with
+//! Running commands against aggregates: load, handle, commit through our event repository (`event_store`, under `sealing`), with
 //! `If-Match` checks, a bounded retry of lost optimistic-concurrency races, audit metadata
 //! on every event, and the consistency token that lets a client read its own writes.
 
@@ -12,7 +12,8 @@ use rand::Rng;
 use sqlx::PgPool;
 
 use crate::service::error::Error;
-use crate::service::event_store::{capture_position, EventRepository};
+use crate::service::event_store::capture_position;
+use crate::service::sealing::SealingRepository;
 
 /// How many times a lost race is retried before answering 409.
 const MAX_ATTEMPTS: usize = 4;
@@ -77,7 +78,7 @@ impl Actor {
 
 /// Runs commands for one aggregate type.
 pub struct Executor<A: Aggregate> {
-    store: PersistedEventStore<EventRepository, A>,
+    store: PersistedEventStore<SealingRepository, A>,
     pool: PgPool,
     runtime: std::sync::OnceLock<RuntimeHandle>,
 }
@@ -89,7 +90,8 @@ where
 {
     /// An executor on `pool` (no queries: projections tail the log instead).
     pub fn new(pool: PgPool) -> Self {
-        let repo = EventRepository::new(pool.clone());
+        // Personal fields are sealed on the way in and opened on the way out (`sealing`).
+        let repo = SealingRepository::new(pool.clone());
         Executor {
             store: PersistedEventStore::new_event_store(repo),
             pool,

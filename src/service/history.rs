@@ -69,7 +69,7 @@ pub async fn load(
         Bound::UntilSequence(n) => Some(n),
         _ => None,
     };
-    let entries: Vec<HistoryEntry> = sqlx::query_as(
+    let mut entries: Vec<HistoryEntry> = sqlx::query_as(
         "select sequence, event_type, payload, metadata, recorded_at, global_position,
                 transaction_id::text
            from events
@@ -82,6 +82,21 @@ pub async fn load(
     .bind(until_seq)
     .fetch_all(pool)
     .await?;
+    // Sealed personal fields open here, or read "[erased]" (privacy); so does the plaintext of
+    // an erased person in events older than encryption.
+    let mut views: Vec<privacy::EventView<'_>> = entries
+        .iter_mut()
+        .map(|e| privacy::EventView {
+            aggregate_type,
+            aggregate_id: id,
+            event_type: &e.event_type,
+            payload: &mut e.payload,
+            metadata: &mut e.metadata,
+        })
+        .collect();
+    privacy::keyring()
+        .open_events(pool.into(), &mut views)
+        .await?;
     Ok(within(entries, bound))
 }
 

@@ -175,11 +175,17 @@ pub async fn keep_in_sync(services: &Services, settings: SyncSettings) -> Result
                         policies.forget();
                         false
                     }
+                    // An erasure destroyed this person's key: no process may keep it.
+                    Ok(Delivery::Message(Message::KeyDestroyed { person_id })) => {
+                        privacy::keyring().forget(person_id);
+                        false
+                    }
                     Ok(Delivery::Message(_)) => false,
                     Ok(Delivery::Resync) | Err(RecvError::Lagged(_)) => {
                         user_status.clear();
                         names.clear();
                         policies.forget();
+                        privacy::keyring().forget_all();
                         true
                     }
                     Err(RecvError::Closed) => return,

@@ -275,6 +275,30 @@ impl Storage {
         Ok(deleted)
     }
 
+    /// Deletes the blobs `shas` now, whatever still refers to them (an erased person's files):
+    /// their rows are marked collected. Returns how many were deleted.
+    pub async fn delete_now(&self, pool: &PgPool, shas: &[String]) -> Result<u64, StorageError> {
+        let mut deleted = 0;
+        for sha in shas {
+            let mut tx = pool.begin().await?;
+            lock_blob(&mut tx, sha).await?;
+            match self.store.delete(&Self::blob_path(sha)).await {
+                Ok(()) => deleted += 1,
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            sqlx::query(
+                "update attachment_blobs set collected_at = now()
+                  where sha256 = $1 and collected_at is null",
+            )
+            .bind(sha)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        }
+        Ok(deleted)
+    }
+
     /// Removes temporary objects left by a crash (older than an hour).
     pub async fn sweep_temporary(&self) -> Result<u64, StorageError> {
         let cutoff = chrono::Utc::now()

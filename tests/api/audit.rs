@@ -94,8 +94,15 @@ async fn sealed_log(app: &TestApp) -> String {
     let (ok, report) = verify(&app.pool).await;
     assert!(ok, "{report}");
     let sealed = seal(&app.pool).await;
-    // The seal covers everything committed, however busy the rest of the cluster is.
-    assert_eq!(sealed["streams"], 151, "{sealed}");
+    // The seal covers everything committed, however busy the rest of the cluster is: the 150
+    // seeded tickets, the known one, and the `person` stream of everyone whose data key was
+    // issued (their first personal text sealed).
+    let (people,): (i64,) = sqlx::query_as("select count(*) from person_keys")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(people >= 2, "{people}");
+    assert_eq!(sealed["streams"], 151 + people, "{sealed}");
     id.to_string()
 }
 
@@ -235,10 +242,11 @@ async fn verify_passes_on_an_untouched_log_of_thousands_of_mixed_events(pool: Pg
 
 #[sqlx::test]
 async fn changing_one_byte_of_one_payload_is_caught_at_that_event(pool: PgPool) {
-    // `app.ticket` writes the description "details": one byte becomes "detailz".
+    // `app.ticket` writes the priority "medium": one byte becomes "mediun". (The description is
+    // personal: it is stored sealed.)
     let (id, report) = tampered(&pool, |id| {
         format!(
-            "update events set payload = replace(payload::text, '\"details\"', '\"detailz\"')::jsonb
+            "update events set payload = replace(payload::text, '\"medium\"', '\"mediun\"')::jsonb
               where aggregate_type = 'ticket' and aggregate_id = '{id}' and sequence = 1"
         )
     })
@@ -715,7 +723,8 @@ async fn a_transaction_still_running_during_a_seal_is_left_to_the_next_seal(pool
         app.ticket(&req, &format!("Committed {i}")).await;
     }
     let sealed = seal(&pool).await;
-    assert_eq!(sealed["events"], 3, "{sealed}");
+    // The three tickets and the requester's `DataKeyIssued` (their first sealed text).
+    assert_eq!(sealed["events"], 4, "{sealed}");
     // Other databases of the cluster may have running transactions too: xids are shared.
     assert!(
         sealed["excluded_txids"]
@@ -735,7 +744,7 @@ async fn a_transaction_still_running_during_a_seal_is_left_to_the_next_seal(pool
     let (ok, report) = verify(&pool).await;
     assert!(ok, "{report}");
     let sealed = seal(&pool).await;
-    assert_eq!(sealed["events"], 4, "{sealed}");
+    assert_eq!(sealed["events"], 5, "{sealed}");
     let (ok, report) = verify(&pool).await;
     assert!(ok, "{report}");
 }

@@ -29,7 +29,7 @@ async fn search_ids(app: &TestApp, user: &TestUser, q: &str) -> Vec<i64> {
 }
 
 async fn events_of(app: &TestApp, ticket: i64, event_type: &str) -> Vec<Value> {
-    let rows: Vec<(Value,)> = sqlx::query_as(
+    let mut rows: Vec<(Value,)> = sqlx::query_as(
         "select payload from events where aggregate_type = 'ticket' and aggregate_id = $1
             and event_type = $2 order by sequence",
     )
@@ -38,6 +38,11 @@ async fn events_of(app: &TestApp, ticket: i64, event_type: &str) -> Vec<Value> {
     .fetch_all(&app.pool)
     .await
     .expect("events");
+    // Personal text is stored sealed; the log reader opens it.
+    let mut opened: Vec<&mut Value> = rows.iter_mut().map(|(p,)| p).collect();
+    projections::log::open_values(&app.pool, &mut opened)
+        .await
+        .expect("opened");
     rows.into_iter().map(|(p,)| p[event_type].clone()).collect()
 }
 
@@ -367,8 +372,9 @@ async fn a_reply_with_set_status_moves_the_ticket_in_the_same_command_or_not_at_
     assert_eq!(reply["ticket_version"], ticket["version"]);
     let (txids,): (i64,) = sqlx::query_as(
         "select count(distinct transaction_id) from events
-          where aggregate_id = $1 and event_type in ('CommentAdded', 'TicketStatusChanged')
-            and payload::text like '%toner%'",
+          where aggregate_type = 'ticket' and aggregate_id = $1
+            and (event_type = 'CommentAdded'
+                 or payload -> 'TicketStatusChanged' ->> 'to' = 'resolved')",
     )
     .bind(id.to_string())
     .fetch_one(&app.pool)

@@ -22,6 +22,7 @@ mod notifications;
 mod openapi;
 mod operations;
 mod people;
+mod privacy;
 mod projections;
 mod races;
 mod reads;

@@ -674,7 +674,7 @@ async fn searching_a_common_word_walks_the_newest_tickets_and_ranks_the_same(poo
     let [agent, requester] = users(&app, [("agent", "agent"), ("req", "requester")]).await;
     // Thousands of matches for the seed's common words, so that search walks the newest
     // documents instead of fetching every match through the index.
-    ticketd::cli::seed::seed(&pool, 12_000).await.unwrap();
+    ticketd::cli::seed::seed(&pool, 12_000, true).await.unwrap();
     let newest = open_ticket(&app, &requester, "Colleagues cannot print either").await;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {

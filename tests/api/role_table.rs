@@ -168,6 +168,8 @@ pub static ROUTES: &[RouteRule] = &[
     rule("GET", "/api/v1/users/{id}", SIGNED_IN, "requesters: themselves only (else 404)"),
     rule("PATCH", "/api/v1/users/{id}", ADMINS, "the last active admin cannot be demoted or deactivated (409)"),
     rule("DELETE", "/api/v1/users/{id}", ADMINS, "deactivates; never the last active admin (409)"),
+    rule("POST", "/api/v1/users/{id}/erase", ADMINS, "crypto-shredding; never the last active admin (409)"),
+    rule("GET", "/api/v1/users/{id}/export", SIGNED_IN, "admins: anyone; others: themselves only (else 404)"),
     // items
     rule("GET", "/api/v1/items", SIGNED_IN, ""),
     rule("POST", "/api/v1/items", ADMINS, ""),

@@ -52,13 +52,21 @@ async fn a_ticket_is_created_read_updated_and_moved_through_its_life(pool: PgPoo
     assert_eq!(body["allowed"], json!([]));
 
     // Every event carries the audit "who".
-    let metas: Vec<(Value,)> =
-        sqlx::query_as("select metadata from events where aggregate_id = $1 order by sequence")
-            .bind(id.to_string())
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+    let mut metas: Vec<(Value,)> = sqlx::query_as(
+        "select metadata from events where aggregate_type = 'ticket' and aggregate_id = $1
+          order by sequence",
+    )
+    .bind(id.to_string())
+    .fetch_all(&pool)
+    .await
+    .unwrap();
     assert_eq!(metas.len(), 8);
+    // The client address and user agent are personal data: stored sealed, read opened.
+    assert!(metas.iter().all(|(m,)| privacy::is_sealed(&m["client_ip"])));
+    let mut opened: Vec<&mut Value> = metas.iter_mut().map(|(m,)| m).collect();
+    projections::log::open_values(&pool, &mut opened)
+        .await
+        .unwrap();
     for (m,) in metas {
         assert!(
             m["user_id"].is_string() && m["request_id"].as_str().is_some_and(|s| !s.is_empty())
@@ -352,7 +360,7 @@ async fn thirty_two_concurrent_patches_leave_a_gapless_consistent_stream(pool: P
         "only {} of 32 concurrent patches succeeded",
         won.len()
     );
-    let rows: Vec<(i64, String, Value)> = sqlx::query_as(
+    let mut rows: Vec<(i64, String, Value)> = sqlx::query_as(
         "select sequence, event_type, payload from events
           where aggregate_type = 'ticket' and aggregate_id = $1 order by sequence",
     )
@@ -360,6 +368,10 @@ async fn thirty_two_concurrent_patches_leave_a_gapless_consistent_stream(pool: P
     .fetch_all(&pool)
     .await
     .unwrap();
+    let mut opened: Vec<&mut Value> = rows.iter_mut().map(|r| &mut r.2).collect();
+    projections::log::open_values(&pool, &mut opened)
+        .await
+        .unwrap();
     for (i, (s, _, _)) in rows.iter().enumerate() {
         assert_eq!(*s, i as i64 + 1, "gap or duplicate in the stream");
     }
@@ -419,7 +431,8 @@ async fn the_event_log_refuses_update_and_delete(pool: PgPool) {
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(n, 1);
+    // The ticket and the requester's `DataKeyIssued` (their first sealed text).
+    assert_eq!(n, 2);
 }
 
 #[sqlx::test]

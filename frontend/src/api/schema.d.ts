@@ -882,6 +882,50 @@ export interface paths {
         patch: operations["update_user"];
         trace?: never;
     };
+    "/api/v1/users/{id}/erase": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Erase a person's personal data (admins; GDPR Art. 17): their data key is destroyed, so
+         *     their name, email, the text of their tickets and comments and their file names read
+         *     `"[erased]"` everywhere (responses, search, history, exports); their account can no longer
+         *     sign in and their files are deleted. The event log and its hash chain stay intact. The last
+         *     active admin cannot be erased (409).
+         */
+        post: operations["erase_user"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/{id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Everything ticketd holds about a person, as JSON (admins, or the person themselves; GDPR
+         *     Art. 15/20): profile, the tickets they requested, their comments, file names, approvals and
+         *     notifications. Nothing anyone else wrote.
+         */
+        get: operations["export_user"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/views": {
         parameters: {
             query?: never;
@@ -1334,10 +1378,103 @@ export interface components {
          * @enum {string}
          */
         Decision: "approve" | "reject";
+        /** @description What an erasure did. */
+        ErasureReport: {
+            /**
+             * Format: int64
+             * @description Attachment files deleted from the store.
+             */
+            files_deleted: number;
+            /** @description Whether the person had a data key (now destroyed). */
+            key_destroyed: boolean;
+            /**
+             * @description Log entries that still hold the person's data in plaintext (written before personal
+             *     fields were encrypted): every read model and response redacts them, the log keeps them.
+             */
+            plaintext_entries: components["schemas"]["PlaintextEntry"][];
+            /** Format: int64 */
+            user_id: number;
+        };
         /** @description The body of every non-422 error (documented in OpenAPI). */
         ErrorBody: {
             code: string;
             detail: string;
+        };
+        ExportApprovalRequest: {
+            /** Format: uuid */
+            id: string;
+            reason?: string | null;
+            status: string;
+            /** Format: int64 */
+            ticket_id: number;
+        };
+        ExportAttachment: {
+            content_type: string;
+            /** Format: date-time */
+            created_at: string;
+            filename: string;
+            /** Format: uuid */
+            id: string;
+            /** Format: int64 */
+            size: number;
+            /** Format: int64 */
+            ticket_id: number;
+        };
+        ExportComment: {
+            content: string;
+            /** Format: date-time */
+            created_at: string;
+            deleted: boolean;
+            /** Format: uuid */
+            id: string;
+            is_internal: boolean;
+            /** Format: int64 */
+            ticket_id: number;
+        };
+        ExportDecision: {
+            /** Format: uuid */
+            approval_id: string;
+            comment?: string | null;
+            decided_at: unknown;
+            decision: unknown;
+            step: number;
+        };
+        ExportNotification: {
+            /** Format: uuid */
+            approval_id?: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: int64 */
+            id: number;
+            kind: string;
+            /** Format: int64 */
+            ticket_id?: number | null;
+        };
+        ExportOrigin: {
+            client_ip: string;
+            user_agent: string;
+        };
+        ExportProfile: {
+            /** Format: date-time */
+            created_at: string;
+            email: string;
+            full_name: string;
+            /** Format: int64 */
+            id: number;
+            is_active: boolean;
+            locale: string;
+            role: string;
+            theme: string;
+            time_zone: string;
+        };
+        ExportTicket: {
+            /** Format: date-time */
+            created_at: string;
+            description: string;
+            /** Format: int64 */
+            id: number;
+            status: string;
+            title: string;
         };
         /** @description One field an event changed, as history shows it. */
         FieldChange: {
@@ -1632,6 +1769,35 @@ export interface components {
              * @description Tickets resolved in the period (their current resolution).
              */
             resolved: number;
+        };
+        /**
+         * @description Everything ticketd holds about a person (GET `/users/{id}/export`): nothing written by
+         *     anyone else.
+         */
+        PersonalData: {
+            /** @description Their decisions on approvals, with their comments. */
+            approval_decisions: components["schemas"]["ExportDecision"][];
+            /** @description The approvals they asked for, with their reason. */
+            approvals_requested: components["schemas"]["ExportApprovalRequest"][];
+            /** @description The files they sent (names and sizes). */
+            attachments: components["schemas"]["ExportAttachment"][];
+            /** @description The comments they wrote. */
+            comments: components["schemas"]["ExportComment"][];
+            /** @description The notifications addressed to them (what about, not the text of others). */
+            notifications: components["schemas"]["ExportNotification"][];
+            profile: components["schemas"]["ExportProfile"];
+            /** @description The client addresses and user agents their requests came from. */
+            request_origins: components["schemas"]["ExportOrigin"][];
+            /** @description The tickets they requested, with the title and description. */
+            tickets: components["schemas"]["ExportTicket"][];
+        };
+        /** @description A log entry that keeps a person's data in plaintext (written before encryption existed). */
+        PlaintextEntry: {
+            aggregate_id: string;
+            aggregate_type: string;
+            event_type: string;
+            /** Format: int64 */
+            sequence: number;
         };
         /**
          * @description Who approves a policy step: one user, or every active user of a role (exactly one of
@@ -4558,6 +4724,61 @@ export interface operations {
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    erase_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description User id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErasureReport"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["ValidationFailed"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    export_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description User id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PersonalData"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             422: components["responses"]["ValidationFailed"];
             503: components["responses"]["Unavailable"];
         };

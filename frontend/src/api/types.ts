@@ -85,6 +85,8 @@ export type RefreshRequest = Schemas['RefreshRequest']
 export type ProfileUpdate = Schemas['ProfileUpdate']
 export type UserCreate = Schemas['UserCreate']
 export type UserUpdate = Schemas['UserUpdate']
+export type ErasureReport = Schemas['ErasureReport']
+export type PersonalData = Schemas['PersonalData']
 export type UserListResponse = Schemas['UserListResponse']
 /** `role` may list several, comma-separated. */
 export type UserListParams = QueryOf<'list_users'>

@@ -395,6 +395,17 @@ const de: Catalogue = {
     deactivateTitle: 'Benutzer deaktivieren',
     deactivated: '{name} deaktiviert',
     reactivated: '{name} reaktiviert',
+    erase: 'Personenbezogene Daten löschen',
+    eraseTitle: 'Personenbezogene Daten löschen',
+    eraseConfirm:
+      'Alles Personenbezogene über {name} löschen? Name, E-Mail, Geschriebenes und Dateien werden überall endgültig unlesbar, und die Person kann sich nicht mehr anmelden. Die Historie bleibt überprüfbar.',
+    eraseButton: 'Endgültig löschen',
+    erased: 'Die personenbezogenen Daten von {name} sind gelöscht',
+  },
+  privacy: {
+    title: 'Ihre Daten',
+    explain: 'Alles, was dieser Helpdesk über Sie speichert (Profil, Tickets, Kommentare, Dateinamen, Freigaben, Benachrichtigungen), als JSON-Datei.',
+    download: 'Meine Daten herunterladen',
   },
   create: {
     title: 'Neues Ticket',

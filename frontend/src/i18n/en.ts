@@ -393,6 +393,17 @@ export default {
     deactivateTitle: 'Deactivate user',
     deactivated: '{name} deactivated',
     reactivated: '{name} reactivated',
+    erase: 'Erase personal data',
+    eraseTitle: 'Erase personal data',
+    eraseConfirm:
+      'Erase everything personal about {name}? Their name, email, what they wrote and their files become unreadable everywhere, for good, and they can no longer sign in. The history stays verifiable.',
+    eraseButton: 'Erase for good',
+    erased: 'The personal data of {name} is erased',
+  },
+  privacy: {
+    title: 'Your data',
+    explain: 'Everything this desk holds about you (profile, tickets, comments, file names, approvals, notifications), as a JSON file.',
+    download: 'Download my data',
   },
   create: {
     title: 'New ticket',

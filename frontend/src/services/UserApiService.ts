@@ -1,5 +1,13 @@
 import type { ApiClient } from '@/api/client'
-import type { PaginatedResponse, User, UserCreate, UserListParams, UserUpdate } from '@/api/types'
+import type {
+  ErasureReport,
+  PaginatedResponse,
+  PersonalData,
+  User,
+  UserCreate,
+  UserListParams,
+  UserUpdate,
+} from '@/api/types'
 
 /** `/api/v1/users` (agents and up read; admins write). */
 export class UserApiService {
@@ -19,6 +27,16 @@ export class UserApiService {
 
   async updateUser(userId: number, update: UserUpdate): Promise<User> {
     return this.apiClient.patch(`/api/v1/users/${userId}`, update)
+  }
+
+  /** Erases a person's personal data (admins): their data key is destroyed. */
+  async eraseUser(userId: number): Promise<ErasureReport> {
+    return this.apiClient.post(`/api/v1/users/${userId}/erase`)
+  }
+
+  /** Everything held about a person (admins, or the person themselves). */
+  async exportUser(userId: number): Promise<PersonalData> {
+    return this.apiClient.get(`/api/v1/users/${userId}/export`)
   }
 
   /** Deactivates: users are never deleted, their history refers to them. */

@@ -123,5 +123,19 @@ export const useUsersStore = defineStore('users', () => {
     }
   }
 
-  return { list, loading, error, byId, names, learn, fetchUsers, search, ensure, nameOf, createUser, updateUser, deactivateUser }
+  /** Erases a person's personal data; their row then reads "[erased]" and inactive. */
+  async function eraseUser(id: number): Promise<void> {
+    try {
+      await userApiService.eraseUser(id)
+    } catch (e) {
+      throw toApiError(e)
+    }
+    byId.delete(id)
+    if (list.value) {
+      const erased = { full_name: '[erased]', is_active: false }
+      list.value = { ...list.value, items: list.value.items.map((u) => (u.id === id ? { ...u, ...erased } : u)) }
+    }
+  }
+
+  return { list, loading, error, byId, names, learn, fetchUsers, search, ensure, nameOf, createUser, updateUser, deactivateUser, eraseUser }
 })

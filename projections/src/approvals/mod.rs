@@ -167,7 +167,7 @@ async fn fold_from_log(
 ) -> Result<BTreeMap<Uuid, (Approval, i64)>, ApplyError> {
     let ids: Vec<&String> = upto.keys().collect();
     let sequences: Vec<i64> = upto.values().copied().collect();
-    let events: Vec<(String, i64, String, serde_json::Value)> = sqlx::query_as(
+    let mut events: Vec<(String, i64, String, serde_json::Value)> = sqlx::query_as(
         "select e.aggregate_id, e.sequence, e.event_type, e.payload
            from events e join unnest($1::text[], $2::bigint[]) as t(id, upto)
              on e.aggregate_id = t.id and e.sequence <= t.upto
@@ -178,6 +178,8 @@ async fn fold_from_log(
     .bind(&sequences)
     .fetch_all(&mut *conn)
     .await?;
+    let mut payloads: Vec<&mut serde_json::Value> = events.iter_mut().map(|e| &mut e.3).collect();
+    crate::log::open_values(&mut *conn, &mut payloads).await?;
     let mut folded: BTreeMap<Uuid, (Approval, i64)> = BTreeMap::new();
     for (aggregate_id, sequence, event_type, payload) in events {
         let id: Uuid = aggregate_id.parse().map_err(unwritable)?;
@@ -256,10 +258,80 @@ async fn apply_approvals(
     write_inbox(conn, &tables.name("rm_approval_inbox"), &ids, &inbox).await
 }
 
+/// What an erased person wrote on approvals (the reason they gave, their decisions' and
+/// delegations' comments) reads `"[erased]"`.
+async fn erase_person(
+    conn: &mut PgConnection,
+    person: i64,
+    tables: &Tables,
+) -> Result<(), ApplyError> {
+    let rm = tables.name("rm_approvals");
+    sqlx::query(&format!(
+        "update {rm} set reason = $2 where requested_by = $1 and reason <> ''"
+    ))
+    .bind(person)
+    .bind(privacy::ERASED)
+    .execute(&mut *conn)
+    .await?;
+    let rows: Vec<(Uuid, serde_json::Value)> = sqlx::query_as(&format!(
+        "select id, steps from {rm} where $1 = any(participant_ids)"
+    ))
+    .bind(person)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut ids = Vec::new();
+    let mut all_steps = Vec::new();
+    for (id, mut steps) in rows {
+        if redact_steps(&mut steps, person) {
+            ids.push(id);
+            all_steps.push(steps);
+        }
+    }
+    if !ids.is_empty() {
+        sqlx::query(&format!(
+            "update {rm} r set steps = u.steps
+               from unnest($1::uuid[], $2::jsonb[]) as u(id, steps) where r.id = u.id"
+        ))
+        .bind(&ids)
+        .bind(&all_steps)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Redacts `person`'s comments in an approval's steps; whether anything changed.
+fn redact_steps(steps: &mut serde_json::Value, person: i64) -> bool {
+    use serde_json::Value;
+    let mut changed = false;
+    for step in steps.as_array_mut().into_iter().flatten() {
+        for (list, who) in [
+            ("decisions", "approver_id"),
+            ("delegations", "from_user_id"),
+        ] {
+            let entries = step.get_mut(list).and_then(Value::as_array_mut);
+            for entry in entries.into_iter().flatten() {
+                if entry.get(who).and_then(Value::as_i64) != Some(person) {
+                    continue;
+                }
+                if let Some(c) = entry
+                    .get_mut("comment")
+                    .filter(|c| c.as_str().is_some_and(|s| !s.is_empty()))
+                {
+                    *c = Value::String(privacy::ERASED.into());
+                    changed = true;
+                }
+            }
+        }
+    }
+    changed
+}
+
 crate::read_model!(
     ApprovalsProjection,
     ["rm_approvals", "rm_approval_inbox"],
-    apply_approvals
+    apply_approvals,
+    erase = erase_person
 );
 
 #[cfg(test)]

@@ -202,8 +202,27 @@ async fn write(
     Ok(())
 }
 
+/// The names of an erased person's files read `"[erased]"` (their blobs are deleted by the
+/// erasure itself).
+async fn erase_person(
+    conn: &mut PgConnection,
+    person: i64,
+    tables: &Tables,
+) -> Result<(), ApplyError> {
+    sqlx::query(&format!(
+        "update {} set filename = $2 where uploaded_by = $1 and filename <> ''",
+        tables.name("rm_attachments")
+    ))
+    .bind(person)
+    .bind(privacy::ERASED)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 crate::read_model!(
     AttachmentsProjection,
     ["rm_attachments", "rm_attachment_refs"],
-    apply_attachments
+    apply_attachments,
+    erase = erase_person
 );

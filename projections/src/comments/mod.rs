@@ -217,4 +217,26 @@ async fn apply_comments(
     write_json_rows(conn, &changed, &sql).await
 }
 
-crate::read_model!(CommentsProjection, ["rm_comments"], apply_comments);
+/// An erased person's comments read `"[erased]"` (rebuilt, their sealed text opens to the same).
+async fn erase_person(
+    conn: &mut PgConnection,
+    person: i64,
+    tables: &Tables,
+) -> Result<(), ApplyError> {
+    sqlx::query(&format!(
+        "update {} set content = $2 where author_id = $1 and content <> ''",
+        tables.name("rm_comments")
+    ))
+    .bind(person)
+    .bind(privacy::ERASED)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+crate::read_model!(
+    CommentsProjection,
+    ["rm_comments"],
+    apply_comments,
+    erase = erase_person
+);

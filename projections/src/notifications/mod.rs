@@ -686,6 +686,50 @@ async fn announce_progress(
     Ok(())
 }
 
+/// An erased person's own notifications go; elsewhere the titles of the tickets they requested
+/// (which every message ends with, after its first ": ", or the approval's "): ") and the
+/// excerpts of what they wrote read `"[erased]"`.
+async fn erase_person(
+    conn: &mut PgConnection,
+    person: i64,
+    tables: &Tables,
+) -> Result<(), ApplyError> {
+    let notifications = tables.name("rm_notifications");
+    let tickets = tables.name("rm_notification_tickets");
+    sqlx::query(&format!("delete from {notifications} where user_id = $1"))
+        .bind(person)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(&format!(
+        "update {notifications} n
+            set message = case when n.kind = 'approval_requested'
+                               then regexp_replace(n.message, '^(.*?\\): ).*$', '\\1' || $2)
+                               else regexp_replace(n.message, '^(.*?: ).*$', '\\1' || $2) end
+           from {tickets} t
+          where t.ticket_id = n.ticket_id and t.requester_id = $1"
+    ))
+    .bind(person)
+    .bind(privacy::ERASED)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(&format!(
+        "update {notifications} set excerpt = $2
+          where actor_id = $1 and excerpt is not null and excerpt <> ''"
+    ))
+    .bind(person)
+    .bind(privacy::ERASED)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(&format!(
+        "update {tickets} set title = $2 where requester_id = $1"
+    ))
+    .bind(person)
+    .bind(privacy::ERASED)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 crate::read_model!(
     NotificationsProjection,
     [
@@ -693,5 +737,6 @@ crate::read_model!(
         "rm_notification_tickets",
         "rm_notification_approvals"
     ],
-    apply_notifications
+    apply_notifications,
+    erase = erase_person
 );

@@ -662,6 +662,23 @@ impl ReportsProjection {
     pub const NAME: &'static str = "reports";
 }
 
+/// The titles of the tickets an erased person requested read `"[erased]"`.
+async fn erase_person(
+    conn: &mut PgConnection,
+    person: i64,
+    tables: &Tables,
+) -> Result<(), ApplyError> {
+    sqlx::query(&format!(
+        "update {} set title = $2 where requester_id = $1 and title <> ''",
+        tables.name("rm_report_tickets")
+    ))
+    .bind(person)
+    .bind(privacy::ERASED)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 crate::read_model!(
     ReportsProjection,
     [
@@ -672,7 +689,8 @@ crate::read_model!(
         "rm_report_approvals",
         "rm_report_meta"
     ],
-    apply_reports
+    apply_reports,
+    erase = erase_person
 );
 
 #[cfg(test)]

@@ -65,6 +65,9 @@ pub struct TicketRow {
 pub struct CommentText {
     pub id: Uuid,
     pub text: String,
+    /// Who wrote it (so that an erasure finds it; absent in rows written before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author_id: Option<i64>,
 }
 
 /// The sort rank of a priority (low 0 .. critical 3).
@@ -168,8 +171,9 @@ fn apply_event(row: &mut TicketRow, event: &TicketEvent) {
             comment_id,
             is_internal: false,
             content,
+            author_id,
             ..
-        }) => row.add_comment(*comment_id, content),
+        }) => row.add_comment(*comment_id, *author_id, content),
         TicketEvent::CommentEdited {
             comment_id,
             is_internal: false,
@@ -295,11 +299,12 @@ impl TicketRow {
         }
     }
 
-    fn add_comment(&mut self, id: Uuid, content: &str) {
+    fn add_comment(&mut self, id: Uuid, author_id: i64, content: &str) {
         self.comment_count += 1;
         self.public_comment_texts.push(CommentText {
             id,
             text: content.to_string(),
+            author_id: Some(author_id),
         });
         self.public_comments = join_texts(&self.public_comment_texts);
     }
@@ -677,6 +682,64 @@ async fn write_counts(
     Ok(())
 }
 
+/// An erased person's words leave the list and search: the title and description of the
+/// tickets they requested and the text of their public comments read `"[erased]"`, the search
+/// documents are rewritten, and title words no other ticket uses leave the vocabulary.
+async fn erase_person(
+    conn: &mut PgConnection,
+    person: i64,
+    tables: &Tables,
+) -> Result<(), ApplyError> {
+    let rows: Vec<TicketRow> = sqlx::query_as(&format!(
+        "select {TICKET_COLUMNS} from {} where requester_id = $1
+            or public_comment_texts @> jsonb_build_array(jsonb_build_object('author_id', $1::bigint))",
+        tables.name("rm_tickets")
+    ))
+    .bind(person)
+    .fetch_all(&mut *conn)
+    .await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let words: HashMap<i64, Option<SearchText>> =
+        rows.iter().map(|r| (r.id, search_text(r))).collect();
+    let mut old_words: Vec<String> = Vec::new();
+    let mut redacted = rows;
+    for row in &mut redacted {
+        if row.requester_id == person {
+            old_words.extend(title_words(&row.title));
+            row.title = privacy::ERASED.into();
+            row.description = privacy::ERASED.into();
+        }
+        let mut touched = false;
+        for c in &mut row.public_comment_texts {
+            if c.author_id == Some(person) {
+                c.text = privacy::ERASED.into();
+                touched = true;
+            }
+        }
+        if touched {
+            row.public_comments = join_texts(&row.public_comment_texts);
+        }
+    }
+    let changed: Vec<&TicketRow> = redacted.iter().collect();
+    write_rows(conn, tables, &changed).await?;
+    write_search_documents(conn, tables, &changed, &words).await?;
+    write_vocabulary(conn, tables, &changed).await?;
+    old_words.sort_unstable();
+    old_words.dedup();
+    sqlx::query(&format!(
+        "delete from {vocabulary} v where v.word = any($1)
+            and not exists (select 1 from {rm} t where lower(t.title) like '%' || v.word || '%')",
+        vocabulary = tables.name("rm_search_words"),
+        rm = tables.name("rm_tickets")
+    ))
+    .bind(&old_words)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 crate::read_model!(
     TicketsProjection,
     [
@@ -686,7 +749,8 @@ crate::read_model!(
         "rm_ticket_search",
         "rm_search_words"
     ],
-    apply_tickets
+    apply_tickets,
+    erase = erase_person
 );
 
 #[cfg(test)]

@@ -841,7 +841,9 @@ pub async fn ticket_sla(
     .fetch_one(&mut *conn)
     .await?;
     let decode = |e: serde_json::Error| sqlx::Error::Decode(e.into());
-    let tail: Vec<(i64, serde_json::Value)> = serde_json::from_value(tail).map_err(decode)?;
+    let mut tail: Vec<(i64, serde_json::Value)> = serde_json::from_value(tail).map_err(decode)?;
+    let mut payloads: Vec<&mut serde_json::Value> = tail.iter_mut().map(|e| &mut e.1).collect();
+    crate::log::open_values(&mut *conn, &mut payloads).await?;
     let ctx = match policy {
         None => PolicyContext::new(0, SlaPolicy::default()),
         Some(p) => {

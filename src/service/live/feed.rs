@@ -136,7 +136,7 @@ pub async fn read_range(
     limit: i64,
 ) -> Result<Vec<StoredEvent>, sqlx::Error> {
     let ids: Option<Vec<String>> = tickets.map(|t| t.iter().map(i64::to_string).collect());
-    sqlx::query_as::<_, StoredEvent>(&format!(
+    let mut events = sqlx::query_as::<_, StoredEvent>(&format!(
         "select {} from events
           where (transaction_id, global_position) > ($1::text::xid8, $2::bigint)
             and (transaction_id, global_position) <= ($3::text::xid8, $4::bigint)
@@ -152,7 +152,9 @@ pub async fn read_range(
     .bind(limit)
     .bind(ids)
     .fetch_all(pool)
-    .await
+    .await?;
+    projections::log::open_events(pool.into(), &mut events).await?;
+    Ok(events)
 }
 
 /// When the event at `at` was recorded (None when the log has no such event).

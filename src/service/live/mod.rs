@@ -290,7 +290,9 @@ impl Task {
             Message::PresenceChanged { ticket_id } => {
                 self.dirty_presence.insert(ticket_id);
             }
-            Message::UserRenamed { .. } | Message::PoliciesChanged => {}
+            Message::UserRenamed { .. }
+            | Message::PoliciesChanged
+            | Message::KeyDestroyed { .. } => {}
             Message::SessionsRevoked { sessions } => {
                 let mut r = self.hub.lock();
                 let ended: Vec<u64> = r
