@@ -652,6 +652,10 @@ const de: Catalogue = {
       profile: 'Profil',
     },
   },
+  confirm: {
+    title: 'Bitte bestätigen',
+    ok: 'Bestätigen',
+  },
   people: {
     you: '{name} (Sie)',
     unknown: 'Unbekannte Person',

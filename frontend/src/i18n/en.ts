@@ -650,6 +650,10 @@ export default {
       profile: 'Profile',
     },
   },
+  confirm: {
+    title: 'Please confirm',
+    ok: 'Confirm',
+  },
   people: {
     you: '{name} (you)',
     unknown: 'Unknown person',
