@@ -238,15 +238,14 @@ fn moved(
     }
 }
 
-/// A ticket's events as they are stored: serialized with the seed's metadata, and sealed by
-/// `sealing` when given.
-async fn stored_stream(
+/// Writes `n` tickets with their histories, their personal fields sealed unless `seal` is false.
+/// One ticket's history as the rows the event store writes (before sealing).
+fn serialized_stream(
     id: i64,
-    events: Vec<(TicketEvent, i64)>,
-    sealing: Option<&crate::service::sealing::SealingRepository>,
+    history: Vec<(TicketEvent, i64)>,
 ) -> Result<Vec<cqrs_es::persist::SerializedEvent>> {
-    let mut stream = Vec::with_capacity(events.len());
-    for (i, (event, actor)) in events.into_iter().enumerate() {
+    let mut stream = Vec::with_capacity(history.len());
+    for (i, (event, actor)) in history.into_iter().enumerate() {
         stream.push(cqrs_es::persist::SerializedEvent::new(
             id.to_string(),
             i + 1,
@@ -257,16 +256,9 @@ async fn stored_stream(
             json!({"user_id": actor.to_string(), "request_id": "seed", "client_ip": "", "user_agent": "ticketd seed"}),
         ));
     }
-    match sealing {
-        Some(s) => Ok(s
-            .seal_new_stream::<aggregates::ticket::Ticket>(&stream)
-            .await
-            .map_err(|e| e.to_string())?),
-        None => Ok(stream),
-    }
+    Ok(stream)
 }
 
-/// Writes `n` tickets with their histories, their personal fields sealed unless `seal` is false.
 pub async fn seed(pool: &PgPool, n: u64, seal: bool) -> Result<()> {
     let sealing = crate::service::sealing::SealingRepository::new(pool.clone());
     let started = std::time::Instant::now();
@@ -299,8 +291,15 @@ pub async fn seed(pool: &PgPool, n: u64, seal: bool) -> Result<()> {
             let index = (done + k as u64) as i64;
             let opened = first_open
                 + Duration::milliseconds(index * spacing_ms + rng.gen_range(0..spacing_ms.max(1)));
-            let events = history(&mut rng, id, opened, now, &requesters, &agents);
-            for e in stored_stream(id, events, seal.then_some(&sealing)).await? {
+            let mut stream =
+                serialized_stream(id, history(&mut rng, id, opened, now, &requesters, &agents))?;
+            if seal {
+                stream = sealing
+                    .seal_new_stream::<aggregates::ticket::Ticket>(&stream)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            for e in stream {
                 agg_ids.push(e.aggregate_id);
                 seqs.push(e.sequence as i64);
                 types.push(e.event_type);

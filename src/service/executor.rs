@@ -1,4 +1,4 @@
-//! Running commands against aggregates: load, handle, commit through postgres-es, with
+//! Running commands against aggregates: load, handle, commit through our event repository (`event_store`, under `sealing`), with
 //! `If-Match` checks, a bounded retry of lost optimistic-concurrency races, audit metadata
 //! on every event, and the consistency token that lets a client read its own writes.
 
@@ -90,8 +90,7 @@ where
 {
     /// An executor on `pool` (no queries: projections tail the log instead).
     pub fn new(pool: PgPool) -> Self {
-        // Personal fields are sealed on the way in and opened on the way out (`sealing`),
-        // around the repository that appends in one round trip (`event_store`).
+        // Personal fields are sealed on the way in and opened on the way out (`sealing`).
         let repo = SealingRepository::new(pool.clone());
         Executor {
             store: PersistedEventStore::new_event_store(repo),

@@ -1,4 +1,4 @@
-//! The one place events are sealed on their way into the log: the event repository wrapped
+//! The one place events are sealed on their way into the log: our event repository (`event_store`) wrapped
 //! so that, before the insert, the personal fields of each serialized event (`privacy::rules`)
 //! and the metadata's client address and user agent are replaced by values sealed under their
 //! person's key, and after a load they are opened again. The aggregates never see ciphertext.
@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use crate::service::event_store::EventRepository;
 use cqrs_es::persist::{
     PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
 };
@@ -13,8 +14,6 @@ use cqrs_es::Aggregate;
 use privacy::rules::{self, Owner, METADATA_FIELDS};
 use serde_json::Value;
 use sqlx::PgPool;
-
-use crate::service::event_store::EventRepository;
 
 /// Streams whose facts are remembered at most (then the memory starts over).
 const MAX_STREAMS: usize = 50_000;

@@ -184,8 +184,8 @@ pub async fn keep_in_sync(services: &Services, settings: SyncSettings) -> Result
                     Ok(Delivery::Resync) | Err(RecvError::Lagged(_)) => {
                         user_status.clear();
                         names.clear();
-                        privacy::keyring().forget_all();
                         policies.forget();
+                        privacy::keyring().forget_all();
                         true
                     }
                     Err(RecvError::Closed) => return,

@@ -358,12 +358,6 @@ const de: Catalogue = {
     roleConfirm: '{name} zur Rolle „{role}“ ändern? Das ändert sofort, was die Person sehen und tun kann.',
     roleConfirmButton: 'Rolle ändern',
     roleChanged: '{name} hat jetzt die Rolle „{role}“',
-    erase: 'Personenbezogene Daten löschen',
-    eraseTitle: 'Personenbezogene Daten löschen',
-    eraseConfirm:
-      'Alles Personenbezogene über {name} löschen? Name, E-Mail, Geschriebenes und Dateien werden überall endgültig unlesbar, und die Person kann sich nicht mehr anmelden. Die Historie bleibt überprüfbar.',
-    eraseButton: 'Endgültig löschen',
-    erased: 'Die personenbezogenen Daten von {name} sind gelöscht',
     title: 'Benutzer',
     new: 'Neuer Benutzer',
     filter: 'Benutzer filtern',
@@ -401,6 +395,12 @@ const de: Catalogue = {
     deactivateTitle: 'Benutzer deaktivieren',
     deactivated: '{name} deaktiviert',
     reactivated: '{name} reaktiviert',
+    erase: 'Personenbezogene Daten löschen',
+    eraseTitle: 'Personenbezogene Daten löschen',
+    eraseConfirm:
+      'Alles Personenbezogene über {name} löschen? Name, E-Mail, Geschriebenes und Dateien werden überall endgültig unlesbar, und die Person kann sich nicht mehr anmelden. Die Historie bleibt überprüfbar.',
+    eraseButton: 'Endgültig löschen',
+    erased: 'Die personenbezogenen Daten von {name} sind gelöscht',
   },
   privacy: {
     title: 'Ihre Daten',
@@ -651,6 +651,10 @@ const de: Catalogue = {
       items: 'Objekte',
       profile: 'Profil',
     },
+  },
+  confirm: {
+    title: 'Bitte bestätigen',
+    ok: 'Bestätigen',
   },
   people: {
     you: '{name} (Sie)',

@@ -356,12 +356,6 @@ export default {
     roleConfirm: 'Make {name} {role}? This changes what they can see and do at once.',
     roleConfirmButton: 'Change role',
     roleChanged: '{name} is now {role}',
-    erase: 'Erase personal data',
-    eraseTitle: 'Erase personal data',
-    eraseConfirm:
-      'Erase everything personal about {name}? Their name, email, what they wrote and their files become unreadable everywhere, for good, and they can no longer sign in. The history stays verifiable.',
-    eraseButton: 'Erase for good',
-    erased: 'The personal data of {name} is erased',
     title: 'Users',
     new: 'New user',
     filter: 'Filter users',
@@ -399,6 +393,12 @@ export default {
     deactivateTitle: 'Deactivate user',
     deactivated: '{name} deactivated',
     reactivated: '{name} reactivated',
+    erase: 'Erase personal data',
+    eraseTitle: 'Erase personal data',
+    eraseConfirm:
+      'Erase everything personal about {name}? Their name, email, what they wrote and their files become unreadable everywhere, for good, and they can no longer sign in. The history stays verifiable.',
+    eraseButton: 'Erase for good',
+    erased: 'The personal data of {name} is erased',
   },
   privacy: {
     title: 'Your data',
@@ -649,6 +649,10 @@ export default {
       items: 'Items',
       profile: 'Profile',
     },
+  },
+  confirm: {
+    title: 'Please confirm',
+    ok: 'Confirm',
   },
   people: {
     you: '{name} (you)',
