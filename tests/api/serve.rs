@@ -192,6 +192,11 @@ async fn empty_admin_variables_create_no_admin_and_an_empty_sign_in_is_refused(p
             ("TICKETD_ADMIN_PASSWORD", ""),
             ("ENVIRONMENT", "production"),
             ("SECRET_KEY", "k3y-for-a-production-like-start-0123456789"),
+            // Production requires the master key of the personal data (a test key: bytes 0..31).
+            (
+                "TICKETD_MASTER_KEY",
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            ),
             ("CORS_ORIGINS", ""),
         ],
     )
