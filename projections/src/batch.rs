@@ -51,3 +51,22 @@ fn payload<T: serde::de::DeserializeOwned>(e: &crate::log::StoredEvent) -> Resul
     serde_json::from_value(e.payload.clone())
         .map_err(|err| ApplyError::poison(e, format!("undecodable {}: {err}", e.event_type)))
 }
+
+/// An erasure's rewrite of one read-model column: the rows of `table` whose `owner` column is
+/// `person` read `"[erased]"` in `column` (rebuilt, their sealed text opens to the same).
+pub async fn redact(
+    conn: &mut sqlx::PgConnection,
+    table: &str,
+    column: &str,
+    owner: &str,
+    person: i64,
+) -> Result<(), crate::ApplyError> {
+    sqlx::query(&format!(
+        "update {table} set {column} = $2 where {owner} = $1 and {column} <> ''"
+    ))
+    .bind(person)
+    .bind(privacy::ERASED)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

@@ -110,6 +110,15 @@ pub trait Projection: Send + Sync + 'static {
     }
 }
 
+/// The erasure of a read model that holds nothing personal.
+pub async fn nothing_to_erase(
+    _conn: &mut PgConnection,
+    _person: i64,
+    _tables: &Tables,
+) -> Result<(), ApplyError> {
+    Ok(())
+}
+
 /// The person a `PersonErased` event of the `person` stream erases.
 pub fn erased_person(event: &StoredEvent) -> Option<i64> {
     (event.aggregate_type == privacy::PERSON && event.event_type == "PersonErased")
@@ -180,24 +189,7 @@ macro_rules! read_model {
         }
     };
     ($ty:ty, [$($table:expr),+ $(,)?], $apply:path) => {
-        impl $crate::Projection for $ty {
-            fn name(&self) -> &'static str {
-                Self::NAME
-            }
-
-            fn tables(&self) -> &'static [&'static str] {
-                &[$($table),+]
-            }
-
-            fn apply<'a>(
-                &'a self,
-                conn: &'a mut sqlx::PgConnection,
-                events: &'a [$crate::StoredEvent],
-                tables: &'a $crate::Tables,
-            ) -> futures::future::BoxFuture<'a, Result<(), $crate::ApplyError>> {
-                Box::pin($apply(conn, events, tables))
-            }
-        }
+        $crate::read_model!($ty, [$($table),+], $apply, erase = $crate::runtime::nothing_to_erase);
     };
 }
 

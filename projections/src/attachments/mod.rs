@@ -209,15 +209,14 @@ async fn erase_person(
     person: i64,
     tables: &Tables,
 ) -> Result<(), ApplyError> {
-    sqlx::query(&format!(
-        "update {} set filename = $2 where uploaded_by = $1 and filename <> ''",
-        tables.name("rm_attachments")
-    ))
-    .bind(person)
-    .bind(privacy::ERASED)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    crate::batch::redact(
+        conn,
+        &tables.name("rm_attachments"),
+        "filename",
+        "uploaded_by",
+        person,
+    )
+    .await
 }
 
 crate::read_model!(

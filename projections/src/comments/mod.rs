@@ -223,15 +223,14 @@ async fn erase_person(
     person: i64,
     tables: &Tables,
 ) -> Result<(), ApplyError> {
-    sqlx::query(&format!(
-        "update {} set content = $2 where author_id = $1 and content <> ''",
-        tables.name("rm_comments")
-    ))
-    .bind(person)
-    .bind(privacy::ERASED)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    crate::batch::redact(
+        conn,
+        &tables.name("rm_comments"),
+        "content",
+        "author_id",
+        person,
+    )
+    .await
 }
 
 crate::read_model!(

@@ -668,15 +668,14 @@ async fn erase_person(
     person: i64,
     tables: &Tables,
 ) -> Result<(), ApplyError> {
-    sqlx::query(&format!(
-        "update {} set title = $2 where requester_id = $1 and title <> ''",
-        tables.name("rm_report_tickets")
-    ))
-    .bind(person)
-    .bind(privacy::ERASED)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    crate::batch::redact(
+        conn,
+        &tables.name("rm_report_tickets"),
+        "title",
+        "requester_id",
+        person,
+    )
+    .await
 }
 
 crate::read_model!(
