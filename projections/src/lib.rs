@@ -6,6 +6,7 @@ pub mod attachments;
 pub mod batch;
 pub mod catch_up;
 pub mod comments;
+pub mod delivery;
 pub mod log;
 pub mod notifications;
 pub mod rebuild;

@@ -44,6 +44,15 @@ pub async fn rebuild(
     projection: &dyn Projection,
     batch_size: i64,
 ) -> Result<RebuildReport, ApplyError> {
+    if !projection.rebuildable() {
+        return Err(ApplyError::Poison {
+            position: -1,
+            reason: format!(
+                "{} is a delivery channel: it is not rebuilt (its messages went out already)",
+                projection.name()
+            ),
+        });
+    }
     let started = std::time::Instant::now();
     let shadow = Shadow {
         projection,

@@ -91,6 +91,11 @@ pub trait Projection: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// The tables this projection owns (rebuilt and swapped together).
     fn tables(&self) -> &'static [&'static str];
+    /// Whether a rebuild may replay it from the start (a delivery channel's outbox may not:
+    /// what it recorded has gone out already).
+    fn rebuildable(&self) -> bool {
+        true
+    }
     /// Applies a batch of events, in log order, inside the caller's transaction.
     fn apply<'a>(
         &'a self,

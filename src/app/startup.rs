@@ -76,7 +76,7 @@ pub async fn build_state_with_clock(
         Some(
             Runtime::new(
                 pool.clone(),
-                crate::service::all_projections(&pool),
+                crate::service::projections_for(&pool, &config.delivery),
                 RuntimeConfig::default(),
             )
             .start()
@@ -137,12 +137,20 @@ pub async fn build_state_with_clock(
         names: Default::default(),
         rebuilds: Default::default(),
         policies: Default::default(),
+        webhook_guard: Arc::new(crate::service::delivery::webhooks::AddressGuard::new(
+            config.delivery.deny_list()?,
+        )),
     };
     start_bus(&services, &config).await?;
+    let shutdown = tokio::sync::watch::channel(false).0;
+    if run_projections {
+        crate::service::delivery::start(&services.pool, &config.delivery, shutdown.subscribe())
+            .await?;
+    }
     Ok(AppState(Arc::new(App {
         services,
         settings,
-        shutdown: tokio::sync::watch::channel(false).0,
+        shutdown,
     })))
 }
 
@@ -242,6 +250,7 @@ async fn serve_on(config: Config, pool: PgPool) -> Result<()> {
         }
     })
     .await;
+    let _ = state.shutdown.send(true);
     state.bus.stop();
     if let Some(rt) = &state.runtime {
         rt.shutdown().await;

@@ -87,6 +87,11 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             );
         }
     }
+    if let Ok(outboxes) = crate::service::delivery::outbox_state(&state.pool).await {
+        for (channel, pending, failed, oldest) in outboxes {
+            crate::service::metrics::set_outbox(&channel, pending, failed, oldest);
+        }
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,

@@ -42,6 +42,7 @@ pub mod state;
 pub mod tickets;
 pub mod users;
 pub mod views;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -82,6 +83,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .nest("/api/v1", live::router())
         .nest("/api/v1/reports", reports::router())
         .nest("/api/v1/views", views::router())
+        .nest("/api/v1/webhooks", webhooks::router())
         .nest("/api/v1/admin", admin::router())
 }
 

@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi};
         (name = "notifications", description = "Your notifications, and their live stream"),
         (name = "live", description = "One live connection per tab (Server-Sent Events) and presence on tickets"),
         (name = "reports", description = "Dashboard, analytics, exports and the SLA policy (managers and admins)"),
+        (name = "webhooks", description = "Webhooks: signed deliveries of the event log to other systems, their delivery log and retries (admins)"),
         (name = "views", description = "Saved views of the ticket queue, their counts and their tickets (agents and up)"),
         (name = "macros", description = "Canned replies with changes, personal or shared (agents and up)"),
         (name = "admin", description = "Operations for admins: projections, their lag and rebuilds"),

@@ -20,8 +20,18 @@ struct ProjectionLabels {
     projection: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChannelLabels {
+    channel: String,
+}
+
 struct Metrics {
     registry: Registry,
+    delivery_sent: Family<ChannelLabels, Counter>,
+    delivery_failed: Family<ChannelLabels, Counter>,
+    delivery_queued: Family<ChannelLabels, Gauge>,
+    delivery_failed_now: Family<ChannelLabels, Gauge>,
+    delivery_oldest: Family<ChannelLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     latency: Family<RouteLabels, Histogram>,
     position: Family<ProjectionLabels, Gauge>,
     lag_events: Family<ProjectionLabels, Gauge>,
@@ -63,8 +73,44 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Commands that appended events",
         commands.clone(),
     );
+    let delivery_sent = Family::<ChannelLabels, Counter>::default();
+    registry.register(
+        "deliveries_sent",
+        "Messages delivered by this process",
+        delivery_sent.clone(),
+    );
+    let delivery_failed = Family::<ChannelLabels, Counter>::default();
+    registry.register(
+        "deliveries_given_up",
+        "Deliveries this process gave up on after their retries",
+        delivery_failed.clone(),
+    );
+    let delivery_queued = Family::<ChannelLabels, Gauge>::default();
+    registry.register(
+        "deliveries_queued",
+        "Deliveries waiting to be sent (whole installation)",
+        delivery_queued.clone(),
+    );
+    let delivery_failed_now = Family::<ChannelLabels, Gauge>::default();
+    registry.register(
+        "deliveries_failed",
+        "Deliveries that failed for good and wait for a manual retry (whole installation)",
+        delivery_failed_now.clone(),
+    );
+    let delivery_oldest =
+        Family::<ChannelLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+    registry.register(
+        "deliveries_oldest_pending_seconds",
+        "Age of the oldest delivery still waiting",
+        delivery_oldest.clone(),
+    );
     Metrics {
         registry,
+        delivery_sent,
+        delivery_failed,
+        delivery_queued,
+        delivery_failed_now,
+        delivery_oldest,
         latency,
         position,
         lag_events,
@@ -101,6 +147,36 @@ pub fn set_projection(name: &str, position: i64, lag: i64, transient: u64) {
         .transient_errors
         .get_or_create(&labels)
         .set(transient as i64);
+}
+
+fn channel(name: &str) -> ChannelLabels {
+    ChannelLabels {
+        channel: name.to_string(),
+    }
+}
+
+/// Counts one delivered message.
+pub fn delivery_sent(name: &str) {
+    METRICS.delivery_sent.get_or_create(&channel(name)).inc();
+}
+
+/// Counts one delivery given up on.
+pub fn delivery_failed(name: &str) {
+    METRICS.delivery_failed.get_or_create(&channel(name)).inc();
+}
+
+/// Records what a channel's outbox holds.
+pub fn set_outbox(name: &str, pending: i64, failed: i64, oldest_seconds: f64) {
+    let labels = channel(name);
+    METRICS.delivery_queued.get_or_create(&labels).set(pending);
+    METRICS
+        .delivery_failed_now
+        .get_or_create(&labels)
+        .set(failed);
+    METRICS
+        .delivery_oldest
+        .get_or_create(&labels)
+        .set(oldest_seconds);
 }
 
 /// The text exposition.

@@ -13,6 +13,7 @@ pub mod bus;
 pub mod clock;
 pub mod comments;
 pub mod consistency;
+pub mod delivery;
 pub mod erasure;
 pub mod error;
 pub mod event_store;
@@ -90,6 +91,21 @@ pub struct Services {
     pub rebuilds: Arc<operations::Rebuilds>,
     /// The requester and approval policies, kept in memory (`policies`).
     pub policies: Arc<policies::PolicyCache>,
+    /// Which addresses webhooks may not reach (checked when a URL is saved).
+    pub webhook_guard: Arc<delivery::webhooks::AddressGuard>,
+}
+
+/// Every projection a process with this delivery configuration runs: [`all_projections`] and,
+/// when a NATS feed is configured, its relay's outbox.
+pub fn projections_for(
+    pool: &PgPool,
+    delivery: &crate::app::config::DeliveryConfig,
+) -> Vec<Arc<dyn projections::Projection>> {
+    let mut all = all_projections(pool);
+    if crate::app::config::DeliveryConfig::set(&delivery.nats_url).is_some() {
+        all.push(Arc::new(projections::delivery::NatsProjection));
+    }
+    all
 }
 
 /// Every projection this build runs (the approval process issues commands on `pool`).
@@ -102,5 +118,6 @@ pub fn all_projections(pool: &PgPool) -> Vec<Arc<dyn projections::Projection>> {
         Arc::new(approval_process::ApprovalSaga::new(pool.clone())),
         Arc::new(projections::notifications::NotificationsProjection),
         Arc::new(projections::reports::ReportsProjection),
+        Arc::new(projections::delivery::WebhooksProjection),
     ]
 }

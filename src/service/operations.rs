@@ -115,6 +115,11 @@ pub async fn start_rebuild(services: &Services, name: &str) -> Result<Projection
         .into_iter()
         .find(|p| p.name() == name)
         .ok_or_else(|| Error::not_found("Projection"))?;
+    if !projection.rebuildable() {
+        return Err(Error::conflict(format!(
+            "{name} is a delivery channel: it is not rebuilt (its messages went out already)"
+        )));
+    }
     let running = projections(services)
         .await?
         .into_iter()

@@ -314,6 +314,7 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
+        let _ = self.state.shutdown.send(true);
         self.state.bus.stop();
         if let Some(rt) = &self.state.runtime {
             rt.abort();

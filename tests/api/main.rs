@@ -9,6 +9,7 @@ mod auth;
 mod bulk;
 mod cli;
 mod comments;
+mod delivery;
 mod embedded;
 mod headers;
 mod helpers;

@@ -196,6 +196,15 @@ pub static ROUTES: &[RouteRule] = &[
     rule("PATCH", "/api/v1/views/{id}", STAFF, "own; shared ones: managers and up (else 403); others' personal views: 404"),
     rule("DELETE", "/api/v1/views/{id}", STAFF, "own; shared ones: managers and up (else 403); others' personal views: 404"),
     rule("GET", "/api/v1/views/{id}/tickets", STAFF, "own or shared (others' personal views: 404)"),
+    // webhooks
+    rule("GET", "/api/v1/webhooks", ADMINS, ""),
+    rule("POST", "/api/v1/webhooks", ADMINS, "the signing secret is in this answer only; private addresses: 422"),
+    rule("GET", "/api/v1/webhooks/event-types", ADMINS, ""),
+    rule("GET", "/api/v1/webhooks/{id}", ADMINS, ""),
+    rule("PATCH", "/api/v1/webhooks/{id}", ADMINS, ""),
+    rule("DELETE", "/api/v1/webhooks/{id}", ADMINS, "with its delivery log"),
+    rule("GET", "/api/v1/webhooks/{id}/deliveries", ADMINS, "the delivery log"),
+    rule("POST", "/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry", ADMINS, "sends it again now"),
     // live
     rule("GET", "/api/v1/live", SIGNED_IN, "requesters: own tickets only (else 404), never internal notes; queue=true: staff only (403)"),
     rule("PUT", "/api/v1/tickets/{id}/presence", SIGNED_IN, "requesters: own tickets only (else 404); internal typing: staff only (403)"),

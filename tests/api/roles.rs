@@ -183,6 +183,28 @@ impl Fixtures {
             let m = json_of(m, StatusCode::CREATED).await;
             by_area.insert("macros", m["id"].as_i64().expect("macro").to_string());
         }
+        if path.starts_with("/api/v1/webhooks/{id}") {
+            // A webhook, and a delivery of it to retry.
+            let hook = app
+                .post(
+                    "/api/v1/webhooks/",
+                    &users["admin"].token,
+                    json!({"url": "https://hooks.example.com/matrix"}),
+                )
+                .await;
+            let hook = json_of(hook, StatusCode::CREATED).await;
+            let id = hook["id"].as_i64().expect("webhook");
+            let (delivery,): (i64,) = sqlx::query_as(
+                "insert into deliveries (channel, event_position, recipient, kind, status)
+                 values ('webhook', 1, $1, 'ticket.created', 'failed') returning id",
+            )
+            .bind(id)
+            .fetch_one(&app.pool)
+            .await
+            .expect("delivery");
+            by_area.insert("webhooks", id.to_string());
+            by_area.insert("deliveries", delivery.to_string());
+        }
         Fixtures {
             by_area,
             ticket,
@@ -223,6 +245,7 @@ impl Fixtures {
             }
             "email" => json!(format!("matrix-{}@example.com", Uuid::new_v4().simple())),
             "password" | "current_password" => json!(PASSWORD),
+            "url" => json!("https://hooks.example.com/matrix"),
             "If-Match" | "if-match" => json!("1"),
             _ => return None,
         })

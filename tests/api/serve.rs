@@ -17,16 +17,16 @@ use sqlx::PgPool;
 use crate::helpers::{json_of, url_of, TestApp};
 
 /// A `ticketd serve` process; killed if a test fails before stopping it.
-struct Served {
+pub struct Served {
     child: Child,
-    base: String,
+    pub base: String,
     client: reqwest::Client,
 }
 
 impl Served {
     /// Starts `ticketd serve` on `pool`'s database with `env` and waits until it answers.
     /// The working directory is empty (no `.env`), and no `TICKETD_ADMIN_*` is inherited.
-    async fn start(pool: &PgPool, env: &[(&str, &str)]) -> Served {
+    pub async fn start(pool: &PgPool, env: &[(&str, &str)]) -> Served {
         let dir = std::env::temp_dir().join(format!("ticketd-serve-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("working dir");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -69,7 +69,7 @@ impl Served {
         }
     }
 
-    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         self.client.request(method, format!("{}{path}", self.base))
     }
 
@@ -95,7 +95,7 @@ impl Served {
             .expect("healthz")
     }
 
-    async fn login(&self, email: &str, password: &str) -> reqwest::Response {
+    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
         self.request(Method::POST, "/api/v1/auth/login")
             .json(&json!({"email": email, "password": password}))
             .send()
@@ -103,8 +103,14 @@ impl Served {
             .expect("login")
     }
 
+    /// Kills the server with SIGKILL, as a crash would: nothing of it runs on.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Stops the server with SIGTERM and returns everything it wrote to stderr.
-    fn stop(mut self) -> String {
+    pub fn stop(mut self) -> String {
         let status = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())

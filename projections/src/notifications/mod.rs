@@ -659,7 +659,17 @@ async fn apply_notifications(
          on conflict (user_id, source_position) do nothing",
         tables.name("rm_notifications")
     );
-    write_json_rows(conn, &notifications, &sql).await
+    write_json_rows(conn, &notifications, &sql).await?;
+    // The e-mail channel's outbox, in the same transaction as the checkpoint (never from a
+    // rebuild's shadow run: those e-mails went out when the events were new).
+    if tables.suffix().is_empty() && !notifications.is_empty() {
+        let rows = serde_json::to_value(&notifications).map_err(|e| ApplyError::Poison {
+            position: -1,
+            reason: e.to_string(),
+        })?;
+        crate::delivery::record_emails(conn, &rows).await?;
+    }
+    Ok(())
 }
 
 /// Tells every process's live hub, on commit of this batch, how far the log and the
@@ -727,6 +737,9 @@ async fn erase_person(
     .bind(privacy::ERASED)
     .execute(&mut *conn)
     .await?;
+    if tables.suffix().is_empty() {
+        crate::delivery::erase_recipient(conn, person).await?;
+    }
     Ok(())
 }
 
