@@ -105,15 +105,7 @@ pub async fn build_state_with_clock(
         ));
     }
     let dummy_hash = crate::service::auth::hash_password(uuid::Uuid::new_v4().to_string()).await?;
-    let settings = Settings {
-        max_upload_bytes: config.max_upload_bytes,
-        static_dir: config.static_dir.clone(),
-        cors_origins: config.cors_origin_list(),
-        request_timeout: std::time::Duration::from_secs(config.limits.request_timeout_secs.max(1)),
-        body_timeout: std::time::Duration::from_secs(config.limits.body_timeout_secs.max(1)),
-        hsts: config.hsts,
-        trusted_proxies: config.trusted_proxy_list()?,
-    };
+    let settings = http_settings(&config)?;
     let services = Services {
         pool,
         jwt: JwtKeys::new(&secret),
@@ -152,6 +144,19 @@ pub async fn build_state_with_clock(
         settings,
         shutdown,
     })))
+}
+
+/// What the HTTP layer itself is configured with.
+fn http_settings(config: &Config) -> Result<Settings> {
+    Ok(Settings {
+        max_upload_bytes: config.max_upload_bytes,
+        static_dir: config.static_dir.clone(),
+        cors_origins: config.cors_origin_list(),
+        request_timeout: std::time::Duration::from_secs(config.limits.request_timeout_secs.max(1)),
+        body_timeout: std::time::Duration::from_secs(config.limits.body_timeout_secs.max(1)),
+        hsts: config.hsts,
+        trusted_proxies: config.trusted_proxy_list()?,
+    })
 }
 
 /// Makes the configured keyring this process's, after checking that its master key opens the

@@ -192,14 +192,15 @@ impl EmailSender {
         )
     }
 
-    async fn compose(
+    /// What the templates of `row` see (`None`: an internal note to a requester, never sent).
+    fn template_context(
         &self,
         row: &Claimed,
         recipient: &Recipient,
         event: &projections::StoredEvent,
         names: &HashMap<i64, String>,
         titles: &HashMap<i64, String>,
-    ) -> Result<Option<Message>, String> {
+    ) -> Option<(i64, String, minijinja::Value)> {
         let ticket_id: i64 = row
             .order_key
             .as_deref()
@@ -211,33 +212,14 @@ impl EmailSender {
             .cloned()
             .unwrap_or(Value::Null);
         let internal = payload.get("is_internal").and_then(Value::as_bool) == Some(true);
-        let staff = recipient.role != "requester";
-        if internal && !staff {
-            return Ok(None);
+        if internal && recipient.role == "requester" {
+            return None;
         }
-        let content = payload
-            .get("content")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let (from, to) = match event.event_type.as_str() {
-            "TicketDeleted" => (
-                payload
-                    .get("from")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default(),
-                "cancelled",
-            ),
-            _ => (
-                payload
-                    .get("from")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default(),
-                payload
-                    .get("to")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default(),
-            ),
+        let text = |key: &str| payload.get(key).and_then(Value::as_str).unwrap_or_default();
+        let content = text("content").to_string();
+        let to = match event.event_type.as_str() {
+            "TicketDeleted" => "cancelled",
+            _ => text("to"),
         };
         let locale = if recipient.locale == "de" { "de" } else { "en" };
         let actor = event
@@ -251,14 +233,31 @@ impl EmailSender {
             actor => actor,
             ticket_ref => format!("TKT-{ticket_id}"),
             title => title,
-            content => content,
             content_html => crate::service::markdown::render(&content),
-            from_label => status_label(locale, from),
+            content => content,
+            from_label => status_label(locale, text("from")),
             to_label => status_label(locale, to),
             to => to,
             link => format!("{}/tickets/{ticket_id}", self.public_url),
             profile => format!("{}/profile", self.public_url),
         };
+        Some((ticket_id, title, ctx))
+    }
+
+    fn compose(
+        &self,
+        row: &Claimed,
+        recipient: &Recipient,
+        event: &projections::StoredEvent,
+        names: &HashMap<i64, String>,
+        titles: &HashMap<i64, String>,
+    ) -> Result<Option<Message>, String> {
+        let Some((ticket_id, title, ctx)) =
+            self.template_context(row, recipient, event, names, titles)
+        else {
+            return Ok(None);
+        };
+        let locale = if recipient.locale == "de" { "de" } else { "en" };
         let render = |name: String| {
             self.templates
                 .get_template(&name)
@@ -313,7 +312,7 @@ impl EmailSender {
         let Some(event) = events.get(&row.event_position) else {
             return Outcome::Skipped("the event is not in the log".into());
         };
-        let message = match self.compose(row, recipient, event, names, titles).await {
+        let message = match self.compose(row, recipient, event, names, titles) {
             Ok(Some(m)) => m,
             Ok(None) => {
                 return Outcome::Skipped("an internal note never goes to a requester".into())
