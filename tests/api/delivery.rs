@@ -819,6 +819,33 @@ async fn requesters_get_the_reply_by_email_threaded_and_never_an_internal_note(p
     );
     assert!(text.contains("Wir kümmern uns darum."), "{text}");
 
+    // Agents hear of an assignment (and its e-mail names them, not the ticket's requester).
+    let second = app.user("carla@example.com", "agent").await;
+    let r = app
+        .patch(
+            &format!("/api/v1/tickets/{id}/assign"),
+            &agent.token,
+            json!({"assignee_id": second.id}),
+        )
+        .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let mails = smtp
+        .wait_for("the assignment", |m| {
+            m.iter()
+                .any(|m| to_of(m) == vec!["carla@example.com".to_string()])
+        })
+        .await;
+    let assigned = mails
+        .iter()
+        .find(|m| to_of(m) == vec!["carla@example.com".to_string()])
+        .expect("assignment");
+    assert!(
+        assigned["text"]
+            .as_str()
+            .is_some_and(|t| t.contains(&format!("assigned TKT-{id} to you"))),
+        "{assigned:#}"
+    );
+
     // Turned off in the profile: no more replies by e-mail.
     let r = app
         .patch(
@@ -828,7 +855,12 @@ async fn requesters_get_the_reply_by_email_threaded_and_never_an_internal_note(p
         )
         .await;
     assert!(r.status().is_success(), "{}", r.status());
-    let before = smtp.messages().len();
+    let to_anna = |m: &[Value]| {
+        m.iter()
+            .filter(|m| to_of(m) == vec!["anna@example.com".to_string()])
+            .count()
+    };
+    let before = to_anna(&smtp.messages());
     let r = app
         .post(
             "/api/v1/comments/",
@@ -837,9 +869,17 @@ async fn requesters_get_the_reply_by_email_threaded_and_never_an_internal_note(p
         )
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
+    // The assignee follows the ticket and still hears of the reply; the requester does not.
+    smtp.wait_for("the assignee's copy of the reply", |m| {
+        m.iter().any(|m| {
+            to_of(m) == vec!["carla@example.com".to_string()]
+                && m["text"].as_str().is_some_and(|t| t.contains("Any news?"))
+        })
+    })
+    .await;
     app.settle().await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(smtp.messages().len(), before, "the preference holds");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(to_anna(&smtp.messages()), before, "the preference holds");
     let counts: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
         "select status, count(*) from deliveries where channel = 'email' group by status",
     )
