@@ -2,6 +2,8 @@
 //!
 //! `BENCH_BASE=http://127.0.0.1:18080 BENCH_TOKEN=... DATABASE_URL=... BENCH_RATE=500 BENCH_SECONDS=15 \
 //!  cargo bench --bench projection_lag`
+//! `BENCH_COMMENT_ON=1,2,3` replies publicly on those tickets instead of opening new ones
+//! (benches/delivery.sh: every reply is an e-mail, a webhook delivery and a NATS message).
 //! Each command's `X-Consistency-Token` names its event; the lag is the time from the
 //! command's response until the `tickets` checkpoint has passed that event (polled every 1 ms).
 #![allow(clippy::print_stdout)] // a benchmark reports on stdout
@@ -64,14 +66,27 @@ fn watch(pool: sqlx::PgPool, pending: Pending, lags: Lags) -> tokio::task::JoinH
     })
 }
 
-/// Opens one ticket and queues its consistency token with the time the answer came.
-async fn probe(client: reqwest::Client, url: String, token: String, n: u64, pending: Pending) {
-    let r = client
-        .post(url)
-        .bearer_auth(token)
-        .json(&serde_json::json!({"title": format!("lag probe {n}"), "priority": "low", "type": "question"}))
-        .send()
-        .await;
+/// Opens one ticket (or, with `comment_on`, replies publicly on one of those tickets, in
+/// turn) and queues its consistency token with the time the answer came.
+async fn probe(
+    client: reqwest::Client,
+    base: String,
+    token: String,
+    n: u64,
+    pending: Pending,
+    comment_on: Arc<Vec<i64>>,
+) {
+    let request = if comment_on.is_empty() {
+        client
+            .post(format!("{base}/api/v1/tickets/"))
+            .json(&serde_json::json!({"title": format!("lag probe {n}"), "priority": "low", "type": "question"}))
+    } else {
+        let ticket = comment_on[usize::try_from(n).unwrap_or(0) % comment_on.len()];
+        client.post(format!("{base}/api/v1/comments/")).json(&serde_json::json!({
+            "ticket_id": ticket, "content": format!("lag probe {n}"), "is_internal": false
+        }))
+    };
+    let r = request.bearer_auth(token).send().await;
     if let Ok(r) = r {
         let done = Instant::now();
         if let Some(cp) = r
@@ -96,6 +111,14 @@ async fn main() {
         return;
     };
     let rate = env_or("BENCH_RATE", 500);
+    // BENCH_COMMENT_ON=1,2,3: public replies on these tickets instead of new tickets.
+    let comment_on: Arc<Vec<i64>> = Arc::new(
+        std::env::var("BENCH_COMMENT_ON")
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|s| s.trim().parse().ok())
+            .collect(),
+    );
     let seconds = env_or("BENCH_SECONDS", 15);
     let pool = sqlx::PgPool::connect(&db).await.expect("database");
     let client = reqwest::Client::new();
@@ -110,8 +133,14 @@ async fn main() {
     while Instant::now() < end {
         interval.tick().await;
         sent += 1;
-        let url = format!("{base}/api/v1/tickets/");
-        let job = probe(client.clone(), url, token.clone(), sent, pending.clone());
+        let job = probe(
+            client.clone(),
+            base.clone(),
+            token.clone(),
+            sent,
+            pending.clone(),
+            comment_on.clone(),
+        );
         tasks.push(tokio::spawn(job));
     }
     for t in tasks {

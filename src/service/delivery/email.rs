@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use futures::StreamExt;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use minijinja::{context, Environment};
@@ -355,14 +356,12 @@ impl Channel for EmailSender {
         Box::pin(async move {
             match self.context(rows).await {
                 Ok((recipients, events, names, titles)) => {
-                    let mut out = Vec::with_capacity(rows.len());
-                    for row in rows {
-                        out.push(
-                            self.send_one(row, &recipients, &events, &names, &titles)
-                                .await,
-                        );
-                    }
-                    out
+                    // A few at once over the transport's connection pool, outcomes in order.
+                    let sends: Vec<_> = rows
+                        .iter()
+                        .map(|row| self.send_one(row, &recipients, &events, &names, &titles))
+                        .collect();
+                    futures::stream::iter(sends).buffered(4).collect().await
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "e-mail sender");
