@@ -249,3 +249,26 @@ export type RequesterPolicyUpdate = Schemas['RequesterPolicyUpdate']
 export type ProjectionState = Schemas['ProjectionState']
 export type AnalyticsPeriod = Schemas['Period']
 export type GroupBy = Schemas['GroupBy']
+
+// ---------------------------------------------------------------- issue 20: webhooks (admins)
+/** `{id, url, events, active, description, created_at, updated_at, pending, failed}`;
+ *  `events` empty: every event type. */
+export type Webhook = Schemas['Webhook']
+/** The answer of `POST /webhooks`: the webhook plus its signing `secret`, shown this once. */
+export type CreatedWebhook = Schemas['CreatedWebhook']
+export type WebhookCreate = Schemas['WebhookCreate']
+export type WebhookUpdate = Schemas['WebhookUpdate']
+export type WebhookListResponse = Schemas['WebhookListResponse']
+export type WebhookListParams = QueryOf<'list_webhooks'>
+/** One entry of a webhook's delivery log. */
+export type WebhookDelivery = Schemas['Delivery']
+export type WebhookDeliveryListResponse = Schemas['DeliveryListResponse']
+export type WebhookDeliveryParams = QueryOf<'list_deliveries'>
+/** `Delivery.status` on the wire (the schema types it as a plain string). */
+export type WebhookDeliveryStatus = 'pending' | 'delivered' | 'failed'
+export const WEBHOOK_DELIVERY_STATUSES: WebhookDeliveryStatus[] = ['pending', 'delivered', 'failed']
+/** Which notification kinds reach a person by e-mail and in the app (`User.notify`). */
+export type NotifyPreferences = Schemas['NotifyPreferences']
+/** The notification kinds a person may choose per channel (the server's `NOTIFY_KINDS`). */
+export const NOTIFY_KINDS = ['assigned', 'comment', 'mention', 'status_changed', 'approval_requested'] as const
+export type NotifyKind = (typeof NOTIFY_KINDS)[number]

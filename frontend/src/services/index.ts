@@ -13,6 +13,7 @@ import { ReportApiService } from './ReportApiService'
 import { TicketApiService } from './TicketApiService'
 import { UserApiService } from './UserApiService'
 import { ViewApiService } from './ViewApiService'
+import { WebhookApiService } from './WebhookApiService'
 
 export { authApiService } from './AuthApiService'
 export const ticketApiService = new TicketApiService(apiClient)
@@ -27,6 +28,7 @@ export const liveApiService = new LiveApiService(apiClient)
 export const adminApiService = new AdminApiService(apiClient)
 export const viewApiService = new ViewApiService(apiClient)
 export const macroApiService = new MacroApiService(apiClient)
+export const webhookApiService = new WebhookApiService(apiClient)
 
 export {
   AdminApiService,
@@ -42,4 +44,5 @@ export {
   TicketApiService,
   UserApiService,
   ViewApiService,
+  WebhookApiService,
 }
