@@ -112,6 +112,20 @@ export const routes = [
     meta: { minRole: 'admin' as Role, title: 'titles.requesterPolicy' },
   },
   // ---- end issue 17
+  // ---- issue 20: webhooks
+  {
+    path: '/admin/webhooks',
+    name: 'admin-webhooks',
+    component: () => import('../views/AdminWebhooksView.vue'),
+    meta: { minRole: 'admin' as Role, title: 'titles.webhooks' },
+  },
+  {
+    path: '/admin/webhooks/:id(\\d+)',
+    name: 'admin-webhook-deliveries',
+    component: () => import('../views/AdminWebhookDeliveriesView.vue'),
+    props: (route: RouteLocationNormalized) => ({ id: Number(route.params.id) }),
+    meta: { minRole: 'admin' as Role, title: 'titles.webhookDeliveries' },
+  },
   {
     path: '/profile',
     name: 'profile',

@@ -69,7 +69,12 @@ describe('WebhookApiService', () => {
     client.post.mockRejectedValue({
       response: { status: 422, data: { detail: [{ loc: ['body', 'url'], msg: 'URL points to a private or reserved address', type: 'value_error' }] } },
     })
-    const error = await service.createWebhook({ url: 'http://10.0.0.1/' }).catch((e) => ApiErrorHandler.handle(e))
+    const error = await service.createWebhook({ url: 'http://10.0.0.1/' }).then(
+      () => {
+        throw new Error('expected a 422')
+      },
+      (e) => ApiErrorHandler.handle(e),
+    )
     expect(error.status).toBe(422)
     expect(error.field_errors).toEqual({ url: ['URL points to a private or reserved address'] })
   })
