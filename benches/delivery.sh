@@ -43,20 +43,21 @@ async def main():
     await w.drain(); await asyncio.sleep(0.3); w.close()
 asyncio.run(main())
 PY
-  psql -X -q "$PGURL/postgres" -c "drop database if exists $BENCH_DB with (force)" >/dev/null 2>&1 || true
+  [ "${KEEP_DB:-0}" = 1 ] || psql -X -q "$PGURL/postgres" -c "drop database if exists $BENCH_DB with (force)" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 mkdir -p "$work/mail"
-"$venv/bin/python" tests/support/smtp_sink.py 127.0.0.1 "$smtp_port" "$work/mail" & pids+=($!)
+"$venv/bin/python" tests/support/smtp_sink.py 127.0.0.1 "$smtp_port" "$work/mail" count & pids+=($!)
 "$venv/bin/python" - "$hook_port" <<'PY' & pids+=($!)
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class Hook(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as receivers behind a web server answer
     def do_POST(self):
         self.rfile.read(int(self.headers.get("content-length", 0)))
-        self.send_response(204); self.end_headers()
+        self.send_response(204); self.send_header("content-length", "0"); self.end_headers()
     def log_message(self, *args): pass
 ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Hook).serve_forever()
 PY
@@ -111,4 +112,4 @@ psql -X -q "$DB" -c "
    where d.status = 'delivered' and e.recorded_at >= '$start' and e.event_type = 'CommentAdded'
    group by d.channel order by d.channel"
 psql -X -q -t -A "$DB" -c "select 'not delivered: ' || count(*) from deliveries where status <> 'delivered'"
-echo "e-mails received by the SMTP server: $(ls "$work/mail" | grep -c '\.json$')"
+echo "e-mails received by the SMTP server: $(wc -l < "$work/mail/received")"

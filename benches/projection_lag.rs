@@ -82,9 +82,11 @@ async fn probe(
             .json(&serde_json::json!({"title": format!("lag probe {n}"), "priority": "low", "type": "question"}))
     } else {
         let ticket = comment_on[usize::try_from(n).unwrap_or(0) % comment_on.len()];
-        client.post(format!("{base}/api/v1/comments/")).json(&serde_json::json!({
-            "ticket_id": ticket, "content": format!("lag probe {n}"), "is_internal": false
-        }))
+        client
+            .post(format!("{base}/api/v1/comments/"))
+            .json(&serde_json::json!({
+                "ticket_id": ticket, "content": format!("lag probe {n}"), "is_internal": false
+            }))
     };
     let r = request.bearer_auth(token).send().await;
     if let Ok(r) = r {

@@ -46,6 +46,8 @@ pub struct ProjectionState {
     pub error: Option<String>,
     /// The database session that runs it (`pid … from …`), `null` when none does.
     pub leader: Option<String>,
+    /// False for delivery channels (webhooks, NATS): they are never rebuilt.
+    pub rebuildable: bool,
     pub rebuild: RebuildState,
 }
 
@@ -102,6 +104,7 @@ pub async fn projections(services: &Services) -> Result<Vec<ProjectionState>, Er
             status: live.map_or_else(|| "running".into(), |r| r.status.clone()),
             error: live.and_then(|r| r.error.clone()),
             leader: live.and_then(|r| r.leader.clone()),
+            rebuildable: p.rebuildable(),
             rebuild,
         });
     }

@@ -2050,6 +2050,8 @@ export interface components {
              */
             position: number;
             rebuild: components["schemas"]["RebuildState"];
+            /** @description False for delivery channels (webhooks, NATS): they are never rebuilt. */
+            rebuildable: boolean;
             /** @description `running`, `paused` or `failed`. */
             status: string;
         };

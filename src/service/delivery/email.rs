@@ -349,19 +349,19 @@ impl Channel for EmailSender {
     }
 
     fn batch(&self) -> i64 {
-        20
+        100
     }
 
     fn send<'a>(&'a self, rows: &'a [Claimed]) -> BoxFuture<'a, Vec<Outcome>> {
         Box::pin(async move {
             match self.context(rows).await {
                 Ok((recipients, events, names, titles)) => {
-                    // A few at once over the transport's connection pool, outcomes in order.
+                    // Eight at once over the transport's connection pool, outcomes in order.
                     let sends: Vec<_> = rows
                         .iter()
                         .map(|row| self.send_one(row, &recipients, &events, &names, &titles))
                         .collect();
-                    futures::stream::iter(sends).buffered(4).collect().await
+                    futures::stream::iter(sends).buffered(8).collect().await
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "e-mail sender");
