@@ -72,8 +72,15 @@ async function waitForHealth(baseUrl: string, child: ChildProcess, timeoutMs: nu
   throw new Error(`ticketd did not answer /healthz within ${timeoutMs} ms (${last})`)
 }
 
+/** What a spec may add to the server it starts. */
+export interface ServerOptions {
+  /** Extra environment of `ticketd serve` (`TICKETD_WEBHOOK_ALLOW_LOOPBACK`, ...); wins over the
+   *  defaults here. Ignored for an external server, which must be started with it. */
+  env?: Record<string, string>
+}
+
 /** Starts `$TICKETD_BIN serve` (default `../target/debug/ticketd`) on its own database and port. */
-export async function startServer(): Promise<Server> {
+export async function startServer(options: ServerOptions = {}): Promise<Server> {
   const external = externalServer()
   if (external) return external
   const bin = resolve(FRONTEND, process.env.TICKETD_BIN ?? '../target/debug/ticketd')
@@ -110,6 +117,7 @@ export async function startServer(): Promise<Server> {
       TICKETD_ADMIN_EMAIL: adminEmail,
       TICKETD_ADMIN_PASSWORD: adminPassword,
       RUST_LOG: process.env.RUST_LOG ?? 'info',
+      ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
