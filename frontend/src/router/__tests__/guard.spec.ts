@@ -4,7 +4,7 @@ import { beforeEach, describe, expect, it, vi } from 'vitest'
 import type { RouteLocationNormalized } from 'vue-router'
 import type { Role } from '@/api/types'
 import { useAuthStore } from '@/stores/auth'
-import { guard } from '../index'
+import { guard, routes } from '../index'
 
 vi.mock('@/services', () => ({ authApiService: {} }))
 
@@ -44,5 +44,19 @@ describe('router guard', () => {
     expect(guard(to('/admin/users', { minRole: 'admin' }))).toMatchObject({ name: 'forbidden' })
     signIn('admin')
     expect(guard(to('/admin/users', { minRole: 'admin' }))).toBe(true)
+  })
+
+  it('keeps the webhook screens to admins', () => {
+    const list = routes.find((r) => r.name === 'admin-webhooks')
+    const deliveries = routes.find((r) => r.name === 'admin-webhook-deliveries')
+    expect(list?.path).toBe('/admin/webhooks')
+    expect(deliveries?.path).toBe('/admin/webhooks/:id(\\d+)')
+    for (const route of [list, deliveries]) {
+      expect(route?.meta).toMatchObject({ minRole: 'admin' })
+      signIn('manager')
+      expect(guard(to('/admin/webhooks', route?.meta))).toMatchObject({ name: 'forbidden' })
+      signIn('admin')
+      expect(guard(to('/admin/webhooks', route?.meta))).toBe(true)
+    }
   })
 })
