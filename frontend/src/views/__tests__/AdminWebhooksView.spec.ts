@@ -149,8 +149,18 @@ describe('AdminWebhooksView', () => {
     await wrapper.find('#webhook-description').setValue('New')
     await wrapper.find('[data-testid="webhook-form"]').trigger('submit')
     await flushPromises()
-    expect(api.updateWebhook).toHaveBeenCalledWith(3, { url: 'https://hooks.example.com/3', description: 'New', events: ['ticket.created'], active: true })
+    // Only what changed goes out.
+    expect(api.updateWebhook).toHaveBeenCalledWith(3, { description: 'New' })
     expect(wrapper.find('[data-testid="webhook-row-3"]').text()).toContain('New')
+
+    // A cleared description is sent as "" (null would leave it as it was).
+    api.updateWebhook.mockResolvedValue(hook(3, { events: ['ticket.created'], description: null }))
+    await edit.trigger('click')
+    await flushPromises()
+    await wrapper.find('#webhook-description').setValue('')
+    await wrapper.find('[data-testid="webhook-form"]').trigger('submit')
+    await flushPromises()
+    expect(api.updateWebhook).toHaveBeenLastCalledWith(3, { description: '' })
     wrapper.unmount()
   })
 
