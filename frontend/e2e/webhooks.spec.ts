@@ -270,6 +270,7 @@ describe('issue 20: webhooks in the SPA', () => {
     await signIn(page)
     await page.getByTestId('theme').selectOption('dark')
     await expect.poll(() => page.evaluate(() => document.documentElement.classList.contains('dark'))).toBe(true)
+    await expect.poll(async () => (await api<{ theme: string }>(server, 'GET', '/api/v1/auth/profile', undefined, admin.access_token)).body.theme).toBe('dark')
     const found: string[] = []
     for (const [path, name, ready] of [
       ['/admin/webhooks', 'i20-10-dark-webhooks', `webhook-row-${hookId}`],
@@ -290,6 +291,7 @@ describe('issue 20: webhooks in the SPA', () => {
     found.push(...(await serious(page, 'i20-13-dark-dialog')))
     expect(found).toEqual([])
     await page.getByTestId('theme').selectOption('light')
+    await expect.poll(async () => (await api<{ theme: string }>(server, 'GET', '/api/v1/auth/profile', undefined, admin.access_token)).body.theme).toBe('light')
   })
 
   it('runs in German without an untranslated string', async () => {
@@ -297,6 +299,8 @@ describe('issue 20: webhooks in the SPA', () => {
     await signIn(page)
     await page.getByTestId('language').selectOption('de')
     await expect.poll(() => page.evaluate(() => document.documentElement.lang)).toBe('de')
+    // Saved on the profile before the next navigation (a reload follows the profile's language).
+    await expect.poll(async () => (await api<{ locale: string }>(server, 'GET', '/api/v1/auth/profile', undefined, admin.access_token)).body.locale).toBe('de')
     const found: string[] = []
     for (const [path, heading, name, ready] of [
       ['/admin/webhooks', 'Webhooks', 'i20-20-de-webhooks', `webhook-row-${hookId}`],
@@ -322,5 +326,6 @@ describe('issue 20: webhooks in the SPA', () => {
     await shot(page, 'i20-23-de-dialog')
     expect(found).toEqual([])
     await page.getByTestId('language').selectOption('en')
+    await expect.poll(async () => (await api<{ locale: string }>(server, 'GET', '/api/v1/auth/profile', undefined, admin.access_token)).body.locale).toBe('en')
   })
 })
