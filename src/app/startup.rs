@@ -134,16 +134,30 @@ pub async fn build_state_with_clock(
         )),
     };
     start_bus(&services, &config).await?;
-    let shutdown = tokio::sync::watch::channel(false).0;
-    if run_projections {
-        crate::service::delivery::start(&services.pool, &config.delivery, shutdown.subscribe())
-            .await?;
-    }
+    let shutdown = start_delivery(&services, &config).await?;
     Ok(AppState(Arc::new(App {
         services,
         settings,
         shutdown,
     })))
+}
+
+/// Starts the senders of the delivery channels where projections run; the sender stops them.
+async fn start_delivery(
+    services: &Services,
+    config: &Config,
+) -> Result<tokio::sync::watch::Sender<bool>> {
+    let shutdown = tokio::sync::watch::channel(false).0;
+    if let Some(runtime) = &services.runtime {
+        crate::service::delivery::start(
+            &services.pool,
+            &config.delivery,
+            runtime.clone(),
+            shutdown.subscribe(),
+        )
+        .await?;
+    }
+    Ok(shutdown)
 }
 
 /// What the HTTP layer itself is configured with.

@@ -99,16 +99,17 @@ pub struct Services {
 /// when a NATS feed is configured, its relay's outbox.
 pub fn projections_for(
     pool: &PgPool,
-    delivery: &crate::app::config::DeliveryConfig,
+    delivery: &delivery::config::DeliveryConfig,
 ) -> Vec<Arc<dyn projections::Projection>> {
     let mut all = all_projections(pool);
-    if crate::app::config::DeliveryConfig::set(&delivery.nats_url).is_some() {
+    if delivery::config::DeliveryConfig::set(&delivery.nats_url).is_some() {
         all.push(Arc::new(projections::delivery::NatsProjection));
     }
     all
 }
 
-/// Every projection this build runs (the approval process issues commands on `pool`).
+/// Every projection this build runs: the read models, and the webhooks' outbox, a delivery
+/// channel that is never rebuilt (`Projection::rebuildable`) (the approval process issues commands on `pool`).
 pub fn all_projections(pool: &PgPool) -> Vec<Arc<dyn projections::Projection>> {
     vec![
         Arc::new(projections::tickets::TicketsProjection),

@@ -1164,7 +1164,11 @@ async fn a_rebuild_reproduces_the_same_ticket_states_and_approval_rows(pool: PgP
     );
     let events_before = ticket_events(&pool).await;
 
-    for projection in ticketd::service::all_projections(&pool) {
+    // Every read model (a delivery channel's outbox is never rebuilt: it went out already).
+    for projection in ticketd::service::all_projections(&pool)
+        .into_iter()
+        .filter(|p| p.rebuildable())
+    {
         let report = projections::rebuild::rebuild(&pool, projection.as_ref(), 7)
             .await
             .unwrap();

@@ -191,6 +191,20 @@ fn write_routes() -> Vec<(&'static str, &'static str, &'static str, Value)> {
                 "comment": {"content": "C", "is_internal": false}, "macro_id": 9}),
         ),
         (
+            "POST",
+            "/api/v1/webhooks",
+            "/api/v1/webhooks",
+            json!({"url": "https://hooks.example.com/h", "events": ["ticket.created"],
+                "active": true, "description": "D"}),
+        ),
+        (
+            "PATCH",
+            "/api/v1/webhooks/{id}",
+            "/api/v1/webhooks/9",
+            json!({"url": "https://hooks.example.com/h", "events": ["ticket.created"],
+                "active": true, "description": "D"}),
+        ),
+        (
             "PATCH",
             "/api/v1/views/{id}",
             "/api/v1/views/9",
@@ -219,10 +233,10 @@ fn slot<'a>(body: &'a mut Value, loc: &[Value]) -> &'a mut Value {
 }
 
 /// What the database holds that a refused request could have changed.
-async fn stored(app: &TestApp) -> (i64, i64, i64, i64) {
+async fn stored(app: &TestApp) -> (i64, i64, i64, i64, i64) {
     sqlx::query_as(
         "select (select count(*) from events), (select count(*) from users), (select count(*) from items),
-                (select count(*) from saved_views)",
+                (select count(*) from saved_views), (select count(*) from webhooks)",
     )
     .fetch_one(&app.pool)
     .await

@@ -141,7 +141,7 @@ impl EmailSender {
     pub fn new(
         pool: PgPool,
         url: &str,
-        config: &crate::app::config::DeliveryConfig,
+        config: &super::config::DeliveryConfig,
         installation: uuid::Uuid,
     ) -> Result<Self, String> {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)

@@ -1,13 +1,14 @@
 //! Delivering events outside ticketd (DESIGN.md, "Delivering events outside"): the senders
 //! that drain the `deliveries` outbox the channel projections fill (`projections::delivery`).
 //!
-//! One sender per channel runs in the whole installation: the leader of a session advisory lock,
-//! as with projections. It claims due rows in one short statement (a lease), talks to the network
+//! One sender per channel runs in the whole installation: in the process that leads the
+//! channel's projection (the same leadership as projections). It claims due rows in one short statement (a lease), talks to the network
 //! with no transaction open, and records each outcome in another statement. A new leader first
 //! frees the leases of the one before (which is gone: its lock went with its connection), so a
 //! `kill -9` mid-delivery only means those messages go out again, with the same id: delivery is
 //! at least once, and receivers deduplicate by the id derived from the log position.
 
+pub mod config;
 pub mod email;
 pub mod nats;
 pub mod webhooks;
@@ -17,7 +18,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
-use sqlx::{Connection, PgConnection, PgPool};
+use projections::RuntimeHandle;
+use sqlx::PgPool;
 use tokio::sync::watch;
 
 use projections::log::{StoredEvent, EVENT_COLUMNS};
@@ -183,21 +185,22 @@ fn truncate(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
 }
 
-/// The stable 64-bit advisory-lock key of a channel's sender.
-fn lock_key(channel: &str) -> i64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in b"ticketd.delivery.".iter().chain(channel.as_bytes()) {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h as i64
+/// Whether this process's runtime leads `projection` now.
+fn leads(runtime: &RuntimeHandle, projection: &str) -> bool {
+    runtime
+        .statuses()
+        .iter()
+        .any(|(name, status)| *name == projection && status.leader && status.stopped.is_none())
 }
 
-/// Runs `channel`'s sender until `shutdown`: standby until this process holds the channel's
-/// lock, then drain, and back to standby if the lock's connection is lost.
+/// Runs `channel`'s sender until `shutdown`, while this process leads the projection that fills
+/// its outbox (`leader_of`): the same leadership as projections, so one sender per channel in
+/// the whole installation, and a standby takes over when the leader dies.
 pub async fn run(
     pool: PgPool,
     channel: Arc<dyn Channel>,
+    runtime: RuntimeHandle,
+    leader_of: &'static str,
     poll: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -206,35 +209,38 @@ pub async fn run(
         if *shutdown.borrow() {
             return;
         }
-        match lead(&pool, channel.as_ref(), poll, &mut shutdown).await {
-            Ok(()) => {}
-            Err(e) => tracing::warn!(channel = name, error = %e, "delivery sender: retrying"),
+        if leads(&runtime, leader_of) {
+            tracing::info!(channel = name, "delivery sender: leading");
+            if let Err(e) = lead(
+                &pool,
+                channel.as_ref(),
+                &runtime,
+                leader_of,
+                poll,
+                &mut shutdown,
+            )
+            .await
+            {
+                tracing::warn!(channel = name, error = %e, "delivery sender: retrying");
+            }
         }
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
             _ = shutdown.changed() => return,
         }
     }
 }
 
-/// One term as the channel's leader (returns when not leader, on shutdown or an error).
+/// One term as the channel's sender (returns when no longer leader, on shutdown or an error).
 async fn lead(
     pool: &PgPool,
     channel: &dyn Channel,
+    runtime: &RuntimeHandle,
+    leader_of: &str,
     poll: Duration,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), sqlx::Error> {
-    let mut lock = PgConnection::connect_with(&pool.connect_options()).await?;
-    let (got,): (bool,) = sqlx::query_as("select pg_try_advisory_lock($1)")
-        .bind(lock_key(channel.name()))
-        .fetch_one(&mut lock)
-        .await?;
-    if !got {
-        let _ = lock.close().await;
-        return Ok(());
-    }
-    tracing::info!(channel = channel.name(), "delivery sender: leading");
-    // The leader before us is gone (its lock went with its connection): its claims are void.
+    // The sender before us is gone (its process lost the projection's lock): its claims are void.
     sqlx::query(
         "update deliveries set lease_until = null
           where channel = $1 and status = 'pending' and lease_until is not null",
@@ -242,16 +248,9 @@ async fn lead(
     .bind(channel.name())
     .execute(pool)
     .await?;
-    let mut last_check = std::time::Instant::now();
     loop {
-        if *shutdown.borrow() {
-            let _ = lock.close().await;
+        if *shutdown.borrow() || !leads(runtime, leader_of) {
             return Ok(());
-        }
-        if last_check.elapsed() > Duration::from_secs(2) {
-            // Still holding the lock's connection?
-            sqlx::query("select 1").execute(&mut lock).await?;
-            last_check = std::time::Instant::now();
         }
         let rows = claim(pool, channel.name(), channel.batch()).await?;
         if rows.is_empty() {
@@ -272,14 +271,9 @@ pub async fn load_events(
     pool: &PgPool,
     positions: &[i64],
 ) -> Result<std::collections::HashMap<i64, StoredEvent>, sqlx::Error> {
-    let mut events: Vec<StoredEvent> = sqlx::query_as(&format!(
-        "select {EVENT_COLUMNS} from events where global_position = any($1)"
-    ))
-    .bind(positions)
-    .fetch_all(pool)
-    .await?;
+    let mut events = read_events(pool, positions).await?;
     projections::log::open_events(pool.into(), &mut events).await?;
-    Ok(events.into_iter().map(|e| (e.global_position, e)).collect())
+    Ok(by_position(events))
 }
 
 /// The events at `positions` as stored (personal fields sealed): the NATS feed hands out the
@@ -288,13 +282,20 @@ pub async fn load_stored_events(
     pool: &PgPool,
     positions: &[i64],
 ) -> Result<std::collections::HashMap<i64, StoredEvent>, sqlx::Error> {
-    let events: Vec<StoredEvent> = sqlx::query_as(&format!(
+    Ok(by_position(read_events(pool, positions).await?))
+}
+
+async fn read_events(pool: &PgPool, positions: &[i64]) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    sqlx::query_as(&format!(
         "select {EVENT_COLUMNS} from events where global_position = any($1)"
     ))
     .bind(positions)
     .fetch_all(pool)
-    .await?;
-    Ok(events.into_iter().map(|e| (e.global_position, e)).collect())
+    .await
+}
+
+fn by_position(events: Vec<StoredEvent>) -> std::collections::HashMap<i64, StoredEvent> {
+    events.into_iter().map(|e| (e.global_position, e)).collect()
 }
 
 /// This installation's id (NATS message ids, e-mail Message-IDs, webhook ids).
@@ -338,37 +339,55 @@ pub async fn purge(pool: &PgPool) -> Result<u64, sqlx::Error> {
 /// which channels are on.
 pub async fn start(
     pool: &PgPool,
-    config: &crate::app::config::DeliveryConfig,
+    config: &config::DeliveryConfig,
+    runtime: RuntimeHandle,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), String> {
     let poll = Duration::from_millis(config.poll_ms.max(5));
     let installation = installation_id(pool).await.map_err(|e| e.to_string())?;
-    let mut channels: Vec<Arc<dyn Channel>> = vec![Arc::new(webhooks::WebhookSender::new(
-        pool.clone(),
-        config,
-        installation,
-    )?)];
-    let email = crate::app::config::DeliveryConfig::set(&config.smtp_url);
+    // Each sender, and the projection whose leader runs it.
+    let mut channels: Vec<(Arc<dyn Channel>, &'static str)> = vec![(
+        Arc::new(webhooks::WebhookSender::new(
+            pool.clone(),
+            config,
+            installation,
+        )?),
+        projections::delivery::WebhooksProjection::NAME,
+    )];
+    let email = config::DeliveryConfig::set(&config.smtp_url);
     projections::delivery::set_channel_enabled(pool, projections::delivery::EMAIL, email.is_some())
         .await
         .map_err(|e| e.to_string())?;
     if let Some(url) = email {
-        channels.push(Arc::new(email::EmailSender::new(
-            pool.clone(),
-            url,
-            config,
-            installation,
-        )?));
-    }
-    if let Some(url) = crate::app::config::DeliveryConfig::set(&config.nats_url) {
-        channels.push(Arc::new(
-            nats::NatsSender::connect(url, config, installation)
-                .await?
-                .with_pool(pool.clone()),
+        channels.push((
+            Arc::new(email::EmailSender::new(
+                pool.clone(),
+                url,
+                config,
+                installation,
+            )?),
+            projections::notifications::NotificationsProjection::NAME,
         ));
     }
-    for channel in channels {
-        tokio::spawn(run(pool.clone(), channel, poll, shutdown.clone()));
+    if let Some(url) = config::DeliveryConfig::set(&config.nats_url) {
+        channels.push((
+            Arc::new(
+                nats::NatsSender::connect(url, config, installation)
+                    .await?
+                    .with_pool(pool.clone()),
+            ),
+            projections::delivery::NatsProjection::NAME,
+        ));
+    }
+    for (channel, leader_of) in channels {
+        tokio::spawn(run(
+            pool.clone(),
+            channel,
+            runtime.clone(),
+            leader_of,
+            poll,
+            shutdown.clone(),
+        ));
     }
     let purge_pool = pool.clone();
     let mut purge_shutdown = shutdown;

@@ -40,7 +40,7 @@ impl NatsSender {
     /// Connects and makes sure the stream exists.
     pub async fn connect(
         url: &str,
-        config: &crate::app::config::DeliveryConfig,
+        config: &super::config::DeliveryConfig,
         installation: uuid::Uuid,
     ) -> Result<Self, String> {
         let client = async_nats::ConnectOptions::new()

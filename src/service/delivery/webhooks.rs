@@ -459,7 +459,7 @@ impl WebhookSender {
     /// A sender with this configuration's deny-list and timeout.
     pub fn new(
         pool: PgPool,
-        config: &crate::app::config::DeliveryConfig,
+        config: &super::config::DeliveryConfig,
         installation: uuid::Uuid,
     ) -> Result<Self, String> {
         let guard = Arc::new(AddressGuard::new(config.deny_list()?));
@@ -628,7 +628,7 @@ mod tests {
 
     #[test]
     fn the_guard_denies_private_ranges_also_behind_ipv4_mapped_addresses() {
-        let deny = crate::app::config::DeliveryConfig::default()
+        let deny = crate::service::delivery::config::DeliveryConfig::default()
             .deny_list()
             .expect("default deny-list");
         let guard = AddressGuard::new(deny);
