@@ -1404,8 +1404,12 @@ export interface components {
         };
         /** @description A webhook just created: with its signing secret, shown this once. */
         CreatedWebhook: components["schemas"]["Webhook"] & {
-            /** @description `whsec_<base64>`: verify signatures with it (Standard Webhooks). Never shown again. */
-            secret: string;
+            /**
+             * @description `whsec_<base64>`: verify signatures with it (Standard Webhooks). Never shown again: a
+             *     replay of the create under the same `Idempotency-Key` answers the hook without it (the
+             *     replay re-reads the resource, and keeps no secret).
+             */
+            secret?: string | null;
         };
         /** @description `GET /reports/dashboard`. */
         Dashboard: {

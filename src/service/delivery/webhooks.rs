@@ -94,8 +94,11 @@ pub struct Webhook {
 pub struct CreatedWebhook {
     #[serde(flatten)]
     pub webhook: Webhook,
-    /// `whsec_<base64>`: verify signatures with it (Standard Webhooks). Never shown again.
-    pub secret: String,
+    /// `whsec_<base64>`: verify signatures with it (Standard Webhooks). Never shown again: a
+    /// replay of the create under the same `Idempotency-Key` answers the hook without it (the
+    /// replay re-reads the resource, and keeps no secret).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
 }
 
 /// `POST /webhooks`.
@@ -293,7 +296,7 @@ pub async fn create(
     .await?;
     Ok(CreatedWebhook {
         webhook: find(pool, id).await?,
-        secret,
+        secret: Some(secret),
     })
 }
 
