@@ -371,11 +371,7 @@ pub async fn start(
     }
     if let Some(url) = config::DeliveryConfig::set(&config.nats_url) {
         channels.push((
-            Arc::new(
-                nats::NatsSender::connect(url, config, installation)
-                    .await?
-                    .with_pool(pool.clone()),
-            ),
+            Arc::new(nats::NatsSender::connect(pool.clone(), url, config, installation).await?),
             projections::delivery::NatsProjection::NAME,
         ));
     }

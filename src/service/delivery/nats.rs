@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use async_nats::jetstream::context::PublishAckFuture;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde_json::json;
@@ -20,7 +21,7 @@ pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(2 * 60 * 60);
 
 /// The NATS channel's sender.
 pub struct NatsSender {
-    pool: Option<sqlx::PgPool>,
+    pool: sqlx::PgPool,
     jetstream: async_nats::jetstream::Context,
     prefix: String,
     installation: uuid::Uuid,
@@ -39,6 +40,7 @@ pub fn message_id(installation: uuid::Uuid, position: i64) -> String {
 impl NatsSender {
     /// Connects and makes sure the stream exists.
     pub async fn connect(
+        pool: sqlx::PgPool,
         url: &str,
         config: &super::config::DeliveryConfig,
         installation: uuid::Uuid,
@@ -75,17 +77,93 @@ impl NatsSender {
             }
         }
         Ok(NatsSender {
-            pool: None,
+            pool,
             jetstream,
             prefix,
             installation,
         })
     }
 
-    /// The sender reads events from `pool`.
-    pub fn with_pool(mut self, pool: sqlx::PgPool) -> Self {
-        self.pool = Some(pool);
-        self
+    /// Publishes `rows` in log order; an acknowledgement to await per row (`None`: the event is
+    /// not in the log). Stops at the first publish that fails: the rows after it get nothing.
+    async fn publish(
+        &self,
+        rows: &[Claimed],
+        events: &std::collections::HashMap<i64, projections::StoredEvent>,
+    ) -> Vec<Option<PublishAckFuture>> {
+        let mut acks = Vec::with_capacity(rows.len());
+        for row in rows {
+            let Some(e) = events.get(&row.event_position) else {
+                acks.push(None);
+                continue;
+            };
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert(
+                "Nats-Msg-Id",
+                message_id(self.installation, e.global_position).as_str(),
+            );
+            let body = json!({
+                "position": e.global_position,
+                "transaction_id": e.txid,
+                "aggregate_type": e.aggregate_type,
+                "aggregate_id": e.aggregate_id,
+                "sequence": e.sequence,
+                "event_type": e.event_type,
+                "event_version": e.event_version,
+                "payload": e.payload,
+                "metadata": e.metadata,
+                "recorded_at": e.recorded_at,
+            });
+            let published = self
+                .jetstream
+                .publish_with_headers(
+                    subject(&self.prefix, &e.aggregate_type, &e.event_type),
+                    headers,
+                    body.to_string().into(),
+                )
+                .await;
+            match published {
+                Ok(ack) => acks.push(Some(ack)),
+                Err(_) => break,
+            }
+        }
+        acks
+    }
+}
+
+/// The outcome of each of `rows` from its acknowledgement, awaited in order: past the first
+/// one missing, every row is sent again.
+async fn acknowledged(rows: &[Claimed], acks: Vec<Option<PublishAckFuture>>) -> Vec<Outcome> {
+    let mut acks = acks.into_iter();
+    let mut out = Vec::with_capacity(rows.len());
+    let mut broken = false;
+    for _ in rows {
+        if broken {
+            out.push(retry("an earlier message was not acknowledged"));
+            continue;
+        }
+        match acks.next() {
+            Some(None) => out.push(Outcome::Skipped("the event is not in the log".into())),
+            Some(Some(ack)) => match ack.await {
+                Ok(_) => out.push(Outcome::Delivered(None)),
+                Err(_) => {
+                    broken = true;
+                    out.push(retry("NATS did not acknowledge the message"));
+                }
+            },
+            None => {
+                broken = true;
+                out.push(retry("NATS could not be reached"));
+            }
+        }
+    }
+    out
+}
+
+fn retry(error: &str) -> Outcome {
+    Outcome::Retry {
+        status: None,
+        error: error.to_string(),
     }
 }
 
@@ -106,84 +184,16 @@ impl Channel for NatsSender {
 
     fn send<'a>(&'a self, rows: &'a [Claimed]) -> BoxFuture<'a, Vec<Outcome>> {
         Box::pin(async move {
-            let retry = |error: &str| Outcome::Retry {
-                status: None,
-                error: error.to_string(),
-            };
-            let Some(pool) = &self.pool else {
-                return rows.iter().map(|_| retry("no database")).collect();
-            };
             let positions: Vec<i64> = rows.iter().map(|r| r.event_position).collect();
-            let events = match super::load_stored_events(pool, &positions).await {
-                Ok(e) => e,
+            match super::load_stored_events(&self.pool, &positions).await {
+                Ok(events) => acknowledged(rows, self.publish(rows, &events).await).await,
                 Err(e) => {
                     tracing::warn!(error = %e, "NATS relay");
-                    return rows
-                        .iter()
+                    rows.iter()
                         .map(|_| retry("reading the log failed"))
-                        .collect();
-                }
-            };
-            // Publish in log order, then await the acknowledgements in the same order.
-            let mut acks = Vec::with_capacity(rows.len());
-            for row in rows {
-                let Some(e) = events.get(&row.event_position) else {
-                    acks.push(None);
-                    continue;
-                };
-                let mut headers = async_nats::HeaderMap::new();
-                headers.insert(
-                    "Nats-Msg-Id",
-                    message_id(self.installation, e.global_position).as_str(),
-                );
-                let body = json!({
-                    "position": e.global_position,
-                    "transaction_id": e.txid,
-                    "aggregate_type": e.aggregate_type,
-                    "aggregate_id": e.aggregate_id,
-                    "sequence": e.sequence,
-                    "event_type": e.event_type,
-                    "event_version": e.event_version,
-                    "payload": e.payload,
-                    "metadata": e.metadata,
-                    "recorded_at": e.recorded_at,
-                });
-                let published = self
-                    .jetstream
-                    .publish_with_headers(
-                        subject(&self.prefix, &e.aggregate_type, &e.event_type),
-                        headers,
-                        body.to_string().into(),
-                    )
-                    .await;
-                match published {
-                    Ok(ack) => acks.push(Some(ack)),
-                    Err(_) => break,
+                        .collect()
                 }
             }
-            let mut out = Vec::with_capacity(rows.len());
-            let mut broken = false;
-            for (i, _) in rows.iter().enumerate() {
-                if broken {
-                    out.push(retry("an earlier message was not acknowledged"));
-                    continue;
-                }
-                match acks.get_mut(i).map(Option::take) {
-                    Some(None) => out.push(Outcome::Skipped("the event is not in the log".into())),
-                    Some(Some(ack)) => match ack.await {
-                        Ok(_) => out.push(Outcome::Delivered(None)),
-                        Err(_) => {
-                            broken = true;
-                            out.push(retry("NATS did not acknowledge the message"));
-                        }
-                    },
-                    None => {
-                        broken = true;
-                        out.push(retry("NATS could not be reached"));
-                    }
-                }
-            }
-            out
         })
     }
 }
