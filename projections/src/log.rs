@@ -79,20 +79,64 @@ pub async fn read_after(
     after: Checkpoint,
     limit: i64,
 ) -> Result<Vec<StoredEvent>, sqlx::Error> {
-    let mut events = sqlx::query_as::<_, StoredEvent>(&format!(
-        "select {EVENT_COLUMNS} from events
+    let (mut events, _) = read_selected(conn, after, limit, None).await?;
+    open_events(privacy::Db::Conn(conn), &mut events).await?;
+    Ok(events)
+}
+
+/// [`read_after`] for a reader of some events only: `selectors` name an aggregate type
+/// (`"ticket"`) or one event type of it (`"ticket.CommentAdded"`); erasures
+/// (`person.PersonErased`) always come. Only the selected events are returned, fetched whole
+/// and opened; the others are passed over without their payload ever leaving PostgreSQL.
+/// Also returns how many events were read, selected or not, and the position of the last:
+/// where the reader's checkpoint may move.
+pub async fn read_for(
+    conn: &mut PgConnection,
+    after: Checkpoint,
+    limit: i64,
+    selectors: Option<&[&str]>,
+) -> Result<(Vec<StoredEvent>, usize, Option<Checkpoint>), sqlx::Error> {
+    let (mut events, last) = read_selected(conn, after, limit, selectors).await?;
+    let read = events.len();
+    if selectors.is_some() {
+        // Passed-over rows come back with a JSON null payload (no event has one).
+        events.retain(|e| !e.payload.is_null());
+    }
+    open_events(privacy::Db::Conn(conn), &mut events).await?;
+    Ok((events, read, last))
+}
+
+async fn read_selected(
+    conn: &mut PgConnection,
+    after: Checkpoint,
+    limit: i64,
+    selectors: Option<&[&str]>,
+) -> Result<(Vec<StoredEvent>, Option<Checkpoint>), sqlx::Error> {
+    let events = sqlx::query_as::<_, StoredEvent>(
+        "select transaction_id::text as txid, global_position, aggregate_type, aggregate_id,
+                sequence, event_type, event_version,
+                case when w.wanted then payload else 'null'::jsonb end as payload,
+                case when w.wanted then metadata else 'null'::jsonb end as metadata,
+                recorded_at
+           from events
+          cross join lateral (select $4::text[] is null
+                                  or aggregate_type = any($4)
+                                  or aggregate_type || '.' || event_type = any($4)
+                                  or (aggregate_type = 'person' and event_type = 'PersonErased')
+                                  as wanted) w
           where (transaction_id, global_position) > ($1::text::xid8, $2::bigint)
             and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
           order by transaction_id, global_position
-          limit $3"
-    ))
+          limit $3",
+    )
     .bind(after.txid.to_string())
     .bind(after.position)
     .bind(limit)
+    .bind(selectors)
     .fetch_all(&mut *conn)
     .await?;
-    open_events(privacy::Db::Conn(conn), &mut events).await?;
-    Ok(events)
+    let last = events.last().map(StoredEvent::checkpoint);
+    Ok((events, last))
 }
 
 /// Opens the sealed personal fields of `events` (payload and metadata) in place: the text, or

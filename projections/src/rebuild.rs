@@ -67,6 +67,7 @@ pub async fn rebuild(
     // visibility horizon (xids are cluster-wide) back for a while.
     let target = newest_committed(&mut *conn).await?;
     let caught_up = shadow.catch_up(&mut conn, target).await?;
+    shadow.make_logged(&mut conn).await?;
     shadow.recreate_indexes(&mut conn).await?;
     let (swapped, checkpoint) = shadow.swap(&mut conn).await?;
     Ok(RebuildReport {
@@ -141,9 +142,14 @@ impl Shadow<'_> {
         sqlx::query(&format!("drop table if exists {s}"))
             .execute(&mut *tx)
             .await?;
-        sqlx::query(&format!("create table {s} (like {table} including all)"))
-            .execute(&mut *tx)
-            .await?;
+        // Unlogged while the log is replayed into it: no WAL for the millions of row writes
+        // of a rebuild (a crash mid-rebuild leaves an empty shadow, which the next rebuild
+        // drops anyway); `make_logged` turns it into an ordinary table before the swap.
+        sqlx::query(&format!(
+            "create unlogged table {s} (like {table} including all)"
+        ))
+        .execute(&mut *tx)
+        .await?;
         // `like` leaves storage parameters (fillfactor) behind: carry them over.
         let (options,): (Option<Vec<String>>,) =
             sqlx::query_as("select reloptions from pg_class where oid = $1::regclass")
@@ -188,6 +194,28 @@ impl Shadow<'_> {
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
         }
+    }
+
+    /// Makes the shadows of logged live tables logged (one sequential rewrite into the WAL),
+    /// before their secondary indexes are built so those are written once.
+    async fn make_logged(&self, conn: &mut PgConnection) -> Result<(), ApplyError> {
+        for table in self.projection.tables() {
+            let (persistence,): (String,) = sqlx::query_as(
+                "select relpersistence::text from pg_class where oid = $1::regclass",
+            )
+            .bind(table)
+            .fetch_one(&mut *conn)
+            .await?;
+            if persistence == "p" {
+                sqlx::query(&format!(
+                    "alter table {} set logged",
+                    self.tables.name(table)
+                ))
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        Ok(())
     }
 
     /// Recreates the live tables' secondary indexes on the shadows.

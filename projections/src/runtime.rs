@@ -13,7 +13,7 @@ use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
-use crate::log::{read_after, Checkpoint, StoredEvent};
+use crate::log::{read_for, Checkpoint, StoredEvent};
 
 /// Why a batch could not be applied.
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +96,12 @@ pub trait Projection: Send + Sync + 'static {
     fn rebuildable(&self) -> bool {
         true
     }
+    /// The events it reads: aggregate types (`"ticket"`) or single event types of them
+    /// (`"ticket.CommentAdded"`); `None` for every event. The others are passed over in
+    /// PostgreSQL, never fetched, opened or decoded (erasures always come).
+    fn reads(&self) -> Option<&'static [&'static str]> {
+        None
+    }
     /// Applies a batch of events, in log order, inside the caller's transaction.
     fn apply<'a>(
         &'a self,
@@ -160,14 +166,21 @@ pub async fn apply_with_erasures(
 }
 
 /// Implements [`Projection`] for a read model: its type (with a `NAME` constant), the tables
-/// it owns, the `async fn(conn, events, tables)` that applies a batch and, for read models
-/// holding personal data, `erase = async fn(conn, person, tables)`.
+/// it owns, the `async fn(conn, events, tables)` that applies a batch, for read models
+/// holding personal data `erase = async fn(conn, person, tables)`, and for those that use
+/// some events only `reads = ["ticket", "approval.ApprovalRequested", ...]`
+/// ([`Projection::reads`]).
 #[macro_export]
 macro_rules! read_model {
-    ($ty:ty, [$($table:expr),+ $(,)?], $apply:path, erase = $erase:path) => {
+    ($ty:ty, [$($table:expr),+ $(,)?], $apply:path, erase = $erase:path
+        $(, reads = [$($read:expr),+ $(,)?])?) => {
         impl $crate::Projection for $ty {
             fn name(&self) -> &'static str {
                 Self::NAME
+            }
+
+            fn reads(&self) -> Option<&'static [&'static str]> {
+                None $(.or(Some(&[$($read),+])))?
             }
 
             fn tables(&self) -> &'static [&'static str] {
@@ -422,16 +435,20 @@ async fn apply_in(
             reason: "projection is stopped".into(),
         });
     }
-    let events = read_after(&mut *tx, from, limit).await?;
-    let Some(last) = events.last().map(StoredEvent::checkpoint) else {
+    // `covered`: the events the batch read, applied or passed over (callers compare it with
+    // the batch size to know whether they are caught up).
+    let (events, covered, last) = read_for(&mut *tx, from, limit, projection.reads()).await?;
+    let Some(last) = last else {
         return Ok((0, from));
     };
-    apply_with_erasures(projection, &mut *tx, &events, tables)
-        .await
-        .map_err(|e| match e {
-            ApplyError::Transient(db) => ApplyError::from_db(db),
-            poison => poison,
-        })?;
+    if !events.is_empty() {
+        apply_with_erasures(projection, &mut *tx, &events, tables)
+            .await
+            .map_err(|e| match e {
+                ApplyError::Transient(db) => ApplyError::from_db(db),
+                poison => poison,
+            })?;
+    }
     let updated = sqlx::query(
         "update projection_checkpoints
             set last_txid = $2::text::xid8, last_position = $3, updated_at = now()
@@ -448,7 +465,7 @@ async fn apply_in(
         // Someone else advanced it: drop our work.
         return Ok((0, from));
     }
-    Ok((events.len(), last))
+    Ok((covered, last))
 }
 
 /// Marks a projection stopped with its error, visible to `/readyz` and the CLI.

@@ -331,7 +331,8 @@ crate::read_model!(
     ApprovalsProjection,
     ["rm_approvals", "rm_approval_inbox"],
     apply_approvals,
-    erase = erase_person
+    erase = erase_person,
+    reads = ["approval"]
 );
 
 #[cfg(test)]

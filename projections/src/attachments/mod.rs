@@ -223,5 +223,6 @@ crate::read_model!(
     AttachmentsProjection,
     ["rm_attachments", "rm_attachment_refs"],
     apply_attachments,
-    erase = erase_person
+    erase = erase_person,
+    reads = ["ticket.AttachmentAdded", "ticket.AttachmentRemoved"]
 );

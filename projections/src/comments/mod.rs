@@ -237,5 +237,10 @@ crate::read_model!(
     CommentsProjection,
     ["rm_comments"],
     apply_comments,
-    erase = erase_person
+    erase = erase_person,
+    reads = [
+        "ticket.CommentAdded",
+        "ticket.CommentEdited",
+        "ticket.CommentDeleted"
+    ]
 );

@@ -689,7 +689,8 @@ crate::read_model!(
         "rm_report_meta"
     ],
     apply_reports,
-    erase = erase_person
+    erase = erase_person,
+    reads = ["ticket", "approval"]
 );
 
 #[cfg(test)]

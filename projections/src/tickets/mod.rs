@@ -750,7 +750,8 @@ crate::read_model!(
         "rm_search_words"
     ],
     apply_tickets,
-    erase = erase_person
+    erase = erase_person,
+    reads = ["ticket"]
 );
 
 #[cfg(test)]
