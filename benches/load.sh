@@ -59,7 +59,18 @@ export TOKEN
 case "$mode" in
   create)
     echo "== POST /api/v1/tickets/ (4 connections, 15 s, durable commits)"
+    # CPU from /proc over the run: the server's process, and every PostgreSQL process
+    # (backends, WAL writer, checkpointer, autovacuum), in clock ticks.
+    ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+    pg_ticks() { local t=0; for p in $(pgrep -x postgres); do t=$((t + $(ticks "$p"))); done; echo $t; }
+    s0=$(ticks $pid); p0=$(pg_ticks); c0=$(psql -X -q -t -A "$DB" -c "select count(*) from events where event_type = 'TicketOpened'")
     wrk -t2 -c4 -d15s --latency -s benches/create_ticket.lua "$BASE" | grep -E "requests=|Non-2xx"
+    sleep 1 # the projections finish the last batch
+    s1=$(ticks $pid); p1=$(pg_ticks); c1=$(psql -X -q -t -A "$DB" -c "select count(*) from events where event_type = 'TicketOpened'")
+    hz=$(getconf CLK_TCK)
+    python3 -c "import sys; s,p,n,hz=int(sys.argv[1]),int(sys.argv[2]),int(sys.argv[3]),int(sys.argv[4]); print(f'cpu per create: server={s/hz/n*1e3:.3f}ms postgres={p/hz/n*1e3:.3f}ms over {n} creates')" \
+      $((s1 - s0)) $((p1 - p0)) $((c1 - c0)) "$hz"
+    echo "server VmHWM=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)KiB"
     echo "== PostgreSQL's own ceiling for the same shapes (4 clients, 15 s)"
     bash ../shared/bench/pg-ceiling/run.sh 4 15 2>/dev/null || bash "$(dirname "$0")/../../shared/bench/pg-ceiling/run.sh" 4 15
     ;;

@@ -248,5 +248,6 @@ async fn put_sla_policy(
     user.require(Role::Admin)?;
     let body: SlaPolicy = parse_json(&body)?;
     let doc = sla_policy::save(&state.pool, &body, Some(user.id)).await?;
+    state.policies.forget();
     Ok(axum::Json(doc).into_response())
 }

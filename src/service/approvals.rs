@@ -542,5 +542,6 @@ pub async fn on_ticket_created(
             .await
             .or(committed.token),
         appended: 0,
+        events: Vec::new(),
     })
 }

@@ -20,13 +20,15 @@ const MAX_ATTEMPTS: usize = 4;
 
 /// An aggregate after a command, with its version (the last event's sequence).
 #[derive(Debug, Clone)]
-pub struct Committed<A> {
+pub struct Committed<A: Aggregate> {
     pub aggregate: A,
     pub version: usize,
     /// Where the last new event sits in the log (None if the command changed nothing).
     pub token: Option<Checkpoint>,
     /// How many events the command appended.
     pub appended: usize,
+    /// The events it appended (empty when the answer comes from a reload).
+    pub events: Vec<A::Event>,
 }
 
 /// Why a command failed.
@@ -152,10 +154,12 @@ where
                     version,
                     token: None,
                     appended: 0,
+                    events: Vec::new(),
                 });
             }
             let aggregate = ctx.aggregate.clone();
             let appended = events.len();
+            let new_events = events.clone();
             let (committed, at) =
                 capture_position(self.store.commit(events, ctx, metadata.clone())).await;
             match committed {
@@ -173,6 +177,7 @@ where
                         version: new_version,
                         token,
                         appended,
+                        events: new_events,
                     });
                 }
                 Err(AggregateError::AggregateConflict) if attempt < MAX_ATTEMPTS => {
@@ -208,6 +213,7 @@ where
         let events = sink.collect().await;
         let aggregate = ctx.aggregate.clone();
         let appended = events.len();
+        let new_events = events.clone();
         let (committed, at) = capture_position(self.store.commit(events, ctx, metadata)).await;
         committed.map_err(map_store_error)?;
         let token = match at {
@@ -222,6 +228,7 @@ where
             version: appended,
             token,
             appended,
+            events: new_events,
         })
     }
 

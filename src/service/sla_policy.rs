@@ -96,10 +96,14 @@ pub async fn save(
 ) -> Result<PolicyDocument, Error> {
     validate(policy)?;
     let json = serde_json::to_value(policy).map_err(Error::internal)?;
+    // Every process forgets its copy of the policies (`PolicyCache`) when the change commits.
+    let mut tx = pool.begin().await?;
     sqlx::query("insert into sla_policies (policy, created_by) values ($1, $2)")
         .bind(json)
         .bind(by)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
+    crate::service::bus::publish(&mut tx, &crate::service::bus::Message::PoliciesChanged).await?;
+    tx.commit().await?;
     load(pool).await
 }

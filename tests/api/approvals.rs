@@ -887,6 +887,7 @@ async fn the_policy_attaches_approvals_to_new_change_requests(pool: PgPool) {
             version,
             token: None,
             appended: 0,
+            events: Vec::new(),
         },
     )
     .await

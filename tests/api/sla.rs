@@ -284,3 +284,50 @@ async fn a_command_answer_carries_the_sla_of_its_own_events_before_the_list_has_
     let listed = get_ok(&app, &agent, "/api/v1/tickets").await;
     assert_eq!(listed["items"][0]["sla"]["state"], "ok");
 }
+
+/// The first-response due of a new high-priority ticket opened on `app`, in minutes after
+/// its creation (the answer's own SLA).
+async fn first_response_minutes(app: &TestApp, requester: &TestUser) -> i64 {
+    let created = json_of(
+        app.post(
+            "/api/v1/tickets/",
+            &requester.token,
+            json!({"title": "Policy probe", "priority": "high"}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let opened = utc(created["created_at"].as_str().unwrap());
+    let due = utc(created["sla"]["first_response"]["due"].as_str().unwrap());
+    (due - opened).num_minutes()
+}
+
+#[sqlx::test]
+async fn a_new_sla_policy_reaches_new_tickets_answers_at_once_here_and_soon_on_another_server(
+    pool: PgPool,
+) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let other = TestApp::spawn_without_projections(pool).await;
+    let [requester, admin] = users(&app, [("requester", "requester"), ("admin", "admin")]).await;
+    // Both servers answer with the default policy (high: 60 minutes), and keep it in memory.
+    assert_eq!(first_response_minutes(&app, &requester).await, 60);
+    assert_eq!(first_response_minutes(&other, &requester).await, 60);
+    let saved = try_put_sla_policy(&app, &admin, office_policy(None)).await;
+    assert_eq!(saved.status(), StatusCode::OK);
+    // Here at once (high: 30 minutes)...
+    assert_eq!(first_response_minutes(&app, &requester).await, 30);
+    // ...and on the other server as soon as the change notice arrives.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let minutes = first_response_minutes(&other, &requester).await;
+        if minutes == 30 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other server still answers with the old policy ({minutes} minutes)"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

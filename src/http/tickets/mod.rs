@@ -116,7 +116,7 @@ pub(crate) async fn ticket_response(
     status: StatusCode,
     committed: &Committed<Ticket>,
 ) -> Result<Response, ApiError> {
-    let detail = tickets::detail(state, &committed.aggregate, committed.version).await?;
+    let detail = tickets::detail_committed(state, committed).await?;
     Ok(with_token(detail_response(status, detail), committed.token))
 }
 

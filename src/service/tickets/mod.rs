@@ -4,12 +4,14 @@
 
 pub mod list;
 
-use aggregates::ticket::{Ticket, TicketChanges, TicketCommand, TicketError, TicketFields};
+use aggregates::ticket::{
+    Ticket, TicketChanges, TicketCommand, TicketError, TicketEvent, TicketFields,
+};
 use aggregates::{ApprovalStatus, Priority, TicketStatus, TicketType};
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use projections::sla::Sla;
-use projections::tickets::queries::{sla_of_events, ticket_sla};
+use projections::tickets::queries::{sla_of_events, standing_after, ticket_sla};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
@@ -93,6 +95,31 @@ pub async fn detail(
         .await?
         .unwrap_or_default();
     let mut detail = TicketDetail::from_aggregate(t, version, sla);
+    services.names.fill(&services.pool, &mut detail).await?;
+    Ok(detail)
+}
+
+/// The answer to a command on a ticket: [`detail`], but for a ticket whose every event the
+/// command itself appended (a new ticket) the SLA is folded from those events in memory with
+/// the cached policy, without reading them back from the log.
+pub async fn detail_committed(
+    services: &Services,
+    committed: &Committed<Ticket>,
+) -> Result<TicketDetail, Error> {
+    let Committed {
+        aggregate,
+        version,
+        appended,
+        events,
+        ..
+    } = committed;
+    if *appended == 0 || *appended != *version || events.len() != *appended {
+        return detail(services, aggregate, *version).await;
+    }
+    let ctx = services.policies.sla(&services.pool).await?;
+    let numbered: Vec<(i64, TicketEvent)> = (1..).zip(events.iter().cloned()).collect();
+    let sla = standing_after(None, &numbered, &ctx, services.clock.now()).unwrap_or_default();
+    let mut detail = TicketDetail::from_aggregate(aggregate, *version, sla);
     services.names.fill(&services.pool, &mut detail).await?;
     Ok(detail)
 }
