@@ -79,9 +79,7 @@ pub async fn read_after(
     after: Checkpoint,
     limit: i64,
 ) -> Result<Vec<StoredEvent>, sqlx::Error> {
-    let (mut events, _) = read_selected(conn, after, limit, None).await?;
-    open_events(privacy::Db::Conn(conn), &mut events).await?;
-    Ok(events)
+    Ok(read_for(conn, after, limit, None).await?.0)
 }
 
 /// [`read_after`] for a reader of some events only: `selectors` name an aggregate type
@@ -96,23 +94,7 @@ pub async fn read_for(
     limit: i64,
     selectors: Option<&[&str]>,
 ) -> Result<(Vec<StoredEvent>, usize, Option<Checkpoint>), sqlx::Error> {
-    let (mut events, last) = read_selected(conn, after, limit, selectors).await?;
-    let read = events.len();
-    if selectors.is_some() {
-        // Passed-over rows come back with a JSON null payload (no event has one).
-        events.retain(|e| !e.payload.is_null());
-    }
-    open_events(privacy::Db::Conn(conn), &mut events).await?;
-    Ok((events, read, last))
-}
-
-async fn read_selected(
-    conn: &mut PgConnection,
-    after: Checkpoint,
-    limit: i64,
-    selectors: Option<&[&str]>,
-) -> Result<(Vec<StoredEvent>, Option<Checkpoint>), sqlx::Error> {
-    let events = sqlx::query_as::<_, StoredEvent>(
+    let mut events = sqlx::query_as::<_, StoredEvent>(
         "select transaction_id::text as txid, global_position, aggregate_type, aggregate_id,
                 sequence, event_type, event_version,
                 case when w.wanted then payload else 'null'::jsonb end as payload,
@@ -135,8 +117,14 @@ async fn read_selected(
     .bind(selectors)
     .fetch_all(&mut *conn)
     .await?;
+    let read = events.len();
     let last = events.last().map(StoredEvent::checkpoint);
-    Ok((events, last))
+    if selectors.is_some() {
+        // Passed-over rows come back with a JSON null payload (no event has one).
+        events.retain(|e| !e.payload.is_null());
+    }
+    open_events(privacy::Db::Conn(conn), &mut events).await?;
+    Ok((events, read, last))
 }
 
 /// Opens the sealed personal fields of `events` (payload and metadata) in place: the text, or

@@ -27,7 +27,8 @@ pub struct Committed<A: Aggregate> {
     pub token: Option<Checkpoint>,
     /// How many events the command appended.
     pub appended: usize,
-    /// The events it appended (empty when the answer comes from a reload).
+    /// The events of a command that created the aggregate ([`Executor::create`]); empty
+    /// otherwise (no copy of every command's events is kept on the hot path).
     pub events: Vec<A::Event>,
 }
 
@@ -159,7 +160,6 @@ where
             }
             let aggregate = ctx.aggregate.clone();
             let appended = events.len();
-            let new_events = events.clone();
             let (committed, at) =
                 capture_position(self.store.commit(events, ctx, metadata.clone())).await;
             match committed {
@@ -177,7 +177,7 @@ where
                         version: new_version,
                         token,
                         appended,
-                        events: new_events,
+                        events: Vec::new(),
                     });
                 }
                 Err(AggregateError::AggregateConflict) if attempt < MAX_ATTEMPTS => {

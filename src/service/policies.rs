@@ -1,7 +1,8 @@
 //! The policies commands consult (the requester policy on every requester's command, the change
 //! request approval policy on every change request, the SLA policy in every new ticket's
-//! answer), kept in memory instead of read per command. A change is saved with `bus::Message::PoliciesChanged` in the same transaction, and
-//! every process forgets its copy when that message (or a resync of the bus) arrives.
+//! answer), kept in memory instead of read per command. A change is saved with
+//! `bus::Message::PoliciesChanged` in the same transaction, and every process forgets its copy
+//! when that message (or a resync of the bus) arrives.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::helpers::{json_of, TestApp, TestUser, PASSWORD};
-use crate::steps::{request_approval, step};
+use crate::steps::{get_ok, request_approval, step};
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
@@ -437,18 +437,14 @@ fn build(
 }
 
 /// Waits (at most 30 s) until no rebuild runs.
-async fn rebuild_finished(app: &TestApp, admin: &str) {
+async fn rebuild_finished(app: &TestApp, admin: &TestUser) {
     for _ in 0..300 {
-        let list = json_of(
-            app.get("/api/v1/admin/projections", admin).await,
-            StatusCode::OK,
-        )
-        .await;
+        let list = get_ok(app, admin, "/api/v1/admin/projections").await;
         let running = list
             .as_array()
             .into_iter()
             .flatten()
-            .any(|p| p["rebuild"]["running"] == serde_json::json!(true));
+            .any(|p| p["rebuild"]["running"] == json!(true));
         if !running {
             return;
         }
@@ -489,7 +485,7 @@ async fn every_route_answers_every_role_as_the_role_matrix_says(pool: PgPool) {
             if path.ends_with("/rebuild") && status == StatusCode::ACCEPTED {
                 // The rebuild goes on in the background: let it end before the next route,
                 // whose fixtures it would otherwise race.
-                rebuild_finished(&app, &users["admin"].token).await;
+                rebuild_finished(&app, &users["admin"]).await;
             }
             if path.ends_with("/requester-policy") {
                 // An allowed PUT narrows what the next fixture's requester may choose.

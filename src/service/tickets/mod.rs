@@ -94,6 +94,16 @@ pub async fn detail(
     let sla = ticket_sla(&services.pool, t.id, version as i64, now)
         .await?
         .unwrap_or_default();
+    named_detail(services, t, version, sla).await
+}
+
+/// The detail of `t` at `version` with `sla`, its people's names filled in.
+async fn named_detail(
+    services: &Services,
+    t: &Ticket,
+    version: usize,
+    sla: Sla,
+) -> Result<TicketDetail, Error> {
     let mut detail = TicketDetail::from_aggregate(t, version, sla);
     services.names.fill(&services.pool, &mut detail).await?;
     Ok(detail)
@@ -114,14 +124,13 @@ pub async fn detail_committed(
         ..
     } = committed;
     if *appended == 0 || *appended != *version || events.len() != *appended {
+        // Not a new ticket, or its events are not in hand: from the row and the log.
         return detail(services, aggregate, *version).await;
     }
     let ctx = services.policies.sla(&services.pool).await?;
     let numbered: Vec<(i64, TicketEvent)> = (1..).zip(events.iter().cloned()).collect();
     let sla = standing_after(None, &numbered, &ctx, services.clock.now()).unwrap_or_default();
-    let mut detail = TicketDetail::from_aggregate(aggregate, *version, sla);
-    services.names.fill(&services.pool, &mut detail).await?;
-    Ok(detail)
+    named_detail(services, aggregate, *version, sla).await
 }
 
 crate::service::names::named_ticket!(TicketDetail);
@@ -146,9 +155,9 @@ pub async fn detail_as_of(
     let sla = sla_of_events(&services.pool, &events, as_of)
         .await?
         .unwrap_or_default();
-    let mut detail = TicketDetail::from_aggregate(&ticket, version, sla);
-    services.names.fill(&services.pool, &mut detail).await?;
-    Ok(Some(detail))
+    named_detail(services, &ticket, version, sla)
+        .await
+        .map(Some)
 }
 
 /// A tag: 1 to 50 characters, not only spaces (documentation of `tags` items).
