@@ -185,9 +185,11 @@ async fn newest(
     conn: impl sqlx::PgExecutor<'_>,
     condition: &str,
 ) -> Result<Option<Checkpoint>, sqlx::Error> {
+    // `events.transaction_id`: the bare name would sort by the output column, the xid as
+    // text ("999" after "1000"), and scan the whole log to do it.
     let row: Option<(String, i64)> = sqlx::query_as(&format!(
         "select transaction_id::text, global_position from events {condition}
-          order by transaction_id desc, global_position desc limit 1"
+          order by events.transaction_id desc, global_position desc limit 1"
     ))
     .fetch_optional(conn)
     .await?;

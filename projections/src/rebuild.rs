@@ -1,10 +1,12 @@
 //! `ticketd projections rebuild NAME`: replay the whole log into shadow tables while the
 //! live tables keep serving, then swap them in atomically once caught up.
 
+use std::sync::atomic::AtomicU64;
+
 use sqlx::{Connection, PgConnection, PgPool};
 
-use crate::log::{newest_committed, Checkpoint};
-use crate::runtime::{apply_batch, load_checkpoint, ApplyError, Projection, Tables};
+use crate::log::{newest_committed, visible_head, Checkpoint, StoredEvent, EVENT_COLUMNS};
+use crate::runtime::{apply_batch, erased_person, load_checkpoint, ApplyError, Projection, Tables};
 
 /// What a rebuild did.
 #[derive(Debug, Clone)]
@@ -17,11 +19,13 @@ pub struct RebuildReport {
 /// Rebuilds `projection` unless a rebuild of it runs already (anywhere: a session advisory
 /// lock on a connection of its own, released when it closes, so a crashed rebuild frees it);
 /// `None` when one runs. While it runs, `runtime::report` shows the shadow checkpoint
-/// (`<name>__rebuild`) with this lock's holder as its leader.
+/// (`<name>__rebuild`) with this lock's holder as its leader; `folded` counts the events of a
+/// first pass ([`Projection::bulk_load`]), which moves that checkpoint only at its end.
 pub async fn rebuild_exclusive(
     pool: &PgPool,
     projection: &dyn Projection,
     batch_size: i64,
+    folded: &AtomicU64,
 ) -> Result<Option<RebuildReport>, ApplyError> {
     let key = crate::runtime::lock_key(&format!("{}__rebuild", projection.name()));
     let mut guard = PgConnection::connect_with(&pool.connect_options()).await?;
@@ -32,7 +36,7 @@ pub async fn rebuild_exclusive(
     if !got {
         return Ok(None);
     }
-    let result = rebuild(pool, projection, batch_size).await;
+    let result = rebuild_counting(pool, projection, batch_size, folded).await;
     // Closing the connection releases the lock.
     let _ = guard.close().await;
     result.map(Some)
@@ -43,6 +47,18 @@ pub async fn rebuild(
     pool: &PgPool,
     projection: &dyn Projection,
     batch_size: i64,
+) -> Result<RebuildReport, ApplyError> {
+    rebuild_counting(pool, projection, batch_size, &AtomicU64::new(0)).await
+}
+
+/// [`rebuild`], counting a first pass's events in `folded`. A read model with a first pass
+/// ([`Projection::bulk_load`]) is filled by it up to the visible head, then batches take it
+/// from there to the swap like any other.
+pub async fn rebuild_counting(
+    pool: &PgPool,
+    projection: &dyn Projection,
+    batch_size: i64,
+    folded: &AtomicU64,
 ) -> Result<RebuildReport, ApplyError> {
     if !projection.rebuildable() {
         return Err(ApplyError::Poison {
@@ -66,9 +82,10 @@ pub async fn rebuild(
     // the swap, even if an unrelated open transaction anywhere in the cluster holds the
     // visibility horizon (xids are cluster-wide) back for a while.
     let target = newest_committed(&mut *conn).await?;
-    let caught_up = shadow.catch_up(&mut conn, target).await?;
-    shadow.make_logged(&mut conn).await?;
-    shadow.recreate_indexes(&mut conn).await?;
+    let (loaded, reached) = shadow.bulk_load(&mut conn, pool, folded).await?;
+    let caught_up = loaded + shadow.catch_up(&mut conn, target, reached).await?;
+    shadow.make_logged(pool).await?;
+    shadow.recreate_indexes(pool).await?;
     let (swapped, checkpoint) = shadow.swap(&mut conn).await?;
     Ok(RebuildReport {
         events: caught_up + swapped,
@@ -105,6 +122,59 @@ impl Shadow<'_> {
     async fn apply(&self, conn: &mut PgConnection) -> Result<(usize, Checkpoint), ApplyError> {
         let projection = self.projection;
         apply_batch(conn, projection, &self.name, &self.tables, self.batch_size).await
+    }
+
+    /// The projection's first pass up to the visible head, if it has one, then the erasures
+    /// up to there and the shadow checkpoint at it. Returns the events it covered and where
+    /// the shadow stands.
+    async fn bulk_load(
+        &self,
+        conn: &mut PgConnection,
+        pool: &PgPool,
+        folded: &AtomicU64,
+    ) -> Result<(u64, Checkpoint), ApplyError> {
+        let nothing = (0, Checkpoint::default());
+        let Some(head) = visible_head(conn).await? else {
+            return Ok(nothing);
+        };
+        let Some(load) = self.projection.bulk_load(pool, &self.tables, head, folded) else {
+            return Ok(nothing);
+        };
+        let count = sqlx::query_as::<_, (i64,)>(
+            "select count(*) from events
+              where (transaction_id, global_position) <= ($1::text::xid8, $2::bigint)",
+        )
+        .bind(head.txid.to_string())
+        .bind(head.position)
+        .fetch_one(pool);
+        let (loaded, count) = tokio::join!(load, count);
+        loaded?;
+        let mut tx = conn.begin().await?;
+        let erasures: Vec<StoredEvent> = sqlx::query_as(&format!(
+            "select {EVENT_COLUMNS} from events
+              where aggregate_type = $3 and event_type = 'PersonErased'
+                and (transaction_id, global_position) <= ($1::text::xid8, $2::bigint)
+              order by transaction_id, global_position"
+        ))
+        .bind(head.txid.to_string())
+        .bind(head.position)
+        .bind(privacy::PERSON)
+        .fetch_all(&mut *tx)
+        .await?;
+        for person in erasures.iter().filter_map(erased_person) {
+            self.projection.erase(&mut tx, person, &self.tables).await?;
+        }
+        sqlx::query(
+            "update projection_checkpoints set last_txid = $2::text::xid8, last_position = $3
+              where projection = $1",
+        )
+        .bind(&self.name)
+        .bind(head.txid.to_string())
+        .bind(head.position)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((count?.0 as u64, head))
     }
 
     /// Fresh shadow tables shaped like the live ones (indexes, defaults, generated columns,
@@ -164,15 +234,16 @@ impl Shadow<'_> {
         Ok(())
     }
 
-    /// Applies batches, each committed on its own, until the shadow reaches `target` (or an
-    /// open transaction has held the log back for two minutes). Returns the events applied.
+    /// Applies batches, each committed on its own, from where the shadow stands (`reached`)
+    /// until it reaches `target` (or an open transaction has held the log back for two
+    /// minutes). Returns the events applied.
     async fn catch_up(
         &self,
         conn: &mut PgConnection,
         target: Option<Checkpoint>,
+        mut reached: Checkpoint,
     ) -> Result<u64, ApplyError> {
         let mut events = 0u64;
-        let mut reached = Checkpoint::default();
         let patience = std::time::Instant::now() + std::time::Duration::from_secs(120);
         loop {
             let (n, at) = self.apply(conn).await?;
@@ -198,31 +269,32 @@ impl Shadow<'_> {
 
     /// Makes the shadows of logged live tables logged (one sequential rewrite into the WAL),
     /// before their secondary indexes are built so those are written once.
-    async fn make_logged(&self, conn: &mut PgConnection) -> Result<(), ApplyError> {
+    async fn make_logged(&self, pool: &PgPool) -> Result<(), ApplyError> {
+        let mut statements = Vec::new();
         for table in self.projection.tables() {
             let (persistence,): (String,) = sqlx::query_as(
                 "select relpersistence::text from pg_class where oid = $1::regclass",
             )
             .bind(table)
-            .fetch_one(&mut *conn)
+            .fetch_one(pool)
             .await?;
             if persistence == "p" {
-                sqlx::query(&format!(
+                statements.push(format!(
                     "alter table {} set logged",
                     self.tables.name(table)
-                ))
-                .execute(&mut *conn)
-                .await?;
+                ));
             }
         }
-        Ok(())
+        run_two_at_a_time(pool, statements).await
     }
 
-    /// Recreates the live tables' secondary indexes on the shadows.
-    async fn recreate_indexes(&self, conn: &mut PgConnection) -> Result<(), ApplyError> {
+    /// Recreates the live tables' secondary indexes on the shadows, and analyzes them.
+    async fn recreate_indexes(&self, pool: &PgPool) -> Result<(), ApplyError> {
+        let mut statements = Vec::new();
         for table in self.projection.tables() {
             let shadow_table = self.tables.name(table);
-            for (name, definition) in secondary_indexes(conn, table).await? {
+            let mut conn = pool.acquire().await?;
+            for (name, definition) in secondary_indexes(&mut conn, table).await? {
                 let on = format!(" ON public.{table} ");
                 let on_bare = format!(" ON {table} ");
                 let definition = definition
@@ -233,13 +305,13 @@ impl Shadow<'_> {
                     )
                     .replacen(&on, &format!(" ON public.{shadow_table} "), 1)
                     .replacen(&on_bare, &format!(" ON {shadow_table} "), 1);
-                sqlx::query(&definition).execute(&mut *conn).await?;
+                statements.push(definition);
             }
-            sqlx::query(&format!("analyze {shadow_table}"))
-                .execute(&mut *conn)
-                .await?;
+            statements.push(format!("analyze {shadow_table}"));
         }
-        Ok(())
+        // The inverted (GIN) indexes take longest: they start first, the rest fill in beside.
+        statements.sort_by_key(|s| !s.contains(" USING gin "));
+        run_two_at_a_time(pool, statements).await
     }
 
     /// Holds the live checkpoint row (the live worker waits on it), applies the last few
@@ -312,4 +384,16 @@ impl Shadow<'_> {
         }
         Ok(())
     }
+}
+
+/// Runs `statements` (each its own transaction) on two connections at once: an index build
+/// or a table rewrite keeps one core busy, and the machine has two.
+async fn run_two_at_a_time(pool: &PgPool, statements: Vec<String>) -> Result<(), ApplyError> {
+    use futures::{StreamExt, TryStreamExt};
+    futures::stream::iter(statements)
+        .map(|statement| async move { sqlx::query(&statement).execute(pool).await })
+        .buffer_unordered(2)
+        .try_collect::<Vec<_>>()
+        .await?;
+    Ok(())
 }

@@ -119,6 +119,19 @@ pub trait Projection: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<(), ApplyError>> {
         Box::pin(async { Ok(()) })
     }
+    /// A rebuild's faster first pass, for read models that have one: fills the (empty)
+    /// shadow `tables` from every event up to `upto` (a visible head: nothing at or below it
+    /// can still commit), erasures excepted (the rebuild applies those after it), in short
+    /// transactions of its own; `folded` counts the events done. `None`: batches only.
+    fn bulk_load<'a>(
+        &'a self,
+        _pool: &'a PgPool,
+        _tables: &'a Tables,
+        _upto: Checkpoint,
+        _folded: &'a AtomicU64,
+    ) -> Option<BoxFuture<'a, Result<(), ApplyError>>> {
+        None
+    }
 }
 
 /// The erasure of a read model that holds nothing personal.
@@ -169,11 +182,12 @@ pub async fn apply_with_erasures(
 /// it owns, the `async fn(conn, events, tables)` that applies a batch, for read models
 /// holding personal data `erase = async fn(conn, person, tables)`, and for those that use
 /// some events only `reads = ["ticket", "approval.ApprovalRequested", ...]`
-/// ([`Projection::reads`]).
+/// ([`Projection::reads`]), and for those with a rebuild's first pass `bulk = async fn(pool,
+/// tables, upto, folded)` ([`Projection::bulk_load`]).
 #[macro_export]
 macro_rules! read_model {
     ($ty:ty, [$($table:expr),+ $(,)?], $apply:path, erase = $erase:path
-        $(, reads = [$($read:expr),+ $(,)?])?) => {
+        $(, reads = [$($read:expr),+ $(,)?])? $(, bulk = $bulk:path)?) => {
         impl $crate::Projection for $ty {
             fn name(&self) -> &'static str {
                 Self::NAME
@@ -204,6 +218,18 @@ macro_rules! read_model {
             ) -> futures::future::BoxFuture<'a, Result<(), $crate::ApplyError>> {
                 Box::pin($erase(conn, person, tables))
             }
+
+            $(
+            fn bulk_load<'a>(
+                &'a self,
+                pool: &'a sqlx::PgPool,
+                tables: &'a $crate::Tables,
+                upto: $crate::Checkpoint,
+                folded: &'a std::sync::atomic::AtomicU64,
+            ) -> Option<futures::future::BoxFuture<'a, Result<(), $crate::ApplyError>>> {
+                Some(Box::pin($bulk(pool, tables, upto, folded)))
+            }
+            )?
         }
     };
     ($ty:ty, [$($table:expr),+ $(,)?], $apply:path) => {

@@ -8,6 +8,7 @@ pub mod replay;
 pub mod report;
 pub mod seed;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use clap::Subcommand;
@@ -201,9 +202,11 @@ async fn projections_cmd(pool: PgPool, command: ProjectionsCmd) -> Result<()> {
                 .find(|p| p.name() == name)
                 .ok_or_else(|| format!("no projection named {name}"))?;
             projections::runtime::ensure_checkpoint(&pool, projection.name()).await?;
-            let (progress, ticker) = rebuild_progress(&pool, &name).await?;
+            let folded = Arc::new(AtomicU64::new(0));
+            let (progress, ticker) = rebuild_progress(&pool, &name, folded.clone()).await?;
             let result =
-                projections::rebuild::rebuild_exclusive(&pool, projection.as_ref(), 5000).await;
+                projections::rebuild::rebuild_exclusive(&pool, projection.as_ref(), 5000, &folded)
+                    .await;
             ticker.abort();
             let report =
                 result?.ok_or_else(|| format!("a rebuild of {name} is already running"))?;
@@ -221,10 +224,12 @@ async fn projections_cmd(pool: PgPool, command: ProjectionsCmd) -> Result<()> {
 }
 
 /// Shows a rebuild's progress (its shadow checkpoint's log position against the log's end, as
-/// `/admin/projections` does) until the returned task is aborted.
+/// `/admin/projections` does, or the events its first pass `folded` when that is further)
+/// until the returned task is aborted.
 async fn rebuild_progress(
     pool: &PgPool,
     name: &str,
+    folded: Arc<AtomicU64>,
 ) -> Result<(Arc<progress::Progress>, tokio::task::JoinHandle<()>)> {
     let (head,): (Option<i64>,) = sqlx::query_as("select max(global_position) from events")
         .fetch_one(pool)
@@ -240,7 +245,9 @@ async fn rebuild_progress(
         loop {
             tokio::time::sleep(std::time::Duration::from_millis(250)).await;
             if let Ok(at) = projections::runtime::checkpoint_of(&pool, &shadow).await {
-                let done = (at.position.max(0) as u64).min(head);
+                let done = (at.position.max(0) as u64)
+                    .max(folded.load(Ordering::Relaxed))
+                    .min(head);
                 shown.set(done.max(shown.done()));
             }
         }

@@ -143,8 +143,13 @@ pub async fn start_rebuild(services: &Services, name: &str) -> Result<Projection
     let rebuilds = services.rebuilds.clone();
     let key = name.to_string();
     tokio::spawn(async move {
-        let result =
-            projections::rebuild::rebuild_exclusive(&pool, projection.as_ref(), 5000).await;
+        let result = projections::rebuild::rebuild_exclusive(
+            &pool,
+            projection.as_ref(),
+            5000,
+            &std::sync::atomic::AtomicU64::new(0),
+        )
+        .await;
         let mut state = started;
         state.running = false;
         state.finished_at = Some(Utc::now());

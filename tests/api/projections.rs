@@ -778,3 +778,47 @@ fn every_test_that_holds_a_transaction_open_runs_alone() {
         "add to .config/nextest.toml: {missing:?}"
     );
 }
+
+#[sqlx::test]
+async fn a_rebuild_keeps_tabs_newlines_backslashes_quotes_and_braces_exactly(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let [_, agent] = users(&app, [("req", "requester"), ("agent", "agent")]).await;
+    // What a text-format COPY must escape, in every kind of column the rebuild writes.
+    let awkward = "C:\\temp\\new\tcol \"quoted\" {braced, listed}\r\nsecond line \\N";
+    let ticket = open_ticket_with(
+        &app,
+        &agent,
+        json!({"title": "Path C:\\temp \"x\" {y}", "description": awkward,
+               "priority": "high", "type": "issue", "tags": ["a\"b", "c\\d", "e,f", "{g}"]}),
+    )
+    .await;
+    let id = ticket["id"].as_i64().unwrap();
+    let comment = app
+        .post(
+            "/api/v1/comments/",
+            &agent.token,
+            json!({"ticket_id": id, "content": awkward, "is_internal": false}),
+        )
+        .await;
+    assert_eq!(comment.status(), StatusCode::CREATED);
+    app.settle().await;
+    let before = snapshot(&pool).await;
+    let projection = projections::tickets::TicketsProjection;
+    projections::rebuild::rebuild(&pool, &projection, 500)
+        .await
+        .unwrap();
+    assert_eq!(before, snapshot(&pool).await);
+    let (description, tags, comments): (String, Vec<String>, String) =
+        sqlx::query_as("select description, tags, public_comments from rm_tickets where id = $1")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(description, awkward);
+    assert_eq!(comments, awkward);
+    let mut sent = vec!["a\"b", "c\\d", "e,f", "{g}"];
+    sent.sort_unstable();
+    let mut got: Vec<&str> = tags.iter().map(String::as_str).collect();
+    got.sort_unstable();
+    assert_eq!(got, sent);
+}

@@ -19,6 +19,7 @@ use crate::runtime::{ApplyError, Tables};
 use crate::sla::clock::{clock_time, current_policy, Phase, PolicyContext, SlaClock, SlaMarks};
 use crate::sla::standing::SlaFacts;
 
+mod bulk;
 pub mod queries;
 
 /// One row of `rm_tickets`.
@@ -557,12 +558,21 @@ async fn write_vocabulary(
     let mut words: Vec<String> = changed.iter().flat_map(|r| title_words(&r.title)).collect();
     words.sort_unstable();
     words.dedup();
+    write_words(conn, tables, &words).await
+}
+
+/// Adds `words` to the vocabulary.
+async fn write_words(
+    conn: &mut PgConnection,
+    tables: &Tables,
+    words: &[String],
+) -> Result<(), ApplyError> {
     if !words.is_empty() {
         let vocabulary = tables.name("rm_search_words");
         sqlx::query(&format!(
             "insert into {vocabulary} (word) select unnest($1::text[]) on conflict do nothing"
         ))
-        .bind(&words)
+        .bind(words)
         .execute(&mut *conn)
         .await?;
     }
@@ -607,6 +617,15 @@ async fn write_count_deltas(
             deltas.add(&new, 1);
         }
     }
+    write_deltas(conn, tables, deltas).await
+}
+
+/// Adds `deltas` to the counts tables.
+async fn write_deltas(
+    conn: &mut PgConnection,
+    tables: &Tables,
+    deltas: CountDeltas,
+) -> Result<(), ApplyError> {
     let keys: Vec<(Option<String>, CountKey, (i64, i64))> = deltas
         .keys
         .into_iter()
@@ -751,7 +770,8 @@ crate::read_model!(
     ],
     apply_tickets,
     erase = erase_person,
-    reads = ["ticket"]
+    reads = ["ticket"],
+    bulk = bulk::load
 );
 
 #[cfg(test)]

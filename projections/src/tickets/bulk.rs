@@ -1,0 +1,269 @@
+//! The tickets read model's rebuild pass ([`crate::Projection::bulk_load`]). The ticket
+//! streams are read in key order, so each ticket's whole history comes in one run (from the
+//! events' primary key). Each ticket is folded in memory and its finished row written once:
+//! the rows with `COPY` on one connection, their search documents on another, both while the
+//! next tickets are folded. The counts and the title vocabulary are summed in memory and
+//! written at the end. Every write is a short transaction of its own: a long one would hold
+//! every projection's gap-free read back.
+//!
+//! The result equals the batch replay's: [`super::fold`] is per ticket, so the order of the
+//! tickets does not matter, and the batch path writes what this writes, row by row.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use sqlx::{Connection, PgPool};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::{
+    counted, fold, title_words, write_deltas, write_search_documents, write_words, CountDeltas,
+    TicketRow, TICKET_COLUMNS,
+};
+use crate::batch::{copy_rows, ticket_event, CopyText};
+use crate::log::{open_events, Checkpoint, StoredEvent};
+use crate::runtime::{ApplyError, Tables};
+use crate::sla::clock::{current_policy, PolicyContext};
+
+/// Events opened and folded together.
+const EVENTS_PER_CHUNK: usize = 2000;
+/// Finished rows per write.
+const ROWS_PER_WRITE: usize = 2000;
+/// Title words per vocabulary insert.
+const WORDS_PER_WRITE: usize = 10_000;
+
+/// The ticket events up to a visible head, each ticket's history in one run.
+const READ: &str = "select transaction_id::text as txid, global_position, aggregate_type,
+        aggregate_id, sequence, event_type, event_version, payload,
+        'null'::jsonb as metadata, recorded_at
+   from events
+  where aggregate_type = 'ticket'
+    and (transaction_id, global_position) <= ($1::text::xid8, $2::bigint)
+  order by aggregate_id, sequence";
+
+/// Finished rows, shared by the two writers.
+type Rows = Arc<Vec<TicketRow>>;
+
+/// Fills the shadow tables from the ticket events up to `upto`; `folded` counts the events.
+pub async fn load(
+    pool: &PgPool,
+    tables: &Tables,
+    upto: Checkpoint,
+    folded: &AtomicU64,
+) -> Result<(), ApplyError> {
+    let ctx = current_policy(&mut *pool.acquire().await?).await?;
+    let (rows_tx, rows_rx) = mpsc::channel::<Rows>(2);
+    let (docs_tx, docs_rx) = mpsc::channel::<Rows>(2);
+    let rows_writer = tokio::spawn(write_rows(pool.clone(), tables.name("rm_tickets"), rows_rx));
+    let docs_writer = tokio::spawn(write_documents(pool.clone(), tables.clone(), docs_rx));
+    let mut folder = Folder {
+        ctx,
+        current: None,
+        done: Vec::new(),
+        counts: CountDeltas::default(),
+        words: HashSet::new(),
+        outputs: vec![rows_tx, docs_tx],
+    };
+    let read = folder.read_all(pool, upto, folded).await;
+    let Folder {
+        counts,
+        words,
+        outputs,
+        ..
+    } = folder;
+    drop(outputs);
+    // A writer's own error first: the reader then only saw its channel close.
+    joined(rows_writer).await?;
+    joined(docs_writer).await?;
+    read?;
+    let mut conn = pool.acquire().await?;
+    write_deltas(&mut conn, tables, counts).await?;
+    let mut words: Vec<String> = words.into_iter().collect();
+    words.sort_unstable();
+    for part in words.chunks(WORDS_PER_WRITE) {
+        write_words(&mut conn, tables, part).await?;
+    }
+    Ok(())
+}
+
+async fn joined(task: JoinHandle<Result<(), ApplyError>>) -> Result<(), ApplyError> {
+    task.await.map_err(|e| ApplyError::Poison {
+        position: -1,
+        reason: format!("a rebuild writer stopped: {e}"),
+    })?
+}
+
+/// The fold of the ticket streams, one ticket at a time.
+struct Folder {
+    ctx: PolicyContext,
+    /// The ticket being folded, and its row so far.
+    current: Option<(i64, Option<TicketRow>)>,
+    /// Finished rows not yet handed to the writers.
+    done: Vec<TicketRow>,
+    counts: CountDeltas,
+    words: HashSet<String>,
+    outputs: Vec<mpsc::Sender<Rows>>,
+}
+
+impl Folder {
+    async fn read_all(
+        &mut self,
+        pool: &PgPool,
+        upto: Checkpoint,
+        folded: &AtomicU64,
+    ) -> Result<(), ApplyError> {
+        let mut conn = pool.acquire().await?;
+        // A read-only transaction (no xid: it holds no projection back) whose plan walks the
+        // primary key: with the statistics of a freshly seeded log, the planner would rather
+        // sort every event on disk.
+        let mut tx = conn.begin().await?;
+        sqlx::query(
+            "select set_config('enable_sort', 'off', true),
+                    set_config('enable_bitmapscan', 'off', true)",
+        )
+        .execute(&mut *tx)
+        .await?;
+        let mut stream = sqlx::query_as::<_, StoredEvent>(READ)
+            .bind(upto.txid.to_string())
+            .bind(upto.position)
+            .fetch(&mut *tx);
+        let mut chunk = Vec::with_capacity(EVENTS_PER_CHUNK);
+        loop {
+            let next = stream.try_next().await?;
+            let end = next.is_none();
+            chunk.extend(next);
+            if chunk.len() == EVENTS_PER_CHUNK || end {
+                self.fold_chunk(pool, &mut chunk).await?;
+                folded.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                chunk.clear();
+            }
+            if end {
+                self.finish_current();
+                return self.hand_over(true).await;
+            }
+        }
+    }
+
+    async fn fold_chunk(
+        &mut self,
+        pool: &PgPool,
+        chunk: &mut [StoredEvent],
+    ) -> Result<(), ApplyError> {
+        open_events(privacy::Db::Pool(pool, None), chunk).await?;
+        for e in chunk.iter() {
+            let (id, event) = ticket_event(e)?;
+            if self.current.as_ref().map(|c| c.0) != Some(id) {
+                self.finish_current();
+                self.current = Some((id, None));
+            }
+            if let Some((_, row)) = &mut self.current {
+                *row = fold(row.take(), &event, e.sequence, &self.ctx);
+            }
+        }
+        self.hand_over(false).await
+    }
+
+    fn finish_current(&mut self) {
+        if let Some((_, Some(row))) = self.current.take() {
+            if let Some(c) = counted(&row) {
+                self.counts.add(&c, 1);
+            }
+            self.words.extend(title_words(&row.title));
+            self.done.push(row);
+        }
+    }
+
+    /// Hands the finished rows to the writers once there are enough (or `all` of them).
+    async fn hand_over(&mut self, all: bool) -> Result<(), ApplyError> {
+        let enough = self.done.len() >= ROWS_PER_WRITE || (all && !self.done.is_empty());
+        if !enough {
+            return Ok(());
+        }
+        let rows: Rows = Arc::new(std::mem::take(&mut self.done));
+        for output in &self.outputs {
+            output
+                .send(rows.clone())
+                .await
+                .map_err(|_| ApplyError::Poison {
+                    position: -1,
+                    reason: "a rebuild writer stopped".into(),
+                })?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes the rows with one `COPY` per hand-over.
+async fn write_rows(
+    pool: PgPool,
+    table: String,
+    mut rows: mpsc::Receiver<Rows>,
+) -> Result<(), ApplyError> {
+    let mut conn = pool.acquire().await?;
+    let mut copy = CopyText::default();
+    while let Some(part) = rows.recv().await {
+        for row in part.iter() {
+            encode(&mut copy, row)?;
+        }
+        copy_rows(&mut conn, &table, TICKET_COLUMNS, copy.take()).await?;
+    }
+    Ok(())
+}
+
+/// Writes the live tickets' search documents, one statement per hand-over.
+async fn write_documents(
+    pool: PgPool,
+    tables: Tables,
+    mut rows: mpsc::Receiver<Rows>,
+) -> Result<(), ApplyError> {
+    let mut conn = pool.acquire().await?;
+    let none = HashMap::new();
+    while let Some(part) = rows.recv().await {
+        let refs: Vec<&TicketRow> = part.iter().collect();
+        write_search_documents(&mut conn, &tables, &refs, &none).await?;
+    }
+    Ok(())
+}
+
+/// One row in the column order of [`TICKET_COLUMNS`].
+fn encode(copy: &mut CopyText, row: &TicketRow) -> Result<(), ApplyError> {
+    copy.plain(row.id)
+        .text(&row.title)
+        .text(&row.description)
+        .text(&row.status)
+        .text(&row.priority)
+        .plain(row.priority_rank)
+        .text(&row.ticket_type)
+        .plain(row.requester_id)
+        .maybe_plain(row.assignee_id)
+        .text_array(&row.tags)
+        .int_array(&row.item_ids)
+        .text(&row.approval_status)
+        .plain(row.version)
+        .boolean(row.deleted)
+        .plain(row.comment_count)
+        .plain(row.attachment_count)
+        .text(&row.public_comments)
+        .json(&row.public_comment_texts)?
+        .time(row.created_at)
+        .time(row.updated_at)
+        .maybe_time(row.resolved_at)
+        .maybe_time(row.first_response_at);
+    let (clock, marks) = (&row.clock, &row.marks);
+    copy.maybe_time(clock.sla_running_since)
+        .plain(clock.sla_elapsed_us)
+        .maybe_time(clock.first_response_due_at)
+        .maybe_time(clock.resolution_due_at)
+        .maybe_time(clock.first_response_breached_at)
+        .maybe_time(clock.resolution_breached_at)
+        .plain(clock.policy_version)
+        .maybe_time(marks.first_response_warn_at)
+        .maybe_time(marks.resolution_warn_at)
+        .maybe_time(marks.sla_due_at)
+        .maybe_time(marks.sla_warn_at)
+        .maybe_time(marks.sla_breach_at)
+        .end_row();
+    Ok(())
+}
