@@ -822,3 +822,32 @@ async fn a_rebuild_keeps_tabs_newlines_backslashes_quotes_and_braces_exactly(poo
     got.sort_unstable();
     assert_eq!(got, sent);
 }
+
+#[sqlx::test]
+async fn the_newest_event_is_found_by_transaction_order_across_a_digit_boundary(pool: PgPool) {
+    // Two events whose transaction ids differ in their number of digits: as text, "99" would
+    // sort after "100".
+    for (txid, id) in [("99", "a"), ("100", "b")] {
+        sqlx::query(
+            "insert into events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                                 payload, metadata, transaction_id)
+             values ('probe', $2, 1, 'Probed', '1.0', '{}', '{}', $1::text::xid8)",
+        )
+        .bind(txid)
+        .bind(id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let mut conn = pool.acquire().await.unwrap();
+    let newest = projections::log::newest_committed(&mut *conn)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(newest.txid, 100);
+    let visible = projections::log::visible_head(&mut conn)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(visible.txid, 100);
+}
