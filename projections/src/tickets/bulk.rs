@@ -28,9 +28,9 @@ use crate::runtime::{ApplyError, Tables};
 use crate::sla::clock::{current_policy, PolicyContext};
 
 /// Events opened and folded together.
-const EVENTS_PER_CHUNK: usize = 2000;
+const EVENTS_PER_CHUNK: usize = 1000;
 /// Finished rows per write.
-const ROWS_PER_WRITE: usize = 2000;
+const ROWS_PER_WRITE: usize = 1000;
 /// Title words per vocabulary insert.
 const WORDS_PER_WRITE: usize = 10_000;
 
@@ -54,8 +54,8 @@ pub async fn load(
     folded: &AtomicU64,
 ) -> Result<(), ApplyError> {
     let ctx = current_policy(&mut *pool.acquire().await?).await?;
-    let (rows_tx, rows_rx) = mpsc::channel::<Rows>(2);
-    let (docs_tx, docs_rx) = mpsc::channel::<Rows>(2);
+    let (rows_tx, rows_rx) = mpsc::channel::<Rows>(1);
+    let (docs_tx, docs_rx) = mpsc::channel::<Rows>(1);
     let rows_writer = tokio::spawn(write_rows(pool.clone(), tables.name("rm_tickets"), rows_rx));
     let docs_writer = tokio::spawn(write_documents(pool.clone(), tables.clone(), docs_rx));
     let mut folder = Folder {
