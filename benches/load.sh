@@ -39,12 +39,13 @@ if [ "$mode" != create ] && [ "${KEEP_DB:-0}" != 1 ]; then
 fi
 
 if [ "$mode" = read ] && [ "${FAST_FORWARD_OTHERS:-1}" = 1 ]; then
-  # Isolate the ticket read model: the other projections start at the head of the log
-  # instead of catching up over millions of seeded events while we measure.
+  # Isolate the ticket read model: the other projections (and the webhook channel, which has
+  # no subscription here) start at the head of the log instead of catching up over millions of
+  # seeded events while we measure.
   psql -X -q "$DB" -c "insert into projection_checkpoints (projection, last_txid, last_position)
       select p, (select transaction_id from events order by transaction_id desc, global_position desc limit 1),
              (select max(global_position) from events)
-        from unnest(array['comments','attachments','approvals','approval_saga','notifications','reports']) p
+        from unnest(array['comments','attachments','approvals','approval_saga','notifications','reports','webhooks']) p
       on conflict (projection) do update set last_txid = excluded.last_txid, last_position = excluded.last_position
       where projection_checkpoints.projection <> 'tickets'" >/dev/null
 fi
