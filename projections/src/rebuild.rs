@@ -5,8 +5,8 @@ use std::sync::atomic::AtomicU64;
 
 use sqlx::{Connection, PgConnection, PgPool};
 
-use crate::log::{newest_committed, visible_head, Checkpoint, StoredEvent, EVENT_COLUMNS};
-use crate::runtime::{apply_batch, erased_person, load_checkpoint, ApplyError, Projection, Tables};
+use crate::log::{newest_committed, visible_head, Checkpoint};
+use crate::runtime::{apply_batch, load_checkpoint, ApplyError, Projection, Tables};
 
 /// What a rebuild did.
 #[derive(Debug, Clone)]
@@ -124,9 +124,8 @@ impl Shadow<'_> {
         apply_batch(conn, projection, &self.name, &self.tables, self.batch_size).await
     }
 
-    /// The projection's first pass up to the visible head, if it has one, then the erasures
-    /// up to there and the shadow checkpoint at it. Returns the events it covered and where
-    /// the shadow stands.
+    /// The projection's first pass up to the visible head, if it has one, then the shadow
+    /// checkpoint at that head. Returns the events it covered and where the shadow stands.
     async fn bulk_load(
         &self,
         conn: &mut PgConnection,
@@ -149,21 +148,6 @@ impl Shadow<'_> {
         .fetch_one(pool);
         let (loaded, count) = tokio::join!(load, count);
         loaded?;
-        let mut tx = conn.begin().await?;
-        let erasures: Vec<StoredEvent> = sqlx::query_as(&format!(
-            "select {EVENT_COLUMNS} from events
-              where aggregate_type = $3 and event_type = 'PersonErased'
-                and (transaction_id, global_position) <= ($1::text::xid8, $2::bigint)
-              order by transaction_id, global_position"
-        ))
-        .bind(head.txid.to_string())
-        .bind(head.position)
-        .bind(privacy::PERSON)
-        .fetch_all(&mut *tx)
-        .await?;
-        for person in erasures.iter().filter_map(erased_person) {
-            self.projection.erase(&mut tx, person, &self.tables).await?;
-        }
         sqlx::query(
             "update projection_checkpoints set last_txid = $2::text::xid8, last_position = $3
               where projection = $1",
@@ -171,9 +155,8 @@ impl Shadow<'_> {
         .bind(&self.name)
         .bind(head.txid.to_string())
         .bind(head.position)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
-        tx.commit().await?;
         Ok((count?.0 as u64, head))
     }
 

@@ -121,8 +121,9 @@ pub trait Projection: Send + Sync + 'static {
     }
     /// A rebuild's faster first pass, for read models that have one: fills the (empty)
     /// shadow `tables` from every event up to `upto` (a visible head: nothing at or below it
-    /// can still commit), erasures excepted (the rebuild applies those after it), in short
-    /// transactions of its own; `folded` counts the events done. `None`: batches only.
+    /// can still commit), each erasure at its place in the log, in short transactions of its
+    /// own, to what batches would have made of them; `folded` counts the events done. `None`:
+    /// batches only.
     fn bulk_load<'a>(
         &'a self,
         _pool: &'a PgPool,

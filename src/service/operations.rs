@@ -1,10 +1,13 @@
 //! Operations for admins (API.md additions, "Profile, preferences, operations"): every
 //! projection's position, lag, leader and rebuild, and rebuilds started from the API (the same
 //! shadow-table rebuild as `ticketd projections rebuild`, run by this process in the
-//! background; progress is read from the shadow checkpoint, so any process can show it).
+//! background; progress is read from the shadow checkpoint, so any process can show it, and
+//! during a first pass that moves it only at its end, from the pass's own count in the process
+//! that runs it).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -51,24 +54,30 @@ pub struct ProjectionState {
     pub rebuild: RebuildState,
 }
 
-/// The rebuilds this process started.
+/// The rebuilds this process started: their state, and the events each one's first pass
+/// ([`projections::Projection::bulk_load`]) has folded.
 #[derive(Default)]
-pub struct Rebuilds(Mutex<HashMap<String, RebuildState>>);
+pub struct Rebuilds(Mutex<HashMap<String, (RebuildState, Arc<AtomicU64>)>>);
 
 impl Rebuilds {
-    fn get(&self, name: &str) -> Option<RebuildState> {
+    fn get(&self, name: &str) -> Option<(RebuildState, u64)> {
         self.0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(name)
-            .cloned()
+            .map(|(state, folded)| (state.clone(), folded.load(Ordering::Relaxed)))
     }
 
-    fn set(&self, name: &str, state: RebuildState) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name.to_string(), state);
+    /// Records `state`; returns the rebuild's fold counter.
+    fn set(&self, name: &str, state: RebuildState) -> Arc<AtomicU64> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = map.entry(name.to_string()).or_default();
+        if state.finished_at.is_none() {
+            // A new rebuild counts from zero.
+            entry.1 = Arc::default();
+        }
+        entry.0 = state;
+        entry.1.clone()
     }
 }
 
@@ -87,13 +96,14 @@ pub async fn projections(services: &Services) -> Result<Vec<ProjectionState>, Er
         let shadow = by_name
             .get(format!("{name}__rebuild").as_str())
             .filter(|s| s.leader.is_some());
-        let mut rebuild = services.rebuilds.get(name).unwrap_or_default();
+        let (mut rebuild, folded) = services.rebuilds.get(name).unwrap_or_default();
+        let folded = i64::try_from(folded).unwrap_or(i64::MAX).min(head);
         rebuild.running =
             shadow.is_some() || (rebuild.started_at.is_some() && rebuild.finished_at.is_none());
         rebuild.total_events = head;
         rebuild.done_events = match (shadow, rebuild.running) {
-            (Some(s), _) => s.position,
-            (None, true) => 0,
+            (Some(s), _) => s.position.max(folded),
+            (None, true) => folded,
             (None, false) => rebuild.done_events,
         };
         out.push(ProjectionState {
@@ -138,18 +148,14 @@ pub async fn start_rebuild(services: &Services, name: &str) -> Result<Projection
         started_at: Some(Utc::now()),
         ..RebuildState::default()
     };
-    services.rebuilds.set(name, started.clone());
+    let folded = services.rebuilds.set(name, started.clone());
     let pool = services.pool.clone();
     let rebuilds = services.rebuilds.clone();
     let key = name.to_string();
     tokio::spawn(async move {
-        let result = projections::rebuild::rebuild_exclusive(
-            &pool,
-            projection.as_ref(),
-            5000,
-            &std::sync::atomic::AtomicU64::new(0),
-        )
-        .await;
+        let result =
+            projections::rebuild::rebuild_exclusive(&pool, projection.as_ref(), 5000, &folded)
+                .await;
         let mut state = started;
         state.running = false;
         state.finished_at = Some(Utc::now());

@@ -509,3 +509,54 @@ async fn a_missing_malformed_or_wrong_master_key_fails_loudly_at_start(pool: PgP
     let (ok, err) = ticketd_with(&pool, &["projections", "status"], &[other]).await;
     assert!(!ok && err.contains("cannot unwrap"), "{err}");
 }
+
+#[sqlx::test]
+async fn a_rebuild_after_an_erasure_in_the_middle_of_a_tickets_history_gives_the_same_rows(
+    pool: PgPool,
+) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let [gone, agent, admin] = users(
+        &app,
+        [("gone", "requester"), ("agent", "agent"), ("root", "admin")],
+    )
+    .await;
+    let ticket = app.ticket(&gone, "Zephyrquokka printer smokes").await;
+    let id = ticket["id"].as_i64().unwrap();
+    let r = app
+        .post(
+            &format!("/api/v1/users/{}/erase", gone.id),
+            &admin.token,
+            json!({}),
+        )
+        .await;
+    json_of(r, StatusCode::OK).await;
+    // After the erasure, the agent renames the ticket and answers on it. The new title is the
+    // erased requester's ticket's, sealed under their destroyed key: it reads "[erased]" too;
+    // the agent's own answer stays.
+    let r = app
+        .patch(
+            &format!("/api/v1/tickets/{id}"),
+            &agent.token,
+            json!({"title": "Printer replaced"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app
+        .post(
+            "/api/v1/comments/",
+            &agent.token,
+            json!({"ticket_id": id, "content": "Swapped the unit", "is_internal": false}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    app.settle().await;
+    let before = read_models(&pool).await;
+    assert_eq!(
+        before["tickets"],
+        json!([[id, "[erased]", "[erased]", "Swapped the unit"]])
+    );
+    projections::rebuild::rebuild(&pool, &projections::tickets::TicketsProjection, 500)
+        .await
+        .unwrap();
+    assert_eq!(read_models(&pool).await, before);
+}

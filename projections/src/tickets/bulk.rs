@@ -7,7 +7,9 @@
 //! every projection's gap-free read back.
 //!
 //! The result equals the batch replay's: [`super::fold`] is per ticket, so the order of the
-//! tickets does not matter, and the batch path writes what this writes, row by row.
+//! tickets does not matter, and the batch path writes what this writes, row by row. Erasures
+//! redact a ticket's row at their own place in the log, between the ticket's events, as
+//! [`super::erase_person`] does in the batches (what was written after an erasure stays).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,8 +25,8 @@ use super::{
     TicketRow, TICKET_COLUMNS,
 };
 use crate::batch::{copy_rows, ticket_event, CopyText};
-use crate::log::{open_events, Checkpoint, StoredEvent};
-use crate::runtime::{ApplyError, Tables};
+use crate::log::{open_events, Checkpoint, StoredEvent, EVENT_COLUMNS};
+use crate::runtime::{erased_person, ApplyError, Tables};
 use crate::sla::clock::{current_policy, PolicyContext};
 
 /// Events opened and folded together.
@@ -46,20 +48,28 @@ const READ: &str = "select transaction_id::text as txid, global_position, aggreg
 /// Finished rows, shared by the two writers.
 type Rows = Arc<Vec<TicketRow>>;
 
-/// Fills the shadow tables from the ticket events up to `upto`; `folded` counts the events.
+/// Fills the shadow tables from the ticket events and erasures up to `upto`; `folded` counts
+/// the events.
 pub async fn load(
     pool: &PgPool,
     tables: &Tables,
     upto: Checkpoint,
     folded: &AtomicU64,
 ) -> Result<(), ApplyError> {
-    let ctx = current_policy(&mut *pool.acquire().await?).await?;
+    let (ctx, erasures) = {
+        let mut conn = pool.acquire().await?;
+        (
+            current_policy(&mut conn).await?,
+            erasures_upto(&mut conn, upto).await?,
+        )
+    };
     let (rows_tx, rows_rx) = mpsc::channel::<Rows>(1);
     let (docs_tx, docs_rx) = mpsc::channel::<Rows>(1);
     let rows_writer = tokio::spawn(write_rows(pool.clone(), tables.name("rm_tickets"), rows_rx));
     let docs_writer = tokio::spawn(write_documents(pool.clone(), tables.clone(), docs_rx));
     let mut folder = Folder {
         ctx,
+        erasures,
         current: None,
         done: Vec::new(),
         counts: CountDeltas::default(),
@@ -95,11 +105,56 @@ async fn joined(task: JoinHandle<Result<(), ApplyError>>) -> Result<(), ApplyErr
     })?
 }
 
+/// The people erased up to `upto`, in log order, with where each erasure stands.
+async fn erasures_upto(
+    conn: &mut sqlx::PgConnection,
+    upto: Checkpoint,
+) -> Result<Vec<(Checkpoint, i64)>, ApplyError> {
+    let events: Vec<StoredEvent> = sqlx::query_as(&format!(
+        "select {EVENT_COLUMNS} from events
+          where aggregate_type = $3 and event_type = 'PersonErased'
+            and (transaction_id, global_position) <= ($1::text::xid8, $2::bigint)
+          order by transaction_id, global_position"
+    ))
+    .bind(upto.txid.to_string())
+    .bind(upto.position)
+    .bind(privacy::PERSON)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(events
+        .iter()
+        .filter_map(|e| Some((e.checkpoint(), erased_person(e)?)))
+        .collect())
+}
+
+/// A ticket being folded: its id, its row so far, and how many of the erasures it has met.
+struct Current {
+    id: i64,
+    row: Option<TicketRow>,
+    erasures_met: usize,
+}
+
+impl Current {
+    /// Redacts the row for the erasures before `until` (all of them for None) that it has not
+    /// met yet.
+    fn meet_erasures(&mut self, erasures: &[(Checkpoint, i64)], until: Option<Checkpoint>) {
+        while let Some((at, person)) = erasures.get(self.erasures_met) {
+            if until.is_some_and(|u| *at > u) {
+                return;
+            }
+            if let Some(row) = &mut self.row {
+                row.redact(*person);
+            }
+            self.erasures_met += 1;
+        }
+    }
+}
+
 /// The fold of the ticket streams, one ticket at a time.
 struct Folder {
     ctx: PolicyContext,
-    /// The ticket being folded, and its row so far.
-    current: Option<(i64, Option<TicketRow>)>,
+    erasures: Vec<(Checkpoint, i64)>,
+    current: Option<Current>,
     /// Finished rows not yet handed to the writers.
     done: Vec<TicketRow>,
     counts: CountDeltas,
@@ -154,19 +209,28 @@ impl Folder {
         open_events(privacy::Db::Pool(pool, None), chunk).await?;
         for e in chunk.iter() {
             let (id, event) = ticket_event(e)?;
-            if self.current.as_ref().map(|c| c.0) != Some(id) {
+            if self.current.as_ref().map(|c| c.id) != Some(id) {
                 self.finish_current();
-                self.current = Some((id, None));
+                self.current = Some(Current {
+                    id,
+                    row: None,
+                    erasures_met: 0,
+                });
             }
-            if let Some((_, row)) = &mut self.current {
-                *row = fold(row.take(), &event, e.sequence, &self.ctx);
+            if let Some(current) = &mut self.current {
+                current.meet_erasures(&self.erasures, Some(e.checkpoint()));
+                current.row = fold(current.row.take(), &event, e.sequence, &self.ctx);
             }
         }
         self.hand_over(false).await
     }
 
     fn finish_current(&mut self) {
-        if let Some((_, Some(row))) = self.current.take() {
+        let Some(mut current) = self.current.take() else {
+            return;
+        };
+        current.meet_erasures(&self.erasures, None);
+        if let Some(row) = current.row {
             if let Some(c) = counted(&row) {
                 self.counts.add(&c, 1);
             }

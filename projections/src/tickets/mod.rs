@@ -246,6 +246,29 @@ fn opened_row(
 }
 
 impl TicketRow {
+    /// What an erasure of `person` leaves of this row: the title and description of a ticket
+    /// they requested and the text of their public comments read `"[erased]"`. Returns the
+    /// title words that went.
+    fn redact(&mut self, person: i64) -> Vec<String> {
+        let mut old_words = Vec::new();
+        if self.requester_id == person {
+            old_words.extend(title_words(&self.title));
+            self.title = privacy::ERASED.into();
+            self.description = privacy::ERASED.into();
+        }
+        let mut touched = false;
+        for c in &mut self.public_comment_texts {
+            if c.author_id == Some(person) {
+                c.text = privacy::ERASED.into();
+                touched = true;
+            }
+        }
+        if touched {
+            self.public_comments = join_texts(&self.public_comment_texts);
+        }
+        old_words
+    }
+
     /// Settles the clock after an event at `t` and derives the list's marks from it.
     fn settle_clock(&mut self, t: DateTime<Utc>, ctx: &PolicyContext, reevaluate: bool) {
         let (status, priority) = (&self.status, &self.priority);
@@ -725,21 +748,7 @@ async fn erase_person(
     let mut old_words: Vec<String> = Vec::new();
     let mut redacted = rows;
     for row in &mut redacted {
-        if row.requester_id == person {
-            old_words.extend(title_words(&row.title));
-            row.title = privacy::ERASED.into();
-            row.description = privacy::ERASED.into();
-        }
-        let mut touched = false;
-        for c in &mut row.public_comment_texts {
-            if c.author_id == Some(person) {
-                c.text = privacy::ERASED.into();
-                touched = true;
-            }
-        }
-        if touched {
-            row.public_comments = join_texts(&row.public_comment_texts);
-        }
+        old_words.extend(row.redact(person));
     }
     let changed: Vec<&TicketRow> = redacted.iter().collect();
     write_rows(conn, tables, &changed).await?;
