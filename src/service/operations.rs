@@ -68,16 +68,26 @@ impl Rebuilds {
             .map(|(state, folded)| (state.clone(), folded.load(Ordering::Relaxed)))
     }
 
-    /// Records `state`; returns the rebuild's fold counter.
-    fn set(&self, name: &str, state: RebuildState) -> Arc<AtomicU64> {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = map.entry(name.to_string()).or_default();
-        if state.finished_at.is_none() {
-            // A new rebuild counts from zero.
-            entry.1 = Arc::default();
+    /// Records a rebuild that starts now; returns its fold counter, from zero.
+    fn start(&self, name: &str, state: RebuildState) -> Arc<AtomicU64> {
+        let folded = Arc::new(AtomicU64::new(0));
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_string(), (state, folded.clone()));
+        folded
+    }
+
+    /// Records how a started rebuild ended (its fold counter stays).
+    fn finish(&self, name: &str, state: RebuildState) {
+        if let Some(entry) = self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(name)
+        {
+            entry.0 = state;
         }
-        entry.0 = state;
-        entry.1.clone()
     }
 }
 
@@ -148,7 +158,7 @@ pub async fn start_rebuild(services: &Services, name: &str) -> Result<Projection
         started_at: Some(Utc::now()),
         ..RebuildState::default()
     };
-    let folded = services.rebuilds.set(name, started.clone());
+    let folded = services.rebuilds.start(name, started.clone());
     let pool = services.pool.clone();
     let rebuilds = services.rebuilds.clone();
     let key = name.to_string();
@@ -170,7 +180,7 @@ pub async fn start_rebuild(services: &Services, name: &str) -> Result<Projection
                 state.error = Some("the rebuild failed; see the server log".into());
             }
         }
-        rebuilds.set(&key, state);
+        rebuilds.finish(&key, state);
     });
     projections(services)
         .await?

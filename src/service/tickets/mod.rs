@@ -119,12 +119,11 @@ pub async fn detail_committed(
     let Committed {
         aggregate,
         version,
-        appended,
         events,
         ..
     } = committed;
-    if *appended == 0 || *appended != *version || events.len() != *appended {
-        // Not a new ticket, or its events are not in hand: from the row and the log.
+    if events.is_empty() {
+        // Not a new ticket (only a create keeps its events): from the row and the log.
         return detail(services, aggregate, *version).await;
     }
     let ctx = services.policies.sla(&services.pool).await?;
