@@ -59,6 +59,15 @@ export TOKEN
 
 case "$mode" in
   create)
+    # The ceiling runs just before and just after the load, and the ratio is taken against
+    # their mean: on a shared machine the ceiling itself drifts by 10-20 % within minutes.
+    ceiling() {
+      echo "== PostgreSQL's own ceiling for the same shapes (4 clients, 15 s), $1 the load" >&2
+      { bash ../shared/bench/pg-ceiling/run.sh 4 15 2>/dev/null \
+          || bash "$(dirname "$0")/../../shared/bench/pg-ceiling/run.sh" 4 15; } | tee /dev/stderr \
+        | awk '/pg-ceiling command/ {sub("tps=", "", $5); print $5}'
+    }
+    before=$(ceiling before)
     echo "== POST /api/v1/tickets/ (4 connections, 15 s, durable commits)"
     # CPU from /proc over the run: the server's process, and every PostgreSQL process
     # (backends, WAL writer, checkpointer, autovacuum), in clock ticks.
@@ -72,8 +81,9 @@ case "$mode" in
     python3 -c "import sys; s,p,n,hz=int(sys.argv[1]),int(sys.argv[2]),int(sys.argv[3]),int(sys.argv[4]); print(f'cpu per create: server={s/hz/n*1e3:.3f}ms postgres={p/hz/n*1e3:.3f}ms over {n} creates')" \
       $((s1 - s0)) $((p1 - p0)) $((c1 - c0)) "$hz"
     echo "server VmHWM=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)KiB"
-    echo "== PostgreSQL's own ceiling for the same shapes (4 clients, 15 s)"
-    bash ../shared/bench/pg-ceiling/run.sh 4 15 2>/dev/null || bash "$(dirname "$0")/../../shared/bench/pg-ceiling/run.sh" 4 15
+    after=$(ceiling after)
+    python3 -c "import sys; n,s,b,a=map(float,sys.argv[1:]); c=(b+a)/2; print(f'creates/s={n/s:.0f} ceiling command tps: before={b:.0f} after={a:.0f} mean={c:.0f} ratio={n/s/c:.2f}')" \
+      $((c1 - c0)) 15 "$before" "$after"
     ;;
   read)
     echo "== GET /api/v1/tickets/ (4 connections, 15 s)"
