@@ -5,9 +5,12 @@
 //! one transaction: all or nothing) that returns the log position of the last one.
 //!
 //! The position travels back to the executor in a task-local slot ([`capture_position`]), since
-//! cqrs-es's `PersistedEventRepository::persist` answers `()`. Snapshots are not used (ENGINE.md).
+//! cqrs-es's `PersistedEventRepository::persist` answers `()`. The same slot carries a
+//! [`Numbering`] the other way: a new stream numbered from a sequence by the append itself
+//! ([`capture_numbered`]), so creating a ticket costs one round trip, not a `nextval` first.
+//! Snapshots are not used (ENGINE.md).
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::future::Future;
 
 use cqrs_es::persist::{
@@ -19,20 +22,68 @@ use projections::Checkpoint;
 use serde_json::Value;
 use sqlx::PgPool;
 
+/// A new stream whose id the append takes from a sequence: the stream's id is the number, and
+/// the number is written into each event's payload at `payload_path` where that path exists.
+#[derive(Debug, Clone, Copy)]
+pub struct Numbering {
+    /// The sequence, e.g. `ticket_id_seq`.
+    pub sequence: &'static str,
+    /// The payload field that holds the number, e.g. `["TicketOpened", "id"]`.
+    pub payload_path: &'static [&'static str],
+}
+
+/// What the executor and the append of one command tell each other.
+#[derive(Debug, Default)]
+struct AppendSlot {
+    numbering: Option<Numbering>,
+    at: Option<Checkpoint>,
+    number: Option<i64>,
+}
+
 tokio::task_local! {
-    /// Where the append of the command running in this task leaves its log position.
-    static LAST_APPEND: Cell<Option<Checkpoint>>;
+    /// The slot of the command running in this task.
+    static APPEND: RefCell<AppendSlot>;
 }
 
 /// Runs `commit` and returns its result with the log position of the last event it appended
 /// (None when it appended nothing, or when the append did not go through this repository).
 pub async fn capture_position<T>(commit: impl Future<Output = T>) -> (T, Option<Checkpoint>) {
-    LAST_APPEND
-        .scope(Cell::new(None), async move {
+    let (out, at, _) = with_slot(AppendSlot::default(), commit).await;
+    (out, at)
+}
+
+/// Runs `commit`, whose events start a new stream numbered by `numbering`; returns its result,
+/// the log position of its last event and the number the stream got.
+pub async fn capture_numbered<T>(
+    numbering: Numbering,
+    commit: impl Future<Output = T>,
+) -> (T, Option<Checkpoint>, Option<i64>) {
+    let slot = AppendSlot {
+        numbering: Some(numbering),
+        ..AppendSlot::default()
+    };
+    with_slot(slot, commit).await
+}
+
+async fn with_slot<T>(
+    slot: AppendSlot,
+    commit: impl Future<Output = T>,
+) -> (T, Option<Checkpoint>, Option<i64>) {
+    APPEND
+        .scope(RefCell::new(slot), async move {
             let out = commit.await;
-            (out, LAST_APPEND.with(Cell::get))
+            let (at, number) = APPEND.with(|s| {
+                let s = s.borrow();
+                (s.at, s.number)
+            });
+            (out, at, number)
         })
         .await
+}
+
+/// The numbering asked for by the command running in this task, if any.
+pub(crate) fn numbering() -> Option<Numbering> {
+    APPEND.try_with(|s| s.borrow().numbering).ok().flatten()
 }
 
 const SELECT_EVENTS: &str =
@@ -71,14 +122,16 @@ impl EventRepository {
         Ok(rows.into_iter().map(serialized).collect())
     }
 
-    /// Appends a command's events in one statement; the log position of the last one.
+    /// Appends a command's events in one statement; the log position of the last one, and
+    /// with a `numbering`, the number the new stream got.
     pub async fn append(
         &self,
         aggregate_type: &str,
         events: &[SerializedEvent],
-    ) -> Result<Option<Checkpoint>, PersistenceError> {
+        numbering: Option<Numbering>,
+    ) -> Result<(Option<Checkpoint>, Option<i64>), PersistenceError> {
         let Some(first) = events.first() else {
-            return Ok(None);
+            return Ok((None, None));
         };
         let sequences: Vec<i64> = events.iter().map(|e| e.sequence as i64).collect();
         let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
@@ -87,32 +140,59 @@ impl EventRepository {
         let metadata: Vec<&Value> = events.iter().map(|e| &e.metadata).collect();
         // Rows are inserted in the order given, so each event's chain trigger finds the one
         // before it (rows earlier in the same statement are visible to a BEFORE trigger).
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "insert into events
-                    (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-             select $1, $2, s, t, v, p, m
-               from unnest($3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])
-                    with ordinality as u(s, t, v, p, m, o)
-              order by o
-             returning transaction_id::text, global_position",
-        )
-        .bind(aggregate_type)
-        .bind(&first.aggregate_id)
-        .bind(&sequences)
-        .bind(&types)
-        .bind(&versions)
-        .bind(&payloads)
-        .bind(&metadata)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(persistence_error)?;
-        Ok(rows
+        // Numbered, the id is `nextval` of the sequence, taken once (a volatile CTE is not
+        // inlined) and written into the payloads before the trigger hashes them.
+        let query = match numbering {
+            None => sqlx::query_as::<_, (String, i64, String)>(
+                "insert into events
+                        (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+                 select $1, $2, s, t, v, p, m
+                   from unnest($3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])
+                        with ordinality as u(s, t, v, p, m, o)
+                  order by o
+                 returning transaction_id::text, global_position, aggregate_id",
+            )
+            .bind(aggregate_type)
+            .bind(&first.aggregate_id),
+            Some(n) => sqlx::query_as::<_, (String, i64, String)>(
+                "with n as (select nextval($2::regclass) as id)
+                 insert into events
+                        (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+                 select $1, n.id::text, s, t, v, jsonb_set(p, $8::text[], to_jsonb(n.id), false), m
+                   from n, unnest($3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])
+                        with ordinality as u(s, t, v, p, m, o)
+                  order by o
+                 returning transaction_id::text, global_position, aggregate_id",
+            )
+            .bind(aggregate_type)
+            .bind(n.sequence),
+        };
+        let query = query
+            .bind(&sequences)
+            .bind(&types)
+            .bind(&versions)
+            .bind(&payloads)
+            .bind(&metadata);
+        let query = match numbering {
+            Some(n) => query.bind(n.payload_path),
+            None => query,
+        };
+        let rows = query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(persistence_error)?;
+        let number = match numbering {
+            Some(_) => rows.first().and_then(|(_, _, id)| id.parse().ok()),
+            None => None,
+        };
+        let at = rows
             .into_iter()
-            .map(|(txid, position)| Checkpoint {
+            .map(|(txid, position, _)| Checkpoint {
                 txid: txid.parse().unwrap_or(0),
                 position,
             })
-            .max())
+            .max();
+        Ok((at, number))
     }
 }
 
@@ -176,8 +256,12 @@ impl PersistedEventRepository for EventRepository {
                 "snapshots are not enabled in ticketd".into(),
             ));
         }
-        let at = self.append(A::TYPE, events).await?;
-        let _ = LAST_APPEND.try_with(|slot| slot.set(at));
+        let (at, number) = self.append(A::TYPE, events, numbering()).await?;
+        let _ = APPEND.try_with(|slot| {
+            let mut slot = slot.borrow_mut();
+            slot.at = at;
+            slot.number = number;
+        });
         Ok(())
     }
 

@@ -12,7 +12,7 @@ use rand::Rng;
 use sqlx::PgPool;
 
 use crate::service::error::Error;
-use crate::service::event_store::capture_position;
+use crate::service::event_store::{capture_numbered, capture_position, Numbering};
 use crate::service::sealing::SealingRepository;
 
 /// How many times a lost race is retried before answering 409.
@@ -27,7 +27,7 @@ pub struct Committed<A: Aggregate> {
     pub token: Option<Checkpoint>,
     /// How many events the command appended.
     pub appended: usize,
-    /// The events of a command that created the aggregate ([`Executor::create`]); empty
+    /// The events of a command that created the aggregate ([`Executor::create_numbered`]); empty
     /// otherwise (no copy of every command's events is kept on the hot path).
     pub events: Vec<A::Event>,
 }
@@ -191,16 +191,19 @@ where
         Err(CommandError::Conflict)
     }
 
-    /// Runs a command that creates aggregate `id`, known to be new (e.g. a fresh number from
-    /// a sequence): no load round trip. If it exists after all, the append conflicts (409).
-    pub async fn create(
+    /// Runs a command that creates a new aggregate numbered from a sequence by the append
+    /// itself (no `nextval` round trip first): the command is decided with the number 0, and
+    /// `renumber` writes the number the append took into each of its events, which are then
+    /// folded again. Its ids follow the order of creation across processes, as `nextval` does.
+    pub async fn create_numbered(
         &self,
-        id: &str,
+        numbering: Numbering,
         metadata: HashMap<String, String>,
         command: A::Command,
+        renumber: impl Fn(&mut A::Event, i64),
     ) -> Result<Committed<A>, CommandError<A::Error>> {
         let mut ctx = cqrs_es::persist::EventStoreAggregateContext {
-            aggregate_id: id.to_string(),
+            aggregate_id: "0".to_string(),
             aggregate: A::default(),
             current_sequence: 0,
             current_snapshot: None,
@@ -210,16 +213,19 @@ where
             .handle(command, &A::Services::default(), &sink)
             .await
             .map_err(CommandError::Domain)?;
-        let events = sink.collect().await;
-        let aggregate = ctx.aggregate.clone();
+        let mut events = sink.collect().await;
         let appended = events.len();
-        let new_events = events.clone();
-        let (committed, at) = capture_position(self.store.commit(events, ctx, metadata)).await;
+        let (committed, token, number) =
+            capture_numbered(numbering, self.store.commit(events.clone(), ctx, metadata)).await;
         committed.map_err(map_store_error)?;
-        let token = match at {
-            Some(at) => Some(at),
-            None => self.position_of(id, appended).await,
-        };
+        let number = number.ok_or_else(|| {
+            CommandError::Internal("the append did not return the new number".into())
+        })?;
+        let mut aggregate = A::default();
+        for event in &mut events {
+            renumber(event, number);
+            aggregate.apply(event.clone());
+        }
         if let Some(rt) = self.runtime.get() {
             rt.wake();
         }
@@ -228,7 +234,7 @@ where
             version: appended,
             token,
             appended,
-            events: new_events,
+            events,
         })
     }
 

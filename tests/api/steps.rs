@@ -340,24 +340,26 @@ pub async fn open_at(
         .fetch_one(&app.pool)
         .await
         .unwrap();
+    let command = TicketCommand::OpenTicket {
+        id,
+        requester_id: requester,
+        fields: TicketFields {
+            title: title.into(),
+            description: String::new(),
+            priority,
+            ticket_type: kind,
+            tags: vec![],
+            item_ids: vec![],
+        },
+        at,
+    };
     app.state
         .tickets
-        .create(
+        .execute(
             &id.to_string(),
+            Some(0),
             Actor::user(requester).metadata(),
-            TicketCommand::OpenTicket {
-                id,
-                requester_id: requester,
-                fields: TicketFields {
-                    title: title.into(),
-                    description: String::new(),
-                    priority,
-                    ticket_type: kind,
-                    tags: vec![],
-                    item_ids: vec![],
-                },
-                at,
-            },
+            |_| command.clone(),
         )
         .await
         .unwrap();

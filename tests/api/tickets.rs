@@ -510,3 +510,48 @@ async fn a_patch_whose_body_is_not_a_json_object_is_422_and_changes_nothing(pool
         ticket["version"]
     );
 }
+
+/// A new ticket's number comes with the append (one statement: `nextval` and the insert), and
+/// is written into both the stream's id and its `TicketOpened`: concurrent creates get distinct
+/// numbers, each answer names its own ticket, and the hash chain over the written rows verifies.
+#[sqlx::test]
+async fn concurrent_creates_each_get_their_own_number_from_the_append(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let [req] = users(&app, [("req", "requester")]).await;
+    let answers = futures::future::join_all((0..12).map(|i| {
+        app.post(
+            "/api/v1/tickets/",
+            &req.token,
+            json!({"title": format!("Printer {i} jams"), "description": "on tray 2"}),
+        )
+    }))
+    .await;
+    let mut ids = Vec::new();
+    for (i, r) in answers.into_iter().enumerate() {
+        let location = r.headers()["location"].to_str().unwrap().to_string();
+        let t = json_of(r, StatusCode::CREATED).await;
+        let id = t["id"].as_i64().unwrap();
+        assert_eq!(t["title"], format!("Printer {i} jams"));
+        assert_eq!(location, format!("/api/v1/tickets/{id}"));
+        let got = get_ok(&app, &req, &location).await;
+        assert_eq!(got["id"], id);
+        assert_eq!(got["title"], format!("Printer {i} jams"));
+        ids.push(id);
+    }
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "select aggregate_id, (payload -> 'TicketOpened' ->> 'id')::bigint
+           from events where event_type = 'TicketOpened' order by 2",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 12, "every ticket has its own number");
+    assert_eq!(rows.iter().map(|r| r.1).collect::<Vec<_>>(), ids);
+    for (stream, number) in &rows {
+        assert_eq!(stream, &number.to_string());
+    }
+    let (ok, text, _) = crate::helpers::ticketd(&pool, &["audit", "verify"]).await;
+    assert!(ok, "{text}");
+}

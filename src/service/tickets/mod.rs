@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 
 use crate::service::auth::AuthUser;
 use crate::service::error::{capitalise, Error, FieldError, Validator};
+use crate::service::event_store::Numbering;
 use crate::service::executor::{CommandError, Committed};
 use crate::service::Services;
 
@@ -362,6 +363,13 @@ where
     Ok(committed)
 }
 
+/// Where a new ticket's number comes from: `ticket_id_seq`, taken by the append, written into
+/// its `TicketOpened` (the search walk relies on numbers following creation order).
+const NUMBERING: Numbering = Numbering {
+    sequence: "ticket_id_seq",
+    payload_path: &["TicketOpened", "id"],
+};
+
 /// Opens a ticket with `user` as its requester (the approval policy is applied after, by
 /// `approvals::on_ticket_created`).
 pub async fn open(
@@ -381,9 +389,6 @@ pub async fn open(
     let requester_id = requester_of(services, user, &body).await?;
     let item_ids = body.item_ids.unwrap_or_default();
     crate::service::items::check_items_exist(&services.pool, &item_ids).await?;
-    let (id,): (i64,) = sqlx::query_as("select nextval('ticket_id_seq')")
-        .fetch_one(&services.pool)
-        .await?;
     let fields = TicketFields {
         title: body.title.trim().to_string(),
         description: body.description,
@@ -392,15 +397,25 @@ pub async fn open(
         tags: clean_tags(body.tags.unwrap_or_default()),
         item_ids,
     };
+    // The number comes with the append (`NUMBERING`); the command is decided with 0.
     let command = TicketCommand::OpenTicket {
-        id,
+        id: 0,
         requester_id,
         fields,
         at: crate::service::now(),
     };
     let committed = services
         .tickets
-        .create(&id.to_string(), user.actor.metadata(), command)
+        .create_numbered(
+            NUMBERING,
+            user.actor.metadata(),
+            command,
+            |event, number| {
+                if let TicketEvent::TicketOpened { id, .. } = event {
+                    *id = number;
+                }
+            },
+        )
         .await
         .map_err(command_error)?;
     crate::service::metrics::command_committed();
