@@ -45,9 +45,9 @@ pub async fn connect(url: &str, max: u32) -> any::Result<PgPool> {
         .acquire_timeout(Duration::from_secs(5))
         // sqlx pings every connection it hands out by default: one more round trip per
         // acquire (under ticket creation, 1.6 of the 6.1 sends to PostgreSQL per created
-        // ticket, counted with strace). A connection in steady
-        // use is known to be alive; one that has idled may have been dropped (a restart, a
-        // proxy's timeout), so only that one is pinged, and replaced when it does not answer.
+        // ticket, counted with strace). A connection in steady use is known to be alive; one
+        // that has idled may have been dropped (a restart, a proxy's timeout), so only that
+        // one is pinged, and replaced when it does not answer.
         .test_before_acquire(false)
         .before_acquire(|conn, meta| {
             Box::pin(async move {
