@@ -90,6 +90,26 @@ const SELECT_EVENTS: &str =
     "select aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata
        from events where aggregate_type = $1 and aggregate_id = $2";
 
+/// A command's events into an existing (or known) stream `$2`.
+const APPEND_TO_STREAM: &str = "insert into events
+        (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+ select $1, $2, s, t, v, p, m
+   from unnest($3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])
+        with ordinality as u(s, t, v, p, m, o)
+  order by o
+ returning transaction_id::text, global_position, aggregate_id";
+
+/// A command's events into a new stream numbered from the sequence `$2`, the number written
+/// into each payload at the path `$8` where it exists.
+const APPEND_NUMBERED: &str = "with n as (select nextval($2::regclass) as id)
+ insert into events
+        (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+ select $1, n.id::text, s, t, v, jsonb_set(p, $8::text[], to_jsonb(n.id), false), m
+   from n, unnest($3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])
+        with ordinality as u(s, t, v, p, m, o)
+  order by o
+ returning transaction_id::text, global_position, aggregate_id";
+
 /// The rows of one event as the repository selects them.
 type EventRow = (String, String, i64, String, String, Value, Value);
 
@@ -141,50 +161,28 @@ impl EventRepository {
         // Rows are inserted in the order given, so each event's chain trigger finds the one
         // before it (rows earlier in the same statement are visible to a BEFORE trigger).
         // Numbered, the id is `nextval` of the sequence, taken once (a volatile CTE is not
-        // inlined) and written into the payloads before the trigger hashes them.
-        let query = match numbering {
-            None => sqlx::query_as::<_, (String, i64, String)>(
-                "insert into events
-                        (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-                 select $1, $2, s, t, v, p, m
-                   from unnest($3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])
-                        with ordinality as u(s, t, v, p, m, o)
-                  order by o
-                 returning transaction_id::text, global_position, aggregate_id",
-            )
-            .bind(aggregate_type)
-            .bind(&first.aggregate_id),
-            Some(n) => sqlx::query_as::<_, (String, i64, String)>(
-                "with n as (select nextval($2::regclass) as id)
-                 insert into events
-                        (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-                 select $1, n.id::text, s, t, v, jsonb_set(p, $8::text[], to_jsonb(n.id), false), m
-                   from n, unnest($3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])
-                        with ordinality as u(s, t, v, p, m, o)
-                  order by o
-                 returning transaction_id::text, global_position, aggregate_id",
-            )
-            .bind(aggregate_type)
-            .bind(n.sequence),
+        // inlined) and written into the payloads before the trigger hashes them. Both
+        // statements take the same parameters: $2 is the stream id or the sequence, and $8
+        // (the payload path) is used by the numbered one only.
+        let (sql, id_or_sequence, path) = match numbering {
+            None => (APPEND_TO_STREAM, first.aggregate_id.as_str(), &[][..]),
+            Some(n) => (APPEND_NUMBERED, n.sequence, n.payload_path),
         };
-        let query = query
+        let rows: Vec<(String, i64, String)> = sqlx::query_as(sql)
+            .bind(aggregate_type)
+            .bind(id_or_sequence)
             .bind(&sequences)
             .bind(&types)
             .bind(&versions)
             .bind(&payloads)
-            .bind(&metadata);
-        let query = match numbering {
-            Some(n) => query.bind(n.payload_path),
-            None => query,
-        };
-        let rows = query
+            .bind(&metadata)
+            .bind(path)
             .fetch_all(&self.pool)
             .await
             .map_err(persistence_error)?;
-        let number = match numbering {
-            Some(_) => rows.first().and_then(|(_, _, id)| id.parse().ok()),
-            None => None,
-        };
+        let number = numbering
+            .and(rows.first())
+            .and_then(|(_, _, id)| id.parse().ok());
         let at = rows
             .into_iter()
             .map(|(txid, position, _)| Checkpoint {
