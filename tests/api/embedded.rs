@@ -63,7 +63,7 @@ async fn serve_and_stop(data: &Path, cluster: &Path) {
         .spawn()
         .expect("spawn ticketd");
     let base = format!("http://127.0.0.1:{http_port}");
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client().build().expect("client");
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         if let Ok(r) = client.get(format!("{base}/healthz")).send().await {

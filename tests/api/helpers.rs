@@ -77,6 +77,18 @@ pub fn url_of(pool: &PgPool) -> String {
     )
 }
 
+/// The HTTP client every test uses. It forgets a pooled connection after it idled for
+/// [`CLIENT_IDLE`], before the server's idle limit (the header deadline, 10 s) closes it: a
+/// request sent on a connection that the server is closing at that moment fails with
+/// "connection closed before message completed" (hyper's `IncompleteMessage`), and a test that
+/// idles about ten seconds (a seed, a takeover) would fail at random.
+pub fn http_client() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().pool_idle_timeout(CLIENT_IDLE)
+}
+
+/// How long a test client keeps an idle connection: half the server's idle limit.
+pub const CLIENT_IDLE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A configuration for a test database.
 pub fn test_config(pool: &PgPool) -> Config {
     let mut config = Config::for_database(&url_of(pool));
@@ -143,7 +155,7 @@ impl TestApp {
             pool,
             state,
             config,
-            client: reqwest::Client::new(),
+            client: http_client().build().expect("client"),
             server,
         }
     }

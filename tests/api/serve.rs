@@ -51,7 +51,7 @@ impl Served {
         let served = Served {
             child: command.spawn().expect("spawn ticketd"),
             base: format!("http://127.0.0.1:{port}"),
-            client: reqwest::Client::new(),
+            client: crate::helpers::http_client().build().expect("client"),
         };
         served.wait_until_up().await;
         served

@@ -14,7 +14,7 @@ use crate::helpers::{json_of, test_config, TestApp, PASSWORD};
 
 /// A client whose requests come from `ip` (a loopback address).
 fn client_from(ip: [u8; 4]) -> reqwest::Client {
-    reqwest::Client::builder()
+    crate::helpers::http_client()
         .local_address(IpAddr::from(ip))
         .build()
         .unwrap()
