@@ -6,7 +6,10 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::{FromRow, PgConnection};
+use std::sync::LazyLock;
+
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, PgConnection, Row};
 
 /// A reader's position in the log. Ordered by transaction id first, then position.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -94,29 +97,130 @@ pub async fn read_for(
     limit: i64,
     selectors: Option<&[&str]>,
 ) -> Result<(Vec<StoredEvent>, usize, Option<Checkpoint>), sqlx::Error> {
-    let mut events = sqlx::query_as::<_, StoredEvent>(
+    let events = sqlx::query_as::<_, StoredEvent>(&READ_AFTER)
+        .bind(after.txid.to_string())
+        .bind(after.position)
+        .bind(limit)
+        .bind(selectors)
+        .fetch_all(&mut *conn)
+        .await?;
+    selected(conn, events, selectors).await
+}
+
+/// The gap-free read of [`read_for`] after the position (`txid`, `position`), of at most
+/// `limit` events, selected by the `text[]` `selectors` (all four SQL expressions).
+fn events_after(txid: &str, position: &str, limit: &str, selectors: &str) -> String {
+    format!(
         "select transaction_id::text as txid, global_position, aggregate_type, aggregate_id,
                 sequence, event_type, event_version,
                 case when w.wanted then payload else 'null'::jsonb end as payload,
                 case when w.wanted then metadata else 'null'::jsonb end as metadata,
                 recorded_at
            from events
-          cross join lateral (select $4::text[] is null
-                                  or aggregate_type = any($4)
-                                  or aggregate_type || '.' || event_type = any($4)
+          cross join lateral (select {selectors}::text[] is null
+                                  or aggregate_type = any({selectors})
+                                  or aggregate_type || '.' || event_type = any({selectors})
                                   or (aggregate_type = 'person' and event_type = 'PersonErased')
                                   as wanted) w
-          where (transaction_id, global_position) > ($1::text::xid8, $2::bigint)
+          where (transaction_id, global_position) > ({txid}, {position})
             and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
           order by transaction_id, global_position
-          limit $3",
+          limit {limit}"
     )
-    .bind(after.txid.to_string())
-    .bind(after.position)
-    .bind(limit)
-    .bind(selectors)
-    .fetch_all(&mut *conn)
-    .await?;
+}
+
+static READ_AFTER: LazyLock<String> =
+    LazyLock::new(|| events_after("$1::text::xid8", "$2::bigint", "$3", "$4"));
+
+/// [`read_for`] after the checkpoint row of projection `$1` (`limit` `$2`, `selectors` `$3`),
+/// locked first (`for update`), in one statement: a projection batch's first round trip. The
+/// row also sets the transaction's statement timeout and asynchronous commit (for the
+/// statements after this one).
+static READ_LOCKED: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "with c as (select set_config('statement_timeout', '20s', true) as timeout,
+                           set_config('synchronous_commit', 'off', true) as sync,
+                           last_txid, last_position, status
+                      from projection_checkpoints where projection = $1 for update)
+         select c.last_txid::text as from_txid, c.last_position as from_position,
+                c.status as from_status, e.*
+           from c left join lateral ({}) e on true",
+        events_after("c.last_txid", "c.last_position", "$2", "$3")
+    )
+});
+
+/// What [`read_locked`] found: the checkpoint as locked, its status, and the events after it
+/// as [`read_for`] returns them.
+pub struct Locked {
+    pub from: Checkpoint,
+    pub status: String,
+    pub events: Vec<StoredEvent>,
+    pub covered: usize,
+    pub last: Option<Checkpoint>,
+}
+
+/// One row of [`READ_LOCKED`]: the checkpoint, and an event unless there is none after it.
+struct LockedRow {
+    from: Checkpoint,
+    status: String,
+    event: Option<StoredEvent>,
+}
+
+impl<'r> FromRow<'r, PgRow> for LockedRow {
+    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
+        let txid: String = row.try_get("from_txid")?;
+        let event: Option<String> = row.try_get("txid")?;
+        Ok(LockedRow {
+            from: Checkpoint {
+                txid: txid.parse().unwrap_or(0),
+                position: row.try_get("from_position")?,
+            },
+            status: row.try_get("from_status")?,
+            event: event.map(|_| StoredEvent::from_row(row)).transpose()?,
+        })
+    }
+}
+
+/// Locks the checkpoint row of projection `name` and reads up to `limit` events after it,
+/// selected by `selectors` as in [`read_for`], in one round trip. `None` if there is no such
+/// row. Run it in a transaction: the lock lasts until its end.
+pub async fn read_locked(
+    conn: &mut PgConnection,
+    name: &str,
+    limit: i64,
+    selectors: Option<&[&str]>,
+) -> Result<Option<Locked>, sqlx::Error> {
+    let rows = sqlx::query_as::<_, LockedRow>(&READ_LOCKED)
+        .bind(name)
+        .bind(limit)
+        .bind(selectors)
+        .fetch_all(&mut *conn)
+        .await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let (from, status) = (first.from, first.status.clone());
+    let mut events: Vec<StoredEvent> = rows.into_iter().filter_map(|r| r.event).collect();
+    // The lateral read is ordered; the join's output order is not promised (already sorted:
+    // linear).
+    events.sort_by_key(StoredEvent::checkpoint);
+    let (events, covered, last) = selected(conn, events, selectors).await?;
+    Ok(Some(Locked {
+        from,
+        status,
+        events,
+        covered,
+        last,
+    }))
+}
+
+/// The events of a read that `selectors` select, opened; how many were read; the last one's
+/// position.
+async fn selected(
+    conn: &mut PgConnection,
+    mut events: Vec<StoredEvent>,
+    selectors: Option<&[&str]>,
+) -> Result<(Vec<StoredEvent>, usize, Option<Checkpoint>), sqlx::Error> {
     let read = events.len();
     let last = events.last().map(StoredEvent::checkpoint);
     if selectors.is_some() {

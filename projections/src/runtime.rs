@@ -13,7 +13,7 @@ use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
-use crate::log::{read_for, Checkpoint, StoredEvent};
+use crate::log::{read_locked, Checkpoint, Locked, StoredEvent};
 
 /// Why a batch could not be applied.
 #[derive(Debug, thiserror::Error)]
@@ -429,29 +429,19 @@ async fn apply_in(
         tables,
         limit,
     } = *batch;
-    // Bounded transaction time: a stuck batch must not hold back every other reader.
-    // No flush wait at commit: the read-model rows and the checkpoint commit together, so a
-    // batch lost in a crash is lost whole and simply applied again from the older checkpoint.
-    // Locking the checkpoint row first serialises competing appliers and a rebuild's swap.
-    let row: Option<(String, String, String, i64, String)> = sqlx::query_as(
-        "select set_config('statement_timeout', '20s', true),
-                set_config('synchronous_commit', 'off', true),
-                last_txid::text, last_position, status
-           from projection_checkpoints where projection = $1 for update",
-    )
-    .bind(name)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let (from, status) = row
-        .map(|(_, _, t, p, s)| {
-            (
-                Checkpoint {
-                    txid: t.parse().unwrap_or(0),
-                    position: p,
-                },
-                s,
-            )
-        })
+    // One round trip locks the checkpoint row and reads the events after it. The lock
+    // serialises competing appliers and a rebuild's swap. It also bounds the transaction's
+    // statements (a stuck batch must not hold back every other reader) and drops the flush
+    // wait at commit: the read-model rows and the checkpoint commit together, so a batch lost
+    // in a crash is lost whole and simply applied again from the older checkpoint.
+    let Locked {
+        from,
+        status,
+        events,
+        covered,
+        last,
+    } = read_locked(&mut *tx, name, limit, projection.reads())
+        .await?
         .ok_or_else(|| ApplyError::Poison {
             position: -1,
             reason: format!("no checkpoint row for {name}"),
@@ -464,7 +454,6 @@ async fn apply_in(
     }
     // `covered`: the events the batch read, applied or passed over (callers compare it with
     // the batch size to know whether they are caught up).
-    let (events, covered, last) = read_for(&mut *tx, from, limit, projection.reads()).await?;
     let Some(last) = last else {
         return Ok((0, from));
     };
