@@ -102,6 +102,13 @@ pub trait Projection: Send + Sync + 'static {
     fn reads(&self) -> Option<&'static [&'static str]> {
         None
     }
+    /// The shortest time between two of its batches, where it is longer than the runtime's
+    /// [`RuntimeConfig::min_batch_interval`]: a read model that nobody needs within
+    /// milliseconds of a command (the reports) gathers more events into fewer transactions
+    /// under load. `None`: the runtime's.
+    fn min_batch_interval(&self) -> Option<Duration> {
+        None
+    }
     /// Applies a batch of events, in log order, inside the caller's transaction.
     fn apply<'a>(
         &'a self,
@@ -183,15 +190,20 @@ pub async fn apply_with_erasures(
 /// it owns, the `async fn(conn, events, tables)` that applies a batch, for read models
 /// holding personal data `erase = async fn(conn, person, tables)`, and for those that use
 /// some events only `reads = ["ticket", "approval.ApprovalRequested", ...]`
-/// ([`Projection::reads`]), and for those with a rebuild's first pass `bulk = async fn(pool,
-/// tables, upto, folded)` ([`Projection::bulk_load`]).
+/// ([`Projection::reads`]), for those with a rebuild's first pass `bulk = async fn(pool,
+/// tables, upto, folded)` ([`Projection::bulk_load`]), and for those whose batches may come
+/// further apart `every = <Duration>` ([`Projection::min_batch_interval`]).
 #[macro_export]
 macro_rules! read_model {
     ($ty:ty, [$($table:expr),+ $(,)?], $apply:path, erase = $erase:path
-        $(, reads = [$($read:expr),+ $(,)?])? $(, bulk = $bulk:path)?) => {
+        $(, reads = [$($read:expr),+ $(,)?])? $(, bulk = $bulk:path)? $(, every = $every:expr)?) => {
         impl $crate::Projection for $ty {
             fn name(&self) -> &'static str {
                 Self::NAME
+            }
+
+            fn min_batch_interval(&self) -> Option<std::time::Duration> {
+                None $(.or(Some($every)))?
             }
 
             fn reads(&self) -> Option<&'static [&'static str]> {
@@ -738,7 +750,7 @@ fn record_batch(worker: &Worker, n: usize, at: Checkpoint) {
 }
 
 /// Waits for a wake-up, the poll interval or the stop, and keeps batches at least
-/// `min_batch_interval` apart.
+/// `min_batch_interval` apart (or the projection's own, when longer).
 async fn idle(
     config: &RuntimeConfig,
     worker: &Worker,
@@ -750,9 +762,15 @@ async fn idle(
         _ = tokio::time::sleep(config.poll_interval) => {}
         _ = stop.changed() => {}
     }
+    let floor = worker
+        .projection
+        .min_batch_interval()
+        .map_or(config.min_batch_interval, |own| {
+            own.max(config.min_batch_interval)
+        });
     let since = batch_started.elapsed();
-    if since < config.min_batch_interval {
-        tokio::time::sleep(config.min_batch_interval - since).await;
+    if since < floor {
+        tokio::time::sleep(floor - since).await;
     }
 }
 
