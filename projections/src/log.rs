@@ -3,11 +3,10 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use std::sync::LazyLock;
-
 use sqlx::postgres::PgRow;
 use sqlx::{FromRow, PgConnection, Row};
 
@@ -136,6 +135,11 @@ static READ_AFTER: LazyLock<String> =
 /// locked first (`for update`), in one statement: a projection batch's first round trip. The
 /// row also sets the transaction's statement timeout and asynchronous commit (for the
 /// statements after this one).
+///
+/// Still gap-free: the statement's snapshot is taken before it waits for the lock, so the
+/// checkpoint that `for update` re-reads after a competitor's commit may be ahead of that
+/// snapshot. The read then returns fewer events, never a gap: every transaction below the
+/// snapshot's `xmin` had ended when it was taken, so each of their events is visible in it.
 static READ_LOCKED: LazyLock<String> = LazyLock::new(|| {
     format!(
         "with c as (select set_config('statement_timeout', '20s', true) as timeout,

@@ -446,6 +446,8 @@ async fn apply_in(
     // statements (a stuck batch must not hold back every other reader) and drops the flush
     // wait at commit: the read-model rows and the checkpoint commit together, so a batch lost
     // in a crash is lost whole and simply applied again from the older checkpoint.
+    // `covered`: the events the batch read, applied or passed over (callers compare it with
+    // the batch size to know whether they are caught up).
     let Locked {
         from,
         status,
@@ -464,8 +466,6 @@ async fn apply_in(
             reason: "projection is stopped".into(),
         });
     }
-    // `covered`: the events the batch read, applied or passed over (callers compare it with
-    // the batch size to know whether they are caught up).
     let Some(last) = last else {
         return Ok((0, from));
     };

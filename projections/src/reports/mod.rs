@@ -697,7 +697,7 @@ crate::read_model!(
 /// The reports' batches come at most every 100 ms instead of every 20: nobody reads a
 /// dashboard within milliseconds of a command, and a report batch is the longest (about a
 /// dozen statements: the ticket rows, counts, days, backlog, then the zero rows removed). A
-/// read with a consistency token waits at most this much longer.
+/// report read with a consistency token waits up to 80 ms longer than before.
 const BATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 #[cfg(test)]
