@@ -75,39 +75,26 @@ pub const EVENT_COLUMNS: &str = "transaction_id::text as txid, global_position, 
      aggregate_id, sequence, event_type, event_version, payload, metadata, recorded_at";
 
 /// Reads up to `limit` events after `after`, stopping before any transaction that may
-/// still commit (the gap-free predicate of DESIGN.md).
+/// still commit (the gap-free predicate of DESIGN.md), opened.
 pub async fn read_after(
     conn: &mut PgConnection,
     after: Checkpoint,
     limit: i64,
 ) -> Result<Vec<StoredEvent>, sqlx::Error> {
-    Ok(read_for(conn, after, limit, None).await?.0)
-}
-
-/// [`read_after`] for a reader of some events only: `selectors` name an aggregate type
-/// (`"ticket"`) or one event type of it (`"ticket.CommentAdded"`); erasures
-/// (`person.PersonErased`) always come. Only the selected events are returned, fetched whole
-/// and opened; the others are passed over without their payload ever leaving PostgreSQL.
-/// Also returns how many events were read, selected or not, and the position of the last:
-/// where the reader's checkpoint may move.
-pub async fn read_for(
-    conn: &mut PgConnection,
-    after: Checkpoint,
-    limit: i64,
-    selectors: Option<&[&str]>,
-) -> Result<(Vec<StoredEvent>, usize, Option<Checkpoint>), sqlx::Error> {
     let events = sqlx::query_as::<_, StoredEvent>(&READ_AFTER)
         .bind(after.txid.to_string())
         .bind(after.position)
         .bind(limit)
-        .bind(selectors)
         .fetch_all(&mut *conn)
         .await?;
-    selected(conn, events, selectors).await
+    Ok(selected(conn, events, None).await?.0)
 }
 
-/// The gap-free read of [`read_for`] after the position (`txid`, `position`), of at most
-/// `limit` events, selected by the `text[]` `selectors` (all four SQL expressions).
+/// The gap-free read after the position (`txid`, `position`), of at most `limit` events (all
+/// SQL expressions). `selectors`, a `text[]` expression or `null` for every event, name an
+/// aggregate type (`"ticket"`) or one event type of it (`"ticket.CommentAdded"`); erasures
+/// (`person.PersonErased`) always come. The others come back with a `null` payload and
+/// metadata: passed over without their payload ever leaving PostgreSQL.
 fn events_after(txid: &str, position: &str, limit: &str, selectors: &str) -> String {
     format!(
         "select transaction_id::text as txid, global_position, aggregate_type, aggregate_id,
@@ -129,9 +116,9 @@ fn events_after(txid: &str, position: &str, limit: &str, selectors: &str) -> Str
 }
 
 static READ_AFTER: LazyLock<String> =
-    LazyLock::new(|| events_after("$1::text::xid8", "$2::bigint", "$3", "$4"));
+    LazyLock::new(|| events_after("$1::text::xid8", "$2::bigint", "$3", "null"));
 
-/// [`read_for`] after the checkpoint row of projection `$1` (`limit` `$2`, `selectors` `$3`),
+/// [`read_after`] the checkpoint row of projection `$1` (`limit` `$2`, `selectors` `$3`),
 /// locked first (`for update`), in one statement: a projection batch's first round trip. The
 /// row also sets the transaction's statement timeout and asynchronous commit (for the
 /// statements after this one).
@@ -153,8 +140,9 @@ static READ_LOCKED: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// What [`read_locked`] found: the checkpoint as locked, its status, and the events after it
-/// as [`read_for`] returns them.
+/// What [`read_locked`] found: the checkpoint as locked, its status, the selected events after
+/// it (opened), how many events were read, selected or not, and the position of the last:
+/// where the checkpoint may move.
 pub struct Locked {
     pub from: Checkpoint,
     pub status: String,
@@ -186,7 +174,7 @@ impl<'r> FromRow<'r, PgRow> for LockedRow {
 }
 
 /// Locks the checkpoint row of projection `name` and reads up to `limit` events after it,
-/// selected by `selectors` as in [`read_for`], in one round trip. `None` if there is no such
+/// selected by `selectors` (see [`events_after`]), in one round trip. `None` if there is no such
 /// row. Run it in a transaction: the lock lasts until its end.
 pub async fn read_locked(
     conn: &mut PgConnection,
