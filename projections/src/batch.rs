@@ -25,6 +25,17 @@ pub async fn write_json_rows<T: Serialize>(
     Ok(())
 }
 
+/// The ids of the tickets whose first event (sequence 1) is in `events`: no read model holds a
+/// row of theirs from before this batch, so a batch need not look them up (under a load of
+/// creations, most batches then skip that query).
+pub fn tickets_started_in(events: &[crate::log::StoredEvent]) -> std::collections::HashSet<i64> {
+    events
+        .iter()
+        .filter(|e| e.aggregate_type == "ticket" && e.sequence == 1)
+        .filter_map(|e| e.aggregate_id.parse().ok())
+        .collect()
+}
+
 /// A ticket event of the log, decoded with its ticket id; poison if it cannot be.
 pub fn ticket_event(
     e: &crate::log::StoredEvent,

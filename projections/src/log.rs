@@ -115,6 +115,19 @@ fn events_after(txid: &str, position: &str, limit: &str, selectors: &str) -> Str
     )
 }
 
+/// Whether `selectors` (as in [`events_after`]) select an event of `aggregate_type` and
+/// `event_type`: the same rule as the read's, for deciding whom a commit concerns.
+pub fn selects(selectors: Option<&[&str]>, aggregate_type: &str, event_type: &str) -> bool {
+    let Some(selectors) = selectors else {
+        return true;
+    };
+    (aggregate_type == "person" && event_type == "PersonErased")
+        || selectors.iter().any(|s| match s.split_once('.') {
+            None => *s == aggregate_type,
+            Some((aggregate, event)) => aggregate == aggregate_type && event == event_type,
+        })
+}
+
 static READ_AFTER: LazyLock<String> =
     LazyLock::new(|| events_after("$1::text::xid8", "$2::bigint", "$3", "null"));
 
@@ -309,4 +322,27 @@ pub async fn event_position(
     .fetch_optional(conn)
     .await?;
     Ok(position_row(row))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::selects;
+
+    #[test]
+    fn a_selector_names_an_aggregate_or_one_event_of_it_and_erasures_always_come() {
+        assert!(
+            selects(None, "ticket", "TicketOpened"),
+            "no selectors: every event"
+        );
+        let comments: Option<&[&str]> = Some(&["ticket.CommentAdded", "ticket.CommentEdited"]);
+        assert!(selects(comments, "ticket", "CommentEdited"));
+        assert!(!selects(comments, "ticket", "TicketOpened"));
+        assert!(!selects(comments, "approval", "CommentAdded"));
+        assert!(selects(comments, "person", "PersonErased"));
+        assert!(!selects(comments, "person", "DataKeyIssued"));
+        let tickets: Option<&[&str]> = Some(&["ticket"]);
+        assert!(selects(tickets, "ticket", "TicketOpened"));
+        assert!(!selects(tickets, "approval", "ApprovalRequested"));
+        assert!(!selects(tickets, "tickets", "TicketOpened"));
+    }
 }

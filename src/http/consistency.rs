@@ -57,6 +57,11 @@ pub async fn wait_for_token(
             if watch.as_ref().is_some_and(|w| *w.borrow() >= token) {
                 break;
             }
+            // A command wakes only the projections that read its events: this one may be
+            // waiting for its next poll to pass over them.
+            if let Some(rt) = state.runtime.as_ref() {
+                rt.nudge(name);
+            }
             // Another process may lead this projection: the checkpoint row is the truth.
             if consistency::reached(&state.pool, name, token).await? {
                 break;

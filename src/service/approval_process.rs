@@ -378,6 +378,19 @@ impl Projection for ApprovalSaga {
         &[]
     }
 
+    /// The approvals' status events (`STATUS_EVENTS`) and what can finish a ticket
+    /// (`finishing_events`); ticket creations, edits and comments never move an approval.
+    fn reads(&self) -> Option<&'static [&'static str]> {
+        Some(&[
+            "approval.ApprovalRequested",
+            "approval.ApprovalGranted",
+            "approval.ApprovalRejected",
+            "approval.ApprovalCancelled",
+            "ticket.TicketDeleted",
+            "ticket.TicketStatusChanged",
+        ])
+    }
+
     fn apply<'a>(
         &'a self,
         _conn: &'a mut PgConnection,

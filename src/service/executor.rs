@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use cqrs_es::persist::PersistedEventStore;
-use cqrs_es::{Aggregate, AggregateError, EventStore};
+use cqrs_es::{Aggregate, AggregateError, DomainEvent, EventStore};
 use projections::{Checkpoint, RuntimeHandle};
 use rand::Rng;
 use sqlx::PgPool;
@@ -107,6 +107,13 @@ where
         let _ = self.runtime.set(runtime);
     }
 
+    /// Wakes this process's projections that read one of `event_types`, just committed.
+    fn wake_for<'e>(&self, event_types: impl IntoIterator<Item = &'e str>) {
+        if let Some(rt) = self.runtime.get() {
+            rt.wake_for(A::TYPE, event_types);
+        }
+    }
+
     /// Loads an aggregate and its version (0 if it has no events).
     pub async fn load(&self, id: &str) -> Result<(A, usize), CommandError<A::Error>> {
         let ctx = self
@@ -160,6 +167,7 @@ where
             }
             let aggregate = ctx.aggregate.clone();
             let appended = events.len();
+            let event_types: Vec<String> = events.iter().map(DomainEvent::event_type).collect();
             let (committed, at) =
                 capture_position(self.store.commit(events, ctx, metadata.clone())).await;
             match committed {
@@ -169,9 +177,7 @@ where
                         Some(at) => Some(at),
                         None => self.position_of(id, new_version).await,
                     };
-                    if let Some(rt) = self.runtime.get() {
-                        rt.wake();
-                    }
+                    self.wake_for(event_types.iter().map(String::as_str));
                     return Ok(Committed {
                         aggregate,
                         version: new_version,
@@ -226,9 +232,8 @@ where
             renumber(event, number);
             aggregate.apply(event.clone());
         }
-        if let Some(rt) = self.runtime.get() {
-            rt.wake();
-        }
+        let event_types: Vec<String> = events.iter().map(DomainEvent::event_type).collect();
+        self.wake_for(event_types.iter().map(String::as_str));
         Ok(Committed {
             aggregate,
             version: appended,

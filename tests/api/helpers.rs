@@ -301,10 +301,15 @@ impl TestApp {
         id
     }
 
-    /// Waits until the named projections have applied everything committed so far.
+    /// Waits until every projection has passed everything committed so far. It wakes them:
+    /// a command wakes only those that read its events, and the others would pass over them
+    /// at their next poll.
     pub async fn settle(&self) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
+            if let Some(rt) = &self.state.runtime {
+                rt.wake();
+            }
             let reports = projections::runtime::report(&self.pool)
                 .await
                 .expect("report");

@@ -131,6 +131,83 @@ async fn an_event_committed_late_is_projected_and_nothing_is_skipped_or_doubled(
     assert_eq!(n, 6);
 }
 
+/// Where projection `name` of `rt` stands.
+fn reached(rt: &projections::RuntimeHandle, name: &str) -> projections::Checkpoint {
+    *rt.watch(name)
+        .expect("a projection of this runtime")
+        .borrow()
+}
+
+#[sqlx::test]
+async fn a_command_wakes_only_the_projections_that_read_its_events_and_a_waiting_read_nudges_the_others(
+    pool: PgPool,
+) {
+    // The server runs no projections; this runtime does, and polls the log only once a minute,
+    // so a projection moves only when something wakes it.
+    let app = TestApp::spawn_without_projections(pool.clone()).await;
+    let agent = app.user("agent@example.com", "agent").await;
+    let rt = Runtime::new(
+        pool.clone(),
+        ticketd::service::all_projections(&pool),
+        RuntimeConfig {
+            poll_interval: Duration::from_secs(60),
+            ..RuntimeConfig::default()
+        },
+    )
+    .start()
+    .await
+    .unwrap();
+    app.ticket(&agent, "before").await;
+    let head = || async {
+        projections::log::newest_committed(&pool)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let before = head().await;
+    rt.wake();
+    wait_until("every projection to reach the head", 10, async || {
+        rt.statuses()
+            .iter()
+            .all(|(name, s)| s.leader && reached(&rt, name) >= before)
+    })
+    .await;
+
+    // A ticket is opened, and the executor wakes whoever reads a ticket opening.
+    app.ticket(&agent, "after").await;
+    let after = head().await;
+    rt.wake_for("ticket", ["TicketOpened"]);
+    wait_until(
+        "the tickets read model to apply the opening",
+        10,
+        async || reached(&rt, "tickets") >= after,
+    )
+    .await;
+    wait_until("the notifications to apply the opening", 10, async || {
+        reached(&rt, "notifications") >= after
+    })
+    .await;
+    // The comments read no openings: asleep until their poll, they have not moved.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        reached(&rt, "comments") < after,
+        "the comments were woken by a ticket opening"
+    );
+    assert!(reached(&rt, "approval_saga") < after);
+
+    // A read that waits for the comments nudges them, and they pass over the opening.
+    rt.nudge("comments");
+    wait_until("the nudged comments to pass the opening", 10, async || {
+        reached(&rt, "comments") >= after
+    })
+    .await;
+    assert!(
+        reached(&rt, "approval_saga") < after,
+        "a nudge wakes only its projection"
+    );
+    rt.shutdown().await;
+}
+
 #[sqlx::test]
 async fn a_crash_between_the_read_model_write_and_the_commit_loses_and_doubles_nothing(
     pool: PgPool,

@@ -461,10 +461,12 @@ struct Memory {
     approvals: BTreeMap<Uuid, Option<ApprovalMemo>>,
 }
 
-/// Loads the memory of every ticket and approval in the batch (and of each approval's ticket).
+/// Loads the memory of every ticket and approval in the batch (and of each approval's ticket),
+/// `None` where there is none yet; the tickets `started` in the batch are not looked up.
 async fn load_memory(
     conn: &mut PgConnection,
     decoded: &[(&StoredEvent, Decoded)],
+    started: &HashSet<i64>,
     tables: &Tables,
 ) -> Result<Memory, ApplyError> {
     let mut ticket_ids: Vec<i64> = Vec::new();
@@ -487,13 +489,19 @@ async fn load_memory(
     ticket_ids.dedup();
     let mut tickets: BTreeMap<i64, Option<TicketMemo>> =
         ticket_ids.iter().map(|id| (*id, None)).collect();
-    let stored: Vec<TicketMemo> = sqlx::query_as(&format!(
-        "select ticket_id, requester_id, assignee_id, followers, title from {} where ticket_id = any($1)",
-        tables.name("rm_notification_tickets")
-    ))
-    .bind(&ticket_ids)
-    .fetch_all(&mut *conn)
-    .await?;
+    // A ticket that starts in this batch has no memory yet.
+    ticket_ids.retain(|id| !started.contains(id));
+    let stored: Vec<TicketMemo> = if ticket_ids.is_empty() {
+        Vec::new()
+    } else {
+        sqlx::query_as(&format!(
+            "select ticket_id, requester_id, assignee_id, followers, title from {} where ticket_id = any($1)",
+            tables.name("rm_notification_tickets")
+        ))
+        .bind(&ticket_ids)
+        .fetch_all(&mut *conn)
+        .await?
+    };
     for memo in stored {
         tickets.insert(memo.ticket_id, Some(memo));
     }
@@ -510,6 +518,9 @@ async fn load_approval_memos(
 ) -> Result<BTreeMap<Uuid, Option<ApprovalMemo>>, ApplyError> {
     let mut approvals: BTreeMap<Uuid, Option<ApprovalMemo>> =
         approval_ids.iter().map(|id| (*id, None)).collect();
+    if approval_ids.is_empty() {
+        return Ok(approvals);
+    }
     let stored: Vec<(Uuid, i64, i64, serde_json::Value)> = sqlx::query_as(&format!(
         "select approval_id, ticket_id, requested_by, steps from {} where approval_id = any($1)",
         tables.name("rm_notification_approvals")
@@ -620,7 +631,8 @@ async fn apply_notifications(
     if decoded.is_empty() {
         return Ok(());
     }
-    let mut memory = load_memory(conn, &decoded, tables).await?;
+    let started = crate::batch::tickets_started_in(events);
+    let mut memory = load_memory(conn, &decoded, &started, tables).await?;
 
     // Fold the batch in log order.
     let mut drafts = Drafts {

@@ -18,7 +18,7 @@
 
 pub mod queries;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use aggregates::approval::{ApprovalEvent, ApprovalRequest};
 use aggregates::ticket::TicketEvent;
@@ -392,7 +392,8 @@ async fn apply_reports(
     }
     let ctx = current_policy(&mut *conn).await?;
     if !tickets.is_empty() {
-        apply_tickets(&mut *conn, &tickets, tables, &ctx).await?;
+        let started = crate::batch::tickets_started_in(events);
+        apply_tickets(&mut *conn, &tickets, &started, tables, &ctx).await?;
     }
     if !approvals.is_empty() {
         apply_approvals(&mut *conn, &approvals, tables).await?;
@@ -410,9 +411,12 @@ async fn apply_reports(
     Ok(())
 }
 
+/// Folds the ticket events into their rows; the rows of tickets `started` in the batch are
+/// not looked up (they have none yet).
 async fn apply_tickets(
     conn: &mut PgConnection,
     events: &[(i64, TicketEvent)],
+    started: &HashSet<i64>,
     tables: &Tables,
     ctx: &PolicyContext,
 ) -> Result<(), ApplyError> {
@@ -420,12 +424,21 @@ async fn apply_tickets(
     let mut ids: Vec<i64> = events.iter().map(|(id, _)| *id).collect();
     ids.sort_unstable();
     ids.dedup();
-    let existing: Vec<ReportRow> = sqlx::query_as(&format!(
-        "select {REPORT_COLUMNS} from {rm} where id = any($1)"
-    ))
-    .bind(&ids)
-    .fetch_all(&mut *conn)
-    .await?;
+    let lookup: Vec<i64> = ids
+        .iter()
+        .copied()
+        .filter(|id| !started.contains(id))
+        .collect();
+    let existing: Vec<ReportRow> = if lookup.is_empty() {
+        Vec::new()
+    } else {
+        sqlx::query_as(&format!(
+            "select {REPORT_COLUMNS} from {rm} where id = any($1)"
+        ))
+        .bind(&lookup)
+        .fetch_all(&mut *conn)
+        .await?
+    };
     let mut rows: BTreeMap<i64, Option<ReportRow>> = ids.iter().map(|id| (*id, None)).collect();
     let mut deltas = Deltas::default();
     for row in existing {
@@ -534,6 +547,11 @@ async fn write_count_deltas(
         insert = insert.bind(column(i));
     }
     insert.execute(&mut *conn).await?;
+    // Stored rows count at least one ticket (the zero ones went): only a delta of `n` that
+    // is not positive can leave a zero row behind.
+    if counts.iter().all(|(_, v)| v.0[0] > 0) {
+        return Ok(());
+    }
     sqlx::query(&format!(
         "delete from {table} c
           using unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) as k(s, p, t, a)
@@ -567,6 +585,11 @@ async fn write_backlog_deltas(
     .bind(backlog.iter().map(|(_, n)| *n).collect::<Vec<_>>())
     .execute(&mut *conn)
     .await?;
+    // Stored days are positive (the zero ones went): only a delta that is not positive can
+    // bring one to zero.
+    if backlog.iter().all(|(_, n)| *n > 0) {
+        return Ok(());
+    }
     sqlx::query(&format!(
         "delete from {table} where day = any($1) and n = 0"
     ))
@@ -601,6 +624,14 @@ async fn write_daily_deltas(
         insert = insert.bind(column(i));
     }
     insert.execute(&mut *conn).await?;
+    // Stored figures are never negative and a stored day has one above zero: a day all of
+    // whose deltas are at least zero, one of them above, keeps one above zero.
+    if daily
+        .iter()
+        .all(|(_, v)| v.0.iter().all(|x| *x >= 0) && v.0.iter().any(|x| *x > 0))
+    {
+        return Ok(());
+    }
     sqlx::query(&format!(
         "delete from {table} where day = any($1) and created = 0 and resolved = 0
             and first_responses = 0 and fr_missed = 0 and res_missed = 0"
@@ -696,7 +727,7 @@ crate::read_model!(
 
 /// The reports' batches come at most every 100 ms instead of every 20: nobody reads a
 /// dashboard within milliseconds of a command, and a report batch is the longest (about a
-/// dozen statements: the ticket rows, counts, days, backlog, then the zero rows removed). A
+/// dozen statements: the ticket rows, counts, days, backlog, then any zero rows removed). A
 /// report read with a consistency token waits up to 80 ms longer than before.
 const BATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 

@@ -4,7 +4,7 @@
 //! carries its ticket's SLA clock ([`crate::sla::clock`], the clock the reports run) and the
 //! marks lists sort and filter by, computed with the SLA policy in force at the batch's start.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use aggregates::ticket::{PostedComment, TicketEvent};
 use aggregates::{Priority, TicketStatus};
@@ -477,18 +477,29 @@ struct Before {
     words: HashMap<i64, Option<SearchText>>,
 }
 
+/// The stored rows of `ids`, but for the tickets `started` in the batch (they have none).
 async fn load_before(
     conn: &mut PgConnection,
     tables: &Tables,
     ids: &[i64],
+    started: &HashSet<i64>,
 ) -> Result<Before, ApplyError> {
-    let existing: Vec<TicketRow> = sqlx::query_as(&format!(
-        "select {TICKET_COLUMNS} from {} where id = any($1)",
-        tables.name("rm_tickets")
-    ))
-    .bind(ids)
-    .fetch_all(&mut *conn)
-    .await?;
+    let lookup: Vec<i64> = ids
+        .iter()
+        .copied()
+        .filter(|id| !started.contains(id))
+        .collect();
+    let existing: Vec<TicketRow> = if lookup.is_empty() {
+        Vec::new()
+    } else {
+        sqlx::query_as(&format!(
+            "select {TICKET_COLUMNS} from {} where id = any($1)",
+            tables.name("rm_tickets")
+        ))
+        .bind(&lookup)
+        .fetch_all(&mut *conn)
+        .await?
+    };
     let mut before = Before {
         rows: ids.iter().map(|id| (*id, None)).collect(),
         counted: HashMap::new(),
@@ -512,7 +523,8 @@ async fn apply_tickets(
         return Ok(());
     }
     let ctx = current_policy(&mut *conn).await?;
-    let mut before = load_before(conn, tables, &ids).await?;
+    let started = crate::batch::tickets_started_in(events);
+    let mut before = load_before(conn, tables, &ids, &started).await?;
     let mut rows = std::mem::take(&mut before.rows);
     for (id, sequence, event) in &decoded {
         let slot = rows.entry(*id).or_default();
@@ -709,6 +721,11 @@ async fn write_counts(
     .bind(deltas.iter().map(|(_, _, d)| d.1).collect::<Vec<_>>())
     .execute(&mut *conn)
     .await?;
+    // Stored rows count at least one ticket (the zero ones went), so only a delta that is not
+    // positive can leave a zero row behind.
+    if deltas.iter().all(|(_, _, (n, _))| *n > 0) {
+        return Ok(());
+    }
     sqlx::query(&format!(
         "delete from {table} c using {keys}
           where {tag_match}c.status = k.status and c.priority = k.priority and c.type = k.type
