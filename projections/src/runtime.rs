@@ -662,13 +662,16 @@ async fn lead(
 ) -> Led {
     let name = worker.projection.name();
     let mut last_lock_check = tokio::time::Instant::now();
+    // After a failed batch the lock connection itself may be gone: check it first.
+    let mut check_lock_now = false;
     loop {
         if *stop.borrow() {
             unlock(lock_conn, name).await;
             set_status(worker, |s| s.leader = false);
             return Led::Stopping;
         }
-        if last_lock_check.elapsed() >= config.leader_check {
+        if check_lock_now || last_lock_check.elapsed() >= config.leader_check {
+            check_lock_now = false;
             last_lock_check = tokio::time::Instant::now();
             if sqlx::query("select 1")
                 .execute(&mut *lock_conn)
@@ -684,20 +687,18 @@ async fn lead(
             }
         }
         let batch_started = tokio::time::Instant::now();
-        // A pool connection per batch: idle projections hold none.
-        let result = match pool.acquire().await {
-            Ok(mut conn) => {
-                let tables = Tables::live();
-                let batch = BatchOf {
-                    projection: worker.projection.as_ref(),
-                    name,
-                    tables: &tables,
-                    limit: config.batch_size,
-                };
-                apply_batch_or_fail(&mut conn, &batch, &worker.fail_after_apply).await
-            }
-            Err(e) => Err(ApplyError::Transient(e)),
+        // The batch runs on the leader's own connection, held for the lock anyway: a pool's
+        // connection would cost a round trip more per batch (sqlx pings every connection it
+        // takes back). A batch that breaks the connection ends the leadership at the next
+        // check, as a lost lock does.
+        let tables = Tables::live();
+        let batch = BatchOf {
+            projection: worker.projection.as_ref(),
+            name,
+            tables: &tables,
+            limit: config.batch_size,
         };
+        let result = apply_batch_or_fail(lock_conn, &batch, &worker.fail_after_apply).await;
         match result {
             Ok((n, at)) => {
                 *backoff = Duration::from_millis(100);
@@ -710,6 +711,7 @@ async fn lead(
             Err(ApplyError::Transient(e)) => {
                 tracing::warn!(projection = name, error = %e, retry_in_ms = backoff.as_millis() as u64, "transient projection error; retrying");
                 set_status(worker, |s| s.transient_errors += 1);
+                check_lock_now = true;
                 if sleep_or_stop(stop, *backoff).await {
                     continue;
                 }

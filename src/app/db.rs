@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 
+use crate::service::append_connections::PING_WHEN_IDLE_FOR;
 use crate::service::error::any;
 
 /// The port of the embedded cluster.
@@ -23,9 +24,6 @@ const EMBEDDED_PORT: u16 = 54329;
 
 /// Where root's embedded clusters go when `postgres` cannot reach the data directory.
 const RELOCATED_CLUSTERS: &str = "/var/lib/ticketd";
-
-/// How long a pooled connection may idle before it is pinged when next handed out.
-const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
 
 /// Opens a pool on `url`, creating the database first if it does not exist.
 pub async fn connect(url: &str, max: u32) -> any::Result<PgPool> {

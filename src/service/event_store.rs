@@ -22,6 +22,8 @@ use projections::Checkpoint;
 use serde_json::Value;
 use sqlx::PgPool;
 
+use crate::service::append_connections::AppendConnections;
+
 /// A new stream whose id the append takes from a sequence: the stream's id is the number, and
 /// the number is written into each event's payload at `payload_path` where that path exists.
 #[derive(Debug, Clone, Copy)]
@@ -117,11 +119,16 @@ type EventRow = (String, String, i64, String, String, Value, Value);
 #[derive(Clone)]
 pub struct EventRepository {
     pool: PgPool,
+    /// Where the appends run: one statement each, without sqlx's ping after every use.
+    appends: AppendConnections,
 }
 
 impl EventRepository {
     pub fn new(pool: PgPool) -> Self {
-        EventRepository { pool }
+        EventRepository {
+            appends: AppendConnections::like(&pool),
+            pool,
+        }
     }
 
     async fn select(
@@ -168,16 +175,21 @@ impl EventRepository {
             None => (APPEND_TO_STREAM, first.aggregate_id.as_str(), &[][..]),
             Some(n) => (APPEND_NUMBERED, n.sequence, n.payload_path),
         };
-        let rows: Vec<(String, i64, String)> = sqlx::query_as(sql)
-            .bind(aggregate_type)
-            .bind(id_or_sequence)
-            .bind(&sequences)
-            .bind(&types)
-            .bind(&versions)
-            .bind(&payloads)
-            .bind(&metadata)
-            .bind(path)
-            .fetch_all(&self.pool)
+        let rows: Vec<(String, i64, String)> = self
+            .appends
+            .run(async |conn| {
+                sqlx::query_as(sql)
+                    .bind(aggregate_type)
+                    .bind(id_or_sequence)
+                    .bind(&sequences)
+                    .bind(&types)
+                    .bind(&versions)
+                    .bind(&payloads)
+                    .bind(&metadata)
+                    .bind(path)
+                    .fetch_all(conn)
+                    .await
+            })
             .await
             .map_err(persistence_error)?;
         let number = numbering

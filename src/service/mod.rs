@@ -3,6 +3,7 @@
 //! history, reports and the SLA policy, and the bus between processes. Every one answers with
 //! `service::Error`.
 
+pub mod append_connections;
 pub mod approval_policy;
 pub mod approval_process;
 pub mod approvals;

@@ -125,3 +125,51 @@ async fn when_every_retry_loses_the_answer_is_409_and_nothing_is_stored(pool: Pg
     .await;
     assert_eq!(now["status"], "open");
 }
+
+/// The backend serving a connection of `appends`.
+async fn backend_of(appends: &ticketd::service::append_connections::AppendConnections) -> i32 {
+    appends
+        .run(async |c: &mut sqlx::PgConnection| {
+            sqlx::query_as::<_, (i32,)>("select pg_backend_pid()")
+                .fetch_one(c)
+                .await
+        })
+        .await
+        .unwrap()
+        .0
+}
+
+#[sqlx::test]
+async fn an_append_connection_goes_back_after_its_statement_and_is_dropped_when_cancelled(
+    pool: PgPool,
+) {
+    use ticketd::service::append_connections::AppendConnections;
+    let appends = AppendConnections::like(&pool);
+    let first = backend_of(&appends).await;
+    assert_eq!(
+        backend_of(&appends).await,
+        first,
+        "a completed statement gives its connection back"
+    );
+    // A lost race (a database error) leaves the connection ready for the next append.
+    let refused = appends
+        .run(async |c: &mut sqlx::PgConnection| sqlx::query("select 1/0").execute(c).await)
+        .await;
+    assert!(matches!(refused, Err(sqlx::Error::Database(_))));
+    assert_eq!(backend_of(&appends).await, first);
+    // A request cancelled mid-statement (the client went away): its connection still owes
+    // the statement's answer, so it must never serve the next append.
+    let cancelled = tokio::time::timeout(
+        std::time::Duration::from_millis(200),
+        appends.run(async |c: &mut sqlx::PgConnection| {
+            sqlx::query("select pg_sleep(3)").execute(c).await
+        }),
+    )
+    .await;
+    assert!(cancelled.is_err(), "the statement was still running");
+    assert_ne!(
+        backend_of(&appends).await,
+        first,
+        "a cancelled statement's connection was handed out again"
+    );
+}
