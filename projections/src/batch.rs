@@ -25,15 +25,36 @@ pub async fn write_json_rows<T: Serialize>(
     Ok(())
 }
 
-/// The ids of the tickets whose first event (sequence 1) is in `events`: no read model holds a
-/// row of theirs from before this batch, so a batch need not look them up (under a load of
-/// creations, most batches then skip that query).
-pub fn tickets_started_in(events: &[crate::log::StoredEvent]) -> std::collections::HashSet<i64> {
-    events
+/// The rows that `sql` selects for the tickets `ids` (its `$1`, a `bigint[]`), but for those
+/// whose first event (sequence 1) is in `events`: no read model holds a row of theirs from
+/// before this batch. A batch of new tickets, the usual one under creation load, then needs no
+/// lookup at all.
+pub async fn rows_before<T>(
+    conn: &mut PgConnection,
+    sql: &str,
+    ids: &[i64],
+    events: &[crate::log::StoredEvent],
+) -> Result<Vec<T>, ApplyError>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    let started: std::collections::HashSet<i64> = events
         .iter()
         .filter(|e| e.aggregate_type == "ticket" && e.sequence == 1)
         .filter_map(|e| e.aggregate_id.parse().ok())
-        .collect()
+        .collect();
+    let lookup: Vec<i64> = ids
+        .iter()
+        .copied()
+        .filter(|id| !started.contains(id))
+        .collect();
+    if lookup.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(sqlx::query_as(sql)
+        .bind(&lookup)
+        .fetch_all(&mut *conn)
+        .await?)
 }
 
 /// A ticket event of the log, decoded with its ticket id; poison if it cannot be.

@@ -87,7 +87,8 @@ impl AppendConnections {
         })?;
         c.busy = true;
         let result = statement(&mut c.conn).await;
-        c.busy = matches!(result, Err(ref e) if !matches!(e, sqlx::Error::Database(_)));
+        // Completed, with rows or with PostgreSQL's error (a lost race): ready for the next.
+        c.busy = !matches!(result, Ok(_) | Err(sqlx::Error::Database(_)));
         c.used = Instant::now();
         result
     }

@@ -462,11 +462,12 @@ struct Memory {
 }
 
 /// Loads the memory of every ticket and approval in the batch (and of each approval's ticket),
-/// `None` where there is none yet; the tickets `started` in the batch are not looked up.
+/// `None` where there is none yet; the tickets that start in the batch (`events`, as read)
+/// are not looked up.
 async fn load_memory(
     conn: &mut PgConnection,
+    events: &[StoredEvent],
     decoded: &[(&StoredEvent, Decoded)],
-    started: &HashSet<i64>,
     tables: &Tables,
 ) -> Result<Memory, ApplyError> {
     let mut ticket_ids: Vec<i64> = Vec::new();
@@ -489,19 +490,12 @@ async fn load_memory(
     ticket_ids.dedup();
     let mut tickets: BTreeMap<i64, Option<TicketMemo>> =
         ticket_ids.iter().map(|id| (*id, None)).collect();
-    // A ticket that starts in this batch has no memory yet.
-    ticket_ids.retain(|id| !started.contains(id));
-    let stored: Vec<TicketMemo> = if ticket_ids.is_empty() {
-        Vec::new()
-    } else {
-        sqlx::query_as(&format!(
-            "select ticket_id, requester_id, assignee_id, followers, title from {} where ticket_id = any($1)",
-            tables.name("rm_notification_tickets")
-        ))
-        .bind(&ticket_ids)
-        .fetch_all(&mut *conn)
-        .await?
-    };
+    let sql = format!(
+        "select ticket_id, requester_id, assignee_id, followers, title from {} where ticket_id = any($1)",
+        tables.name("rm_notification_tickets")
+    );
+    let stored: Vec<TicketMemo> =
+        crate::batch::rows_before(conn, &sql, &ticket_ids, events).await?;
     for memo in stored {
         tickets.insert(memo.ticket_id, Some(memo));
     }
@@ -631,8 +625,7 @@ async fn apply_notifications(
     if decoded.is_empty() {
         return Ok(());
     }
-    let started = crate::batch::tickets_started_in(events);
-    let mut memory = load_memory(conn, &decoded, &started, tables).await?;
+    let mut memory = load_memory(conn, events, &decoded, tables).await?;
 
     // Fold the batch in log order.
     let mut drafts = Drafts {

@@ -18,7 +18,7 @@
 
 pub mod queries;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use aggregates::approval::{ApprovalEvent, ApprovalRequest};
 use aggregates::ticket::TicketEvent;
@@ -392,8 +392,7 @@ async fn apply_reports(
     }
     let ctx = current_policy(&mut *conn).await?;
     if !tickets.is_empty() {
-        let started = crate::batch::tickets_started_in(events);
-        apply_tickets(&mut *conn, &tickets, &started, tables, &ctx).await?;
+        apply_tickets(&mut *conn, &tickets, events, tables, &ctx).await?;
     }
     if !approvals.is_empty() {
         apply_approvals(&mut *conn, &approvals, tables).await?;
@@ -411,12 +410,12 @@ async fn apply_reports(
     Ok(())
 }
 
-/// Folds the ticket events into their rows; the rows of tickets `started` in the batch are
-/// not looked up (they have none yet).
+/// Folds the ticket events into their rows; the rows of tickets that start in the batch
+/// (`stored`, the batch as read) are not looked up (they have none yet).
 async fn apply_tickets(
     conn: &mut PgConnection,
     events: &[(i64, TicketEvent)],
-    started: &HashSet<i64>,
+    stored: &[StoredEvent],
     tables: &Tables,
     ctx: &PolicyContext,
 ) -> Result<(), ApplyError> {
@@ -424,21 +423,8 @@ async fn apply_tickets(
     let mut ids: Vec<i64> = events.iter().map(|(id, _)| *id).collect();
     ids.sort_unstable();
     ids.dedup();
-    let lookup: Vec<i64> = ids
-        .iter()
-        .copied()
-        .filter(|id| !started.contains(id))
-        .collect();
-    let existing: Vec<ReportRow> = if lookup.is_empty() {
-        Vec::new()
-    } else {
-        sqlx::query_as(&format!(
-            "select {REPORT_COLUMNS} from {rm} where id = any($1)"
-        ))
-        .bind(&lookup)
-        .fetch_all(&mut *conn)
-        .await?
-    };
+    let sql = format!("select {REPORT_COLUMNS} from {rm} where id = any($1)");
+    let existing: Vec<ReportRow> = crate::batch::rows_before(conn, &sql, &ids, stored).await?;
     let mut rows: BTreeMap<i64, Option<ReportRow>> = ids.iter().map(|id| (*id, None)).collect();
     let mut deltas = Deltas::default();
     for row in existing {

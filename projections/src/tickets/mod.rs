@@ -4,7 +4,7 @@
 //! carries its ticket's SLA clock ([`crate::sla::clock`], the clock the reports run) and the
 //! marks lists sort and filter by, computed with the SLA policy in force at the batch's start.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use aggregates::ticket::{PostedComment, TicketEvent};
 use aggregates::{Priority, TicketStatus};
@@ -477,29 +477,18 @@ struct Before {
     words: HashMap<i64, Option<SearchText>>,
 }
 
-/// The stored rows of `ids`, but for the tickets `started` in the batch (they have none).
+/// The stored rows of `ids`, but for the tickets that start in `events` (they have none).
 async fn load_before(
     conn: &mut PgConnection,
     tables: &Tables,
     ids: &[i64],
-    started: &HashSet<i64>,
+    events: &[StoredEvent],
 ) -> Result<Before, ApplyError> {
-    let lookup: Vec<i64> = ids
-        .iter()
-        .copied()
-        .filter(|id| !started.contains(id))
-        .collect();
-    let existing: Vec<TicketRow> = if lookup.is_empty() {
-        Vec::new()
-    } else {
-        sqlx::query_as(&format!(
-            "select {TICKET_COLUMNS} from {} where id = any($1)",
-            tables.name("rm_tickets")
-        ))
-        .bind(&lookup)
-        .fetch_all(&mut *conn)
-        .await?
-    };
+    let sql = format!(
+        "select {TICKET_COLUMNS} from {} where id = any($1)",
+        tables.name("rm_tickets")
+    );
+    let existing: Vec<TicketRow> = crate::batch::rows_before(conn, &sql, ids, events).await?;
     let mut before = Before {
         rows: ids.iter().map(|id| (*id, None)).collect(),
         counted: HashMap::new(),
@@ -523,8 +512,7 @@ async fn apply_tickets(
         return Ok(());
     }
     let ctx = current_policy(&mut *conn).await?;
-    let started = crate::batch::tickets_started_in(events);
-    let mut before = load_before(conn, tables, &ids, &started).await?;
+    let mut before = load_before(conn, tables, &ids, events).await?;
     let mut rows = std::mem::take(&mut before.rows);
     for (id, sequence, event) in &decoded {
         let slot = rows.entry(*id).or_default();
