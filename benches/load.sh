@@ -5,7 +5,8 @@
 #   benches/load.sh reports N   seed N tickets, rebuild the read models, dashboard p95 (cached and
 #                               uncached), export rows/s with the server's memory sampled
 # Uses its own database ($BENCH_DB, default ticketd_bench) on $PGURL (default the local server).
-# KEEP_DB=1 reuses an already seeded database; BENCH_PORT (default 18080) is where it serves.
+# KEEP_DB=1 reuses an already seeded database; BENCH_PORT (default 18080) is where it serves;
+# BENCH_SQL runs on the database after migrating (a schema variant, see below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-create}
@@ -26,6 +27,9 @@ if [ "$mode" = create ] || [ "${KEEP_DB:-0}" != 1 ]; then
 fi
 export DATABASE_URL=$DB SECRET_KEY=bench-secret-key-0123456789abcdefghijklmnop
 $BIN migrate >/dev/null 2>&1
+# BENCH_SQL: statements run on the database after migrating, to set a schema variant (an index
+# added or dropped) beside the same build: the two sides of a comparison differ in that alone.
+if [ -n "${BENCH_SQL:-}" ]; then psql -X -q "$DB" -c "$BENCH_SQL" >/dev/null; fi
 if [ "$mode" != create ] && [ "${KEEP_DB:-0}" != 1 ]; then
   echo "== seeding $n tickets"
   /usr/bin/time -f "seed wall=%es maxrss=%MKiB" $BIN seed --tickets "$n"

@@ -84,8 +84,7 @@ pub async fn rebuild_counting(
     let target = newest_committed(&mut *conn).await?;
     let (loaded, reached) = shadow.bulk_load(&mut conn, pool, folded).await?;
     let caught_up = loaded + shadow.catch_up(&mut conn, target, reached).await?;
-    shadow.make_logged(pool).await?;
-    shadow.recreate_indexes(pool).await?;
+    finish_two_at_a_time(pool, shadow.finishes(pool).await?).await?;
     let (swapped, checkpoint) = shadow.swap(&mut conn).await?;
     Ok(RebuildReport {
         events: caught_up + swapped,
@@ -250,33 +249,30 @@ impl Shadow<'_> {
         }
     }
 
-    /// Makes the shadows of logged live tables logged (one sequential rewrite into the WAL),
-    /// before their secondary indexes are built so those are written once.
-    async fn make_logged(&self, pool: &PgPool) -> Result<(), ApplyError> {
-        let mut statements = Vec::new();
-        for table in self.projection.tables() {
-            let (persistence,): (String,) = sqlx::query_as(
-                "select relpersistence::text from pg_class where oid = $1::regclass",
-            )
-            .bind(table)
-            .fetch_one(pool)
-            .await?;
-            if persistence == "p" {
-                statements.push(format!(
-                    "alter table {} set logged",
-                    self.tables.name(table)
-                ));
-            }
-        }
-        run_two_at_a_time(pool, statements).await
-    }
-
-    /// Recreates the live tables' secondary indexes on the shadows, and analyzes them.
-    async fn recreate_indexes(&self, pool: &PgPool) -> Result<(), ApplyError> {
-        let mut statements = Vec::new();
+    /// What each shadow needs before the swap: made logged when its live table is (one
+    /// sequential rewrite into the WAL, before the indexes so those are written once),
+    /// analyzed, and given the live table's secondary indexes.
+    async fn finishes(&self, pool: &PgPool) -> Result<Vec<Finish>, ApplyError> {
+        let mut conn = pool.acquire().await?;
+        let mut finishes = Vec::new();
         for table in self.projection.tables() {
             let shadow_table = self.tables.name(table);
-            let mut conn = pool.acquire().await?;
+            let (persistence, size): (String, i64) = sqlx::query_as(
+                "select (select relpersistence::text from pg_class where oid = $1::regclass),
+                        pg_relation_size($2::regclass)",
+            )
+            .bind(table)
+            .bind(&shadow_table)
+            .fetch_one(&mut *conn)
+            .await?;
+            let mut first = Vec::new();
+            if persistence == "p" {
+                first.push(format!("alter table {shadow_table} set logged"));
+            }
+            // Before the indexes: the column statistics do not depend on them (no shadow has
+            // an expression index), and an `analyze` after them would wait for their locks.
+            first.push(format!("analyze {shadow_table}"));
+            let mut indexes = Vec::new();
             for (name, definition) in secondary_indexes(&mut conn, table).await? {
                 let on = format!(" ON public.{table} ");
                 let on_bare = format!(" ON {table} ");
@@ -288,13 +284,17 @@ impl Shadow<'_> {
                     )
                     .replacen(&on, &format!(" ON public.{shadow_table} "), 1)
                     .replacen(&on_bare, &format!(" ON {shadow_table} "), 1);
-                statements.push(definition);
+                indexes.push(definition);
             }
-            statements.push(format!("analyze {shadow_table}"));
+            finishes.push(Finish {
+                size,
+                first,
+                indexes,
+            });
         }
-        // The inverted (GIN) indexes take longest: they start first, the rest fill in beside.
-        statements.sort_by_key(|s| !s.contains(" USING gin "));
-        run_two_at_a_time(pool, statements).await
+        // The largest table's rewrite takes longest: it starts first.
+        finishes.sort_by_key(|f| std::cmp::Reverse(f.size));
+        Ok(finishes)
     }
 
     /// Holds the live checkpoint row (the live worker waits on it), applies the last few
@@ -369,14 +369,57 @@ impl Shadow<'_> {
     }
 }
 
-/// Runs `statements` (each its own transaction) on two connections at once: an index build
-/// or a table rewrite keeps one core busy, and the machine has two.
-async fn run_two_at_a_time(pool: &PgPool, statements: Vec<String>) -> Result<(), ApplyError> {
-    use futures::{StreamExt, TryStreamExt};
-    futures::stream::iter(statements)
-        .map(|statement| async move { sqlx::query(&statement).execute(pool).await })
-        .buffer_unordered(2)
-        .try_collect::<Vec<_>>()
-        .await?;
-    Ok(())
+/// One shadow table's work before the swap.
+struct Finish {
+    /// Its size on disk, in bytes.
+    size: i64,
+    /// Statements run one after the other on one connection before any index: `set logged`
+    /// takes the table whole, and nothing else could run on it meanwhile.
+    first: Vec<String>,
+    /// Its index builds, each free to run beside any other.
+    indexes: Vec<String>,
+}
+
+/// Runs the shadows' finishing statements (each its own transaction) on two connections at
+/// once: an index build or a table rewrite keeps one core busy, and the machine has two. A
+/// table's indexes start as soon as its own first statements are done, so a core that has
+/// finished a small table's rewrite builds that table's indexes while the largest table is
+/// still being rewritten; the inverted (GIN) indexes, the longest builds, go first.
+async fn finish_two_at_a_time(pool: &PgPool, finishes: Vec<Finish>) -> Result<(), ApplyError> {
+    use futures::stream::{FuturesUnordered, StreamExt};
+    use std::collections::VecDeque;
+
+    let mut indexes: Vec<Vec<String>> = Vec::new();
+    let mut ready: VecDeque<(Vec<String>, Option<usize>)> = VecDeque::new();
+    for (i, finish) in finishes.into_iter().enumerate() {
+        ready.push_back((finish.first, Some(i)));
+        indexes.push(finish.indexes);
+    }
+    let mut running = FuturesUnordered::new();
+    loop {
+        while running.len() < 2 {
+            let Some((statements, unlocks)) = ready.pop_front() else {
+                break;
+            };
+            running.push(async move {
+                let mut conn = pool.acquire().await?;
+                for statement in &statements {
+                    sqlx::query(statement).execute(&mut *conn).await?;
+                }
+                Ok::<_, sqlx::Error>(unlocks)
+            });
+        }
+        let Some(done) = running.next().await else {
+            return Ok(());
+        };
+        if let Some(table) = done? {
+            for index in std::mem::take(&mut indexes[table]) {
+                if index.contains(" USING gin ") {
+                    ready.push_front((vec![index], None));
+                } else {
+                    ready.push_back((vec![index], None));
+                }
+            }
+        }
+    }
 }

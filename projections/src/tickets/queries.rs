@@ -317,8 +317,10 @@ enum TextMatch {
     Nothing,
     /// A tsquery over the search documents.
     Words(String),
-    /// No words at all (only punctuation): titles by trigram similarity.
-    Similar(String),
+    /// Search text without a single letter or digit ("!!!", "--"): nothing matches. The
+    /// search documents hold no punctuation, nor do trigrams (`pg_trgm` keeps only letters
+    /// and digits, in every locale), so no text search could match it.
+    NoWords,
 }
 
 /// A list or search ready to be turned into SQL.
@@ -347,7 +349,7 @@ impl<'a> Search<'a> {
             None => TextMatch::Nothing,
             Some(q) => match corrected.or_else(|| prefix_tsquery(q)) {
                 Some(tsq) => TextMatch::Words(tsq),
-                None => TextMatch::Similar(q.to_string()),
+                None => TextMatch::NoWords,
             },
         };
         let from = match text {
@@ -411,8 +413,8 @@ impl<'a> Search<'a> {
                     .push_bind(tsq.clone())
                     .push(")");
             }
-            TextMatch::Similar(text) => {
-                qb.push(" and ").push_bind(text.clone()).push(" <% title");
+            TextMatch::NoWords => {
+                qb.push(" and false");
             }
         }
     }
@@ -420,18 +422,13 @@ impl<'a> Search<'a> {
     /// Pushes the rank of a row: how well it matches the words.
     fn push_rank(&self, qb: &mut QueryBuilder<'_, Postgres>) {
         match &self.text {
-            TextMatch::Nothing => {
+            TextMatch::Nothing | TextMatch::NoWords => {
                 qb.push("0::real");
             }
             TextMatch::Words(tsq) => {
                 qb.push("ts_rank_cd(s.document, ticketd_tsquery(")
                     .push_bind(tsq.clone())
                     .push("))");
-            }
-            TextMatch::Similar(text) => {
-                qb.push("word_similarity(")
-                    .push_bind(text.clone())
-                    .push(", title)");
             }
         }
     }
