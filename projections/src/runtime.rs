@@ -702,6 +702,8 @@ async fn lead(
         match result {
             Ok((n, at)) => {
                 *backoff = Duration::from_millis(100);
+                // The batch ran on the lock connection: it is alive, so the lock is held.
+                last_lock_check = tokio::time::Instant::now();
                 record_batch(worker, n, at);
                 if n as i64 >= config.batch_size {
                     continue;
@@ -769,9 +771,8 @@ async fn idle(
     let floor = worker
         .projection
         .min_batch_interval()
-        .map_or(config.min_batch_interval, |own| {
-            own.max(config.min_batch_interval)
-        });
+        .unwrap_or_default()
+        .max(config.min_batch_interval);
     let since = batch_started.elapsed();
     if since < floor {
         tokio::time::sleep(floor - since).await;
@@ -846,17 +847,12 @@ impl RuntimeHandle {
     /// or at once when a read waits for them ([`RuntimeHandle::nudge`]). Under a load of
     /// ticket creations that spares the comments, attachments, approvals and approval saga
     /// a transaction each every 20 ms.
-    pub fn wake_for<'e>(
-        &self,
-        aggregate_type: &str,
-        event_types: impl IntoIterator<Item = &'e str>,
-    ) {
-        let event_types: Vec<&str> = event_types.into_iter().collect();
+    pub fn wake_for(&self, aggregate_type: &str, event_types: &[impl AsRef<str>]) {
         for w in self.workers.values() {
             let reads = w.projection.reads();
             if event_types
                 .iter()
-                .any(|event_type| crate::log::selects(reads, aggregate_type, event_type))
+                .any(|event_type| crate::log::selects(reads, aggregate_type, event_type.as_ref()))
             {
                 w.wake.notify_one();
             }

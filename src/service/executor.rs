@@ -108,7 +108,7 @@ where
     }
 
     /// Wakes this process's projections that read one of `event_types`, just committed.
-    fn wake_for<'e>(&self, event_types: impl IntoIterator<Item = &'e str>) {
+    fn wake_for(&self, event_types: &[String]) {
         if let Some(rt) = self.runtime.get() {
             rt.wake_for(A::TYPE, event_types);
         }
@@ -177,7 +177,7 @@ where
                         Some(at) => Some(at),
                         None => self.position_of(id, new_version).await,
                     };
-                    self.wake_for(event_types.iter().map(String::as_str));
+                    self.wake_for(&event_types);
                     return Ok(Committed {
                         aggregate,
                         version: new_version,
@@ -233,7 +233,7 @@ where
             aggregate.apply(event.clone());
         }
         let event_types: Vec<String> = events.iter().map(DomainEvent::event_type).collect();
-        self.wake_for(event_types.iter().map(String::as_str));
+        self.wake_for(&event_types);
         Ok(Committed {
             aggregate,
             version: appended,

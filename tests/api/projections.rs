@@ -184,7 +184,7 @@ async fn a_command_wakes_only_the_projections_that_read_its_events_and_a_waiting
         "the tickets read model and the notifications to apply the opening",
         10,
         async || {
-            rt.wake_for("ticket", ["TicketOpened"]);
+            rt.wake_for("ticket", &["TicketOpened"]);
             reached(&rt, "tickets") >= after && reached(&rt, "notifications") >= after
         },
     )
