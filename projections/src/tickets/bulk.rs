@@ -24,7 +24,7 @@ use super::{
     counted, fold, title_words, write_deltas, write_search_documents, write_words, CountDeltas,
     TicketRow, TICKET_COLUMNS,
 };
-use crate::batch::{copy_rows, ticket_event, CopyText};
+use crate::batch::{copy_rows, ticket_event, CopyRows};
 use crate::log::{open_events, Checkpoint, StoredEvent, EVENT_COLUMNS};
 use crate::runtime::{erased_person, ApplyError, Tables};
 use crate::sla::clock::{current_policy, PolicyContext};
@@ -266,7 +266,7 @@ async fn write_rows(
     mut rows: mpsc::Receiver<Rows>,
 ) -> Result<(), ApplyError> {
     let mut conn = pool.acquire().await?;
-    let mut copy = CopyText::default();
+    let mut copy = CopyRows::default();
     while let Some(part) = rows.recv().await {
         for row in part.iter() {
             encode(&mut copy, row)?;
@@ -292,23 +292,23 @@ async fn write_documents(
 }
 
 /// One row in the column order of [`TICKET_COLUMNS`].
-fn encode(copy: &mut CopyText, row: &TicketRow) -> Result<(), ApplyError> {
-    copy.plain(row.id)
+fn encode(copy: &mut CopyRows, row: &TicketRow) -> Result<(), ApplyError> {
+    copy.int8(row.id)
         .text(&row.title)
         .text(&row.description)
         .text(&row.status)
         .text(&row.priority)
-        .plain(row.priority_rank)
+        .int2(row.priority_rank)
         .text(&row.ticket_type)
-        .plain(row.requester_id)
-        .maybe_plain(row.assignee_id)
+        .int8(row.requester_id)
+        .maybe_int8(row.assignee_id)
         .text_array(&row.tags)
         .int_array(&row.item_ids)
         .text(&row.approval_status)
-        .plain(row.version)
+        .int8(row.version)
         .boolean(row.deleted)
-        .plain(row.comment_count)
-        .plain(row.attachment_count)
+        .int4(row.comment_count)
+        .int4(row.attachment_count)
         .text(&row.public_comments)
         .json(&row.public_comment_texts)?
         .time(row.created_at)
@@ -317,12 +317,12 @@ fn encode(copy: &mut CopyText, row: &TicketRow) -> Result<(), ApplyError> {
         .maybe_time(row.first_response_at);
     let (clock, marks) = (&row.clock, &row.marks);
     copy.maybe_time(clock.sla_running_since)
-        .plain(clock.sla_elapsed_us)
+        .int8(clock.sla_elapsed_us)
         .maybe_time(clock.first_response_due_at)
         .maybe_time(clock.resolution_due_at)
         .maybe_time(clock.first_response_breached_at)
         .maybe_time(clock.resolution_breached_at)
-        .plain(clock.policy_version)
+        .int8(clock.policy_version)
         .maybe_time(marks.first_response_warn_at)
         .maybe_time(marks.resolution_warn_at)
         .maybe_time(marks.sla_due_at)
