@@ -319,7 +319,8 @@ enum TextMatch {
     Words(String),
     /// Search text without a single letter or digit ("!!!", "--"): nothing matches. The
     /// search documents hold no punctuation, nor do trigrams (`pg_trgm` keeps only letters
-    /// and digits, in every locale), so no text search could match it.
+    /// and digits; checked in `docs/performance.md`, sixth round), so no text search could
+    /// match it.
     NoWords,
 }
 
