@@ -121,11 +121,17 @@ pub fn selects(selectors: Option<&[&str]>, aggregate_type: &str, event_type: &st
     let Some(selectors) = selectors else {
         return true;
     };
-    (aggregate_type == "person" && event_type == "PersonErased")
+    is_erasure(aggregate_type, event_type)
         || selectors.iter().any(|s| match s.split_once('.') {
             None => *s == aggregate_type,
             Some((aggregate, event)) => aggregate == aggregate_type && event == event_type,
         })
+}
+
+/// Whether an event of `aggregate_type` and `event_type` erases a person (every projection
+/// reads those).
+pub fn is_erasure(aggregate_type: &str, event_type: &str) -> bool {
+    aggregate_type == privacy::PERSON && event_type == "PersonErased"
 }
 
 static READ_AFTER: LazyLock<String> =

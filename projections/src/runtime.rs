@@ -155,7 +155,7 @@ pub async fn nothing_to_erase(
 
 /// The person a `PersonErased` event of the `person` stream erases.
 pub fn erased_person(event: &StoredEvent) -> Option<i64> {
-    (event.aggregate_type == privacy::PERSON && event.event_type == "PersonErased")
+    crate::log::is_erasure(&event.aggregate_type, &event.event_type)
         .then(|| event.payload.pointer("/PersonErased/person_id")?.as_i64())
         .flatten()
 }
@@ -673,33 +673,13 @@ async fn lead(
         if check_lock_now || last_lock_check.elapsed() >= config.leader_check {
             check_lock_now = false;
             last_lock_check = tokio::time::Instant::now();
-            if sqlx::query("select 1")
-                .execute(&mut *lock_conn)
-                .await
-                .is_err()
-            {
-                tracing::warn!(
-                    projection = name,
-                    "lost leadership (lock connection closed)"
-                );
+            if !lock_connection_alive(lock_conn, name).await {
                 set_status(worker, |s| s.leader = false);
                 return Led::LostLock;
             }
         }
         let batch_started = tokio::time::Instant::now();
-        // The batch runs on the leader's own connection, held for the lock anyway: a pool's
-        // connection would cost a round trip more per batch (sqlx pings every connection it
-        // takes back). A batch that breaks the connection ends the leadership at the next
-        // check, as a lost lock does.
-        let tables = Tables::live();
-        let batch = BatchOf {
-            projection: worker.projection.as_ref(),
-            name,
-            tables: &tables,
-            limit: config.batch_size,
-        };
-        let result = apply_batch_or_fail(lock_conn, &batch, &worker.fail_after_apply).await;
-        match result {
+        match leader_batch(config, worker, lock_conn).await {
             Ok((n, at)) => {
                 *backoff = Duration::from_millis(100);
                 // The batch ran on the lock connection: it is alive, so the lock is held.
@@ -720,18 +700,58 @@ async fn lead(
                 *backoff = (*backoff * 2).min(config.max_backoff);
             }
             Err(poison @ ApplyError::Poison { .. }) => {
-                let text = poison.to_string();
-                tracing::error!(projection = name, error = %text, "projection stopped on an event it cannot apply");
-                mark_stopped(pool, name, &text).await;
-                set_status(worker, |s| {
-                    s.stopped = Some(text.clone());
-                    s.leader = false;
-                });
-                unlock(lock_conn, name).await;
+                stop_poisoned(pool, worker, lock_conn, &poison.to_string()).await;
                 return Led::Poisoned;
             }
         }
     }
+}
+
+/// Whether the leader's connection still answers: the session lock lives as long as it does.
+async fn lock_connection_alive(lock_conn: &mut PgConnection, name: &str) -> bool {
+    let alive = sqlx::query("select 1")
+        .execute(&mut *lock_conn)
+        .await
+        .is_ok();
+    if !alive {
+        tracing::warn!(
+            projection = name,
+            "lost leadership (lock connection closed)"
+        );
+    }
+    alive
+}
+
+/// One batch of the live read model. It runs on the leader's own connection, held for the
+/// lock anyway: a pool's connection would cost a round trip more per batch (sqlx pings every
+/// connection it takes back). A batch that breaks the connection ends the leadership at the
+/// next check, as a lost lock does.
+async fn leader_batch(
+    config: &RuntimeConfig,
+    worker: &Worker,
+    lock_conn: &mut PgConnection,
+) -> Result<(usize, Checkpoint), ApplyError> {
+    let tables = Tables::live();
+    let batch = BatchOf {
+        projection: worker.projection.as_ref(),
+        name: worker.projection.name(),
+        tables: &tables,
+        limit: config.batch_size,
+    };
+    apply_batch_or_fail(lock_conn, &batch, &worker.fail_after_apply).await
+}
+
+/// Stops a projection on an event it cannot apply: says so where operators look (the
+/// checkpoint row, the status) and gives up the lock until it is resumed.
+async fn stop_poisoned(pool: &PgPool, worker: &Worker, lock_conn: &mut PgConnection, text: &str) {
+    let name = worker.projection.name();
+    tracing::error!(projection = name, error = %text, "projection stopped on an event it cannot apply");
+    mark_stopped(pool, name, text).await;
+    set_status(worker, |s| {
+        s.stopped = Some(text.to_string());
+        s.leader = false;
+    });
+    unlock(lock_conn, name).await;
 }
 
 async fn unlock(lock_conn: &mut PgConnection, name: &str) {
