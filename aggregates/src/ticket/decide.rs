@@ -287,6 +287,17 @@ impl Ticket {
         if self.approval_id == Some(approval_id) && self.approval_status == Some(status) {
             return Ok(Vec::new());
         }
+        // An approval never returns to pending once decided: a pending record of the
+        // current approval after its outcome is a late message (a reconciliation that read
+        // the approval before the decision and writes after it), and changes nothing.
+        if self.approval_id == Some(approval_id)
+            && status == ApprovalStatus::Pending
+            && self
+                .approval_status
+                .is_some_and(|s| s != ApprovalStatus::Pending)
+        {
+            return Ok(Vec::new());
+        }
         // A late message about an approval that has been superseded changes nothing.
         if self.approval_id.is_some()
             && self.approval_id != Some(approval_id)

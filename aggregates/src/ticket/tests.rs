@@ -257,6 +257,23 @@ fn recording_the_same_approval_state_twice_is_a_no_op() {
 }
 
 #[test]
+fn a_late_pending_record_of_a_decided_approval_changes_nothing() {
+    // A reconciliation read the approval while pending and wrote after its rejection.
+    TicketTest::with(())
+        .given(vec![
+            opened(),
+            approval_recorded(ApprovalStatus::Pending),
+            approval_recorded(ApprovalStatus::Rejected),
+        ])
+        .when(TicketCommand::RecordApproval {
+            approval_id: Uuid::nil(),
+            status: ApprovalStatus::Pending,
+            at: at(4),
+        })
+        .then_expect_events(vec![]);
+}
+
+#[test]
 fn assigning_and_unassigning_records_the_previous_assignee() {
     TicketTest::with(())
         .given(vec![
