@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::postgres::PgRow;
-use sqlx::{FromRow, PgConnection, Row};
+use sqlx::{Column, FromRow, PgConnection, Row};
 
 /// A reader's position in the log. Ordered by transaction id first, then position.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -36,7 +36,7 @@ impl FromStr for Checkpoint {
 }
 
 /// One row of `events`, as every reader sees it.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct StoredEvent {
     /// `transaction_id` as text (sqlx has no xid8 type).
     pub txid: String,
@@ -67,6 +67,47 @@ impl StoredEvent {
             Some(Value::Number(n)) => n.as_i64(),
             _ => None,
         }
+    }
+}
+
+/// The names of [`EVENT_COLUMNS`], in their order.
+const COLUMN_NAMES: [&str; 10] = [
+    "txid",
+    "global_position",
+    "aggregate_type",
+    "aggregate_id",
+    "sequence",
+    "event_type",
+    "event_version",
+    "payload",
+    "metadata",
+    "recorded_at",
+];
+
+/// Every read of events selects [`EVENT_COLUMNS`] in their order (`txid` first, possibly after
+/// columns of its own): the row is read by position from `txid` on, one lookup by name instead
+/// of ten per event, which the millions of events of a rebuild feel. Debug builds (the tests)
+/// check each name.
+impl<'r> FromRow<'r, PgRow> for StoredEvent {
+    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
+        let at = row.try_column("txid")?.ordinal();
+        debug_assert!(COLUMN_NAMES.iter().enumerate().all(|(i, name)| row
+            .columns()
+            .get(at + i)
+            .map(|c| c.name())
+            == Some(*name)));
+        Ok(StoredEvent {
+            txid: row.try_get(at)?,
+            global_position: row.try_get(at + 1)?,
+            aggregate_type: row.try_get(at + 2)?,
+            aggregate_id: row.try_get(at + 3)?,
+            sequence: row.try_get(at + 4)?,
+            event_type: row.try_get(at + 5)?,
+            event_version: row.try_get(at + 6)?,
+            payload: row.try_get(at + 7)?,
+            metadata: row.try_get(at + 8)?,
+            recorded_at: row.try_get(at + 9)?,
+        })
     }
 }
 

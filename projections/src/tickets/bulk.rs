@@ -15,6 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use aggregates::ticket::TicketEvent;
 use futures::TryStreamExt;
 use sqlx::{Connection, PgPool};
 use tokio::sync::mpsc;
@@ -36,14 +37,95 @@ const ROWS_PER_WRITE: usize = 1000;
 /// Title words per vocabulary insert.
 const WORDS_PER_WRITE: usize = 10_000;
 
-/// The ticket events up to a visible head, each ticket's history in one run.
-const READ: &str = "select transaction_id::text as txid, global_position, aggregate_type,
-        aggregate_id, sequence, event_type, event_version, payload,
-        'null'::jsonb as metadata, recorded_at
+/// The ticket events up to a visible head, each ticket's history in one run; the payload as
+/// its JSON text ([`RawEvent`]).
+const READ: &str = "select transaction_id::text, global_position, aggregate_id, sequence,
+        event_type, payload::text, recorded_at
    from events
   where aggregate_type = 'ticket'
     and (transaction_id, global_position) <= ($1::text::xid8, $2::bigint)
   order by aggregate_id, sequence";
+
+/// A ticket event as the first pass reads it. Most events (a status change, an assignment) hold
+/// nothing sealed, and their text is decoded straight into the event; the others go through a
+/// [`StoredEvent`] and the keyring ([`privacy::Keyring::must_open`]). Half the decoding work of
+/// the `Value` in between is saved (`benches/event_decode.rs`).
+struct RawEvent {
+    at: Checkpoint,
+    aggregate_id: String,
+    sequence: i64,
+    event_type: String,
+    payload: String,
+    recorded_at: chrono::DateTime<chrono::Utc>,
+}
+
+type RawRow = (
+    String,
+    i64,
+    String,
+    i64,
+    String,
+    String,
+    chrono::DateTime<chrono::Utc>,
+);
+
+impl RawEvent {
+    fn new(row: RawRow) -> Self {
+        let (txid, position, aggregate_id, sequence, event_type, payload, recorded_at) = row;
+        RawEvent {
+            at: Checkpoint {
+                txid: txid.parse().unwrap_or(0),
+                position,
+            },
+            aggregate_id,
+            sequence,
+            event_type,
+            payload,
+            recorded_at,
+        }
+    }
+
+    fn poison(&self, reason: impl std::fmt::Display) -> ApplyError {
+        ApplyError::Poison {
+            position: self.at.position,
+            reason: reason.to_string(),
+        }
+    }
+
+    fn id(&self) -> Result<i64, ApplyError> {
+        self.aggregate_id
+            .parse()
+            .map_err(|_| self.poison("ticket id is not a number"))
+    }
+
+    fn must_open(&self, anyone_erased: bool) -> bool {
+        privacy::Keyring::must_open("ticket", &self.event_type, &self.payload, anyone_erased)
+    }
+
+    /// The event decoded from its text (nothing in it to open).
+    fn decode(&self) -> Result<(i64, TicketEvent), ApplyError> {
+        let event = serde_json::from_str(&self.payload)
+            .map_err(|e| self.poison(format!("undecodable {}: {e}", self.event_type)))?;
+        Ok((self.id()?, event))
+    }
+
+    /// The event as every other reader holds it, to be opened.
+    fn stored(&self) -> Result<StoredEvent, ApplyError> {
+        Ok(StoredEvent {
+            txid: self.at.txid.to_string(),
+            global_position: self.at.position,
+            aggregate_type: "ticket".into(),
+            aggregate_id: self.aggregate_id.clone(),
+            sequence: self.sequence,
+            event_type: self.event_type.clone(),
+            event_version: String::new(),
+            payload: serde_json::from_str(&self.payload)
+                .map_err(|e| self.poison(format!("undecodable {}: {e}", self.event_type)))?,
+            metadata: serde_json::Value::Null,
+            recorded_at: self.recorded_at,
+        })
+    }
+}
 
 /// Finished rows, shared by the two writers.
 type Rows = Arc<Vec<TicketRow>>;
@@ -180,7 +262,7 @@ impl Folder {
         )
         .execute(&mut *tx)
         .await?;
-        let mut stream = sqlx::query_as::<_, StoredEvent>(READ)
+        let mut stream = sqlx::query_as::<_, RawRow>(READ)
             .bind(upto.txid.to_string())
             .bind(upto.position)
             .fetch(&mut *tx);
@@ -188,9 +270,9 @@ impl Folder {
         loop {
             let next = stream.try_next().await?;
             let end = next.is_none();
-            chunk.extend(next);
+            chunk.extend(next.map(RawEvent::new));
             if chunk.len() == EVENTS_PER_CHUNK || end {
-                self.fold_chunk(pool, &mut chunk).await?;
+                self.fold_chunk(pool, &chunk).await?;
                 folded.fetch_add(chunk.len() as u64, Ordering::Relaxed);
                 chunk.clear();
             }
@@ -201,14 +283,24 @@ impl Folder {
         }
     }
 
-    async fn fold_chunk(
-        &mut self,
-        pool: &PgPool,
-        chunk: &mut [StoredEvent],
-    ) -> Result<(), ApplyError> {
-        open_events(privacy::Db::Pool(pool, None), chunk).await?;
-        for e in chunk.iter() {
-            let (id, event) = ticket_event(e)?;
+    async fn fold_chunk(&mut self, pool: &PgPool, chunk: &[RawEvent]) -> Result<(), ApplyError> {
+        let keyring = privacy::keyring();
+        let erased = keyring.anyone_erased(privacy::Db::Pool(pool, None)).await?;
+        let mut sealed = chunk
+            .iter()
+            .filter(|e| e.must_open(erased))
+            .map(RawEvent::stored)
+            .collect::<Result<Vec<_>, _>>()?;
+        open_events(privacy::Db::Pool(pool, None), &mut sealed).await?;
+        let mut sealed = sealed.iter();
+        for e in chunk {
+            let (id, event) = match e.must_open(erased) {
+                false => e.decode()?,
+                true => match sealed.next() {
+                    Some(opened) => ticket_event(opened)?,
+                    None => return Err(e.poison("an opened event went missing")),
+                },
+            };
             if self.current.as_ref().map(|c| c.id) != Some(id) {
                 self.finish_current();
                 self.current = Some(Current {
@@ -218,7 +310,7 @@ impl Folder {
                 });
             }
             if let Some(current) = &mut self.current {
-                current.meet_erasures(&self.erasures, Some(e.checkpoint()));
+                current.meet_erasures(&self.erasures, Some(e.at));
                 current.row = fold(current.row.take(), &event, e.sequence, &self.ctx);
             }
         }
