@@ -2,14 +2,15 @@
 //! rebuild's first pass spend per event before folding it:
 //! - a row of `events` into a `StoredEvent`: by position (what `log` does) against by column
 //!   name (sqlx's derived `FromRow`, kept here as the comparison);
-//! - a payload into its `TicketEvent`: moved out of the `Value` (the rebuild's first pass)
-//!   against deserialized from a borrowed `Value` (the batches, which keep the event).
+//! - a payload's JSON text into its `TicketEvent`: straight (the rebuild's first pass, for an
+//!   event with nothing to open) against through a `serde_json::Value` (every other reader,
+//!   which opens sealed values in the `Value`).
 //!
 //! `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench event_decode`:
 //! the rows come from PostgreSQL once (`generate_series`, no table), shaped like the seeded log's
 //! ticket events; only the decoding is timed.
 
-use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use projections::StoredEvent;
 use serde_json::Value;
 use sqlx::postgres::PgRow;
