@@ -419,9 +419,7 @@ impl Keyring {
         }
         Ok(())
     }
-}
 
-impl Keyring {
     /// Whether [`Keyring::open_events`] could change the payload of an event, given its JSON
     /// text (as PostgreSQL prints `jsonb`) and whether anyone is erased
     /// ([`Keyring::anyone_erased`]): it holds a sealed value, or it has personal fields that the

@@ -15,7 +15,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use aggregates::ticket::TicketEvent;
 use futures::TryStreamExt;
 use sqlx::{Connection, PgPool};
 use tokio::sync::mpsc;
@@ -102,11 +101,10 @@ impl RawEvent {
         privacy::Keyring::must_open("ticket", &self.event_type, &self.payload, anyone_erased)
     }
 
-    /// The event decoded from its text (nothing in it to open).
-    fn decode(&self) -> Result<(i64, TicketEvent), ApplyError> {
-        let event = serde_json::from_str(&self.payload)
-            .map_err(|e| self.poison(format!("undecodable {}: {e}", self.event_type)))?;
-        Ok((self.id()?, event))
+    /// The payload decoded from its text: the event (nothing in it to open) or a `Value`.
+    fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApplyError> {
+        serde_json::from_str(&self.payload)
+            .map_err(|e| self.poison(format!("undecodable {}: {e}", self.event_type)))
     }
 
     /// The event as every other reader holds it, to be opened.
@@ -119,8 +117,7 @@ impl RawEvent {
             sequence: self.sequence,
             event_type: self.event_type.clone(),
             event_version: String::new(),
-            payload: serde_json::from_str(&self.payload)
-                .map_err(|e| self.poison(format!("undecodable {}: {e}", self.event_type)))?,
+            payload: self.parse()?,
             metadata: serde_json::Value::Null,
             recorded_at: self.recorded_at,
         })
@@ -286,16 +283,19 @@ impl Folder {
     async fn fold_chunk(&mut self, pool: &PgPool, chunk: &[RawEvent]) -> Result<(), ApplyError> {
         let keyring = privacy::keyring();
         let erased = keyring.anyone_erased(privacy::Db::Pool(pool, None)).await?;
+        // Decided once per event: the opened ones come back in the order they went in.
+        let must_open: Vec<bool> = chunk.iter().map(|e| e.must_open(erased)).collect();
         let mut sealed = chunk
             .iter()
-            .filter(|e| e.must_open(erased))
-            .map(RawEvent::stored)
+            .zip(&must_open)
+            .filter(|(_, must)| **must)
+            .map(|(e, _)| e.stored())
             .collect::<Result<Vec<_>, _>>()?;
         open_events(privacy::Db::Pool(pool, None), &mut sealed).await?;
         let mut sealed = sealed.iter();
-        for e in chunk {
-            let (id, event) = match e.must_open(erased) {
-                false => e.decode()?,
+        for (e, must) in chunk.iter().zip(must_open) {
+            let (id, event) = match must {
+                false => (e.id()?, e.parse()?),
                 true => match sealed.next() {
                     Some(opened) => ticket_event(opened)?,
                     None => return Err(e.poison("an opened event went missing")),
