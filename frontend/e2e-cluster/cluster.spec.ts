@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { request } from 'node:http'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest'
 
 function env(name: string): string {
   const value = process.env[name]
@@ -79,6 +79,25 @@ function leaders(): string[] {
   return out.split('\n').filter(Boolean)
 }
 
+/**
+ * What a failed check leaves for the reader: the server's running transactions (any of this
+ * database holds the projections back; CI once saw both live checks fail together that way)
+ * and where each projection stands.
+ */
+function diagnostics(): string {
+  const queries = [
+    `select datname, application_name, state, backend_xid, now() - xact_start as open_for, left(query, 80) as query
+       from pg_stat_activity where backend_xid is not null`,
+    'select projection, last_txid, last_position, status, updated_at from projection_checkpoints order by 1',
+    'select pg_current_snapshot()',
+  ]
+  try {
+    return execFileSync('psql', [databaseUrl, ...queries.flatMap((q) => ['-c', q])], { encoding: 'utf8' })
+  } catch (e) {
+    return `(no diagnostics: ${String(e)})`
+  }
+}
+
 let token = ''
 
 /** An SSE client of `GET /api/v1/live` on one process: every event with the time it arrived. */
@@ -127,6 +146,10 @@ beforeAll(async () => {
   })
   expect(response.status).toBe(200)
   token = ((await response.json()) as { access_token: string }).access_token
+})
+
+beforeEach(({ task, onTestFailed }) => {
+  onTestFailed(() => console.log(`after the failure of "${task.name}":\n${diagnostics()}`))
 })
 
 describe('two ticketd processes behind nginx', () => {

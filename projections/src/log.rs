@@ -124,6 +124,33 @@ pub async fn read_after(
     Ok(selected(conn, events, None).await?.0)
 }
 
+/// The log's safe horizon in the statement's snapshot, an SQL expression (an uncommitted
+/// transaction's events are read only once it has ended: DESIGN.md's gap-free read). Every
+/// transaction with an id below it has ended, and its events are visible in the snapshot.
+///
+/// It is the snapshot's `xmin` (the oldest transaction still running anywhere on the server),
+/// except that running transactions of *other databases* of the same server are passed over:
+/// they cannot append to this log, and one that runs long (a report, a migration, a bulk
+/// update of another application) would otherwise hold back every projection here for as long
+/// as it runs. A running transaction counts as another database's only when
+/// `pg_stat_get_activity` shows it as the transaction of a backend there, which stays true for
+/// as long as it runs; one it does not show so (a subtransaction, a prepared transaction, a
+/// backend whose activity is hidden from this role) holds the horizon back, as `xmin` does.
+/// With nobody running, it is the snapshot's `xmax`, which `xmin` then equals.
+///
+/// An uncorrelated scalar subquery: PostgreSQL computes it once per statement (an init plan),
+/// and an index scan can take it as a bound. `pg_current_snapshot()` is the statement's
+/// snapshot, the one the events are read in.
+pub const HORIZON: &str = "(select coalesce(
+        (select min(x) from pg_snapshot_xip(s) x
+          where x::xid not in (
+                select a.backend_xid from pg_stat_get_activity(null) a
+                 where a.backend_xid is not null
+                   and a.datid is distinct from (select d.oid from pg_database d
+                                                  where d.datname = current_database()))),
+        pg_snapshot_xmax(s))
+     from pg_current_snapshot() s)";
+
 /// The gap-free read after the position (`txid`, `position`), of at most `limit` events (all
 /// SQL expressions). `selectors`, a `text[]` expression or `null` for every event, name an
 /// aggregate type (`"ticket"`) or one event type of it (`"ticket.CommentAdded"`); erasures
@@ -143,7 +170,7 @@ fn events_after(txid: &str, position: &str, limit: &str, selectors: &str) -> Str
                                   or (aggregate_type = 'person' and event_type = 'PersonErased')
                                   as wanted) w
           where (transaction_id, global_position) > ({txid}, {position})
-            and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+            and transaction_id < {HORIZON}
           order by transaction_id, global_position
           limit {limit}"
     )
@@ -178,8 +205,9 @@ static READ_AFTER: LazyLock<String> =
 ///
 /// Still gap-free: the statement's snapshot is taken before it waits for the lock, so the
 /// checkpoint that `for update` re-reads after a competitor's commit may be ahead of that
-/// snapshot. The read then returns fewer events, never a gap: every transaction below the
-/// snapshot's `xmin` had ended when it was taken, so each of their events is visible in it.
+/// snapshot. The read then returns fewer events, never a gap: every transaction of this
+/// database below the [`HORIZON`] had ended when the snapshot was taken, so each of their
+/// events is visible in it.
 static READ_LOCKED: LazyLock<String> = LazyLock::new(|| {
     format!(
         "with c as (select set_config('statement_timeout', '20s', true) as timeout,
@@ -315,11 +343,7 @@ fn position_row(row: Option<(String, i64)>) -> Option<Checkpoint> {
 
 /// The newest event that every reader could see now (its checkpoint), if any.
 pub async fn visible_head(conn: &mut PgConnection) -> Result<Option<Checkpoint>, sqlx::Error> {
-    newest(
-        conn,
-        "where transaction_id < pg_snapshot_xmin(pg_current_snapshot())",
-    )
-    .await
+    newest(conn, &format!("where events.transaction_id < {HORIZON}")).await
 }
 
 /// The newest event committed (its checkpoint), if any, even if an older transaction still
