@@ -2,6 +2,9 @@
 # Load benchmarks on loopback against a release `ticketd serve` (bounded: each run 15 s).
 #   benches/load.sh create      ticket creation over HTTP (wrk, 4 connections) + pgbench ceiling
 #   benches/load.sh read N      seed N tickets, rebuild the read model, list/search load, lag at 500/s
+#   benches/load.sh rebuild N   seed N tickets, then the tickets rebuild's rate ($REBUILD_RUNS times,
+#                               default 2) beside the log's raw key-order stream rate and the
+#                               pg-ceiling, from the same run (no server running)
 #   benches/load.sh reports N   seed N tickets, rebuild the read models, dashboard p95 (cached and
 #                               uncached), export rows/s with the server's memory sampled
 # Uses its own database ($BENCH_DB, default ticketd_bench) on $PGURL (default the local server).
@@ -40,6 +43,29 @@ if [ "$mode" != create ] && [ "${KEEP_DB:-0}" != 1 ]; then
     /usr/bin/time -f "rebuild reports wall=%es maxrss=%MKiB" $BIN projections rebuild reports
   fi
   psql -X -q "$DB" -c 'vacuum analyze' >/dev/null
+fi
+
+if [ "$mode" = rebuild ]; then
+  # The machine-relative figures: how fast PostgreSQL alone streams the whole log in key order to
+  # a client (binary COPY to /dev/null: the rebuild's first read with no work on the rows), and
+  # its command ceiling; each rebuild's rate is printed as a share of the stream rate.
+  events=$(psql -X -At "$DB" -c 'select count(*) from events')
+  stream_once() { { /usr/bin/time -f '%e' psql -X -q "$DB" -c "\copy (select transaction_id::text, global_position,
+      aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, recorded_at
+      from events order by transaction_id, global_position) to '/dev/null' (format binary)"; } 2>&1 | tail -n 1; }
+  # The faster of two streams: the first may read what the second finds cached.
+  stream=$(printf '%s\n' "$(stream_once)" "$(stream_once)" | sort -n | head -n 1)
+  raw=$(python3 -c "import sys; print(round(int(sys.argv[1]) / float(sys.argv[2])))" "$events" "$stream")
+  echo "raw key-order stream: $events events in ${stream}s = $raw rows/s"
+  { bash ../shared/bench/pg-ceiling/run.sh 4 15 2>/dev/null \
+      || bash "$(dirname "$0")/../../shared/bench/pg-ceiling/run.sh" 4 15; } | grep 'pg-ceiling command'
+  for run in $(seq 1 "${REBUILD_RUNS:-2}"); do
+    line=$($BIN projections rebuild tickets 2>/dev/null | grep '^rebuilt tickets')
+    rate=$(echo "$line" | sed -E 's/.*\(([0-9]+) events\/s\).*/\1/')
+    echo "$line"
+    python3 -c "import sys; r,w=int(sys.argv[1]),int(sys.argv[2]); print(f'rebuild {sys.argv[3]}: {r} events/s = {r/w:.2f} of the raw stream rate')" "$rate" "$raw" "$run"
+  done
+  exit 0
 fi
 
 if [ "$mode" = read ] && [ "${FAST_FORWARD_OTHERS:-1}" = 1 ]; then
