@@ -154,8 +154,8 @@ async fn a_long_transaction_of_another_database_on_the_server_holds_back_no_proj
         .await;
     app.settle().await;
     // Another application's write transaction on the same server (here: in the `postgres`
-    // database), begun before the next ticket and still running after it: it has the oldest
-    // transaction id that is still running anywhere, the snapshot's `xmin`.
+    // database), begun before the next ticket and still running after it: the snapshot's
+    // `xmin` (the oldest transaction still running anywhere) is at most its id.
     let o = pool.connect_options();
     let other_url = format!(
         "postgres://{}@{}:{}/postgres",
@@ -177,11 +177,13 @@ async fn a_long_transaction_of_another_database_on_the_server_holds_back_no_proj
     .fetch_one(&pool)
     .await
     .unwrap();
-    assert_eq!(
-        xmin, other_xid,
-        "the other database's transaction is the oldest running"
+    // (`<=`: on a shared server another application's transaction may be older still.)
+    let [xmin, other_xid, event_xid] =
+        [&xmin, &other_xid, &event_txid].map(|x| x.parse::<u64>().unwrap());
+    assert!(
+        xmin <= other_xid && other_xid < event_xid,
+        "a transaction of another database holds the snapshot's xmin below the ticket's"
     );
-    assert!(event_txid.parse::<u64>().unwrap() > other_xid.parse::<u64>().unwrap());
 
     // The ticket is projected and listed while that transaction still runs; the visible head
     // (where rebuilds and catch-ups read to) includes it.
@@ -277,9 +279,8 @@ async fn a_command_wakes_only_the_projections_that_read_its_events_and_a_waiting
     };
     let before = head().await;
     // A batch reads only below the oldest transaction of this database still open (the
-    // gap-free rule). Nothing else wakes
-    // these projections before their minute-long poll, so each wait wakes them again, as
-    // the next command would in a running server.
+    // gap-free rule). Nothing else wakes these projections before their minute-long poll, so
+    // each wait wakes them again, as the next command would in a running server.
     wait_until("every projection to reach the head", 10, async || {
         rt.wake();
         rt.statuses()
