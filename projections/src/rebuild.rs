@@ -37,7 +37,13 @@ pub async fn rebuild_exclusive(
         return Ok(None);
     }
     let result = rebuild_counting(pool, projection, batch_size, folded).await;
-    // Closing the connection releases the lock.
+    // Released before this returns: closing the connection alone releases it only once the
+    // server has ended the session, and until then `pg_locks` (the admin list's "running")
+    // would still show a rebuild that has finished.
+    let _ = sqlx::query("select pg_advisory_unlock($1)")
+        .bind(key)
+        .execute(&mut guard)
+        .await;
     let _ = guard.close().await;
     result.map(Some)
 }
@@ -79,8 +85,8 @@ pub async fn rebuild_counting(
     let mut conn = pool.acquire().await?;
     shadow.prepare(&mut conn).await?;
     // The newest event committed when the rebuild began: the shadow must reach it before
-    // the swap, even if an unrelated open transaction anywhere in the cluster holds the
-    // visibility horizon (xids are cluster-wide) back for a while.
+    // the swap, even if an older transaction of this database, still open, holds the log's
+    // horizon back for a while.
     let target = newest_committed(&mut *conn).await?;
     let (loaded, reached) = shadow.bulk_load(&mut conn, pool, folded).await?;
     let caught_up = loaded + shadow.catch_up(&mut conn, target, reached).await?;

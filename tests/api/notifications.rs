@@ -131,8 +131,8 @@ async fn an_sse_client_gets_a_notification_within_a_second_and_resumes_after_las
     )
     .await;
     let mut stream = SseClient::connect(&app, &agent, None).await;
-    // The tail cannot pass a transaction that is open anywhere in the cluster (DESIGN.md), and
-    // other tests hold some open on purpose: take the best of three tries.
+    // The tail cannot pass a transaction of this database that is still open (DESIGN.md), and
+    // the suite's neighbours load the two cores: take the best of three tries.
     let mut latencies = Vec::new();
     let (mut id, mut first) = (0, None);
     for attempt in 0..3 {
