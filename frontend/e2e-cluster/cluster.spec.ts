@@ -80,8 +80,9 @@ function leaders(): string[] {
 }
 
 /**
- * What a failed check leaves for the reader: the server's running transactions (any of this
- * database holds the projections back; CI once saw both live checks fail together that way)
+ * What a failed check leaves for the reader: the server's running transactions, in every
+ * database (one of this database holds the projections back; until the log's horizon passed
+ * over other databases, one anywhere did: CI once saw both live checks fail together that way),
  * and where each projection stands.
  */
 function diagnostics(): string {
