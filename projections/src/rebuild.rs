@@ -27,10 +27,10 @@ pub async fn rebuild_exclusive(
     batch_size: i64,
     folded: &AtomicU64,
 ) -> Result<Option<RebuildReport>, ApplyError> {
-    let key = crate::runtime::lock_key(&format!("{}__rebuild", projection.name()));
+    let lock = format!("{}__rebuild", projection.name());
     let mut guard = PgConnection::connect_with(&pool.connect_options()).await?;
     let (got,): (bool,) = sqlx::query_as("select pg_try_advisory_lock($1)")
-        .bind(key)
+        .bind(crate::runtime::lock_key(&lock))
         .fetch_one(&mut guard)
         .await?;
     if !got {
@@ -40,10 +40,7 @@ pub async fn rebuild_exclusive(
     // Released before this returns: closing the connection alone releases it only once the
     // server has ended the session, and until then `pg_locks` (the admin list's "running")
     // would still show a rebuild that has finished.
-    let _ = sqlx::query("select pg_advisory_unlock($1)")
-        .bind(key)
-        .execute(&mut guard)
-        .await;
+    crate::runtime::unlock(&mut guard, &lock).await;
     let _ = guard.close().await;
     result.map(Some)
 }

@@ -754,7 +754,8 @@ async fn stop_poisoned(pool: &PgPool, worker: &Worker, lock_conn: &mut PgConnect
     unlock(lock_conn, name).await;
 }
 
-async fn unlock(lock_conn: &mut PgConnection, name: &str) {
+/// Releases the session lock of `name` taken on `lock_conn` (a leader's, or a rebuild's).
+pub(crate) async fn unlock(lock_conn: &mut PgConnection, name: &str) {
     let _ = sqlx::query("select pg_advisory_unlock($1)")
         .bind(lock_key(name))
         .execute(&mut *lock_conn)
